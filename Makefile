@@ -1,0 +1,37 @@
+# Set-up in two commands: `make run` (dashboard) and `make test` (test suite).
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.requirements-installed
+PORT    ?= 8501
+
+.PHONY: run test train data bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+# Reinstall only when requirements.txt changed.
+$(STAMP): requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+data: $(STAMP)
+	@test -f data/shopsphere.parquet || $(BIN)/python -m core generate
+
+train: data
+	@test -f artifacts/CURRENT || $(BIN)/python -m core train
+
+run: train
+	$(BIN)/streamlit run app.py --server.address localhost --server.port $(PORT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_pipeline.py
+
+clean:
+	rm -rf artifacts data .pytest_cache

@@ -1,0 +1,26 @@
+"""Streamlit entry: page registry and the sidebar with the active run.
+
+Run with ``make run`` (or ``streamlit run app.py``).
+"""
+import streamlit as st
+
+from pages.common import active_run_id, settings
+
+st.set_page_config(page_title="ShopSphere customer intelligence", layout="wide")
+
+PAGES = [
+    st.Page("pages/overview.py", title="Overview", default=True),
+    st.Page("pages/segments.py", title="Segments"),
+    st.Page("pages/projection.py", title="Projection"),
+    st.Page("pages/propensity.py", title="Propensity"),
+    st.Page("pages/matrix.py", title="Segment matrix"),
+    st.Page("pages/admin.py", title="Admin"),
+]
+
+with st.sidebar:
+    rid = active_run_id()
+    st.caption("Active run")
+    st.write(f"`{rid}`" if rid else "none yet")
+    st.caption(f"Runs folder: {settings().artifacts_dir}")
+
+st.navigation(PAGES).run()

@@ -1,0 +1,124 @@
+"""One typed settings object: paths, the seed, model and segmentation parameters.
+
+Built once at the edge (CLI, app) and passed down; core code never reads the environment.
+Defaults live in :class:`Settings`; ``configs/default.toml`` may override any field, and a
+CLI flag overrides the file.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.errors import DataError
+
+
+@dataclass(frozen=True)
+class SegmentationSettings:
+    """UMAP + HDBSCAN parameters.
+
+    ``sample_size`` customers are fitted (UMAP to ``n_components`` dimensions, then
+    HDBSCAN); every customer is then assigned by a ``knn_k``-nearest-neighbour vote in the
+    scaled feature space against ``reference_size`` fitted customers. ``min_cluster_share``
+    is HDBSCAN's ``min_cluster_size`` as a share of the fitted sample (McInnes, Healy &
+    Astels 2017, *hdbscan: Hierarchical density based clustering*, JOSS 2(11)).
+    ``n_neighbors``/``min_dist`` are UMAP's (McInnes, Healy & Melville 2018, arXiv:1802.03426);
+    ``min_dist=0`` packs clusters tightly, as the UMAP docs advise for clustering.
+    """
+
+    sample_size: int = 50_000
+    n_components: int = 5
+    n_neighbors: int = 30
+    min_dist: float = 0.0
+    min_cluster_share: float = 0.02
+    min_samples: int = 10
+    max_segments: int = 10
+    fallback_k: tuple[int, ...] = (4, 5, 6, 7, 8)
+    knn_k: int = 15
+    reference_size: int = 20_000
+    projection_size: int = 20_000
+
+
+@dataclass(frozen=True)
+class PropensitySettings:
+    """Split shares and model parameters.
+
+    XGBoost: histogram trees (Chen & Guestrin 2016), at most ``n_estimators`` rounds with
+    early stopping after ``early_stopping_rounds`` rounds without a better validation log
+    loss. Logistic regression: L2, ``C`` as in scikit-learn.
+    """
+
+    val_share: float = 0.15
+    test_share: float = 0.15
+    n_estimators: int = 1500
+    learning_rate: float = 0.05
+    max_depth: int = 6
+    min_child_weight: float = 5.0
+    subsample: float = 0.8
+    colsample_bytree: float = 0.8
+    early_stopping_rounds: int = 50
+    logistic_C: float = 1.0
+    shap_sample: int = 5_000
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run depends on besides the data.
+
+    Parameters
+    ----------
+    seed : int
+        The one seed: every random step (split, sampling, UMAP, XGBoost) derives from it.
+    artifacts_dir : Path
+        Where runs are written (``runs/<id>``) and the current run is recorded.
+    default_data : Path
+        Where ``generate`` writes the default ShopSphere table.
+    n_jobs : int
+        Threads for XGBoost and nearest neighbours.
+    """
+
+    seed: int = 42
+    artifacts_dir: Path = Path("artifacts")
+    default_data: Path = Path("data/shopsphere.parquet")
+    default_rows: int = 240_000
+    n_jobs: int = 2
+    segmentation: SegmentationSettings = field(default_factory=SegmentationSettings)
+    propensity: PropensitySettings = field(default_factory=PropensitySettings)
+
+    def to_dict(self) -> dict:
+        """JSON-safe dict (paths as text) for the run manifest."""
+        d = dataclasses.asdict(self)
+        d["artifacts_dir"] = str(self.artifacts_dir)
+        d["default_data"] = str(self.default_data)
+        return d
+
+    def replace(self, **changes) -> "Settings":
+        """A copy with top-level fields changed (``dataclasses.replace``)."""
+        return dataclasses.replace(self, **changes)
+
+
+def load_settings(path: str | Path | None = None, **overrides) -> Settings:
+    """Settings from defaults, an optional TOML file, then keyword overrides.
+
+    The TOML has top-level keys of :class:`Settings` and ``[segmentation]`` /
+    ``[propensity]`` tables. Raises :class:`DataError` for an unknown key or a bad file.
+    """
+    raw: dict = {}
+    if path is not None and Path(path).is_file():
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise DataError(f"settings file {path}: not valid TOML ({exc})") from None
+    seg = raw.pop("segmentation", {})
+    prop = raw.pop("propensity", {})
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        seg_s = SegmentationSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in seg.items()})
+        prop_s = PropensitySettings(**prop)
+        for key in ("artifacts_dir", "default_data"):
+            if key in raw:
+                raw[key] = Path(raw[key])
+        return Settings(segmentation=seg_s, propensity=prop_s, **raw)
+    except TypeError as exc:
+        raise DataError(f"settings: {exc}") from None

@@ -1,0 +1,205 @@
+"""Reading customer tables and validating them against a spec.
+
+:func:`read_table` reads CSV or Parquet; :func:`validate` checks a table against a
+:class:`~core.schema.DatasetSpec` and returns a clean, typed copy plus a data-quality
+summary. Every problem raises :class:`~core.errors.DataError` with one line naming the
+file, the column and the first bad row (1-based data row, header not counted) or value.
+
+Cleaning rules (counted per column in the quality summary):
+
+- ``inf`` / ``-inf`` in a numeric column -> missing (a ratio with a zero denominator is not
+  a huge number).
+- values outside the column's ``[min, max]`` -> missing or clipped, per the spec's
+  ``out_of_range`` rule.
+- date columns -> days before the reference date (float, unit days).
+- categorical columns -> text (whatever dtype pandas read them as: object or pandas 3's
+  ``str``); blanks stay missing.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core.errors import DataError
+from core.schema import DatasetSpec
+
+
+def read_table(path: str | Path, spec: DatasetSpec | None = None) -> pd.DataFrame:
+    """Read a CSV (comma, or any delimiter the sniffer finds) or Parquet file.
+
+    Parameters
+    ----------
+    path : path to a ``.csv`` / ``.txt`` / ``.parquet`` / ``.pq`` file.
+    spec : optional; its id column is read as text so leading zeros are kept.
+
+    Returns
+    -------
+    DataFrame as read, without any cleaning.
+
+    Raises
+    ------
+    DataError
+        File not found, empty (0 bytes or no data rows), or unreadable.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, expected a CSV or Parquet file")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: file is empty")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            df = pd.read_parquet(path)
+        else:
+            dtype = {spec.id_column: str} if spec is not None else None
+            df = pd.read_csv(path, dtype=dtype, sep=None, engine="python") if suffix == ".txt" \
+                else pd.read_csv(path, dtype=dtype, low_memory=False)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: file is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: cannot read the file ({first})") from None
+    if len(df) == 0:
+        raise DataError(f"{path}: file has a header but no data rows")
+    return df
+
+
+def frame_hash(df: pd.DataFrame) -> str:
+    """SHA-256 (hex, first 16 characters) of a table's values and column names; stable across runs."""
+    h = hashlib.sha256()
+    h.update("|".join(map(str, df.columns)).encode())
+    h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _first_bad(mask: np.ndarray, values: pd.Series) -> tuple[int, object]:
+    i = int(np.flatnonzero(mask)[0])
+    return i + 1, values.iloc[i]
+
+
+def validate(df: pd.DataFrame, spec: DatasetSpec, *, require_target: bool, source: str = "table",
+             reference_date: str | None = None) -> tuple[pd.DataFrame, dict]:
+    """Check a table against a spec and return a clean typed copy and a quality summary.
+
+    Parameters
+    ----------
+    df : DataFrame as read (n rows); not modified.
+    spec : the table's spec.
+    require_target : True for training (target must be present, binary, both classes).
+    source : name used in messages (usually the file path).
+    reference_date : ISO date for date columns; default ``spec.reference_date``, else
+        the latest date in the table.
+
+    Returns
+    -------
+    clean : DataFrame of shape (n, k)
+        ``spec.id_column`` (str), every spec feature (float64, or object text for
+        categoricals), the target (int8) when present, and any evaluation-only columns
+        present. Extra columns are dropped.
+    quality : dict
+        ``rows``, ``missing_share`` per feature, ``inf_to_missing``, ``out_of_range``
+        (counts per column), ``extra_columns`` (ignored), ``reference_date``.
+
+    Raises
+    ------
+    DataError
+        Missing required column, text in a numeric column, unparseable date, target not
+        binary or a single class, empty or duplicate ids.
+    """
+    missing = [c for c in [spec.id_column, *spec.feature_names] if c not in df.columns]
+    if require_target and spec.target not in df.columns:
+        missing.insert(0, spec.target)
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise DataError(f"{source}: missing required column '{missing[0]}'{more}")
+
+    ids = df[spec.id_column]
+    if ids.isna().any():
+        row, _ = _first_bad(ids.isna().to_numpy(), ids)
+        raise DataError(f"{source}: column '{spec.id_column}': empty id at row {row}")
+    ids = ids.astype(str)
+    dup = ids.duplicated(keep=False).to_numpy()
+    if dup.any():
+        first = ids[dup].iloc[0]
+        rows = (np.flatnonzero(ids.to_numpy() == first)[:2] + 1).tolist()
+        raise DataError(f"{source}: column '{spec.id_column}': duplicate id '{first}' at rows {rows[0]} and {rows[1]}")
+
+    out = {spec.id_column: ids.to_numpy()}
+    quality = {"rows": int(len(df)), "inf_to_missing": {}, "out_of_range": {}, "missing_share": {}}
+    ref = reference_date or spec.reference_date
+    for col in spec.columns:
+        s = df[col.name]
+        if col.is_categorical:
+            vals = s.astype(object).where(s.notna(), None)
+            vals = vals.map(lambda v: v if v is None else str(v).strip() or None)
+            out[col.name] = vals.to_numpy(dtype=object)
+            quality["missing_share"][col.name] = float(pd.isna(out[col.name]).mean())
+            continue
+        if col.kind == "date":
+            parsed = pd.to_datetime(s, format=col.date_format, errors="coerce")
+            bad = (parsed.isna() & s.notna()).to_numpy()
+            if bad.any():
+                row, val = _first_bad(bad, s)
+                fmt = col.date_format or "ISO yyyy-mm-dd"
+                raise DataError(f"{source}: column '{col.name}': '{val}' at row {row} is not a date ({fmt})")
+            if ref is None:
+                ref = str(parsed.max().date())
+            num = (pd.Timestamp(ref) - parsed).dt.days.astype(float)
+        else:
+            if s.dtype == bool or str(s.dtype) == "boolean":
+                s = s.astype("Float64")
+            num = pd.to_numeric(s, errors="coerce")
+            bad = (num.isna() & s.notna()).to_numpy()
+            if bad.any():
+                row, val = _first_bad(bad, s)
+                raise DataError(f"{source}: column '{col.name}': text '{val}' at row {row} (expected a number)")
+            num = num.astype(float)
+        arr = num.to_numpy(dtype=float, na_value=np.nan).copy()
+        inf = np.isinf(arr)
+        if inf.any():
+            arr[inf] = np.nan
+            quality["inf_to_missing"][col.name] = int(inf.sum())
+        lo = -np.inf if col.min is None else col.min
+        hi = np.inf if col.max is None else col.max
+        with np.errstate(invalid="ignore"):
+            oor = (arr < lo) | (arr > hi)
+        if oor.any():
+            arr[oor] = np.clip(arr[oor], lo, hi) if col.out_of_range == "clip" else np.nan
+            quality["out_of_range"][col.name] = {"count": int(oor.sum()), "rule": col.out_of_range}
+        out[col.name] = arr
+        quality["missing_share"][col.name] = float(np.isnan(arr).mean())
+
+    if spec.target and spec.target in df.columns:
+        t = df[spec.target]
+        if t.isna().any():
+            row, _ = _first_bad(t.isna().to_numpy(), t)
+            raise DataError(f"{source}: target '{spec.target}': empty value at row {row}")
+        tn = pd.to_numeric(t.astype(object).map(lambda v: {True: 1, False: 0}.get(v, v) if isinstance(v, bool) else v),
+                           errors="coerce")
+        bad = ~tn.isin([0, 1]).to_numpy()
+        if bad.any():
+            row, val = _first_bad(bad, t)
+            raise DataError(f"{source}: target '{spec.target}' is not binary: value '{val}' at row {row} (expected 0 or 1)")
+        if require_target and tn.nunique() < 2:
+            raise DataError(f"{source}: target '{spec.target}' has a single class ({int(tn.iloc[0])}): cannot train")
+        out[spec.target] = tn.to_numpy(dtype=np.int8)
+    for c in spec.evaluation_columns:
+        if c in df.columns:
+            out[c] = df[c].to_numpy()
+    known = {spec.id_column, spec.target, *spec.feature_names, *spec.ignore, *spec.evaluation_columns}
+    quality["extra_columns"] = [str(c) for c in df.columns if c not in known]
+    quality["reference_date"] = ref
+    clean = pd.DataFrame(out)
+    return clean, quality
+
+
+def load(path: str | Path, spec: DatasetSpec, *, require_target: bool,
+         reference_date: str | None = None) -> tuple[pd.DataFrame, dict]:
+    """:func:`read_table` then :func:`validate`; messages name the file. Raises DataError."""
+    return validate(read_table(path, spec), spec, require_target=require_target, source=str(path),
+                    reference_date=reference_date)

@@ -1,0 +1,271 @@
+"""Orchestration: ``train`` (load, segment, fit, score, save a run) and ``score``.
+
+Both the CLI and the Admin page call :func:`train`; both the CLI and tests call
+:func:`score`. Progress goes to a callback ``progress(fraction, message)`` with fraction
+in 0..1.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+import platform
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import joblib
+import numpy as np
+import pandas as pd
+from sklearn.metrics import adjusted_rand_score
+
+from core import data as data_mod
+from core import evaluation, explain, playbook, profiling, propensity, registry, synthetic
+from core.config import Settings
+from core.errors import DataError
+from core.features import learn_categories, model_frame
+from core.schema import DatasetSpec, load_spec, shopsphere_spec
+from core.segmentation import Segmenter
+
+log = logging.getLogger(__name__)
+Progress = Callable[[float, str], None]
+
+_VERSIONED = ("numpy", "pandas", "scikit-learn", "xgboost", "umap-learn", "hdbscan", "shap", "pyarrow")
+
+
+def _versions() -> dict:
+    out = {"python": platform.python_version()}
+    for pkg in _VERSIONED:
+        try:
+            out[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def resolve_spec(spec_path: str | Path | None) -> DatasetSpec:
+    """The spec in ``spec_path``, or the built-in ShopSphere spec when None."""
+    return load_spec(spec_path) if spec_path else shopsphere_spec()
+
+
+def ensure_default_data(settings: Settings, progress: Progress | None = None) -> Path:
+    """Generate the default ShopSphere table at ``settings.default_data`` if it is absent."""
+    path = Path(settings.default_data)
+    if not path.exists():
+        if progress:
+            progress(0.0, f"generating the default ShopSphere table ({settings.default_rows:,} customers)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        df = synthetic.generate(settings.default_rows, settings.seed)
+        tmp = path.with_name(path.name + ".tmp")
+        df.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    return path
+
+
+def train(data_path: str | Path | None = None, spec_path: str | Path | None = None,
+          settings: Settings = Settings(), progress: Progress | None = None) -> registry.Run:
+    """Train a run on a table and make it current.
+
+    Parameters
+    ----------
+    data_path : CSV or Parquet; None: the default ShopSphere table (generated if absent).
+    spec_path : TOML spec; None: the built-in ShopSphere spec.
+    settings : the one settings object.
+    progress : callback ``(fraction, message)``.
+
+    Returns
+    -------
+    The saved run (now current).
+
+    Raises
+    ------
+    DataError
+        Bad spec, file or table (nothing is written; the current run is unchanged).
+    """
+    progress = progress or (lambda f, m: log.info("%3.0f%% %s", 100 * f, m))
+    timings: dict[str, float] = {}
+    t_all = time.perf_counter()
+
+    def step(name, t0):
+        timings[name] = round(time.perf_counter() - t0, 3)
+
+    spec = resolve_spec(spec_path)
+    if data_path is None:
+        t0 = time.perf_counter()
+        data_path = ensure_default_data(settings, progress)
+        step("generate", t0)
+    t0 = time.perf_counter()
+    progress(0.02, f"reading {data_path}")
+    raw = data_mod.read_table(data_path, spec)
+    clean, quality = data_mod.validate(raw, spec, require_target=True, source=str(data_path))
+    data_hash = data_mod.frame_hash(raw)
+    del raw
+    y = clean[spec.target].to_numpy(int)
+    split = propensity.split_rows(y, settings.propensity, settings.seed)  # fails fast on too few positives
+    step("load_validate", t0)
+
+    categories = learn_categories(clean, spec)
+    t0 = time.perf_counter()
+    progress(0.08, "segmentation: fitting UMAP + HDBSCAN on a sample")
+    seg = Segmenter(settings=settings.segmentation, random_state=settings.seed)
+    seg.fit(clean, spec, categories, progress=lambda m: progress(0.2, "segmentation: " + m))
+    progress(0.45, f"segmentation: assigning {len(clean):,} customers")
+    assigned = seg.assign(clean)
+    profiles = profiling.profile_segments(clean, assigned["segment_id"].to_numpy(), spec)
+    names = {p["segment_id"]: p["name"] for p in profiles}
+    step("segmentation", t0)
+
+    t0 = time.perf_counter()
+    progress(0.55, "propensity: fitting logistic baseline and XGBoost (early stopping)")
+    models, metrics = propensity.fit(clean, spec, split, categories, settings.propensity, settings.seed,
+                                     settings.n_jobs)
+    step("propensity", t0)
+
+    t0 = time.perf_counter()
+    progress(0.8, "explaining: SHAP importance on a sample")
+    rng = np.random.default_rng(settings.seed)
+    sample = np.sort(rng.choice(len(clean), size=min(settings.propensity.shap_sample, len(clean)), replace=False))
+    X_sample, _ = model_frame(clean.iloc[sample], spec, categories)
+    importance = explain.shap_importance(models.booster, X_sample, spec)
+    step("explain", t0)
+
+    t0 = time.perf_counter()
+    progress(0.85, "scoring the training table")
+    p, _ = models.predict(clean, spec)
+    scored = pd.DataFrame({
+        "customer_id": clean[spec.id_column].to_numpy(),
+        "segment_id": assigned["segment_id"].to_numpy(),
+        "segment_name": assigned["segment_id"].map(names).to_numpy(),
+        "segment_confidence": assigned["segment_confidence"].to_numpy(),
+        "segment_reassigned": assigned["segment_reassigned"].to_numpy(),
+        "propensity": p,
+        "propensity_decile": evaluation.decile_of(p, models.decile_cuts),
+        "split": split,
+        spec.target: y,
+    })
+    te = split == "test"
+    matrix = playbook.segment_matrix(scored, y, te)
+    metrics["deciles_xgboost"] = evaluation.decile_table(y[te], p[te]).to_dict("records")
+    metrics["curves_xgboost"] = evaluation.curves(y[te], p[te])
+    metrics["curves_logistic"] = evaluation.curves(y[te], models.predict_baseline(clean.loc[te]))
+    if "_true_propensity" in clean:
+        oracle = clean["_true_propensity"].to_numpy(float)
+        metrics["oracle"] = evaluation.classification_metrics(y[te], oracle[te])
+    seg_info = dict(seg.fit_info_)
+    if "_persona" in clean:
+        seg_info["ari_vs_true_persona"] = float(adjusted_rand_score(clean["_persona"], assigned["segment_id"]))
+    seg_info["reassigned_share"] = float(assigned["segment_reassigned"].mean())
+    metrics["segmentation"] = seg_info
+    metrics["propensity_model"] = models.info
+    step("score", t0)
+
+    t0 = time.perf_counter()
+    progress(0.92, "saving the run")
+    created = datetime.now(timezone.utc)
+    run_id = created.strftime("%Y%m%d-%H%M%S-") + data_hash[:6]
+    artifacts = Path(settings.artifacts_dir)
+    tmp = registry.begin_run(artifacts, run_id)
+    try:
+        models.booster.save_model(str(tmp / "xgboost.json"))
+        joblib.dump(models.baseline, tmp / "baseline.joblib")
+        joblib.dump(seg, tmp / "segmenter.joblib")
+        registry.write_json(tmp / "scoring.json", {
+            "feature_names": models.feature_names, "categories": categories,
+            "decile_cuts": models.decile_cuts, "best_iteration": models.best_iteration,
+            "reference_date": quality.get("reference_date"), "segment_names": names,
+        })
+        registry.write_json(tmp / "spec.json", spec.to_dict())
+        registry.write_json(tmp / "metrics.json", metrics)
+        registry.write_json(tmp / "profiles.json", profiles)
+        registry.write_json(tmp / "quality.json", quality)
+        importance.to_csv(tmp / "importance.csv", index=False)
+        scored.to_parquet(tmp / "scored.parquet", index=False)
+        matrix.to_parquet(tmp / "matrix.parquet", index=False)
+        proj = seg.projection_.copy()
+        proj["customer_id"] = clean[spec.id_column].to_numpy()[proj["row"]]
+        proj = proj.merge(scored[["customer_id", "segment_id", "segment_name", "propensity"]], on="customer_id")
+        proj.drop(columns="row").to_parquet(tmp / "projection.parquet", index=False)
+        step("save", t0)
+        timings["total"] = round(time.perf_counter() - t_all, 3)
+        registry.write_json(tmp / "manifest.json", {
+            "run_id": run_id,
+            "created_at": created.isoformat(timespec="seconds"),
+            "dataset": spec.name,
+            "data_path": str(data_path),
+            "data_hash": data_hash,
+            "rows": int(len(clean)),
+            "seed": settings.seed,
+            "settings": settings.to_dict(),
+            "versions": _versions(),
+            "timings_s": timings,
+            "n_segments": seg.n_segments_,
+            "segmentation_method": seg.method_,
+        })
+        run_path = registry.commit_run(artifacts, tmp, run_id)
+    except BaseException:
+        registry.abort_run(tmp)
+        raise
+    progress(1.0, f"run {run_id} saved and made current")
+    return registry.Run(run_path)
+
+
+def score(df: pd.DataFrame, run: registry.Run, source: str = "table") -> tuple[pd.DataFrame, dict]:
+    """Score a table with a saved run (no target needed).
+
+    Parameters
+    ----------
+    df : raw table as read (n rows) with the run's id and feature columns (any order;
+        extra columns are ignored and listed).
+    run : the run to use.
+
+    Returns
+    -------
+    scored : DataFrame (n rows): ``customer_id``, ``segment_id``, ``segment_name``,
+        ``segment_confidence``, ``segment_reassigned``, ``propensity``,
+        ``propensity_decile`` (1 = top 10% of training scores), ``run_id``.
+    report : dict with ``unseen_categories`` and the data-quality summary.
+
+    Raises
+    ------
+    DataError
+        Missing feature column, text in a numeric column, duplicate ids...
+    """
+    spec = DatasetSpec.from_dict(run._json("spec.json"))
+    sc = run._json("scoring.json")
+    clean, quality = data_mod.validate(df, spec, require_target=False, source=source,
+                                       reference_date=sc.get("reference_date"))
+    seg: Segmenter = run.joblib("segmenter")
+    assigned = seg.assign(clean)
+    booster = run.booster()
+    models = propensity.PropensityModels(booster=booster, baseline=None, feature_names=sc["feature_names"],
+                                         categories=sc["categories"], decile_cuts=np.asarray(sc["decile_cuts"]),
+                                         best_iteration=int(sc["best_iteration"]))
+    p, unseen = models.predict(clean, spec)
+    names = {int(k): v for k, v in sc["segment_names"].items()}
+    out = pd.DataFrame({
+        "customer_id": clean[spec.id_column].to_numpy(),
+        "segment_id": assigned["segment_id"].to_numpy(),
+        "segment_name": assigned["segment_id"].map(names).to_numpy(),
+        "segment_confidence": assigned["segment_confidence"].to_numpy(),
+        "segment_reassigned": assigned["segment_reassigned"].to_numpy(),
+        "propensity": p,
+        "propensity_decile": evaluation.decile_of(p, models.decile_cuts),
+        "run_id": run.run_id,
+    })
+    return out, {"unseen_categories": unseen, "quality": quality}
+
+
+def write_table(df: pd.DataFrame, out: str | Path) -> Path:
+    """Write CSV or Parquet (by suffix) to a temporary name, then move it into place."""
+    out = Path(out)
+    if out.suffix.lower() not in (".csv", ".parquet", ".pq"):
+        raise DataError(f"{out}: output must end in .csv or .parquet")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    if out.suffix.lower() == ".csv":
+        df.to_csv(tmp, index=False)
+    else:
+        df.to_parquet(tmp, index=False)
+    os.replace(tmp, out)
+    return out

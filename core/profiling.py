@@ -1,0 +1,148 @@
+"""Segment profiles and persona names a marketer can read.
+
+For each segment: size, share, purchase rate (when the target is known), and for every
+numeric feature the segment median and mean, the population median and mean, the ratio of
+medians, and the standardized difference
+
+    d = (mean_segment - mean_population) / sd_population
+
+computed on the modelling scale (log1p for counts, money and durations, as in
+:mod:`core.features`) so a long tail does not dominate. The features with the largest
+``|d|`` are the segment's most distinctive. Categorical features get the share of each
+level in the segment against the population.
+
+Persona names are built from data, not if/else chains: each column's spec carries the
+words used when a segment is high (``high_name``) or low (``low_name``) on it; the name
+joins the words of the two most distinctive columns whose ``|d|`` is at least
+:data:`NAME_MIN_EFFECT` (a small effect in Cohen's 1988 terms is 0.2; we require a
+medium-to-large 0.5). Names are made unique by adding the next distinctive column.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from core.schema import SKEWED_KINDS, DatasetSpec
+
+NAME_MIN_EFFECT = 0.5
+TOP_FEATURES = 5
+
+
+def _modelling_scale(values: np.ndarray, kind: str) -> np.ndarray:
+    return np.log1p(np.clip(values, 0, None)) if kind in SKEWED_KINDS else values
+
+
+def _words(spec: DatasetSpec, column: str, high: bool) -> str:
+    c = spec.column(column)
+    if high:
+        return c.high_name or f"High {c.label}"
+    return c.low_name or f"Low {c.label}"
+
+
+def profile_segments(clean: pd.DataFrame, segment_id: np.ndarray, spec: DatasetSpec) -> list[dict]:
+    """Profile every segment.
+
+    Parameters
+    ----------
+    clean : validated table, n rows.
+    segment_id : int array of shape (n,), values 0..k-1.
+    spec : the table's spec.
+
+    Returns
+    -------
+    list of k dicts (by segment id), JSON-safe, each with ``segment_id``, ``name``,
+    ``size``, ``share``, ``purchase_rate`` (None without a target), ``top_features``
+    (list of ``{feature, label, std_diff, direction}``), ``features`` (per numeric feature:
+    ``median``, ``mean``, ``pop_median``, ``pop_mean``, ``ratio_median``, ``std_diff``)
+    and ``categorical`` (per categorical feature: ``{level: [segment_share, population_share]}``).
+    """
+    segment_id = np.asarray(segment_id)
+    n = len(clean)
+    numeric = [c for c in spec.columns if not c.is_categorical]
+    pop = {}
+    for c in numeric:
+        v = clean[c.name].to_numpy(float)
+        t = _modelling_scale(v, c.kind)
+        pop[c.name] = (np.nanmedian(v) if np.isfinite(v).any() else np.nan, np.nanmean(v) if np.isfinite(v).any() else np.nan,
+                       np.nanmean(t) if np.isfinite(t).any() else np.nan, np.nanstd(t) if np.isfinite(t).any() else np.nan)
+    y = clean[spec.target].to_numpy(float) if spec.target and spec.target in clean else None
+    profiles = []
+    for seg in range(int(segment_id.max()) + 1 if n else 0):
+        m = segment_id == seg
+        feats = {}
+        for c in numeric:
+            v = clean[c.name].to_numpy(float)[m]
+            t = _modelling_scale(v, c.kind)
+            pmed, pmean, tmean, tsd = pop[c.name]
+            fin = np.isfinite(v)
+            med = float(np.median(v[fin])) if fin.any() else None
+            mean = float(v[fin].mean()) if fin.any() else None
+            d = float((np.nanmean(t) - tmean) / tsd) if fin.any() and tsd and tsd > 0 else 0.0
+            ratio = float(med / pmed) if med is not None and pmed not in (0, None) and np.isfinite(pmed) else None
+            feats[c.name] = {"median": med, "mean": mean, "pop_median": _f(pmed), "pop_mean": _f(pmean),
+                             "ratio_median": ratio, "std_diff": d}
+        cats = {}
+        for c in spec.columns:
+            if c.is_categorical:
+                seg_share = clean.loc[m, c.name].value_counts(normalize=True, dropna=False)
+                pop_share = clean[c.name].value_counts(normalize=True, dropna=False)
+                cats[c.name] = {("(missing)" if pd.isna(k) else str(k)): [float(seg_share.get(k, 0.0)), float(v)]
+                                for k, v in pop_share.items()}
+        ranked = sorted(((name, f["std_diff"]) for name, f in feats.items()
+                         if spec.column(name).group in spec.segmentation_groups),
+                        key=lambda kv: (-abs(kv[1]), kv[0]))
+        top = [{"feature": name, "label": spec.column(name).label, "std_diff": d,
+                "direction": "higher" if d > 0 else "lower"} for name, d in ranked[:TOP_FEATURES]]
+        profiles.append({
+            "segment_id": seg,
+            "size": int(m.sum()),
+            "share": float(m.mean()) if n else 0.0,
+            "purchase_rate": float(y[m].mean()) if y is not None and m.any() else None,
+            "top_features": top,
+            "ranked": ranked,
+            "features": feats,
+            "categorical": cats,
+        })
+    _name_segments(profiles, spec)
+    for p in profiles:
+        p.pop("ranked")
+    return profiles
+
+
+def _f(x) -> float | None:
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
+def _name_segments(profiles: list[dict], spec: DatasetSpec) -> None:
+    """Set ``name`` on each profile: words of the 2 most distinctive columns, made unique."""
+    def words_for(p, depth):
+        picked, seen = [], set()
+        for name, d in p["ranked"]:
+            if abs(d) < NAME_MIN_EFFECT or len(picked) >= depth:
+                break
+            w = _words(spec, name, d > 0)
+            if w.lower() not in seen:
+                seen.add(w.lower())
+                picked.append(w)
+        return picked
+
+    def compose(parts):
+        if not parts:
+            return "Typical customers"
+        return ", ".join([parts[0]] + [p[0].lower() + p[1:] for p in parts[1:]])
+
+    depth = {p["segment_id"]: 2 for p in profiles}
+    for _ in range(4):
+        names = {p["segment_id"]: compose(words_for(p, depth[p["segment_id"]])) for p in profiles}
+        clash = {sid for sid, nm in names.items() if list(names.values()).count(nm) > 1}
+        if not clash:
+            break
+        for sid in clash:
+            depth[sid] += 1
+    used = set()
+    for p in profiles:
+        nm = names[p["segment_id"]]
+        if nm in used:
+            nm = f"{nm} (segment {p['segment_id']})"
+        used.add(nm)
+        p["name"] = nm

@@ -1,0 +1,163 @@
+"""Versioned runs on disk.
+
+Layout under ``artifacts_dir``::
+
+    runs/<run_id>/          one directory per run, written once, never modified
+        manifest.json       run id, time, data set, data hash, spec, settings, versions, timings
+        xgboost.json        XGBoost model (its own JSON format, ``Booster.save_model``)
+        baseline.joblib     logistic-regression pipeline (scikit-learn; our own object)
+        segmenter.joblib    fitted preprocessor + assignment reference (our own object)
+        metrics.json        test metrics, decile tables, curves, segmentation info
+        profiles.json       segment profiles and persona names
+        importance.csv      mean |SHAP| per feature
+        scored.parquet      the scored training table
+        matrix.parquet      propensity-by-segment matrix
+        projection.parquet  2-D UMAP sample for display
+        quality.json        data-quality summary
+    CURRENT                 text file holding the current run id
+
+A run is written into ``runs/.tmp-<run_id>`` and renamed into place only when every
+file is written (``os.rename`` is atomic on one filesystem); ``CURRENT`` is then replaced
+atomically (``os.replace``). A failed training leaves the current run untouched. joblib
+files are only ever loaded from runs this product wrote, never from user uploads.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+from core.errors import DataError
+
+
+class _JSONEncoder(json.JSONEncoder):
+    def default(self, o):
+        if isinstance(o, np.integer):
+            return int(o)
+        if isinstance(o, np.floating):
+            return None if not np.isfinite(o) else float(o)
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+        if isinstance(o, Path):
+            return str(o)
+        return super().default(o)
+
+
+def write_json(path: Path, obj) -> None:
+    """Write ``obj`` as indented JSON (numpy scalars and arrays converted)."""
+    path.write_text(json.dumps(obj, cls=_JSONEncoder, indent=2, allow_nan=False, default=None), encoding="utf-8")
+
+
+def runs_dir(artifacts: Path) -> Path:
+    """``artifacts/runs``."""
+    return Path(artifacts) / "runs"
+
+
+def current_run_id(artifacts: Path) -> str | None:
+    """The current run's id, or None when no run has been made."""
+    f = Path(artifacts) / "CURRENT"
+    if not f.is_file():
+        return None
+    rid = f.read_text(encoding="utf-8").strip()
+    return rid if rid and (runs_dir(artifacts) / rid / "manifest.json").is_file() else None
+
+
+def list_runs(artifacts: Path) -> list[str]:
+    """Ids of all complete runs, oldest first."""
+    d = runs_dir(artifacts)
+    if not d.is_dir():
+        return []
+    return sorted(p.name for p in d.iterdir() if not p.name.startswith(".") and (p / "manifest.json").is_file())
+
+
+def begin_run(artifacts: Path, run_id: str) -> Path:
+    """Create and return the temporary directory a new run is written into."""
+    tmp = runs_dir(artifacts) / f".tmp-{run_id}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def commit_run(artifacts: Path, tmp: Path, run_id: str, make_current: bool = True) -> Path:
+    """Rename a fully written temporary run into place, then point ``CURRENT`` at it."""
+    final = runs_dir(artifacts) / run_id
+    os.rename(tmp, final)
+    if make_current:
+        cur = Path(artifacts) / "CURRENT"
+        tmp_cur = Path(artifacts) / f".CURRENT.{os.getpid()}"
+        tmp_cur.write_text(run_id + "\n", encoding="utf-8")
+        os.replace(tmp_cur, cur)
+    return final
+
+
+def abort_run(tmp: Path) -> None:
+    """Delete a partly written run (after a failure)."""
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+@dataclass
+class Run:
+    """A saved run, loaded for scoring or display.
+
+    Attributes are loaded lazily by the accessors, so the app can read tables without
+    loading models.
+    """
+
+    path: Path
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    def manifest(self) -> dict:
+        return self._json("manifest.json")
+
+    def metrics(self) -> dict:
+        return self._json("metrics.json")
+
+    def profiles(self) -> list[dict]:
+        return self._json("profiles.json")
+
+    def quality(self) -> dict:
+        return self._json("quality.json")
+
+    def table(self, name: str) -> pd.DataFrame:
+        """A Parquet or CSV table of the run by stem: ``scored``, ``matrix``, ``projection``, ``importance``."""
+        p = self.path / f"{name}.parquet"
+        return pd.read_parquet(p) if p.exists() else pd.read_csv(self.path / f"{name}.csv")
+
+    def booster(self) -> xgb.Booster:
+        b = xgb.Booster()
+        b.load_model(str(self.path / "xgboost.json"))
+        return b
+
+    def joblib(self, name: str):
+        return joblib.load(self.path / f"{name}.joblib")
+
+    def _json(self, name: str):
+        return json.loads((self.path / name).read_text(encoding="utf-8"))
+
+
+def load_run(artifacts: Path, run_id: str | None = None) -> Run:
+    """The run ``run_id``, or the current run.
+
+    Raises
+    ------
+    DataError
+        No run yet, or no run with that id.
+    """
+    rid = run_id or current_run_id(artifacts)
+    if rid is None:
+        raise DataError(f"no trained run in {artifacts}: run 'python -m core train' first")
+    path = runs_dir(artifacts) / rid
+    if not (path / "manifest.json").is_file():
+        raise DataError(f"run '{rid}' not found in {runs_dir(artifacts)}")
+    return Run(path)

@@ -1,0 +1,286 @@
+"""Data-set specs: which column is the id, the target, and what each feature is.
+
+A :class:`DatasetSpec` describes one customer-level table. Everything downstream
+(validation, preprocessing, segmentation, propensity, profiling) reads the spec and never
+a hard-coded column list, so any table with a spec runs. The ShopSphere spec is built in
+(:func:`shopsphere_spec`); other tables get a TOML file in ``configs/`` read by
+:func:`load_spec`.
+
+Column kinds and what the pipeline does with them:
+
+============  ==========================================================================
+kind          meaning and treatment
+============  ==========================================================================
+numeric       any real number; imputed, scaled
+count         non-negative whole number (orders, sessions); log1p before scaling
+currency      money amount; log1p (of the value clipped at 0) before scaling
+duration      time length in the column's unit (seconds, days); log1p before scaling
+rate          share in 0..1 (or the column's min/max); scaled as is
+binary        0/1 flag; scaled as is
+categorical   text levels; one-hot for the linear model and segmentation, native
+              categorical support in XGBoost
+date          calendar date; turned into "days before the reference date" (a duration)
+============  ==========================================================================
+
+Out-of-range values (below ``min`` or above ``max``) follow the column's
+``out_of_range`` rule: ``"missing"`` (default: the value is set missing) or ``"clip"``
+(moved to the nearest bound). Each change is counted in the data-quality summary.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.errors import DataError
+
+KINDS = ("numeric", "count", "currency", "duration", "rate", "binary", "categorical", "date")
+#: Kinds whose distribution is right-skewed: log1p is applied before scaling.
+SKEWED_KINDS = ("count", "currency", "duration")
+GROUPS = ("demographics", "behavioral", "transactional", "support", "tenure", "campaigns", "other")
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One input column.
+
+    Parameters
+    ----------
+    name : str
+        Column name in the file.
+    kind : str
+        One of :data:`KINDS`.
+    group : str
+        Feature group, one of :data:`GROUPS` (used to pick segmentation inputs and to
+        sum importance by group).
+    unit : str
+        Unit shown to people ("days", "seconds", "currency", "share", "" for none).
+    label : str
+        Plain-English noun phrase for the column ("orders in the last 12 months").
+    high_name, low_name : str
+        Words used in a segment's persona name when the segment is high / low on this
+        column ("Frequent buyers" / "Rare buyers"). Empty: built from ``label``.
+    min, max : float or None
+        Valid range; values outside follow ``out_of_range``.
+    out_of_range : {"missing", "clip"}
+        Rule for values outside ``[min, max]``.
+    categories : tuple of str or None
+        Known levels of a categorical column; None: learned from the training table.
+    date_format : str or None
+        ``strftime`` format of a date column; None: ISO dates.
+    """
+
+    name: str
+    kind: str
+    group: str = "other"
+    unit: str = ""
+    label: str = ""
+    high_name: str = ""
+    low_name: str = ""
+    min: float | None = None
+    max: float | None = None
+    out_of_range: str = "missing"
+    categories: tuple[str, ...] | None = None
+    date_format: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise DataError(f"column '{self.name}': unknown kind '{self.kind}' (expected one of {', '.join(KINDS)})")
+        if self.group not in GROUPS:
+            raise DataError(f"column '{self.name}': unknown group '{self.group}' (expected one of {', '.join(GROUPS)})")
+        if self.out_of_range not in ("missing", "clip"):
+            raise DataError(f"column '{self.name}': out_of_range must be 'missing' or 'clip', not '{self.out_of_range}'")
+        if not self.label:
+            object.__setattr__(self, "label", self.name.replace("_", " "))
+
+    @property
+    def is_categorical(self) -> bool:
+        """True for text-level columns (kind ``categorical``)."""
+        return self.kind == "categorical"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A customer-level table: id, optional binary target, typed feature columns.
+
+    Parameters
+    ----------
+    name : str
+        Data-set name shown in the app and written in the run manifest.
+    id_column : str
+        Unique customer id (read as text, so leading zeros are kept).
+    target : str or None
+        Binary 0/1 column to predict; required for training, not for scoring.
+    columns : tuple of ColumnSpec
+        The model inputs.
+    segmentation_groups : tuple of str
+        Feature groups used as segmentation inputs; the others only profile segments.
+    reference_date : str or None
+        ISO date from which date columns are counted ("days before"); None: the latest
+        date in the training table (stored in the run and reused at scoring).
+    ignore : tuple of str
+        Columns present in the file that are not used (constants, free text).
+    evaluation_columns : tuple of str
+        Columns kept for evaluation only (never model inputs), e.g. the generator's
+        ``_persona`` and ``_true_propensity``.
+    """
+
+    name: str
+    id_column: str
+    target: str | None
+    columns: tuple[ColumnSpec, ...]
+    segmentation_groups: tuple[str, ...] = ("behavioral", "transactional", "support")
+    reference_date: str | None = None
+    ignore: tuple[str, ...] = ()
+    evaluation_columns: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        names = [c.name for c in self.columns]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise DataError(f"spec '{self.name}': column '{dup[0]}' is listed twice")
+        for special in (self.id_column, self.target):
+            if special and special in names:
+                raise DataError(f"spec '{self.name}': column '{special}' is the id or target and cannot be a feature")
+        if not self.segmentation_columns:
+            raise DataError(f"spec '{self.name}': no feature is in the segmentation groups {list(self.segmentation_groups)}")
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Names of all model input columns, in spec order."""
+        return [c.name for c in self.columns]
+
+    @property
+    def segmentation_columns(self) -> list[str]:
+        """Names of the columns used as segmentation inputs."""
+        return [c.name for c in self.columns if c.group in self.segmentation_groups]
+
+    def column(self, name: str) -> ColumnSpec:
+        """The :class:`ColumnSpec` called ``name``; raises ``KeyError`` when absent."""
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def to_dict(self) -> dict:
+        """Plain-dict form, written into run manifests (JSON-safe)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DatasetSpec":
+        """Inverse of :meth:`to_dict`. Raises :class:`DataError` on unknown keys."""
+        d = dict(d)
+        try:
+            cols = []
+            for c in d.pop("columns"):
+                c = dict(c)
+                if c.get("categories") is not None:
+                    c["categories"] = tuple(str(x) for x in c["categories"])
+                cols.append(ColumnSpec(**c))
+            for key in ("segmentation_groups", "ignore", "evaluation_columns"):
+                if key in d:
+                    d[key] = tuple(d[key])
+            return cls(columns=tuple(cols), **d)
+        except TypeError as exc:  # unknown or missing keys
+            raise DataError(f"spec: {exc}") from None
+
+
+def load_spec(path: str | Path) -> DatasetSpec:
+    """Read a TOML data-set spec.
+
+    The file has top-level keys ``name``, ``id``, ``target`` (optional),
+    ``segmentation_groups``, ``reference_date``, ``ignore``, and a ``[columns.NAME]``
+    table per feature with the :class:`ColumnSpec` fields (``kind`` required).
+    See ``configs/marketing_campaign.toml``.
+
+    Raises
+    ------
+    DataError
+        File missing or unreadable, TOML syntax error, unknown key, unknown kind/group.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"spec file not found: {path}")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"spec file {path}: not valid TOML ({exc})") from None
+    allowed = {"name", "id", "target", "segmentation_groups", "reference_date", "ignore", "columns"}
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise DataError(f"spec file {path}: unknown key '{unknown[0]}'")
+    for key in ("name", "id", "columns"):
+        if key not in raw:
+            raise DataError(f"spec file {path}: required key '{key}' is missing")
+    cols = []
+    for name, body in raw["columns"].items():
+        if not isinstance(body, dict) or "kind" not in body:
+            raise DataError(f"spec file {path}: column '{name}' needs a 'kind'")
+        body = dict(body)
+        if "categories" in body:
+            body["categories"] = tuple(str(x) for x in body["categories"])
+        try:
+            cols.append(ColumnSpec(name=name, **body))
+        except TypeError as exc:
+            raise DataError(f"spec file {path}: column '{name}': {exc}") from None
+    return DatasetSpec(
+        name=str(raw["name"]),
+        id_column=str(raw["id"]),
+        target=raw.get("target"),
+        columns=tuple(cols),
+        segmentation_groups=tuple(raw.get("segmentation_groups", ("behavioral", "transactional", "support"))),
+        reference_date=raw.get("reference_date"),
+        ignore=tuple(raw.get("ignore", ())),
+    )
+
+
+def _c(name, kind, group, unit="", label="", high="", low="", lo=None, hi=None, rule="missing", cats=None):
+    return ColumnSpec(name=name, kind=kind, group=group, unit=unit, label=label, high_name=high, low_name=low,
+                      min=lo, max=hi, out_of_range=rule, categories=cats)
+
+
+def shopsphere_spec() -> DatasetSpec:
+    """The built-in spec of the ShopSphere customer table (25 features, 4 groups).
+
+    Matches the table written by :func:`core.synthetic.generate`. Target
+    ``purchased_next_30d``; evaluation-only columns ``_persona`` and ``_true_propensity``.
+    """
+    from core.synthetic import AGE_BANDS, CHANNELS, DEVICES, INCOME_BANDS, REGIONS
+
+    D, B, T, S = "demographics", "behavioral", "transactional", "support"
+    cols = (
+        _c("age_band", "categorical", D, label="age band", cats=AGE_BANDS),
+        _c("region", "categorical", D, label="region", cats=REGIONS),
+        _c("acquisition_channel", "categorical", D, label="acquisition channel", cats=CHANNELS),
+        _c("device_type", "categorical", D, label="main device", cats=DEVICES),
+        _c("income_band", "categorical", D, label="income band", cats=INCOME_BANDS),
+        _c("sessions_30d", "count", B, "sessions", "sessions in the last 30 days", "Frequent visitors", "Rare visitors", 0, None),
+        _c("avg_session_duration", "duration", B, "seconds", "average session length", "Long-browsing", "Quick-visit", 0, 86400),
+        _c("pages_per_session", "numeric", B, "pages", "pages per session", "Deep-browsing", "Shallow-browsing", 0, 500),
+        _c("email_opens_90d", "count", B, "emails", "email opens in 90 days", "Email-engaged", "Email-ignoring", 0, None),
+        _c("email_clicks_90d", "count", B, "clicks", "email clicks in 90 days", "Email-clicking", "Non-clicking", 0, None),
+        _c("days_since_last_visit", "duration", B, "days", "days since the last visit", "Long-absent", "Recently active", 0, 3650),
+        _c("cart_adds_30d", "count", B, "items", "cart adds in 30 days", "Cart-filling", "Cart-avoiding", 0, None),
+        _c("wishlist_adds_90d", "count", B, "items", "wishlist adds in 90 days", "Wishlisting", "Non-wishlisting", 0, None),
+        _c("push_opt_in", "binary", B, "", "opted in to push", "Push-subscribed", "Push-off", 0, 1),
+        _c("orders_12m", "count", T, "orders", "orders in the last 12 months", "Frequent buyers", "Rare buyers", 0, None),
+        _c("orders_90d", "count", T, "orders", "orders in the last 90 days", "Recent buyers", "No recent orders", 0, None),
+        _c("total_spend_12m", "currency", T, "currency", "spend in the last 12 months", "Big spenders", "Low spenders", 0, None, "clip"),
+        _c("avg_order_value", "currency", T, "currency", "average order value", "Big-basket", "Small-basket", 0, None, "clip"),
+        _c("days_since_last_order", "duration", T, "days", "days since the last order", "Lapsed", "Just-ordered", 0, 3650),
+        _c("discount_usage_rate", "rate", T, "share", "share of orders with a discount", "Deal-seeking", "Full-price", 0, 1, "clip"),
+        _c("distinct_categories_12m", "count", T, "categories", "distinct categories bought", "Multi-category", "Single-category", 0, None),
+        _c("avg_items_per_order", "numeric", T, "items", "items per order", "Bulk-buying", "Single-item", 0, 1000),
+        _c("tickets_12m", "count", S, "tickets", "support tickets in 12 months", "Support-heavy", "Trouble-free", 0, None),
+        _c("refund_rate", "rate", S, "share", "share of orders refunded", "Refund-prone", "Refund-free", 0, 1, "clip"),
+        _c("csat_score", "numeric", S, "points (1-5)", "satisfaction score", "Satisfied", "Dissatisfied", 1, 5),
+    )
+    return DatasetSpec(
+        name="shopsphere",
+        id_column="customer_id",
+        target="purchased_next_30d",
+        columns=cols,
+        segmentation_groups=(B, T, S),
+        evaluation_columns=("_persona", "_true_propensity"),
+    )

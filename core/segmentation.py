@@ -1,0 +1,226 @@
+"""Customer segments: UMAP + HDBSCAN fitted on a sample, every customer assigned.
+
+Method
+------
+1. Preprocess the segmentation columns (:func:`core.features.build_preprocessor`, no
+   missing indicators: blanks should not form their own segments).
+2. Fit on a seeded sample of ``sample_size`` customers: UMAP to ``n_components``
+   dimensions (McInnes, Healy & Melville 2018), then HDBSCAN (Campello, Moulavi & Sander
+   2013; the ``hdbscan`` library of McInnes, Healy & Astels 2017). When HDBSCAN finds more
+   than ``max_segments`` clusters, ``min_cluster_size`` is raised (x1.5, at most 6 times).
+3. Noise points of the sample are given their most likely segment: the argmax of HDBSCAN's
+   soft-clustering membership vector (``hdbscan.all_points_membership_vectors``), and
+   flagged as reassigned.
+4. Fallback: when HDBSCAN finds fewer than 2 clusters (no density structure), KMeans on the
+   UMAP embedding with k chosen by silhouette among ``fallback_k``; the run records it.
+5. Assignment of any customer (fitted sample included, at training and at scoring): a
+   ``knn_k``-nearest-neighbour majority vote in the scaled feature space against a
+   stratified reference subset of the fitted sample. A customer's segment therefore depends
+   only on its own row, never on the batch it is scored in (UMAP's ``transform`` does
+   depend on the batch, and is slow). ``segment_confidence`` is the vote share of the
+   winning segment; a customer is flagged ``segment_reassigned`` when most of its
+   neighbours were HDBSCAN noise. Agreement of this vote with the fitted labels is
+   measured on sample customers left out of the reference set.
+6. A separate 2-D UMAP of at most ``projection_size`` sample customers, for display only.
+
+Segment ids are 0..k-1 ordered by size in the fitted sample (0 = largest).
+"""
+from __future__ import annotations
+
+import logging
+
+import hdbscan
+import numpy as np
+import pandas as pd
+from sklearn.cluster import KMeans
+from sklearn.metrics import silhouette_score
+from sklearn.neighbors import NearestNeighbors
+
+from core.config import SegmentationSettings
+from core.features import build_preprocessor
+from core.schema import DatasetSpec
+
+log = logging.getLogger(__name__)
+
+
+class NotFittedError(RuntimeError):
+    """A model was used before ``fit``."""
+
+
+class Segmenter:
+    """Fit segments on a sample, assign every customer, keep a 2-D projection.
+
+    Parameters
+    ----------
+    settings : SegmentationSettings
+    random_state : int
+        Seed for sampling, UMAP and KMeans.
+
+    Attributes (after ``fit``)
+    --------------------------
+    columns_ : list of str, the segmentation input columns.
+    n_segments_ : int
+    method_ : str, ``"umap+hdbscan"`` or ``"umap+kmeans (fallback)"``.
+    fit_info_ : dict, sample size, noise share, min_cluster_size used, agreement, timings.
+    projection_ : DataFrame with ``row`` (position in the fitted table), ``x``, ``y``.
+    """
+
+    def __init__(self, *, settings: SegmentationSettings = SegmentationSettings(), random_state: int = 0):
+        self.settings = settings
+        self.random_state = random_state
+
+    # -- fitting ---------------------------------------------------------------------------
+    def fit(self, clean: pd.DataFrame, spec: DatasetSpec, categories: dict, progress=None) -> "Segmenter":
+        """Fit on a sample of ``clean`` (n rows, validated). Returns self.
+
+        Raises
+        ------
+        ValueError
+            Fewer than 50 rows.
+        """
+        import umap  # heavy import (numba); only when fitting
+
+        progress = progress or (lambda msg: None)
+        s = self.settings
+        n = len(clean)
+        if n < 50:
+            raise ValueError(f"segmentation needs at least 50 customers, got {n}")
+        rng = np.random.default_rng(self.random_state)
+        self.columns_ = list(spec.segmentation_columns)
+        sample = np.sort(rng.choice(n, size=min(s.sample_size, n), replace=False))
+        Xs = clean.iloc[sample][self.columns_]
+        self.preprocessor_ = build_preprocessor(spec, self.columns_, categories, add_indicator=False).fit(Xs)
+        Z = self.preprocessor_.transform(Xs)
+        progress(f"UMAP: {len(sample):,} customers x {Z.shape[1]} inputs -> {s.n_components} dimensions")
+        reducer = umap.UMAP(n_components=s.n_components, n_neighbors=min(s.n_neighbors, len(sample) - 1),
+                            min_dist=s.min_dist, random_state=self.random_state)
+        E = reducer.fit_transform(Z)
+
+        progress("HDBSCAN: finding dense groups")
+        mcs = max(10, int(round(s.min_cluster_share * len(sample))))
+        labels, conf, noise = None, None, None
+        for _ in range(7):
+            hd = hdbscan.HDBSCAN(min_cluster_size=mcs, min_samples=s.min_samples, prediction_data=True,
+                                 core_dist_n_jobs=1).fit(E)
+            k = int(hd.labels_.max()) + 1
+            if k <= s.max_segments:
+                break
+            mcs = int(mcs * 1.5)
+        method = "umap+hdbscan"
+        if 2 <= k <= s.max_segments:
+            labels = hd.labels_.copy()
+            noise = labels < 0
+            conf = hd.probabilities_.astype(float).copy()
+            if noise.any():
+                memb = hdbscan.all_points_membership_vectors(hd)
+                memb = memb.reshape(len(E), -1)
+                labels[noise] = memb[noise].argmax(axis=1)
+                conf[noise] = memb[noise].max(axis=1)
+        else:
+            method = "umap+kmeans (fallback)"
+            reason = f"HDBSCAN found {k} clusters (need 2..{s.max_segments})"
+            progress(f"{reason}: falling back to KMeans on the UMAP embedding")
+            labels = self._kmeans_fallback(E, rng)
+            noise = np.zeros(len(E), dtype=bool)
+            conf = np.ones(len(E))
+        labels = self._order_by_size(labels)
+        self.n_segments_ = int(labels.max()) + 1
+        self.method_ = method
+
+        # Reference set for batch-independent assignment: stratified by segment.
+        ref = self._stratified(labels, min(s.reference_size, len(sample)), rng)
+        self.ref_Z_ = Z[ref]
+        self.ref_labels_ = labels[ref]
+        self.ref_noise_ = noise[ref]
+        self.nn_ = NearestNeighbors(n_neighbors=min(s.knn_k, len(ref)), algorithm="brute").fit(self.ref_Z_)
+        held = np.setdiff1d(np.arange(len(sample)), ref)
+        agreement = None
+        if len(held):
+            got, _, _ = self._assign_Z(Z[held])
+            agreement = float((got == labels[held]).mean())
+
+        progress("UMAP 2-D projection for display")
+        proj_idx = np.sort(rng.choice(len(sample), size=min(s.projection_size, len(sample)), replace=False))
+        P = umap.UMAP(n_components=2, n_neighbors=min(s.n_neighbors, len(proj_idx) - 1), min_dist=0.1,
+                      random_state=self.random_state).fit_transform(Z[proj_idx])
+        self.projection_ = pd.DataFrame({"row": sample[proj_idx], "x": P[:, 0], "y": P[:, 1]})
+        self.fit_info_ = {
+            "method": method,
+            "sample_size": int(len(sample)),
+            "n_segments": self.n_segments_,
+            "min_cluster_size": mcs if method == "umap+hdbscan" else None,
+            "hdbscan_clusters_found": k,
+            "noise_share_in_sample": float(noise.mean()),
+            "reference_size": int(len(ref)),
+            "assignment_agreement": agreement,
+            "inputs": self.columns_,
+        }
+        return self
+
+    def _kmeans_fallback(self, E: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        best = None
+        sub = rng.choice(len(E), size=min(5000, len(E)), replace=False)
+        for k in self.settings.fallback_k:
+            if k >= len(E):
+                continue
+            km = KMeans(n_clusters=k, n_init=4, random_state=self.random_state).fit(E)
+            score = silhouette_score(E[sub], km.labels_[sub]) if len(set(km.labels_[sub])) > 1 else -1
+            if best is None or score > best[0]:
+                best = (score, km.labels_)
+        return best[1].astype(int)
+
+    @staticmethod
+    def _order_by_size(labels: np.ndarray) -> np.ndarray:
+        ids, counts = np.unique(labels, return_counts=True)
+        order = ids[np.lexsort((ids, -counts))]
+        remap = {old: new for new, old in enumerate(order)}
+        return np.array([remap[v] for v in labels], dtype=int)
+
+    @staticmethod
+    def _stratified(labels: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+        if size >= len(labels):
+            return np.arange(len(labels))
+        picks = []
+        for seg in np.unique(labels):
+            members = np.flatnonzero(labels == seg)
+            take = max(1, int(round(size * len(members) / len(labels))))
+            picks.append(rng.choice(members, size=min(take, len(members)), replace=False))
+        return np.sort(np.concatenate(picks))
+
+    # -- assignment ------------------------------------------------------------------------
+    def _assign_Z(self, Z: np.ndarray):
+        _, idx = self.nn_.kneighbors(Z)
+        votes = self.ref_labels_[idx]  # (m, k)
+        counts = np.stack([(votes == s).sum(axis=1) for s in range(self.n_segments_)], axis=1)
+        seg = counts.argmax(axis=1)  # ties -> smallest id
+        conf = counts.max(axis=1) / idx.shape[1]
+        reassigned = self.ref_noise_[idx].mean(axis=1) > 0.5
+        return seg.astype(int), conf, reassigned
+
+    def assign(self, clean: pd.DataFrame, chunk_size: int = 20_000) -> pd.DataFrame:
+        """Segment of each customer in ``clean`` (validated, n rows).
+
+        Returns
+        -------
+        DataFrame of shape (n, 3), same index: ``segment_id`` (int, 0..k-1),
+        ``segment_confidence`` (float in 0..1: share of the k nearest fitted customers in
+        that segment), ``segment_reassigned`` (bool: most neighbours were HDBSCAN noise).
+
+        Raises
+        ------
+        NotFittedError
+            Called before ``fit``.
+        """
+        if not hasattr(self, "nn_"):
+            raise NotFittedError("Segmenter is not fitted: call fit() first")
+        segs, confs, flags = [], [], []
+        X = clean[self.columns_]
+        for start in range(0, len(X), chunk_size):
+            Z = self.preprocessor_.transform(X.iloc[start:start + chunk_size])
+            s, c, f = self._assign_Z(Z)
+            segs.append(s), confs.append(c), flags.append(f)
+        return pd.DataFrame({
+            "segment_id": np.concatenate(segs) if segs else np.array([], int),
+            "segment_confidence": np.concatenate(confs) if confs else np.array([]),
+            "segment_reassigned": np.concatenate(flags) if flags else np.array([], bool),
+        }, index=clean.index)

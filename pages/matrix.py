@@ -1,0 +1,17 @@
+"""Segment x propensity-decile matrix."""
+import plotly.express as px
+import streamlit as st
+
+from pages.common import require_run
+
+run = require_run()
+m = run.table("matrix")
+
+st.title("Propensity by segment")
+value = st.selectbox("Cell value", ["customers", "mean_propensity", "expected_buyers", "observed_rate_test"])
+grid = m.pivot_table(index="segment_name", columns="propensity_decile", values=value, aggfunc="sum" if value in ("customers", "expected_buyers") else "mean")
+st.plotly_chart(px.imshow(grid, text_auto=".2f" if "rate" in value or "propensity" in value else ".0f",
+                          color_continuous_scale="Blues", aspect="auto",
+                          labels={"x": "propensity decile (1 = top 10%)", "y": "segment", "color": value}))
+st.caption("Deciles are cut on the training score distribution. observed_rate_test uses held-out test rows only.")
+st.dataframe(m, hide_index=True)

@@ -1,0 +1,27 @@
+"""Overview: the run's headline figures."""
+import streamlit as st
+
+from pages.common import require_run
+
+run = require_run()
+man, met = run.json("manifest"), run.json("metrics")
+x, lr = met["xgboost"], met["logistic"]
+
+st.title("Customer intelligence overview")
+st.caption(f"Data set **{man['dataset']}** ({man['data_path']}), run `{man['run_id']}` trained {man['created_at']}")
+c = st.columns(4)
+c[0].metric("Customers", f"{man['rows']:,}")
+c[1].metric("Base purchase rate", f"{x['base_rate']:.1%}")
+c[2].metric("Segments", man["n_segments"])
+c[3].metric("Top-decile lift", f"{x['lift_top_decile']:.2f}x")
+c = st.columns(4)
+c[0].metric("ROC-AUC (XGBoost, test)", f"{x['roc_auc']:.3f}", f"{x['roc_auc'] - lr['roc_auc']:+.3f} vs logistic")
+c[1].metric("PR-AUC = average precision (XGBoost, test)", f"{x['pr_auc']:.3f}", f"{x['pr_auc'] - lr['pr_auc']:+.3f} vs logistic")
+c[2].metric("Segmentation", man["segmentation_method"])
+agree = met["segmentation"].get("assignment_agreement")
+c[3].metric("Segment assignment agreement", "n/a" if agree is None else f"{agree:.1%}")
+st.markdown(
+    "- **Segments** tell you *who* your customers are: browse the personas to design campaigns.\n"
+    "- **Propensity** tells you *who will buy in the next 30 days*: rank and budget contacts by it.\n"
+    "- **Segment matrix** combines both: pick the segment x propensity cells to target."
+)

@@ -1,0 +1,20 @@
+"""Projection: 2-D UMAP of a sample of customers (at most 20,000 points)."""
+import plotly.express as px
+import streamlit as st
+
+from pages.common import require_run
+
+run = require_run()
+proj = run.table("projection")
+
+st.title("Projection explorer")
+st.caption(f"2-D UMAP of {len(proj):,} sampled customers; positions show similarity in behaviour, the axes have no units.")
+color = st.radio("Colour by", ["segment", "propensity"], horizontal=True)
+segs = sorted(proj["segment_name"].unique())
+chosen = st.multiselect("Segments", segs, default=segs)
+view = proj[proj["segment_name"].isin(chosen)]
+fig = px.scatter(view, x="x", y="y", color="segment_name" if color == "segment" else "propensity",
+                 hover_data={"customer_id": True, "segment_name": True, "propensity": ":.3f", "x": False, "y": False},
+                 render_mode="webgl", opacity=0.6, height=650)
+fig.update_traces(marker={"size": 3})
+st.plotly_chart(fig)

@@ -1,0 +1,43 @@
+"""Propensity: test metrics, ROC and PR curves, lift, SHAP importance."""
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+
+from pages.common import require_run
+
+run = require_run()
+met = run.json("metrics")
+
+st.title("Purchase propensity (next 30 days)")
+rows = [{"model": k, "ROC-AUC": met[k]["roc_auc"], "PR-AUC (average precision)": met[k]["pr_auc"],
+         "lift, top decile": met[k]["lift_top_decile"], "test rows": met[k]["rows"]}
+        for k in ("xgboost", "logistic", "oracle") if k in met]
+st.dataframe(pd.DataFrame(rows), hide_index=True)
+st.caption("Held-out test rows. PR-AUC is average precision (step-wise), not a trapezoid area. "
+           "'oracle' is the generator's true propensity: the ceiling on the default data.")
+
+c1, c2 = st.columns(2)
+roc = go.Figure()
+pr = go.Figure()
+for k in ("xgboost", "logistic"):
+    cv = met[f"curves_{k}"]
+    roc.add_trace(go.Scatter(x=cv["roc"]["fpr"], y=cv["roc"]["tpr"], name=k))
+    pr.add_trace(go.Scatter(x=cv["pr"]["recall"], y=cv["pr"]["precision"], name=k))
+roc.add_trace(go.Scatter(x=[0, 1], y=[0, 1], name="random", line={"dash": "dot"}))
+roc.update_layout(title="ROC curve", xaxis_title="false positive rate", yaxis_title="true positive rate")
+pr.update_layout(title="Precision-recall curve", xaxis_title="recall", yaxis_title="precision")
+c1.plotly_chart(roc)
+c2.plotly_chart(pr)
+
+dec = pd.DataFrame(met["deciles_xgboost"])
+st.subheader("Lift and cumulative gains by decile (XGBoost, test rows)")
+c1, c2 = st.columns(2)
+c1.plotly_chart(px.bar(dec, x="decile", y="lift", title="Lift by decile (1 = top 10%)"))
+c2.plotly_chart(px.line(dec, x="cum_customers_share", y="cum_buyers_share", markers=True,
+                        title="Cumulative gains", labels={"cum_customers_share": "share of customers contacted",
+                                                          "cum_buyers_share": "share of buyers reached"}))
+
+imp = run.table("importance")
+st.subheader("Feature importance (mean |SHAP|, log-odds)")
+st.plotly_chart(px.bar(imp.head(20).iloc[::-1], x="mean_abs_shap", y="label", color="group", orientation="h", height=550))
