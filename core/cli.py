@@ -18,7 +18,7 @@ DEFAULT_SETTINGS = Path("configs/default.toml")
 
 
 def _progress(fraction: float, message: str) -> None:
-    print(f"[{100 * fraction:5.1f}%] {message}", file=sys.stderr, flush=True)
+    print(f"[{100 * fraction:5.1f}%] {message}", flush=True)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -29,14 +29,15 @@ class SegmentationSettings:
 
     sample_size: int = 50_000
     n_components: int = 5
-    n_neighbors: int = 30
+    n_neighbors: int = 15
     min_dist: float = 0.0
     min_cluster_share: float = 0.02
     min_samples: int = 10
+    min_segments: int = 4
     max_segments: int = 10
     fallback_k: tuple[int, ...] = (4, 5, 6, 7, 8)
     knn_k: int = 15
-    reference_size: int = 20_000
+    reference_size: int = 6_000
     projection_size: int = 20_000
 
 

@@ -60,9 +60,10 @@ def model_frame(clean: pd.DataFrame, spec: DatasetSpec, categories: dict[str, li
     for col in spec.columns:
         if col.is_categorical:
             levels = categories[col.name]
-            raw = clean[col.name]
-            cat = pd.Categorical(raw.astype(object), categories=levels)
-            n_new = int((pd.isna(cat) & raw.notna().to_numpy()).sum())
+            raw = clean[col.name].astype(object)
+            known = raw.isin(levels)
+            n_new = int((~known & raw.notna()).sum())
+            cat = pd.Categorical(raw.where(known, None), categories=levels)
             if n_new:
                 unseen[col.name] = n_new
             cols[col.name] = cat

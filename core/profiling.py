@@ -114,34 +114,50 @@ def _f(x) -> float | None:
 
 
 def _name_segments(profiles: list[dict], spec: DatasetSpec) -> None:
-    """Set ``name`` on each profile: words of the 2 most distinctive columns, made unique."""
-    def words_for(p, depth):
-        picked, seen = [], set()
+    """Set ``name`` on each profile, unique across segments.
+
+    Base name: the words of the two most distinctive columns (``|d| >= NAME_MIN_EFFECT``).
+    Segments whose base names clash get one more part: the words of the column on which the
+    segment differs most from the other clashing segments (its ``d`` minus their mean ``d``).
+    A name that still clashes gets "(segment N)".
+    """
+    def words(name, d):
+        return _words(spec, name, d > 0)
+
+    def base_parts(p):
+        picked = []
         for name, d in p["ranked"]:
-            if abs(d) < NAME_MIN_EFFECT or len(picked) >= depth:
+            if abs(d) < NAME_MIN_EFFECT or len(picked) == 2:
                 break
-            w = _words(spec, name, d > 0)
-            if w.lower() not in seen:
-                seen.add(w.lower())
+            w = words(name, d)
+            if w.lower() not in {x.lower() for x in picked}:
                 picked.append(w)
         return picked
 
     def compose(parts):
         if not parts:
             return "Typical customers"
-        return ", ".join([parts[0]] + [p[0].lower() + p[1:] for p in parts[1:]])
+        return ", ".join([parts[0]] + [x[0].lower() + x[1:] for x in parts[1:]])
 
-    depth = {p["segment_id"]: 2 for p in profiles}
-    for _ in range(4):
-        names = {p["segment_id"]: compose(words_for(p, depth[p["segment_id"]])) for p in profiles}
-        clash = {sid for sid, nm in names.items() if list(names.values()).count(nm) > 1}
-        if not clash:
-            break
-        for sid in clash:
-            depth[sid] += 1
+    parts = {p["segment_id"]: base_parts(p) for p in profiles}
+    by_name: dict[str, list[dict]] = {}
+    for p in profiles:
+        by_name.setdefault(compose(parts[p["segment_id"]]), []).append(p)
+    for group in by_name.values():
+        if len(group) < 2:
+            continue
+        for p in group:
+            others = [q for q in group if q is not p]
+            diffs = sorted(((name, d - np.mean([q["features"][name]["std_diff"] for q in others]))
+                            for name, d in p["ranked"]), key=lambda kv: (-abs(kv[1]), kv[0]))
+            for name, delta in diffs:
+                w = words(name, delta)
+                if w.lower() not in {x.lower() for x in parts[p["segment_id"]]}:
+                    parts[p["segment_id"]] = parts[p["segment_id"]] + [w]
+                    break
     used = set()
     for p in profiles:
-        nm = names[p["segment_id"]]
+        nm = compose(parts[p["segment_id"]])
         if nm in used:
             nm = f"{nm} (segment {p['segment_id']})"
         used.add(nm)

@@ -144,7 +144,7 @@ class DatasetSpec:
             if special and special in names:
                 raise DataError(f"spec '{self.name}': column '{special}' is the id or target and cannot be a feature")
         if not self.segmentation_columns:
-            raise DataError(f"spec '{self.name}': no feature is in the segmentation groups {list(self.segmentation_groups)}")
+            raise DataError(f"spec '{self.name}': no numeric feature is in the segmentation groups {list(self.segmentation_groups)}")
 
     @property
     def feature_names(self) -> list[str]:
@@ -153,8 +153,11 @@ class DatasetSpec:
 
     @property
     def segmentation_columns(self) -> list[str]:
-        """Names of the columns used as segmentation inputs."""
-        return [c.name for c in self.columns if c.group in self.segmentation_groups]
+        """Names of the segmentation inputs: columns in ``segmentation_groups`` except binary
+        flags and categoricals. A 0/1 flag splits density-based clusters into a "flag on" and
+        a "flag off" copy of the same behaviour, so flags only profile segments."""
+        return [c.name for c in self.columns
+                if c.group in self.segmentation_groups and c.kind not in ("binary", "categorical")]
 
     def column(self, name: str) -> ColumnSpec:
         """The :class:`ColumnSpec` called ``name``; raises ``KeyError`` when absent."""

@@ -6,13 +6,16 @@ Method
    missing indicators: blanks should not form their own segments).
 2. Fit on a seeded sample of ``sample_size`` customers: UMAP to ``n_components``
    dimensions (McInnes, Healy & Melville 2018), then HDBSCAN (Campello, Moulavi & Sander
-   2013; the ``hdbscan`` library of McInnes, Healy & Astels 2017). When HDBSCAN finds more
-   than ``max_segments`` clusters, ``min_cluster_size`` is raised (x1.5, at most 6 times).
+   2013; the ``hdbscan`` library of McInnes, Healy & Astels 2017). Settings are tried in
+   order (:meth:`Segmenter._candidates`: excess-of-mass, then the finer leaf selection, for
+   growing ``min_cluster_size``) until one gives ``min_segments``..``max_segments``
+   clusters; every try is kept in ``fit_info_["hdbscan_candidates"]``.
 3. Noise points of the sample are given their most likely segment: the argmax of HDBSCAN's
    soft-clustering membership vector (``hdbscan.all_points_membership_vectors``), and
    flagged as reassigned.
-4. Fallback: when HDBSCAN finds fewer than 2 clusters (no density structure), KMeans on the
-   UMAP embedding with k chosen by silhouette among ``fallback_k``; the run records it.
+4. Fallback: when no HDBSCAN setting gives an actionable number of segments (no density
+   structure), KMeans on the UMAP embedding with k chosen by silhouette among
+   ``fallback_k``; the run records it as the method.
 5. Assignment of any customer (fitted sample included, at training and at scoring): a
    ``knn_k``-nearest-neighbour majority vote in the scaled feature space against a
    stratified reference subset of the fitted sample. A customer's segment therefore depends
@@ -93,33 +96,36 @@ class Segmenter:
         Z = self.preprocessor_.transform(Xs)
         progress(f"UMAP: {len(sample):,} customers x {Z.shape[1]} inputs -> {s.n_components} dimensions")
         reducer = umap.UMAP(n_components=s.n_components, n_neighbors=min(s.n_neighbors, len(sample) - 1),
-                            min_dist=s.min_dist, random_state=self.random_state)
+                            min_dist=s.min_dist, random_state=self.random_state, n_jobs=1)
         E = reducer.fit_transform(Z)
 
         progress("HDBSCAN: finding dense groups")
-        mcs = max(10, int(round(s.min_cluster_share * len(sample))))
-        labels, conf, noise = None, None, None
-        for _ in range(7):
-            hd = hdbscan.HDBSCAN(min_cluster_size=mcs, min_samples=s.min_samples, prediction_data=True,
-                                 core_dist_n_jobs=1).fit(E)
-            k = int(hd.labels_.max()) + 1
-            if k <= s.max_segments:
+        base = max(10, int(round(s.min_cluster_share * len(sample))))
+        tried = []
+        hd, k, mcs, selection = None, 0, base, "eom"
+        for selection, mcs in self._candidates(base):
+            cand = hdbscan.HDBSCAN(min_cluster_size=mcs, min_samples=min(s.min_samples, mcs),
+                                   cluster_selection_method=selection, prediction_data=True,
+                                   core_dist_n_jobs=1).fit(E)
+            k_c = int(cand.labels_.max()) + 1
+            tried.append({"selection": selection, "min_cluster_size": mcs, "clusters": k_c,
+                          "noise_share": float((cand.labels_ < 0).mean())})
+            if s.min_segments <= k_c <= s.max_segments:
+                hd, k = cand, k_c
                 break
-            mcs = int(mcs * 1.5)
         method = "umap+hdbscan"
-        if 2 <= k <= s.max_segments:
+        if hd is not None:
             labels = hd.labels_.copy()
             noise = labels < 0
             conf = hd.probabilities_.astype(float).copy()
             if noise.any():
-                memb = hdbscan.all_points_membership_vectors(hd)
-                memb = memb.reshape(len(E), -1)
+                memb = hdbscan.all_points_membership_vectors(hd).reshape(len(E), -1)
                 labels[noise] = memb[noise].argmax(axis=1)
                 conf[noise] = memb[noise].max(axis=1)
         else:
             method = "umap+kmeans (fallback)"
-            reason = f"HDBSCAN found {k} clusters (need 2..{s.max_segments})"
-            progress(f"{reason}: falling back to KMeans on the UMAP embedding")
+            progress(f"HDBSCAN found no setting with {s.min_segments}..{s.max_segments} clusters: "
+                     "falling back to KMeans on the UMAP embedding")
             labels = self._kmeans_fallback(E, rng)
             noise = np.zeros(len(E), dtype=bool)
             conf = np.ones(len(E))
@@ -128,34 +134,44 @@ class Segmenter:
         self.method_ = method
 
         # Reference set for batch-independent assignment: stratified by segment.
-        ref = self._stratified(labels, min(s.reference_size, len(sample)), rng)
-        self.ref_Z_ = Z[ref]
+        # (at most 80% of the sample, so the rest measures agreement)
+        ref = self._stratified(labels, min(s.reference_size, int(0.8 * len(sample))), rng)
+        self.ref_Z_ = Z[ref].astype(np.float32)
         self.ref_labels_ = labels[ref]
         self.ref_noise_ = noise[ref]
         self.nn_ = NearestNeighbors(n_neighbors=min(s.knn_k, len(ref)), algorithm="brute").fit(self.ref_Z_)
         held = np.setdiff1d(np.arange(len(sample)), ref)
         agreement = None
         if len(held):
-            got, _, _ = self._assign_Z(Z[held])
+            got, _, _ = self._assign_Z(Z[held].astype(np.float32))
             agreement = float((got == labels[held]).mean())
 
         progress("UMAP 2-D projection for display")
         proj_idx = np.sort(rng.choice(len(sample), size=min(s.projection_size, len(sample)), replace=False))
         P = umap.UMAP(n_components=2, n_neighbors=min(s.n_neighbors, len(proj_idx) - 1), min_dist=0.1,
-                      random_state=self.random_state).fit_transform(Z[proj_idx])
+                      random_state=self.random_state, n_jobs=1).fit_transform(Z[proj_idx])
         self.projection_ = pd.DataFrame({"row": sample[proj_idx], "x": P[:, 0], "y": P[:, 1]})
         self.fit_info_ = {
             "method": method,
             "sample_size": int(len(sample)),
             "n_segments": self.n_segments_,
             "min_cluster_size": mcs if method == "umap+hdbscan" else None,
-            "hdbscan_clusters_found": k,
+            "cluster_selection": selection if method == "umap+hdbscan" else None,
+            "hdbscan_candidates": tried,
             "noise_share_in_sample": float(noise.mean()),
             "reference_size": int(len(ref)),
             "assignment_agreement": agreement,
             "inputs": self.columns_,
         }
         return self
+
+    @staticmethod
+    def _candidates(base: int):
+        """HDBSCAN settings tried in order: excess-of-mass then leaf selection (finer), each
+        with min_cluster_size = base x 1, 1.5, 2.25, 3.4 (fewer, larger clusters)."""
+        for factor in (1.0, 1.5, 2.25, 3.4):
+            for selection in ("eom", "leaf"):
+                yield selection, max(10, int(base * factor))
 
     def _kmeans_fallback(self, E: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         best = None
@@ -216,7 +232,7 @@ class Segmenter:
         segs, confs, flags = [], [], []
         X = clean[self.columns_]
         for start in range(0, len(X), chunk_size):
-            Z = self.preprocessor_.transform(X.iloc[start:start + chunk_size])
+            Z = self.preprocessor_.transform(X.iloc[start:start + chunk_size]).astype(np.float32)
             s, c, f = self._assign_Z(Z)
             segs.append(s), confs.append(c), flags.append(f)
         return pd.DataFrame({

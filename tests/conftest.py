@@ -1,0 +1,66 @@
+"""Shared fixtures: small generated tables, small settings, one small trained run."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core import synthetic
+from core.config import PropensitySettings, SegmentationSettings, Settings
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+MARKETING = SHARED_DATA / "marketing_campaign.csv"
+REPO = Path(__file__).resolve().parents[1]
+
+SMALL_SETTINGS_TOML = """
+seed = 7
+n_jobs = 2
+[segmentation]
+sample_size = 1500
+n_neighbors = 15
+reference_size = 1000
+projection_size = 800
+[propensity]
+n_estimators = 300
+learning_rate = 0.1
+shap_sample = 500
+"""
+
+
+def small_settings(artifacts: Path) -> Settings:
+    """Settings sized for a few thousand rows: fast enough for unit tests."""
+    return Settings(
+        seed=7, artifacts_dir=artifacts,
+        segmentation=SegmentationSettings(sample_size=1500, reference_size=1000, projection_size=800),
+        propensity=PropensitySettings(n_estimators=300, learning_rate=0.1, shap_sample=500),
+    )
+
+
+@pytest.fixture(scope="session")
+def small_table():
+    """4,000 generated ShopSphere customers (seed 3)."""
+    return synthetic.generate(4000, seed=3)
+
+
+@pytest.fixture(scope="session")
+def small_csv(tmp_path_factory, small_table):
+    path = tmp_path_factory.mktemp("data") / "shop.csv"
+    small_table.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def settings_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cfg") / "settings.toml"
+    path.write_text(SMALL_SETTINGS_TOML)
+    return path
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, small_csv):
+    """A run trained on the small table: (artifacts dir, Run)."""
+    from core.pipeline import train
+
+    art = tmp_path_factory.mktemp("artifacts")
+    run = train(small_csv, None, small_settings(art))
+    return art, run

@@ -1,0 +1,153 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.data import load, read_table, validate
+from core.errors import DataError
+from core.schema import ColumnSpec, DatasetSpec, load_spec, shopsphere_spec
+
+from conftest import MARKETING, REPO
+
+
+@pytest.fixture()
+def spec():
+    return shopsphere_spec()
+
+
+def _write(tmp_path, df, name="t.csv"):
+    p = tmp_path / name
+    df.to_csv(p, index=False)
+    return p
+
+
+def test_valid_table_is_typed(small_table, spec):
+    clean, q = validate(small_table, spec, require_target=True)
+    assert clean[spec.target].dtype == np.int8
+    assert clean["sessions_30d"].dtype == float
+    assert q["rows"] == len(small_table)
+    assert q["missing_share"]["csat_score"] == pytest.approx(small_table["csat_score"].isna().mean())
+
+
+def test_missing_target_column(tmp_path, small_table, spec):
+    p = _write(tmp_path, small_table.drop(columns="purchased_next_30d"))
+    with pytest.raises(DataError, match=r"missing required column 'purchased_next_30d'"):
+        load(p, spec, require_target=True)
+
+
+def test_missing_feature_column_named(tmp_path, small_table, spec):
+    p = _write(tmp_path, small_table.drop(columns="orders_90d"))
+    with pytest.raises(DataError, match=r"missing required column 'orders_90d'"):
+        load(p, spec, require_target=False)
+
+
+def test_text_in_numeric_column_names_column_row_value(tmp_path, small_table, spec):
+    df = small_table.copy()
+    df["orders_12m"] = df["orders_12m"].astype(object)
+    df.loc[16, "orders_12m"] = "twelve"
+    p = _write(tmp_path, df)
+    with pytest.raises(DataError, match=r"column 'orders_12m': text 'twelve' at row 17"):
+        load(p, spec, require_target=True)
+
+
+@pytest.mark.parametrize("bad,msg", [(2, "not binary: value '2' at row 4"), ("yes", "not binary: value 'yes' at row 4")])
+def test_target_not_binary(small_table, spec, bad, msg):
+    df = small_table.copy()
+    df["purchased_next_30d"] = df["purchased_next_30d"].astype(object)
+    df.loc[3, "purchased_next_30d"] = bad
+    with pytest.raises(DataError, match=msg):
+        validate(df, spec, require_target=True)
+
+
+def test_target_single_class(small_table, spec):
+    df = small_table.assign(purchased_next_30d=0)
+    with pytest.raises(DataError, match="single class"):
+        validate(df, spec, require_target=True)
+
+
+def test_duplicate_ids(small_table, spec):
+    df = small_table.copy()
+    df.loc[9, "customer_id"] = df.loc[2, "customer_id"]
+    with pytest.raises(DataError, match=r"duplicate id 'C\d+' at rows 3 and 10"):
+        validate(df, spec, require_target=True)
+
+
+def test_empty_file(tmp_path, spec):
+    p = tmp_path / "empty.csv"
+    p.write_text("")
+    with pytest.raises(DataError, match="file is empty"):
+        read_table(p, spec)
+
+
+def test_header_only_file(tmp_path, spec):
+    p = tmp_path / "header.csv"
+    p.write_text("customer_id,orders_12m\n")
+    with pytest.raises(DataError, match="no data rows"):
+        read_table(p, spec)
+
+
+def test_unreadable_file(tmp_path, spec):
+    p = tmp_path / "broken.parquet"
+    p.write_bytes(b"this is not parquet at all")
+    with pytest.raises(DataError, match=r"broken.parquet: cannot read the file"):
+        read_table(p, spec)
+
+
+def test_missing_file(tmp_path, spec):
+    with pytest.raises(DataError, match="file not found"):
+        read_table(tmp_path / "nope.csv", spec)
+
+
+def test_inf_becomes_missing_and_is_counted(small_table, spec):
+    df = small_table.copy()
+    df.loc[[0, 1], "pages_per_session"] = [np.inf, -np.inf]
+    clean, q = validate(df, spec, require_target=True)
+    assert np.isnan(clean.loc[[0, 1], "pages_per_session"]).all()
+    assert q["inf_to_missing"] == {"pages_per_session": 2}
+
+
+def test_out_of_range_rules(small_table, spec):
+    df = small_table.copy()
+    df.loc[0, "csat_score"] = 7          # rule: missing
+    df.loc[1, "refund_rate"] = 1.4       # rule: clip
+    clean, q = validate(df, spec, require_target=True)
+    assert np.isnan(clean.loc[0, "csat_score"])
+    assert clean.loc[1, "refund_rate"] == 1.0
+    assert q["out_of_range"]["csat_score"] == {"count": 1, "rule": "missing"}
+    assert q["out_of_range"]["refund_rate"] == {"count": 1, "rule": "clip"}
+
+
+def test_text_columns_read_by_pandas_any_dtype(tmp_path, small_table, spec):
+    # pandas 3 reads text as the 'str' dtype, not object: categoricals come from the spec.
+    p = _write(tmp_path, small_table)
+    clean, _ = load(p, spec, require_target=True)
+    assert clean["region"].dropna().isin(["north", "south", "east", "west", "central"]).all()
+    assert clean["region"].isna().mean() == pytest.approx(small_table["region"].isna().mean())
+
+
+def test_marketing_spec_loads_and_dates_become_days():
+    spec = load_spec(REPO / "configs" / "marketing_campaign.toml")
+    assert spec.target == "Response" and spec.id_column == "ID"
+    assert spec.column("Dt_Customer").kind == "date"
+    if not MARKETING.exists():
+        pytest.skip("../shared/data is absent")
+    clean, q = load(MARKETING, spec, require_target=True)
+    assert len(clean) == 2240
+    assert clean["Dt_Customer"].min() == 1.0  # 2014-06-29 is one day before the reference date
+    assert q["out_of_range"]["Year_Birth"]["count"] == 3  # 1893, 1899, 1900
+    assert q["out_of_range"]["Income"]["count"] == 1      # 666666
+    assert clean["Income"].isna().sum() == 25             # 24 empty + 1 set missing
+
+
+def test_spec_errors(tmp_path):
+    p = tmp_path / "s.toml"
+    p.write_text('name = "x"\nid = "id"\n[columns.a]\nkind = "weird"\n')
+    with pytest.raises(DataError, match="column 'a': unknown kind 'weird'"):
+        load_spec(p)
+    p.write_text('name = "x"\n[columns.a]\nkind = "count"\n')
+    with pytest.raises(DataError, match="required key 'id'"):
+        load_spec(p)
+    p.write_text("name = [")
+    with pytest.raises(DataError, match="not valid TOML"):
+        load_spec(p)
+    with pytest.raises(DataError, match="listed twice"):
+        DatasetSpec("x", "id", "y", (ColumnSpec("a", "count", "behavioral"), ColumnSpec("a", "count", "behavioral")))

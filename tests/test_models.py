@@ -1,0 +1,157 @@
+"""Segmentation, propensity, evaluation and profiling on small generated data."""
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import average_precision_score
+
+from core import evaluation, profiling, propensity
+from core.config import PropensitySettings, SegmentationSettings
+from core.data import validate
+from core.errors import DataError
+from core.features import learn_categories, model_frame
+from core.schema import shopsphere_spec
+from core.segmentation import NotFittedError, Segmenter
+
+SEG = SegmentationSettings(sample_size=1500, reference_size=1000, projection_size=500)
+
+
+@pytest.fixture(scope="module")
+def prepared(small_table):
+    spec = shopsphere_spec()
+    clean, _ = validate(small_table, spec, require_target=True)
+    return spec, clean, learn_categories(clean, spec)
+
+
+@pytest.fixture(scope="module")
+def segmenter(prepared):
+    spec, clean, cats = prepared
+    return Segmenter(settings=SEG, random_state=1).fit(clean, spec, cats)
+
+
+def test_every_customer_gets_a_segment(segmenter, prepared):
+    _, clean, _ = prepared
+    a = segmenter.assign(clean)
+    assert len(a) == len(clean)
+    assert a["segment_id"].between(0, segmenter.n_segments_ - 1).all()
+    assert 2 <= segmenter.n_segments_ <= SEG.max_segments
+    assert a["segment_confidence"].between(0, 1).all()
+    assert segmenter.fit_info_["assignment_agreement"] > 0.8
+    # ids ordered by size in the fitted sample: segment 0 is the largest overall too (same distribution)
+    counts = a["segment_id"].value_counts()
+    assert counts.idxmax() == 0
+
+
+def test_assignment_is_batch_independent(segmenter, prepared):
+    _, clean, _ = prepared
+    whole = segmenter.assign(clean)
+    alone = pd.concat([segmenter.assign(clean.iloc[[i]]) for i in (0, 17, 333)])
+    pd.testing.assert_frame_equal(alone, whole.iloc[[0, 17, 333]])
+    chunked = segmenter.assign(clean, chunk_size=97)
+    pd.testing.assert_frame_equal(chunked, whole)
+
+
+def test_segmentation_is_deterministic(segmenter, prepared):
+    spec, clean, cats = prepared
+    again = Segmenter(settings=SEG, random_state=1).fit(clean, spec, cats)
+    np.testing.assert_array_equal(again.assign(clean)["segment_id"], segmenter.assign(clean)["segment_id"])
+    np.testing.assert_allclose(again.projection_[["x", "y"]], segmenter.projection_[["x", "y"]])
+
+
+def test_no_structure_falls_back_without_crashing():
+    rng = np.random.default_rng(0)
+    spec = shopsphere_spec()
+    from core import synthetic
+    df = synthetic.generate(1200, seed=9)
+    for c in spec.segmentation_columns:  # independent uniform noise in every segmentation input
+        col = spec.column(c)
+        lo, hi = (col.min or 0.0), (col.max if col.max is not None and col.max < 1000 else 100.0)
+        df[c] = lo + (hi - lo) * rng.random(len(df))
+    clean, _ = validate(df, spec, require_target=True)
+    seg = Segmenter(settings=SegmentationSettings(sample_size=1200, reference_size=800, projection_size=300),
+                    random_state=0).fit(clean, spec, learn_categories(clean, spec))
+    a = seg.assign(clean)
+    assert a["segment_id"].nunique() >= 2
+    assert seg.method_ in ("umap+hdbscan", "umap+kmeans (fallback)")
+
+
+def test_assign_before_fit_raises(prepared):
+    with pytest.raises(NotFittedError, match="not fitted"):
+        Segmenter().assign(prepared[1])
+
+
+def test_profiles_names_unique_and_sizes_add_up(segmenter, prepared):
+    spec, clean, _ = prepared
+    seg = segmenter.assign(clean)["segment_id"].to_numpy()
+    prof = profiling.profile_segments(clean, seg, spec)
+    names = [p["name"] for p in prof]
+    assert len(set(names)) == len(names)
+    assert sum(p["size"] for p in prof) == len(clean)
+    assert sum(p["share"] for p in prof) == pytest.approx(1.0)
+    p0 = prof[0]
+    rate = clean.loc[seg == 0, spec.target].mean()
+    assert p0["purchase_rate"] == pytest.approx(rate)
+    med = clean.loc[seg == 0, "orders_12m"].median()
+    assert p0["features"]["orders_12m"]["median"] == pytest.approx(med)
+
+
+def test_persona_name_comes_from_spec_words():
+    spec = shopsphere_spec()
+    n = 400
+    df = pd.DataFrame({c: np.ones(n) for c in spec.feature_names if not spec.column(c).is_categorical})
+    for c in spec.columns:
+        if c.is_categorical:
+            df[c.name] = None
+    df[spec.id_column] = [f"c{i}" for i in range(n)]
+    seg = np.repeat([0, 1], n // 2)
+    rng = np.random.default_rng(0)
+    df["orders_12m"] = np.where(seg == 0, 20, 1) + rng.random(n)
+    df["total_spend_12m"] = np.where(seg == 0, 2000, 50) + rng.random(n)
+    prof = profiling.profile_segments(df, seg, spec)
+    assert prof[0]["name"] in ("Frequent buyers, big spenders", "Big spenders, frequent buyers")
+    assert prof[1]["name"] in ("Rare buyers, low spenders", "Low spenders, rare buyers")
+
+
+def test_propensity_beats_chance_and_baseline_reported(prepared):
+    spec, clean, cats = prepared
+    y = clean[spec.target].to_numpy()
+    split = propensity.split_rows(y, PropensitySettings(), seed=0)
+    assert (split == "test").mean() == pytest.approx(0.15, abs=0.01)
+    models, metrics = propensity.fit(clean, spec, split, cats, PropensitySettings(n_estimators=300, learning_rate=0.1), 0)
+    assert metrics["xgboost"]["roc_auc"] > 0.8
+    assert metrics["logistic"]["roc_auc"] > 0.8
+    p, unseen = models.predict(clean.iloc[:50], spec)
+    assert p.shape == (50,) and ((p > 0) & (p < 1)).all() and unseen == {}
+
+
+def test_too_few_positives_refused():
+    y = np.r_[np.ones(5), np.zeros(500)]
+    with pytest.raises(DataError, match="5 positives"):
+        propensity.split_rows(y, PropensitySettings(), 0)
+
+
+def test_pr_auc_is_average_precision_and_constant_score_gives_prevalence():
+    y = np.array([1, 0, 0, 1, 0, 0, 0, 0, 1, 0])
+    m = evaluation.classification_metrics(y, np.full(10, 0.3))
+    assert m["pr_auc"] == pytest.approx(0.3)
+    p = np.array([0.9, 0.8, 0.1, 0.7, 0.2, 0.3, 0.35, 0.05, 0.6, 0.4])
+    # ranks: 1(0.9) 0(0.8) 1(0.7) 1(0.6) -> AP = (1/1 + 2/3 + 3/4) / 3
+    assert evaluation.classification_metrics(y, p)["pr_auc"] == pytest.approx((1 + 2 / 3 + 3 / 4) / 3)
+    assert average_precision_score(y, p) == pytest.approx((1 + 2 / 3 + 3 / 4) / 3)
+
+
+def test_lift_and_deciles():
+    y = np.r_[np.ones(10), np.zeros(90)].astype(int)
+    p = np.linspace(1, 0, 100)  # the 10 buyers have the 10 highest scores
+    assert evaluation.top_share_lift(y, p, 0.1) == pytest.approx(10.0)
+    table = evaluation.decile_table(y, p)
+    assert table["buyers"].tolist() == [10] + [0] * 9
+    assert table["cum_buyers_share"].iloc[0] == 1.0
+    cuts = np.arange(1, 10) / 10  # 0.1 .. 0.9
+    assert evaluation.decile_of(np.array([0.95, 0.9, 0.55, 0.05]), cuts).tolist() == [1, 2, 5, 10]
+
+
+def test_unseen_category_scores_as_missing(prepared):
+    spec, clean, cats = prepared
+    X, unseen = model_frame(clean.assign(region="atlantis").iloc[:5], spec, cats)
+    assert unseen == {"region": 5}
+    assert X["region"].isna().all()
