@@ -159,6 +159,7 @@ class Segmenter:
             "cluster_selection": selection if method == "umap+hdbscan" else None,
             "hdbscan_candidates": tried,
             "noise_share_in_sample": float(noise.mean()),
+            "sample_segment_sizes": np.bincount(labels).tolist(),
             "reference_size": int(len(ref)),
             "assignment_agreement": agreement,
             "inputs": self.columns_,
