@@ -4,7 +4,7 @@ Run with ``make run`` (or ``streamlit run app.py``).
 """
 import streamlit as st
 
-from pages.common import active_run_id, settings
+from pages.common import RunView, active_run_id, settings
 
 st.set_page_config(page_title="ShopSphere customer intelligence", layout="wide")
 
@@ -21,6 +21,9 @@ with st.sidebar:
     rid = active_run_id()
     st.caption("Active run")
     st.write(f"`{rid}`" if rid else "none yet")
+    if rid:
+        man = RunView(rid).json("manifest")
+        st.caption(f"Data set: {man['dataset']} ({man['rows']:,} customers)")
     st.caption(f"Runs folder: {settings().artifacts_dir}")
 
 st.navigation(PAGES).run()

@@ -94,13 +94,11 @@ def _train(args, settings) -> int:
 def _score(args, settings) -> int:
     from core import data, registry
     from core.pipeline import score, write_table
+    from core.schema import DatasetSpec
 
     run = registry.load_run(settings.artifacts_dir, args.run)
-    spec_id = run._json("spec.json")["id_column"]
     t0 = time.perf_counter()
-    raw = data.read_table(args.data)
-    if spec_id in raw.columns:
-        raw[spec_id] = raw[spec_id].astype(str)
+    raw = data.read_table(args.data, DatasetSpec.from_dict(run._json("spec.json")))  # ids read as text
     scored, report = score(raw, run, source=args.data)
     out = write_table(scored, args.out)
     extra = report["quality"]["extra_columns"]

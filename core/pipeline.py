@@ -133,17 +133,9 @@ def train(data_path: str | Path | None = None, spec_path: str | Path | None = No
     t0 = time.perf_counter()
     progress(0.85, "scoring the training table")
     p, _ = models.predict(clean, spec)
-    scored = pd.DataFrame({
-        "customer_id": clean[spec.id_column].to_numpy(),
-        "segment_id": assigned["segment_id"].to_numpy(),
-        "segment_name": assigned["segment_id"].map(names).to_numpy(),
-        "segment_confidence": assigned["segment_confidence"].to_numpy(),
-        "segment_reassigned": assigned["segment_reassigned"].to_numpy(),
-        "propensity": p,
-        "propensity_decile": evaluation.decile_of(p, models.decile_cuts),
-        "split": split,
-        spec.target: y,
-    })
+    scored = scored_frame(clean[spec.id_column], assigned, names, p, models.decile_cuts)
+    scored["split"] = split
+    scored[spec.target] = y
     te = split == "test"
     matrix = playbook.segment_matrix(scored, y, te)
     metrics["deciles_xgboost"] = evaluation.decile_table(y[te], p[te]).to_dict("records")
@@ -210,6 +202,22 @@ def train(data_path: str | Path | None = None, spec_path: str | Path | None = No
     return registry.Run(run_path)
 
 
+def scored_frame(ids: pd.Series, assigned: pd.DataFrame, names: dict, p: np.ndarray,
+                 decile_cuts: np.ndarray) -> pd.DataFrame:
+    """The scored table, one row per customer (n rows): ``customer_id``, ``segment_id``,
+    ``segment_name``, ``segment_confidence``, ``segment_reassigned``, ``propensity`` (0..1),
+    ``propensity_decile`` (1 = top 10% of the training scores)."""
+    return pd.DataFrame({
+        "customer_id": ids.to_numpy(),
+        "segment_id": assigned["segment_id"].to_numpy(),
+        "segment_name": assigned["segment_id"].map(names).to_numpy(),
+        "segment_confidence": assigned["segment_confidence"].to_numpy(),
+        "segment_reassigned": assigned["segment_reassigned"].to_numpy(),
+        "propensity": p,
+        "propensity_decile": evaluation.decile_of(p, decile_cuts),
+    })
+
+
 def score(df: pd.DataFrame, run: registry.Run, source: str = "table") -> tuple[pd.DataFrame, dict]:
     """Score a table with a saved run (no target needed).
 
@@ -243,16 +251,8 @@ def score(df: pd.DataFrame, run: registry.Run, source: str = "table") -> tuple[p
                                          best_iteration=int(sc["best_iteration"]))
     p, unseen = models.predict(clean, spec)
     names = {int(k): v for k, v in sc["segment_names"].items()}
-    out = pd.DataFrame({
-        "customer_id": clean[spec.id_column].to_numpy(),
-        "segment_id": assigned["segment_id"].to_numpy(),
-        "segment_name": assigned["segment_id"].map(names).to_numpy(),
-        "segment_confidence": assigned["segment_confidence"].to_numpy(),
-        "segment_reassigned": assigned["segment_reassigned"].to_numpy(),
-        "propensity": p,
-        "propensity_decile": evaluation.decile_of(p, models.decile_cuts),
-        "run_id": run.run_id,
-    })
+    out = scored_frame(clean[spec.id_column], assigned, names, p, models.decile_cuts)
+    out["run_id"] = run.run_id
     return out, {"unseen_categories": unseen, "quality": quality}
 
 

@@ -39,48 +39,36 @@ def test_score_writes_expected_columns(trained, settings_file, small_table, tmp_
     assert got["propensity"].to_numpy() == pytest.approx(ref["propensity"].to_numpy(), abs=1e-6)
 
 
-@pytest.mark.parametrize("case", ["no_target", "text_in_numeric", "empty"])
-def test_train_bad_input_exits_2_and_keeps_current(trained, settings_file, small_table, tmp_path, capsys, case):
+def _bad_file(tmp_path, small_table, case):
+    """Write a bad input file; return (path, the text the one-line error must contain)."""
+    p = tmp_path / f"{case}.csv"
+    if case == "empty":
+        p.write_text("")
+        return p, "file is empty"
+    if case in ("no_target", "missing_feature"):
+        col = "purchased_next_30d" if case == "no_target" else "days_since_last_order"
+        small_table.drop(columns=col).to_csv(p, index=False)
+        return p, f"missing required column '{col}'"
+    df = small_table.astype({"sessions_30d": object})
+    df.loc[4, "sessions_30d"] = "lots"
+    df.to_csv(p, index=False)
+    return p, "column 'sessions_30d': text 'lots' at row 5"
+
+
+@pytest.mark.parametrize("command,case", [
+    ("train", "no_target"), ("train", "text_in_numeric"), ("train", "empty"),
+    ("score", "missing_feature"), ("score", "text_in_numeric"), ("score", "empty"),
+])
+def test_bad_input_exits_2_with_one_line_and_keeps_current(trained, settings_file, small_table, tmp_path, capsys,
+                                                           command, case):
     art, _ = trained
     before = _snapshot(art)
-    p = tmp_path / f"{case}.csv"
-    if case == "no_target":
-        small_table.drop(columns="purchased_next_30d").to_csv(p, index=False)
-        expect = "missing required column 'purchased_next_30d'"
-    elif case == "text_in_numeric":
-        df = small_table.astype({"sessions_30d": object})
-        df.loc[4, "sessions_30d"] = "lots"
-        df.to_csv(p, index=False)
-        expect = "column 'sessions_30d': text 'lots' at row 5"
-    else:
-        p.write_text("")
-        expect = "file is empty"
-    code, err = _run(capsys, art, settings_file, "train", "--data", str(p))
+    p, expect = _bad_file(tmp_path, small_table, case)
+    out = tmp_path / "o.csv"
+    extra = ["--out", str(out)] if command == "score" else []
+    code, err = _run(capsys, art, settings_file, command, "--data", str(p), *extra)
     assert code == 2
     assert len(err) == 1 and err[0].startswith("error: ") and expect in err[0]
-    assert _snapshot(art) == before
-
-
-@pytest.mark.parametrize("case", ["missing_feature", "text_in_numeric", "empty"])
-def test_score_bad_input_exits_2(trained, settings_file, small_table, tmp_path, capsys, case):
-    art, _ = trained
-    before = _snapshot(art)
-    p = tmp_path / f"{case}.csv"
-    if case == "missing_feature":
-        small_table.drop(columns="days_since_last_order").to_csv(p, index=False)
-        expect = "missing required column 'days_since_last_order'"
-    elif case == "text_in_numeric":
-        df = small_table.astype({"refund_rate": object})
-        df.loc[0, "refund_rate"] = "n/a!"
-        df.to_csv(p, index=False)
-        expect = "column 'refund_rate': text 'n/a!' at row 1"
-    else:
-        p.write_text("")
-        expect = "file is empty"
-    out = tmp_path / "o.csv"
-    code, err = _run(capsys, art, settings_file, "score", "--data", str(p), "--out", str(out))
-    assert code == 2
-    assert len(err) == 1 and expect in err[0]
     assert not out.exists()
     assert _snapshot(art) == before
 

@@ -151,3 +151,11 @@ def test_spec_errors(tmp_path):
         load_spec(p)
     with pytest.raises(DataError, match="listed twice"):
         DatasetSpec("x", "id", "y", (ColumnSpec("a", "count", "behavioral"), ColumnSpec("a", "count", "behavioral")))
+
+
+def test_ids_keep_leading_zeros(tmp_path, small_table, spec):
+    df = small_table.head(20).copy()
+    df["customer_id"] = [f"{i:05d}" for i in range(20)]
+    p = _write(tmp_path, df)
+    clean, _ = load(p, spec, require_target=True)
+    assert clean["customer_id"].tolist()[:3] == ["00000", "00001", "00002"]
