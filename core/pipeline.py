@@ -189,6 +189,7 @@ def train(data_path: str | Path | None = None, spec_path: str | Path | None = No
             "rows": int(len(clean)),
             "seed": settings.seed,
             "settings": settings.to_dict(),
+            "spec": spec.to_dict(),
             "versions": _versions(),
             "timings_s": timings,
             "n_segments": seg.n_segments_,

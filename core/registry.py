@@ -115,18 +115,25 @@ class Run:
 
     @property
     def run_id(self) -> str:
+        """The run's id: ``YYYYMMDD-HHMMSS-<first 6 hex of the data hash>`` (UTC)."""
         return self.path.name
 
     def manifest(self) -> dict:
+        """Run id, creation time, data set, data path and hash, rows, seed, settings, spec,
+        library versions, timings (seconds), number of segments and segmentation method."""
         return self._json("manifest.json")
 
     def metrics(self) -> dict:
+        """Test metrics of ``xgboost``, ``logistic`` (and ``oracle``), decile table, curves,
+        segmentation info."""
         return self._json("metrics.json")
 
     def profiles(self) -> list[dict]:
+        """Segment profiles (see :func:`core.profiling.profile_segments`)."""
         return self._json("profiles.json")
 
     def quality(self) -> dict:
+        """Data-quality summary of the training table (see :func:`core.data.validate`)."""
         return self._json("quality.json")
 
     def table(self, name: str) -> pd.DataFrame:
@@ -135,11 +142,13 @@ class Run:
         return pd.read_parquet(p) if p.exists() else pd.read_csv(self.path / f"{name}.csv")
 
     def booster(self) -> xgb.Booster:
+        """The XGBoost model, loaded from its JSON file."""
         b = xgb.Booster()
         b.load_model(str(self.path / "xgboost.json"))
         return b
 
     def joblib(self, name: str):
+        """A scikit-learn/our own object this product saved in the run (``baseline``, ``segmenter``)."""
         return joblib.load(self.path / f"{name}.joblib")
 
     def _json(self, name: str):

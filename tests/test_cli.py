@@ -85,3 +85,14 @@ def test_process_exit_code_and_no_traceback(tmp_path):
 def test_score_without_any_run(tmp_path, small_csv, capsys, settings_file):
     code, err = _run(capsys, tmp_path / "none", settings_file, "score", "--data", str(small_csv), "--out", str(tmp_path / "o.csv"))
     assert code == 2 and "no trained run" in err[0]
+
+
+def test_too_little_to_learn_from_exits_2(trained, settings_file, small_table, tmp_path, capsys):
+    art, _ = trained
+    before = _snapshot(art)
+    p = tmp_path / "tiny.csv"
+    small_table.head(30).to_csv(p, index=False)
+    code, err = _run(capsys, art, settings_file, "train", "--data", str(p))
+    assert code == 2 and len(err) == 1
+    assert "too little to learn from" in err[0] and "need at least 100 of each" in err[0]
+    assert _snapshot(art) == before
