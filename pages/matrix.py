@@ -9,9 +9,13 @@ m = run.table("matrix")
 
 st.title("Propensity by segment")
 value = st.selectbox("Cell value", ["customers", "mean_propensity", "expected_buyers", "observed_rate_test"])
-grid = m.pivot_table(index="segment_name", columns="propensity_decile", values=value, aggfunc="sum" if value in ("customers", "expected_buyers") else "mean")
+m = m.assign(segment=m["segment_id"].astype(str) + ": " + m["segment_name"])
+grid = m.pivot_table(index=["segment_id", "segment"], columns="propensity_decile", values=value,
+                     aggfunc="sum" if value in ("customers", "expected_buyers") else "mean")
+grid = grid.droplevel("segment_id").reindex(columns=range(1, 11))
+grid.columns = [str(c) for c in grid.columns]
 st.plotly_chart(px.imshow(grid, text_auto=".2f" if "rate" in value or "propensity" in value else ".0f",
                           color_continuous_scale="Blues", aspect="auto",
                           labels={"x": "propensity decile (1 = top 10%)", "y": "segment", "color": value}))
 st.caption("Deciles are cut on the training score distribution. observed_rate_test uses held-out test rows only.")
-st.dataframe(m, hide_index=True)
+st.dataframe(m.drop(columns="segment"), hide_index=True)

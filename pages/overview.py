@@ -16,10 +16,17 @@ c[2].metric("Segments", man["n_segments"])
 c[3].metric("Top-decile lift", f"{x['lift_top_decile']:.2f}x")
 c = st.columns(4)
 c[0].metric("ROC-AUC (XGBoost, test)", f"{x['roc_auc']:.3f}", f"{x['roc_auc'] - lr['roc_auc']:+.3f} vs logistic")
-c[1].metric("PR-AUC = average precision (XGBoost, test)", f"{x['pr_auc']:.3f}", f"{x['pr_auc'] - lr['pr_auc']:+.3f} vs logistic")
-c[2].metric("Segmentation", man["segmentation_method"])
+c[1].metric("PR-AUC (XGBoost, test)", f"{x['pr_auc']:.3f}", f"{x['pr_auc'] - lr['pr_auc']:+.3f} vs logistic",
+            help="PR-AUC is average precision: the mean precision at each buyer's rank. A random ranking scores the base rate.")
 agree = met["segmentation"].get("assignment_agreement")
-c[3].metric("Segment assignment agreement", "n/a" if agree is None else f"{agree:.1%}")
+c[2].metric("Segment assignment agreement", "n/a" if agree is None else f"{agree:.1%}",
+            help="Share of held-out fitted customers whose nearest-neighbour segment equals their fitted segment.")
+c[3].metric("Noise reassigned", f"{met['segmentation']['noise_share_in_sample']:.1%}",
+            help="Customers HDBSCAN left unclustered in the fitted sample, given their most likely segment and flagged.")
+st.caption(f"Segmentation method: {man['segmentation_method']}")
+if "fallback" in man["segmentation_method"]:
+    st.warning("HDBSCAN found no dense groups in this table, so segments come from KMeans on the UMAP "
+               "embedding (the documented fallback). Treat them as a partition, not as natural groups.")
 st.markdown(
     "- **Segments** tell you *who* your customers are: browse the personas to design campaigns.\n"
     "- **Propensity** tells you *who will buy in the next 30 days*: rank and budget contacts by it.\n"

@@ -34,10 +34,16 @@ dec = pd.DataFrame(met["deciles_xgboost"])
 st.subheader("Lift and cumulative gains by decile (XGBoost, test rows)")
 c1, c2 = st.columns(2)
 c1.plotly_chart(px.bar(dec, x="decile", y="lift", title="Lift by decile (1 = top 10%)"))
-c2.plotly_chart(px.line(dec, x="cum_customers_share", y="cum_buyers_share", markers=True,
-                        title="Cumulative gains", labels={"cum_customers_share": "share of customers contacted",
-                                                          "cum_buyers_share": "share of buyers reached"}))
+gains = pd.concat([pd.DataFrame({"cum_customers_share": [0.0], "cum_buyers_share": [0.0]}),
+                   dec[["cum_customers_share", "cum_buyers_share"]]])
+gain_fig = px.line(gains, x="cum_customers_share", y="cum_buyers_share", markers=True, title="Cumulative gains",
+                   labels={"cum_customers_share": "share of customers contacted", "cum_buyers_share": "share of buyers reached"})
+gain_fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], name="random", line={"dash": "dot"}))
+c2.plotly_chart(gain_fig)
 
 imp = run.table("importance")
 st.subheader("Feature importance (mean |SHAP|, log-odds)")
-st.plotly_chart(px.bar(imp.head(20).iloc[::-1], x="mean_abs_shap", y="label", color="group", orientation="h", height=550))
+imp_fig = px.bar(imp.head(20), x="mean_abs_shap", y="label", color="group", orientation="h", height=550,
+                 labels={"mean_abs_shap": "mean |SHAP| (log-odds)", "label": ""})
+imp_fig.update_yaxes(categoryorder="total ascending")
+st.plotly_chart(imp_fig)
