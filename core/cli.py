@@ -21,22 +21,30 @@ def _progress(fraction: float, message: str) -> None:
     print(f"[{100 * fraction:5.1f}%] {message}", flush=True)
 
 
+def _global_flags(p: argparse.ArgumentParser, default) -> None:
+    p.add_argument("--settings", default=default,
+                   help=f"settings TOML (default: {DEFAULT_SETTINGS} when present, else built-in defaults)")
+    p.add_argument("--artifacts", default=default, help="runs folder (default from settings: artifacts)")
+    p.add_argument("--seed", type=int, default=default, help="the one random seed (default from settings: 42)")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m core", description="ShopSphere customer intelligence: segments and purchase propensity.")
-    p.add_argument("--settings", default=str(DEFAULT_SETTINGS), help="settings TOML (default: %(default)s)")
-    p.add_argument("--artifacts", default=None, help="runs folder (default from settings: artifacts)")
-    p.add_argument("--seed", type=int, default=None, help="the one random seed (default from settings: 42)")
+    _global_flags(p, None)
+    # The same flags are accepted after the command too (python -m core train --seed 3).
+    common = argparse.ArgumentParser(add_help=False)
+    _global_flags(common, argparse.SUPPRESS)
     sub = p.add_subparsers(dest="command", required=True)
 
-    g = sub.add_parser("generate", help="write the default ShopSphere-like table")
+    g = sub.add_parser("generate", parents=[common], help="write the default ShopSphere-like table")
     g.add_argument("--rows", type=int, default=None, help="customers (default 240000)")
     g.add_argument("--out", default=None, help="CSV or Parquet path (default data/shopsphere.parquet)")
 
-    t = sub.add_parser("train", help="train a run (segments + propensity) and make it current")
+    t = sub.add_parser("train", parents=[common], help="train a run (segments + propensity) and make it current")
     t.add_argument("--data", default=None, help="CSV or Parquet table (default: the generated ShopSphere table)")
     t.add_argument("--spec", default=None, help="TOML spec of the table (default: built-in ShopSphere spec)")
 
-    s = sub.add_parser("score", help="score a table with the current run")
+    s = sub.add_parser("score", parents=[common], help="score a table with the current run")
     s.add_argument("--data", required=True, help="CSV or Parquet table (no target needed)")
     s.add_argument("--out", required=True, help="output .csv or .parquet")
     s.add_argument("--run", default=None, help="run id (default: the current run)")
@@ -48,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        settings = load_settings(args.settings, seed=args.seed, artifacts_dir=args.artifacts)
+        settings_path = args.settings or (DEFAULT_SETTINGS if DEFAULT_SETTINGS.is_file() else None)
+        settings = load_settings(settings_path, seed=args.seed, artifacts_dir=args.artifacts)
         if args.command == "generate":
             return _generate(args, settings)
         if args.command == "train":
@@ -71,6 +80,8 @@ def _generate(args, settings) -> int:
     rows = args.rows or settings.default_rows
     if rows < 100:
         raise DataError(f"--rows must be at least 100, got {rows}")
+    from core.pipeline import check_output_path
+    check_output_path(args.out or settings.default_data)
     t0 = time.perf_counter()
     df = synthetic.generate(rows, settings.seed)
     out = write_table(df, args.out or settings.default_data)
@@ -82,7 +93,11 @@ def _generate(args, settings) -> int:
 def _train(args, settings) -> int:
     from core.pipeline import train
 
+    from core.pipeline import quality_notes
+
     run = train(args.data, args.spec, settings, progress=_progress)
+    for line in quality_notes(run.quality(), run.metrics().get("unseen_categories_train", {})):
+        print(f"note: {line}", file=sys.stderr)
     m = run.metrics()
     x, lr = m["xgboost"], m["logistic"]
     print(f"run {run.run_id}: {m['segmentation']['n_segments']} segments ({m['segmentation']['method']}); "
@@ -93,19 +108,16 @@ def _train(args, settings) -> int:
 
 def _score(args, settings) -> int:
     from core import data, registry
-    from core.pipeline import score, write_table
+    from core.pipeline import check_output_path, quality_notes, score, write_table
     from core.schema import DatasetSpec
 
+    check_output_path(args.out)
     run = registry.load_run(settings.artifacts_dir, args.run)
     t0 = time.perf_counter()
     raw = data.read_table(args.data, DatasetSpec.from_dict(run._json("spec.json")))  # ids read as text
     scored, report = score(raw, run, source=args.data)
     out = write_table(scored, args.out)
-    extra = report["quality"]["extra_columns"]
     print(f"scored {len(scored):,} customers with run {run.run_id} in {time.perf_counter() - t0:.1f} s -> {out}")
-    if extra:
-        print(f"ignored columns: {', '.join(extra)}", file=sys.stderr)
-    if report["unseen_categories"]:
-        print("categories not seen in training (scored as missing): "
-              + ", ".join(f"{k}: {v}" for k, v in report["unseen_categories"].items()), file=sys.stderr)
+    for line in quality_notes(report["quality"], report["unseen_categories"]):
+        print(f"note: {line}", file=sys.stderr)
     return 0

@@ -87,6 +87,22 @@ class Settings:
     segmentation: SegmentationSettings = field(default_factory=SegmentationSettings)
     propensity: PropensitySettings = field(default_factory=PropensitySettings)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.seed, int) or not 0 <= self.seed < 2**32 - 2:
+            raise DataError(f"settings: seed must be a whole number from 0 to 4294967293, got {self.seed!r}")
+        if not isinstance(self.n_jobs, int) or self.n_jobs < 1:
+            raise DataError(f"settings: n_jobs must be a whole number >= 1, got {self.n_jobs!r}")
+        s, p = self.segmentation, self.propensity
+        if s.sample_size < 50 or s.reference_size < 10 or s.knn_k < 1 or not 0 < s.min_cluster_share < 0.5:
+            raise DataError("settings: segmentation needs sample_size >= 50, reference_size >= 10, knn_k >= 1, "
+                            "0 < min_cluster_share < 0.5")
+        if not 2 <= s.min_segments <= s.max_segments:
+            raise DataError(f"settings: need 2 <= min_segments <= max_segments, got {s.min_segments}..{s.max_segments}")
+        if not (0 < p.val_share < 1 and 0 < p.test_share < 1 and p.val_share + p.test_share < 0.9):
+            raise DataError("settings: val_share and test_share must be in (0, 1) and sum below 0.9")
+        if p.n_estimators < 1 or p.learning_rate <= 0 or p.max_depth < 1:
+            raise DataError("settings: propensity needs n_estimators >= 1, learning_rate > 0, max_depth >= 1")
+
     def to_dict(self) -> dict:
         """JSON-safe dict (paths as text) for the run manifest."""
         d = dataclasses.asdict(self)
@@ -100,19 +116,24 @@ class Settings:
 
 
 def load_settings(path: str | Path | None = None, **overrides) -> Settings:
-    """Settings from defaults, an optional TOML file, then keyword overrides.
+    """Settings from defaults, an optional TOML file, then keyword overrides (None = keep).
 
     The TOML has top-level keys of :class:`Settings` and ``[segmentation]`` /
-    ``[propensity]`` tables. Raises :class:`DataError` for an unknown key or a bad file.
+    ``[propensity]`` tables. Raises :class:`DataError` for a missing or bad file, an
+    unknown key, or a value out of range.
     """
     raw: dict = {}
-    if path is not None and Path(path).is_file():
+    if path is not None:
+        if not Path(path).is_file():
+            raise DataError(f"settings file {path}: not found")
         try:
             raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise DataError(f"settings file {path}: not valid TOML ({exc})") from None
     seg = raw.pop("segmentation", {})
     prop = raw.pop("propensity", {})
+    if not isinstance(seg, dict) or not isinstance(prop, dict):
+        raise DataError(f"settings file {path}: [segmentation] and [propensity] must be tables")
     raw.update({k: v for k, v in overrides.items() if v is not None})
     try:
         seg_s = SegmentationSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in seg.items()})

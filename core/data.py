@@ -17,6 +17,7 @@ Cleaning rules (counted per column in the quality summary):
 """
 from __future__ import annotations
 
+import csv
 import hashlib
 from pathlib import Path
 
@@ -27,12 +28,20 @@ from core.errors import DataError
 from core.schema import DatasetSpec
 
 
+TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
 def read_table(path: str | Path, spec: DatasetSpec | None = None) -> pd.DataFrame:
-    """Read a CSV (comma, or any delimiter the sniffer finds) or Parquet file.
+    """Read a delimited text file (``.csv``, ``.txt``, ``.tsv``) or a Parquet file.
+
+    The delimiter of a text file is detected from its first 64 KiB
+    (``csv.Sniffer``, among ``, ; tab |``); every row must have as many fields as the
+    header (a short row is an error, never silently filled with blanks).
 
     Parameters
     ----------
-    path : path to a ``.csv`` / ``.txt`` / ``.parquet`` / ``.pq`` file.
+    path : the file.
     spec : optional; its id column is read as text so leading zeros are kept.
 
     Returns
@@ -42,31 +51,62 @@ def read_table(path: str | Path, spec: DatasetSpec | None = None) -> pd.DataFram
     Raises
     ------
     DataError
-        File not found, empty (0 bytes or no data rows), or unreadable.
+        File not found, a folder, an unsupported type, empty (0 bytes or no data rows),
+        a row with the wrong number of fields, or unreadable.
     """
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: file not found")
     if path.is_dir():
         raise DataError(f"{path}: is a folder, expected a CSV or Parquet file")
+    suffix = path.suffix.lower()
+    if suffix not in TEXT_SUFFIXES + PARQUET_SUFFIXES:
+        raise DataError(f"{path}: unsupported file type '{suffix or '(none)'}' (expected .csv, .txt, .tsv or .parquet)")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: file is empty")
-    suffix = path.suffix.lower()
     try:
-        if suffix in (".parquet", ".pq"):
+        if suffix in PARQUET_SUFFIXES:
             df = pd.read_parquet(path)
         else:
+            sep = _sniff_delimiter(path)
+            _check_row_widths(path, sep)
             dtype = {spec.id_column: str} if spec is not None else None
-            df = pd.read_csv(path, dtype=dtype, sep=None, engine="python") if suffix == ".txt" \
-                else pd.read_csv(path, dtype=dtype, low_memory=False)
+            df = pd.read_csv(path, sep=sep, dtype=dtype, low_memory=False, encoding_errors="strict")
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, csv.Error) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{path}: cannot read the file ({first})") from None
     if len(df) == 0:
         raise DataError(f"{path}: file has a header but no data rows")
+    if spec is not None and spec.id_column in df.columns and not str(df[spec.id_column].dtype).startswith(("str", "object")):
+        df[spec.id_column] = df[spec.id_column].astype(str)
     return df
+
+
+def _sniff_delimiter(path: Path) -> str:
+    with open(path, "r", encoding="utf-8-sig", errors="strict", newline="") as f:
+        head = f.read(65536)
+    lines = head.splitlines()
+    sample = "\n".join(lines[:-1] if len(lines) > 1 else lines)
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+def _check_row_widths(path: Path, sep: str) -> None:
+    """Raise DataError naming the first data row whose field count differs from the header's."""
+    with open(path, "r", encoding="utf-8-sig", errors="strict", newline="") as f:
+        reader = csv.reader(f, delimiter=sep)
+        header = next(reader, None)
+        if header is None:
+            return
+        width = len(header)
+        for i, row in enumerate(reader, start=1):
+            if row and len(row) != width:
+                raise DataError(f"{path}: data row {i} has {len(row)} fields, the header has {width} "
+                                "(a truncated or misquoted line)")
 
 
 def frame_hash(df: pd.DataFrame) -> str:
@@ -90,7 +130,8 @@ def validate(df: pd.DataFrame, spec: DatasetSpec, *, require_target: bool, sourc
     ----------
     df : DataFrame as read (n rows); not modified.
     spec : the table's spec.
-    require_target : True for training (target must be present, binary, both classes).
+    require_target : True for training (target must be present, binary, both classes);
+        False for scoring (a target column, if any, is ignored).
     source : name used in messages (usually the file path).
     reference_date : ISO date for date columns; default ``spec.reference_date``, else
         the latest date in the table.
@@ -99,8 +140,8 @@ def validate(df: pd.DataFrame, spec: DatasetSpec, *, require_target: bool, sourc
     -------
     clean : DataFrame of shape (n, k)
         ``spec.id_column`` (str), every spec feature (float64, or object text for
-        categoricals), the target (int8) when present, and any evaluation-only columns
-        present. Extra columns are dropped.
+        categoricals), the target (int8) when ``require_target``, and any evaluation-only
+        columns present. Extra columns are dropped.
     quality : dict
         ``rows``, ``missing_share`` per feature, ``inf_to_missing``, ``out_of_range``
         (counts per column), ``extra_columns`` (ignored), ``reference_date``.
@@ -111,12 +152,15 @@ def validate(df: pd.DataFrame, spec: DatasetSpec, *, require_target: bool, sourc
         Missing required column, text in a numeric column, unparseable date, target not
         binary or a single class, empty or duplicate ids.
     """
+    if require_target and not spec.target:
+        raise DataError(f"{source}: spec '{spec.name}' names no target column: cannot train")
     missing = [c for c in [spec.id_column, *spec.feature_names] if c not in df.columns]
     if require_target and spec.target not in df.columns:
         missing.insert(0, spec.target)
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise DataError(f"{source}: missing required column '{missing[0]}'{more}")
+        hint = f"; is '{spec.name}' the right spec for this file (--spec)?" if len(missing) > len(spec.feature_names) // 2 else ""
+        raise DataError(f"{source}: missing required column '{missing[0]}'{more}{hint}")
 
     ids = df[spec.id_column]
     if ids.isna().any():
@@ -174,7 +218,7 @@ def validate(df: pd.DataFrame, spec: DatasetSpec, *, require_target: bool, sourc
         out[col.name] = arr
         quality["missing_share"][col.name] = float(np.isnan(arr).mean())
 
-    if spec.target and spec.target in df.columns:
+    if require_target:  # scoring ignores a target column, whatever it holds
         t = df[spec.target]
         if t.isna().any():
             row, _ = _first_bad(t.isna().to_numpy(), t)
@@ -185,7 +229,7 @@ def validate(df: pd.DataFrame, spec: DatasetSpec, *, require_target: bool, sourc
         if bad.any():
             row, val = _first_bad(bad, t)
             raise DataError(f"{source}: target '{spec.target}' is not binary: value '{val}' at row {row} (expected 0 or 1)")
-        if require_target and tn.nunique() < 2:
+        if tn.nunique() < 2:
             raise DataError(f"{source}: target '{spec.target}' has a single class ({int(tn.iloc[0])}): cannot train")
         out[spec.target] = tn.to_numpy(dtype=np.int8)
     for c in spec.evaluation_columns:

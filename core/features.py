@@ -27,17 +27,21 @@ from core.schema import SKEWED_KINDS, DatasetSpec
 
 
 def learn_categories(clean: pd.DataFrame, spec: DatasetSpec) -> dict[str, list[str]]:
-    """Levels of each categorical feature: the spec's list, else those seen in ``clean`` (sorted).
+    """Levels of each categorical feature seen in the training table ``clean``, sorted.
 
+    Where the spec declares the valid levels, only declared levels count. A level the
+    model never saw in training (new, or declared but absent) is scored as missing: with
+    XGBoost's native categorical splits an unseen level would otherwise fall on the
+    "not in the chosen set" side of every split and silently take another level's path.
     Returns a dict ``{column: [level, ...]}`` (JSON-safe), stored in the run.
     """
     cats = {}
     for col in spec.columns:
         if col.is_categorical:
+            seen = {str(v) for v in clean[col.name].dropna()}
             if col.categories is not None:
-                cats[col.name] = list(col.categories)
-            else:
-                cats[col.name] = sorted({str(v) for v in clean[col.name].dropna()})
+                seen &= set(col.categories)
+            cats[col.name] = sorted(seen)
     return cats
 
 
@@ -81,7 +85,8 @@ def build_preprocessor(spec: DatasetSpec, columns: list[str], categories: dict[s
     """An unfitted scikit-learn ``ColumnTransformer`` for ``columns`` (names from the spec).
 
     Output: one float column per numeric input (log1p for :data:`~core.schema.SKEWED_KINDS`,
-    median-imputed, standardised), one missing-indicator column per numeric input that had
+    median-imputed, standardised; a column with no value at fit time stays as a constant 0,
+    so the output keeps one column per input, by name), one missing-indicator column per numeric input that had
     missing values at fit time (when ``add_indicator``), and one 0/1 column per categorical
     level. Input columns are picked by name, so extra or reordered columns do not matter.
     """
@@ -93,12 +98,12 @@ def build_preprocessor(spec: DatasetSpec, columns: list[str], categories: dict[s
     if skewed:
         parts.append(("skewed", Pipeline([
             ("log1p", FunctionTransformer(_log1p_clipped, feature_names_out="one-to-one")),
-            ("impute", SimpleImputer(strategy="median", add_indicator=add_indicator)),
+            ("impute", SimpleImputer(strategy="median", add_indicator=add_indicator, keep_empty_features=True)),
             ("scale", StandardScaler()),
         ]), skewed))
     if plain:
         parts.append(("plain", Pipeline([
-            ("impute", SimpleImputer(strategy="median", add_indicator=add_indicator)),
+            ("impute", SimpleImputer(strategy="median", add_indicator=add_indicator, keep_empty_features=True)),
             ("scale", StandardScaler()),
         ]), plain))
     if cats:

@@ -102,7 +102,10 @@ def train(data_path: str | Path | None = None, spec_path: str | Path | None = No
     data_hash = data_mod.frame_hash(raw)
     del raw
     y = clean[spec.target].to_numpy(int)
-    split = propensity.split_rows(y, settings.propensity, settings.seed)  # fails fast on too few positives
+    try:  # fails fast on too few positives or negatives
+        split = propensity.split_rows(y, settings.propensity, settings.seed)
+    except DataError as exc:
+        raise DataError(f"{data_path}: {exc}") from None
     step("load_validate", t0)
 
     categories = learn_categories(clean, spec)
@@ -132,7 +135,8 @@ def train(data_path: str | Path | None = None, spec_path: str | Path | None = No
 
     t0 = time.perf_counter()
     progress(0.85, "scoring the training table")
-    p, _ = models.predict(clean, spec)
+    p, unseen_train = models.predict(clean, spec)
+    metrics["unseen_categories_train"] = unseen_train
     scored = scored_frame(clean[spec.id_column], assigned, names, p, models.decile_cuts)
     scored["split"] = split
     scored[spec.target] = y
@@ -157,6 +161,10 @@ def train(data_path: str | Path | None = None, spec_path: str | Path | None = No
     created = datetime.now(timezone.utc)
     run_id = created.strftime("%Y%m%d-%H%M%S-") + data_hash[:6]
     artifacts = Path(settings.artifacts_dir)
+    n = 1
+    while (registry.runs_dir(artifacts) / run_id).exists():  # same data within the same second
+        n += 1
+        run_id = created.strftime("%Y%m%d-%H%M%S-") + f"{data_hash[:6]}-{n}"
     tmp = registry.begin_run(artifacts, run_id)
     try:
         models.booster.save_model(str(tmp / "xgboost.json"))
@@ -257,16 +265,49 @@ def score(df: pd.DataFrame, run: registry.Run, source: str = "table") -> tuple[p
     return out, {"unseen_categories": unseen, "quality": quality}
 
 
-def write_table(df: pd.DataFrame, out: str | Path) -> Path:
-    """Write CSV or Parquet (by suffix) to a temporary name, then move it into place."""
+def check_output_path(out: str | Path) -> Path:
+    """Fail fast on an output path we cannot write: wrong suffix, an existing folder.
+
+    Raises DataError; returns the path.
+    """
     out = Path(out)
     if out.suffix.lower() not in (".csv", ".parquet", ".pq"):
         raise DataError(f"{out}: output must end in .csv or .parquet")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    if out.suffix.lower() == ".csv":
-        df.to_csv(tmp, index=False)
-    else:
-        df.to_parquet(tmp, index=False)
-    os.replace(tmp, out)
+    if out.is_dir():
+        raise DataError(f"{out}: is a folder, expected a file name")
     return out
+
+
+def write_table(df: pd.DataFrame, out: str | Path) -> Path:
+    """Write CSV or Parquet (by suffix) to a temporary name, then move it into place.
+
+    Raises DataError when the path is not writable; nothing is left behind on failure.
+    """
+    out = check_output_path(out)
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.suffix.lower() == ".csv":
+            df.to_csv(tmp, index=False)
+        else:
+            df.to_parquet(tmp, index=False)
+        os.replace(tmp, out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise DataError(f"{out}: cannot write ({exc.strerror or exc})") from None
+    return out
+
+
+def quality_notes(quality: dict, unseen: dict) -> list[str]:
+    """One plain line per cleaning action the data needed (for the CLI and the app)."""
+    notes = []
+    if quality.get("extra_columns"):
+        notes.append(f"ignored columns not in the spec: {', '.join(quality['extra_columns'])}")
+    for col, n in quality.get("inf_to_missing", {}).items():
+        notes.append(f"column '{col}': {n} infinite value(s) treated as missing")
+    for col, d in quality.get("out_of_range", {}).items():
+        action = "set missing" if d["rule"] == "missing" else "clipped to the valid range"
+        notes.append(f"column '{col}': {d['count']} value(s) outside the valid range {action}")
+    for col, n in unseen.items():
+        notes.append(f"column '{col}': {n} value(s) of a category not seen in training scored as missing")
+    return notes

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,10 @@ class _JSONEncoder(json.JSONEncoder):
 def write_json(path: Path, obj) -> None:
     """Write ``obj`` as indented JSON (numpy scalars and arrays converted)."""
     path.write_text(json.dumps(obj, cls=_JSONEncoder, indent=2, allow_nan=False, default=None), encoding="utf-8")
+
+
+#: A run id: UTC time and the first 6 hex digits of the data hash, with -N when repeated.
+RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}(-\d+)?")
 
 
 def runs_dir(artifacts: Path) -> Path:
@@ -89,6 +94,8 @@ def begin_run(artifacts: Path, run_id: str) -> Path:
 def commit_run(artifacts: Path, tmp: Path, run_id: str, make_current: bool = True) -> Path:
     """Rename a fully written temporary run into place, then point ``CURRENT`` at it."""
     final = runs_dir(artifacts) / run_id
+    if final.exists():  # runs are immutable: never replace one
+        raise FileExistsError(f"run {run_id} already exists")
     os.rename(tmp, final)
     if make_current:
         cur = Path(artifacts) / "CURRENT"
@@ -166,6 +173,8 @@ def load_run(artifacts: Path, run_id: str | None = None) -> Run:
     rid = run_id or current_run_id(artifacts)
     if rid is None:
         raise DataError(f"no trained run in {artifacts}: run 'python -m core train' first")
+    if not RUN_ID.fullmatch(rid):
+        raise DataError(f"'{rid}' is not a run id (expected e.g. 20261129-073608-fa7f61; see {runs_dir(artifacts)})")
     path = runs_dir(artifacts) / rid
     if not (path / "manifest.json").is_file():
         raise DataError(f"run '{rid}' not found in {runs_dir(artifacts)}")

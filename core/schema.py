@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
+from datetime import date
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,6 +92,12 @@ class ColumnSpec:
             raise DataError(f"column '{self.name}': unknown group '{self.group}' (expected one of {', '.join(GROUPS)})")
         if self.out_of_range not in ("missing", "clip"):
             raise DataError(f"column '{self.name}': out_of_range must be 'missing' or 'clip', not '{self.out_of_range}'")
+        for bound in ("min", "max"):
+            v = getattr(self, bound)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                raise DataError(f"column '{self.name}': {bound} must be a number, not {v!r}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise DataError(f"column '{self.name}': min {self.min} is above max {self.max}")
         if not self.label:
             object.__setattr__(self, "label", self.name.replace("_", " "))
 
@@ -124,6 +131,9 @@ class DatasetSpec:
     evaluation_columns : tuple of str
         Columns kept for evaluation only (never model inputs), e.g. the generator's
         ``_persona`` and ``_true_propensity``.
+    target_label : str
+        What a positive target means, as a verb phrase for people ("bought in the next 30
+        days", "accepted the offer"); the app uses it instead of assuming a purchase.
     """
 
     name: str
@@ -134,8 +144,19 @@ class DatasetSpec:
     reference_date: str | None = None
     ignore: tuple[str, ...] = ()
     evaluation_columns: tuple[str, ...] = ()
+    target_label: str = "responded"
 
     def __post_init__(self) -> None:
+        if isinstance(self.segmentation_groups, str) or not all(isinstance(g, str) for g in self.segmentation_groups):
+            raise DataError(f"spec '{self.name}': segmentation_groups must be a list of group names")
+        unknown = [g for g in self.segmentation_groups if g not in GROUPS]
+        if unknown:
+            raise DataError(f"spec '{self.name}': unknown segmentation group '{unknown[0]}' (expected some of {', '.join(GROUPS)})")
+        if self.reference_date is not None:
+            try:
+                date.fromisoformat(str(self.reference_date))
+            except ValueError:
+                raise DataError(f"spec '{self.name}': reference_date '{self.reference_date}' is not an ISO date (yyyy-mm-dd)") from None
         names = [c.name for c in self.columns]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
@@ -209,13 +230,15 @@ def load_spec(path: str | Path) -> DatasetSpec:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"spec file {path}: not valid TOML ({exc})") from None
-    allowed = {"name", "id", "target", "segmentation_groups", "reference_date", "ignore", "columns"}
+    allowed = {"name", "id", "target", "target_label", "segmentation_groups", "reference_date", "ignore", "columns"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise DataError(f"spec file {path}: unknown key '{unknown[0]}'")
     for key in ("name", "id", "columns"):
         if key not in raw:
             raise DataError(f"spec file {path}: required key '{key}' is missing")
+    if not isinstance(raw["columns"], dict) or not raw["columns"]:
+        raise DataError(f"spec file {path}: 'columns' must be tables [columns.NAME], one per feature")
     cols = []
     for name, body in raw["columns"].items():
         if not isinstance(body, dict) or "kind" not in body:
@@ -227,15 +250,22 @@ def load_spec(path: str | Path) -> DatasetSpec:
             cols.append(ColumnSpec(name=name, **body))
         except TypeError as exc:
             raise DataError(f"spec file {path}: column '{name}': {exc}") from None
-    return DatasetSpec(
-        name=str(raw["name"]),
-        id_column=str(raw["id"]),
-        target=raw.get("target"),
-        columns=tuple(cols),
-        segmentation_groups=tuple(raw.get("segmentation_groups", ("behavioral", "transactional", "support"))),
-        reference_date=raw.get("reference_date"),
-        ignore=tuple(raw.get("ignore", ())),
-    )
+        except DataError as exc:
+            raise DataError(f"spec file {path}: {exc}") from None
+    groups = raw.get("segmentation_groups", ["behavioral", "transactional", "support"])
+    try:
+        return DatasetSpec(
+            name=str(raw["name"]),
+            id_column=str(raw["id"]),
+            target=None if raw.get("target") is None else str(raw["target"]),
+            columns=tuple(cols),
+            segmentation_groups=groups if isinstance(groups, str) else tuple(groups),
+            reference_date=None if raw.get("reference_date") is None else str(raw["reference_date"]),
+            ignore=tuple(raw.get("ignore", ())),
+            target_label=str(raw.get("target_label", "responded")),
+        )
+    except DataError as exc:
+        raise DataError(f"spec file {path}: {exc}") from None
 
 
 def _c(name, kind, group, unit="", label="", high="", low="", lo=None, hi=None, rule="missing", cats=None):
@@ -286,4 +316,5 @@ def shopsphere_spec() -> DatasetSpec:
         columns=cols,
         segmentation_groups=(B, T, S),
         evaluation_columns=("_persona", "_true_propensity"),
+        target_label="bought in the next 30 days",
     )

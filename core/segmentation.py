@@ -140,7 +140,9 @@ class Segmenter:
         self.ref_labels_ = labels[ref]
         self.ref_noise_ = noise[ref]
         self.nn_ = NearestNeighbors(n_neighbors=min(s.knn_k, len(ref)), algorithm="brute").fit(self.ref_Z_)
+        self._drop_unreachable(Z)
         held = np.setdiff1d(np.arange(len(sample)), ref)
+        labels = self._fitted_labels_remapped(labels)
         agreement = None
         if len(held):
             got, _, _ = self._assign_Z(Z[held].astype(np.float32))
@@ -159,7 +161,7 @@ class Segmenter:
             "cluster_selection": selection if method == "umap+hdbscan" else None,
             "hdbscan_candidates": tried,
             "noise_share_in_sample": float(noise.mean()),
-            "sample_segment_sizes": np.bincount(labels).tolist(),
+            "sample_segment_sizes": np.bincount(labels[labels >= 0], minlength=self.n_segments_).tolist(),
             "reference_size": int(len(ref)),
             "assignment_agreement": agreement,
             "inputs": self.columns_,
@@ -203,6 +205,25 @@ class Segmenter:
             take = max(1, int(round(size * len(members) / len(labels))))
             picks.append(rng.choice(members, size=min(take, len(members)), replace=False))
         return np.sort(np.concatenate(picks))
+
+    def _drop_unreachable(self, Z: np.ndarray) -> None:
+        """Remove segments that no fitted customer is assigned to by the vote (possible when
+        many customers are identical), keeping the others' order; sets ``remap_``."""
+        got, _, _ = self._assign_Z(Z.astype(np.float32))
+        counts = np.bincount(got, minlength=self.n_segments_)
+        keep = [s for s in range(self.n_segments_) if counts[s] > 0]
+        self.remap_ = {int(old): new for new, old in enumerate(keep)}
+        if len(keep) == self.n_segments_ and all(self.remap_[s] == s for s in range(self.n_segments_)):
+            return
+        mask = np.isin(self.ref_labels_, keep)
+        self.ref_Z_, self.ref_noise_ = self.ref_Z_[mask], self.ref_noise_[mask]
+        self.ref_labels_ = np.array([self.remap_[v] for v in self.ref_labels_[mask]], dtype=int)
+        self.n_segments_ = len(keep)
+        self.nn_ = NearestNeighbors(n_neighbors=min(self.settings.knn_k, len(self.ref_Z_)),
+                                    algorithm="brute").fit(self.ref_Z_)
+
+    def _fitted_labels_remapped(self, labels: np.ndarray) -> np.ndarray:
+        return np.array([self.remap_.get(int(v), -1) for v in labels], dtype=int)
 
     # -- assignment ------------------------------------------------------------------------
     def _assign_Z(self, Z: np.ndarray):

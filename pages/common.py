@@ -54,6 +54,15 @@ class RunView:
         """``scored``, ``matrix``, ``projection``, ``importance``: the run's table."""
         return _table(self._art, self.run_id, name)
 
+    @property
+    def target_label(self) -> str:
+        """What a positive outcome means for this data set ("bought in the next 30 days")."""
+        return self.json("manifest").get("spec", {}).get("target_label") or "responded"
+
+    def feature_labels(self) -> dict:
+        """``{column: plain-English label}`` from the run's spec."""
+        return {c["name"]: c["label"] for c in self.json("spec")["columns"]}
+
 
 def require_run() -> RunView:
     """The active run, or an explanation and ``st.stop()`` when there is none."""

@@ -4,8 +4,12 @@ import streamlit as st
 
 from pages.common import require_run
 
+MIN_TEST_CUSTOMERS = 30  # observed rates on fewer test customers are too noisy to colour
+
 run = require_run()
 m = run.table("matrix")
+if "observed_rate_test" in m:
+    m = m.assign(observed_rate_test=m["observed_rate_test"].where(m["test_customers"] >= MIN_TEST_CUSTOMERS))
 
 st.title("Propensity by segment")
 value = st.selectbox("Cell value", ["customers", "mean_propensity", "expected_buyers", "observed_rate_test"])
@@ -17,5 +21,7 @@ grid.columns = [str(c) for c in grid.columns]
 st.plotly_chart(px.imshow(grid, text_auto=".2f" if "rate" in value or "propensity" in value else ".0f",
                           color_continuous_scale="Blues", aspect="auto",
                           labels={"x": "propensity decile (1 = top 10%)", "y": "segment", "color": value}))
-st.caption("Deciles are cut on the training score distribution. observed_rate_test uses held-out test rows only.")
-st.dataframe(m.drop(columns="segment"), hide_index=True)
+st.caption("Deciles are cut on the training score distribution (1 = top 10%). observed_rate_test uses held-out "
+           f"test rows only, and is blank where a cell has fewer than {MIN_TEST_CUSTOMERS} of them.")
+st.dataframe(m.drop(columns="segment").rename(columns=lambda c: c.replace("_", " ")), hide_index=True,
+             column_config={"customers": st.column_config.NumberColumn(format="localized")})

@@ -11,7 +11,7 @@ st.title("Customer intelligence overview")
 st.caption(f"Data set **{man['dataset']}** ({man['data_path']}), run `{man['run_id']}` trained {man['created_at']}")
 c = st.columns(4)
 c[0].metric("Customers", f"{man['rows']:,}")
-c[1].metric("Base purchase rate", f"{x['base_rate']:.1%}")
+c[1].metric("Base rate", f"{x['base_rate']:.1%}", help=f"Share of test customers who {run.target_label}.")
 c[2].metric("Segments", man["n_segments"])
 c[3].metric("Top-decile lift", f"{x['lift_top_decile']:.2f}x")
 c = st.columns(4)
@@ -29,6 +29,6 @@ if "fallback" in man["segmentation_method"]:
                "embedding (the documented fallback). Treat them as a partition, not as natural groups.")
 st.markdown(
     "- **Segments** tell you *who* your customers are: browse the personas to design campaigns.\n"
-    "- **Propensity** tells you *who will buy in the next 30 days*: rank and budget contacts by it.\n"
+    f"- **Propensity** tells you *who {run.target_label}*, customer by customer: rank and budget contacts by it.\n"
     "- **Segment matrix** combines both: pick the segment x propensity cells to target."
 )

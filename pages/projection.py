@@ -15,6 +15,7 @@ chosen = st.multiselect("Segments", segs, default=segs)
 view = proj[proj["segment_name"].isin(chosen)]
 fig = px.scatter(view, x="x", y="y", color="segment_name" if color == "segment" else "propensity",
                  hover_data={"customer_id": True, "segment_name": True, "propensity": ":.3f", "x": False, "y": False},
-                 render_mode="webgl", opacity=0.6, height=650)
+                 color_continuous_scale="Viridis", render_mode="webgl", opacity=0.6, height=650,
+                 labels={"segment_name": "segment"})
 fig.update_traces(marker={"size": 3})
 st.plotly_chart(fig)

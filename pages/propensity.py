@@ -9,13 +9,15 @@ from pages.common import require_run
 run = require_run()
 met = run.json("metrics")
 
-st.title("Purchase propensity (next 30 days)")
-rows = [{"model": k, "ROC-AUC": met[k]["roc_auc"], "PR-AUC (average precision)": met[k]["pr_auc"],
-         "lift, top decile": met[k]["lift_top_decile"], "test rows": met[k]["rows"]}
+st.title("Propensity model")
+st.write(f"Predicts, for each customer, the probability that they {run.target_label}.")
+rows = [{"model": k, "ROC-AUC": round(met[k]["roc_auc"], 3), "PR-AUC (average precision)": round(met[k]["pr_auc"], 3),
+         "lift, top decile": round(met[k]["lift_top_decile"], 2), "test rows": f"{met[k]['rows']:,}"}
         for k in ("xgboost", "logistic", "oracle") if k in met]
 st.dataframe(pd.DataFrame(rows), hide_index=True)
-st.caption("Held-out test rows. PR-AUC is average precision (step-wise), not a trapezoid area. "
-           "'oracle' is the generator's true propensity: the ceiling on the default data.")
+st.caption("Held-out test rows. PR-AUC is average precision (step-wise), not a trapezoid area; "
+           "a random ranking scores the base rate."
+           + (" 'oracle' is the generator's true propensity: the ceiling on the default data." if "oracle" in met else ""))
 
 c1, c2 = st.columns(2)
 roc = go.Figure()

@@ -7,24 +7,27 @@ from pages.common import require_run
 
 run = require_run()
 profiles = run.json("profiles")
+labels = run.feature_labels()
+rate_col = f"share who {run.target_label}"
 
 st.title("Segments")
 summary = pd.DataFrame([{
-    "segment": p["segment_id"], "persona": p["name"], "customers": p["size"], "share": p["share"],
-    "purchase rate": p["purchase_rate"],
+    "segment": p["segment_id"], "persona": p["name"], "customers": p["size"], "share %": 100 * p["share"],
+    rate_col + " %": None if p["purchase_rate"] is None else 100 * p["purchase_rate"],
 } for p in profiles])
 st.dataframe(summary, hide_index=True, column_config={
-    "share": st.column_config.NumberColumn(format="percent"),
-    "purchase rate": st.column_config.NumberColumn(format="percent")})
+    "customers": st.column_config.NumberColumn(format="localized"),
+    "share %": st.column_config.NumberColumn(format="%.1f"),
+    rate_col + " %": st.column_config.NumberColumn(format="%.1f")})
 
-heat = pd.DataFrame({p["name"]: {f: v["std_diff"] for f, v in p["features"].items()} for p in profiles}).T
+heat = pd.DataFrame({p["name"]: {labels.get(f, f): v["std_diff"] for f, v in p["features"].items()} for p in profiles}).T
 st.subheader("Profile heatmap (standardized difference from the population)")
 st.plotly_chart(px.imshow(heat, color_continuous_scale="RdBu_r", zmin=-2, zmax=2, aspect="auto"))
 
 for p in profiles:
-    rate = "" if p["purchase_rate"] is None else f" · {p['purchase_rate']:.1%} bought in the next 30 days"
+    rate = "" if p["purchase_rate"] is None else f" · {p['purchase_rate']:.1%} {run.target_label}"
     with st.expander(f"{p['segment_id']}: {p['name']} — {p['size']:,} customers ({p['share']:.1%}){rate}"):
-        rows = [{"feature": f, "segment median": v["median"], "population median": v["pop_median"],
+        rows = [{"feature": labels.get(f, f), "segment median": v["median"], "population median": v["pop_median"],
                  "ratio": v["ratio_median"], "std. difference": v["std_diff"]} for f, v in p["features"].items()]
         st.markdown("**Most distinctive:** " + "; ".join(
             f"{t['label']} {t['direction']} ({t['std_diff']:+.2f} sd)" for t in p["top_features"]))

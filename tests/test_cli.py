@@ -96,3 +96,44 @@ def test_too_little_to_learn_from_exits_2(trained, settings_file, small_table, t
     assert code == 2 and len(err) == 1
     assert "too little to learn from" in err[0] and "need at least 100 of each" in err[0]
     assert _snapshot(art) == before
+
+
+def test_output_problems_fail_before_scoring(trained, settings_file, small_csv, tmp_path, capsys):
+    art, _ = trained
+    folder = tmp_path / "out.csv"
+    folder.mkdir()
+    code, err = _run(capsys, art, settings_file, "score", "--data", str(small_csv), "--out", str(folder))
+    assert code == 2 and "is a folder" in err[0]
+    assert list(folder.iterdir()) == [] and not (tmp_path / ".out.csv.tmp").exists()
+    code, err = _run(capsys, art, settings_file, "score", "--data", str(small_csv), "--out", str(tmp_path / "o.json"))
+    assert code == 2 and "must end in .csv or .parquet" in err[0]
+
+
+def test_run_must_be_a_run_id(trained, settings_file, small_csv, tmp_path, capsys):
+    art, run = trained
+    code, err = _run(capsys, art, settings_file, "score", "--data", str(small_csv), "--out", str(tmp_path / "o.csv"),
+                     "--run", str(run.path))
+    assert code == 2 and "is not a run id" in err[0]
+
+
+def test_global_flags_after_the_command(trained, settings_file, small_csv, tmp_path, capsys):
+    art, _ = trained
+    out = tmp_path / "o.csv"
+    code = main(["score", "--data", str(small_csv), "--out", str(out), "--artifacts", str(art),
+                 "--settings", str(settings_file)])
+    assert code == 0 and out.exists()
+
+
+def test_score_reports_cleaning(trained, settings_file, small_table, tmp_path, capsys):
+    art, _ = trained
+    df = small_table.head(100).copy()
+    df.loc[0, "pages_per_session"] = float("inf")
+    df.loc[1, "total_spend_12m"] = -40.0
+    df["note"] = "x"
+    p = tmp_path / "d.csv"
+    df.to_csv(p, index=False)
+    code, err = _run(capsys, art, settings_file, "score", "--data", str(p), "--out", str(tmp_path / "o.csv"))
+    assert code == 0
+    assert "note: ignored columns not in the spec: note" in err
+    assert "note: column 'pages_per_session': 1 infinite value(s) treated as missing" in err
+    assert "note: column 'total_spend_12m': 1 value(s) outside the valid range clipped to the valid range" in err

@@ -159,3 +159,88 @@ def test_ids_keep_leading_zeros(tmp_path, small_table, spec):
     p = _write(tmp_path, df)
     clean, _ = load(p, spec, require_target=True)
     assert clean["customer_id"].tolist()[:3] == ["00000", "00001", "00002"]
+
+
+def test_short_row_is_an_error_not_blanks(tmp_path, small_table, spec):
+    p = _write(tmp_path, small_table.head(10))
+    lines = p.read_text().splitlines()
+    lines[5] = ",".join(lines[5].split(",")[:3])  # data row 5 truncated to 3 fields
+    p.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"data row 5 has 3 fields, the header has 29"):
+        read_table(p, spec)
+
+
+def test_semicolon_csv_is_read(tmp_path, small_table, spec):
+    p = tmp_path / "semi.csv"
+    small_table.head(50).to_csv(p, index=False, sep=";")
+    clean, _ = load(p, spec, require_target=True)
+    assert len(clean) == 50
+    assert clean["orders_12m"].tolist() == small_table["orders_12m"].head(50).astype(float).tolist()
+
+
+def test_unsupported_file_type(tmp_path, spec):
+    p = tmp_path / "t.json"
+    p.write_text("{}")
+    with pytest.raises(DataError, match=r"unsupported file type '.json'"):
+        read_table(p, spec)
+
+
+def test_scoring_ignores_the_target_column(small_table, spec):
+    df = small_table.astype({"purchased_next_30d": object})
+    df.loc[0, "purchased_next_30d"] = "yes"
+    clean, _ = validate(df, spec, require_target=False)
+    assert spec.target not in clean
+
+
+def test_wrong_spec_hint(small_table):
+    spec = load_spec(REPO / "configs" / "marketing_campaign.toml")
+    with pytest.raises(DataError, match=r"missing required column 'Response'.*right spec"):
+        validate(small_table, spec, require_target=True)
+
+
+@pytest.mark.parametrize("body,msg", [
+    ('[columns.a]\nkind = "count"\nmin = "zero"\n', "min must be a number"),
+    ('[columns.a]\nkind = "count"\nmin = 5\nmax = 1\n', "min 5 is above max 1"),
+    ('reference_date = "not a date"\n[columns.a]\nkind = "count"\ngroup = "behavioral"\n', "not an ISO date"),
+    ('columns = 5\n', "'columns' must be tables"),
+    ('segmentation_groups = "behavioral"\n[columns.a]\nkind = "count"\ngroup = "behavioral"\n', "must be a list"),
+    ('segmentation_groups = ["behaviour"]\n[columns.a]\nkind = "count"\ngroup = "behavioral"\n', "unknown segmentation group 'behaviour'"),
+])
+def test_spec_value_errors_name_the_file(tmp_path, body, msg):
+    p = tmp_path / "s.toml"
+    p.write_text('name = "x"\nid = "id"\n' + body)
+    with pytest.raises(DataError, match=msg) as exc:
+        load_spec(p)
+    assert str(p) in str(exc.value)
+
+
+def test_toml_date_reference_is_accepted(tmp_path):
+    p = tmp_path / "s.toml"
+    p.write_text('name = "x"\nid = "id"\nreference_date = 2014-06-30\n[columns.a]\nkind = "count"\ngroup = "behavioral"\n')
+    assert load_spec(p).reference_date == "2014-06-30"
+
+
+@pytest.mark.parametrize("body,msg", [
+    ("seed = -5\n", "seed must be a whole number"),
+    ("n_jobs = 0\n", "n_jobs must be"),
+    ("[propensity]\ntest_share = 0.99\n", "test_share"),
+    ("[segmentation]\nmin_segments = 12\n", "min_segments"),
+])
+def test_settings_out_of_range(tmp_path, body, msg):
+    from core.config import load_settings
+
+    p = tmp_path / "settings.toml"
+    p.write_text(body)
+    with pytest.raises(DataError, match=msg):
+        load_settings(p)
+
+
+def test_settings_file_missing_or_binary(tmp_path):
+    from core.config import load_settings
+
+    with pytest.raises(DataError, match="not found"):
+        load_settings(tmp_path / "nope.toml")
+    b = tmp_path / "bin.toml"
+    b.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(DataError, match="not valid TOML"):
+        load_settings(b)
