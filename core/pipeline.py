@@ -174,6 +174,7 @@ def train(data_path: str | Path | None = None, spec_path: str | Path | None = No
             "feature_names": models.feature_names, "categories": categories,
             "decile_cuts": models.decile_cuts, "best_iteration": models.best_iteration,
             "reference_date": quality.get("reference_date"), "segment_names": names,
+            "empty_at_training": [c for c in spec.feature_names if clean[c].isna().all()],
         })
         registry.write_json(tmp / "spec.json", spec.to_dict())
         registry.write_json(tmp / "metrics.json", metrics)
@@ -259,6 +260,10 @@ def score(df: pd.DataFrame, run: registry.Run, source: str = "table") -> tuple[p
                                          categories=sc["categories"], decile_cuts=np.asarray(sc["decile_cuts"]),
                                          best_iteration=int(sc["best_iteration"]))
     p, unseen = models.predict(clean, spec)
+    # A column that was entirely empty at training carries no learned effect: values that
+    # arrive now are ignored by name (never shifted onto another column), and said so.
+    quality["filled_empty_columns"] = {c: int(clean[c].notna().sum()) for c in sc.get("empty_at_training", [])
+                                       if clean[c].notna().any()}
     names = {int(k): v for k, v in sc["segment_names"].items()}
     out = scored_frame(clean[spec.id_column], assigned, names, p, models.decile_cuts)
     out["run_id"] = run.run_id
@@ -310,4 +315,7 @@ def quality_notes(quality: dict, unseen: dict) -> list[str]:
         notes.append(f"column '{col}': {d['count']} value(s) outside the valid range {action}")
     for col, n in unseen.items():
         notes.append(f"column '{col}': {n} value(s) of a category not seen in training scored as missing")
+    for col, n in quality.get("filled_empty_columns", {}).items():
+        notes.append(f"warning: column '{col}' was empty in the training table; its {n} value(s) now are ignored "
+                     "by the model until a retrain")
     return notes

@@ -40,6 +40,7 @@ from sklearn.metrics import silhouette_score
 from sklearn.neighbors import NearestNeighbors
 
 from core.config import SegmentationSettings
+from core.errors import DataError
 from core.features import build_preprocessor
 from core.schema import DatasetSpec
 
@@ -89,7 +90,12 @@ class Segmenter:
         if n < 50:
             raise ValueError(f"segmentation needs at least 50 customers, got {n}")
         rng = np.random.default_rng(self.random_state)
-        self.columns_ = list(spec.segmentation_columns)
+        # Inputs with no value at all carry no structure; left out (by name) so values that
+        # appear at scoring time cannot move customers between segments.
+        self.columns_ = [c for c in spec.segmentation_columns if clean[c].notna().any()]
+        dropped = [c for c in spec.segmentation_columns if c not in self.columns_]
+        if not self.columns_:
+            raise DataError("every segmentation input column is empty")
         sample = np.sort(rng.choice(n, size=min(s.sample_size, n), replace=False))
         Xs = clean.iloc[sample][self.columns_]
         self.preprocessor_ = build_preprocessor(spec, self.columns_, categories, add_indicator=False).fit(Xs)
@@ -165,6 +171,7 @@ class Segmenter:
             "reference_size": int(len(ref)),
             "assignment_agreement": agreement,
             "inputs": self.columns_,
+            "empty_inputs_left_out": dropped,
         }
         return self
 

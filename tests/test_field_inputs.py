@@ -1,0 +1,152 @@
+"""Issue 3: inputs from the field, one test per kind of input (named after the case)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core import evaluation, propensity, synthetic
+from core.config import PropensitySettings
+from core.data import load, validate
+from core.errors import DataError
+from core.features import learn_categories, model_frame
+from core.schema import shopsphere_spec
+
+SPEC = shopsphere_spec()
+
+
+@pytest.fixture(scope="module")
+def four_channel_model():
+    """XGBoost trained where acquisition_channel only takes 4 levels."""
+    df = synthetic.generate(3000, seed=21)
+    keep = ["email", "organic_search", "paid_search", "social"]
+    df["acquisition_channel"] = np.where(df["acquisition_channel"].isin(keep), df["acquisition_channel"],
+                                         np.array(keep, dtype=object)[np.arange(len(df)) % 4])
+    clean, _ = validate(df, SPEC, require_target=True)
+    cats = learn_categories(clean, SPEC)
+    split = propensity.split_rows(clean[SPEC.target].to_numpy(), PropensitySettings(), 0)
+    models, _ = propensity.fit(clean, SPEC, split, cats, PropensitySettings(n_estimators=200, learning_rate=0.1), 0)
+    return clean, models
+
+
+def test_case1_unseen_categories_score_exactly_as_missing(four_channel_model):
+    clean, models = four_channel_model
+    assert models.categories["acquisition_channel"] == ["email", "organic_search", "paid_search", "social"]
+    rows = clean.iloc[:4].copy()
+    # before, between and after the training levels; "affiliate" is a valid spec level never seen in training
+    new_levels = ["affiliate_new", "pinterest", "tv", "zzz"]
+    p_new, unseen = models.predict(rows.assign(acquisition_channel=new_levels), SPEC)
+    p_missing, none = models.predict(rows.assign(acquisition_channel=None), SPEC)
+    np.testing.assert_array_equal(p_new, p_missing)
+    assert unseen == {"acquisition_channel": 4} and none == {}
+    p_declared, unseen2 = models.predict(rows.assign(acquisition_channel="affiliate"), SPEC)
+    np.testing.assert_array_equal(p_declared, p_missing)
+    assert unseen2 == {"acquisition_channel": 4}
+    # the baseline's one-hot encoding also scores them as a blank
+    np.testing.assert_allclose(models.predict_baseline(rows.assign(acquisition_channel=new_levels)),
+                               models.predict_baseline(rows.assign(acquisition_channel=None)))
+
+
+def test_case2_text_columns_under_pandas3_are_categoricals_from_the_spec(tmp_path):
+    df = synthetic.generate(300, seed=2)
+    p = tmp_path / "t.csv"
+    df.to_csv(p, index=False)
+    raw = pd.read_csv(p)
+    assert str(raw["region"].dtype) != "object"  # pandas 3 reads text as 'str'
+    clean, _ = load(p, SPEC, require_target=True)
+    X, _ = model_frame(clean, SPEC, learn_categories(clean, SPEC))
+    assert isinstance(X["region"].dtype, pd.CategoricalDtype)
+    assert X["region"].isna().sum() == df["region"].isna().sum()
+
+
+def test_case3_infinite_values_are_missing_at_training_and_scoring(four_channel_model):
+    clean, models = four_channel_model
+    df = synthetic.generate(200, seed=4)
+    df.loc[[0, 1], "avg_order_value"] = [np.inf, -np.inf]
+    for require_target in (True, False):
+        c, q = validate(df, SPEC, require_target=require_target)
+        assert np.isnan(c.loc[[0, 1], "avg_order_value"]).all()
+        assert q["inf_to_missing"] == {"avg_order_value": 2}
+    c, _ = validate(df, SPEC, require_target=False)
+    p_inf, _ = models.predict(c.iloc[:2], SPEC)
+    p_nan, _ = models.predict(c.iloc[:2].assign(avg_order_value=np.nan), SPEC)
+    np.testing.assert_array_equal(p_inf, p_nan)
+
+
+def test_case8_nullable_and_odd_values_follow_the_spec_rules():
+    df = synthetic.generate(200, seed=8)
+    df["orders_12m"] = df["orders_12m"].astype("Int64")
+    df.loc[3, "orders_12m"] = pd.NA
+    df["push_opt_in"] = df["push_opt_in"].astype(bool).astype("boolean")
+    df.loc[4, "push_opt_in"] = pd.NA
+    df.loc[5, "total_spend_12m"] = -25.0      # refund: clipped to 0
+    df.loc[6, "discount_usage_rate"] = 1.7    # rate above 1: clipped to 1
+    df.loc[7, "csat_score"] = 0               # outside 1..5: set missing
+    df.loc[8, "csat_score"] = 7
+    clean, q = validate(df, SPEC, require_target=True)
+    assert np.isnan(clean.loc[3, "orders_12m"]) and clean.loc[2, "orders_12m"] == df.loc[2, "orders_12m"]
+    assert np.isnan(clean.loc[4, "push_opt_in"]) and clean.loc[0, "push_opt_in"] in (0.0, 1.0)
+    assert clean.loc[5, "total_spend_12m"] == 0.0
+    assert clean.loc[6, "discount_usage_rate"] == 1.0
+    assert np.isnan(clean.loc[[7, 8], "csat_score"]).all()
+    assert q["out_of_range"]["total_spend_12m"] == {"count": 1, "rule": "clip"}
+    assert q["out_of_range"]["discount_usage_rate"] == {"count": 1, "rule": "clip"}
+    assert q["out_of_range"]["csat_score"]["count"] == 2
+
+
+def test_case9_pr_auc_is_average_precision():
+    y = np.array([0, 1, 0, 0, 1, 0, 0, 0])
+    assert evaluation.classification_metrics(y, np.full(8, 0.5))["pr_auc"] == pytest.approx(0.25)
+    # step-wise AP for ranks 1(+) 2(-) 3(+): (1/1 + 2/3) / 2; the trapezoid area would differ
+    p = np.array([0.1, 0.9, 0.8, 0.2, 0.7, 0.3, 0.05, 0.01])
+    assert evaluation.classification_metrics(y, p)["pr_auc"] == pytest.approx((1 + 2 / 3) / 2)
+
+
+@pytest.mark.parametrize("rows,positives", [(30, 5), (2000, 3)])
+def test_case10_too_little_to_learn_from(rows, positives):
+    y = np.zeros(rows, dtype=int)
+    y[:positives] = 1
+    with pytest.raises(DataError, match=rf"{positives} positives and {rows - positives} negatives \(need at least 100 of each\)"):
+        propensity.split_rows(y, PropensitySettings(), 0)
+
+
+def test_case7_column_drift_at_scoring(trained, small_table):
+    from core.pipeline import quality_notes, score
+
+    art, run = trained
+    new = small_table.drop(columns="purchased_next_30d").head(300)
+    base, _ = score(new, run)
+    reordered, _ = score(new[new.columns[::-1]], run)
+    pd.testing.assert_frame_equal(base, reordered)
+    extra, rep = score(new.assign(loyalty_tier="gold"), run)
+    pd.testing.assert_frame_equal(base, extra)
+    assert rep["quality"]["extra_columns"] == ["loyalty_tier"]
+    with pytest.raises(DataError, match="missing required column 'tickets_12m'"):
+        score(new.drop(columns="tickets_12m"), run)
+
+
+@pytest.fixture(scope="module")
+def run_with_empty_column(tmp_path_factory):
+    from conftest import small_settings
+    from core.pipeline import train
+
+    df = synthetic.generate(3000, seed=31)
+    df["wishlist_adds_90d"] = np.nan  # entirely empty at training
+    p = tmp_path_factory.mktemp("d") / "empty_col.csv"
+    df.to_csv(p, index=False)
+    art = tmp_path_factory.mktemp("a")
+    return df, train(p, None, small_settings(art))
+
+
+def test_case7_column_empty_at_training_filled_now_is_warned_not_shifted(run_with_empty_column):
+    from core.pipeline import quality_notes, score
+
+    df, run = run_with_empty_column
+    assert "wishlist_adds_90d" in run._json("scoring.json")["empty_at_training"]
+    assert "wishlist_adds_90d" in run.metrics()["segmentation"]["empty_inputs_left_out"]
+    new = df.drop(columns="purchased_next_30d").head(500)
+    blank, _ = score(new, run)
+    filled, rep = score(new.assign(wishlist_adds_90d=np.arange(500) % 7), run)
+    pd.testing.assert_frame_equal(blank, filled)  # same segments and scores: nothing shifted
+    assert rep["quality"]["filled_empty_columns"] == {"wishlist_adds_90d": 500}
+    assert any(n.startswith("warning: column 'wishlist_adds_90d' was empty") for n in quality_notes(rep["quality"], {}))
