@@ -13,9 +13,12 @@ Method
 3. Noise points of the sample are given their most likely segment: the argmax of HDBSCAN's
    soft-clustering membership vector (``hdbscan.all_points_membership_vectors``), and
    flagged as reassigned.
-4. Fallback: when no HDBSCAN setting gives an actionable number of segments (no density
-   structure), KMeans on the UMAP embedding with k chosen by silhouette among
-   ``fallback_k``; the run records it as the method.
+4. Fallbacks, recorded in the run as the method and shown in the app:
+   - no clustering tendency (Hopkins statistic of the scaled sample below ``min_hopkins``,
+     e.g. independent uniform noise): UMAP and HDBSCAN are skipped and segments are a
+     KMeans partition of the scaled inputs, k chosen by silhouette among ``fallback_k``;
+   - no HDBSCAN setting gives an actionable number of segments: KMeans on the UMAP
+     embedding, k chosen the same way.
 5. Assignment of any customer (fitted sample included, at training and at scoring): a
    ``knn_k``-nearest-neighbour majority vote in the scaled feature space against a
    stratified reference subset of the fitted sample. A customer's segment therefore depends
@@ -45,6 +48,35 @@ from core.features import build_preprocessor
 from core.schema import DatasetSpec
 
 log = logging.getLogger(__name__)
+
+
+def hopkins(Z: np.ndarray, rng: np.random.Generator, m: int | None = None) -> float:
+    """Hopkins statistic of clustering tendency, in 0..1.
+
+    ``H = sum u^d / (sum u^d + sum w^d)`` where ``w`` are the distances from ``m`` sampled
+    data points to their nearest other data point, ``u`` the distances from ``m`` probe
+    points to their nearest data point, ``d`` the dimension (Hopkins & Skellam 1954; the
+    d-th power form of Lawson & Jurs 1990, J. Chem. Inf. Comput. Sci. 30:36-41). The probes
+    are drawn from the product of the columns' own marginal distributions (each coordinate
+    from a different random row) rather than uniformly in the bounding box: skewed
+    marginals (log counts) then do not pass for clusters, and what H measures is structure
+    across columns. About 0.5 when columns are independent, near 1 for clustered data.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n, d), scaled inputs (n >= 20).
+    m : number of probes; default ``min(500, max(10, n // 10))``.
+    """
+    n, d = Z.shape
+    m = m or min(500, max(10, n // 10))
+    nn = NearestNeighbors(n_neighbors=2).fit(Z)
+    probes = Z[rng.integers(0, n, size=(m, d)), np.arange(d)]
+    u = nn.kneighbors(probes, n_neighbors=1)[0][:, 0]
+    w = nn.kneighbors(Z[rng.choice(n, size=m, replace=False)], n_neighbors=2)[0][:, 1]
+    # scale before the d-th power so it cannot overflow
+    scale = max(u.max(), w.max(), 1e-12)
+    ud, wd = (u / scale) ** d, (w / scale) ** d
+    return float(ud.sum() / (ud.sum() + wd.sum())) if (ud.sum() + wd.sum()) > 0 else 0.5
 
 
 class NotFittedError(RuntimeError):
@@ -100,41 +132,17 @@ class Segmenter:
         Xs = clean.iloc[sample][self.columns_]
         self.preprocessor_ = build_preprocessor(spec, self.columns_, categories, add_indicator=False).fit(Xs)
         Z = self.preprocessor_.transform(Xs)
-        progress(f"UMAP: {len(sample):,} customers x {Z.shape[1]} inputs -> {s.n_components} dimensions")
-        reducer = umap.UMAP(n_components=s.n_components, n_neighbors=min(s.n_neighbors, len(sample) - 1),
-                            min_dist=s.min_dist, random_state=self.random_state, n_jobs=1)
-        E = reducer.fit_transform(Z)
-
-        progress("HDBSCAN: finding dense groups")
-        base = max(10, int(round(s.min_cluster_share * len(sample))))
+        h = hopkins(Z, rng)
         tried = []
-        hd, k, mcs, selection = None, 0, base, "eom"
-        for selection, mcs in self._candidates(base):
-            cand = hdbscan.HDBSCAN(min_cluster_size=mcs, min_samples=min(s.min_samples, mcs),
-                                   cluster_selection_method=selection, prediction_data=True,
-                                   core_dist_n_jobs=1).fit(E)
-            k_c = int(cand.labels_.max()) + 1
-            tried.append({"selection": selection, "min_cluster_size": mcs, "clusters": k_c,
-                          "noise_share": float((cand.labels_ < 0).mean())})
-            if s.min_segments <= k_c <= s.max_segments:
-                hd, k = cand, k_c
-                break
-        method = "umap+hdbscan"
-        if hd is not None:
-            labels = hd.labels_.copy()
-            noise = labels < 0
-            conf = hd.probabilities_.astype(float).copy()
-            if noise.any():
-                memb = hdbscan.all_points_membership_vectors(hd).reshape(len(E), -1)
-                labels[noise] = memb[noise].argmax(axis=1)
-                conf[noise] = memb[noise].max(axis=1)
+        mcs, selection = None, None
+        if h < s.min_hopkins:
+            method = "kmeans (no cluster structure)"
+            progress(f"no clustering tendency (Hopkins {h:.2f} < {s.min_hopkins}): "
+                     "segments are a KMeans partition of the scaled inputs")
+            labels = self._kmeans_fallback(Z, rng)
+            noise = np.zeros(len(Z), dtype=bool)
         else:
-            method = "umap+kmeans (fallback)"
-            progress(f"HDBSCAN found no setting with {s.min_segments}..{s.max_segments} clusters: "
-                     "falling back to KMeans on the UMAP embedding")
-            labels = self._kmeans_fallback(E, rng)
-            noise = np.zeros(len(E), dtype=bool)
-            conf = np.ones(len(E))
+            labels, noise, method, tried, mcs, selection = self._umap_hdbscan(Z, len(sample), rng, progress)
         labels = self._order_by_size(labels)
         self.n_segments_ = int(labels.max()) + 1
         self.method_ = method
@@ -163,6 +171,7 @@ class Segmenter:
             "method": method,
             "sample_size": int(len(sample)),
             "n_segments": self.n_segments_,
+            "hopkins": h,
             "min_cluster_size": mcs if method == "umap+hdbscan" else None,
             "cluster_selection": selection if method == "umap+hdbscan" else None,
             "hdbscan_candidates": tried,
@@ -174,6 +183,47 @@ class Segmenter:
             "empty_inputs_left_out": dropped,
         }
         return self
+
+    def _umap_hdbscan(self, Z: np.ndarray, n_sample: int, rng: np.random.Generator, progress):
+        """UMAP to ``n_components`` dimensions, then HDBSCAN over :meth:`_candidates`; KMeans on
+        the embedding when no candidate gives an actionable number of segments.
+        Returns (labels, noise mask, method, candidate table, min_cluster_size, selection)."""
+        s = self.settings
+        progress(f"UMAP: {n_sample:,} customers x {Z.shape[1]} inputs -> {s.n_components} dimensions")
+        import umap  # heavy import (numba); only when fitting
+
+        reducer = umap.UMAP(n_components=s.n_components, n_neighbors=min(s.n_neighbors, n_sample - 1),
+                            min_dist=s.min_dist, random_state=self.random_state, n_jobs=1)
+        E = reducer.fit_transform(Z)
+
+        progress("HDBSCAN: finding dense groups")
+        base = max(10, int(round(s.min_cluster_share * n_sample)))
+        tried = []
+        hd, mcs, selection = None, base, "eom"
+        for selection, mcs in self._candidates(base):
+            cand = hdbscan.HDBSCAN(min_cluster_size=mcs, min_samples=min(s.min_samples, mcs),
+                                   cluster_selection_method=selection, prediction_data=True,
+                                   core_dist_n_jobs=1).fit(E)
+            k_c = int(cand.labels_.max()) + 1
+            tried.append({"selection": selection, "min_cluster_size": mcs, "clusters": k_c,
+                          "noise_share": float((cand.labels_ < 0).mean())})
+            if s.min_segments <= k_c <= s.max_segments:
+                hd = cand
+                break
+        method = "umap+hdbscan"
+        if hd is not None:
+            labels = hd.labels_.copy()
+            noise = labels < 0
+            if noise.any():
+                memb = hdbscan.all_points_membership_vectors(hd).reshape(len(E), -1)
+                labels[noise] = memb[noise].argmax(axis=1)
+        else:
+            method = "umap+kmeans (fallback)"
+            progress(f"HDBSCAN found no setting with {s.min_segments}..{s.max_segments} clusters: "
+                     "falling back to KMeans on the UMAP embedding")
+            labels = self._kmeans_fallback(E, rng)
+            noise = np.zeros(len(E), dtype=bool)
+        return labels, noise, method, tried, mcs, selection
 
     @staticmethod
     def _candidates(base: int):

@@ -150,3 +150,109 @@ def test_case7_column_empty_at_training_filled_now_is_warned_not_shifted(run_wit
     pd.testing.assert_frame_equal(blank, filled)  # same segments and scores: nothing shifted
     assert rep["quality"]["filled_empty_columns"] == {"wishlist_adds_90d": 500}
     assert any(n.startswith("warning: column 'wishlist_adds_90d' was empty") for n in quality_notes(rep["quality"], {}))
+
+
+def _uniform_noise_table(rows, seed):
+    rng = np.random.default_rng(seed)
+    df = synthetic.generate(rows, seed=seed)
+    for c in SPEC.segmentation_columns:
+        col = SPEC.column(c)
+        lo, hi = (col.min or 0.0), (col.max if col.max is not None and col.max < 1000 else 100.0)
+        df[c] = lo + (hi - lo) * rng.random(rows)
+    return df
+
+
+def test_case5_no_structure_runs_the_documented_fallback():
+    from core.config import SegmentationSettings
+    from core.segmentation import Segmenter
+
+    clean, _ = validate(_uniform_noise_table(2000, 5), SPEC, require_target=True)
+    seg = Segmenter(settings=SegmentationSettings(sample_size=2000, reference_size=1500, projection_size=300),
+                    random_state=0).fit(clean, SPEC, learn_categories(clean, SPEC))
+    assert seg.method_ == "kmeans (no cluster structure)"
+    assert seg.fit_info_["hopkins"] < 0.75
+    a = seg.assign(clean)
+    assert a["segment_id"].nunique() == seg.n_segments_ >= 2 and len(a) == len(clean)
+
+
+def test_case5_five_uninformative_columns_do_not_break_segmentation():
+    import dataclasses
+
+    from core.config import SegmentationSettings
+    from core.schema import ColumnSpec
+    from core.segmentation import Segmenter
+
+    rng = np.random.default_rng(0)
+    spec = dataclasses.replace(SPEC, columns=SPEC.columns + tuple(
+        ColumnSpec(f"noise_{i}", "numeric", "behavioral") for i in range(5)))
+    df = synthetic.generate(3000, seed=12)
+    for i in range(5):
+        df[f"noise_{i}"] = rng.random(len(df))
+    clean, _ = validate(df, spec, require_target=True)
+    seg = Segmenter(settings=SegmentationSettings(sample_size=3000, reference_size=2000, projection_size=300),
+                    random_state=0).fit(clean, spec, learn_categories(clean, spec))
+    assert seg.fit_info_["hopkins"] > 0.75 and seg.method_.startswith("umap+")
+    assert 2 <= seg.n_segments_ <= 10
+    assert seg.assign(clean)["segment_id"].nunique() == seg.n_segments_
+
+
+def test_case5_app_says_what_happened(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import REPO, small_settings
+    from core.pipeline import train
+
+    p = tmp_path / "noise.csv"
+    _uniform_noise_table(2000, 6).to_csv(p, index=False)
+    run = train(p, None, small_settings(tmp_path / "art"))
+    assert run.manifest()["segmentation_method"] == "kmeans (no cluster structure)"
+    monkeypatch.setenv("SHOPSPHERE_ARTIFACTS", str(tmp_path / "art"))
+    monkeypatch.chdir(REPO)
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    assert not at.exception
+    assert any("no clustering tendency" in w.value for w in at.warning)
+
+
+def test_case6_batch_invariance(trained, small_table):
+    from core.pipeline import score
+
+    art, run = trained
+    train_scored = run.table("scored").set_index("customer_id")
+    others = synthetic.generate(10_000, seed=99).drop(columns="purchased_next_30d")
+    others["customer_id"] = "X" + others["customer_id"]
+    for i in (0, 123, 3999):
+        row = small_table.iloc[[i]].drop(columns="purchased_next_30d")
+        alone, _ = score(row, run)
+        batch, _ = score(pd.concat([others.iloc[:5000], row, others.iloc[5000:9999]], ignore_index=True), run)
+        assert len(batch) == 10_000
+        in_batch = batch.set_index("customer_id").loc[row["customer_id"].iloc[0]]
+        cid = row["customer_id"].iloc[0]
+        for col in ("segment_id", "propensity", "propensity_decile", "segment_confidence"):
+            assert alone[col].iloc[0] == in_batch[col] == train_scored.loc[cid, col], col
+
+
+def test_case4_duplicate_heavy_table_same_segments_across_fresh_processes(tmp_path, settings_file):
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    df = synthetic.generate(3000, seed=14)
+    dormant = df[(df["orders_12m"] == 0) & (df["sessions_30d"] == 0)].iloc[0]
+    dup = df.sample(frac=0.4, random_state=0).index
+    feature_cols = [c for c in df.columns if c not in ("customer_id", "purchased_next_30d")]
+    df.loc[dup, feature_cols] = dormant[feature_cols].to_numpy()
+    df.loc[dup, "purchased_next_30d"] = (np.arange(len(dup)) % 50 == 0).astype(int)
+    p = tmp_path / "dups.csv"
+    df.to_csv(p, index=False)
+    procs = [subprocess.Popen([sys.executable, "-m", "core", "--settings", str(settings_file), "--artifacts",
+                               str(tmp_path / f"a{i}"), "train", "--data", str(p)], cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for i in (1, 2)]
+    for pr in procs:
+        _, err = pr.communicate(timeout=600)
+        assert pr.returncode == 0, err
+    runs = [next((tmp_path / f"a{i}" / "runs").iterdir()) for i in (1, 2)]
+    s1, s2 = (pd.read_parquet(r / "scored.parquet") for r in runs)
+    pd.testing.assert_frame_equal(s1, s2)  # identical segments and scores, two fresh processes
+    d = s1.set_index("customer_id").loc[df.loc[dup, "customer_id"]]
+    assert d["segment_id"].nunique() == 1 and d["propensity"].nunique() == 1  # identical customers, same answers
