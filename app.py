@@ -14,6 +14,7 @@ PAGES = [
     st.Page("pages/projection.py", title="Projection"),
     st.Page("pages/propensity.py", title="Propensity"),
     st.Page("pages/matrix.py", title="Segment matrix"),
+    st.Page("pages/score.py", title="Score a file"),
     st.Page("pages/admin.py", title="Admin"),
 ]
 

@@ -80,6 +80,8 @@ class Settings:
         Where ``generate`` writes the default ShopSphere table.
     n_jobs : int
         Threads for XGBoost and nearest neighbours.
+    upload_max_mb : int
+        Largest file the app scores from an upload (MB); bigger files go through the CLI.
     """
 
     seed: int = 42
@@ -87,6 +89,7 @@ class Settings:
     default_data: Path = Path("data/shopsphere.parquet")
     default_rows: int = 240_000
     n_jobs: int = 2
+    upload_max_mb: int = 100
     segmentation: SegmentationSettings = field(default_factory=SegmentationSettings)
     propensity: PropensitySettings = field(default_factory=PropensitySettings)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 from pathlib import Path
 
 import numpy as np
@@ -35,13 +36,46 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 def read_table(path: str | Path, spec: DatasetSpec | None = None) -> pd.DataFrame:
     """Read a delimited text file (``.csv``, ``.txt``, ``.tsv``) or a Parquet file.
 
-    The delimiter of a text file is detected from its first 64 KiB
-    (``csv.Sniffer``, among ``, ; tab |``); every row must have as many fields as the
-    header (a short row is an error, never silently filled with blanks).
+    Checks the path, then parses the file's bytes with :func:`read_bytes` (the same parser
+    the app uses for uploads).
+
+    Raises
+    ------
+    DataError
+        File not found, a folder, an unsupported type, empty, or as :func:`read_bytes`.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, expected a CSV or Parquet file")
+    _check_suffix(path.name, str(path))
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    return read_bytes(data, str(path), spec)
+
+
+def _check_suffix(name: str, source: str) -> str:
+    suffix = Path(name).suffix.lower()
+    if suffix not in TEXT_SUFFIXES + PARQUET_SUFFIXES:
+        raise DataError(f"{source}: unsupported file type '{suffix or '(none)'}' (expected .csv, .txt, .tsv or .parquet)")
+    return suffix
+
+
+def read_bytes(data: bytes, name: str, spec: DatasetSpec | None = None) -> pd.DataFrame:
+    """Parse a table from the bytes of a file called ``name`` (its suffix picks the format).
+
+    Text: UTF-8 (a byte-order mark is allowed); the delimiter is detected from the first
+    64 KiB (``csv.Sniffer``, among ``, ; tab |``); every row must have as many fields as
+    the header (a short row is an error, never silently filled with blanks). Parquet: read
+    with pyarrow.
 
     Parameters
     ----------
-    path : the file.
+    data : the file's bytes, read once by the caller.
+    name : file name or path, used for the format and in messages.
     spec : optional; its id column is read as text so leading zeros are kept.
 
     Returns
@@ -51,43 +85,37 @@ def read_table(path: str | Path, spec: DatasetSpec | None = None) -> pd.DataFram
     Raises
     ------
     DataError
-        File not found, a folder, an unsupported type, empty (0 bytes or no data rows),
-        a row with the wrong number of fields, or unreadable.
+        Unsupported type, empty (0 bytes or no data rows), not UTF-8, a row with the wrong
+        number of fields, or unreadable.
     """
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: file not found")
-    if path.is_dir():
-        raise DataError(f"{path}: is a folder, expected a CSV or Parquet file")
-    suffix = path.suffix.lower()
-    if suffix not in TEXT_SUFFIXES + PARQUET_SUFFIXES:
-        raise DataError(f"{path}: unsupported file type '{suffix or '(none)'}' (expected .csv, .txt, .tsv or .parquet)")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: file is empty")
+    suffix = _check_suffix(name, name)
+    if len(data) == 0:
+        raise DataError(f"{name}: file is empty")
     try:
         if suffix in PARQUET_SUFFIXES:
-            df = pd.read_parquet(path)
+            df = pd.read_parquet(io.BytesIO(data))
         else:
-            sep = _sniff_delimiter(path)
-            _check_row_widths(path, sep)
+            text = data.decode("utf-8-sig")
+            sep = _sniff_delimiter(text)
+            _check_row_widths(text, sep, name)
             dtype = {spec.id_column: str} if spec is not None else None
-            df = pd.read_csv(path, sep=sep, dtype=dtype, low_memory=False, encoding_errors="strict")
+            df = pd.read_csv(io.StringIO(text), sep=sep, dtype=dtype, low_memory=False)
     except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, csv.Error) as exc:
+        raise DataError(f"{name}: file is empty") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{name}: not UTF-8 text (byte {exc.start}); save the file as UTF-8 CSV") from None
+    except (pd.errors.ParserError, ValueError, OSError, csv.Error) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{path}: cannot read the file ({first})") from None
+        raise DataError(f"{name}: cannot read the file ({first})") from None
     if len(df) == 0:
-        raise DataError(f"{path}: file has a header but no data rows")
+        raise DataError(f"{name}: file has a header but no data rows")
     if spec is not None and spec.id_column in df.columns and not str(df[spec.id_column].dtype).startswith(("str", "object")):
         df[spec.id_column] = df[spec.id_column].astype(str)
     return df
 
 
-def _sniff_delimiter(path: Path) -> str:
-    with open(path, "r", encoding="utf-8-sig", errors="strict", newline="") as f:
-        head = f.read(65536)
-    lines = head.splitlines()
+def _sniff_delimiter(text: str) -> str:
+    lines = text[:65536].splitlines()
     sample = "\n".join(lines[:-1] if len(lines) > 1 else lines)
     try:
         return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
@@ -95,18 +123,17 @@ def _sniff_delimiter(path: Path) -> str:
         return ","
 
 
-def _check_row_widths(path: Path, sep: str) -> None:
+def _check_row_widths(text: str, sep: str, name: str) -> None:
     """Raise DataError naming the first data row whose field count differs from the header's."""
-    with open(path, "r", encoding="utf-8-sig", errors="strict", newline="") as f:
-        reader = csv.reader(f, delimiter=sep)
-        header = next(reader, None)
-        if header is None:
-            return
-        width = len(header)
-        for i, row in enumerate(reader, start=1):
-            if row and len(row) != width:
-                raise DataError(f"{path}: data row {i} has {len(row)} fields, the header has {width} "
-                                "(a truncated or misquoted line)")
+    reader = csv.reader(io.StringIO(text), delimiter=sep)
+    header = next(reader, None)
+    if header is None:
+        return
+    width = len(header)
+    for i, row in enumerate(reader, start=1):
+        if row and len(row) != width:
+            raise DataError(f"{name}: data row {i} has {len(row)} fields, the header has {width} "
+                            "(a truncated or misquoted line)")
 
 
 def frame_hash(df: pd.DataFrame) -> str:

@@ -228,46 +228,69 @@ def scored_frame(ids: pd.Series, assigned: pd.DataFrame, names: dict, p: np.ndar
     })
 
 
-def score(df: pd.DataFrame, run: registry.Run, source: str = "table") -> tuple[pd.DataFrame, dict]:
-    """Score a table with a saved run (no target needed).
+class ScoringModel:
+    """Everything scoring needs from a run, loaded once (segmenter, XGBoost, spec, cut points).
 
-    Parameters
-    ----------
-    df : raw table as read (n rows) with the run's id and feature columns (any order;
-        extra columns are ignored and listed).
-    run : the run to use.
-
-    Returns
-    -------
-    scored : DataFrame (n rows): ``customer_id``, ``segment_id``, ``segment_name``,
-        ``segment_confidence``, ``segment_reassigned``, ``propensity``,
-        ``propensity_decile`` (1 = top 10% of training scores), ``run_id``.
-    report : dict with ``unseen_categories`` and the data-quality summary.
-
-    Raises
-    ------
-    DataError
-        Missing feature column, text in a numeric column, duplicate ids...
+    Load with :meth:`load`; the app keeps one per run id as a cached resource, so model
+    objects are never hashed or copied per request.
     """
-    spec = DatasetSpec.from_dict(run._json("spec.json"))
-    sc = run._json("scoring.json")
-    clean, quality = data_mod.validate(df, spec, require_target=False, source=source,
-                                       reference_date=sc.get("reference_date"))
-    seg: Segmenter = run.joblib("segmenter")
-    assigned = seg.assign(clean)
-    booster = run.booster()
-    models = propensity.PropensityModels(booster=booster, baseline=None, feature_names=sc["feature_names"],
-                                         categories=sc["categories"], decile_cuts=np.asarray(sc["decile_cuts"]),
-                                         best_iteration=int(sc["best_iteration"]))
-    p, unseen = models.predict(clean, spec)
-    # A column that was entirely empty at training carries no learned effect: values that
-    # arrive now are ignored by name (never shifted onto another column), and said so.
-    quality["filled_empty_columns"] = {c: int(clean[c].notna().sum()) for c in sc.get("empty_at_training", [])
-                                       if clean[c].notna().any()}
-    names = {int(k): v for k, v in sc["segment_names"].items()}
-    out = scored_frame(clean[spec.id_column], assigned, names, p, models.decile_cuts)
-    out["run_id"] = run.run_id
-    return out, {"unseen_categories": unseen, "quality": quality}
+
+    def __init__(self, run_id: str, spec: DatasetSpec, scoring: dict, segmenter: Segmenter,
+                 models: propensity.PropensityModels):
+        self.run_id = run_id
+        self.spec = spec
+        self.scoring = scoring
+        self.segmenter = segmenter
+        self.models = models
+        self.segment_names = {int(k): v for k, v in scoring["segment_names"].items()}
+
+    @classmethod
+    def load(cls, run: registry.Run) -> "ScoringModel":
+        """Read a saved run's scoring objects (joblib only from runs this product wrote)."""
+        sc = run._json("scoring.json")
+        models = propensity.PropensityModels(booster=run.booster(), baseline=None, feature_names=sc["feature_names"],
+                                             categories=sc["categories"], decile_cuts=np.asarray(sc["decile_cuts"]),
+                                             best_iteration=int(sc["best_iteration"]))
+        return cls(run.run_id, DatasetSpec.from_dict(run._json("spec.json")), sc, run.joblib("segmenter"), models)
+
+    def score(self, df: pd.DataFrame, source: str = "table") -> tuple[pd.DataFrame, dict]:
+        """Score a table (no target needed).
+
+        Parameters
+        ----------
+        df : raw table as read (n rows) with the run's id and feature columns (any order;
+            extra columns are ignored and listed).
+        source : name used in error messages.
+
+        Returns
+        -------
+        scored : DataFrame (n rows): ``customer_id``, ``segment_id``, ``segment_name``,
+            ``segment_confidence``, ``segment_reassigned``, ``propensity``,
+            ``propensity_decile`` (1 = top 10% of training scores), ``run_id``.
+        report : dict with ``unseen_categories`` and the data-quality summary.
+
+        Raises
+        ------
+        DataError
+            Missing feature column, text in a numeric column, duplicate ids...
+        """
+        spec, sc = self.spec, self.scoring
+        clean, quality = data_mod.validate(df, spec, require_target=False, source=source,
+                                           reference_date=sc.get("reference_date"))
+        assigned = self.segmenter.assign(clean)
+        p, unseen = self.models.predict(clean, spec)
+        # A column that was entirely empty at training carries no learned effect: values that
+        # arrive now are ignored by name (never shifted onto another column), and said so.
+        quality["filled_empty_columns"] = {c: int(clean[c].notna().sum()) for c in sc.get("empty_at_training", [])
+                                           if clean[c].notna().any()}
+        out = scored_frame(clean[spec.id_column], assigned, self.segment_names, p, self.models.decile_cuts)
+        out["run_id"] = self.run_id
+        return out, {"unseen_categories": unseen, "quality": quality}
+
+
+def score(df: pd.DataFrame, run: registry.Run, source: str = "table") -> tuple[pd.DataFrame, dict]:
+    """Score a table with a saved run: ``ScoringModel.load(run).score(df, source)``."""
+    return ScoringModel.load(run).score(df, source)
 
 
 def check_output_path(out: str | Path) -> Path:

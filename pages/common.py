@@ -15,13 +15,18 @@ import streamlit as st
 from core import registry
 from core.config import Settings, load_settings
 from core.errors import DataError
+from core.pipeline import ScoringModel
 
 SETTINGS_FILE = Path("configs/default.toml")
 
 
 def settings() -> Settings:
-    """The app's settings: ``configs/default.toml``; ``SHOPSPHERE_ARTIFACTS`` overrides the runs folder."""
-    return load_settings(SETTINGS_FILE, artifacts_dir=os.environ.get("SHOPSPHERE_ARTIFACTS"))
+    """The app's settings: ``configs/default.toml``; the environment variables
+    ``SHOPSPHERE_ARTIFACTS`` (runs folder) and ``SHOPSPHERE_UPLOAD_MAX_MB`` override it."""
+    limit = os.environ.get("SHOPSPHERE_UPLOAD_MAX_MB")
+    return load_settings(SETTINGS_FILE if SETTINGS_FILE.is_file() else None,
+                         artifacts_dir=os.environ.get("SHOPSPHERE_ARTIFACTS"),
+                         upload_max_mb=int(limit) if limit else None)
 
 
 def active_run_id() -> str | None:
@@ -62,6 +67,30 @@ class RunView:
     def feature_labels(self) -> dict:
         """``{column: plain-English label}`` from the run's spec."""
         return {c["name"]: c["label"] for c in self.json("spec")["columns"]}
+
+
+@st.cache_resource(show_spinner="Loading the models...")
+def scoring_model(artifacts: str, run_id: str) -> ScoringModel:
+    """The run's scoring objects, loaded once per run id and shared (never hashed or copied)."""
+    return ScoringModel.load(registry.load_run(Path(artifacts), run_id))
+
+
+SEGMENT_FILTER = "segment_filter"  # persistent UI state shared by the pages that filter segments
+
+
+def segment_filter(options: list[str], label: str = "Segments") -> list[str]:
+    """A segment multiselect whose choice survives switching pages.
+
+    Streamlit drops a widget's state when its page is left, so the choice is copied to a
+    plain session-state key on change and restored from it when the widget is drawn again.
+    """
+    saved = st.session_state.get(SEGMENT_FILTER)
+    default = [o for o in saved if o in options] if saved is not None else list(options)
+
+    def _keep():
+        st.session_state[SEGMENT_FILTER] = st.session_state["_segment_filter_widget"]
+
+    return st.multiselect(label, options, default=default, key="_segment_filter_widget", on_change=_keep)
 
 
 def require_run() -> RunView:

@@ -2,7 +2,7 @@
 import plotly.express as px
 import streamlit as st
 
-from pages.common import require_run
+from pages.common import require_run, segment_filter
 
 MIN_TEST_CUSTOMERS = 30  # observed rates on fewer test customers are too noisy to colour
 
@@ -12,6 +12,11 @@ if "observed_rate_test" in m:
     m = m.assign(observed_rate_test=m["observed_rate_test"].where(m["test_customers"] >= MIN_TEST_CUSTOMERS))
 
 st.title("Propensity by segment")
+chosen = segment_filter(sorted(m["segment_name"].unique()))
+m = m[m["segment_name"].isin(chosen)]
+if m.empty:
+    st.info("No segment chosen.")
+    st.stop()
 value = st.selectbox("Cell value", ["customers", "mean_propensity", "expected_buyers", "observed_rate_test"])
 m = m.assign(segment=m["segment_id"].astype(str) + ": " + m["segment_name"])
 grid = m.pivot_table(index=["segment_id", "segment"], columns="propensity_decile", values=value,

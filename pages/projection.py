@@ -2,7 +2,7 @@
 import plotly.express as px
 import streamlit as st
 
-from pages.common import require_run
+from pages.common import require_run, segment_filter
 
 run = require_run()
 proj = run.table("projection")
@@ -11,7 +11,7 @@ st.title("Projection explorer")
 st.caption(f"2-D UMAP of {len(proj):,} sampled customers; positions show similarity in behaviour, the axes have no units.")
 color = st.radio("Colour by", ["segment", "propensity"], horizontal=True)
 segs = sorted(proj["segment_name"].unique())
-chosen = st.multiselect("Segments", segs, default=segs)
+chosen = segment_filter(segs)
 view = proj[proj["segment_name"].isin(chosen)]
 fig = px.scatter(view, x="x", y="y", color="segment_name" if color == "segment" else "propensity",
                  hover_data={"customer_id": True, "segment_name": True, "propensity": ":.3f", "x": False, "y": False},

@@ -4,7 +4,7 @@ from streamlit.testing.v1 import AppTest
 
 from conftest import REPO
 
-PAGES = ["overview", "segments", "projection", "propensity", "matrix", "admin"]
+PAGES = ["overview", "segments", "projection", "propensity", "matrix", "score", "admin"]
 
 
 @pytest.fixture()

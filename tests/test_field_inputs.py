@@ -256,3 +256,67 @@ def test_case4_duplicate_heavy_table_same_segments_across_fresh_processes(tmp_pa
     pd.testing.assert_frame_equal(s1, s2)  # identical segments and scores, two fresh processes
     d = s1.set_index("customer_id").loc[df.loc[dup, "customer_id"]]
     assert d["segment_id"].nunique() == 1 and d["propensity"].nunique() == 1  # identical customers, same answers
+
+
+@pytest.fixture()
+def app(trained, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import REPO
+
+    art, run = trained
+    monkeypatch.setenv("SHOPSPHERE_ARTIFACTS", str(art))
+    monkeypatch.chdir(REPO)
+    return AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run(), run
+
+
+def test_case11_segment_filter_survives_page_changes(app):
+    at, run = app
+    at.switch_page("pages/projection.py").run()
+    names = sorted(p["name"] for p in run.profiles())
+    at.multiselect(key="_segment_filter_widget").set_value(names[:1]).run()
+    at.switch_page("pages/matrix.py").run()
+    assert at.multiselect(key="_segment_filter_widget").value == names[:1]
+    at.switch_page("pages/overview.py").run()
+    at.switch_page("pages/projection.py").run()
+    assert not at.exception
+    assert at.multiselect(key="_segment_filter_widget").value == names[:1]
+
+
+def test_case11_upload_is_parsed_once_from_the_same_bytes(app, small_table):
+    at, run = app
+    at.switch_page("pages/score.py").run()
+    body = small_table.head(1234).drop(columns="purchased_next_30d").to_csv(index=False).encode()
+    at.file_uploader[0].set_value(("new.csv", body, "text/csv")).run()
+    assert not at.exception
+    assert any("1,234 rows" in m.value for m in at.markdown)
+    at.button[0].click().run()
+    assert not at.exception
+    assert any("Scored 1,234 customers" in s.value for s in at.success)
+
+
+def test_case11_upload_over_the_limit_gets_a_message(trained, monkeypatch, small_table):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import REPO
+
+    art, _ = trained
+    monkeypatch.setenv("SHOPSPHERE_ARTIFACTS", str(art))
+    monkeypatch.setenv("SHOPSPHERE_UPLOAD_MAX_MB", "1")
+    monkeypatch.chdir(REPO)
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    at.switch_page("pages/score.py").run()
+    body = small_table.to_csv(index=False).encode() * 2  # about 2 MB
+    at.file_uploader[0].set_value(("big.csv", body, "text/csv")).run()
+    assert not at.exception
+    assert any("the limit here is 1 MB" in e.value for e in at.error)
+
+
+def test_case11_models_are_cached_resources_keyed_on_the_run(trained):
+    from pages.common import scoring_model
+
+    art, run = trained
+    a = scoring_model(str(art), run.run_id)
+    b = scoring_model(str(art), run.run_id)
+    assert a is b and a.run_id == run.run_id
+    assert hasattr(scoring_model, "clear")  # a st.cache_resource function, never st.cache_data

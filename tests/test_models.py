@@ -57,23 +57,6 @@ def test_segmentation_is_deterministic(segmenter, prepared):
     np.testing.assert_allclose(again.projection_[["x", "y"]], segmenter.projection_[["x", "y"]])
 
 
-def test_no_structure_falls_back_without_crashing():
-    rng = np.random.default_rng(0)
-    spec = shopsphere_spec()
-    from core import synthetic
-    df = synthetic.generate(1200, seed=9)
-    for c in spec.segmentation_columns:  # independent uniform noise in every segmentation input
-        col = spec.column(c)
-        lo, hi = (col.min or 0.0), (col.max if col.max is not None and col.max < 1000 else 100.0)
-        df[c] = lo + (hi - lo) * rng.random(len(df))
-    clean, _ = validate(df, spec, require_target=True)
-    seg = Segmenter(settings=SegmentationSettings(sample_size=1200, reference_size=800, projection_size=300),
-                    random_state=0).fit(clean, spec, learn_categories(clean, spec))
-    a = seg.assign(clean)
-    assert a["segment_id"].nunique() >= 2
-    assert seg.method_ in ("umap+hdbscan", "umap+kmeans (fallback)")
-
-
 def test_assign_before_fit_raises(prepared):
     with pytest.raises(NotFittedError, match="not fitted"):
         Segmenter().assign(prepared[1])
