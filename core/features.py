@@ -31,8 +31,11 @@ def learn_categories(clean: pd.DataFrame, spec: DatasetSpec) -> dict[str, list[s
 
     Where the spec declares the valid levels, only declared levels count. A level the
     model never saw in training (new, or declared but absent) is scored as missing: with
-    XGBoost's native categorical splits an unseen level would otherwise fall on the
-    "not in the chosen set" side of every split and silently take another level's path.
+    XGBoost's native categorical splits a level absent at training is routed to a fixed
+    child of every categorical split and silently takes another level's path (upstream:
+    dmlc/xgboost#11659, "Absent levels in categorical splits are always sent left"; and
+    XGBoost 3.1's re-coder raises on unseen levels instead, dmlc/xgboost#11826). We guard
+    around it by recoding every such value to missing before the model sees it.
     Returns a dict ``{column: [level, ...]}`` (JSON-safe), stored in the run.
     """
     cats = {}
