@@ -96,8 +96,10 @@ class Segmenter:
     --------------------------
     columns_ : list of str, the segmentation input columns.
     n_segments_ : int
-    method_ : str, ``"umap+hdbscan"`` or ``"umap+kmeans (fallback)"``.
-    fit_info_ : dict, sample size, noise share, min_cluster_size used, agreement, timings.
+    method_ : str, ``"umap+hdbscan"``, ``"umap+kmeans (fallback)"`` or
+        ``"kmeans (no cluster structure)"``.
+    fit_info_ : dict: sample size, Hopkins statistic, HDBSCAN candidates tried, noise share,
+        segment sizes in the sample, assignment agreement, inputs used and left out.
     projection_ : DataFrame with ``row`` (position in the fitted table), ``x``, ``y``.
     """
 
