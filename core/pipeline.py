@@ -116,6 +116,10 @@ def train(data_path: str | Path | None = None, spec_path: str | Path | None = No
     progress(0.45, f"segmentation: assigning {len(clean):,} customers")
     assigned = seg.assign(clean)
     profiles = profiling.profile_segments(clean, assigned["segment_id"].to_numpy(), spec)
+    rules = profiling.surrogate_rules(clean, assigned["segment_id"].to_numpy(), spec, seg.columns_, settings.seed)
+    for p in profiles:
+        r = rules["segments"].get(p["segment_id"], {"fidelity": 0.0, "rules": []})
+        p["rules"], p["rule_fidelity"] = r["rules"], r["fidelity"]
     names = {p["segment_id"]: p["name"] for p in profiles}
     step("segmentation", t0)
 
@@ -152,6 +156,8 @@ def train(data_path: str | Path | None = None, spec_path: str | Path | None = No
     if "_persona" in clean:
         seg_info["ari_vs_true_persona"] = float(adjusted_rand_score(clean["_persona"], assigned["segment_id"]))
     seg_info["reassigned_share"] = float(assigned["segment_reassigned"].mean())
+    seg_info["surrogate_fidelity"] = rules["fidelity"]
+    seg_info["surrogate_depth"] = rules["depth"]
     metrics["segmentation"] = seg_info
     metrics["propensity_model"] = models.info
     step("score", t0)

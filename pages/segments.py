@@ -29,6 +29,16 @@ for p in profiles:
     with st.expander(f"{p['segment_id']}: {p['name']} — {p['size']:,} customers ({p['share']:.1%}){rate}"):
         rows = [{"feature": labels.get(f, f), "segment median": v["median"], "population median": v["pop_median"],
                  "ratio": v["ratio_median"], "std. difference": v["std_diff"]} for f, v in p["features"].items()]
+        if p.get("rules") is not None:
+            if p["rules"]:
+                st.markdown(f"**Rules** (a depth-{run.json('metrics')['segmentation'].get('surrogate_depth', 4)} decision "
+                            f"tree; they reproduce this segment for {p['rule_fidelity']:.0%} of its customers):")
+                for r in p["rules"][:4]:
+                    st.markdown(f"- {r['text'][0].upper() + r['text'][1:]} — {r['customers']:,} customers, "
+                                f"{r['precision']:.0%} of them in this segment")
+            else:
+                st.markdown("**Rules:** no rule of at most 4 conditions singles this segment out; "
+                            "read it from its distinctive features below.")
         st.markdown("**Most distinctive:** " + "; ".join(
             f"{t['label']} {t['direction']} ({t['std_diff']:+.2f} sd)" for t in p["top_features"]))
         st.dataframe(pd.DataFrame(rows), hide_index=True)

@@ -159,3 +159,21 @@ def test_treeshap_matches_the_shap_library(prepared):
     imp = shap_importance(m.get_booster(), X.iloc[:300], spec)
     assert imp["mean_abs_shap"].is_monotonic_decreasing
     assert imp.loc[imp["feature"] == "orders_90d", "mean_abs_shap"].item() == pytest.approx(np.abs(ref[:, X.columns.get_loc("orders_90d")]).mean(), rel=1e-4)
+
+
+def test_surrogate_rules_reproduce_separable_segments():
+    spec = shopsphere_spec()
+    rng = np.random.default_rng(0)
+    n = 2000
+    df = pd.DataFrame({c: rng.random(n) for c in spec.feature_names if not spec.column(c).is_categorical})
+    df["orders_12m"] = rng.integers(0, 20, n).astype(float)
+    df["days_since_last_order"] = rng.integers(0, 400, n).astype(float)
+    # segment 0: 10+ orders; segment 1: fewer orders and ordered within 90 days; segment 2: the rest
+    seg = np.where(df["orders_12m"] >= 10, 0, np.where(df["days_since_last_order"] <= 90, 1, 2))
+    r = profiling.surrogate_rules(df, seg, spec, ["orders_12m", "days_since_last_order", "sessions_30d"], 0)
+    assert r["fidelity"] == 1.0 and r["depth"] <= profiling.RULE_MAX_DEPTH
+    assert [x["text"] for x in r["segments"][0]["rules"]] == ["orders in the last 12 months 10 or more"]
+    assert [x["text"] for x in r["segments"][1]["rules"]] == [
+        "orders in the last 12 months at most 9 and days since the last order at most 90"]
+    assert r["segments"][2]["fidelity"] == 1.0
+    assert r["segments"][0]["rules"][0]["customers"] == int((seg == 0).sum())
