@@ -4,18 +4,18 @@ Run with ``make run`` (or ``streamlit run app.py``).
 """
 import streamlit as st
 
-from pages.common import RunView, active_run_id, settings
+from views.common import RunView, active_run_id, settings
 
 st.set_page_config(page_title="ShopSphere customer intelligence", layout="wide")
 
 PAGES = [
-    st.Page("pages/overview.py", title="Overview", default=True),
-    st.Page("pages/segments.py", title="Segments"),
-    st.Page("pages/projection.py", title="Projection"),
-    st.Page("pages/propensity.py", title="Propensity"),
-    st.Page("pages/matrix.py", title="Segment matrix"),
-    st.Page("pages/score.py", title="Score a file"),
-    st.Page("pages/admin.py", title="Admin"),
+    st.Page("views/overview.py", title="Overview", default=True),
+    st.Page("views/segments.py", title="Segments"),
+    st.Page("views/projection.py", title="Projection"),
+    st.Page("views/propensity.py", title="Propensity"),
+    st.Page("views/matrix.py", title="Segment matrix"),
+    st.Page("views/score.py", title="Score a file"),
+    st.Page("views/admin.py", title="Admin"),
 ]
 
 with st.sidebar:

@@ -100,6 +100,8 @@ def read_bytes(data: bytes, name: str, spec: DatasetSpec | None = None) -> pd.Da
             _check_row_widths(text, sep, name)
             dtype = {spec.id_column: str} if spec is not None else None
             df = pd.read_csv(io.StringIO(text), sep=sep, dtype=dtype, low_memory=False)
+    except DataError:
+        raise
     except pd.errors.EmptyDataError:
         raise DataError(f"{name}: file is empty") from None
     except UnicodeDecodeError as exc:
@@ -171,7 +173,8 @@ def validate(df: pd.DataFrame, spec: DatasetSpec, *, require_target: bool, sourc
         columns present. Extra columns are dropped.
     quality : dict
         ``rows``, ``missing_share`` per feature, ``inf_to_missing``, ``out_of_range``
-        (counts per column), ``extra_columns`` (ignored), ``reference_date``.
+        (counts per column), ``duplicate_feature_rows`` (rows whose features repeat an
+        earlier row's), ``extra_columns`` (ignored), ``reference_date``.
 
     Raises
     ------
@@ -262,6 +265,8 @@ def validate(df: pd.DataFrame, spec: DatasetSpec, *, require_target: bool, sourc
     for c in spec.evaluation_columns:
         if c in df.columns:
             out[c] = df[c].to_numpy()
+    feats = pd.DataFrame({c: out[c] for c in spec.feature_names})
+    quality["duplicate_feature_rows"] = int(pd.util.hash_pandas_object(feats, index=False).duplicated().sum())
     known = {spec.id_column, spec.target, *spec.feature_names, *spec.ignore, *spec.evaluation_columns}
     quality["extra_columns"] = [str(c) for c in df.columns if c not in known]
     quality["reference_date"] = ref

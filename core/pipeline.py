@@ -110,7 +110,7 @@ def train(data_path: str | Path | None = None, spec_path: str | Path | None = No
 
     categories = learn_categories(clean, spec)
     t0 = time.perf_counter()
-    progress(0.08, "segmentation: fitting UMAP + HDBSCAN on a sample")
+    progress(0.08, "segmentation: fitting on a sample")
     seg = Segmenter(settings=settings.segmentation, random_state=settings.seed)
     seg.fit(clean, spec, categories, progress=lambda m: progress(0.2, "segmentation: " + m))
     progress(0.45, f"segmentation: assigning {len(clean):,} customers")
@@ -344,6 +344,10 @@ def quality_notes(quality: dict, unseen: dict) -> list[str]:
         notes.append(f"column '{col}': {d['count']} value(s) outside the valid range {action}")
     for col, n in unseen.items():
         notes.append(f"column '{col}': {n} value(s) of a category not seen in training scored as missing")
+    dup, rows = quality.get("duplicate_feature_rows", 0), quality.get("rows", 0)
+    if rows and dup / rows >= 0.05:
+        notes.append(f"{dup:,} of {rows:,} rows ({dup / rows:.0%}) repeat another row's features: copies can land in "
+                     "both the training and the test rows, so test metrics may be optimistic")
     for col, n in quality.get("filled_empty_columns", {}).items():
         notes.append(f"warning: column '{col}' was empty in the training table; its {n} value(s) now are ignored "
                      "by the model until a retrain")

@@ -24,7 +24,7 @@ def test_app_shell_renders(app_env):
 @pytest.mark.parametrize("page", PAGES)
 def test_page_renders(app_env, page):
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
-    at.switch_page(f"pages/{page}.py").run()
+    at.switch_page(f"views/{page}.py").run()
     assert not at.exception, at.exception
     assert at.title, f"page {page} shows no title"
 

@@ -166,8 +166,9 @@ def test_short_row_is_an_error_not_blanks(tmp_path, small_table, spec):
     lines = p.read_text().splitlines()
     lines[5] = ",".join(lines[5].split(",")[:3])  # data row 5 truncated to 3 fields
     p.write_text("\n".join(lines) + "\n")
-    with pytest.raises(DataError, match=r"data row 5 has 3 fields, the header has 29"):
+    with pytest.raises(DataError, match=r"data row 5 has 3 fields, the header has 29") as exc:
         read_table(p, spec)
+    assert str(exc.value).count(str(p)) == 1 and "cannot read" not in str(exc.value)
 
 
 def test_semicolon_csv_is_read(tmp_path, small_table, spec):
@@ -244,3 +245,14 @@ def test_settings_file_missing_or_binary(tmp_path):
     b.write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(DataError, match="not valid TOML"):
         load_settings(b)
+
+
+def test_duplicate_feature_rows_are_counted_and_noted(small_table, spec):
+    from core.pipeline import quality_notes
+
+    df = small_table.head(1000).copy()
+    feats = spec.feature_names
+    df.loc[1:300, feats] = df.loc[[0] * 300, feats].to_numpy()
+    _, q = validate(df, spec, require_target=True)
+    assert q["duplicate_feature_rows"] == 300
+    assert any("300 of 1,000 rows (30%) repeat another row's features" in n for n in quality_notes(q, {}))

@@ -272,20 +272,20 @@ def app(trained, monkeypatch):
 
 def test_case11_segment_filter_survives_page_changes(app):
     at, run = app
-    at.switch_page("pages/projection.py").run()
+    at.switch_page("views/projection.py").run()
     names = sorted(p["name"] for p in run.profiles())
     at.multiselect(key="_segment_filter_widget").set_value(names[:1]).run()
-    at.switch_page("pages/matrix.py").run()
+    at.switch_page("views/matrix.py").run()
     assert at.multiselect(key="_segment_filter_widget").value == names[:1]
-    at.switch_page("pages/overview.py").run()
-    at.switch_page("pages/projection.py").run()
+    at.switch_page("views/overview.py").run()
+    at.switch_page("views/projection.py").run()
     assert not at.exception
     assert at.multiselect(key="_segment_filter_widget").value == names[:1]
 
 
 def test_case11_upload_is_parsed_once_from_the_same_bytes(app, small_table):
     at, run = app
-    at.switch_page("pages/score.py").run()
+    at.switch_page("views/score.py").run()
     body = small_table.head(1234).drop(columns="purchased_next_30d").to_csv(index=False).encode()
     at.file_uploader[0].set_value(("new.csv", body, "text/csv")).run()
     assert not at.exception
@@ -305,7 +305,7 @@ def test_case11_upload_over_the_limit_gets_a_message(trained, monkeypatch, small
     monkeypatch.setenv("SHOPSPHERE_UPLOAD_MAX_MB", "1")
     monkeypatch.chdir(REPO)
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
-    at.switch_page("pages/score.py").run()
+    at.switch_page("views/score.py").run()
     body = small_table.to_csv(index=False).encode() * 2  # about 2 MB
     at.file_uploader[0].set_value(("big.csv", body, "text/csv")).run()
     assert not at.exception
@@ -313,7 +313,7 @@ def test_case11_upload_over_the_limit_gets_a_message(trained, monkeypatch, small
 
 
 def test_case11_models_are_cached_resources_keyed_on_the_run(trained):
-    from pages.common import scoring_model
+    from views.common import scoring_model
 
     art, run = trained
     a = scoring_model(str(art), run.run_id)

@@ -3,7 +3,7 @@ import streamlit as st
 
 from core.errors import DataError
 from core.pipeline import train
-from pages.common import active_run_id, settings, show_error
+from views.common import active_run_id, settings, show_error
 
 st.title("Admin: retrain")
 st.write(f"Current run: `{active_run_id() or 'none'}`")

@@ -4,7 +4,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages.common import require_run
+from views.common import require_run
 
 run = require_run()
 met = run.json("metrics")

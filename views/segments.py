@@ -3,7 +3,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from pages.common import require_run
+from views.common import require_run
 
 run = require_run()
 profiles = run.json("profiles")
@@ -11,6 +11,10 @@ labels = run.feature_labels()
 rate_col = f"share who {run.target_label}"
 
 st.title("Segments")
+method = run.json("manifest")["segmentation_method"]
+if "no cluster structure" in method:
+    st.warning("This table shows no natural groups (see Overview): these segments are an even KMeans partition. "
+               "The names describe each slice's averages, not real personas.")
 summary = pd.DataFrame([{
     "segment": p["segment_id"], "persona": p["name"], "customers": p["size"], "share %": 100 * p["share"],
     rate_col + " %": None if p["purchase_rate"] is None else 100 * p["purchase_rate"],

@@ -2,7 +2,7 @@
 import plotly.express as px
 import streamlit as st
 
-from pages.common import require_run, segment_filter
+from views.common import require_run, segment_filter
 
 MIN_TEST_CUSTOMERS = 30  # observed rates on fewer test customers are too noisy to colour
 

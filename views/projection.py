@@ -2,7 +2,7 @@
 import plotly.express as px
 import streamlit as st
 
-from pages.common import require_run, segment_filter
+from views.common import require_run, segment_filter
 
 run = require_run()
 proj = run.table("projection")
@@ -13,6 +13,9 @@ color = st.radio("Colour by", ["segment", "propensity"], horizontal=True)
 segs = sorted(proj["segment_name"].unique())
 chosen = segment_filter(segs)
 view = proj[proj["segment_name"].isin(chosen)]
+if view.empty:
+    st.info("No segment chosen.")
+    st.stop()
 fig = px.scatter(view, x="x", y="y", color="segment_name" if color == "segment" else "propensity",
                  hover_data={"customer_id": True, "segment_name": True, "propensity": ":.3f", "x": False, "y": False},
                  color_continuous_scale="Viridis", render_mode="webgl", opacity=0.6, height=650,

@@ -1,7 +1,7 @@
 """Overview: the run's headline figures."""
 import streamlit as st
 
-from pages.common import require_run
+from views.common import require_run
 
 run = require_run()
 man, met = run.json("manifest"), run.json("metrics")
