@@ -50,8 +50,10 @@ def main() -> None:
             print(f"test {k}: ROC-AUC {m[k]['roc_auc']:.4f}  PR-AUC (average precision) {m[k]['pr_auc']:.4f}  "
                   f"top-decile lift {m[k]['lift_top_decile']:.2f}")
         s = m["segmentation"]
-        print(f"segments: {s['n_segments']} ({s['method']}), noise reassigned {s['noise_share_in_sample']:.2%} of sample, "
-              f"assignment agreement {s['assignment_agreement']:.2%}, ARI vs true persona {s.get('ari_vs_true_persona', float('nan')):.3f}")
+        print(f"segments: {s['n_segments']} ({s['method']}), Hopkins {s['hopkins']:.3f}, noise reassigned "
+              f"{s['noise_share_in_sample']:.2%} of sample, assignment agreement {s['assignment_agreement']:.2%}, "
+              f"surrogate-rule fidelity {s['surrogate_fidelity']:.1%}, "
+              f"ARI vs true persona {s.get('ari_vs_true_persona', float('nan')):.3f}")
         for p in run.profiles():
             print(f"  segment {p['segment_id']}: {p['name']!r:55} {p['size']:>7,} ({p['share']:.1%})  purchase rate {p['purchase_rate']:.1%}")
 
