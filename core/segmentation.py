@@ -15,8 +15,9 @@ Method
    flagged as reassigned.
 4. Fallbacks, recorded in the run as the method and shown in the app:
    - no clustering tendency (Hopkins statistic of the scaled sample below ``min_hopkins``,
-     e.g. independent uniform noise): UMAP and HDBSCAN are skipped and segments are a
-     KMeans partition of the scaled inputs, k chosen by silhouette among ``fallback_k``;
+     0.55 by default; independent uniform noise scores 0.50): UMAP and HDBSCAN are
+     skipped and segments are a KMeans partition of the scaled inputs, k chosen by
+     silhouette among ``fallback_k``;
    - no HDBSCAN setting gives an actionable number of segments: KMeans on the UMAP
      embedding, k chosen the same way.
 5. Assignment of any customer (fitted sample included, at training and at scoring): a
@@ -53,30 +54,32 @@ log = logging.getLogger(__name__)
 def hopkins(Z: np.ndarray, rng: np.random.Generator, m: int | None = None) -> float:
     """Hopkins statistic of clustering tendency, in 0..1.
 
-    ``H = sum u^d / (sum u^d + sum w^d)`` where ``w`` are the distances from ``m`` sampled
-    data points to their nearest other data point, ``u`` the distances from ``m`` probe
-    points to their nearest data point, ``d`` the dimension (Hopkins & Skellam 1954; the
-    d-th power form of Lawson & Jurs 1990, J. Chem. Inf. Comput. Sci. 30:36-41). The probes
-    are drawn from the product of the columns' own marginal distributions (each coordinate
-    from a different random row) rather than uniformly in the bounding box: skewed
-    marginals (log counts) then do not pass for clusters, and what H measures is structure
-    across columns. About 0.5 when columns are independent, near 1 for clustered data.
+    ``H = sum u / (sum u + sum w)`` (Hopkins & Skellam 1954), where ``w`` are the distances
+    from ``m`` sampled data points to their nearest other data point and ``u`` the
+    distances from ``m`` probe points to their nearest data point. The probes are drawn
+    from the product of the columns' own marginal distributions (each coordinate from a
+    different random row), not uniformly in the bounding box: skewed marginals (log
+    counts) then do not pass for clusters, and H measures structure across columns. About
+    0.5 when the columns are independent, higher when customers concentrate in regions.
+
+    The plain sums are used, not the d-th powers of Lawson & Jurs (1990): with the powers,
+    H on independent-noise tables ranged from 0.38 to 0.96 across seeds here; without
+    them it is 0.50 +/- 0.01. Measured (n = 2,000-5,000): independent uniform columns 0.50,
+    the ShopSphere default 0.64, the marketing-campaign table 0.71.
 
     Parameters
     ----------
     Z : ndarray of shape (n, d), scaled inputs (n >= 20).
-    m : number of probes; default ``min(500, max(10, n // 10))``.
+    m : number of probes; default ``min(1000, max(10, n // 5))``.
     """
     n, d = Z.shape
-    m = m or min(500, max(10, n // 10))
+    m = m or min(1000, max(10, n // 5))
     nn = NearestNeighbors(n_neighbors=2).fit(Z)
     probes = Z[rng.integers(0, n, size=(m, d)), np.arange(d)]
     u = nn.kneighbors(probes, n_neighbors=1)[0][:, 0]
     w = nn.kneighbors(Z[rng.choice(n, size=m, replace=False)], n_neighbors=2)[0][:, 1]
-    # scale before the d-th power so it cannot overflow
-    scale = max(u.max(), w.max(), 1e-12)
-    ud, wd = (u / scale) ** d, (w / scale) ** d
-    return float(ud.sum() / (ud.sum() + wd.sum())) if (ud.sum() + wd.sum()) > 0 else 0.5
+    total = u.sum() + w.sum()
+    return float(u.sum() / total) if total > 0 else 0.5
 
 
 class NotFittedError(RuntimeError):

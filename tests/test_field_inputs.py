@@ -170,7 +170,7 @@ def test_case5_no_structure_runs_the_documented_fallback():
     seg = Segmenter(settings=SegmentationSettings(sample_size=2000, reference_size=1500, projection_size=300),
                     random_state=0).fit(clean, SPEC, learn_categories(clean, SPEC))
     assert seg.method_ == "kmeans (no cluster structure)"
-    assert seg.fit_info_["hopkins"] < 0.75
+    assert seg.fit_info_["hopkins"] < 0.55
     a = seg.assign(clean)
     assert a["segment_id"].nunique() == seg.n_segments_ >= 2 and len(a) == len(clean)
 
@@ -191,7 +191,7 @@ def test_case5_five_uninformative_columns_do_not_break_segmentation():
     clean, _ = validate(df, spec, require_target=True)
     seg = Segmenter(settings=SegmentationSettings(sample_size=3000, reference_size=2000, projection_size=300),
                     random_state=0).fit(clean, spec, learn_categories(clean, spec))
-    assert seg.fit_info_["hopkins"] > 0.75 and seg.method_.startswith("umap+")
+    assert seg.fit_info_["hopkins"] > 0.55 and seg.method_.startswith("umap+")
     assert 2 <= seg.n_segments_ <= 10
     assert seg.assign(clean)["segment_id"].nunique() == seg.n_segments_
 

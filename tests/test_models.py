@@ -177,3 +177,16 @@ def test_surrogate_rules_reproduce_separable_segments():
         "orders in the last 12 months at most 9 and days since the last order at most 90"]
     assert r["segments"][2]["fidelity"] == 1.0
     assert r["segments"][0]["rules"][0]["customers"] == int((seg == 0).sum())
+
+
+def test_hopkins_half_for_independent_columns_high_for_blobs():
+    from sklearn.datasets import make_blobs
+
+    from core.segmentation import hopkins
+
+    rng = np.random.default_rng(0)
+    for seed in range(3):
+        skewed = np.log1p(rng.exponential(5.0, size=(3000, 12)))  # skewed marginals, no structure
+        assert hopkins(skewed, np.random.default_rng(seed)) == pytest.approx(0.5, abs=0.03)
+    blobs, _ = make_blobs(n_samples=3000, centers=6, n_features=12, random_state=0)
+    assert hopkins(blobs, np.random.default_rng(0)) > 0.8
