@@ -16,7 +16,8 @@ from core.errors import DataError
 
 @dataclass(frozen=True)
 class SegmentationSettings:
-    """UMAP + HDBSCAN parameters.
+    """Segmentation parameters: the method (``umap+hdbscan``, ``kmeans`` or ``gmm``) and
+    UMAP + HDBSCAN's settings.
 
     ``sample_size`` customers are fitted (UMAP to ``n_components`` dimensions, then
     HDBSCAN); every customer is then assigned by a ``knn_k``-nearest-neighbour vote in the
@@ -30,6 +31,7 @@ class SegmentationSettings:
     default, 0.71 on the marketing table) the table is treated as having no cluster structure.
     """
 
+    method: str = "umap+hdbscan"
     sample_size: int = 50_000
     n_components: int = 5
     n_neighbors: int = 15
@@ -103,6 +105,8 @@ class Settings:
         if s.sample_size < 50 or s.reference_size < 10 or s.knn_k < 1 or not 0 < s.min_cluster_share < 0.5:
             raise DataError("settings: segmentation needs sample_size >= 50, reference_size >= 10, knn_k >= 1, "
                             "0 < min_cluster_share < 0.5")
+        if s.method not in ("umap+hdbscan", "kmeans", "gmm"):
+            raise DataError(f"settings: segmentation method must be umap+hdbscan, kmeans or gmm, not {s.method!r}")
         if not 2 <= s.min_segments <= s.max_segments:
             raise DataError(f"settings: need 2 <= min_segments <= max_segments, got {s.min_segments}..{s.max_segments}")
         if not (0 < p.val_share < 1 and 0 < p.test_share < 1 and p.val_share + p.test_share < 0.9):

@@ -190,3 +190,24 @@ def test_hopkins_half_for_independent_columns_high_for_blobs():
         assert hopkins(skewed, np.random.default_rng(seed)) == pytest.approx(0.5, abs=0.03)
     blobs, _ = make_blobs(n_samples=3000, centers=6, n_features=12, random_state=0)
     assert hopkins(blobs, np.random.default_rng(0)) > 0.8
+
+
+@pytest.mark.parametrize("method", ["kmeans", "gmm"])
+def test_alternative_methods_fill_the_same_slot(prepared, method):
+    import dataclasses
+
+    spec, clean, cats = prepared
+    seg = Segmenter(settings=dataclasses.replace(SEG, method=method), random_state=0).fit(clean, spec, cats)
+    assert seg.method_ == method and seg.n_segments_ in SEG.fallback_k
+    a = seg.assign(clean)
+    assert a["segment_id"].nunique() == seg.n_segments_ and len(a) == len(clean)
+    pd.testing.assert_frame_equal(seg.assign(clean.iloc[[5]]), a.iloc[[5]])
+
+
+def test_unknown_method_is_refused(tmp_path):
+    from core.config import load_settings
+
+    p = tmp_path / "s.toml"
+    p.write_text('[segmentation]\nmethod = "dbscan"\n')
+    with pytest.raises(DataError, match="segmentation method must be"):
+        load_settings(p)
