@@ -117,9 +117,11 @@ def train(data_path: str | Path | None = None, spec_path: str | Path | None = No
     assigned = seg.assign(clean)
     profiles = profiling.profile_segments(clean, assigned["segment_id"].to_numpy(), spec)
     rules = profiling.surrogate_rules(clean, assigned["segment_id"].to_numpy(), spec, seg.columns_, settings.seed)
+    base_rate = float(clean[spec.target].mean())
     for p in profiles:
         r = rules["segments"].get(p["segment_id"], {"fidelity": 0.0, "rules": []})
         p["rules"], p["rule_fidelity"] = r["rules"], r["fidelity"]
+        p["description"] = profiling.describe_segment(p, spec, base_rate)
     names = {p["segment_id"]: p["name"] for p in profiles}
     step("segmentation", t0)
 

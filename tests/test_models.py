@@ -211,3 +211,16 @@ def test_unknown_method_is_refused(tmp_path):
     p.write_text('[segmentation]\nmethod = "dbscan"\n')
     with pytest.raises(DataError, match="segmentation method must be"):
         load_settings(p)
+
+
+def test_segment_description_states_the_numbers():
+    spec = shopsphere_spec()
+    profile = {
+        "share": 0.092, "size": 22080, "purchase_rate": 0.41,
+        "top_features": [{"feature": "orders_12m", "label": "orders in the last 12 months"}],
+        "features": {"orders_12m": {"mean": 9.3, "pop_mean": 3.0, "median": 9.0, "pop_median": 3.0}},
+    }
+    text = profiling.describe_segment(profile, spec, base_rate=0.18)
+    assert text == ("9.2% of customers (22,080). 41.0% bought in the next 30 days, 2.3x the average. "
+                    "Compared with the average customer: orders in the last 12 months 3.1x the average "
+                    "(median 9 vs 3).")

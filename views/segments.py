@@ -33,6 +33,8 @@ for p in profiles:
     with st.expander(f"{p['segment_id']}: {p['name']} — {p['size']:,} customers ({p['share']:.1%}){rate}"):
         rows = [{"feature": labels.get(f, f), "segment median": v["median"], "population median": v["pop_median"],
                  "ratio": v["ratio_median"], "std. difference": v["std_diff"]} for f, v in p["features"].items()]
+        if p.get("description"):
+            st.write(p["description"])
         if p.get("rules") is not None:
             if p["rules"]:
                 st.markdown(f"**Rules** (a depth-{run.json('metrics')['segmentation'].get('surrogate_depth', 4)} decision "
