@@ -109,12 +109,11 @@ def _train(args, settings) -> int:
 def _score(args, settings) -> int:
     from core import data, registry
     from core.pipeline import check_output_path, quality_notes, score, write_table
-    from core.schema import DatasetSpec
 
     check_output_path(args.out)
     run = registry.load_run(settings.artifacts_dir, args.run)
     t0 = time.perf_counter()
-    raw = data.read_table(args.data, DatasetSpec.from_dict(run._json("spec.json")))  # ids read as text
+    raw = data.read_table(args.data, run.spec())  # the spec's id column is read as text
     scored, report = score(raw, run, source=args.data)
     out = write_table(scored, args.out)
     print(f"scored {len(scored):,} customers with run {run.run_id} in {time.perf_counter() - t0:.1f} s -> {out}")

@@ -184,7 +184,6 @@ def train(data_path: str | Path | None = None, spec_path: str | Path | None = No
             "reference_date": quality.get("reference_date"), "segment_names": names,
             "empty_at_training": [c for c in spec.feature_names if clean[c].isna().all()],
         })
-        registry.write_json(tmp / "spec.json", spec.to_dict())
         registry.write_json(tmp / "metrics.json", metrics)
         registry.write_json(tmp / "profiles.json", profiles)
         registry.write_json(tmp / "quality.json", quality)
@@ -259,7 +258,7 @@ class ScoringModel:
         models = propensity.PropensityModels(booster=run.booster(), baseline=None, feature_names=sc["feature_names"],
                                              categories=sc["categories"], decile_cuts=np.asarray(sc["decile_cuts"]),
                                              best_iteration=int(sc["best_iteration"]))
-        return cls(run.run_id, DatasetSpec.from_dict(run._json("spec.json")), sc, run.joblib("segmenter"), models)
+        return cls(run.run_id, run.spec(), sc, run.joblib("segmenter"), models)
 
     def score(self, df: pd.DataFrame, source: str = "table") -> tuple[pd.DataFrame, dict]:
         """Score a table (no target needed).

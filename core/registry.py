@@ -4,6 +4,7 @@ Layout under ``artifacts_dir``::
 
     runs/<run_id>/          one directory per run, written once, never modified
         manifest.json       run id, time, data set, data hash, spec, settings, versions, timings
+        scoring.json        feature names, training categories, decile cut points, segment names
         xgboost.json        XGBoost model (its own JSON format, ``Booster.save_model``)
         baseline.joblib     logistic-regression pipeline (scikit-learn; our own object)
         segmenter.joblib    fitted preprocessor + assignment reference (our own object)
@@ -129,6 +130,12 @@ class Run:
         """Run id, creation time, data set, data path and hash, rows, seed, settings, spec,
         library versions, timings (seconds), number of segments and segmentation method."""
         return self._json("manifest.json")
+
+    def spec(self):
+        """The run's :class:`~core.schema.DatasetSpec`, from its manifest (the one copy)."""
+        from core.schema import DatasetSpec
+
+        return DatasetSpec.from_dict(self.manifest()["spec"])
 
     def metrics(self) -> dict:
         """Test metrics of ``xgboost``, ``logistic`` (and ``oracle``), decile table, curves,

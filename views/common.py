@@ -52,7 +52,7 @@ class RunView:
         self._art = str(settings().artifacts_dir)
 
     def json(self, name: str):
-        """``manifest``, ``metrics``, ``profiles``, ``quality``, ``spec``: the run's JSON file."""
+        """``manifest``, ``metrics``, ``profiles``, ``quality``, ``scoring``: the run's JSON file."""
         return _json(self._art, self.run_id, f"{name}.json")
 
     def table(self, name: str) -> pd.DataFrame:
@@ -66,7 +66,7 @@ class RunView:
 
     def feature_labels(self) -> dict:
         """``{column: plain-English label}`` from the run's spec."""
-        return {c["name"]: c["label"] for c in self.json("spec")["columns"]}
+        return {c["name"]: c["label"] for c in self.json("manifest")["spec"]["columns"]}
 
 
 @st.cache_resource(show_spinner="Loading the models...")

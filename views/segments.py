@@ -8,6 +8,7 @@ from views.common import require_run
 run = require_run()
 profiles = run.json("profiles")
 labels = run.feature_labels()
+rule_depth = run.json("metrics")["segmentation"].get("surrogate_depth", 4)
 rate_col = f"share who {run.target_label}"
 
 st.title("Segments")
@@ -37,7 +38,7 @@ for p in profiles:
             st.write(p["description"])
         if p.get("rules") is not None:
             if p["rules"]:
-                st.markdown(f"**Rules** (a depth-{run.json('metrics')['segmentation'].get('surrogate_depth', 4)} decision "
+                st.markdown(f"**Rules** (a depth-{rule_depth} decision "
                             f"tree; they reproduce this segment for {p['rule_fidelity']:.0%} of its customers):")
                 for r in p["rules"][:4]:
                     st.markdown(f"- {r['text'][0].upper() + r['text'][1:]} — {r['customers']:,} customers, "
