@@ -53,6 +53,9 @@ def main() -> None:
         print(f"segments: {s['n_segments']} ({s['method']}), Hopkins {s['hopkins']:.3f}, noise reassigned "
               f"{s['noise_share_in_sample']:.2%} of sample, assignment agreement {s['assignment_agreement']:.2%}, "
               f"surrogate-rule fidelity {s['surrogate_fidelity']:.1%}, "
+              f"bootstrap ARI {s['bootstrap_ari'] or float('nan'):.3f}, DBCV {s['dbcv'] or float('nan'):.3f}, "
+              f"silhouette scaled {s['silhouette_scaled'] or float('nan'):.3f} / embedding "
+              f"{s['silhouette_embedding'] or float('nan'):.3f}, "
               f"ARI vs true persona {s.get('ari_vs_true_persona', float('nan')):.3f}")
         for p in run.profiles():
             print(f"  segment {p['segment_id']}: {p['name']!r:55} {p['size']:>7,} ({p['share']:.1%})  purchase rate {p['purchase_rate']:.1%}")

@@ -103,6 +103,14 @@ def _train(args, settings) -> int:
     print(f"run {run.run_id}: {m['segmentation']['n_segments']} segments ({m['segmentation']['method']}); "
           f"test ROC-AUC XGBoost {x['roc_auc']:.3f} / logistic {lr['roc_auc']:.3f}; "
           f"PR-AUC (average precision) XGBoost {x['pr_auc']:.3f} / logistic {lr['pr_auc']:.3f}")
+    seg, link = m["segmentation"], run.continuity()
+    boot = seg.get("bootstrap_ari")
+    print(f"segments: stability (bootstrap ARI) {'n/a' if boot is None else f'{boot:.2f}'}, "
+          f"rules reproduce {seg['surrogate_fidelity']:.0%}")
+    if link.get("previous_run"):
+        status = list(link["status"].values())
+        print(f"matched to run {link['previous_run']}: {status.count('matched')} segments kept their id, "
+              f"{status.count('new')} new, {len(link['retired'])} retired")
     return 0
 
 

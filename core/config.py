@@ -21,9 +21,20 @@ class SegmentationSettings:
 
     ``sample_size`` customers are fitted (UMAP to ``n_components`` dimensions, then
     HDBSCAN); every customer is then assigned by a ``knn_k``-nearest-neighbour vote in the
-    scaled feature space against ``reference_size`` fitted customers. ``min_cluster_share``
-    is HDBSCAN's ``min_cluster_size`` as a share of the fitted sample (McInnes, Healy &
-    Astels 2017, *hdbscan: Hierarchical density based clustering*, JOSS 2(11)).
+    scaled feature space against ``reference_size`` fitted customers.
+
+    Parameter search (see :class:`core.segmentation.Segmenter`): HDBSCAN's
+    ``min_cluster_size`` (as shares ``min_cluster_shares`` of the fitted sample) x
+    ``min_samples_grid`` x cluster selection (excess of mass, leaf) on one UMAP embedding
+    (McInnes, Healy & Astels 2017, *hdbscan: Hierarchical density based clustering*, JOSS
+    2(11)). A candidate is actionable with ``min_segments``..``max_segments`` clusters, each
+    at least ``min_segment_share`` of the sample; among those whose bootstrap stability
+    (ARI) reaches ``min_stability``, the one with the most segments wins (then DBCV).
+
+    Quality figures: bootstrap ARI over ``stability_resamples`` refits on subsamples of
+    ``stability_size`` customers of the fitted sample; silhouettes on ``quality_sample``
+    customers. ``match_min_jaccard``: overlap a new segment needs with a previous run's
+    segment to keep its id (:mod:`core.continuity`).
     ``n_neighbors``/``min_dist`` are UMAP's (McInnes, Healy & Melville 2018, arXiv:1802.03426);
     ``min_dist=0`` packs clusters tightly, as the UMAP docs advise for clustering.
     Below ``min_hopkins`` (Hopkins statistic of the scaled sample, see
@@ -36,15 +47,21 @@ class SegmentationSettings:
     n_components: int = 5
     n_neighbors: int = 15
     min_dist: float = 0.0
-    min_cluster_share: float = 0.02
-    min_samples: int = 10
+    min_cluster_shares: tuple[float, ...] = (0.02, 0.03, 0.04, 0.06)
+    min_samples_grid: tuple[int, ...] = (10, 25, 50)
+    min_segment_share: float = 0.02
+    min_stability: float = 0.8
     min_hopkins: float = 0.55
-    min_segments: int = 4
+    min_segments: int = 5
     max_segments: int = 10
-    fallback_k: tuple[int, ...] = (4, 5, 6, 7, 8)
+    fallback_k: tuple[int, ...] = (5, 6, 7, 8, 9, 10)
     knn_k: int = 15
     reference_size: int = 6_000
     projection_size: int = 20_000
+    stability_resamples: int = 5
+    stability_size: int = 20_000
+    quality_sample: int = 10_000
+    match_min_jaccard: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -102,9 +119,15 @@ class Settings:
         if not isinstance(self.n_jobs, int) or self.n_jobs < 1:
             raise DataError(f"settings: n_jobs must be a whole number >= 1, got {self.n_jobs!r}")
         s, p = self.segmentation, self.propensity
-        if s.sample_size < 50 or s.reference_size < 10 or s.knn_k < 1 or not 0 < s.min_cluster_share < 0.5:
+        if s.sample_size < 50 or s.reference_size < 10 or s.knn_k < 1 \
+                or not s.min_cluster_shares or not all(0 < v < 0.5 for v in s.min_cluster_shares) \
+                or not s.min_samples_grid or min(s.min_samples_grid) < 1 or not 0 <= s.min_segment_share < 0.5:
             raise DataError("settings: segmentation needs sample_size >= 50, reference_size >= 10, knn_k >= 1, "
-                            "0 < min_cluster_share < 0.5")
+                            "min_cluster_shares in (0, 0.5), min_samples_grid >= 1, 0 <= min_segment_share < 0.5")
+        if s.stability_resamples < 0 or s.stability_size < 50 or s.quality_sample < 50 \
+                or not 0 <= s.min_stability <= 1 or not 0 < s.match_min_jaccard <= 1:
+            raise DataError("settings: segmentation needs stability_resamples >= 0, stability_size >= 50, "
+                            "quality_sample >= 50, min_stability in [0, 1], match_min_jaccard in (0, 1]")
         if s.method not in ("umap+hdbscan", "kmeans", "gmm"):
             raise DataError(f"settings: segmentation method must be umap+hdbscan, kmeans or gmm, not {s.method!r}")
         if not 2 <= s.min_segments <= s.max_segments:

@@ -21,7 +21,7 @@ import pandas as pd
 from sklearn.metrics import adjusted_rand_score
 
 from core import data as data_mod
-from core import evaluation, explain, playbook, profiling, propensity, registry, synthetic
+from core import continuity, evaluation, explain, playbook, profiling, propensity, registry, synthetic
 from core.config import Settings
 from core.errors import DataError
 from core.features import learn_categories, model_frame
@@ -111,11 +111,18 @@ def train(data_path: str | Path | None = None, spec_path: str | Path | None = No
     categories = learn_categories(clean, spec)
     t0 = time.perf_counter()
     progress(0.08, "segmentation: fitting on a sample")
-    seg = Segmenter(settings=settings.segmentation, random_state=settings.seed)
+    seg = Segmenter(settings=settings.segmentation, random_state=settings.seed, n_jobs=settings.n_jobs)
     seg.fit(clean, spec, categories, progress=lambda m: progress(0.2, "segmentation: " + m))
     progress(0.45, f"segmentation: assigning {len(clean):,} customers")
     assigned = seg.assign(clean)
+    progress(0.47, "segmentation: matching segments to the current run's")
+    artifacts = Path(settings.artifacts_dir)
+    link = link_to_previous(artifacts, spec, seg, clean, assigned["segment_id"].to_numpy(),
+                            settings.segmentation.match_min_jaccard)
+    seg.relabel(link["mapping"])
+    assigned["segment_id"] = seg.segment_ids_[assigned["segment_id"].to_numpy()]
     profiles = profiling.profile_segments(clean, assigned["segment_id"].to_numpy(), spec)
+    continuity.carry_names(profiles, link)
     rules = profiling.surrogate_rules(clean, assigned["segment_id"].to_numpy(), spec, seg.columns_, settings.seed)
     base_rate = float(clean[spec.target].mean())
     for p in profiles:
@@ -123,6 +130,10 @@ def train(data_path: str | Path | None = None, spec_path: str | Path | None = No
         p["rules"], p["rule_fidelity"] = r["rules"], r["fidelity"]
         p["description"] = profiling.describe_segment(p, spec, base_rate)
     names = {p["segment_id"]: p["name"] for p in profiles}
+    if link["previous_run"]:
+        link["transitions"] = continuity.transition_matrix(
+            link.pop("previous_scored"), clean[spec.id_column], assigned["segment_id"].to_numpy()).to_dict("records")
+    link.pop("previous_scored", None)
     step("segmentation", t0)
 
     t0 = time.perf_counter()
@@ -168,7 +179,6 @@ def train(data_path: str | Path | None = None, spec_path: str | Path | None = No
     progress(0.92, "saving the run")
     created = datetime.now(timezone.utc)
     run_id = created.strftime("%Y%m%d-%H%M%S-") + data_hash[:6]
-    artifacts = Path(settings.artifacts_dir)
     n = 1
     while (registry.runs_dir(artifacts) / run_id).exists():  # same data within the same second
         n += 1
@@ -187,6 +197,7 @@ def train(data_path: str | Path | None = None, spec_path: str | Path | None = No
         registry.write_json(tmp / "metrics.json", metrics)
         registry.write_json(tmp / "profiles.json", profiles)
         registry.write_json(tmp / "quality.json", quality)
+        registry.write_json(tmp / "continuity.json", {k: v for k, v in link.items() if k != "mapping"})
         importance.to_csv(tmp / "importance.csv", index=False)
         scored.to_parquet(tmp / "scored.parquet", index=False)
         matrix.to_parquet(tmp / "matrix.parquet", index=False)
@@ -219,6 +230,53 @@ def train(data_path: str | Path | None = None, spec_path: str | Path | None = No
     return registry.Run(run_path)
 
 
+def link_to_previous(artifacts: Path, spec: DatasetSpec, seg: Segmenter, clean: pd.DataFrame,
+                     fitted: np.ndarray, min_jaccard: float) -> dict:
+    """Match a new segmentation to the current run's (see :mod:`core.continuity`).
+
+    The current run is comparable when it was trained on the same data set name with the
+    same segmentation inputs; its segmenter then assigns ``clean`` and the two labelings of
+    the same customers are matched. Otherwise the new segments keep ids 0..k-1.
+
+    Parameters
+    ----------
+    fitted : shape (n,), the new segmenter's ids (0..k-1) of ``clean``'s customers.
+
+    Returns
+    -------
+    dict: ``previous_run`` (id or None), ``reason`` (why not compared, or ""), ``mapping``
+    ``{fitted id: public id}``, ``status``, ``retired`` (list of ``{segment_id, name}``),
+    ``pairs``, ``next_id``, ``previous_names`` and, when compared, ``previous_scored``
+    (the previous run's customer ids and segments, for the transition matrix).
+    """
+    ids = list(range(seg.n_segments_))
+    first = {"previous_run": None, "reason": "", "mapping": {i: i for i in ids},
+             "status": {i: "first run" for i in ids}, "retired": [], "pairs": [], "next_id": len(ids),
+             "previous_names": {}}
+    prev_id = registry.current_run_id(artifacts)
+    if prev_id is None:
+        first["reason"] = "no earlier run"
+        return first
+    prev = registry.load_run(artifacts, prev_id)
+    if prev.manifest()["dataset"] != spec.name:
+        first["reason"] = f"the current run {prev_id} is of another data set ({prev.manifest()['dataset']})"
+        return first
+    old_seg = prev.joblib("segmenter")
+    if list(old_seg.columns_) != list(seg.columns_):
+        first["reason"] = f"the current run {prev_id} segments on other inputs"
+        return first
+    old_labels = old_seg.assign(clean)["segment_id"].to_numpy()
+    prev_profiles = prev.profiles()
+    old_ids = [int(p["segment_id"]) for p in prev_profiles]
+    prev_next = prev.continuity().get("next_id", max(old_ids) + 1)
+    out = continuity.match_segments(old_labels, fitted, old_ids, ids, prev_next, min_jaccard)
+    names = {int(p["segment_id"]): p["name"] for p in prev_profiles}
+    out.update(previous_run=prev_id, reason="", previous_names=names,
+               retired=[{"segment_id": i, "name": names.get(i)} for i in out["retired"]],
+               previous_scored=prev.table("scored")[["customer_id", "segment_id"]])
+    return out
+
+
 def scored_frame(ids: pd.Series, assigned: pd.DataFrame, names: dict, p: np.ndarray,
                  decile_cuts: np.ndarray) -> pd.DataFrame:
     """The scored table, one row per customer (n rows): ``customer_id``, ``segment_id``,
@@ -243,13 +301,20 @@ class ScoringModel:
     """
 
     def __init__(self, run_id: str, spec: DatasetSpec, scoring: dict, segmenter: Segmenter,
-                 models: propensity.PropensityModels):
+                 models: propensity.PropensityModels, run: registry.Run | None = None):
         self.run_id = run_id
         self.spec = spec
         self.scoring = scoring
         self.segmenter = segmenter
         self.models = models
-        self.segment_names = {int(k): v for k, v in scoring["segment_names"].items()}
+        self.run = run
+        self.auto_names = {int(k): v for k, v in scoring["segment_names"].items()}
+
+    @property
+    def segment_names(self) -> dict[int, str]:
+        """``{segment_id: name}``, hand-set names winning; read at each call, so a name set
+        after the model was loaded is used."""
+        return self.run.segment_names() if self.run is not None else self.auto_names
 
     @classmethod
     def load(cls, run: registry.Run) -> "ScoringModel":
@@ -258,7 +323,7 @@ class ScoringModel:
         models = propensity.PropensityModels(booster=run.booster(), baseline=None, feature_names=sc["feature_names"],
                                              categories=sc["categories"], decile_cuts=np.asarray(sc["decile_cuts"]),
                                              best_iteration=int(sc["best_iteration"]))
-        return cls(run.run_id, run.spec(), sc, run.joblib("segmenter"), models)
+        return cls(run.run_id, run.spec(), sc, run.joblib("segmenter"), models, run)
 
     def score(self, df: pd.DataFrame, source: str = "table") -> tuple[pd.DataFrame, dict]:
         """Score a table (no target needed).

@@ -45,13 +45,15 @@ def profile_segments(clean: pd.DataFrame, segment_id: np.ndarray, spec: DatasetS
     Parameters
     ----------
     clean : validated table, n rows.
-    segment_id : int array of shape (n,), values 0..k-1.
+    segment_id : int array of shape (n,), the segment ids (not necessarily 0..k-1 once ids
+        carry over between runs).
     spec : the table's spec.
 
     Returns
     -------
-    list of k dicts (by segment id), JSON-safe, each with ``segment_id``, ``name``,
-    ``size``, ``share``, ``purchase_rate`` (None without a target), ``top_features``
+    list of k dicts (in increasing segment id), JSON-safe, each with ``segment_id``, ``name``,
+    ``size``, ``share``, ``purchase_rate`` (None without a target), ``average_spend`` (mean of
+    the spec's ``value_column``, None without one), ``top_features``
     (list of ``{feature, label, std_diff, direction}``), ``features`` (per numeric feature:
     ``median``, ``mean``, ``pop_median``, ``pop_mean``, ``ratio_median``, ``std_diff``)
     and ``categorical`` (per categorical feature: ``{level: [segment_share, population_share]}``).
@@ -67,7 +69,7 @@ def profile_segments(clean: pd.DataFrame, segment_id: np.ndarray, spec: DatasetS
                        np.nanmean(t) if np.isfinite(t).any() else np.nan, np.nanstd(t) if np.isfinite(t).any() else np.nan)
     y = clean[spec.target].to_numpy(float) if spec.target and spec.target in clean else None
     profiles = []
-    for seg in range(int(segment_id.max()) + 1 if n else 0):
+    for seg in (sorted(int(v) for v in np.unique(segment_id)) if n else []):
         m = segment_id == seg
         feats = {}
         for c in numeric:
@@ -98,6 +100,7 @@ def profile_segments(clean: pd.DataFrame, segment_id: np.ndarray, spec: DatasetS
             "size": int(m.sum()),
             "share": float(m.mean()) if n else 0.0,
             "purchase_rate": float(y[m].mean()) if y is not None and m.any() else None,
+            "average_spend": feats[spec.value_column]["mean"] if spec.value_column in feats else None,
             "top_features": top,
             "ranked": ranked,
             "features": feats,

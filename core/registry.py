@@ -15,7 +15,10 @@ Layout under ``artifacts_dir``::
         matrix.parquet      propensity-by-segment matrix
         projection.parquet  2-D UMAP sample for display
         quality.json        data-quality summary
+        continuity.json     matching of the segments to the previous run's, transitions
     CURRENT                 text file holding the current run id
+    display_names.json      segment names set by hand, per data set and segment id; they
+                            win over the automatic names and carry across retrains (ids do)
 
 A run is written into ``runs/.tmp-<run_id>`` and renamed into place only when every
 file is written (``os.rename`` is atomic on one filesystem); ``CURRENT`` is then replaced
@@ -111,6 +114,57 @@ def abort_run(tmp: Path) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+#: Longest segment name a person may set.
+MAX_NAME_LENGTH = 60
+
+
+def display_names(artifacts: Path, dataset: str) -> dict[int, str]:
+    """Segment names set by hand for ``dataset``: ``{segment_id: name}`` (empty when none)."""
+    f = Path(artifacts) / "display_names.json"
+    if not f.is_file():
+        return {}
+    try:
+        raw = json.loads(f.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise DataError(f"{f}: not valid JSON; fix or delete it to use the automatic names") from None
+    return {int(k): str(v) for k, v in raw.get(dataset, {}).items()}
+
+
+def set_display_name(artifacts: Path, dataset: str, segment_id: int, name: str | None,
+                     taken: dict[int, str] | None = None) -> None:
+    """Set (or with an empty ``name``, clear) the hand-set name of a segment.
+
+    Written atomically (temporary file, then ``os.replace``); runs are not touched.
+
+    Parameters
+    ----------
+    taken : ``{segment_id: name}`` of the other segments shown beside it; a name already
+        used by another segment is refused.
+
+    Raises
+    ------
+    DataError
+        The name is longer than :data:`MAX_NAME_LENGTH` characters, or another segment has it.
+    """
+    name = (name or "").strip()
+    if len(name) > MAX_NAME_LENGTH:
+        raise DataError(f"segment name: at most {MAX_NAME_LENGTH} characters, got {len(name)}")
+    for other, other_name in (taken or {}).items():
+        if other != segment_id and name and other_name.strip().lower() == name.lower():
+            raise DataError(f"segment name '{name}' is already used by segment {other}")
+    f = Path(artifacts) / "display_names.json"
+    raw = json.loads(f.read_text(encoding="utf-8")) if f.is_file() else {}
+    names = raw.setdefault(dataset, {})
+    if name:
+        names[str(int(segment_id))] = name
+    else:
+        names.pop(str(int(segment_id)), None)
+    Path(artifacts).mkdir(parents=True, exist_ok=True)
+    tmp = f.with_name(f".display_names.{os.getpid()}")
+    tmp.write_text(json.dumps(raw, indent=2, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, f)
+
+
 @dataclass
 class Run:
     """A saved run, loaded for scoring or display.
@@ -154,6 +208,18 @@ class Run:
         """A Parquet or CSV table of the run by stem: ``scored``, ``matrix``, ``projection``, ``importance``."""
         p = self.path / f"{name}.parquet"
         return pd.read_parquet(p) if p.exists() else pd.read_csv(self.path / f"{name}.csv")
+
+    def segment_names(self) -> dict[int, str]:
+        """``{segment_id: name}``: hand-set names (:func:`display_names`) over the run's
+        automatic persona names."""
+        auto = {int(k): v for k, v in self._json("scoring.json")["segment_names"].items()}
+        return {**auto, **{k: v for k, v in display_names(self.path.parents[1], self.manifest()["dataset"]).items()
+                           if k in auto}}
+
+    def continuity(self) -> dict:
+        """Matching to the previous run (see :mod:`core.continuity`); ``{}`` for runs without one."""
+        p = self.path / "continuity.json"
+        return self._json("continuity.json") if p.is_file() else {}
 
     def booster(self) -> xgb.Booster:
         """The XGBoost model, loaded from its JSON file."""

@@ -134,6 +134,9 @@ class DatasetSpec:
     target_label : str
         What a positive target means, as a verb phrase for people ("bought in the next 30
         days", "accepted the offer"); the app uses it instead of assuming a purchase.
+    value_column : str or None
+        A currency feature giving a customer's spend (ShopSphere: 12-month spend); the
+        segment cards show its segment mean as "average spend". None: not shown.
     """
 
     name: str
@@ -145,6 +148,7 @@ class DatasetSpec:
     ignore: tuple[str, ...] = ()
     evaluation_columns: tuple[str, ...] = ()
     target_label: str = "responded"
+    value_column: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.segmentation_groups, str) or not all(isinstance(g, str) for g in self.segmentation_groups):
@@ -164,6 +168,8 @@ class DatasetSpec:
         for special in (self.id_column, self.target):
             if special and special in names:
                 raise DataError(f"spec '{self.name}': column '{special}' is the id or target and cannot be a feature")
+        if self.value_column is not None and self.value_column not in names:
+            raise DataError(f"spec '{self.name}': value_column '{self.value_column}' is not one of the columns")
         if not self.segmentation_columns:
             raise DataError(f"spec '{self.name}': no numeric feature is in the segmentation groups {list(self.segmentation_groups)}")
 
@@ -230,7 +236,8 @@ def load_spec(path: str | Path) -> DatasetSpec:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"spec file {path}: not valid TOML ({exc})") from None
-    allowed = {"name", "id", "target", "target_label", "segmentation_groups", "reference_date", "ignore", "columns"}
+    allowed = {"name", "id", "target", "target_label", "segmentation_groups", "reference_date", "ignore", "columns",
+               "value_column"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise DataError(f"spec file {path}: unknown key '{unknown[0]}'")
@@ -263,6 +270,7 @@ def load_spec(path: str | Path) -> DatasetSpec:
             reference_date=None if raw.get("reference_date") is None else str(raw["reference_date"]),
             ignore=tuple(raw.get("ignore", ())),
             target_label=str(raw.get("target_label", "responded")),
+            value_column=None if raw.get("value_column") is None else str(raw["value_column"]),
         )
     except DataError as exc:
         raise DataError(f"spec file {path}: {exc}") from None
@@ -317,4 +325,5 @@ def shopsphere_spec() -> DatasetSpec:
         segmentation_groups=(B, T, S),
         evaluation_columns=("_persona", "_true_propensity"),
         target_label="bought in the next 30 days",
+        value_column="total_spend_12m",
     )

@@ -5,14 +5,20 @@ Method
 1. Preprocess the segmentation columns (:func:`core.features.build_preprocessor`, no
    missing indicators: blanks should not form their own segments).
 2. Fit on a seeded sample of ``sample_size`` customers: UMAP to ``n_components``
-   dimensions (McInnes, Healy & Melville 2018), then HDBSCAN (Campello, Moulavi & Sander
-   2013; the ``hdbscan`` library of McInnes, Healy & Astels 2017). Settings are tried in
-   order (:meth:`Segmenter._candidates`: excess-of-mass, then the finer leaf selection, for
-   growing ``min_cluster_size``) until one gives ``min_segments``..``max_segments``
-   clusters; every try is kept in ``fit_info_["hdbscan_candidates"]``.
-3. Noise points of the sample are given their most likely segment: the argmax of HDBSCAN's
-   soft-clustering membership vector (``hdbscan.all_points_membership_vectors``), and
-   flagged as reassigned.
+   dimensions (McInnes, Healy & Melville 2018), then an HDBSCAN parameter search on that
+   embedding (Campello, Moulavi & Sander 2013; the ``hdbscan`` library of McInnes, Healy &
+   Astels 2017): ``min_cluster_size`` x ``min_samples`` x cluster selection, scored by DBCV
+   and subsample stability; only candidates with ``min_segments``..``max_segments``
+   segments, none under ``min_segment_share``, are eligible (:meth:`Segmenter._umap_hdbscan`).
+   The whole candidate table is kept in ``fit_info_["hdbscan_candidates"]``. UMAP's own
+   ``n_neighbors`` is not searched: one UMAP fit of 50,000 customers takes about 40 s here,
+   an HDBSCAN candidate about 1 s.
+3. Noise points of the sample are given the segment most common among their ``knn_k``
+   nearest clustered customers in the scaled inputs (a nearest-exemplar rule, the same
+   vote as the assignment in step 5), and flagged as reassigned. HDBSCAN's soft-clustering
+   membership vectors were the first choice; they cost about 10 s per 10,000 customers
+   here, too slow for the stability refits, and the vote agrees with how customers are
+   assigned afterwards.
 4. Fallbacks, recorded in the run as the method and shown in the app:
    - no clustering tendency (Hopkins statistic of the scaled sample below ``min_hopkins``,
      0.55 by default; independent uniform noise scores 0.50): UMAP and HDBSCAN are
@@ -29,23 +35,30 @@ Method
    neighbours were HDBSCAN noise. Agreement of this vote with the fitted labels is
    measured on sample customers left out of the reference set.
 6. A separate 2-D UMAP of at most ``projection_size`` sample customers, for display only.
+7. Quality figures (:meth:`Segmenter._quality`): silhouettes, DBCV, and the bootstrap ARI
+   of refits on subsamples of the fitted sample.
+
 
 The clusterer is chosen by ``SegmentationSettings.method``: ``"umap+hdbscan"`` (default),
 or the simpler alternatives in the same slot, ``"kmeans"`` (k by silhouette) and ``"gmm"``
 (a Gaussian mixture, k by BIC), both on the scaled inputs. Assignment, profiles and rules
 are the same for every method.
 
-Segment ids are 0..k-1 ordered by size in the fitted sample (0 = largest).
+Segment ids are 0..k-1 ordered by size in the fitted sample (0 = largest) until
+:meth:`Segmenter.relabel` gives them the ids of a previous run's matching segments.
 """
 from __future__ import annotations
 
 import logging
+import tempfile
 
 import hdbscan
 import numpy as np
 import pandas as pd
+from hdbscan.validity import validity_index
+from joblib import Memory
 from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
+from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestNeighbors
 
@@ -88,6 +101,15 @@ def hopkins(Z: np.ndarray, rng: np.random.Generator, m: int | None = None) -> fl
     return float(u.sum() / total) if total > 0 else 0.5
 
 
+def _umap_many(jobs: list[tuple]) -> list[np.ndarray]:
+    """Run UMAP fits one after the other; each job is ``(X, n_components, n_neighbors,
+    min_dist, n_epochs, seed)``. A module-level function so a worker process can run it."""
+    import umap  # heavy import (numba); only when fitting
+
+    return [umap.UMAP(n_components=k, n_neighbors=nn, min_dist=md, n_epochs=ep, random_state=seed,
+                      n_jobs=1).fit_transform(X) for X, k, nn, md, ep, seed in jobs]
+
+
 class NotFittedError(RuntimeError):
     """A model was used before ``fit``."""
 
@@ -100,6 +122,10 @@ class Segmenter:
     settings : SegmentationSettings
     random_state : int
         Seed for sampling, UMAP and KMeans.
+    n_jobs : int
+        With 2 or more, the stability refits and the 2-D projection run in a second process
+        (joblib's loky backend) while the main UMAP fits; results are identical to
+        ``n_jobs=1`` (each fit has its own seed).
 
     Attributes (after ``fit``)
     --------------------------
@@ -113,9 +139,11 @@ class Segmenter:
     projection_ : DataFrame with ``row`` (position in the fitted table), ``x``, ``y``.
     """
 
-    def __init__(self, *, settings: SegmentationSettings = SegmentationSettings(), random_state: int = 0):
+    def __init__(self, *, settings: SegmentationSettings = SegmentationSettings(), random_state: int = 0,
+                 n_jobs: int = 1):
         self.settings = settings
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     # -- fitting ---------------------------------------------------------------------------
     def fit(self, clean: pd.DataFrame, spec: DatasetSpec, categories: dict, progress=None) -> "Segmenter":
@@ -126,8 +154,6 @@ class Segmenter:
         ValueError
             Fewer than 50 rows.
         """
-        import umap  # heavy import (numba); only when fitting
-
         progress = progress or (lambda msg: None)
         s = self.settings
         n = len(clean)
@@ -145,8 +171,8 @@ class Segmenter:
         self.preprocessor_ = build_preprocessor(spec, self.columns_, categories, add_indicator=False).fit(Xs)
         Z = self.preprocessor_.transform(Xs)
         h = hopkins(Z, rng)
-        tried = []
-        mcs, selection = None, None
+        E, search = None, []
+        self._projection = None
         if s.method == "kmeans":
             method = "kmeans"
             progress("KMeans on the scaled inputs (k by silhouette)")
@@ -162,7 +188,10 @@ class Segmenter:
             labels = self._kmeans_fallback(Z, rng)
             noise = np.zeros(len(Z), dtype=bool)
         else:
-            labels, noise, method, tried, mcs, selection = self._umap_hdbscan(Z, len(sample), rng, progress)
+            labels, noise, method, search, E = self._umap_hdbscan(Z, rng, progress)
+        self._params = {"method": method, "k": int(labels.max()) + 1, **next(
+            ({k: c.get(k) for k in ("min_cluster_size", "min_samples", "selection", "stability_aris")}
+             for c in search if c["chosen"]), {})}
         labels = self._order_by_size(labels)
         self.n_segments_ = int(labels.max()) + 1
         self.method_ = method
@@ -175,6 +204,7 @@ class Segmenter:
         self.ref_noise_ = noise[ref]
         self.nn_ = NearestNeighbors(n_neighbors=min(s.knn_k, len(ref)), algorithm="brute").fit(self.ref_Z_)
         self._drop_unreachable(Z)
+        self.segment_ids_ = np.arange(self.n_segments_)
         held = np.setdiff1d(np.arange(len(sample)), ref)
         labels = self._fitted_labels_remapped(labels)
         agreement = None
@@ -182,76 +212,252 @@ class Segmenter:
             got, _, _ = self._assign_Z(Z[held].astype(np.float32))
             agreement = float((got == labels[held]).mean())
 
-        progress("UMAP 2-D projection for display")
-        proj_idx = np.sort(rng.choice(len(sample), size=min(s.projection_size, len(sample)), replace=False))
-        P = umap.UMAP(n_components=2, n_neighbors=min(s.n_neighbors, len(proj_idx) - 1), min_dist=0.1,
-                      random_state=self.random_state, n_jobs=1).fit_transform(Z[proj_idx])
+        quality = self._quality(Z, E, labels, rng, progress)
+
+        if self._projection is None:
+            progress("UMAP 2-D projection for display")
+            proj_idx = self._projection_rows(len(sample), rng)
+            P = _umap_many([self._projection_job(Z, proj_idx)])[0]
+        else:  # computed beside the main UMAP
+            proj_idx, P = self._projection
         self.projection_ = pd.DataFrame({"row": sample[proj_idx], "x": P[:, 0], "y": P[:, 1]})
+        chosen = next((c for c in search if c["chosen"]), None)
         self.fit_info_ = {
             "method": method,
             "sample_size": int(len(sample)),
             "n_segments": self.n_segments_,
             "hopkins": h,
-            "min_cluster_size": mcs if method == "umap+hdbscan" else None,
-            "cluster_selection": selection if method == "umap+hdbscan" else None,
-            "hdbscan_candidates": tried,
+            "min_cluster_size": chosen["min_cluster_size"] if chosen else None,
+            "min_samples": chosen["min_samples"] if chosen else None,
+            "cluster_selection": chosen["selection"] if chosen else None,
+            "hdbscan_candidates": search,
             "noise_share_in_sample": float(noise.mean()),
             "sample_segment_sizes": np.bincount(labels[labels >= 0], minlength=self.n_segments_).tolist(),
             "reference_size": int(len(ref)),
             "assignment_agreement": agreement,
             "inputs": self.columns_,
             "empty_inputs_left_out": dropped,
+            **quality,
         }
         return self
 
-    def _umap_hdbscan(self, Z: np.ndarray, n_sample: int, rng: np.random.Generator, progress):
-        """UMAP to ``n_components`` dimensions, then HDBSCAN over :meth:`_candidates`; KMeans on
-        the embedding when no candidate gives an actionable number of segments.
-        Returns (labels, noise mask, method, candidate table, min_cluster_size, selection)."""
+    def _umap_hdbscan(self, Z: np.ndarray, rng: np.random.Generator, progress):
+        """UMAP to ``n_components`` dimensions, then the HDBSCAN parameter search; KMeans on
+        the embedding when no candidate is actionable.
+
+        Search: every ``min_samples`` in ``min_samples_grid`` x ``min_cluster_size`` (each
+        share of ``min_cluster_shares`` of the sample) x selection ``eom`` / ``leaf``, all on
+        the same embedding (the minimum spanning tree depends only on ``min_samples`` and is
+        computed once per value through HDBSCAN's ``memory`` cache). Each candidate is scored
+        by HDBSCAN's relative validity, its fast approximation of DBCV (Moulavi et al. 2014,
+        *Density-Based Clustering Validation*, SDM; ``HDBSCAN.relative_validity_``). It is
+        actionable with ``min_segments``..``max_segments`` clusters, each at least
+        ``min_segment_share`` of the sample. The stability of every actionable candidate is
+        the mean adjusted Rand index over ``stability_resamples`` refits of the whole method
+        (a new UMAP of a subsample of ``stability_size`` fitted customers, then the
+        candidate's HDBSCAN settings, :meth:`_refit_ari`), on final labels (noise reassigned).
+        The chosen candidate is the finest stable one: the most segments among those with
+        stability >= ``min_stability`` (a marketer can act on more, finer segments only if
+        they hold still), ties broken by DBCV; when none is stable enough, the most stable.
+        DBCV alone favoured the coarsest partitions here (5 segments merging personas).
+        The chosen candidate's refits are the run's bootstrap ARI (:meth:`_quality`), so that
+        figure is measured on the resamples that helped choose it.
+
+        Returns (labels, noise mask, method, candidate table, embedding).
+        """
         s = self.settings
-        progress(f"UMAP: {n_sample:,} customers x {Z.shape[1]} inputs -> {s.n_components} dimensions")
-        import umap  # heavy import (numba); only when fitting
+        n = len(Z)
+        progress(f"UMAP: {n:,} customers x {Z.shape[1]} inputs -> {s.n_components} dimensions")
 
-        reducer = umap.UMAP(n_components=s.n_components, n_neighbors=min(s.n_neighbors, n_sample - 1),
-                            min_dist=s.min_dist, random_state=self.random_state, n_jobs=1)
-        E = reducer.fit_transform(Z)
+        # The main embedding, the stability refits' embeddings and the 2-D display projection
+        # are independent UMAP fits; UMAP with a seed runs on one core, so with n_jobs > 1 the
+        # refits and the projection run in a second process beside the main fit (joblib loky).
+        size = min(s.stability_size, n)
+        boot_idx = [np.sort(rng.choice(n, size=size, replace=False)) for _ in range(s.stability_resamples)]
+        proj_idx = self._projection_rows(n, rng)
+        main_job = [self._umap_job(Z, self.random_state)]
+        side_jobs = [self._umap_job(Z[idx], self.random_state + 1 + b) for b, idx in enumerate(boot_idx)]
+        side_jobs.append(self._projection_job(Z, proj_idx))
+        if self.n_jobs > 1:
+            from joblib import Parallel, delayed
 
-        progress("HDBSCAN: finding dense groups")
-        base = max(10, int(round(s.min_cluster_share * n_sample)))
-        tried = []
-        hd, mcs, selection = None, base, "eom"
-        for selection, mcs in self._candidates(base):
-            cand = hdbscan.HDBSCAN(min_cluster_size=mcs, min_samples=min(s.min_samples, mcs),
-                                   cluster_selection_method=selection, prediction_data=True,
-                                   core_dist_n_jobs=1).fit(E)
-            k_c = int(cand.labels_.max()) + 1
-            tried.append({"selection": selection, "min_cluster_size": mcs, "clusters": k_c,
-                          "noise_share": float((cand.labels_ < 0).mean())})
-            if s.min_segments <= k_c <= s.max_segments:
-                hd = cand
-                break
-        method = "umap+hdbscan"
-        if hd is not None:
-            labels = hd.labels_.copy()
-            noise = labels < 0
-            if noise.any():
-                memb = hdbscan.all_points_membership_vectors(hd).reshape(len(E), -1)
-                labels[noise] = memb[noise].argmax(axis=1)
+            progress(f"UMAP refits ({len(boot_idx)} x {size:,} customers) and the 2-D projection in a second process")
+            (E,), side = Parallel(n_jobs=2, backend="loky")(delayed(_umap_many)(jobs) for jobs in (main_job, side_jobs))
         else:
-            method = "umap+kmeans (fallback)"
-            progress(f"HDBSCAN found no setting with {s.min_segments}..{s.max_segments} clusters: "
-                     "falling back to KMeans on the UMAP embedding")
-            labels = self._kmeans_fallback(E, rng)
-            noise = np.zeros(len(E), dtype=bool)
-        return labels, noise, method, tried, mcs, selection
+            (E,) = _umap_many(main_job)
+            progress(f"UMAP refits ({len(boot_idx)} x {size:,} customers) and the 2-D projection")
+            side = _umap_many(side_jobs)
+        self._projection = (proj_idx, side[-1])
+        boot = list(zip(boot_idx, side[:-1]))
+        progress("HDBSCAN parameter search (DBCV and stability)")
+        search, fitted = [], []
+        with tempfile.TemporaryDirectory(prefix="hdbscan-cache-") as cache:
+            memory = Memory(cache, verbose=0)
+            for ms in s.min_samples_grid:
+                for share in s.min_cluster_shares:
+                    mcs = max(5, int(round(share * n)))
+                    for selection in ("eom", "leaf"):
+                        hd = hdbscan.HDBSCAN(min_cluster_size=mcs, min_samples=min(ms, mcs),
+                                             cluster_selection_method=selection, gen_min_span_tree=True,
+                                             core_dist_n_jobs=1, memory=memory).fit(E)
+                        lab = hd.labels_
+                        k = int(lab.max()) + 1
+                        smallest = float(np.bincount(lab[lab >= 0]).min() / n) if k else 0.0
+                        search.append({
+                            "min_cluster_size": mcs, "min_samples": min(ms, mcs), "selection": selection,
+                            "clusters": k, "noise_share": float((lab < 0).mean()), "smallest_share": smallest,
+                            "dbcv": float(hd.relative_validity_) if k >= 2 else None,
+                            "actionable": bool(s.min_segments <= k <= s.max_segments
+                                               and smallest >= s.min_segment_share),
+                            "stability": None, "chosen": False})
+                        fitted.append(lab)
+            actionable = [i for i, c in enumerate(search) if c["actionable"]]
+            # Stability of every actionable candidate under refits of the whole method: UMAP on
+            # subsamples of the fitted sample, then the candidate's HDBSCAN settings, both
+            # sides' noise reassigned as customers will get it.
+            finals = {}
+            if actionable and boot:
+                progress(f"stability of {len(actionable)} actionable candidates")
+                for i in actionable:
+                    c = search[i]
+                    finals[i] = self._reassign_noise(Z, fitted[i])
+                    c["stability_aris"] = [self._refit_ari(Z[idx], Eb, finals[i][idx], c, n, memory)
+                                           for idx, Eb in boot]
+                    c["stability"] = float(np.mean(c["stability_aris"]))
+        stable = [i for i in actionable if (search[i]["stability"] or 0.0) >= s.min_stability]
+        if stable:  # the finest stable partition (more segments = more to act on), then DBCV
+            chosen = max(stable, key=lambda i: (search[i]["clusters"], search[i]["dbcv"], -i))
+        elif actionable and s.stability_resamples:  # none stable enough: the most stable
+            chosen = max(actionable, key=lambda i: (search[i]["stability"], -i))
+        elif actionable:  # stability not measured: the best DBCV
+            chosen = max(actionable, key=lambda i: (search[i]["dbcv"], -i))
+        else:
+            chosen = None
+        if chosen is not None:
+            search[chosen]["chosen"] = True
+            noise = fitted[chosen] < 0
+            labels = finals[chosen] if chosen in finals else self._reassign_noise(Z, fitted[chosen])
+            return labels, noise, "umap+hdbscan", search, E
+        progress(f"HDBSCAN found no setting with {s.min_segments}..{s.max_segments} clusters of at least "
+                 f"{s.min_segment_share:.0%}: falling back to KMeans on the UMAP embedding")
+        labels = self._kmeans_fallback(E, rng)
+        return labels, np.zeros(len(E), dtype=bool), "umap+kmeans (fallback)", search, E
 
-    @staticmethod
-    def _candidates(base: int):
-        """HDBSCAN settings tried in order: excess-of-mass then leaf selection (finer), each
-        with min_cluster_size = base x 1, 1.5, 2.25, 3.4 (fewer, larger clusters)."""
-        for factor in (1.0, 1.5, 2.25, 3.4):
-            for selection in ("eom", "leaf"):
-                yield selection, max(10, int(base * factor))
+    def _reassign_noise(self, Z: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Labels with every HDBSCAN noise point (-1) given the segment most common among its
+        ``knn_k`` nearest clustered customers in the scaled inputs ``Z`` (shape (m, d)); the
+        same kind of vote that assigns every customer later, so a reassigned customer lands
+        where the assignment will put it. All noise: one segment (0)."""
+        labels = np.asarray(labels).copy()
+        noise = labels < 0
+        if not noise.any():
+            return labels
+        if noise.all():
+            return np.zeros(len(labels), dtype=int)
+        k = min(self.settings.knn_k, int((~noise).sum()))
+        nn = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(Z[~noise])
+        votes = labels[~noise][nn.kneighbors(Z[noise], return_distance=False)]
+        counts = np.stack([(votes == c).sum(axis=1) for c in range(int(labels.max()) + 1)], axis=1)
+        labels[noise] = counts.argmax(axis=1)
+        return labels
+
+    def _umap_job(self, Z: np.ndarray, seed: int) -> tuple:
+        """Arguments of one clustering UMAP fit for :func:`_umap_many`: ``n_components``
+        dimensions, 200 epochs (umap-learn's default above 10,000 rows; fixed so a refit on a
+        subsample is trained the same way as the main fit)."""
+        s = self.settings
+        return (Z, s.n_components, min(s.n_neighbors, len(Z) - 1), s.min_dist, 200, seed)
+
+    def _projection_rows(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return np.sort(rng.choice(n, size=min(self.settings.projection_size, n), replace=False))
+
+    def _projection_job(self, Z: np.ndarray, rows: np.ndarray) -> tuple:
+        """The 2-D display projection of ``Z[rows]`` (min_dist 0.1 spreads points for reading)."""
+        return (Z[rows], 2, min(self.settings.n_neighbors, len(rows) - 1), 0.1, None, self.random_state)
+
+    def _umap(self, Z: np.ndarray, seed: int) -> np.ndarray:
+        """UMAP embedding of ``Z`` (shape (m, d)), as :meth:`_umap_job` describes."""
+        return _umap_many([self._umap_job(Z, seed)])[0]
+
+    def _refit_ari(self, Zb: np.ndarray, Eb: np.ndarray, labels: np.ndarray, cand: dict, n: int,
+                   memory: Memory | None = None) -> float:
+        """Adjusted Rand index (Hubert & Arabie 1985) between a candidate's final labels on a
+        subsample (``labels``, shape (m,), noise already reassigned) and a refit on that
+        subsample: HDBSCAN with the candidate's settings (``min_cluster_size`` and
+        ``min_samples`` scaled by m / n) on the subsample's own UMAP embedding ``Eb``, noise
+        reassigned the same way (:meth:`_reassign_noise` in the scaled inputs ``Zb``)."""
+        frac = len(Eb) / n
+        lab = hdbscan.HDBSCAN(min_cluster_size=max(5, int(round(cand["min_cluster_size"] * frac))),
+                              min_samples=max(1, int(round(cand["min_samples"] * frac))),
+                              cluster_selection_method=cand["selection"], core_dist_n_jobs=1,
+                              memory=memory if memory is not None else Memory(None, verbose=0)).fit(Eb).labels_
+        return float(adjusted_rand_score(labels, self._reassign_noise(Zb, lab)))
+
+    def _refit_labels(self, Zb: np.ndarray, seed: int) -> np.ndarray:
+        """Labels of a refit of the fitted method, with its chosen parameters, on ``Zb``
+        (shape (m, d), scaled inputs); min_cluster_size and min_samples scaled to m."""
+        p, s = self._params, self.settings
+        m = len(Zb)
+        if p["method"] in ("kmeans", "kmeans (no cluster structure)"):
+            return KMeans(n_clusters=p["k"], n_init=4, random_state=seed).fit(Zb).labels_
+        if p["method"] == "gmm":
+            return GaussianMixture(n_components=p["k"], covariance_type="full", n_init=2, reg_covar=1e-4,
+                                   random_state=seed).fit(Zb).predict(Zb)
+        E = self._umap(Zb, seed)
+        if p["method"] == "umap+kmeans (fallback)":
+            return KMeans(n_clusters=p["k"], n_init=4, random_state=seed).fit(E).labels_
+        frac = m / self.fit_n_
+        labels = hdbscan.HDBSCAN(min_cluster_size=max(5, int(round(p["min_cluster_size"] * frac))),
+                                 min_samples=max(1, int(round(p["min_samples"] * frac))),
+                                 cluster_selection_method=p["selection"], core_dist_n_jobs=1).fit(E).labels_
+        return self._reassign_noise(Zb, labels)
+
+    def _quality(self, Z: np.ndarray, E: np.ndarray | None, labels: np.ndarray, rng: np.random.Generator,
+                 progress) -> dict:
+        """Quality figures of the fitted labels (shape (n,)) on the sample.
+
+        - ``silhouette_scaled`` / ``silhouette_embedding``: mean silhouette (Rousseeuw 1987,
+          scikit-learn ``silhouette_score``) on ``quality_sample`` customers, in the scaled
+          inputs and in the UMAP embedding (None without one);
+        - ``dbcv``: density-based clustering validation (Moulavi et al. 2014; exact, from
+          ``hdbscan.validity.validity_index``) of the final segments in the scaled inputs, on
+          2,000 customers (its cost grows with the square of the segment sizes);
+        - ``bootstrap_ari`` (mean) and ``bootstrap_aris``: adjusted Rand index (Hubert &
+          Arabie 1985) between the fitted labels and ``stability_resamples`` refits of the
+          whole method (UMAP included) on random subsamples of ``stability_size`` customers
+          of the fitted sample, drawn without replacement (the subsetting scheme of
+          Hennig 2007, *Cluster-wise assessment of cluster stability*), compared on the
+          subsample's customers. For UMAP + HDBSCAN these are the parameter search's refits
+          of the chosen candidate (:meth:`_refit_ari`).
+        """
+        s = self.settings
+        n = len(Z)
+        out = {"silhouette_scaled": None, "silhouette_embedding": None, "dbcv": None,
+               "bootstrap_ari": None, "bootstrap_aris": [], "stability_size": None}
+        if len(np.unique(labels)) < 2:
+            return out
+        q = rng.choice(n, size=min(s.quality_sample, n), replace=False)
+        if len(np.unique(labels[q])) > 1:
+            out["silhouette_scaled"] = float(silhouette_score(Z[q], labels[q]))
+            if E is not None:
+                out["silhouette_embedding"] = float(silhouette_score(E[q], labels[q]))
+        d = q[:2000]
+        if len(np.unique(labels[d])) > 1:
+            out["dbcv"] = float(validity_index(Z[d].astype(np.float64), labels[d]))
+        self.fit_n_ = n
+        size = min(s.stability_size, n)
+        out["stability_size"] = int(size)
+        if self._params.get("stability_aris"):  # measured by the search, on the same labels
+            out["bootstrap_aris"] = list(self._params["stability_aris"])
+        else:
+            for b in range(s.stability_resamples):
+                progress(f"stability: refit {b + 1} of {s.stability_resamples} on {size:,} customers")
+                idx = np.sort(rng.choice(n, size=size, replace=False))
+                out["bootstrap_aris"].append(float(adjusted_rand_score(
+                    labels[idx], self._refit_labels(Z[idx], self.random_state + 1 + b))))
+        if out["bootstrap_aris"]:
+            out["bootstrap_ari"] = float(np.mean(out["bootstrap_aris"]))
+        return out
 
     def _gmm(self, Z: np.ndarray) -> np.ndarray:
         """Full-covariance Gaussian mixture with k among ``fallback_k`` chosen by the lowest
@@ -318,6 +524,23 @@ class Segmenter:
     def _fitted_labels_remapped(self, labels: np.ndarray) -> np.ndarray:
         return np.array([self.remap_.get(int(v), -1) for v in labels], dtype=int)
 
+    def relabel(self, mapping: dict[int, int]) -> None:
+        """Give the segments public ids (continuity across retrains, :mod:`core.continuity`).
+
+        Parameters
+        ----------
+        mapping : ``{fitted id (0..k-1): public id}``, one distinct id per segment.
+
+        Raises
+        ------
+        ValueError
+            A segment is missing from ``mapping`` or two segments get the same id.
+        """
+        ids = [mapping.get(i) for i in range(self.n_segments_)]
+        if None in ids or len(set(ids)) != len(ids):
+            raise ValueError(f"relabel needs one distinct id for each of the {self.n_segments_} segments, got {mapping}")
+        self.segment_ids_ = np.asarray(ids, dtype=int)
+
     # -- assignment ------------------------------------------------------------------------
     def _assign_Z(self, Z: np.ndarray):
         _, idx = self.nn_.kneighbors(Z)
@@ -333,7 +556,8 @@ class Segmenter:
 
         Returns
         -------
-        DataFrame of shape (n, 3), same index: ``segment_id`` (int, 0..k-1),
+        DataFrame of shape (n, 3), same index: ``segment_id`` (int: 0..k-1 after ``fit``, the
+        ids set by :meth:`relabel` after that),
         ``segment_confidence`` (float in 0..1: share of the k nearest fitted customers in
         that segment), ``segment_reassigned`` (bool: most neighbours were HDBSCAN noise).
 
@@ -346,10 +570,11 @@ class Segmenter:
             raise NotFittedError("Segmenter is not fitted: call fit() first")
         segs, confs, flags = [], [], []
         X = clean[self.columns_]
+        public = getattr(self, "segment_ids_", np.arange(self.n_segments_))
         for start in range(0, len(X), chunk_size):
             Z = self.preprocessor_.transform(X.iloc[start:start + chunk_size]).astype(np.float32)
             s, c, f = self._assign_Z(Z)
-            segs.append(s), confs.append(c), flags.append(f)
+            segs.append(public[s]), confs.append(c), flags.append(f)
         return pd.DataFrame({
             "segment_id": np.concatenate(segs) if segs else np.array([], int),
             "segment_confidence": np.concatenate(confs) if confs else np.array([]),

@@ -20,6 +20,9 @@ sample_size = 1500
 n_neighbors = 15
 reference_size = 1000
 projection_size = 800
+stability_resamples = 2
+stability_size = 750
+quality_sample = 1000
 [propensity]
 n_estimators = 300
 learning_rate = 0.1
@@ -31,7 +34,8 @@ def small_settings(artifacts: Path) -> Settings:
     """Settings sized for a few thousand rows: fast enough for unit tests."""
     return Settings(
         seed=7, artifacts_dir=artifacts,
-        segmentation=SegmentationSettings(sample_size=1500, reference_size=1000, projection_size=800),
+        segmentation=SegmentationSettings(sample_size=1500, reference_size=1000, projection_size=800,
+                                          stability_resamples=2, stability_size=750, quality_sample=1000),
         propensity=PropensitySettings(n_estimators=300, learning_rate=0.1, shap_sample=500),
     )
 

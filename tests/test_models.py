@@ -12,7 +12,8 @@ from core.features import learn_categories, model_frame
 from core.schema import shopsphere_spec
 from core.segmentation import NotFittedError, Segmenter
 
-SEG = SegmentationSettings(sample_size=1500, reference_size=1000, projection_size=500)
+SEG = SegmentationSettings(sample_size=1500, reference_size=1000, projection_size=500,
+                           stability_resamples=2, stability_size=750, quality_sample=1000)
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,8 @@ def active_run_id() -> str | None:
 
 @st.cache_data(show_spinner=False)
 def _json(artifacts: str, run_id: str, name: str):
-    return registry.load_run(Path(artifacts), run_id)._json(name)
+    run = registry.load_run(Path(artifacts), run_id)
+    return run._json(name) if (run.path / name).is_file() else None
 
 
 @st.cache_data(show_spinner="Loading the run's tables...")
@@ -51,13 +52,35 @@ class RunView:
         self.run_id = run_id
         self._art = str(settings().artifacts_dir)
 
+    @property
+    def artifacts(self) -> Path:
+        """The runs folder."""
+        return Path(self._art)
+
     def json(self, name: str):
-        """``manifest``, ``metrics``, ``profiles``, ``quality``, ``scoring``: the run's JSON file."""
+        """``manifest``, ``metrics``, ``profiles``, ``quality``, ``scoring``, ``continuity``: the
+        run's JSON file (None for an optional file the run does not have)."""
         return _json(self._art, self.run_id, f"{name}.json")
 
     def table(self, name: str) -> pd.DataFrame:
-        """``scored``, ``matrix``, ``projection``, ``importance``: the run's table."""
-        return _table(self._art, self.run_id, name)
+        """``scored``, ``matrix``, ``projection``, ``importance``: the run's table, its
+        ``segment_name`` column showing hand-set names where set."""
+        df = _table(self._art, self.run_id, name)
+        if "segment_name" in df.columns and "segment_id" in df.columns:
+            df = df.assign(segment_name=df["segment_id"].map(self.segment_names()))
+        return df
+
+    def segment_names(self) -> dict[int, str]:
+        """``{segment_id: name}``: names set by hand win over the automatic persona names."""
+        auto = {p["segment_id"]: p["name"] for p in self.json("profiles")}
+        hand = registry.display_names(self.artifacts, self.json("manifest")["dataset"])
+        return {k: hand.get(k, v) for k, v in auto.items()}
+
+    def profiles(self) -> list[dict]:
+        """The run's segment profiles, ``name`` being the shown name (hand-set or automatic)
+        and ``auto_name`` the automatic one."""
+        names = self.segment_names()
+        return [{**p, "auto_name": p["name"], "name": names[p["segment_id"]]} for p in self.json("profiles")]
 
     @property
     def target_label(self) -> str:

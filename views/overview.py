@@ -24,8 +24,11 @@ c[2].metric("Segment assignment agreement", "n/a" if agree is None else f"{agree
 c[3].metric("Noise reassigned", f"{met['segmentation']['noise_share_in_sample']:.1%}",
             help="Customers HDBSCAN left unclustered in the fitted sample, given their most likely segment and flagged.")
 fid = met["segmentation"].get("surrogate_fidelity")
+boot = met["segmentation"].get("bootstrap_ari")
 st.caption(f"Segmentation method: {man['segmentation_method']}"
-           + ("" if fid is None else f"; plain-language rules reproduce {fid:.0%} of customers' segments"))
+           + ("" if fid is None else f"; plain-language rules reproduce {fid:.0%} of customers' segments")
+           + ("" if boot is None else f"; stability across refits (bootstrap ARI) {boot:.2f}, 1 = identical")
+           + ". Details on the Segments page.")
 seg_info = met["segmentation"]
 if "no cluster structure" in man["segmentation_method"]:
     st.warning(f"This table shows no clustering tendency (Hopkins statistic {seg_info['hopkins']:.2f}, below "

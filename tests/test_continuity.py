@@ -1,0 +1,205 @@
+"""Segment quality figures, the parameter search, hand-set names and continuity across retrains."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import small_settings
+from core import continuity, registry, synthetic
+from core.errors import DataError
+from core.pipeline import ScoringModel, train
+
+
+# -- matching (pure functions) ---------------------------------------------------------------
+
+def test_jaccard_matrix_values():
+    old = np.array([0, 0, 0, 1, 1, 2])
+    new = np.array([5, 5, 6, 6, 6, 6])
+    J = continuity.jaccard_matrix(old, new, [0, 1, 2], [5, 6])
+    # old 0 = {0,1,2}, new 5 = {0,1}: 2/3; old 0 vs new 6 = {2,3,4,5}: 1/6
+    np.testing.assert_allclose(J, [[2 / 3, 1 / 6], [0, 2 / 4], [0, 1 / 4]])
+
+
+def test_permuted_labels_are_matched_back_to_the_old_ids():
+    rng = np.random.default_rng(0)
+    old = rng.integers(0, 4, 1000) * 3  # old ids 0, 3, 6, 9
+    perm = {0: 2, 3: 0, 6: 3, 9: 1}
+    new = np.array([perm[v] for v in old])
+    out = continuity.match_segments(old, new, [0, 3, 6, 9], [0, 1, 2, 3], next_id=10)
+    assert out["mapping"] == {2: 0, 0: 3, 3: 6, 1: 9}
+    assert set(out["status"].values()) == {"matched"} and out["retired"] == [] and out["next_id"] == 10
+    assert all(p["jaccard"] == 1.0 for p in out["pairs"])
+
+
+def test_split_segment_gives_new_ids_and_a_retired_one():
+    # old segment 1 (400 customers) splits in two halves; segment 0 is unchanged
+    old = np.array([0] * 600 + [1] * 400)
+    new = np.array([0] * 600 + [1] * 150 + [2] * 250)
+    out = continuity.match_segments(old, new, [0, 1], [0, 1, 2], next_id=2, min_jaccard=0.7)
+    # new 2 overlaps old 1 with Jaccard 250/400 = 0.625 < 0.7: no match
+    assert out["mapping"][0] == 0
+    assert out["status"] == {0: "matched", 2: "new", 3: "new"}
+    assert sorted([out["mapping"][1], out["mapping"][2]]) == [2, 3]
+    assert out["retired"] == [1] and out["next_id"] == 4
+
+
+def test_transition_matrix_counts_customers_in_both_runs():
+    old = pd.DataFrame({"customer_id": ["a", "b", "c", "d"], "segment_id": [0, 0, 1, 1]})
+    tm = continuity.transition_matrix(old, pd.Series(["b", "c", "d", "e"]), np.array([0, 0, 1, 1]))
+    got = {(r.old_segment, r.new_segment): r.customers for r in tm.itertuples()}
+    assert got == {(0, 0): 1, (1, 0): 1, (1, 1): 1}  # "a" left, "e" is new: neither counted
+
+
+def test_transition_matrix_with_ids_read_as_numbers_one_month_and_text_the_next():
+    old = pd.DataFrame({"customer_id": [1, 2], "segment_id": [0, 1]})
+    tm = continuity.transition_matrix(old, pd.Series(["1", "2"]), np.array([1, 1]))
+    assert tm["customers"].sum() == 2
+
+
+def test_carried_names_win_and_new_names_stay_unique():
+    profiles = [{"segment_id": 0, "name": "Big spenders"}, {"segment_id": 7, "name": "Deal seekers"}]
+    link = {"status": {0: "matched", 7: "new"}, "previous_names": {0: "Deal seekers"}}
+    continuity.carry_names(profiles, link)
+    assert profiles[0]["name"] == "Deal seekers" and profiles[0]["computed_name"] == "Big spenders"
+    assert profiles[1]["name"] == "Deal seekers (segment 7)" and profiles[1]["status"] == "new"
+
+
+# -- hand-set names --------------------------------------------------------------------------
+
+def test_display_names_set_clear_and_refuse(tmp_path):
+    registry.set_display_name(tmp_path, "shopsphere", 3, "  VIP regulars ")
+    assert registry.display_names(tmp_path, "shopsphere") == {3: "VIP regulars"}
+    assert registry.display_names(tmp_path, "other") == {}
+    with pytest.raises(DataError, match="already used by segment 3"):
+        registry.set_display_name(tmp_path, "shopsphere", 4, "vip REGULARS", taken={3: "VIP regulars"})
+    with pytest.raises(DataError, match="at most 60 characters"):
+        registry.set_display_name(tmp_path, "shopsphere", 4, "x" * 61)
+    registry.set_display_name(tmp_path, "shopsphere", 3, "")
+    assert registry.display_names(tmp_path, "shopsphere") == {}
+
+
+# -- two consecutive runs --------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory, small_csv):
+    art = tmp_path_factory.mktemp("art2")
+    s = small_settings(art)
+    first = train(small_csv, None, s)
+    registry.set_display_name(art, "shopsphere", 0, "Our regulars")
+    second = train(small_csv, None, s.replace(seed=s.seed + 1))
+    return art, first, second
+
+
+def test_second_run_is_matched_to_the_first(two_runs):
+    art, first, second = two_runs
+    c1, c2 = first.continuity(), second.continuity()
+    assert c1["previous_run"] is None and set(c1["status"].values()) == {"first run"}
+    assert c2["previous_run"] == first.run_id
+    ids2 = {p["segment_id"] for p in second.profiles()}
+    ids1 = {p["segment_id"] for p in first.profiles()}
+    matched = {int(k) for k, v in c2["status"].items() if v == "matched"}
+    assert matched and matched <= ids1 & ids2
+    assert {r["segment_id"] for r in c2["retired"]} == ids1 - matched
+    new = {int(k) for k, v in c2["status"].items() if v == "new"}
+    assert all(i >= c1["next_id"] for i in new) and c2["next_id"] > max(ids2)
+    # matched segments keep the first run's automatic name
+    names1 = {p["segment_id"]: p["name"] for p in first.profiles()}
+    for p in second.profiles():
+        if p["segment_id"] in matched:
+            assert p["name"] == names1[p["segment_id"]]
+    # the scored table uses the carried ids
+    assert set(second.table("scored")["segment_id"]) == ids2
+
+
+def test_transitions_cover_every_customer_in_both_runs(two_runs, small_table):
+    _, first, second = two_runs
+    tm = pd.DataFrame(second.continuity()["transitions"])
+    assert tm["customers"].sum() == len(small_table)
+    s1 = first.table("scored").set_index("customer_id")["segment_id"]
+    s2 = second.table("scored").set_index("customer_id")["segment_id"]
+    expected = pd.crosstab(s1, s2.loc[s1.index])
+    for r in tm.itertuples():
+        assert expected.at[r.old_segment, r.new_segment] == r.customers
+
+
+def test_hand_set_name_wins_and_carries_over(two_runs):
+    art, first, second = two_runs
+    assert first.segment_names()[0] == "Our regulars"
+    if second.continuity()["status"].get("0") == "matched":
+        assert second.segment_names()[0] == "Our regulars"
+    else:  # segment 0 retired: its hand-set name is not shown on another segment
+        assert "Our regulars" not in second.segment_names().values()
+    scored, _ = ScoringModel.load(first).score(synthetic.generate(300, seed=11))
+    assert (scored["segment_id"] == 0).any()
+    assert set(scored.loc[scored["segment_id"] == 0, "segment_name"]) == {"Our regulars"}
+    assert "Our regulars" not in set(scored.loc[scored["segment_id"] != 0, "segment_name"])
+
+
+# -- quality figures and the search ----------------------------------------------------------
+
+def test_quality_figures_are_in_the_run(two_runs):
+    _, first, _ = two_runs
+    seg = first.metrics()["segmentation"]
+    assert len(seg["bootstrap_aris"]) == 2 and all(-1 <= a <= 1 for a in seg["bootstrap_aris"])
+    assert seg["bootstrap_ari"] == pytest.approx(np.mean(seg["bootstrap_aris"]))
+    for key in ("silhouette_scaled", "dbcv"):
+        assert -1 <= seg[key] <= 1
+    if seg["method"] == "umap+hdbscan":
+        cands = seg["hdbscan_candidates"]
+        chosen = [c for c in cands if c["chosen"]]
+        assert len(chosen) == 1 and chosen[0]["actionable"]
+        assert 5 <= chosen[0]["clusters"] <= 10 and chosen[0]["smallest_share"] >= 0.02
+        assert chosen[0]["min_cluster_size"] == seg["min_cluster_size"]
+        assert -1 <= seg["silhouette_embedding"] <= 1
+
+
+# -- bad input for segmentation ----------------------------------------------------------------
+
+def test_constant_and_empty_columns_do_not_break_segmentation(small_table):
+    from core.config import SegmentationSettings
+    from core.data import validate
+    from core.features import learn_categories
+    from core.schema import shopsphere_spec
+    from core.segmentation import Segmenter
+
+    spec = shopsphere_spec()
+    df = small_table.copy()
+    df["sessions_30d"] = 5  # constant
+    df["cart_adds_30d"] = np.nan  # entirely missing
+    clean, _ = validate(df, spec, require_target=True)
+    seg = Segmenter(settings=SegmentationSettings(sample_size=1500, reference_size=1000, projection_size=300,
+                                                  stability_resamples=1, stability_size=500),
+                    random_state=3).fit(clean, spec, learn_categories(clean, spec))
+    assert seg.fit_info_["empty_inputs_left_out"] == ["cart_adds_30d"]
+    a = seg.assign(clean)
+    assert len(a) == len(clean) and a["segment_id"].nunique() == seg.n_segments_ >= 2
+
+
+def test_too_few_customers_to_segment_is_one_clear_error(small_table):
+    from core.data import validate
+    from core.features import learn_categories
+    from core.schema import shopsphere_spec
+    from core.segmentation import Segmenter
+
+    spec = shopsphere_spec()
+    clean, _ = validate(small_table.head(30), spec, require_target=True)
+    with pytest.raises(ValueError, match="at least 50 customers, got 30"):
+        Segmenter().fit(clean, spec, learn_categories(clean, spec))
+
+
+def test_second_process_gives_the_same_segments_as_one(small_table):
+    from core.config import SegmentationSettings
+    from core.data import validate
+    from core.features import learn_categories
+    from core.schema import shopsphere_spec
+    from core.segmentation import Segmenter
+
+    spec = shopsphere_spec()
+    clean, _ = validate(small_table, spec, require_target=True)
+    cats = learn_categories(clean, spec)
+    cfg = SegmentationSettings(sample_size=1200, reference_size=800, projection_size=300,
+                               stability_resamples=2, stability_size=500)
+    one = Segmenter(settings=cfg, random_state=5, n_jobs=1).fit(clean, spec, cats)
+    two = Segmenter(settings=cfg, random_state=5, n_jobs=2).fit(clean, spec, cats)
+    np.testing.assert_array_equal(one.assign(clean)["segment_id"], two.assign(clean)["segment_id"])
+    np.testing.assert_allclose(one.projection_[["x", "y"]], two.projection_[["x", "y"]])
+    assert one.fit_info_["bootstrap_aris"] == two.fit_info_["bootstrap_aris"]
