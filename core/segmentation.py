@@ -110,6 +110,59 @@ def _umap_many(jobs: list[tuple]) -> list[np.ndarray]:
                       n_jobs=1).fit_transform(X) for X, k, nn, md, ep, seed in jobs]
 
 
+def _parallel(fn, batches: list[list]) -> list:
+    """``fn`` over each batch of jobs, batches in separate processes (joblib loky) when there
+    are several; the results in job order."""
+    if len(batches) == 1:
+        return fn(batches[0])
+    from joblib import Parallel, delayed
+
+    return [r for out in Parallel(n_jobs=len(batches), backend="loky")(delayed(fn)(b) for b in batches) for r in out]
+
+
+def _reassign_noise(Z: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Labels with every HDBSCAN noise point (-1) given the segment most common among its
+    ``k`` nearest clustered customers in the scaled inputs ``Z`` (shape (m, d)): the same
+    kind of vote that assigns every customer later, so a reassigned customer lands where the
+    assignment will put it. All noise: one segment (0)."""
+    labels = np.asarray(labels).copy()
+    noise = labels < 0
+    if not noise.any():
+        return labels
+    if noise.all():
+        return np.zeros(len(labels), dtype=int)
+    k = min(k, int((~noise).sum()))
+    nn = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(Z[~noise])
+    votes = labels[~noise][nn.kneighbors(Z[noise], return_distance=False)]
+    counts = np.stack([(votes == c).sum(axis=1) for c in range(int(labels.max()) + 1)], axis=1)
+    labels[noise] = counts.argmax(axis=1)
+    return labels
+
+
+def _candidate_stability(tasks: list[tuple]) -> list[tuple[np.ndarray, list[float]]]:
+    """For each ``(Z, labels, candidate, boot, knn_k, cache_dir)``: the candidate's final
+    labels on the whole fitted sample (noise reassigned) and, for each refit ``(idx, Eb)``
+    in ``boot``, the adjusted Rand index (Hubert & Arabie 1985) between those labels on the
+    subsample ``idx`` and HDBSCAN with the candidate's settings (``min_cluster_size`` and
+    ``min_samples`` scaled by the subsample's share) on the subsample's own UMAP embedding
+    ``Eb``, noise reassigned the same way. The minimum spanning tree of each (embedding,
+    min_samples) is cached in ``cache_dir`` (HDBSCAN's ``memory``)."""
+    out = []
+    for Z, labels, cand, boot, knn_k, cache in tasks:
+        n = len(Z)
+        final = _reassign_noise(Z, labels, knn_k)
+        aris = []
+        for idx, Eb in boot:
+            frac = len(Eb) / n
+            lab = hdbscan.HDBSCAN(min_cluster_size=max(5, int(round(cand["min_cluster_size"] * frac))),
+                                  min_samples=max(1, int(round(cand["min_samples"] * frac))),
+                                  cluster_selection_method=cand["selection"], core_dist_n_jobs=1,
+                                  memory=Memory(cache, verbose=0)).fit(Eb).labels_
+            aris.append(float(adjusted_rand_score(final[idx], _reassign_noise(Z[idx], lab, knn_k))))
+        out.append((final, aris))
+    return out
+
+
 class NotFittedError(RuntimeError):
     """A model was used before ``fit``."""
 
@@ -221,6 +274,7 @@ class Segmenter:
         else:  # computed beside the main UMAP
             proj_idx, P = self._projection
         self.projection_ = pd.DataFrame({"row": sample[proj_idx], "x": P[:, 0], "y": P[:, 1]})
+        self._projection = None  # not saved with the model
         chosen = next((c for c in search if c["chosen"]), None)
         self.fit_info_ = {
             "method": method,
@@ -255,7 +309,7 @@ class Segmenter:
         ``min_segment_share`` of the sample. The stability of every actionable candidate is
         the mean adjusted Rand index over ``stability_resamples`` refits of the whole method
         (a new UMAP of a subsample of ``stability_size`` fitted customers, then the
-        candidate's HDBSCAN settings, :meth:`_refit_ari`), on final labels (noise reassigned).
+        candidate's HDBSCAN settings, :func:`_candidate_stability`), on final labels (noise reassigned).
         The chosen candidate is the finest stable one: the most segments among those with
         stability >= ``min_stability`` (a marketer can act on more, finer segments only if
         they hold still), ties broken by DBCV; when none is stable enough, the most stable.
@@ -272,21 +326,18 @@ class Segmenter:
         # The main embedding, the stability refits' embeddings and the 2-D display projection
         # are independent UMAP fits; UMAP with a seed runs on one core, so with n_jobs > 1 the
         # refits and the projection run in a second process beside the main fit (joblib loky).
-        size = min(s.stability_size, n)
+        size = min(s.stability_size, int(0.8 * n))  # a subsample, even of a small table
         boot_idx = [np.sort(rng.choice(n, size=size, replace=False)) for _ in range(s.stability_resamples)]
         proj_idx = self._projection_rows(n, rng)
-        main_job = [self._umap_job(Z, self.random_state)]
-        side_jobs = [self._umap_job(Z[idx], self.random_state + 1 + b) for b, idx in enumerate(boot_idx)]
-        side_jobs.append(self._projection_job(Z, proj_idx))
-        if self.n_jobs > 1:
-            from joblib import Parallel, delayed
-
-            progress(f"UMAP refits ({len(boot_idx)} x {size:,} customers) and the 2-D projection in a second process")
-            (E,), side = Parallel(n_jobs=2, backend="loky")(delayed(_umap_many)(jobs) for jobs in (main_job, side_jobs))
-        else:
-            (E,) = _umap_many(main_job)
-            progress(f"UMAP refits ({len(boot_idx)} x {size:,} customers) and the 2-D projection")
-            side = _umap_many(side_jobs)
+        jobs = [self._umap_job(Z, self.random_state)]
+        jobs += [self._umap_job(Z[idx], self.random_state + 1 + b) for b, idx in enumerate(boot_idx)]
+        jobs.append(self._projection_job(Z, proj_idx))
+        progress(f"UMAP refits ({len(boot_idx)} x {size:,} customers) and the 2-D projection"
+                 + (" in a second process" if self.n_jobs > 1 else ""))
+        # the main fit and the first refit in this process, the rest in the other (balanced:
+        # each process also compiles UMAP's numba code once, about 50 s here)
+        out = _parallel(_umap_many, [jobs[:2], jobs[2:]] if self.n_jobs > 1 and len(jobs) > 2 else [jobs])
+        E, side = out[0], out[1:]
         self._projection = (proj_idx, side[-1])
         boot = list(zip(boot_idx, side[:-1]))
         progress("HDBSCAN parameter search (DBCV and stability)")
@@ -318,12 +369,14 @@ class Segmenter:
             finals = {}
             if actionable and boot:
                 progress(f"stability of {len(actionable)} actionable candidates")
-                for i in actionable:
-                    c = search[i]
-                    finals[i] = self._reassign_noise(Z, fitted[i])
-                    c["stability_aris"] = [self._refit_ari(Z[idx], Eb, finals[i][idx], c, n, memory)
-                                           for idx, Eb in boot]
-                    c["stability"] = float(np.mean(c["stability_aris"]))
+                tasks = [(Z, fitted[i], search[i], boot, s.knn_k, cache) for i in actionable]
+                halves = [tasks[0::2], tasks[1::2]] if self.n_jobs > 1 and len(tasks) > 1 else [tasks]
+                results = _parallel(_candidate_stability, halves)
+                order = actionable[0::2] + actionable[1::2] if len(halves) > 1 else actionable
+                for i, (final, aris) in zip(order, results):
+                    finals[i] = final
+                    search[i]["stability_aris"] = aris
+                    search[i]["stability"] = float(np.mean(aris))
         stable = [i for i in actionable if (search[i]["stability"] or 0.0) >= s.min_stability]
         if stable:  # the finest stable partition (more segments = more to act on), then DBCV
             chosen = max(stable, key=lambda i: (search[i]["clusters"], search[i]["dbcv"], -i))
@@ -336,30 +389,12 @@ class Segmenter:
         if chosen is not None:
             search[chosen]["chosen"] = True
             noise = fitted[chosen] < 0
-            labels = finals[chosen] if chosen in finals else self._reassign_noise(Z, fitted[chosen])
+            labels = finals[chosen] if chosen in finals else _reassign_noise(Z, fitted[chosen], s.knn_k)
             return labels, noise, "umap+hdbscan", search, E
         progress(f"HDBSCAN found no setting with {s.min_segments}..{s.max_segments} clusters of at least "
                  f"{s.min_segment_share:.0%}: falling back to KMeans on the UMAP embedding")
         labels = self._kmeans_fallback(E, rng)
         return labels, np.zeros(len(E), dtype=bool), "umap+kmeans (fallback)", search, E
-
-    def _reassign_noise(self, Z: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """Labels with every HDBSCAN noise point (-1) given the segment most common among its
-        ``knn_k`` nearest clustered customers in the scaled inputs ``Z`` (shape (m, d)); the
-        same kind of vote that assigns every customer later, so a reassigned customer lands
-        where the assignment will put it. All noise: one segment (0)."""
-        labels = np.asarray(labels).copy()
-        noise = labels < 0
-        if not noise.any():
-            return labels
-        if noise.all():
-            return np.zeros(len(labels), dtype=int)
-        k = min(self.settings.knn_k, int((~noise).sum()))
-        nn = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(Z[~noise])
-        votes = labels[~noise][nn.kneighbors(Z[noise], return_distance=False)]
-        counts = np.stack([(votes == c).sum(axis=1) for c in range(int(labels.max()) + 1)], axis=1)
-        labels[noise] = counts.argmax(axis=1)
-        return labels
 
     def _umap_job(self, Z: np.ndarray, seed: int) -> tuple:
         """Arguments of one clustering UMAP fit for :func:`_umap_many`: ``n_components``
@@ -379,20 +414,6 @@ class Segmenter:
         """UMAP embedding of ``Z`` (shape (m, d)), as :meth:`_umap_job` describes."""
         return _umap_many([self._umap_job(Z, seed)])[0]
 
-    def _refit_ari(self, Zb: np.ndarray, Eb: np.ndarray, labels: np.ndarray, cand: dict, n: int,
-                   memory: Memory | None = None) -> float:
-        """Adjusted Rand index (Hubert & Arabie 1985) between a candidate's final labels on a
-        subsample (``labels``, shape (m,), noise already reassigned) and a refit on that
-        subsample: HDBSCAN with the candidate's settings (``min_cluster_size`` and
-        ``min_samples`` scaled by m / n) on the subsample's own UMAP embedding ``Eb``, noise
-        reassigned the same way (:meth:`_reassign_noise` in the scaled inputs ``Zb``)."""
-        frac = len(Eb) / n
-        lab = hdbscan.HDBSCAN(min_cluster_size=max(5, int(round(cand["min_cluster_size"] * frac))),
-                              min_samples=max(1, int(round(cand["min_samples"] * frac))),
-                              cluster_selection_method=cand["selection"], core_dist_n_jobs=1,
-                              memory=memory if memory is not None else Memory(None, verbose=0)).fit(Eb).labels_
-        return float(adjusted_rand_score(labels, self._reassign_noise(Zb, lab)))
-
     def _refit_labels(self, Zb: np.ndarray, seed: int) -> np.ndarray:
         """Labels of a refit of the fitted method, with its chosen parameters, on ``Zb``
         (shape (m, d), scaled inputs); min_cluster_size and min_samples scaled to m."""
@@ -410,7 +431,7 @@ class Segmenter:
         labels = hdbscan.HDBSCAN(min_cluster_size=max(5, int(round(p["min_cluster_size"] * frac))),
                                  min_samples=max(1, int(round(p["min_samples"] * frac))),
                                  cluster_selection_method=p["selection"], core_dist_n_jobs=1).fit(E).labels_
-        return self._reassign_noise(Zb, labels)
+        return _reassign_noise(Zb, labels, s.knn_k)
 
     def _quality(self, Z: np.ndarray, E: np.ndarray | None, labels: np.ndarray, rng: np.random.Generator,
                  progress) -> dict:
@@ -424,11 +445,11 @@ class Segmenter:
           2,000 customers (its cost grows with the square of the segment sizes);
         - ``bootstrap_ari`` (mean) and ``bootstrap_aris``: adjusted Rand index (Hubert &
           Arabie 1985) between the fitted labels and ``stability_resamples`` refits of the
-          whole method (UMAP included) on random subsamples of ``stability_size`` customers
-          of the fitted sample, drawn without replacement (the subsetting scheme of
-          Hennig 2007, *Cluster-wise assessment of cluster stability*), compared on the
+          whole method (UMAP included) on random subsamples of ``stability_size`` fitted
+          customers (at most 80% of them), drawn without replacement (the subsetting scheme
+          of Hennig 2007, *Cluster-wise assessment of cluster stability*), compared on the
           subsample's customers. For UMAP + HDBSCAN these are the parameter search's refits
-          of the chosen candidate (:meth:`_refit_ari`).
+          of the chosen candidate (:func:`_candidate_stability`).
         """
         s = self.settings
         n = len(Z)
@@ -445,7 +466,7 @@ class Segmenter:
         if len(np.unique(labels[d])) > 1:
             out["dbcv"] = float(validity_index(Z[d].astype(np.float64), labels[d]))
         self.fit_n_ = n
-        size = min(s.stability_size, n)
+        size = min(s.stability_size, int(0.8 * n))  # a subsample, even of a small table
         out["stability_size"] = int(size)
         if self._params.get("stability_aris"):  # measured by the search, on the same labels
             out["bootstrap_aris"] = list(self._params["stability_aris"])

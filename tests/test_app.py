@@ -43,3 +43,36 @@ def test_no_run_yet_explains(tmp_path, monkeypatch):
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
     assert not at.exception
     assert any("No trained run yet" in i.value for i in at.info)
+
+
+def test_renaming_a_segment_on_the_segments_page(trained, tmp_path, monkeypatch):
+    import shutil
+
+    from core import registry
+
+    art, run = trained
+    copy = tmp_path / "art"
+    shutil.copytree(art, copy)
+    monkeypatch.setenv("SHOPSPHERE_ARTIFACTS", str(copy))
+    monkeypatch.chdir(REPO)
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    at.switch_page("views/segments.py").run()
+    first = run.profiles()[0]
+    box = next(s for s in at.selectbox if s.label == "Segment")
+    box.set_value(next(o for o in box.options if o.startswith(f"{first['segment_id']}:")))
+    next(t for t in at.text_input if t.label == "Display name").input("Weekend browsers")
+    next(b for b in at.button if b.label == "Save name").click()
+    at.run()
+    assert not at.exception and not at.error
+    assert registry.display_names(copy, "shopsphere") == {first["segment_id"]: "Weekend browsers"}
+    assert any("Weekend browsers" in e.label for e in at.expander)
+    assert registry.Run(copy / "runs" / run.run_id).segment_names()[first["segment_id"]] == "Weekend browsers"
+    # a name another segment already has is refused with one line
+    at.switch_page("views/segments.py").run()
+    other = run.profiles()[1]
+    box = next(s for s in at.selectbox if s.label == "Segment")
+    box.set_value(next(o for o in box.options if o.startswith(f"{other['segment_id']}:")))
+    next(t for t in at.text_input if t.label == "Display name").input("weekend BROWSERS")
+    next(b for b in at.button if b.label == "Save name").click()
+    at.run()
+    assert any("already used by segment" in e.value for e in at.error)

@@ -203,3 +203,22 @@ def test_second_process_gives_the_same_segments_as_one(small_table):
     np.testing.assert_array_equal(one.assign(clean)["segment_id"], two.assign(clean)["segment_id"])
     np.testing.assert_allclose(one.projection_[["x", "y"]], two.projection_[["x", "y"]])
     assert one.fit_info_["bootstrap_aris"] == two.fit_info_["bootstrap_aris"]
+
+
+def test_no_actionable_hdbscan_setting_falls_back_to_kmeans_with_a_stated_k(small_table):
+    from core.config import SegmentationSettings
+    from core.data import validate
+    from core.features import learn_categories
+    from core.schema import shopsphere_spec
+    from core.segmentation import Segmenter
+
+    spec = shopsphere_spec()
+    clean, _ = validate(small_table, spec, require_target=True)
+    # 9 segments of at least 12% each cannot exist: no candidate is actionable
+    cfg = SegmentationSettings(sample_size=1200, reference_size=800, projection_size=300, min_segments=9,
+                               max_segments=10, min_segment_share=0.12, fallback_k=(9, 10),
+                               stability_resamples=1, stability_size=500)
+    seg = Segmenter(settings=cfg, random_state=2).fit(clean, spec, learn_categories(clean, spec))
+    assert seg.method_ == "umap+kmeans (fallback)" and seg.n_segments_ in (9, 10)
+    assert not any(c["actionable"] for c in seg.fit_info_["hdbscan_candidates"])
+    assert seg.fit_info_["bootstrap_ari"] is not None

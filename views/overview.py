@@ -33,11 +33,12 @@ seg_info = met["segmentation"]
 if "no cluster structure" in man["segmentation_method"]:
     st.warning(f"This table shows no clustering tendency (Hopkins statistic {seg_info['hopkins']:.2f}, below "
                f"{run.json('manifest')['settings']['segmentation']['min_hopkins']}): its customers do not form natural "
-               "groups, so the segments are a KMeans partition of the inputs (the documented fallback). Use them as "
-               "even slices for reporting, not as personas.")
+               f"groups, so the segments are a KMeans partition of the inputs into k = {man['n_segments']} (chosen by "
+               "silhouette; the documented fallback). Use them as even slices for reporting, not as personas.")
 elif "fallback" in man["segmentation_method"]:
-    st.warning("HDBSCAN found no setting with an actionable number of dense groups, so segments come from KMeans "
-               "on the UMAP embedding (the documented fallback). Treat them as a partition, not as natural groups.")
+    st.warning(f"HDBSCAN found no setting with an actionable number of dense groups (5 to 10, none under 2%), so "
+               f"segments come from KMeans on the UMAP embedding with k = {man['n_segments']} (chosen by silhouette; "
+               "the documented fallback). Treat them as a partition, not as natural groups.")
 st.markdown(
     "- **Segments** tell you *who* your customers are: browse the personas to design campaigns.\n"
     f"- **Propensity** tells you *who {run.target_label}*, customer by customer: rank and budget contacts by it.\n"

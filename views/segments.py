@@ -147,11 +147,16 @@ else:
     if new:
         st.write("New this run: segments " + ", ".join(new))
     if continuity.get("transitions"):
-        tr = pd.DataFrame(continuity["transitions"]).pivot_table(index="old_segment", columns="new_segment",
-                                                                 values="customers", fill_value=0)
+        tr = (pd.DataFrame(continuity["transitions"])
+              .pivot_table(index="old_segment", columns="new_segment", values="customers", fill_value=0, aggfunc="sum")
+              .astype(int))
+        total = int(tr.to_numpy().sum())
+        stayed = int(sum(tr.at[i, i] for i in tr.index if i in tr.columns))
+        prev_names = {int(k): v for k, v in continuity.get("previous_names", {}).items()}
+        now_names = run.segment_names()
+        tr.index = [f"{i}: {prev_names.get(int(i), '')}" for i in tr.index]
+        tr.columns = [f"{i}: {now_names.get(int(i), '')}" for i in tr.columns]
         st.markdown("**Transition matrix**: customers in both runs, from their previous segment (rows) "
                     "to their segment now (columns)")
         st.dataframe(tr)
-        total = tr.to_numpy().sum()
-        stayed = sum(tr.at[i, i] for i in tr.index if i in tr.columns)
         st.caption(f"{total:,} customers in both runs; {stayed / total:.1%} stayed in a segment with the same id.")
