@@ -28,7 +28,8 @@ class SegmentationSettings:
     ``min_samples_grid`` x cluster selection (excess of mass, leaf) on one UMAP embedding
     (McInnes, Healy & Astels 2017, *hdbscan: Hierarchical density based clustering*, JOSS
     2(11)). A candidate is actionable with ``min_segments``..``max_segments`` clusters, each
-    at least ``min_segment_share`` of the sample; among those whose bootstrap stability
+    at least ``min_segment_share`` of the sample, and HDBSCAN calls at most ``max_noise_share``
+    of the sample noise (beyond that most segments would be guesses); among those whose bootstrap stability
     (ARI) reaches ``min_stability``, the one with the most segments wins (then DBCV).
 
     Quality figures: bootstrap ARI over ``stability_resamples`` refits on subsamples of
@@ -50,6 +51,7 @@ class SegmentationSettings:
     min_cluster_shares: tuple[float, ...] = (0.02, 0.03, 0.04, 0.06)
     min_samples_grid: tuple[int, ...] = (10, 25, 50)
     min_segment_share: float = 0.02
+    max_noise_share: float = 0.5
     min_stability: float = 0.8
     min_hopkins: float = 0.55
     min_segments: int = 5
@@ -121,9 +123,11 @@ class Settings:
         s, p = self.segmentation, self.propensity
         if s.sample_size < 50 or s.reference_size < 10 or s.knn_k < 1 \
                 or not s.min_cluster_shares or not all(0 < v < 0.5 for v in s.min_cluster_shares) \
-                or not s.min_samples_grid or min(s.min_samples_grid) < 1 or not 0 <= s.min_segment_share < 0.5:
+                or not s.min_samples_grid or min(s.min_samples_grid) < 1 or not 0 <= s.min_segment_share < 0.5 \
+                or not 0 < s.max_noise_share <= 1:
             raise DataError("settings: segmentation needs sample_size >= 50, reference_size >= 10, knn_k >= 1, "
-                            "min_cluster_shares in (0, 0.5), min_samples_grid >= 1, 0 <= min_segment_share < 0.5")
+                            "min_cluster_shares in (0, 0.5), min_samples_grid >= 1, 0 <= min_segment_share < 0.5, "
+                            "0 < max_noise_share <= 1")
         if s.stability_resamples < 0 or s.stability_size < 50 or s.quality_sample < 50 \
                 or not 0 <= s.min_stability <= 1 or not 0 < s.match_min_jaccard <= 1:
             raise DataError("settings: segmentation needs stability_resamples >= 0, stability_size >= 50, "

@@ -306,7 +306,8 @@ class Segmenter:
         by HDBSCAN's relative validity, its fast approximation of DBCV (Moulavi et al. 2014,
         *Density-Based Clustering Validation*, SDM; ``HDBSCAN.relative_validity_``). It is
         actionable with ``min_segments``..``max_segments`` clusters, each at least
-        ``min_segment_share`` of the sample. The stability of every actionable candidate is
+        ``min_segment_share`` of the sample, and at most ``max_noise_share`` of the sample
+        called noise. The stability of every actionable candidate is
         the mean adjusted Rand index over ``stability_resamples`` refits of the whole method
         (a new UMAP of a subsample of ``stability_size`` fitted customers, then the
         candidate's HDBSCAN settings, :func:`_candidate_stability`), on final labels (noise reassigned).
@@ -359,7 +360,8 @@ class Segmenter:
                             "clusters": k, "noise_share": float((lab < 0).mean()), "smallest_share": smallest,
                             "dbcv": float(hd.relative_validity_) if k >= 2 else None,
                             "actionable": bool(s.min_segments <= k <= s.max_segments
-                                               and smallest >= s.min_segment_share),
+                                               and smallest >= s.min_segment_share
+                                               and (lab < 0).mean() <= s.max_noise_share),
                             "stability": None, "chosen": False})
                         fitted.append(lab)
             actionable = [i for i, c in enumerate(search) if c["actionable"]]

@@ -30,6 +30,12 @@ st.caption(f"Segmentation method: {man['segmentation_method']}"
            + ("" if boot is None else f"; stability across refits (bootstrap ARI) {boot:.2f}, 1 = identical")
            + ". Details on the Segments page.")
 seg_info = met["segmentation"]
+min_stab = man["settings"]["segmentation"].get("min_stability", 0.8)
+if boot is not None and boot < min_stab:
+    st.warning(f"These segments are not stable: refits on subsamples of the same customers agree with them only "
+               f"{boot:.2f} (adjusted Rand index; {min_stab} is the bar). Many customers would change segment on a "
+               "retrain. Compare the methods on this table (benchmarks/bench_segmentation_methods.py) and consider "
+               "`method = \"kmeans\"` in the settings before building campaigns on them.")
 if "no cluster structure" in man["segmentation_method"]:
     st.warning(f"This table shows no clustering tendency (Hopkins statistic {seg_info['hopkins']:.2f}, below "
                f"{run.json('manifest')['settings']['segmentation']['min_hopkins']}): its customers do not form natural "

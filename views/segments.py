@@ -21,6 +21,10 @@ method = man["segmentation_method"]
 if "no cluster structure" in method:
     st.warning("This table shows no natural groups (see Overview): these segments are an even KMeans partition. "
                "The names describe each slice's averages, not real personas.")
+boot = seg_info.get("bootstrap_ari")
+if boot is not None and boot < man["settings"]["segmentation"].get("min_stability", 0.8):
+    st.warning(f"Not stable: refits agree with these segments only {boot:.2f} (adjusted Rand index, bar "
+               f"{man['settings']['segmentation'].get('min_stability', 0.8)}); see the quality figures below.")
 st.caption(f"Segments are found from what customers do ({', '.join(man['spec']['segmentation_groups'])} features: "
            f"{len(seg_info['inputs'])} inputs); demographics and the target are left out so segments describe "
            "behaviour, and demographics then profile them. Method: " + method + ".")
