@@ -234,9 +234,10 @@ def link_to_previous(artifacts: Path, spec: DatasetSpec, seg: Segmenter, clean: 
                      fitted: np.ndarray, min_jaccard: float) -> dict:
     """Match a new segmentation to the current run's (see :mod:`core.continuity`).
 
-    The current run is comparable when it was trained on the same data set name with the
-    same segmentation inputs; its segmenter then assigns ``clean`` and the two labelings of
-    the same customers are matched. Otherwise the new segments keep ids 0..k-1.
+    The previous run is the current run when it is of the same data set (spec name), else
+    the newest run of that data set. With the same segmentation inputs, its segmenter
+    assigns ``clean`` and the two labelings of the same customers are matched. Otherwise
+    the new segments keep ids 0..k-1.
 
     Parameters
     ----------
@@ -253,22 +254,25 @@ def link_to_previous(artifacts: Path, spec: DatasetSpec, seg: Segmenter, clean: 
     first = {"previous_run": None, "reason": "", "mapping": {i: i for i in ids},
              "status": {i: "first run" for i in ids}, "retired": [], "pairs": [], "next_id": len(ids),
              "previous_names": {}}
-    prev_id = registry.current_run_id(artifacts)
+    current = registry.current_run_id(artifacts)
+    # the current run, or else the newest run of this data set (ids and hand-set names are
+    # per data set, so a run of another table in between must not restart them)
+    candidates = ([current] if current else []) + [r for r in reversed(registry.list_runs(artifacts)) if r != current]
+    prev_id = next((r for r in candidates if registry.load_run(artifacts, r).manifest()["dataset"] == spec.name), None)
     if prev_id is None:
-        first["reason"] = "no earlier run"
+        first["reason"] = f"no earlier run of data set {spec.name}"
         return first
     prev = registry.load_run(artifacts, prev_id)
-    if prev.manifest()["dataset"] != spec.name:
-        first["reason"] = f"the current run {prev_id} is of another data set ({prev.manifest()['dataset']})"
-        return first
     old_seg = prev.joblib("segmenter")
-    if list(old_seg.columns_) != list(seg.columns_):
-        first["reason"] = f"the current run {prev_id} segments on other inputs"
-        return first
-    old_labels = old_seg.assign(clean)["segment_id"].to_numpy()
     prev_profiles = prev.profiles()
     old_ids = [int(p["segment_id"]) for p in prev_profiles]
     prev_next = prev.continuity().get("next_id", max(old_ids) + 1)
+    if list(old_seg.columns_) != list(seg.columns_):
+        # not comparable, but ids are never reused: a hand-set name stays with its segment
+        return {**first, "reason": f"run {prev_id} segments on other inputs",
+                "mapping": {i: prev_next + i for i in ids}, "status": {prev_next + i: "new" for i in ids},
+                "next_id": prev_next + len(ids)}
+    old_labels = old_seg.assign(clean)["segment_id"].to_numpy()
     out = continuity.match_segments(old_labels, fitted, old_ids, ids, prev_next, min_jaccard)
     names = {int(p["segment_id"]): p["name"] for p in prev_profiles}
     out.update(previous_run=prev_id, reason="", previous_names=names,

@@ -222,3 +222,29 @@ def test_no_actionable_hdbscan_setting_falls_back_to_kmeans_with_a_stated_k(smal
     assert seg.method_ == "umap+kmeans (fallback)" and seg.n_segments_ in (9, 10)
     assert not any(c["actionable"] for c in seg.fit_info_["hdbscan_candidates"])
     assert seg.fit_info_["bootstrap_ari"] is not None
+
+
+def test_a_run_of_another_table_in_between_does_not_restart_ids(two_runs, tmp_path):
+    """shopsphere run, then a run on other inputs, then shopsphere again: ids never reused."""
+    import shutil
+
+    from core.config import SegmentationSettings
+
+    art, first, second = two_runs
+    copy = tmp_path / "art"
+    shutil.copytree(art, copy)
+    s = small_settings(copy)
+    # same data set, other segmentation inputs (an empty column is left out): fresh ids
+    from core import synthetic as syn
+
+    df = syn.generate(4000, seed=3)
+    df["tickets_12m"] = np.nan
+    path = tmp_path / "t.csv"
+    df.to_csv(path, index=False)
+    third = train(path, None, s)
+    c3 = third.continuity()
+    assert c3["previous_run"] is None and "other inputs" in c3["reason"]
+    used = {p["segment_id"] for p in first.profiles()} | {p["segment_id"] for p in second.profiles()}
+    ids3 = {p["segment_id"] for p in third.profiles()}
+    assert not ids3 & used and min(ids3) == second.continuity()["next_id"]
+    assert "Our regulars" not in third.segment_names().values()
