@@ -30,7 +30,8 @@ class SegmentationSettings:
     2(11)). A candidate is actionable with ``min_segments``..``max_segments`` clusters, each
     at least ``min_segment_share`` of the sample, and HDBSCAN calls at most ``max_noise_share``
     of the sample noise (beyond that most segments would be guesses); among those whose bootstrap stability
-    (ARI) reaches ``min_stability``, the one with the most segments wins (then DBCV).
+    (ARI) reaches ``min_stability`` and whose depth-4 rules reproduce at least
+    ``min_rule_fidelity`` of customers, the one with the most segments wins (then DBCV).
 
     Quality figures: bootstrap ARI over ``stability_resamples`` refits on subsamples of
     ``stability_size`` customers of the fitted sample; silhouettes on ``quality_sample``
@@ -53,6 +54,7 @@ class SegmentationSettings:
     min_segment_share: float = 0.02
     max_noise_share: float = 0.5
     min_stability: float = 0.8
+    min_rule_fidelity: float = 0.85
     min_hopkins: float = 0.55
     min_segments: int = 5
     max_segments: int = 10
@@ -129,9 +131,11 @@ class Settings:
                             "min_cluster_shares in (0, 0.5), min_samples_grid >= 1, 0 <= min_segment_share < 0.5, "
                             "0 < max_noise_share <= 1")
         if s.stability_resamples < 0 or s.stability_size < 50 or s.quality_sample < 50 \
-                or not 0 <= s.min_stability <= 1 or not 0 < s.match_min_jaccard <= 1:
+                or not 0 <= s.min_stability <= 1 or not 0 < s.match_min_jaccard <= 1 \
+                or not 0 <= s.min_rule_fidelity <= 1:
             raise DataError("settings: segmentation needs stability_resamples >= 0, stability_size >= 50, "
-                            "quality_sample >= 50, min_stability in [0, 1], match_min_jaccard in (0, 1]")
+                            "quality_sample >= 50, min_stability and min_rule_fidelity in [0, 1], "
+                            "match_min_jaccard in (0, 1]")
         if s.method not in ("umap+hdbscan", "kmeans", "gmm"):
             raise DataError(f"settings: segmentation method must be umap+hdbscan, kmeans or gmm, not {s.method!r}")
         if not 2 <= s.min_segments <= s.max_segments:

@@ -163,6 +163,22 @@ def _candidate_stability(tasks: list[tuple]) -> list[tuple[np.ndarray, list[floa
     return out
 
 
+def _rule_fidelity(Z: np.ndarray, labels: np.ndarray, size: int, seed: int) -> float:
+    """Share of ``size`` seeded customers whose segment a depth-4 CART tree (the surrogate
+    of :func:`core.profiling.surrogate_rules`, same leaf minimum) reproduces, trained on
+    them. On the scaled inputs ``Z`` (shape (m, d)): a tree's splits do not change under the
+    per-column monotone log and scaling, so this screens candidates before the rules are
+    written on the original columns (missing values are median-imputed here)."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    from core.profiling import RULE_MAX_DEPTH
+
+    idx = np.random.default_rng(seed).choice(len(Z), size=min(size, len(Z)), replace=False)
+    tree = DecisionTreeClassifier(max_depth=RULE_MAX_DEPTH, min_samples_leaf=max(5, int(0.005 * len(idx))),
+                                  random_state=seed).fit(Z[idx], labels[idx])
+    return float((tree.predict(Z[idx]) == labels[idx]).mean())
+
+
 class NotFittedError(RuntimeError):
     """A model was used before ``fit``."""
 
@@ -311,10 +327,13 @@ class Segmenter:
         the mean adjusted Rand index over ``stability_resamples`` refits of the whole method
         (a new UMAP of a subsample of ``stability_size`` fitted customers, then the
         candidate's HDBSCAN settings, :func:`_candidate_stability`), on final labels (noise reassigned).
-        The chosen candidate is the finest stable one: the most segments among those with
-        stability >= ``min_stability`` (a marketer can act on more, finer segments only if
-        they hold still), ties broken by DBCV; when none is stable enough, the most stable.
-        DBCV alone favoured the coarsest partitions here (5 segments merging personas).
+        The chosen candidate is the finest stable, readable one: the most segments among
+        those with stability >= ``min_stability`` and depth-4 rule fidelity >=
+        ``min_rule_fidelity`` (:func:`_rule_fidelity`; a marketer can act on more, finer
+        segments only if they hold still and can be put in words), ties broken by DBCV;
+        when no stable candidate is readable enough, the finest stable one; when none is
+        stable, the most stable. DBCV alone favoured the coarsest partitions here (5
+        segments merging personas).
         The chosen candidate's refits are the run's bootstrap ARI (:meth:`_quality`), so that
         figure is measured on the resamples that helped choose it.
 
@@ -380,8 +399,11 @@ class Segmenter:
                     search[i]["stability_aris"] = aris
                     search[i]["stability"] = float(np.mean(aris))
         stable = [i for i in actionable if (search[i]["stability"] or 0.0) >= s.min_stability]
-        if stable:  # the finest stable partition (more segments = more to act on), then DBCV
-            chosen = max(stable, key=lambda i: (search[i]["clusters"], search[i]["dbcv"], -i))
+        for i in stable:  # can a depth-4 rule set describe them?
+            search[i]["rule_fidelity"] = _rule_fidelity(Z, finals[i], s.quality_sample, self.random_state)
+        readable = [i for i in stable if search[i]["rule_fidelity"] >= s.min_rule_fidelity]
+        if stable:  # the finest stable (and, when possible, readable) partition, then DBCV
+            chosen = max(readable or stable, key=lambda i: (search[i]["clusters"], search[i]["dbcv"], -i))
         elif actionable and s.stability_resamples:  # none stable enough: the most stable
             chosen = max(actionable, key=lambda i: (search[i]["stability"], -i))
         elif actionable:  # stability not measured: the best DBCV
