@@ -68,6 +68,43 @@ class SegmentationSettings:
     match_min_jaccard: float = 0.5
 
 
+def _whole(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_segmentation(s: SegmentationSettings) -> None:
+    """Raise :class:`DataError` naming the first ``[segmentation]`` key out of range."""
+    whole_min = {"sample_size": 50, "n_components": 2, "n_neighbors": 2, "reference_size": 10, "knn_k": 1,
+                 "projection_size": 10, "stability_resamples": 0, "stability_size": 50, "quality_sample": 50,
+                 "min_segments": 2, "max_segments": 2}
+    for key, lo in whole_min.items():
+        v = getattr(s, key)
+        if not _whole(v) or v < lo:
+            raise DataError(f"settings: [segmentation] {key} must be a whole number >= {lo}, got {v!r}")
+    in_range = {"min_dist": (0, 1), "min_hopkins": (0, 1), "min_segment_share": (0, 0.49),
+                "max_noise_share": (0.01, 1), "min_stability": (0, 1), "min_rule_fidelity": (0, 1),
+                "match_min_jaccard": (0.01, 1)}
+    for key, (lo, hi) in in_range.items():
+        v = getattr(s, key)
+        if not _number(v) or not lo <= v <= hi:
+            raise DataError(f"settings: [segmentation] {key} must be a number from {lo} to {hi}, got {v!r}")
+    lists = {"min_cluster_shares": (lambda v: _number(v) and 0 < v < 0.5, "numbers above 0 and below 0.5"),
+             "min_samples_grid": (lambda v: _whole(v) and v >= 1, "whole numbers >= 1"),
+             "fallback_k": (lambda v: _whole(v) and 2 <= v <= 50, "whole numbers from 2 to 50")}
+    for key, (ok, what) in lists.items():
+        v = getattr(s, key)
+        if not isinstance(v, (tuple, list)) or not v or not all(ok(x) for x in v):
+            raise DataError(f"settings: [segmentation] {key} must be a non-empty list of {what}, got {v!r}")
+    if s.max_segments > 50:
+        raise DataError(f"settings: [segmentation] max_segments must be at most 50, got {s.max_segments}")
+    if s.knn_k > s.reference_size:
+        raise DataError(f"settings: [segmentation] knn_k ({s.knn_k}) must not exceed reference_size ({s.reference_size})")
+
+
 @dataclass(frozen=True)
 class PropensitySettings:
     """Split shares and model parameters.
@@ -123,19 +160,7 @@ class Settings:
         if not isinstance(self.n_jobs, int) or self.n_jobs < 1:
             raise DataError(f"settings: n_jobs must be a whole number >= 1, got {self.n_jobs!r}")
         s, p = self.segmentation, self.propensity
-        if s.sample_size < 50 or s.reference_size < 10 or s.knn_k < 1 \
-                or not s.min_cluster_shares or not all(0 < v < 0.5 for v in s.min_cluster_shares) \
-                or not s.min_samples_grid or min(s.min_samples_grid) < 1 or not 0 <= s.min_segment_share < 0.5 \
-                or not 0 < s.max_noise_share <= 1:
-            raise DataError("settings: segmentation needs sample_size >= 50, reference_size >= 10, knn_k >= 1, "
-                            "min_cluster_shares in (0, 0.5), min_samples_grid >= 1, 0 <= min_segment_share < 0.5, "
-                            "0 < max_noise_share <= 1")
-        if s.stability_resamples < 0 or s.stability_size < 50 or s.quality_sample < 50 \
-                or not 0 <= s.min_stability <= 1 or not 0 < s.match_min_jaccard <= 1 \
-                or not 0 <= s.min_rule_fidelity <= 1:
-            raise DataError("settings: segmentation needs stability_resamples >= 0, stability_size >= 50, "
-                            "quality_sample >= 50, min_stability and min_rule_fidelity in [0, 1], "
-                            "match_min_jaccard in (0, 1]")
+        _check_segmentation(s)
         if s.method not in ("umap+hdbscan", "kmeans", "gmm"):
             raise DataError(f"settings: segmentation method must be umap+hdbscan, kmeans or gmm, not {s.method!r}")
         if not 2 <= s.min_segments <= s.max_segments:
@@ -179,6 +204,11 @@ def load_settings(path: str | Path | None = None, **overrides) -> Settings:
     raw.update({k: v for k, v in overrides.items() if v is not None})
     try:
         seg_s = SegmentationSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in seg.items()})
+        if path is not None:
+            try:
+                _check_segmentation(seg_s)
+            except DataError as exc:
+                raise DataError(f"settings file {path}: {str(exc).removeprefix('settings: ')}") from None
         prop_s = PropensitySettings(**prop)
         for key in ("artifacts_dir", "default_data"):
             if key in raw:

@@ -222,6 +222,9 @@ class Segmenter:
         ------
         ValueError
             Fewer than 50 rows.
+        DataError
+            Every segmentation input is empty, or the inputs take fewer distinct values than
+            ``min_segments`` (e.g. all constant).
         """
         progress = progress or (lambda msg: None)
         s = self.settings
@@ -239,6 +242,12 @@ class Segmenter:
         Xs = clean.iloc[sample][self.columns_]
         self.preprocessor_ = build_preprocessor(spec, self.columns_, categories, add_indicator=False).fit(Xs)
         Z = self.preprocessor_.transform(Xs)
+        distinct = len(np.unique(np.round(Z, 9), axis=0))
+        if distinct < s.min_segments:
+            constant = [c for c in self.columns_ if Xs[c].nunique(dropna=False) <= 1]
+            raise DataError(f"segmentation inputs take only {distinct} distinct value combination(s) in the sample, "
+                            f"too few for {s.min_segments} segments"
+                            + (f" (constant: {', '.join(constant)})" if constant else ""))
         h = hopkins(Z, rng)
         E, search = None, []
         self._projection = None

@@ -248,3 +248,50 @@ def test_a_run_of_another_table_in_between_does_not_restart_ids(two_runs, tmp_pa
     ids3 = {p["segment_id"] for p in third.profiles()}
     assert not ids3 & used and min(ids3) == second.continuity()["next_id"]
     assert "Our regulars" not in third.segment_names().values()
+
+
+def test_constant_segmentation_inputs_are_refused_in_one_line(small_table, tmp_path):
+    from core.schema import shopsphere_spec
+
+    df = small_table.copy()
+    for c in shopsphere_spec().segmentation_columns:
+        df[c] = 1
+    path = tmp_path / "const.csv"
+    df.to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"only 1 distinct value combination.*constant: sessions_30d"):
+        train(path, None, small_settings(tmp_path / "art"))
+    assert registry.current_run_id(tmp_path / "art") is None
+
+
+@pytest.mark.parametrize("body, key", [
+    ("fallback_k = []", "fallback_k"), ("n_components = 0", "n_components"), ("n_neighbors = 1", "n_neighbors"),
+    ("projection_size = 0", "projection_size"), ("sample_size = 1000.5", "sample_size"),
+    ("min_samples_grid = [2.5]", "min_samples_grid"), ("knn_k = 100000", "knn_k"), ("min_hopkins = 2.0", "min_hopkins"),
+    ("max_segments = 1000", "max_segments"), ("min_dist = -1", "min_dist"), ("min_cluster_shares = [0.7]", "min_cluster_shares"),
+    ("max_noise_share = 0", "max_noise_share"), ("min_cluster_shares = 0.05", "min_cluster_shares"),
+    ('sample_size = "abc"', "sample_size"),
+])
+def test_bad_segmentation_settings_name_the_key_and_file(tmp_path, body, key):
+    from core.config import load_settings
+
+    p = tmp_path / "s.toml"
+    p.write_text("[segmentation]\n" + body + "\n")
+    with pytest.raises(DataError, match=rf"settings file .*s.toml: \[segmentation\] {key} .*must"):
+        load_settings(p)
+
+
+def test_damaged_names_file_is_one_clear_error_and_never_overwritten(tmp_path):
+    for text in ('{"shopsphere": {"3": "Loyal', "[]", '{"shopsphere": []}', '{"shopsphere": {"x": "Foo"}}',
+                 '{"shopsphere": "abc"}', '{"shopsphere": {"1": null}}'):
+        (tmp_path / "display_names.json").write_text(text)
+        with pytest.raises(DataError, match="display_names.json: not valid segment names"):
+            registry.display_names(tmp_path, "shopsphere")
+        with pytest.raises(DataError, match="not valid segment names"):
+            registry.set_display_name(tmp_path, "shopsphere", 1, "New")
+        assert (tmp_path / "display_names.json").read_text() == text
+
+
+def test_clearing_a_name_is_refused_when_another_segment_shows_the_automatic_one(tmp_path):
+    registry.set_display_name(tmp_path, "shopsphere", 5, "Rare visitors", taken={0: "VIP"}, auto_name="Big spenders")
+    with pytest.raises(DataError, match="already used by segment 5"):
+        registry.set_display_name(tmp_path, "shopsphere", 0, "", taken={5: "Rare visitors"}, auto_name="Rare visitors")

@@ -73,7 +73,15 @@ class RunView:
     def segment_names(self) -> dict[int, str]:
         """``{segment_id: name}``: names set by hand win over the automatic persona names."""
         auto = {p["segment_id"]: p["name"] for p in self.json("profiles")}
-        hand = registry.display_names(self.artifacts, self.json("manifest")["dataset"])
+        try:
+            hand = registry.display_names(self.artifacts, self.json("manifest")["dataset"])
+        except DataError as exc:  # a damaged names file: say so once, show the automatic names
+            if not st.session_state.get("_names_error_shown"):
+                show_error(exc)
+                st.session_state["_names_error_shown"] = True
+            hand = {}
+        else:
+            st.session_state.pop("_names_error_shown", None)
         return {k: hand.get(k, v) for k, v in auto.items()}
 
     def profiles(self) -> list[dict]:

@@ -54,6 +54,9 @@ for p in profiles:
     with st.expander(f"{p['segment_id']}: {p['name']} — {p['size']:,} customers ({p['share']:.1%}){rate}{flag}"):
         if p["name"] != p["auto_name"]:
             st.caption(f"Name set by hand; automatic name: {p['auto_name']}")
+        if p.get("computed_name") and p["computed_name"] != p["auto_name"]:
+            st.caption(f"Name kept from the previous run so the segment stays recognisable; its features today "
+                       f"would name it '{p['computed_name']}'.")
         if p.get("description"):
             st.write(p["description"])
         cols = st.columns(4)
@@ -105,18 +108,23 @@ with st.form("rename"):
         target = options[pick]
         try:
             registry.set_display_name(run.artifacts, man["dataset"], target["segment_id"], new_name,
-                                      taken={q["segment_id"]: q["name"] for q in profiles})
+                                      taken={q["segment_id"]: q["name"] for q in profiles},
+                                      auto_name=target["auto_name"])
         except DataError as exc:
             show_error(exc)
         else:
-            st.success(f"Segment {target['segment_id']} is now shown as "
-                       f"'{new_name.strip() or target['auto_name']}'.")
+            st.session_state["_renamed"] = (f"Segment {target['segment_id']} is now shown as "
+                                            f"'{new_name.strip() or target['auto_name']}'.")
             st.rerun()
+if st.session_state.get("_renamed"):
+    st.success(st.session_state.pop("_renamed"))
 
 st.subheader("Segmentation quality")
 fmt = lambda v, f="{:.3f}": "n/a" if v is None else f.format(v)  # noqa: E731
 quality = pd.DataFrame([
-    ("segments", str(seg_info["n_segments"]), "5 to 10 actionable segments, none under 2% of customers"),
+    ("segments", str(seg_info["n_segments"]), f"aimed for: {man['settings']['segmentation']['min_segments']} to "
+     f"{man['settings']['segmentation']['max_segments']}, none under "
+     f"{man['settings']['segmentation']['min_segment_share']:.0%} of customers"),
     ("bootstrap ARI", fmt(seg_info.get("bootstrap_ari")),
      f"agreement of {len(seg_info.get('bootstrap_aris', []))} refits on subsamples of "
      f"{seg_info.get('stability_size') or 0:,} customers with these segments (1 = identical; target 0.8)"),
@@ -134,9 +142,15 @@ quality = pd.DataFrame([
 st.dataframe(quality, hide_index=True)
 if seg_info.get("hdbscan_candidates"):
     with st.expander("HDBSCAN parameter search: every candidate tried"):
-        st.dataframe(pd.DataFrame(seg_info["hdbscan_candidates"]), hide_index=True)
-        st.caption("DBCV here is HDBSCAN's relative validity on the UMAP embedding. Actionable: 5 to 10 clusters, "
-                   "none under 2%. Stability is checked for the best few by DBCV (subsample ARI).")
+        cfg = man["settings"]["segmentation"]
+        cand = pd.DataFrame(seg_info["hdbscan_candidates"]).drop(columns=["stability_aris"], errors="ignore")
+        cand = cand.sort_values(["chosen", "actionable", "stability"], ascending=False, na_position="last")
+        st.dataframe(cand.rename(columns=lambda c: c.replace("_", " ")).round(3), hide_index=True)
+        st.caption(f"DBCV here is HDBSCAN's relative validity on the UMAP embedding. Actionable: "
+                   f"{cfg['min_segments']} to {cfg['max_segments']} clusters, none under "
+                   f"{cfg['min_segment_share']:.0%}, at most {cfg.get('max_noise_share', 0.5):.0%} noise. Stability "
+                   "(bootstrap ARI) is measured for every actionable candidate, rule fidelity for the stable ones; "
+                   "the chosen one is the finest that is stable and readable.")
 
 st.subheader("Continuity with the previous run")
 if not continuity or not continuity.get("previous_run"):
@@ -156,9 +170,10 @@ else:
               .astype(int))
         total = int(tr.to_numpy().sum())
         stayed = int(sum(tr.at[i, i] for i in tr.index if i in tr.columns))
-        prev_names = {int(k): v for k, v in continuity.get("previous_names", {}).items()}
         now_names = run.segment_names()
-        tr.index = [f"{i}: {prev_names.get(int(i), '')}" for i in tr.index]
+        prev_names = {**{int(k): v for k, v in continuity.get("previous_names", {}).items()}, **now_names}
+        tr.index = [f"{i}: {prev_names.get(int(i), '')}" + ("" if int(i) in now_names else " (retired)")
+                    for i in tr.index]
         tr.columns = [f"{i}: {now_names.get(int(i), '')}" for i in tr.columns]
         st.markdown("**Transition matrix**: customers in both runs, from their previous segment (rows) "
                     "to their segment now (columns)")
