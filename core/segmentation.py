@@ -448,23 +448,16 @@ class Segmenter:
         return _umap_many([self._umap_job(Z, seed)])[0]
 
     def _refit_labels(self, Zb: np.ndarray, seed: int) -> np.ndarray:
-        """Labels of a refit of the fitted method, with its chosen parameters, on ``Zb``
-        (shape (m, d), scaled inputs); min_cluster_size and min_samples scaled to m."""
-        p, s = self._params, self.settings
-        m = len(Zb)
+        """Labels (shape (m,)) of a refit of the fitted KMeans, mixture or UMAP + KMeans
+        fallback, with its chosen k, on ``Zb`` (shape (m, d), scaled inputs)."""
+        p = self._params
         if p["method"] in ("kmeans", "kmeans (no cluster structure)"):
             return KMeans(n_clusters=p["k"], n_init=4, random_state=seed).fit(Zb).labels_
         if p["method"] == "gmm":
             return GaussianMixture(n_components=p["k"], covariance_type="full", n_init=2, reg_covar=1e-4,
                                    random_state=seed).fit(Zb).predict(Zb)
-        E = self._umap(Zb, seed)
-        if p["method"] == "umap+kmeans (fallback)":
-            return KMeans(n_clusters=p["k"], n_init=4, random_state=seed).fit(E).labels_
-        frac = m / self.fit_n_
-        labels = hdbscan.HDBSCAN(min_cluster_size=max(5, int(round(p["min_cluster_size"] * frac))),
-                                 min_samples=max(1, int(round(p["min_samples"] * frac))),
-                                 cluster_selection_method=p["selection"], core_dist_n_jobs=1).fit(E).labels_
-        return _reassign_noise(Zb, labels, s.knn_k)
+        # umap+kmeans (fallback); UMAP + HDBSCAN's refits come from the parameter search
+        return KMeans(n_clusters=p["k"], n_init=4, random_state=seed).fit(self._umap(Zb, seed)).labels_
 
     def _quality(self, Z: np.ndarray, E: np.ndarray | None, labels: np.ndarray, rng: np.random.Generator,
                  progress) -> dict:
@@ -498,7 +491,6 @@ class Segmenter:
         d = q[:2000]
         if len(np.unique(labels[d])) > 1:
             out["dbcv"] = float(validity_index(Z[d].astype(np.float64), labels[d]))
-        self.fit_n_ = n
         size = min(s.stability_size, int(0.8 * n))  # a subsample, even of a small table
         out["stability_size"] = int(size)
         if self._params.get("stability_aris"):  # measured by the search, on the same labels

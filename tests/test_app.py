@@ -58,21 +58,21 @@ def test_renaming_a_segment_on_the_segments_page(trained, tmp_path, monkeypatch)
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
     at.switch_page("views/segments.py").run()
     first = run.profiles()[0]
-    box = next(s for s in at.selectbox if s.label == "Segment")
-    box.set_value(next(o for o in box.options if o.startswith(f"{first['segment_id']}:")))
-    next(t for t in at.text_input if t.label == "Display name").input("Weekend browsers")
-    next(b for b in at.button if b.label == "Save name").click()
-    at.run()
+    _rename(at, first["segment_id"], "Weekend browsers")
     assert not at.exception and not at.error
     assert registry.display_names(copy, "shopsphere") == {first["segment_id"]: "Weekend browsers"}
     assert any("Weekend browsers" in e.label for e in at.expander)
     assert registry.Run(copy / "runs" / run.run_id).segment_names()[first["segment_id"]] == "Weekend browsers"
     # a name another segment already has is refused with one line
     at.switch_page("views/segments.py").run()
-    other = run.profiles()[1]
+    _rename(at, run.profiles()[1]["segment_id"], "weekend BROWSERS")
+    assert any("already used by segment" in e.value for e in at.error)
+
+
+def _rename(at, segment_id: int, name: str) -> None:
+    """Fill and submit the Segments page's rename form."""
     box = next(s for s in at.selectbox if s.label == "Segment")
-    box.set_value(next(o for o in box.options if o.startswith(f"{other['segment_id']}:")))
-    next(t for t in at.text_input if t.label == "Display name").input("weekend BROWSERS")
+    box.set_value(next(o for o in box.options if o.startswith(f"{segment_id}:")))
+    next(t for t in at.text_input if t.label == "Display name").input(name)
     next(b for b in at.button if b.label == "Save name").click()
     at.run()
-    assert any("already used by segment" in e.value for e in at.error)

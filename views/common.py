@@ -72,17 +72,15 @@ class RunView:
 
     def segment_names(self) -> dict[int, str]:
         """``{segment_id: name}``: names set by hand win over the automatic persona names."""
-        auto = {p["segment_id"]: p["name"] for p in self.json("profiles")}
         try:
-            hand = registry.display_names(self.artifacts, self.json("manifest")["dataset"])
+            names = registry.load_run(self.artifacts, self.run_id).segment_names()
         except DataError as exc:  # a damaged names file: say so once, show the automatic names
             if not st.session_state.get("_names_error_shown"):
                 show_error(exc)
                 st.session_state["_names_error_shown"] = True
-            hand = {}
-        else:
-            st.session_state.pop("_names_error_shown", None)
-        return {k: hand.get(k, v) for k, v in auto.items()}
+            return {p["segment_id"]: p["name"] for p in self.json("profiles")}
+        st.session_state.pop("_names_error_shown", None)
+        return names
 
     def profiles(self) -> list[dict]:
         """The run's segment profiles, ``name`` being the shown name (hand-set or automatic)
