@@ -197,6 +197,17 @@ def _conditions(col, threshold: float, has_missing: bool, missing_left: bool) ->
     return left, right
 
 
+def surrogate_tree(X: np.ndarray, labels: np.ndarray, random_state: int = 0):
+    """The surrogate CART tree (Breiman et al. 1984) behind the rules: depth at most
+    :data:`RULE_MAX_DEPTH`, leaves of at least 0.5% of the rows (5 at least), missing values
+    handled natively. ``X`` shape (m, d), ``labels`` shape (m,). Returns the fitted
+    scikit-learn ``DecisionTreeClassifier``."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    return DecisionTreeClassifier(max_depth=RULE_MAX_DEPTH, min_samples_leaf=max(5, int(0.005 * len(X))),
+                                  random_state=random_state).fit(X, labels)
+
+
 def surrogate_rules(clean: pd.DataFrame, segment_id: np.ndarray, spec: DatasetSpec, columns: list[str],
                     random_state: int = 0, sample_size: int = 50_000) -> dict:
     """Plain-language rules for each segment from a shallow surrogate decision tree.
@@ -221,15 +232,12 @@ def surrogate_rules(clean: pd.DataFrame, segment_id: np.ndarray, spec: DatasetSp
     ``depth``, and ``segments``: ``{segment_id: {"fidelity": recall of the segment by its
     rules, "rules": [{"text", "customers", "precision"}...]}}`` (rules sorted by size).
     """
-    from sklearn.tree import DecisionTreeClassifier
-
     segment_id = np.asarray(segment_id)
     n = len(clean)
     rng = np.random.default_rng(random_state)
     idx = np.sort(rng.choice(n, size=min(sample_size, n), replace=False))
     X = clean[columns].to_numpy(float)
-    tree = DecisionTreeClassifier(max_depth=RULE_MAX_DEPTH, min_samples_leaf=max(5, int(0.005 * len(idx))),
-                                  random_state=random_state).fit(X[idx], segment_id[idx])
+    tree = surrogate_tree(X[idx], segment_id[idx], random_state)
     pred = tree.predict(X)
     leaf = tree.apply(X)
     t = tree.tree_

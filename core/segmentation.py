@@ -169,13 +169,10 @@ def _rule_fidelity(Z: np.ndarray, labels: np.ndarray, size: int, seed: int) -> f
     them. On the scaled inputs ``Z`` (shape (m, d)): a tree's splits do not change under the
     per-column monotone log and scaling, so this screens candidates before the rules are
     written on the original columns (missing values are median-imputed here)."""
-    from sklearn.tree import DecisionTreeClassifier
-
-    from core.profiling import RULE_MAX_DEPTH
+    from core.profiling import surrogate_tree
 
     idx = np.random.default_rng(seed).choice(len(Z), size=min(size, len(Z)), replace=False)
-    tree = DecisionTreeClassifier(max_depth=RULE_MAX_DEPTH, min_samples_leaf=max(5, int(0.005 * len(idx))),
-                                  random_state=seed).fit(Z[idx], labels[idx])
+    tree = surrogate_tree(Z[idx], labels[idx], seed)
     return float((tree.predict(Z[idx]) == labels[idx]).mean())
 
 
