@@ -1,4 +1,4 @@
-"""SHAP feature importance for the XGBoost propensity model.
+"""SHAP feature importance and per-customer reasons for the XGBoost propensity model.
 
 SHAP values are computed with XGBoost's built-in TreeSHAP (``Booster.predict(...,
 pred_contribs=True)``), the exact algorithm of Lundberg, Erion et al. 2020 ("From local
@@ -6,6 +6,12 @@ explanations to global understanding with explainable AI for trees", Nature Mach
 Intelligence 2:56-67), the same values ``shap.TreeExplainer`` gives for this model, in
 log-odds units. Global importance is the mean absolute SHAP value per feature over a
 seeded sample of rows, and its sum per feature group.
+
+Per customer, the three features with the largest |SHAP| become reason codes in plain
+English with the customer's own value and the direction of the effect
+(:func:`reason_texts`); the SHAP values for every customer come from
+:class:`core.fastshap.TreeShapPatterns`, exact TreeSHAP computed once per decision pattern,
+which is what keeps reasons for every customer inside the scoring time budget.
 """
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from core.fastshap import TreeShapPatterns
 from core.schema import DatasetSpec
 
 
@@ -51,3 +58,152 @@ def group_importance(importance: pd.DataFrame) -> pd.DataFrame:
     """Sum of mean |SHAP| by feature group: ``group``, ``mean_abs_shap``, ``share``."""
     g = importance.groupby("group", as_index=False)[["mean_abs_shap", "share"]].sum()
     return g.sort_values("mean_abs_shap", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def format_values(values: np.ndarray, kind: str) -> np.ndarray:
+    """Display text of a column's values (shape (n,) object): whole numbers for counts,
+    money and durations, percentages for rates, yes/no for flags, one decimal otherwise,
+    "not recorded" for missing values."""
+    out = np.full(len(values), "not recorded", dtype=object)
+    if kind == "categorical":
+        ok = pd.notna(values)
+        out[ok] = values[ok].astype(str)
+        return out
+    v = np.asarray(values, dtype=float)
+    ok = ~np.isnan(v)
+    if not ok.any():
+        return out
+    uniq, inv = np.unique(v[ok], return_inverse=True)
+    if kind == "rate":
+        text = [f"{x:.0%}" for x in uniq]
+    elif kind == "binary":
+        text = ["yes" if x >= 0.5 else "no" for x in uniq]
+    elif kind in ("count", "currency", "duration", "date"):
+        text = [f"{x:,.0f}" for x in uniq]
+    else:
+        text = [f"{x:,.0f}" if float(x).is_integer() else f"{x:,.1f}" for x in uniq]
+    out[ok] = np.asarray(text, dtype=object)[inv]
+    return out
+
+
+def reason_texts(X: pd.DataFrame, contrib: np.ndarray, spec: DatasetSpec, k: int = 3) -> pd.DataFrame:
+    """The ``k`` strongest reasons of each row's score, in plain English.
+
+    Parameters
+    ----------
+    X : the model inputs (n rows; columns the model's features, as
+        :func:`core.features.model_frame` builds them).
+    contrib : SHAP values, shape (n, n_features), columns in ``X``'s order (log-odds).
+    spec : the data-set spec (each column's ``reason`` template, ``label`` and ``kind``).
+    k : reasons per row (at most the number of features).
+
+    Returns
+    -------
+    DataFrame with ``reason_1`` .. ``reason_k`` (text such as "Ordered 4 times in the last 90
+    days (raises)", strongest first) and ``reason_1_feature`` .. (the column names). A
+    feature with a SHAP value of exactly 0 is never given as a reason (the slot is empty).
+    """
+    names = list(X.columns)
+    n, f = contrib.shape
+    k = min(k, f)
+    if n == 0:
+        return pd.DataFrame({**{f"reason_{i + 1}": [] for i in range(k)},
+                             **{f"reason_{i + 1}_feature": [] for i in range(k)}})
+    mag = np.abs(contrib)
+    top = np.argpartition(-mag, k - 1, axis=1)[:, :k] if k < f else np.tile(np.arange(f), (n, 1))
+    order = np.argsort(-np.take_along_axis(mag, top, axis=1), axis=1, kind="stable")
+    top = np.take_along_axis(top, order, axis=1)
+    rows = np.arange(n)
+    texts = {}
+    display = {}
+    for j, col in enumerate(names):
+        c = spec.column(col)
+        template = c.reason or (c.label[:1].upper() + c.label[1:] + ": {value}")
+        display[j] = (template, format_values(X[col].to_numpy(dtype=object if c.is_categorical else float), c.kind), c)
+    out = {}
+    for slot in range(k):
+        feat = top[:, slot]
+        val = contrib[rows, feat]
+        text = np.full(n, "", dtype=object)
+        for j, (template, shown, c) in display.items():
+            m = (feat == j) & (val != 0)
+            if not m.any():
+                continue
+            missing = shown[m] == "not recorded"
+            label = c.label[:1].upper() + c.label[1:]
+            body = np.where(missing, f"{label}: not recorded", None)
+            if (~missing).any():
+                pre, post = template.split("{value}", 1)
+                body[~missing] = pre + shown[m][~missing] + post
+            text[m] = body + np.where(val[m] > 0, " (raises)", " (lowers)")
+        out[f"reason_{slot + 1}"] = text
+        out[f"reason_{slot + 1}_feature"] = np.where(val != 0, np.asarray(names, dtype=object)[feat], "")
+    return pd.DataFrame(out)
+
+
+def contributions(explainer: TreeShapPatterns, X: pd.DataFrame, n_jobs: int = 2, chunk: int = 60_000) -> np.ndarray:
+    """Exact TreeSHAP values of ``X`` (shape (n, n_features), log-odds), rows in chunks over
+    ``n_jobs`` threads (NumPy and XGBoost release the GIL; measured 1.7x on 2 cores)."""
+    if len(X) <= chunk or n_jobs == 1:
+        return explainer.shap_values(X)
+    from concurrent.futures import ThreadPoolExecutor
+    bounds = list(range(0, len(X), chunk)) + [len(X)]
+    with ThreadPoolExecutor(n_jobs) as pool:
+        parts = list(pool.map(lambda ab: explainer.shap_values(X.iloc[ab[0]:ab[1]]), zip(bounds[:-1], bounds[1:])))
+    return np.vstack(parts)
+
+
+def importance_table(contrib: np.ndarray, columns: list[str], spec: DatasetSpec) -> pd.DataFrame:
+    """Mean |SHAP| per feature from SHAP values ``contrib`` (n, n_features), sorted
+    descending: ``feature``, ``label``, ``group``, ``mean_abs_shap`` (log-odds), ``share``."""
+    imp = np.abs(contrib).mean(axis=0)
+    df = pd.DataFrame({
+        "feature": columns,
+        "label": [spec.column(c).label for c in columns],
+        "group": [spec.column(c).group for c in columns],
+        "mean_abs_shap": imp,
+    })
+    df["share"] = df["mean_abs_shap"] / max(df["mean_abs_shap"].sum(), 1e-12)
+    return df.sort_values("mean_abs_shap", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def shap_points(X: pd.DataFrame, contrib: np.ndarray, features: list[str], spec: DatasetSpec) -> pd.DataFrame:
+    """Long table for the SHAP summary (beeswarm-like) and dependence plots.
+
+    One row per (sample row, feature in ``features``): ``feature``, ``label``, ``shap``
+    (log-odds), ``value`` (the number, NaN when missing or categorical), ``value_text``
+    (as shown to people) and ``value_rank`` (0..1 percentile of the value among the
+    sample, 0.5 for missing and categorical values; the beeswarm's colour).
+    """
+    parts = []
+    for f in features:
+        j = list(X.columns).index(f)
+        c = spec.column(f)
+        raw = X[f]
+        num = np.full(len(X), np.nan) if c.is_categorical else raw.to_numpy(float)
+        rank = pd.Series(num).rank(pct=True).fillna(0.5).to_numpy()
+        parts.append(pd.DataFrame({
+            "feature": f, "label": c.label, "shap": contrib[:, j].astype(float), "value": num,
+            "value_text": format_values(raw.to_numpy(dtype=object if c.is_categorical else float), c.kind),
+            "value_rank": rank}))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["feature", "label", "shap", "value", "value_text", "value_rank"])
+
+
+def agreement_with_treeshap(booster: xgb.Booster, n_trees: int, explainer: TreeShapPatterns, X: pd.DataFrame) -> dict:
+    """How the reasons' SHAP values compare with XGBoost's exact TreeSHAP on rows ``X``.
+
+    Returns ``rows``, ``top3_agreement`` (share of rows whose set of 3 largest-|SHAP|
+    features is the same), ``top1_agreement`` and ``max_abs_diff`` (log-odds).
+    """
+    ref = booster.predict(xgb.DMatrix(X, enable_categorical=True), pred_contribs=True,
+                          iteration_range=(0, n_trees))[:, :-1]
+    mine = explainer.shap_values(X)
+
+    def top(v, k):
+        return np.sort(np.argsort(-np.abs(v), axis=1, kind="stable")[:, :k], axis=1)
+
+    return {"rows": int(len(X)), "top3_agreement": float((top(ref, 3) == top(mine, 3)).all(axis=1).mean()),
+            "top1_agreement": float((top(ref, 1) == top(mine, 1)).all(axis=1).mean()),
+            "max_abs_diff": float(np.abs(ref - mine).max()) if len(X) else 0.0,
+            "method": "exact TreeSHAP per decision pattern (core.fastshap) vs XGBoost pred_contribs"}

@@ -70,6 +70,10 @@ class ColumnSpec:
         Known levels of a categorical column; None: learned from the training table.
     date_format : str or None
         ``strftime`` format of a date column; None: ISO dates.
+    reason : str
+        Template of a customer's reason code for this column, with ``{value}`` for the
+        customer's own value ("Ordered {value} times in the last 90 days"). Empty: "<Label>:
+        {value}". See :func:`core.explain.reason_texts`.
     """
 
     name: str
@@ -84,8 +88,11 @@ class ColumnSpec:
     out_of_range: str = "missing"
     categories: tuple[str, ...] | None = None
     date_format: str | None = None
+    reason: str = ""
 
     def __post_init__(self) -> None:
+        if self.reason and "{value}" not in self.reason:
+            raise DataError(f"column '{self.name}': reason must contain {{value}}, got {self.reason!r}")
         if self.kind not in KINDS:
             raise DataError(f"column '{self.name}': unknown kind '{self.kind}' (expected one of {', '.join(KINDS)})")
         if self.group not in GROUPS:
@@ -137,6 +144,14 @@ class DatasetSpec:
     value_column : str or None
         A currency feature giving a customer's spend (ShopSphere: 12-month spend); the
         segment cards show its segment mean as "average spend". None: not shown.
+    recency_column : str or None
+        A feature counting days since the last purchase; the propensity comparison table
+        includes a recency-only score (fewer days ranks higher). None: that row is left out.
+    snapshot_column : str or None
+        A date column (not a feature) giving each row's snapshot or cutoff date; when set,
+        propensity uses an out-of-time split (test on the latest snapshot).
+    allow_leaky : tuple of str
+        Features the leakage guard lets through (see :func:`core.propensity.leakage_check`).
     """
 
     name: str
@@ -149,6 +164,9 @@ class DatasetSpec:
     evaluation_columns: tuple[str, ...] = ()
     target_label: str = "responded"
     value_column: str | None = None
+    recency_column: str | None = None
+    snapshot_column: str | None = None
+    allow_leaky: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.segmentation_groups, str) or not all(isinstance(g, str) for g in self.segmentation_groups):
@@ -170,6 +188,14 @@ class DatasetSpec:
                 raise DataError(f"spec '{self.name}': column '{special}' is the id or target and cannot be a feature")
         if self.value_column is not None and self.value_column not in names:
             raise DataError(f"spec '{self.name}': value_column '{self.value_column}' is not one of the columns")
+        if self.recency_column is not None and self.recency_column not in names:
+            raise DataError(f"spec '{self.name}': recency_column '{self.recency_column}' is not one of the columns")
+        if self.snapshot_column is not None and self.snapshot_column in names + [self.id_column, self.target]:
+            raise DataError(f"spec '{self.name}': snapshot_column '{self.snapshot_column}' must not be a feature, "
+                            "the id or the target")
+        if isinstance(self.allow_leaky, str) or any(c not in names for c in self.allow_leaky):
+            bad = self.allow_leaky if isinstance(self.allow_leaky, str) else next(c for c in self.allow_leaky if c not in names)
+            raise DataError(f"spec '{self.name}': allow_leaky lists '{bad}', which is not one of the columns")
         if not self.segmentation_columns:
             raise DataError(f"spec '{self.name}': no numeric feature is in the segmentation groups {list(self.segmentation_groups)}")
 
@@ -208,7 +234,7 @@ class DatasetSpec:
                 if c.get("categories") is not None:
                     c["categories"] = tuple(str(x) for x in c["categories"])
                 cols.append(ColumnSpec(**c))
-            for key in ("segmentation_groups", "ignore", "evaluation_columns"):
+            for key in ("segmentation_groups", "ignore", "evaluation_columns", "allow_leaky"):
                 if key in d:
                     d[key] = tuple(d[key])
             return cls(columns=tuple(cols), **d)
@@ -237,7 +263,7 @@ def load_spec(path: str | Path) -> DatasetSpec:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"spec file {path}: not valid TOML ({exc})") from None
     allowed = {"name", "id", "target", "target_label", "segmentation_groups", "reference_date", "ignore", "columns",
-               "value_column"}
+               "value_column", "recency_column", "snapshot_column", "allow_leaky"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise DataError(f"spec file {path}: unknown key '{unknown[0]}'")
@@ -271,14 +297,18 @@ def load_spec(path: str | Path) -> DatasetSpec:
             ignore=tuple(raw.get("ignore", ())),
             target_label=str(raw.get("target_label", "responded")),
             value_column=None if raw.get("value_column") is None else str(raw["value_column"]),
+            recency_column=None if raw.get("recency_column") is None else str(raw["recency_column"]),
+            snapshot_column=None if raw.get("snapshot_column") is None else str(raw["snapshot_column"]),
+            allow_leaky=raw.get("allow_leaky", ()) if isinstance(raw.get("allow_leaky", ()), str)
+            else tuple(str(c) for c in raw.get("allow_leaky", ())),
         )
     except DataError as exc:
         raise DataError(f"spec file {path}: {exc}") from None
 
 
-def _c(name, kind, group, unit="", label="", high="", low="", lo=None, hi=None, rule="missing", cats=None):
+def _c(name, kind, group, unit="", label="", high="", low="", lo=None, hi=None, rule="missing", cats=None, why=""):
     return ColumnSpec(name=name, kind=kind, group=group, unit=unit, label=label, high_name=high, low_name=low,
-                      min=lo, max=hi, out_of_range=rule, categories=cats)
+                      min=lo, max=hi, out_of_range=rule, categories=cats, reason=why)
 
 
 def shopsphere_spec() -> DatasetSpec:
@@ -291,31 +321,31 @@ def shopsphere_spec() -> DatasetSpec:
 
     D, B, T, S = "demographics", "behavioral", "transactional", "support"
     cols = (
-        _c("age_band", "categorical", D, label="age band", cats=AGE_BANDS),
-        _c("region", "categorical", D, label="region", cats=REGIONS),
-        _c("acquisition_channel", "categorical", D, label="acquisition channel", cats=CHANNELS),
-        _c("device_type", "categorical", D, label="main device", cats=DEVICES),
-        _c("income_band", "categorical", D, label="income band", cats=INCOME_BANDS),
-        _c("sessions_30d", "count", B, "sessions", "sessions in the last 30 days", "Frequent visitors", "Rare visitors", 0, None),
-        _c("avg_session_duration", "duration", B, "seconds", "average session length", "Long-browsing", "Quick-visit", 0, 86400),
-        _c("pages_per_session", "numeric", B, "pages", "pages per session", "Deep-browsing", "Shallow-browsing", 0, 500),
-        _c("email_opens_90d", "count", B, "emails", "email opens in 90 days", "Email-engaged", "Email-ignoring", 0, None),
-        _c("email_clicks_90d", "count", B, "clicks", "email clicks in 90 days", "Email-clicking", "Non-clicking", 0, None),
-        _c("days_since_last_visit", "duration", B, "days", "days since the last visit", "Long-absent", "Recently active", 0, 3650),
-        _c("cart_adds_30d", "count", B, "items", "cart adds in 30 days", "Cart-filling", "Cart-avoiding", 0, None),
-        _c("wishlist_adds_90d", "count", B, "items", "wishlist adds in 90 days", "Wishlisting", "Non-wishlisting", 0, None),
-        _c("push_opt_in", "binary", B, "", "opted in to push", "Push-subscribed", "Push-off", 0, 1),
-        _c("orders_12m", "count", T, "orders", "orders in the last 12 months", "Frequent buyers", "Rare buyers", 0, None),
-        _c("orders_90d", "count", T, "orders", "orders in the last 90 days", "Recent buyers", "No recent orders", 0, None),
-        _c("total_spend_12m", "currency", T, "currency", "spend in the last 12 months", "Big spenders", "Low spenders", 0, None, "clip"),
-        _c("avg_order_value", "currency", T, "currency", "average order value", "Big-basket", "Small-basket", 0, None, "clip"),
-        _c("days_since_last_order", "duration", T, "days", "days since the last order", "Lapsed", "Just-ordered", 0, 3650),
-        _c("discount_usage_rate", "rate", T, "share", "share of orders with a discount", "Deal-seeking", "Full-price", 0, 1, "clip"),
-        _c("distinct_categories_12m", "count", T, "categories", "distinct categories bought", "Multi-category", "Single-category", 0, None),
-        _c("avg_items_per_order", "numeric", T, "items", "items per order", "Bulk-buying", "Single-item", 0, 1000),
-        _c("tickets_12m", "count", S, "tickets", "support tickets in 12 months", "Support-heavy", "Trouble-free", 0, None),
-        _c("refund_rate", "rate", S, "share", "share of orders refunded", "Refund-prone", "Refund-free", 0, 1, "clip"),
-        _c("csat_score", "numeric", S, "points (1-5)", "satisfaction score", "Satisfied", "Dissatisfied", 1, 5),
+        _c("age_band", "categorical", D, label="age band", cats=AGE_BANDS, why="Age band {value}"),
+        _c("region", "categorical", D, label="region", cats=REGIONS, why="Lives in the {value} region"),
+        _c("acquisition_channel", "categorical", D, label="acquisition channel", cats=CHANNELS, why="Joined through {value}"),
+        _c("device_type", "categorical", D, label="main device", cats=DEVICES, why="Shops mainly on {value}"),
+        _c("income_band", "categorical", D, label="income band", cats=INCOME_BANDS, why="Income band {value}"),
+        _c("sessions_30d", "count", B, "sessions", "sessions in the last 30 days", "Frequent visitors", "Rare visitors", 0, None, why="{value} sessions in the last 30 days"),
+        _c("avg_session_duration", "duration", B, "seconds", "average session length", "Long-browsing", "Quick-visit", 0, 86400, why="Sessions last {value} seconds on average"),
+        _c("pages_per_session", "numeric", B, "pages", "pages per session", "Deep-browsing", "Shallow-browsing", 0, 500, why="Views {value} pages per session"),
+        _c("email_opens_90d", "count", B, "emails", "email opens in 90 days", "Email-engaged", "Email-ignoring", 0, None, why="Opened {value} emails in 90 days"),
+        _c("email_clicks_90d", "count", B, "clicks", "email clicks in 90 days", "Email-clicking", "Non-clicking", 0, None, why="Clicked {value} emails in 90 days"),
+        _c("days_since_last_visit", "duration", B, "days", "days since the last visit", "Long-absent", "Recently active", 0, 3650, why="Last visit {value} days ago"),
+        _c("cart_adds_30d", "count", B, "items", "cart adds in 30 days", "Cart-filling", "Cart-avoiding", 0, None, why="Added {value} items to cart in 30 days"),
+        _c("wishlist_adds_90d", "count", B, "items", "wishlist adds in 90 days", "Wishlisting", "Non-wishlisting", 0, None, why="Wishlisted {value} items in 90 days"),
+        _c("push_opt_in", "binary", B, "", "opted in to push", "Push-subscribed", "Push-off", 0, 1, why="Push notifications: {value}"),
+        _c("orders_12m", "count", T, "orders", "orders in the last 12 months", "Frequent buyers", "Rare buyers", 0, None, why="Ordered {value} times in the last 12 months"),
+        _c("orders_90d", "count", T, "orders", "orders in the last 90 days", "Recent buyers", "No recent orders", 0, None, why="Ordered {value} times in the last 90 days"),
+        _c("total_spend_12m", "currency", T, "currency", "spend in the last 12 months", "Big spenders", "Low spenders", 0, None, "clip", why="Spent {value} in the last 12 months"),
+        _c("avg_order_value", "currency", T, "currency", "average order value", "Big-basket", "Small-basket", 0, None, "clip", why="Average order value {value}"),
+        _c("days_since_last_order", "duration", T, "days", "days since the last order", "Lapsed", "Just-ordered", 0, 3650, why="Last order {value} days ago"),
+        _c("discount_usage_rate", "rate", T, "share", "share of orders with a discount", "Deal-seeking", "Full-price", 0, 1, "clip", why="Used a discount on {value} of orders"),
+        _c("distinct_categories_12m", "count", T, "categories", "distinct categories bought", "Multi-category", "Single-category", 0, None, why="Bought from {value} categories"),
+        _c("avg_items_per_order", "numeric", T, "items", "items per order", "Bulk-buying", "Single-item", 0, 1000, why="{value} items per order"),
+        _c("tickets_12m", "count", S, "tickets", "support tickets in 12 months", "Support-heavy", "Trouble-free", 0, None, why="{value} support tickets in 12 months"),
+        _c("refund_rate", "rate", S, "share", "share of orders refunded", "Refund-prone", "Refund-free", 0, 1, "clip", why="Refunded {value} of orders"),
+        _c("csat_score", "numeric", S, "points (1-5)", "satisfaction score", "Satisfied", "Dissatisfied", 1, 5, why="Satisfaction score {value} of 5"),
     )
     return DatasetSpec(
         name="shopsphere",
@@ -326,4 +356,5 @@ def shopsphere_spec() -> DatasetSpec:
         evaluation_columns=("_persona", "_true_propensity"),
         target_label="bought in the next 30 days",
         value_column="total_spend_12m",
+        recency_column="days_since_last_order",
     )
