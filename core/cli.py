@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--data", required=True, help="CSV or Parquet table (no target needed)")
     s.add_argument("--out", required=True, help="output .csv or .parquet")
     s.add_argument("--run", default=None, help="run id (default: the current run)")
+    s.add_argument("--spec", default=None, help="TOML spec the table follows; refused unless it is the run's own "
+                                                "(default: the run's spec)")
     return p
 
 
@@ -121,8 +123,13 @@ def _score(args, settings) -> int:
     check_output_path(args.out)
     run = registry.load_run(settings.artifacts_dir, args.run)
     t0 = time.perf_counter()
+    from core.pipeline import resolve_spec
+    spec = resolve_spec(args.spec) if args.spec else None
+    if spec is not None:  # fail before reading the table
+        from core.pipeline import ScoringModel
+        ScoringModel.load(run, spec)
     raw = data.read_table(args.data, run.spec())  # the spec's id column is read as text
-    scored, report = score(raw, run, source=args.data)
+    scored, report = score(raw, run, source=args.data, spec=spec, n_jobs=settings.n_jobs)
     out = write_table(scored, args.out)
     print(f"scored {len(scored):,} customers with run {run.run_id} in {time.perf_counter() - t0:.1f} s -> {out}")
     for line in quality_notes(report["quality"], report["unseen_categories"]):

@@ -107,22 +107,41 @@ def _check_segmentation(s: SegmentationSettings) -> None:
 
 @dataclass(frozen=True)
 class PropensitySettings:
-    """Split shares and model parameters.
+    """Split shares, tuning, calibration and the business figures of the budget view.
 
-    XGBoost: histogram trees (Chen & Guestrin 2016), at most ``n_estimators`` rounds with
-    early stopping after ``early_stopping_rounds`` rounds without a better validation log
-    loss. Logistic regression: L2, ``C`` as in scikit-learn.
+    XGBoost (Chen & Guestrin 2016): at most ``n_estimators`` rounds with early stopping
+    after ``early_stopping_rounds`` rounds without a better validation log loss; Optuna
+    tunes depth (2..``tune_max_depth``), learning rate, ``min_child_weight``, row and
+    column subsampling and L2 for at most ``tune_trials`` trials or ``tune_seconds``
+    seconds; ``max_depth``, ``learning_rate``, ``min_child_weight``, ``subsample`` and
+    ``colsample_bytree`` are its first trial. With fewer than ``cv_below_val_positives``
+    validation positives, ``cv_folds``-fold cross-validation replaces the validation set.
+    Isotonic calibration is tried from ``isotonic_min_positives`` validation positives.
+    Test-metric intervals use ``bootstrap_resamples`` resamples. The profit threshold uses
+    ``contact_cost`` and ``conversion_value`` (same currency). The leakage guard stops on a
+    single feature with ROC-AUC above ``leakage_max_auc``. Logistic regression: L2, ``C``
+    as in scikit-learn. SHAP importance is computed on ``shap_sample`` rows.
     """
 
     val_share: float = 0.15
     test_share: float = 0.15
-    n_estimators: int = 1500
-    learning_rate: float = 0.05
-    max_depth: int = 6
+    n_estimators: int = 2000
+    learning_rate: float = 0.1
+    max_depth: int = 2
     min_child_weight: float = 5.0
     subsample: float = 0.8
     colsample_bytree: float = 0.8
     early_stopping_rounds: int = 50
+    tune_trials: int = 40
+    tune_seconds: float = 120.0
+    tune_max_depth: int = 4
+    cv_folds: int = 5
+    cv_below_val_positives: int = 500
+    isotonic_min_positives: int = 1000
+    bootstrap_resamples: int = 1000
+    contact_cost: float = 1.0
+    conversion_value: float = 20.0
+    leakage_max_auc: float = 0.95
     logistic_C: float = 1.0
     shap_sample: int = 5_000
 
@@ -169,6 +188,19 @@ class Settings:
             raise DataError("settings: val_share and test_share must be in (0, 1) and sum below 0.9")
         if p.n_estimators < 1 or p.learning_rate <= 0 or p.max_depth < 1:
             raise DataError("settings: propensity needs n_estimators >= 1, learning_rate > 0, max_depth >= 1")
+        whole = {"tune_trials": 1, "tune_max_depth": 2, "cv_folds": 2, "cv_below_val_positives": 0,
+                 "isotonic_min_positives": 1, "bootstrap_resamples": 10, "early_stopping_rounds": 1, "shap_sample": 10}
+        for key, lo in whole.items():
+            v = getattr(p, key)
+            if not _whole(v) or v < lo:
+                raise DataError(f"settings: [propensity] {key} must be a whole number >= {lo}, got {v!r}")
+        for key in ("tune_seconds", "contact_cost", "conversion_value"):
+            v = getattr(p, key)
+            if not _number(v) or v <= 0:
+                raise DataError(f"settings: [propensity] {key} must be a number above 0, got {v!r}")
+        if not _number(p.leakage_max_auc) or not 0.5 < p.leakage_max_auc <= 1:
+            raise DataError(f"settings: [propensity] leakage_max_auc must be above 0.5 and at most 1, "
+                            f"got {p.leakage_max_auc!r}")
 
     def to_dict(self) -> dict:
         """JSON-safe dict (paths as text) for the run manifest."""

@@ -169,7 +169,8 @@ def validate(df: pd.DataFrame, spec: DatasetSpec, *, require_target: bool, sourc
     -------
     clean : DataFrame of shape (n, k)
         ``spec.id_column`` (str), every spec feature (float64, or object text for
-        categoricals), the target (int8) when ``require_target``, and any evaluation-only
+        categoricals), the target (int8) when ``require_target``, the snapshot date column
+        (datetime) when training with a spec that names one, and any evaluation-only
         columns present. Extra columns are dropped.
     quality : dict
         ``rows``, ``missing_share`` per feature, ``inf_to_missing``, ``out_of_range``
@@ -265,9 +266,20 @@ def validate(df: pd.DataFrame, spec: DatasetSpec, *, require_target: bool, sourc
     for c in spec.evaluation_columns:
         if c in df.columns:
             out[c] = df[c].to_numpy()
+    if require_target and spec.snapshot_column:  # the out-of-time split needs it
+        if spec.snapshot_column not in df.columns:
+            raise DataError(f"{source}: missing snapshot column '{spec.snapshot_column}' (the spec's snapshot_column)")
+        snap = df[spec.snapshot_column]
+        parsed = pd.to_datetime(snap, errors="coerce")
+        bad = parsed.isna().to_numpy()
+        if bad.any():
+            row, val = _first_bad(bad, snap)
+            raise DataError(f"{source}: snapshot column '{spec.snapshot_column}': '{val}' at row {row} is not a date")
+        out[spec.snapshot_column] = parsed.to_numpy()
     feats = pd.DataFrame({c: out[c] for c in spec.feature_names})
     quality["duplicate_feature_rows"] = int(pd.util.hash_pandas_object(feats, index=False).duplicated().sum())
-    known = {spec.id_column, spec.target, *spec.feature_names, *spec.ignore, *spec.evaluation_columns}
+    known = {spec.id_column, spec.target, *spec.feature_names, *spec.ignore, *spec.evaluation_columns,
+             *([spec.snapshot_column] if spec.snapshot_column else [])}
     quality["extra_columns"] = [str(c) for c in df.columns if c not in known]
     quality["reference_date"] = ref
     clean = pd.DataFrame(out)

@@ -102,8 +102,10 @@ def train(data_path: str | Path | None = None, spec_path: str | Path | None = No
     data_hash = data_mod.frame_hash(raw)
     del raw
     y = clean[spec.target].to_numpy(int)
-    try:  # fails fast on too few positives or negatives
-        split = propensity.split_rows(y, settings.propensity, settings.seed)
+    try:  # fails fast on too few positives or negatives, and on a leaky feature
+        snapshot = clean[spec.snapshot_column] if spec.snapshot_column else None
+        split = propensity.split_rows(y, settings.propensity, settings.seed, snapshot)
+        single_auc = propensity.leakage_check(clean, spec, y, split == "train", settings.propensity.leakage_max_auc)
     except DataError as exc:
         raise DataError(f"{data_path}: {exc}") from None
     step("load_validate", t0)
@@ -137,34 +139,44 @@ def train(data_path: str | Path | None = None, spec_path: str | Path | None = No
     step("segmentation", t0)
 
     t0 = time.perf_counter()
-    progress(0.55, "propensity: fitting logistic baseline and XGBoost (early stopping)")
-    models, metrics = propensity.fit(clean, spec, split, categories, settings.propensity, settings.seed,
-                                     settings.n_jobs)
+    progress(0.55, "propensity: logistic baseline and XGBoost (Optuna tuning, early stopping, calibration)")
+    models = propensity.fit(clean, spec, split, categories, settings.propensity, settings.seed, settings.n_jobs,
+                            progress=lambda m: progress(0.6, "propensity: " + m))
     step("propensity", t0)
+    t0 = time.perf_counter()
+    progress(0.75, "propensity: test metrics with bootstrap intervals, calibration, lift, budget")
+    metrics = propensity.evaluate(models, clean, spec, split, settings.propensity, settings.seed)
+    metrics["leakage_single_feature_auc"] = single_auc
+    step("evaluate", t0)
 
     t0 = time.perf_counter()
     progress(0.8, "explaining: SHAP importance on a sample")
     rng = np.random.default_rng(settings.seed)
     sample = np.sort(rng.choice(len(clean), size=min(settings.propensity.shap_sample, len(clean)), replace=False))
-    X_sample, _ = model_frame(clean.iloc[sample], spec, categories)
-    importance = explain.shap_importance(models.booster, X_sample, spec)
+    X_sample, _ = models.frame(clean.iloc[sample], spec)
+    explainer = explain.TreeShapPatterns(models.booster, models.best_iteration + 1)
+    contrib_sample = explainer.shap_values(X_sample)
+    importance = explain.importance_table(contrib_sample, list(X_sample.columns), spec)
+    shap_points = explain.shap_points(X_sample, contrib_sample, importance["feature"].head(10).tolist(), spec)
+    metrics["reason_agreement"] = explain.agreement_with_treeshap(models.booster, models.best_iteration + 1, explainer,
+                                                                  X_sample.iloc[:2000])
     step("explain", t0)
 
     t0 = time.perf_counter()
-    progress(0.85, "scoring the training table")
-    p, unseen_train = models.predict(clean, spec)
+    progress(0.85, "scoring the training table (segments, calibrated propensity, reasons)")
+    X_all, unseen_train = models.frame(clean, spec)
+    p = models.predict_X(X_all)
+    reasons = explain.reason_texts(X_all, explain.contributions(explainer, X_all, settings.n_jobs), spec)
+    del X_all
     metrics["unseen_categories_train"] = unseen_train
-    scored = scored_frame(clean[spec.id_column], assigned, names, p, models.decile_cuts)
+    scored = scored_frame(clean[spec.id_column], assigned, names, p, models.decile_cuts, reasons)
     scored["split"] = split
     scored[spec.target] = y
     te = split == "test"
     matrix = playbook.segment_matrix(scored, y, te)
-    metrics["deciles_xgboost"] = evaluation.decile_table(y[te], p[te]).to_dict("records")
-    metrics["curves_xgboost"] = evaluation.curves(y[te], p[te])
-    metrics["curves_logistic"] = evaluation.curves(y[te], models.predict_baseline(clean.loc[te]))
-    if "_true_propensity" in clean:
-        oracle = clean["_true_propensity"].to_numpy(float)
-        metrics["oracle"] = evaluation.classification_metrics(y[te], oracle[te])
+    metrics["segments_propensity"] = evaluation.segment_metrics(
+        y[te], p[te], scored["segment_id"].to_numpy()[te]).assign(
+        name=lambda d: d["segment_id"].map(names)).to_dict("records")
     seg_info = dict(seg.fit_info_)
     if "_persona" in clean:
         seg_info["ari_vs_true_persona"] = float(adjusted_rand_score(clean["_persona"], assigned["segment_id"]))
@@ -191,6 +203,7 @@ def train(data_path: str | Path | None = None, spec_path: str | Path | None = No
         registry.write_json(tmp / "scoring.json", {
             "feature_names": models.feature_names, "categories": categories,
             "decile_cuts": models.decile_cuts, "best_iteration": models.best_iteration,
+            "calibrator": models.calibrator, "spec_hash": spec_hash(spec),
             "reference_date": quality.get("reference_date"), "segment_names": names,
             "empty_at_training": [c for c in spec.feature_names if clean[c].isna().all()],
         })
@@ -199,6 +212,7 @@ def train(data_path: str | Path | None = None, spec_path: str | Path | None = No
         registry.write_json(tmp / "quality.json", quality)
         registry.write_json(tmp / "continuity.json", {k: v for k, v in link.items() if k != "mapping"})
         importance.to_csv(tmp / "importance.csv", index=False)
+        shap_points.to_parquet(tmp / "shap_points.parquet", index=False)
         scored.to_parquet(tmp / "scored.parquet", index=False)
         matrix.to_parquet(tmp / "matrix.parquet", index=False)
         proj = seg.projection_.copy()
@@ -282,11 +296,12 @@ def link_to_previous(artifacts: Path, spec: DatasetSpec, seg: Segmenter, clean: 
 
 
 def scored_frame(ids: pd.Series, assigned: pd.DataFrame, names: dict, p: np.ndarray,
-                 decile_cuts: np.ndarray) -> pd.DataFrame:
+                 decile_cuts: np.ndarray, reasons: pd.DataFrame | None = None) -> pd.DataFrame:
     """The scored table, one row per customer (n rows): ``customer_id``, ``segment_id``,
-    ``segment_name``, ``segment_confidence``, ``segment_reassigned``, ``propensity`` (0..1),
-    ``propensity_decile`` (1 = top 10% of the training scores)."""
-    return pd.DataFrame({
+    ``segment_name``, ``segment_confidence``, ``segment_reassigned``, ``propensity`` (0..1,
+    calibrated), ``propensity_decile`` (1 = top 10% of the training scores) and, when
+    ``reasons`` is given, ``reason_1`` .. ``reason_3`` (:func:`core.explain.reason_texts`)."""
+    out = pd.DataFrame({
         "customer_id": ids.to_numpy(),
         "segment_id": assigned["segment_id"].to_numpy(),
         "segment_name": assigned["segment_id"].map(names).to_numpy(),
@@ -295,6 +310,17 @@ def scored_frame(ids: pd.Series, assigned: pd.DataFrame, names: dict, p: np.ndar
         "propensity": p,
         "propensity_decile": evaluation.decile_of(p, decile_cuts),
     })
+    if reasons is not None:
+        for c in [c for c in reasons.columns if not c.endswith("_feature")]:
+            out[c] = reasons[c].to_numpy()
+    return out
+
+
+def spec_hash(spec: DatasetSpec) -> str:
+    """SHA-256 (hex) of the spec's JSON form: a run refuses tables described by another spec."""
+    import hashlib
+    import json
+    return hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True, default=str).encode()).hexdigest()
 
 
 class ScoringModel:
@@ -321,15 +347,35 @@ class ScoringModel:
         return self.run.segment_names() if self.run is not None else self.auto_names
 
     @classmethod
-    def load(cls, run: registry.Run) -> "ScoringModel":
-        """Read a saved run's scoring objects (joblib only from runs this product wrote)."""
+    def load(cls, run: registry.Run, spec: DatasetSpec | None = None) -> "ScoringModel":
+        """Read a saved run's scoring objects (joblib only from runs this product wrote).
+
+        ``spec``: the spec the caller means to score with; refused (DataError) when it is
+        not the spec the run was trained on (the run stores its spec's hash)."""
         sc = run._json("scoring.json")
+        run_spec = run.spec()
+        if spec is not None and sc.get("spec_hash") not in (None, spec_hash(spec)):
+            ours, theirs = set(spec.feature_names), set(run_spec.feature_names)
+            diff = sorted(ours ^ theirs)
+            what = (f"features differ ({', '.join(diff[:3])}{'...' if len(diff) > 3 else ''})" if diff
+                    else "same feature names, but their kinds, ranges or categories differ")
+            raise DataError(f"run {run.run_id} was trained on spec '{run_spec.name}', not on this spec "
+                            f"'{spec.name}' ({what}): score with the run's own spec or retrain")
         models = propensity.PropensityModels(booster=run.booster(), baseline=None, feature_names=sc["feature_names"],
                                              categories=sc["categories"], decile_cuts=np.asarray(sc["decile_cuts"]),
-                                             best_iteration=int(sc["best_iteration"]))
-        return cls(run.run_id, run.spec(), sc, run.joblib("segmenter"), models, run)
+                                             best_iteration=int(sc["best_iteration"]),
+                                             calibrator=sc.get("calibrator", {"method": "none"}))
+        return cls(run.run_id, run_spec, sc, run.joblib("segmenter"), models, run)
 
-    def score(self, df: pd.DataFrame, source: str = "table") -> tuple[pd.DataFrame, dict]:
+    @property
+    def explainer(self):
+        """The run's exact TreeSHAP explainer (:class:`core.fastshap.TreeShapPatterns`), built once."""
+        if getattr(self, "_explainer", None) is None:
+            self._explainer = explain.TreeShapPatterns(self.models.booster, self.models.best_iteration + 1)
+        return self._explainer
+
+    def score(self, df: pd.DataFrame, source: str = "table", n_jobs: int = 2,
+              chunk_size: int = 250_000) -> tuple[pd.DataFrame, dict]:
         """Score a table (no target needed).
 
         Parameters
@@ -337,13 +383,17 @@ class ScoringModel:
         df : raw table as read (n rows) with the run's id and feature columns (any order;
             extra columns are ignored and listed).
         source : name used in error messages.
+        n_jobs : threads for the reasons' SHAP values.
+        chunk_size : rows validated and scored at a time (bounds memory; the result does
+            not depend on it: validation is per row, segments and scores are batch-independent).
 
         Returns
         -------
         scored : DataFrame (n rows): ``customer_id``, ``segment_id``, ``segment_name``,
-            ``segment_confidence``, ``segment_reassigned``, ``propensity``,
-            ``propensity_decile`` (1 = top 10% of training scores), ``run_id``.
-        report : dict with ``unseen_categories`` and the data-quality summary.
+            ``segment_confidence``, ``segment_reassigned``, ``propensity`` (calibrated),
+            ``propensity_decile`` (1 = top 10% of training scores), ``reason_1..3``, ``run_id``.
+        report : dict with ``unseen_categories``, the data-quality summary and
+            ``timings_s`` per step.
 
         Raises
         ------
@@ -351,22 +401,43 @@ class ScoringModel:
             Missing feature column, text in a numeric column, duplicate ids...
         """
         spec, sc = self.spec, self.scoring
+        timings = {"validate": 0.0, "segments": 0.0, "propensity": 0.0, "reasons": 0.0}
+        t0 = time.perf_counter()
         clean, quality = data_mod.validate(df, spec, require_target=False, source=source,
                                            reference_date=sc.get("reference_date"))
-        assigned = self.segmenter.assign(clean)
-        p, unseen = self.models.predict(clean, spec)
+        timings["validate"] += time.perf_counter() - t0
+        parts, unseen = [], {}
+        names = self.segment_names
+        for a in range(0, max(len(clean), 1), chunk_size):
+            part = clean.iloc[a:a + chunk_size]
+            t0 = time.perf_counter()
+            assigned = self.segmenter.assign(part)
+            t1 = time.perf_counter()
+            X, u = self.models.frame(part, spec)
+            p = self.models.predict_X(X)
+            t2 = time.perf_counter()
+            reasons = explain.reason_texts(X, explain.contributions(self.explainer, X, n_jobs), spec)
+            t3 = time.perf_counter()
+            timings["segments"] += t1 - t0
+            timings["propensity"] += t2 - t1
+            timings["reasons"] += t3 - t2
+            for k, v in u.items():
+                unseen[k] = unseen.get(k, 0) + v
+            parts.append(scored_frame(part[spec.id_column], assigned, names, p, self.models.decile_cuts, reasons))
         # A column that was entirely empty at training carries no learned effect: values that
         # arrive now are ignored by name (never shifted onto another column), and said so.
         quality["filled_empty_columns"] = {c: int(clean[c].notna().sum()) for c in sc.get("empty_at_training", [])
                                            if clean[c].notna().any()}
-        out = scored_frame(clean[spec.id_column], assigned, self.segment_names, p, self.models.decile_cuts)
+        out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
         out["run_id"] = self.run_id
-        return out, {"unseen_categories": unseen, "quality": quality}
+        return out, {"unseen_categories": unseen, "quality": quality,
+                     "timings_s": {k: round(v, 3) for k, v in timings.items()}}
 
 
-def score(df: pd.DataFrame, run: registry.Run, source: str = "table") -> tuple[pd.DataFrame, dict]:
-    """Score a table with a saved run: ``ScoringModel.load(run).score(df, source)``."""
-    return ScoringModel.load(run).score(df, source)
+def score(df: pd.DataFrame, run: registry.Run, source: str = "table", spec: DatasetSpec | None = None,
+          n_jobs: int = 2) -> tuple[pd.DataFrame, dict]:
+    """Score a table with a saved run: ``ScoringModel.load(run, spec).score(df, source)``."""
+    return ScoringModel.load(run, spec).score(df, source, n_jobs)
 
 
 def check_output_path(out: str | Path) -> Path:

@@ -27,6 +27,8 @@ quality_sample = 1000
 n_estimators = 300
 learning_rate = 0.1
 shap_sample = 500
+tune_trials = 3
+bootstrap_resamples = 200
 """
 
 
@@ -36,7 +38,8 @@ def small_settings(artifacts: Path) -> Settings:
         seed=7, artifacts_dir=artifacts,
         segmentation=SegmentationSettings(sample_size=1500, reference_size=1000, projection_size=800,
                                           stability_resamples=2, stability_size=750, quality_sample=1000),
-        propensity=PropensitySettings(n_estimators=300, learning_rate=0.1, shap_sample=500),
+        propensity=PropensitySettings(n_estimators=300, learning_rate=0.1, shap_sample=500, tune_trials=3,
+                                      bootstrap_resamples=200),
     )
 
 

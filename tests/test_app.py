@@ -76,3 +76,25 @@ def _rename(at, segment_id: int, name: str) -> None:
     next(t for t in at.text_input if t.label == "Display name").input(name)
     next(b for b in at.button if b.label == "Save name").click()
     at.run()
+
+
+def test_propensity_page_lookup_shows_the_customers_reasons(app_env):
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    at.switch_page("views/propensity.py").run()
+    scored = app_env.table("scored")
+    row = scored.iloc[3]
+    at.text_input[0].input(str(row["customer_id"])).run()
+    assert not at.exception
+    shown = [m.value for m in at.markdown]
+    assert f"- {row['reason_1']}" in shown and f"- {row['reason_3']}" in shown
+    assert next(m for m in at.metric if m.label == "Propensity").value == f"{row['propensity']:.1%}"
+    at.text_input[0].input("no-such-id").run()
+    assert any("No customer with id 'no-such-id'" in w.value for w in at.warning)
+    grade = app_env.metrics()["grade"]["grade"]
+    assert any(s.value == f"Quality: {grade}" for s in at.subheader)
+
+
+def test_overview_shows_the_quality_grade(app_env):
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    g = app_env.metrics()["grade"]
+    assert any(s.value == f"Propensity model quality: {g['grade']}" for s in at.subheader)

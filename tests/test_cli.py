@@ -2,6 +2,8 @@
 import subprocess
 import sys
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -30,13 +32,27 @@ def test_score_writes_expected_columns(trained, settings_file, small_table, tmp_
     assert code == 0
     got = pd.read_parquet(out)
     assert list(got.columns) == ["customer_id", "segment_id", "segment_name", "segment_confidence",
-                                 "segment_reassigned", "propensity", "propensity_decile", "run_id"]
+                                 "segment_reassigned", "propensity", "propensity_decile", "reason_1", "reason_2",
+                                 "reason_3", "run_id"]
     assert len(got) == len(small_table)
-    # scoring reproduces the training run's own scores for the same customers
+    # scoring reproduces the training run's own scores and reasons for the same customers
     ref = run.table("scored").set_index("customer_id")
     got = got.set_index("customer_id").loc[ref.index]
     assert (got["segment_id"].to_numpy() == ref["segment_id"].to_numpy()).all()
     assert got["propensity"].to_numpy() == pytest.approx(ref["propensity"].to_numpy(), abs=1e-6)
+    assert (got["reason_1"] == ref["reason_1"]).all() and (got["reason_3"] == ref["reason_3"]).all()
+    assert got["reason_1"].str.match(r".+ \((raises|lowers)\)$").all()
+
+
+def test_score_refuses_a_model_trained_on_another_spec(trained, settings_file, small_csv, tmp_path, capsys):
+    art, _ = trained
+    other = tmp_path / "other.toml"
+    other.write_text(Path("configs/marketing_campaign.toml").read_text())
+    code, err = _run(capsys, art, settings_file, "score", "--data", str(small_csv), "--spec", str(other),
+                     "--out", str(tmp_path / "o.csv"))
+    assert code == 2 and len(err) == 1
+    assert "was trained on spec 'shopsphere', not on this spec 'marketing_campaign'" in err[0]
+    assert not (tmp_path / "o.csv").exists()
 
 
 def _bad_file(tmp_path, small_table, case):

@@ -20,6 +20,12 @@ def test_marketing_campaign_trains_and_scores(tmp_path):
     assert m["xgboost"]["roc_auc"] > 0.8
     assert m["logistic"]["roc_auc"] > 0.8
     assert m["xgboost"]["rows"] == 336  # 15% of 2,240
+    # small table: cross-validated tuning and calibration; intervals around the test figures
+    assert m["propensity_model"]["validation"] == "cross-validation"
+    lo, hi = m["xgboost"]["roc_auc_ci"]
+    assert lo < m["xgboost"]["roc_auc"] < hi
+    assert [r["key"] for r in m["comparison"]] == ["recency", "logistic", "xgboost_uncalibrated", "xgboost"]
+    assert m["reason_agreement"]["top3_agreement"] == 1.0
     assert 2 <= m["segmentation"]["n_segments"] <= 10
     prof = run.profiles()
     assert sum(p["size"] for p in prof) == 2240
@@ -28,4 +34,5 @@ def test_marketing_campaign_trains_and_scores(tmp_path):
     raw["ID"] = raw["ID"].astype(str)
     out, report = score(raw.drop(columns="Response"), run)
     assert len(out) == 2240 and out["propensity"].between(0, 1).all()
+    assert (out["reason_1"] != "").all() and out["reason_1"].str.endswith(("(raises)", "(lowers)")).all()
     assert report["quality"]["extra_columns"] == []

@@ -25,7 +25,8 @@ def four_channel_model():
     clean, _ = validate(df, SPEC, require_target=True)
     cats = learn_categories(clean, SPEC)
     split = propensity.split_rows(clean[SPEC.target].to_numpy(), PropensitySettings(), 0)
-    models, _ = propensity.fit(clean, SPEC, split, cats, PropensitySettings(n_estimators=200, learning_rate=0.1), 0)
+    models = propensity.fit(clean, SPEC, split, cats, PropensitySettings(n_estimators=200, learning_rate=0.1,
+                                                                          tune_trials=2), 0)
     return clean, models
 
 

@@ -100,7 +100,9 @@ def test_propensity_beats_chance_and_baseline_reported(prepared):
     y = clean[spec.target].to_numpy()
     split = propensity.split_rows(y, PropensitySettings(), seed=0)
     assert (split == "test").mean() == pytest.approx(0.15, abs=0.01)
-    models, metrics = propensity.fit(clean, spec, split, cats, PropensitySettings(n_estimators=300, learning_rate=0.1), 0)
+    ps = PropensitySettings(n_estimators=300, learning_rate=0.1, tune_trials=3, bootstrap_resamples=100)
+    models = propensity.fit(clean, spec, split, cats, ps, 0)
+    metrics = propensity.evaluate(models, clean, spec, split, ps, 0)
     assert metrics["xgboost"]["roc_auc"] > 0.8
     assert metrics["logistic"]["roc_auc"] > 0.8
     p, unseen = models.predict(clean.iloc[:50], spec)

@@ -14,6 +14,10 @@ c[0].metric("Customers", f"{man['rows']:,}")
 c[1].metric("Base rate", f"{x['base_rate']:.1%}", help=f"Share of test customers who {run.target_label}.")
 c[2].metric("Segments", man["n_segments"])
 c[3].metric("Top-decile lift", f"{x['lift_top_decile']:.2f}x")
+if "grade" in met:
+    g = met["grade"]
+    st.subheader(f"Propensity model quality: {g['grade']}")
+    st.caption(g["explanation"] + ". Details, intervals and calibration on the Propensity page.")
 c = st.columns(4)
 c[0].metric("ROC-AUC (XGBoost, test)", f"{x['roc_auc']:.3f}", f"{x['roc_auc'] - lr['roc_auc']:+.3f} vs logistic")
 c[1].metric("PR-AUC (XGBoost, test)", f"{x['pr_auc']:.3f}", f"{x['pr_auc'] - lr['pr_auc']:+.3f} vs logistic",

@@ -1,0 +1,209 @@
+"""Propensity benchmark: the product's model against simple peers, training and scoring speed.
+
+    .venv/bin/python benchmarks/bench_propensity.py real      # marketing table, 5 seeds
+    .venv/bin/python benchmarks/bench_propensity.py train     # default 240K: training with tuning
+    .venv/bin/python benchmarks/bench_propensity.py score     # scoring 240K and 1.2M, reasons, memory
+
+``real``: ``../shared/data/marketing_campaign.csv`` (target ``Response``), stratified 80/20
+splits over seeds 0..4. On each split, in the same run: a plain logistic regression (the
+product's baseline pipeline), a default ``xgboost.XGBClassifier()`` (native categoricals),
+and the product's model (:func:`core.propensity.fit`: Optuna-tuned, cross-validated on this
+small table, calibrated), each fitted on the same 80% and scored on the same 20%. Prints
+ROC-AUC and PR-AUC (average precision) per seed and their mean and standard deviation.
+
+``train``: the default 240K table, the product's propensity training (leakage check,
+tuning, class weights, calibration, baseline) and its test figures against the oracle.
+
+``score``: a run trained on the default table scores 240K and 1.2M customers end to end
+(read, validate, segments, calibrated propensity, 3 reasons, write Parquet) in a fresh
+process each, with rows per second, the share of time per step and peak memory (RSS).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+MARKETING = ROOT.parent / "shared" / "data" / "marketing_campaign.csv"
+
+
+def real(seeds: int) -> None:
+    import xgboost as xgb
+    from sklearn.metrics import average_precision_score, roc_auc_score
+    from sklearn.model_selection import train_test_split
+
+    from core import data, propensity
+    from core.config import load_settings
+    from core.features import learn_categories, model_frame
+    from core.schema import load_spec
+
+    settings = load_settings(ROOT / "configs" / "default.toml")
+    spec = load_spec(ROOT / "configs" / "marketing_campaign.toml")
+    clean, _ = data.validate(data.read_table(MARKETING, spec), spec, require_target=True, source=str(MARKETING))
+    y = clean[spec.target].to_numpy(int)
+    rows = []
+    for seed in range(seeds):
+        fit_idx, test_idx = train_test_split(np.arange(len(y)), test_size=0.2, stratify=y, random_state=seed)
+        cats = learn_categories(clean.iloc[fit_idx], spec)
+        X, _ = model_frame(clean, spec, cats)
+        yt = y[test_idx]
+        # the product: its own train/validation split of the 80% (the 20% is its "test")
+        split = np.empty(len(y), dtype=object)
+        split[test_idx] = "test"
+        share = settings.propensity.val_share / (1 - settings.propensity.test_share)
+        tr, va = train_test_split(fit_idx, test_size=share, stratify=y[fit_idx], random_state=seed)
+        split[tr], split[va] = "train", "val"
+        t0 = time.perf_counter()
+        models = propensity.fit(clean, spec, split, cats, settings.propensity, seed, settings.n_jobs)
+        t_product = time.perf_counter() - t0
+        p_product = models.predict_X(X.iloc[test_idx])
+        # the peers, on all of the same 80%
+        lr = propensity.Pipeline([
+            ("prep", propensity.build_preprocessor(spec, spec.feature_names, cats, add_indicator=True)),
+            ("logit", propensity.LogisticRegression(C=1.0, max_iter=2000))]).fit(clean.iloc[fit_idx][spec.feature_names], y[fit_idx])
+        p_lr = lr.predict_proba(clean.iloc[test_idx][spec.feature_names])[:, 1]
+        default = xgb.XGBClassifier(enable_categorical=True, tree_method="hist", random_state=seed,
+                                    n_jobs=settings.n_jobs).fit(X.iloc[fit_idx], y[fit_idx])
+        p_xgb = default.predict_proba(X.iloc[test_idx])[:, 1]
+        for name, p in (("logistic regression", p_lr), ("default XGBoost", p_xgb), ("product (tuned, calibrated)", p_product)):
+            rows.append({"seed": seed, "model": name, "roc_auc": roc_auc_score(yt, p), "pr_auc": average_precision_score(yt, p)})
+        print(f"seed {seed}: product {rows[-1]['roc_auc']:.3f}/{rows[-1]['pr_auc']:.3f} "
+              f"(depth {models.info['params']['max_depth']}, {models.info['n_trees']} trees, "
+              f"calibration {models.calibrator['method']}, {t_product:.0f} s); default XGBoost "
+              f"{rows[-2]['roc_auc']:.3f}/{rows[-2]['pr_auc']:.3f}; logistic {rows[-3]['roc_auc']:.3f}/{rows[-3]['pr_auc']:.3f}",
+              flush=True)
+    df = pd.DataFrame(rows)
+    g = df.groupby("model", sort=False).agg(roc_mean=("roc_auc", "mean"), roc_sd=("roc_auc", "std"),
+                                            pr_mean=("pr_auc", "mean"), pr_sd=("pr_auc", "std"))
+    print(f"\nmarketing_campaign.csv, stratified 80/20, seeds 0..{seeds - 1} (test rows {len(test_idx)} per seed)")
+    print("| model | ROC-AUC mean +/- sd | PR-AUC (average precision) mean +/- sd |")
+    print("|---|---|---|")
+    for name, r in g.iterrows():
+        print(f"| {name} | {r.roc_mean:.4f} +/- {r.roc_sd:.4f} | {r.pr_mean:.4f} +/- {r.pr_sd:.4f} |")
+
+
+def train() -> None:
+    from core import data, propensity
+    from core.config import load_settings
+    from core.features import learn_categories
+    from core.pipeline import ensure_default_data
+    from core.schema import shopsphere_spec
+
+    settings = load_settings(ROOT / "configs" / "default.toml")
+    settings = settings.replace(default_data=ROOT / settings.default_data)
+    spec = shopsphere_spec()
+    path = ensure_default_data(settings)
+    clean, _ = data.validate(pd.read_parquet(path), spec, require_target=True)
+    y = clean[spec.target].to_numpy(int)
+    t0 = time.perf_counter()
+    split = propensity.split_rows(y, settings.propensity, settings.seed)
+    propensity.leakage_check(clean, spec, y, split == "train", settings.propensity.leakage_max_auc)
+    cats = learn_categories(clean, spec)
+    models = propensity.fit(clean, spec, split, cats, settings.propensity, settings.seed, settings.n_jobs)
+    t_fit = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ev = propensity.evaluate(models, clean, spec, split, settings.propensity, settings.seed)
+    t_eval = time.perf_counter() - t0
+    print(f"default {len(clean):,} customers: propensity training {t_fit:.0f} s (tuning {models.info['tuning_seconds']} s, "
+          f"{len(models.info['trials'])} trials), evaluation with 1,000-resample intervals {t_eval:.0f} s; "
+          f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.2f} GB")
+    print(f"chosen: {models.info['params']}, {models.info['n_trees']} trees; scale_pos_weight "
+          f"{models.info['scale_pos_weight']}; calibration {models.info['calibration']}")
+    print("| scorer | ROC-AUC [95% CI] | PR-AUC [95% CI] | log loss | Brier | ECE | top-decile lift |")
+    print("|---|---|---|---|---|---|---|")
+    f = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+    for r in ev["comparison"]:
+        print(f"| {r['model']} | {r['roc_auc']:.3f} [{r['roc_auc_ci'][0]:.3f}, {r['roc_auc_ci'][1]:.3f}] | "
+              f"{r['pr_auc']:.3f} [{r['pr_auc_ci'][0]:.3f}, {r['pr_auc_ci'][1]:.3f}] | {f(r['log_loss'])} | "
+              f"{f(r['brier'])} | {f(r['ece'])} | {r['lift_top_decile']:.2f} |")
+    x, o = ev["xgboost"], ev.get("oracle")
+    if o:
+        print(f"gap to the oracle: ROC-AUC {o['roc_auc'] - x['roc_auc']:.4f} (target <= 0.01), "
+              f"PR-AUC {o['pr_auc'] - x['pr_auc']:.4f} (target <= 0.02); calibrated ECE {x['ece']:.4f} (target < 0.02)")
+    print("capture:", json.dumps(ev["capture"]))
+    print("budget:", json.dumps(ev["budget"]))
+    print("profit:", json.dumps(ev["profit"]))
+    print("grade:", ev["grade"])
+
+
+def _score_child(run_dir: str, data_path: str, out: str) -> None:
+    """One scoring in this process; prints a JSON line of figures."""
+    from core import data, registry
+    from core.pipeline import ScoringModel, write_table
+
+    t0 = time.perf_counter()
+    run = registry.Run(Path(run_dir))
+    model = ScoringModel.load(run)
+    model.explainer  # parsed once per loaded run (the app and the CLI keep it)
+    t_load = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    raw = data.read_table(data_path, run.spec())
+    t_read = time.perf_counter() - t0
+    scored, report = model.score(raw, source=data_path)
+    t_score = time.perf_counter() - t0 - t_read
+    t1 = time.perf_counter()
+    write_table(scored, out)
+    t_write = time.perf_counter() - t1
+    total = t_read + t_score + t_write
+    print(json.dumps({"rows": len(scored), "load_model_s": round(t_load, 2), "read_s": round(t_read, 2),
+                      **{f"{k}_s": v for k, v in report["timings_s"].items()}, "write_s": round(t_write, 2),
+                      "total_s": round(total, 2), "rows_per_s": round(len(scored) / total),
+                      "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2),
+                      "reasons_filled": float((scored["reason_1"] != "").mean())}))
+
+
+def score(artifacts: Path) -> None:
+    from core import registry, synthetic
+    from core.config import load_settings
+    from core.pipeline import train as train_run
+
+    settings = load_settings(ROOT / "configs" / "default.toml")
+    settings = settings.replace(artifacts_dir=artifacts, default_data=ROOT / settings.default_data)
+    if registry.current_run_id(artifacts) is None:
+        print(f"training a run on the default table into {artifacts} (once) ...", flush=True)
+        train_run(None, None, settings, progress=lambda f, m: None)
+    run = registry.load_run(artifacts)
+    big = artifacts / "shopsphere_1200k.parquet"
+    if not big.exists():
+        synthetic.generate(1_200_000, settings.seed + 1).to_parquet(big, index=False)
+    for path in (settings.default_data, big):
+        out = artifacts / f"scored_{Path(path).stem}.parquet"
+        res = subprocess.run([sys.executable, __file__, "_child", str(run.path), str(path), str(out)],
+                             capture_output=True, text=True, check=True)
+        fig = json.loads(res.stdout.strip().splitlines()[-1])
+        steps = {k: fig[k] for k in ("read_s", "validate_s", "segments_s", "propensity_s", "reasons_s", "write_s")}
+        shares = ", ".join(f"{k[:-2]} {v / fig['total_s']:.0%}" for k, v in steps.items())
+        print(f"{fig['rows']:,} customers: {fig['total_s']:.1f} s end to end ({fig['rows_per_s']:,} rows/s; {shares}); "
+              f"peak memory {fig['peak_rss_gb']:.2f} GB; model load {fig['load_model_s']:.1f} s; "
+              f"rows with reasons {fig['reasons_filled']:.1%}", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("what", choices=["real", "train", "score", "_child"])
+    ap.add_argument("args", nargs="*")
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--artifacts", default="/tmp/bench_propensity_artifacts")
+    a = ap.parse_args()
+    if a.what == "real":
+        real(a.seeds)
+    elif a.what == "train":
+        train()
+    elif a.what == "score":
+        score(Path(a.artifacts))
+    else:
+        _score_child(*a.args)
+
+
+if __name__ == "__main__":
+    main()

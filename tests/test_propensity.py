@@ -1,0 +1,210 @@
+"""Propensity: exact fast TreeSHAP, reasons, intervals, calibration, capture/budget/profit,
+grade, leakage guard, out-of-time split, tuning, and the spec check at scoring."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from core import evaluation, explain, propensity, synthetic
+from core.config import PropensitySettings
+from core.data import validate
+from core.errors import DataError
+from core.fastshap import TreeShapPatterns
+from core.features import learn_categories, model_frame
+from core.schema import shopsphere_spec
+
+SPEC = shopsphere_spec()
+
+
+@pytest.fixture(scope="module")
+def table():
+    clean, _ = validate(synthetic.generate(3000, seed=11), SPEC, require_target=True)
+    cats = learn_categories(clean, SPEC)
+    X, _ = model_frame(clean, SPEC, cats)
+    return clean, cats, X
+
+
+@pytest.mark.parametrize("depth,trees", [(2, 60), (3, 40), (4, 30), (6, 10)])
+def test_pattern_treeshap_equals_xgboost_treeshap(table, depth, trees):
+    clean, _, X = table
+    m = xgb.XGBClassifier(n_estimators=trees, max_depth=depth, learning_rate=0.2, enable_categorical=True,
+                          max_cat_to_onehot=1, tree_method="hist", random_state=0).fit(X, clean[SPEC.target])
+    b = m.get_booster()
+    rows = X.iloc[:700].copy()
+    rows.iloc[::7, rows.columns.get_loc("csat_score")] = np.nan   # missing values take the default branch
+    rows.iloc[::5, rows.columns.get_loc("region")] = np.nan        # and so do missing categories
+    ref = b.predict(xgb.DMatrix(rows, enable_categorical=True), pred_contribs=True)[:, :-1]
+    ours = TreeShapPatterns(b, trees).shap_values(rows)
+    np.testing.assert_allclose(ours, ref, atol=1e-5)
+    # the same in threaded chunks
+    np.testing.assert_allclose(explain.contributions(TreeShapPatterns(b, trees), rows, n_jobs=2, chunk=200), ref,
+                               atol=1e-5)
+
+
+def test_reason_texts_plain_english_with_value_and_direction():
+    X = pd.DataFrame({"orders_90d": [4.0, 0.0], "days_since_last_order": [210.0, np.nan],
+                      "region": pd.Categorical(["north", None], categories=["north", "south"]),
+                      "discount_usage_rate": [0.25, 0.5]})
+    contrib = np.array([[0.8, -0.5, 0.1, 0.0],
+                        [0.0, -0.3, 0.2, 0.05]])
+    r = explain.reason_texts(X, contrib, SPEC)
+    assert r.loc[0, "reason_1"] == "Ordered 4 times in the last 90 days (raises)"
+    assert r.loc[0, "reason_2"] == "Last order 210 days ago (lowers)"
+    assert r.loc[0, "reason_3"] == "Lives in the north region (raises)"
+    assert r.loc[1, "reason_1"] == "Days since the last order: not recorded (lowers)"
+    assert r.loc[1, "reason_2"] == "Region: not recorded (raises)"
+    assert r.loc[1, "reason_3"] == "Used a discount on 50% of orders (raises)"
+    assert r.loc[0, "reason_1_feature"] == "orders_90d"
+
+
+def test_reason_slot_left_empty_when_the_feature_has_no_effect():
+    X = pd.DataFrame({"orders_90d": [1.0], "tickets_12m": [2.0]})
+    r = explain.reason_texts(X, np.array([[0.4, 0.0]]), SPEC, k=2)
+    assert r.loc[0, "reason_1"].endswith("(raises)") and r.loc[0, "reason_2"] == ""
+
+
+def test_bootstrap_intervals_match_weighted_sklearn_and_cover_the_estimate():
+    rng = np.random.default_rng(1)
+    y = (rng.random(3000) < 0.2).astype(int)
+    p = np.round(rng.random(3000) * 0.6 + 0.3 * y * rng.random(3000), 2)  # ties on purpose
+    order, starts, ys = evaluation._rank_levels(y, p)
+    w = np.bincount(rng.integers(0, 3000, 3000), minlength=3000)
+    auc, ap = evaluation._weighted_auc_ap(w[order][None, :], ys, starts)
+    assert auc[0] == pytest.approx(roc_auc_score(y, p, sample_weight=w), abs=1e-12)
+    assert ap[0] == pytest.approx(average_precision_score(y, p, sample_weight=w), abs=1e-12)
+    ci = evaluation.bootstrap_intervals(y, p, 300, seed=5)
+    assert ci["roc_auc"][0] < roc_auc_score(y, p) < ci["roc_auc"][1]
+    assert ci["pr_auc"][0] < average_precision_score(y, p) < ci["pr_auc"][1]
+    assert ci == evaluation.bootstrap_intervals(y, p, 300, seed=5)  # seeded
+
+
+def test_calibration_fixes_a_distorted_score_and_leaves_a_calibrated_one():
+    rng = np.random.default_rng(2)
+    true = rng.beta(2, 6, 20000)
+    y = (rng.random(20000) < true).astype(int)
+    cal = propensity.fit_calibrator(true, y, seed=0)
+    assert cal["method"] in ("none", "platt")  # nothing to fix: no method beats it by much
+    distorted = true ** 2.5
+    cal = propensity.fit_calibrator(distorted, y, seed=0)
+    assert cal["method"] in ("platt", "isotonic")
+    assert evaluation.expected_calibration_error(y, distorted) > 0.1
+    assert evaluation.expected_calibration_error(y, propensity.apply_calibrator(cal, distorted)) < 0.02
+    few = propensity.fit_calibrator(distorted[:3000], y[:3000], seed=0)  # ~750 positives: no isotonic
+    assert "isotonic" not in few["brier_cv"]
+
+
+def test_capture_budget_profit_on_a_known_ranking():
+    y = np.array([1, 1, 0, 1, 0, 0, 0, 0, 0, 0])
+    p = np.linspace(0.9, 0.0, 10)
+    cap = evaluation.capture_table(y, p, shares=(0.5, 0.7, 0.9), base_size=1000)
+    # buyers at ranks 1, 2, 4: half of 3 buyers -> 2 contacts; 70% -> 3 buyers -> 4 contacts
+    assert cap["contacts"].tolist() == [2, 4, 4]
+    assert cap["contacts_in_base"].tolist() == [200, 400, 400]
+    bud = evaluation.budget_table(y, p, budgets=(0.2, 0.5))
+    assert bud["buyers"].tolist() == [2, 3]
+    assert bud["precision"].tolist() == [1.0, 0.6]
+    assert bud["expected_buyers"].iloc[0] == pytest.approx(0.9 + 0.8)
+    pf = evaluation.profit_at_threshold(y, p, contact_cost=1.0, conversion_value=2.5)
+    assert pf["threshold"] == pytest.approx(0.4)
+    assert pf["contacts"] == 6  # 0.9 .. 0.4
+    assert (pf["tp"], pf["fp"], pf["fn"], pf["tn"]) == (3, 3, 0, 4)
+    assert pf["realised_profit"] == pytest.approx(3 * 2.5 - 6 * 1.0)
+    with pytest.raises(ValueError):
+        evaluation.profit_at_threshold(y, p, 0.0, 1.0)
+
+
+def test_quality_grade_bands():
+    assert evaluation.quality_grade(0.89, 3.9)["grade"] == "Excellent"
+    assert evaluation.quality_grade(0.89, 2.6)["grade"] == "Good"      # lift holds it back
+    assert evaluation.quality_grade(0.72, 1.6)["grade"] == "Fair"
+    assert evaluation.quality_grade(0.62, 1.2)["grade"] == "Poor"
+
+
+def test_segment_auc_needs_50_of_each_class():
+    rng = np.random.default_rng(3)
+    y = np.r_[np.ones(60), np.zeros(60), np.ones(10), np.zeros(200)].astype(int)
+    seg = np.r_[np.zeros(120), np.ones(210)].astype(int)
+    p = rng.random(len(y)) * 0.5 + 0.3 * y
+    t = evaluation.segment_metrics(y, p, seg)
+    assert t.loc[0, "roc_auc"] == pytest.approx(roc_auc_score(y[:120], p[:120]))
+    assert t.loc[1, "roc_auc"] is None
+    assert t.loc[1, "observed_rate"] == pytest.approx(10 / 210)
+
+
+def test_leakage_guard_fires_on_a_leaky_column_and_on_a_future_name(table):
+    clean, _, _ = table
+    y = clean[SPEC.target].to_numpy()
+    rows = np.ones(len(y), dtype=bool)
+    aucs = propensity.leakage_check(clean, SPEC, y, rows)
+    assert max(aucs.values()) < 0.95
+    leaky = clean.assign(refund_rate=y + np.random.default_rng(0).normal(0, 0.05, len(y)))
+    with pytest.raises(DataError, match="column 'refund_rate': alone it predicts the target with ROC-AUC"):
+        propensity.leakage_check(leaky, SPEC, y, rows)
+    allowed = dataclasses.replace(SPEC, allow_leaky=("refund_rate",))
+    propensity.leakage_check(leaky, allowed, y, rows)  # explicitly allowed: passes
+    cols = tuple(dataclasses.replace(c, name="orders_next_30d") if c.name == "orders_90d" else c for c in SPEC.columns)
+    future = dataclasses.replace(SPEC, columns=cols, recency_column=None)
+    with pytest.raises(DataError, match="column 'orders_next_30d': its name says it is measured after"):
+        propensity.leakage_check(clean.rename(columns={"orders_90d": "orders_next_30d"}), future, y, rows)
+
+
+def test_out_of_time_split_tests_on_the_latest_snapshot():
+    rng = np.random.default_rng(4)
+    y = (rng.random(3000) < 0.3).astype(int)
+    snap = pd.Series(np.repeat(pd.to_datetime(["2026-08-31", "2026-09-30", "2026-10-31"]), 1000))
+    split = propensity.split_rows(y, PropensitySettings(), 0, snap)
+    assert (split[2000:] == "test").all() and not (split[:2000] == "test").any()
+    assert set(split[:2000]) == {"train", "val"}
+    with pytest.raises(DataError, match="two snapshots"):
+        propensity.split_rows(y, PropensitySettings(), 0, pd.Series(pd.to_datetime(["2026-10-31"] * 3000)))
+
+
+def test_snapshot_column_kept_by_validation_and_checked():
+    spec = dataclasses.replace(SPEC, snapshot_column="snapshot_date")
+    df = synthetic.generate(300, seed=2)
+    df["snapshot_date"] = np.where(np.arange(300) < 200, "2026-09-30", "2026-10-31")
+    clean, q = validate(df, spec, require_target=True)
+    assert clean["snapshot_date"].nunique() == 2 and "snapshot_date" not in q["extra_columns"]
+    df.loc[5, "snapshot_date"] = "soon"
+    with pytest.raises(DataError, match="snapshot column 'snapshot_date': 'soon' at row 6"):
+        validate(df, spec, require_target=True)
+
+
+def test_tuning_is_seeded_and_keeps_its_trials(table):
+    clean, cats, _ = table
+    y = clean[SPEC.target].to_numpy()
+    split = propensity.split_rows(y, PropensitySettings(), 0)
+    ps = PropensitySettings(n_estimators=200, tune_trials=3, cv_below_val_positives=0)
+    a = propensity.fit(clean, SPEC, split, cats, ps, 5)
+    b = propensity.fit(clean, SPEC, split, cats, ps, 5)
+    assert a.info["params"] == b.info["params"] and len(a.info["trials"]) == 3
+    assert a.info["validation"] == "holdout"
+    assert {"val_log_loss", "val_pr_auc", "max_depth", "learning_rate"} <= set(a.info["trials"][0])
+    np.testing.assert_array_equal(a.predict(clean.iloc[:100], SPEC)[0], b.predict(clean.iloc[:100], SPEC)[0])
+    # a small validation set switches to cross-validation
+    c = propensity.fit(clean, SPEC, split, cats, dataclasses.replace(ps, cv_below_val_positives=10_000), 5)
+    assert c.info["validation"] == "cross-validation" and c.info["cv_folds"] == 5
+
+
+def test_evaluation_tables_on_the_test_rows(table):
+    clean, cats, _ = table
+    y = clean[SPEC.target].to_numpy()
+    ps = PropensitySettings(n_estimators=200, tune_trials=2, bootstrap_resamples=100)
+    split = propensity.split_rows(y, ps, 0)
+    m = propensity.fit(clean, SPEC, split, cats, ps, 0)
+    ev = propensity.evaluate(m, clean, SPEC, split, ps, 0)
+    keys = [r["key"] for r in ev["comparison"]]
+    assert keys == ["recency", "logistic", "xgboost_uncalibrated", "xgboost", "oracle"]
+    te = split == "test"
+    assert ev["xgboost"]["roc_auc"] == pytest.approx(roc_auc_score(y[te], m.predict(clean.loc[te], SPEC)[0]))
+    rec = ev["recency"]
+    assert rec["roc_auc"] == pytest.approx(roc_auc_score(y[te], -clean.loc[te, "days_since_last_order"].fillna(
+        clean.loc[te, "days_since_last_order"].max())))
+    assert rec["log_loss"] is None
+    assert len(ev["calibration"]["before"]) >= 3 and ev["grade"]["grade"] in ("Excellent", "Good", "Fair", "Poor")
+    assert [c["buyers_share"] for c in ev["capture"]] == [0.5, 0.7, 0.9]
