@@ -114,7 +114,8 @@ class PropensitySettings:
     tunes depth (2..``tune_max_depth``), learning rate, ``min_child_weight``, row and
     column subsampling and L2 for at most ``tune_trials`` trials or ``tune_seconds``
     seconds; ``max_depth``, ``learning_rate``, ``min_child_weight``, ``subsample`` and
-    ``colsample_bytree`` are its first trial. With fewer than ``cv_below_val_positives``
+    ``colsample_bytree`` are its first trial; of the trials within ``tune_tolerance``
+    (relative) of the best validation log loss, the smallest model wins. With fewer than ``cv_below_val_positives``
     validation positives, ``cv_folds``-fold cross-validation replaces the validation set.
     Isotonic calibration is tried from ``isotonic_min_positives`` validation positives.
     Test-metric intervals use ``bootstrap_resamples`` resamples. The profit threshold uses
@@ -135,6 +136,7 @@ class PropensitySettings:
     tune_trials: int = 40
     tune_seconds: float = 120.0
     tune_max_depth: int = 4
+    tune_tolerance: float = 0.001
     cv_folds: int = 5
     cv_below_val_positives: int = 500
     isotonic_min_positives: int = 1000
@@ -198,6 +200,9 @@ class Settings:
             v = getattr(p, key)
             if not _number(v) or v <= 0:
                 raise DataError(f"settings: [propensity] {key} must be a number above 0, got {v!r}")
+        if not _number(p.tune_tolerance) or not 0 <= p.tune_tolerance <= 0.1:
+            raise DataError(f"settings: [propensity] tune_tolerance must be a number from 0 to 0.1, "
+                            f"got {p.tune_tolerance!r}")
         if not _number(p.leakage_max_auc) or not 0.5 < p.leakage_max_auc <= 1:
             raise DataError(f"settings: [propensity] leakage_max_auc must be above 0.5 and at most 1, "
                             f"got {p.leakage_max_auc!r}")

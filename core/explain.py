@@ -37,21 +37,9 @@ def shap_values(booster: xgb.Booster, X: pd.DataFrame) -> tuple[np.ndarray, np.n
 
 
 def shap_importance(booster: xgb.Booster, X: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
-    """Mean |SHAP| per feature, sorted descending.
-
-    Returns a DataFrame with ``feature``, ``label``, ``group``, ``mean_abs_shap`` (log-odds)
-    and ``share`` (of the total).
-    """
+    """Mean |SHAP| per feature of ``X`` with XGBoost's TreeSHAP (:func:`importance_table`)."""
     values, _ = shap_values(booster, X)
-    imp = np.abs(values).mean(axis=0)
-    df = pd.DataFrame({
-        "feature": list(X.columns),
-        "label": [spec.column(c).label for c in X.columns],
-        "group": [spec.column(c).group for c in X.columns],
-        "mean_abs_shap": imp,
-    })
-    df["share"] = df["mean_abs_shap"] / df["mean_abs_shap"].sum()
-    return df.sort_values("mean_abs_shap", ascending=False, kind="stable").reset_index(drop=True)
+    return importance_table(values, list(X.columns), spec)
 
 
 def group_importance(importance: pd.DataFrame) -> pd.DataFrame:
@@ -113,97 +101,40 @@ def reason_texts(X: pd.DataFrame, contrib: np.ndarray, spec: DatasetSpec, k: int
     top = np.argpartition(-mag, k - 1, axis=1)[:, :k] if k < f else np.tile(np.arange(f), (n, 1))
     order = np.argsort(-np.take_along_axis(mag, top, axis=1), axis=1, kind="stable")
     top = np.take_along_axis(top, order, axis=1)
-    rows = np.arange(n)
-    texts = {}
-    display = {}
+    val = np.take_along_axis(contrib, top, axis=1)  # (n, k), strongest first
+    texts = np.full((n, k), "", dtype=object)
     for j, col in enumerate(names):
+        hit = top == j  # (n, k): where feature j is a reason
+        hit &= val != 0
+        r, slot = np.nonzero(hit)
+        if not len(r):
+            continue
         c = spec.column(col)
-        template = c.reason or (c.label[:1].upper() + c.label[1:] + ": {value}")
-        display[j] = (template, format_values(X[col].to_numpy(dtype=object if c.is_categorical else float), c.kind), c)
+        label = c.label[:1].upper() + c.label[1:]
+        pre, post = (c.reason or label + ": {value}").split("{value}", 1)
+        values = X[col].iloc[r].to_numpy(dtype=object if c.is_categorical else float)
+        shown = format_values(values, c.kind)  # only the rows that need it
+        missing = shown == "not recorded"
+        body = np.where(missing, f"{label}: not recorded", pre + shown.astype(str) + post).astype(object)
+        texts[r, slot] = body + np.where(val[r, slot] > 0, " (raises)", " (lowers)")
     out = {}
+    feature_names = np.asarray(names, dtype=object)
     for slot in range(k):
-        feat = top[:, slot]
-        val = contrib[rows, feat]
-        text = np.full(n, "", dtype=object)
-        for j, (template, shown, c) in display.items():
-            m = (feat == j) & (val != 0)
-            if not m.any():
-                continue
-            missing = shown[m] == "not recorded"
-            label = c.label[:1].upper() + c.label[1:]
-            body = np.where(missing, f"{label}: not recorded", None)
-            if (~missing).any():
-                pre, post = template.split("{value}", 1)
-                body[~missing] = pre + shown[m][~missing] + post
-            text[m] = body + np.where(val[m] > 0, " (raises)", " (lowers)")
-        out[f"reason_{slot + 1}"] = text
-        out[f"reason_{slot + 1}_feature"] = np.where(val != 0, np.asarray(names, dtype=object)[feat], "")
+        out[f"reason_{slot + 1}"] = texts[:, slot]
+        out[f"reason_{slot + 1}_feature"] = np.where(val[:, slot] != 0, feature_names[top[:, slot]], "")
     return pd.DataFrame(out)
 
 
-def contributions(explainer: TreeShapPatterns, X: pd.DataFrame, n_jobs: int = 2, chunk: int = 60_000) -> np.ndarray:
-    """Exact TreeSHAP values of ``X`` (shape (n, n_features), log-odds), rows in chunks over
-    ``n_jobs`` threads (NumPy and XGBoost release the GIL; measured 1.7x on 2 cores)."""
-    if len(X) <= chunk or n_jobs == 1:
+def contributions(explainer: TreeShapPatterns, X: pd.DataFrame, n_jobs: int = 2, min_rows: int = 20_000) -> np.ndarray:
+    """Exact TreeSHAP values of ``X`` (shape (n, n_features), log-odds), the rows split in
+    ``n_jobs`` equal parts explained in threads (NumPy and XGBoost release the GIL; one part
+    per thread, as each part pays a fixed cost per tree block: measured on 240,000 rows and
+    2 cores, 2.5 s in 2 parts against 3.2 s in one and 5.6 s in 8). Tables under
+    ``min_rows`` rows per part are explained in one go."""
+    if n_jobs <= 1 or len(X) < n_jobs * min_rows:
         return explainer.shap_values(X)
     from concurrent.futures import ThreadPoolExecutor
-    bounds = list(range(0, len(X), chunk)) + [len(X)]
+    bounds = np.linspace(0, len(X), n_jobs + 1).astype(int)
     with ThreadPoolExecutor(n_jobs) as pool:
         parts = list(pool.map(lambda ab: explainer.shap_values(X.iloc[ab[0]:ab[1]]), zip(bounds[:-1], bounds[1:])))
     return np.vstack(parts)
-
-
-def importance_table(contrib: np.ndarray, columns: list[str], spec: DatasetSpec) -> pd.DataFrame:
-    """Mean |SHAP| per feature from SHAP values ``contrib`` (n, n_features), sorted
-    descending: ``feature``, ``label``, ``group``, ``mean_abs_shap`` (log-odds), ``share``."""
-    imp = np.abs(contrib).mean(axis=0)
-    df = pd.DataFrame({
-        "feature": columns,
-        "label": [spec.column(c).label for c in columns],
-        "group": [spec.column(c).group for c in columns],
-        "mean_abs_shap": imp,
-    })
-    df["share"] = df["mean_abs_shap"] / max(df["mean_abs_shap"].sum(), 1e-12)
-    return df.sort_values("mean_abs_shap", ascending=False, kind="stable").reset_index(drop=True)
-
-
-def shap_points(X: pd.DataFrame, contrib: np.ndarray, features: list[str], spec: DatasetSpec) -> pd.DataFrame:
-    """Long table for the SHAP summary (beeswarm-like) and dependence plots.
-
-    One row per (sample row, feature in ``features``): ``feature``, ``label``, ``shap``
-    (log-odds), ``value`` (the number, NaN when missing or categorical), ``value_text``
-    (as shown to people) and ``value_rank`` (0..1 percentile of the value among the
-    sample, 0.5 for missing and categorical values; the beeswarm's colour).
-    """
-    parts = []
-    for f in features:
-        j = list(X.columns).index(f)
-        c = spec.column(f)
-        raw = X[f]
-        num = np.full(len(X), np.nan) if c.is_categorical else raw.to_numpy(float)
-        rank = pd.Series(num).rank(pct=True).fillna(0.5).to_numpy()
-        parts.append(pd.DataFrame({
-            "feature": f, "label": c.label, "shap": contrib[:, j].astype(float), "value": num,
-            "value_text": format_values(raw.to_numpy(dtype=object if c.is_categorical else float), c.kind),
-            "value_rank": rank}))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-        columns=["feature", "label", "shap", "value", "value_text", "value_rank"])
-
-
-def agreement_with_treeshap(booster: xgb.Booster, n_trees: int, explainer: TreeShapPatterns, X: pd.DataFrame) -> dict:
-    """How the reasons' SHAP values compare with XGBoost's exact TreeSHAP on rows ``X``.
-
-    Returns ``rows``, ``top3_agreement`` (share of rows whose set of 3 largest-|SHAP|
-    features is the same), ``top1_agreement`` and ``max_abs_diff`` (log-odds).
-    """
-    ref = booster.predict(xgb.DMatrix(X, enable_categorical=True), pred_contribs=True,
-                          iteration_range=(0, n_trees))[:, :-1]
-    mine = explainer.shap_values(X)
-
-    def top(v, k):
-        return np.sort(np.argsort(-np.abs(v), axis=1, kind="stable")[:, :k], axis=1)
-
-    return {"rows": int(len(X)), "top3_agreement": float((top(ref, 3) == top(mine, 3)).all(axis=1).mean()),
-            "top1_agreement": float((top(ref, 1) == top(mine, 1)).all(axis=1).mean()),
-            "max_abs_diff": float(np.abs(ref - mine).max()) if len(X) else 0.0,
-            "method": "exact TreeSHAP per decision pattern (core.fastshap) vs XGBoost pred_contribs"}

@@ -115,21 +115,6 @@ class TreeShapPatterns:
                 cols.append(s.to_numpy(dtype=np.float32))
         return np.column_stack(cols) if cols else np.empty((len(X), 0), np.float32)
 
-    def _codes(self, M: np.ndarray, nan: np.ndarray, has_nan: np.ndarray, nodes: list) -> np.ndarray:
-        """Pattern code of every row of ``M`` for one tree: bit k = the row takes the "Yes"
-        branch at internal node k. Shape (n,), int32."""
-        code = np.zeros(len(M), dtype=np.int32)
-        for bit, (f, thr, cats, missing_yes) in enumerate(nodes):
-            col = M[:, f]
-            if cats is None:
-                go_yes = col < thr
-            else:  # a categorical split sends its listed categories to the branch
-                go_yes = np.isin(col, cats)  # trees_to_dataframe calls "Yes"
-            if has_nan[f]:
-                go_yes[nan[:, f]] = missing_yes
-            code |= go_yes.view(np.uint8).astype(np.int32) << bit
-        return code
-
     def shap_values(self, X: pd.DataFrame) -> np.ndarray:
         """Exact TreeSHAP values of ``X`` (n rows, the model's feature columns by name).
 
@@ -143,26 +128,34 @@ class TreeShapPatterns:
         outT = np.zeros((len(self.feature_names), n), dtype=np.float32)  # one contiguous row per feature
         if n == 0:
             return outT.T
-        nan = np.isnan(M)
-        has_nan = nan.any(axis=0)
+        MT = np.ascontiguousarray(M.T)  # one contiguous row per feature: node tests read whole rows
+        nan_rows = [np.flatnonzero(np.isnan(col)) for col in MT]
+        backwards = np.arange(n - 1, -1, -1)
         for t0, t1, bits, feats in self.blocks:
             if bits > MAX_PATTERN_BITS:  # too many patterns: XGBoost's TreeSHAP on all rows
                 d = xgb.DMatrix(M, feature_names=self.feature_names, feature_types=self.feature_types,
                                 enable_categorical=True)
                 outT += self._trees(t0, t1).predict(d, pred_contribs=True)[:, :-1].T
                 continue
-            code = np.zeros(n, dtype=np.int32)
-            shift = 0
+            # each row's pattern: bit k = the row takes the "Yes" branch at the block's k-th
+            # internal node (numbers: x < threshold in float32, as XGBoost compares;
+            # categorical splits send their listed categories to the branch trees_to_dataframe
+            # calls "Yes"; missing values take the node's default branch)
+            code = np.zeros(n, dtype=np.uint16 if bits <= 16 else np.uint32)
+            bit = 0
             for t in range(t0, t1):
-                nodes = self.trees[t][0]
-                code |= self._codes(M, nan, has_nan, nodes) << shift
-                shift += len(nodes)
+                for f, thr, cats, missing_yes in self.trees[t][0]:
+                    go_yes = MT[f] < thr if cats is None else np.isin(MT[f], cats)
+                    if len(nan_rows[f]):
+                        go_yes[nan_rows[f]] = missing_yes
+                    code |= go_yes.astype(code.dtype) << code.dtype.type(bit)
+                    bit += 1
             # one representative row per pattern (its first occurrence) and each row's
             # pattern number, by table lookups (a sort would cost more than TreeSHAP)
             size = 1 << bits
             present = np.flatnonzero(np.bincount(code, minlength=size))
             first_of = np.empty(size, dtype=np.int64)
-            first_of[code[::-1]] = np.arange(n - 1, -1, -1)
+            first_of[code[::-1]] = backwards
             lookup = np.empty(size, dtype=np.int32)
             lookup[present] = np.arange(len(present), dtype=np.int32)
             d = xgb.DMatrix(M[first_of[present]], feature_names=self.feature_names,

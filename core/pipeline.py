@@ -24,7 +24,7 @@ from core import data as data_mod
 from core import continuity, evaluation, explain, playbook, profiling, propensity, registry, synthetic
 from core.config import Settings
 from core.errors import DataError
-from core.features import learn_categories, model_frame
+from core.features import learn_categories
 from core.schema import DatasetSpec, load_spec, shopsphere_spec
 from core.segmentation import Segmenter
 

@@ -14,7 +14,9 @@
   tuned with Optuna's TPE sampler (Akiba et al. 2019, KDD; seeded), at most
   ``tune_trials`` trials or ``tune_seconds`` seconds, on the validation log loss; tree
   depth is searched up to ``tune_max_depth`` (shallow trees score as well here and keep
-  exact reasons for every customer fast, see :mod:`core.fastshap`). ``scale_pos_weight``
+  exact reasons for every customer fast, see :mod:`core.fastshap`); of the trials within
+  ``tune_tolerance`` (relative) of the best log loss, the one with the fewest internal
+  nodes is kept: a smaller model that scores as well. ``scale_pos_weight``
   (negatives / positives) on and off are compared by validation PR-AUC and the better kept:
   imbalance is otherwise left to the metrics and the calibration, never resampled.
 - Small tables: when the validation rows hold fewer than ``cv_below_val_positives``
@@ -340,7 +342,10 @@ def _space(trial, settings: PropensitySettings) -> dict:
 def tune(folds: _Folds, settings: PropensitySettings, seed: int, n_jobs: int, progress=None):
     """Optuna TPE search over :func:`_space`, seeded, ``tune_trials`` trials or
     ``tune_seconds`` seconds, whichever ends first; the settings' own parameters are the
-    first trial. Returns (best params, best evaluation, trial table as a list of dicts)."""
+    first trial. The chosen trial is the cheapest (fewest internal nodes) of those within
+    ``tune_tolerance`` of the best validation log loss.
+
+    Returns (chosen params, its evaluation, the trial table as a list of dicts, seconds)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -365,11 +370,19 @@ def tune(folds: _Folds, settings: PropensitySettings, seed: int, n_jobs: int, pr
         return ev[0]
 
     study.optimize(objective, n_trials=s.tune_trials, timeout=s.tune_seconds)
+    done = [t for t in study.trials if t.value is not None]
+    # a smaller model that scores as well: among trials within tune_tolerance (relative) of
+    # the best validation log loss, the one with the fewest internal nodes (trees x
+    # (2^depth - 1)), which is what scoring and exact reasons cost
+    floor = min(t.value for t in done)
+    cost = {t.number: t.user_attrs["trees"] * (2 ** t.params["max_depth"] - 1) for t in done}
+    near = [t for t in done if t.value <= floor * (1 + s.tune_tolerance)]
+    chosen = min(near, key=lambda t: (cost[t.number], t.value, t.number))
     table = [{"trial": t.number, **t.params, "val_log_loss": t.value, "val_pr_auc": t.user_attrs.get("pr_auc"),
-              "trees": t.user_attrs.get("trees"), "seconds": t.user_attrs.get("seconds")}
-             for t in study.trials if t.value is not None]
-    best = study.best_trial
-    return dict(best.params), results[best.number], table, round(time.perf_counter() - t_start, 1)
+              "trees": t.user_attrs.get("trees"), "internal_nodes": cost[t.number],
+              "seconds": t.user_attrs.get("seconds"), "best": t.value == floor, "chosen": t.number == chosen.number}
+             for t in done]
+    return dict(chosen.params), results[chosen.number], table, round(time.perf_counter() - t_start, 1)
 
 
 def fit(clean: pd.DataFrame, spec, split: np.ndarray, categories: dict, settings: PropensitySettings,

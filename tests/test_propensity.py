@@ -42,7 +42,7 @@ def test_pattern_treeshap_equals_xgboost_treeshap(table, depth, trees):
     ours = TreeShapPatterns(b, trees).shap_values(rows)
     np.testing.assert_allclose(ours, ref, atol=1e-5)
     # the same in threaded chunks
-    np.testing.assert_allclose(explain.contributions(TreeShapPatterns(b, trees), rows, n_jobs=2, chunk=200), ref,
+    np.testing.assert_allclose(explain.contributions(TreeShapPatterns(b, trees), rows, n_jobs=2, min_rows=100), ref,
                                atol=1e-5)
 
 
