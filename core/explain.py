@@ -138,3 +138,59 @@ def contributions(explainer: TreeShapPatterns, X: pd.DataFrame, n_jobs: int = 2,
     with ThreadPoolExecutor(n_jobs) as pool:
         parts = list(pool.map(lambda ab: explainer.shap_values(X.iloc[ab[0]:ab[1]]), zip(bounds[:-1], bounds[1:])))
     return np.vstack(parts)
+
+
+def importance_table(contrib: np.ndarray, columns: list[str], spec: DatasetSpec) -> pd.DataFrame:
+    """Mean |SHAP| per feature from SHAP values ``contrib`` (n, n_features), sorted
+    descending: ``feature``, ``label``, ``group``, ``mean_abs_shap`` (log-odds), ``share``."""
+    imp = np.abs(contrib).mean(axis=0)
+    df = pd.DataFrame({
+        "feature": columns,
+        "label": [spec.column(c).label for c in columns],
+        "group": [spec.column(c).group for c in columns],
+        "mean_abs_shap": imp,
+    })
+    df["share"] = df["mean_abs_shap"] / max(df["mean_abs_shap"].sum(), 1e-12)
+    return df.sort_values("mean_abs_shap", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def shap_points(X: pd.DataFrame, contrib: np.ndarray, features: list[str], spec: DatasetSpec) -> pd.DataFrame:
+    """Long table for the SHAP summary (beeswarm-like) and dependence plots.
+
+    One row per (sample row, feature in ``features``): ``feature``, ``label``, ``shap``
+    (log-odds), ``value`` (the number, NaN when missing or categorical), ``value_text``
+    (as shown to people) and ``value_rank`` (0..1 percentile of the value among the
+    sample, 0.5 for missing and categorical values; the beeswarm's colour).
+    """
+    parts = []
+    for f in features:
+        j = list(X.columns).index(f)
+        c = spec.column(f)
+        raw = X[f]
+        num = np.full(len(X), np.nan) if c.is_categorical else raw.to_numpy(float)
+        rank = pd.Series(num).rank(pct=True).fillna(0.5).to_numpy()
+        parts.append(pd.DataFrame({
+            "feature": f, "label": c.label, "shap": contrib[:, j].astype(float), "value": num,
+            "value_text": format_values(raw.to_numpy(dtype=object if c.is_categorical else float), c.kind),
+            "value_rank": rank}))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["feature", "label", "shap", "value", "value_text", "value_rank"])
+
+
+def agreement_with_treeshap(booster: xgb.Booster, n_trees: int, explainer: TreeShapPatterns, X: pd.DataFrame) -> dict:
+    """How the reasons' SHAP values compare with XGBoost's exact TreeSHAP on rows ``X``.
+
+    Returns ``rows``, ``top3_agreement`` (share of rows whose set of 3 largest-|SHAP|
+    features is the same), ``top1_agreement`` and ``max_abs_diff`` (log-odds).
+    """
+    ref = booster.predict(xgb.DMatrix(X, enable_categorical=True), pred_contribs=True,
+                          iteration_range=(0, n_trees))[:, :-1]
+    mine = explainer.shap_values(X)
+
+    def top(v, k):
+        return np.sort(np.argsort(-np.abs(v), axis=1, kind="stable")[:, :k], axis=1)
+
+    return {"rows": int(len(X)), "top3_agreement": float((top(ref, 3) == top(mine, 3)).all(axis=1).mean()),
+            "top1_agreement": float((top(ref, 1) == top(mine, 1)).all(axis=1).mean()),
+            "max_abs_diff": float(np.abs(ref - mine).max()) if len(X) else 0.0,
+            "method": "exact TreeSHAP per decision pattern (core.fastshap) vs XGBoost pred_contribs"}

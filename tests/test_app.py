@@ -98,3 +98,23 @@ def test_overview_shows_the_quality_grade(app_env):
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
     g = app_env.metrics()["grade"]
     assert any(s.value == f"Propensity model quality: {g['grade']}" for s in at.subheader)
+
+
+def test_budget_slider_and_economics_on_the_propensity_page(app_env):
+    import numpy as np
+
+    from core import evaluation
+
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    at.switch_page("views/propensity.py").run()
+    at.slider[0].set_value(20).run()
+    at.number_input[0].set_value(2.0).run()
+    at.number_input[1].set_value(10.0).run()
+    assert not at.exception
+    s = app_env.table("scored")
+    t = s[s["split"] == "test"]
+    y, p = t["purchased_next_30d"].to_numpy(int), t["propensity"].to_numpy()
+    b = evaluation.budget_table(y, p, budgets=(0.2,)).iloc[0]
+    text = " ".join(m.value for m in at.markdown)
+    assert f"reach **{b['buyers']:,}** buyers" in text
+    assert "Profit-maximising threshold: **0.200**" in text

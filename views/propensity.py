@@ -7,6 +7,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+from core import evaluation
 from views.common import require_run
 
 run = require_run()
@@ -96,6 +97,25 @@ c2.dataframe(pd.DataFrame({
     "buyers": bud["buyers"].map("{:,}".format), "precision": bud["precision"].map("{:.1%}".format),
     "recall": bud["recall"].map("{:.1%}".format), "lift": bud["lift"].round(2)}), hide_index=True)
 
+scored_all = run.table("scored")
+test = scored_all[scored_all["split"] == "test"] if "split" in scored_all else scored_all.iloc[:0]
+target = run.json("manifest")["spec"]["target"]
+if len(test) and target in test:
+    st.markdown("**Your budget and your economics** (test rows, calibrated probabilities)")
+    c1, c2, c3 = st.columns(3)
+    k = c1.slider("Contact the top ... of customers", 1, 100, 10, format="%d%%")
+    cost = c2.number_input("Cost of one contact", min_value=0.01, value=float(met["profit"]["contact_cost"]))
+    value = c3.number_input("Value of one conversion", min_value=0.01, value=float(met["profit"]["conversion_value"]))
+    yt, pt = test[target].to_numpy(int), test["propensity"].to_numpy(float)
+    b = evaluation.budget_table(yt, pt, budgets=(k / 100,)).iloc[0]
+    pf_now = evaluation.profit_at_threshold(yt, pt, cost, value)
+    c1.write(f"{b['contacts']:,} contacts reach **{b['buyers']:,}** buyers ({b['expected_buyers']:,.0f} expected): "
+             f"precision {b['precision']:.1%}, recall {b['recall']:.1%}, lift {b['lift']:.2f}x.")
+    c2.write(f"Profit-maximising threshold: **{pf_now['threshold']:.3f}** (cost / value), contacting "
+             f"{pf_now['contact_share']:.0%} of customers.")
+    c3.write(f"Realised profit on the test rows: **{pf_now['realised_profit']:,.0f}** (expected "
+             f"{pf_now['expected_profit']:,.0f}; contacting everyone: {pf_now['profit_contact_all']:,.0f}).")
+
 pf = met["profit"]
 st.subheader("Who is worth contacting?")
 st.write(f"With a contact cost of **{pf['contact_cost']:g}** and a conversion worth **{pf['conversion_value']:g}** "
@@ -169,7 +189,7 @@ with st.expander("How the model was trained: tuning trials, class weights, calib
                  f"{agree['rows']:,} seeded rows (largest difference {agree['max_abs_diff']:.1e} log-odds).")
 
 st.subheader("Look up a customer")
-scored = run.table("scored")
+scored = scored_all
 cid = st.text_input("Customer id", placeholder=str(scored["customer_id"].iloc[0]))
 if cid:
     hit = scored[scored["customer_id"].astype(str) == cid.strip()]
