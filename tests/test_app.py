@@ -92,6 +92,9 @@ def test_propensity_page_lookup_shows_the_customers_reasons(app_env):
     assert any("No customer with id 'no-such-id'" in w.value for w in at.warning)
     grade = app_env.metrics()["grade"]["grade"]
     assert any(s.value == f"Quality: {grade}" for s in at.subheader)
+    # SHAP summary and dependence plots for the top features
+    top = app_env.table("importance")["label"].iloc[0]
+    assert at.selectbox[0].label == "Dependence plot for" and at.selectbox[0].value == top
 
 
 def test_overview_shows_the_quality_grade(app_env):

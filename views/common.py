@@ -62,6 +62,10 @@ class RunView:
         run's JSON file (None for an optional file the run does not have)."""
         return _json(self._art, self.run_id, f"{name}.json")
 
+    def has_table(self, name: str) -> bool:
+        """True when the run has the table ``name`` (runs of older versions lack some)."""
+        return (registry.load_run(Path(self._art), self.run_id).path / f"{name}.parquet").is_file()
+
     def table(self, name: str) -> pd.DataFrame:
         """``scored``, ``matrix``, ``projection``, ``importance``: the run's table, its
         ``segment_name`` column showing hand-set names where set."""

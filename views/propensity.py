@@ -150,8 +150,7 @@ grp = imp.groupby("group", as_index=False)["mean_abs_shap"].sum().sort_values("m
 c2.plotly_chart(px.bar(grp, x="group", y="mean_abs_shap", title="By feature group",
                        labels={"mean_abs_shap": "mean |SHAP|", "group": ""}))
 
-pts_path = run.artifacts / "shap_points.parquet"
-if pts_path.exists():
+if run.has_table("shap_points"):
     pts = run.table("shap_points")
     order = list(dict.fromkeys(pts["label"]))
     rng = np.random.default_rng(0)
