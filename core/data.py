@@ -168,9 +168,11 @@ def validate(df: pd.DataFrame, spec: DatasetSpec, *, require_target: bool, sourc
     Returns
     -------
     clean : DataFrame of shape (n, k)
-        ``spec.id_column`` (str), every spec feature (float64, or object text for
-        categoricals), the target (int8) when ``require_target``, the snapshot date column
-        (datetime) when training with a spec that names one, and any evaluation-only
+        ``spec.id_column`` (str; ``"<id>@<yyyy-mm-dd>"`` when training with a spec that names a
+        ``snapshot_column``, as a snapshot table holds a customer once per snapshot), every
+        spec feature (float64, or object text for categoricals), the target (int8) when
+        ``require_target``, the snapshot date column (datetime) when training with a spec
+        that names one, and any evaluation-only
         columns present. Extra columns are dropped.
     quality : dict
         ``rows``, ``missing_share`` per feature, ``inf_to_missing``, ``out_of_range``
@@ -198,11 +200,24 @@ def validate(df: pd.DataFrame, spec: DatasetSpec, *, require_target: bool, sourc
         row, _ = _first_bad(ids.isna().to_numpy(), ids)
         raise DataError(f"{source}: column '{spec.id_column}': empty id at row {row}")
     ids = ids.astype(str)
+    snapshot = None
+    if require_target and spec.snapshot_column:  # the out-of-time split needs it
+        if spec.snapshot_column not in df.columns:
+            raise DataError(f"{source}: missing snapshot column '{spec.snapshot_column}' (the spec's snapshot_column)")
+        snap = df[spec.snapshot_column]
+        snapshot = pd.to_datetime(snap, errors="coerce")
+        bad = snapshot.isna().to_numpy()
+        if bad.any():
+            row, val = _first_bad(bad, snap)
+            raise DataError(f"{source}: snapshot column '{spec.snapshot_column}': '{val}' at row {row} is not a date")
+        # a snapshot table holds a customer once per snapshot: a row is a customer at a date
+        ids = ids + "@" + snapshot.dt.strftime("%Y-%m-%d")
     dup = ids.duplicated(keep=False).to_numpy()
     if dup.any():
         first = ids[dup].iloc[0]
         rows = (np.flatnonzero(ids.to_numpy() == first)[:2] + 1).tolist()
-        raise DataError(f"{source}: column '{spec.id_column}': duplicate id '{first}' at rows {rows[0]} and {rows[1]}")
+        what = "id and snapshot" if snapshot is not None else "id"
+        raise DataError(f"{source}: column '{spec.id_column}': duplicate {what} '{first}' at rows {rows[0]} and {rows[1]}")
 
     out = {spec.id_column: ids.to_numpy()}
     quality = {"rows": int(len(df)), "inf_to_missing": {}, "out_of_range": {}, "missing_share": {}}
@@ -266,16 +281,8 @@ def validate(df: pd.DataFrame, spec: DatasetSpec, *, require_target: bool, sourc
     for c in spec.evaluation_columns:
         if c in df.columns:
             out[c] = df[c].to_numpy()
-    if require_target and spec.snapshot_column:  # the out-of-time split needs it
-        if spec.snapshot_column not in df.columns:
-            raise DataError(f"{source}: missing snapshot column '{spec.snapshot_column}' (the spec's snapshot_column)")
-        snap = df[spec.snapshot_column]
-        parsed = pd.to_datetime(snap, errors="coerce")
-        bad = parsed.isna().to_numpy()
-        if bad.any():
-            row, val = _first_bad(bad, snap)
-            raise DataError(f"{source}: snapshot column '{spec.snapshot_column}': '{val}' at row {row} is not a date")
-        out[spec.snapshot_column] = parsed.to_numpy()
+    if snapshot is not None:
+        out[spec.snapshot_column] = snapshot.to_numpy()
     feats = pd.DataFrame({c: out[c] for c in spec.feature_names})
     quality["duplicate_feature_rows"] = int(pd.util.hash_pandas_object(feats, index=False).duplicated().sum())
     known = {spec.id_column, spec.target, *spec.feature_names, *spec.ignore, *spec.evaluation_columns,

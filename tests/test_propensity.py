@@ -168,8 +168,14 @@ def test_snapshot_column_kept_by_validation_and_checked():
     spec = dataclasses.replace(SPEC, snapshot_column="snapshot_date")
     df = synthetic.generate(300, seed=2)
     df["snapshot_date"] = np.where(np.arange(300) < 200, "2026-09-30", "2026-10-31")
+    df.loc[200:, "customer_id"] = df.loc[:99, "customer_id"].to_numpy()  # the same customers a month later
     clean, q = validate(df, spec, require_target=True)
     assert clean["snapshot_date"].nunique() == 2 and "snapshot_date" not in q["extra_columns"]
+    assert clean["customer_id"].iloc[200] == df["customer_id"].iloc[0] + "@2026-10-31"
+    df.loc[201, "customer_id"] = df.loc[200, "customer_id"]
+    with pytest.raises(DataError, match="duplicate id and snapshot"):
+        validate(df, spec, require_target=True)
+    df.loc[201, "customer_id"] = df.loc[1, "customer_id"]
     df.loc[5, "snapshot_date"] = "soon"
     with pytest.raises(DataError, match="snapshot column 'snapshot_date': 'soon' at row 6"):
         validate(df, spec, require_target=True)
@@ -208,3 +214,24 @@ def test_evaluation_tables_on_the_test_rows(table):
     assert rec["log_loss"] is None
     assert len(ev["calibration"]["before"]) >= 3 and ev["grade"]["grade"] in ("Excellent", "Good", "Fair", "Poor")
     assert [c["buyers_share"] for c in ev["capture"]] == [0.5, 0.7, 0.9]
+
+
+def test_out_of_time_training_end_to_end(tmp_path, monkeypatch):
+    """A snapshot table (the same customers at two dates) trains with the latest snapshot as
+    the test rows, and the run scores a table without the snapshot column."""
+    from conftest import small_settings
+    from core import pipeline
+
+    spec = dataclasses.replace(SPEC, snapshot_column="snapshot_date")
+    monkeypatch.setattr(pipeline, "resolve_spec", lambda path: spec)
+    a, b = synthetic.generate(1200, seed=31), synthetic.generate(1200, seed=32)
+    b["customer_id"] = a["customer_id"]
+    a["snapshot_date"], b["snapshot_date"] = "2026-09-30", "2026-10-31"
+    path = tmp_path / "snapshots.csv"
+    pd.concat([a, b]).to_csv(path, index=False)
+    run = pipeline.train(path, None, small_settings(tmp_path / "art"))
+    s = run.table("scored")
+    assert (s.loc[s["split"] == "test", "customer_id"].str.endswith("@2026-10-31")).all()
+    assert (s["split"] == "test").sum() == 1200 == run.metrics()["propensity_model"]["rows"]["test"]
+    out, _ = pipeline.score(b.drop(columns=["purchased_next_30d", "snapshot_date"]), run)
+    assert len(out) == 1200 and out["customer_id"].tolist() == b["customer_id"].tolist()
