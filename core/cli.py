@@ -98,7 +98,7 @@ def _train(args, settings) -> int:
     from core.pipeline import quality_notes
 
     run = train(args.data, args.spec, settings, progress=_progress)
-    for line in quality_notes(run.quality(), run.metrics().get("unseen_categories_train", {})):
+    for line in quality_notes(run.quality(), run.metrics().get("unseen_categories_train", {}), training=True):
         print(f"note: {line}", file=sys.stderr)
     m = run.metrics()
     x, lr = m["xgboost"], m["logistic"]

@@ -7,6 +7,7 @@ CLI flag overrides the file.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,7 +74,8 @@ def _whole(v) -> bool:
 
 
 def _number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    """A finite real number (not a flag, not nan or infinity)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _check_segmentation(s: SegmentationSettings) -> None:
@@ -148,6 +150,30 @@ class PropensitySettings:
     shap_sample: int = 5_000
 
 
+def _check_propensity(p) -> None:
+    """Raise :class:`DataError` naming the first ``[propensity]`` key out of range."""
+    whole = {"n_estimators": 1, "max_depth": 1, "tune_trials": 1, "tune_max_depth": 2, "cv_folds": 2,
+             "cv_below_val_positives": 0, "isotonic_min_positives": 1, "bootstrap_resamples": 10,
+             "early_stopping_rounds": 1, "shap_sample": 10}
+    for key, lo in whole.items():
+        v = getattr(p, key)
+        if not _whole(v) or v < lo:
+            raise DataError(f"settings: [propensity] {key} must be a whole number >= {lo}, got {v!r}")
+    in_range = {"val_share": (0.01, 0.5), "test_share": (0.01, 0.5), "learning_rate": (1e-4, 1),
+                "min_child_weight": (0, 1e6), "subsample": (0.05, 1), "colsample_bytree": (0.05, 1),
+                "tune_tolerance": (0, 0.1), "leakage_max_auc": (0.5001, 1), "logistic_C": (1e-6, 1e6)}
+    for key, (lo, hi) in in_range.items():
+        v = getattr(p, key)
+        if not _number(v) or not lo <= v <= hi:
+            raise DataError(f"settings: [propensity] {key} must be a number from {lo} to {hi}, got {v!r}")
+    for key in ("tune_seconds", "contact_cost", "conversion_value"):
+        v = getattr(p, key)
+        if not _number(v) or v <= 0:
+            raise DataError(f"settings: [propensity] {key} must be a finite number above 0, got {v!r}")
+    if p.val_share + p.test_share >= 0.9:
+        raise DataError("settings: [propensity] val_share and test_share must sum below 0.9")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a run depends on besides the data.
@@ -186,26 +212,7 @@ class Settings:
             raise DataError(f"settings: segmentation method must be umap+hdbscan, kmeans or gmm, not {s.method!r}")
         if not 2 <= s.min_segments <= s.max_segments:
             raise DataError(f"settings: need 2 <= min_segments <= max_segments, got {s.min_segments}..{s.max_segments}")
-        if not (0 < p.val_share < 1 and 0 < p.test_share < 1 and p.val_share + p.test_share < 0.9):
-            raise DataError("settings: val_share and test_share must be in (0, 1) and sum below 0.9")
-        if p.n_estimators < 1 or p.learning_rate <= 0 or p.max_depth < 1:
-            raise DataError("settings: propensity needs n_estimators >= 1, learning_rate > 0, max_depth >= 1")
-        whole = {"tune_trials": 1, "tune_max_depth": 2, "cv_folds": 2, "cv_below_val_positives": 0,
-                 "isotonic_min_positives": 1, "bootstrap_resamples": 10, "early_stopping_rounds": 1, "shap_sample": 10}
-        for key, lo in whole.items():
-            v = getattr(p, key)
-            if not _whole(v) or v < lo:
-                raise DataError(f"settings: [propensity] {key} must be a whole number >= {lo}, got {v!r}")
-        for key in ("tune_seconds", "contact_cost", "conversion_value"):
-            v = getattr(p, key)
-            if not _number(v) or v <= 0:
-                raise DataError(f"settings: [propensity] {key} must be a number above 0, got {v!r}")
-        if not _number(p.tune_tolerance) or not 0 <= p.tune_tolerance <= 0.1:
-            raise DataError(f"settings: [propensity] tune_tolerance must be a number from 0 to 0.1, "
-                            f"got {p.tune_tolerance!r}")
-        if not _number(p.leakage_max_auc) or not 0.5 < p.leakage_max_auc <= 1:
-            raise DataError(f"settings: [propensity] leakage_max_auc must be above 0.5 and at most 1, "
-                            f"got {p.leakage_max_auc!r}")
+        _check_propensity(p)
 
     def to_dict(self) -> dict:
         """JSON-safe dict (paths as text) for the run manifest."""
@@ -239,17 +246,20 @@ def load_settings(path: str | Path | None = None, **overrides) -> Settings:
     if not isinstance(seg, dict) or not isinstance(prop, dict):
         raise DataError(f"settings file {path}: [segmentation] and [propensity] must be tables")
     raw.update({k: v for k, v in overrides.items() if v is not None})
+    where = f"settings file {path}" if path is not None else "settings"
+    for table, cls, given in (("", Settings, raw), ("[segmentation] ", SegmentationSettings, seg),
+                              ("[propensity] ", PropensitySettings, prop)):
+        unknown = sorted(set(given) - {f.name for f in dataclasses.fields(cls)} - {"segmentation", "propensity"})
+        if unknown:
+            raise DataError(f"{where}: unknown key {table}'{unknown[0]}'")
     try:
         seg_s = SegmentationSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in seg.items()})
-        if path is not None:
-            try:
-                _check_segmentation(seg_s)
-            except DataError as exc:
-                raise DataError(f"settings file {path}: {str(exc).removeprefix('settings: ')}") from None
         prop_s = PropensitySettings(**prop)
         for key in ("artifacts_dir", "default_data"):
             if key in raw:
                 raw[key] = Path(raw[key])
         return Settings(segmentation=seg_s, propensity=prop_s, **raw)
+    except DataError as exc:
+        raise DataError(f"{where}: {str(exc).removeprefix('settings: ')}") from None
     except TypeError as exc:
-        raise DataError(f"settings: {exc}") from None
+        raise DataError(f"{where}: {exc}") from None

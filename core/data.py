@@ -209,7 +209,8 @@ def validate(df: pd.DataFrame, spec: DatasetSpec, *, require_target: bool, sourc
         bad = snapshot.isna().to_numpy()
         if bad.any():
             row, val = _first_bad(bad, snap)
-            raise DataError(f"{source}: snapshot column '{spec.snapshot_column}': '{val}' at row {row} is not a date")
+            shown = "an empty value" if pd.isna(val) else f"'{val}'"
+            raise DataError(f"{source}: snapshot column '{spec.snapshot_column}': {shown} at row {row} is not a date")
         # a snapshot table holds a customer once per snapshot: a row is a customer at a date
         ids = ids + "@" + snapshot.dt.strftime("%Y-%m-%d")
     dup = ids.duplicated(keep=False).to_numpy()
@@ -250,7 +251,8 @@ def validate(df: pd.DataFrame, spec: DatasetSpec, *, require_target: bool, sourc
                 raise DataError(f"{source}: column '{col.name}': text '{val}' at row {row} (expected a number)")
             num = num.astype(float)
         arr = num.to_numpy(dtype=float, na_value=np.nan).copy()
-        inf = np.isinf(arr)
+        with np.errstate(invalid="ignore"):  # beyond float32 (how XGBoost stores inputs) is infinite too
+            inf = np.isinf(arr) | (np.abs(arr) > np.finfo(np.float32).max)
         if inf.any():
             arr[inf] = np.nan
             quality["inf_to_missing"][col.name] = int(inf.sum())

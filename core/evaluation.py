@@ -255,27 +255,36 @@ def profit_at_threshold(y: np.ndarray, p: np.ndarray, contact_cost: float, conve
     }
 
 
-#: Quality grade bands: (grade, minimum ROC-AUC, minimum top-decile lift). A model gets the
-#: best grade whose two minimums it meets. ROC-AUC bands follow the usual reading of the
-#: AUC (Hosmer, Lemeshow & Sturdivant 2013, *Applied Logistic Regression*, 3rd ed., 5.2.4:
-#: 0.7 acceptable, 0.8 excellent, 0.9 outstanding); the lift minimums ask the top 10% to
-#: hold at least 1.5x, 2.5x and 3.5x the base rate for the same steps.
-GRADE_BANDS = (("Excellent", 0.85, 3.5), ("Good", 0.80, 2.5), ("Fair", 0.70, 1.5))
+#: Quality grade bands: (grade, minimum ROC-AUC, minimum top-decile lift, share of the
+#: largest possible lift). A model gets the best grade whose two minimums it meets. ROC-AUC
+#: bands follow the usual reading of the AUC (Hosmer, Lemeshow & Sturdivant 2013, *Applied
+#: Logistic Regression*, 3rd ed., 5.2.4: 0.7 acceptable, 0.8 excellent, 0.9 outstanding);
+#: the lift minimums ask the top 10% to hold 1.5x, 2.5x and 3.5x the base rate, but never
+#: more than 40%, 60% and 80% of the largest lift the base rate allows (min(10, 1 / base
+#: rate): with half the customers buying, no ranking exceeds 2x).
+GRADE_BANDS = (("Excellent", 0.85, 3.5, 0.8), ("Good", 0.80, 2.5, 0.6), ("Fair", 0.70, 1.5, 0.4))
 
 
-def quality_grade(roc_auc: float, lift_top_decile: float) -> dict:
+def quality_grade(roc_auc: float, lift_top_decile: float, base_rate: float) -> dict:
     """Plain-language grade of a ranking model from :data:`GRADE_BANDS` (``Poor`` below
     all). Returns ``grade`` and ``explanation`` (one sentence with the numbers)."""
-    for grade, auc_min, lift_min in GRADE_BANDS:
-        if roc_auc >= auc_min and lift_top_decile >= lift_min:
+    best_lift = min(10.0, 1.0 / max(base_rate, 1e-9))
+
+    def lift_min(band):
+        return round(min(band[2], band[3] * best_lift), 2)
+
+    for band in GRADE_BANDS:
+        if roc_auc >= band[1] and lift_top_decile >= lift_min(band):
+            grade, auc_min, lmin = band[0], band[1], lift_min(band)
             break
     else:
-        grade, auc_min, lift_min = "Poor", None, None
+        grade, auc_min, lmin = "Poor", None, None
+    fair = GRADE_BANDS[-1]
     why = (f"ROC-AUC {roc_auc:.2f} and top-decile lift {lift_top_decile:.1f}x"
-           + ("" if auc_min is None else f" meet the {grade} band (ROC-AUC >= {auc_min}, lift >= {lift_min}x)")
-           + ("" if auc_min is not None else f" are below the Fair band (ROC-AUC >= {GRADE_BANDS[-1][1]}, "
-                                             f"lift >= {GRADE_BANDS[-1][2]}x)"))
-    return {"grade": grade, "explanation": why}
+           + (f" meet the {grade} band (ROC-AUC >= {auc_min}, lift >= {lmin}x)" if auc_min is not None else
+              f" are below the Fair band (ROC-AUC >= {fair[1]}, lift >= {lift_min(fair)}x)"))
+    return {"grade": grade, "explanation": why,
+            "bands": [{"grade": b[0], "min_roc_auc": b[1], "min_lift": lift_min(b)} for b in GRADE_BANDS]}
 
 
 #: A segment's ROC-AUC is reported only with at least this many positives and negatives.

@@ -48,10 +48,10 @@ def group_importance(importance: pd.DataFrame) -> pd.DataFrame:
     return g.sort_values("mean_abs_shap", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def format_values(values: np.ndarray, kind: str) -> np.ndarray:
+def format_values(values: np.ndarray, kind: str, unit: str = "") -> np.ndarray:
     """Display text of a column's values (shape (n,) object): whole numbers for counts,
-    money and durations, percentages for rates, yes/no for flags, one decimal otherwise,
-    "not recorded" for missing values."""
+    money and durations, percentages for rates, yes/no for flags, years without a thousands
+    separator (unit "year"), one decimal otherwise, "not recorded" for missing values."""
     out = np.full(len(values), "not recorded", dtype=object)
     if kind == "categorical":
         ok = pd.notna(values)
@@ -62,7 +62,9 @@ def format_values(values: np.ndarray, kind: str) -> np.ndarray:
     if not ok.any():
         return out
     uniq, inv = np.unique(v[ok], return_inverse=True)
-    if kind == "rate":
+    if unit == "year":
+        text = [f"{x:.0f}" for x in uniq]
+    elif kind == "rate":
         text = [f"{x:.0%}" for x in uniq]
     elif kind == "binary":
         text = ["yes" if x >= 0.5 else "no" for x in uniq]
@@ -113,7 +115,7 @@ def reason_texts(X: pd.DataFrame, contrib: np.ndarray, spec: DatasetSpec, k: int
         label = c.label[:1].upper() + c.label[1:]
         pre, post = (c.reason or label + ": {value}").split("{value}", 1)
         values = X[col].iloc[r].to_numpy(dtype=object if c.is_categorical else float)
-        shown = format_values(values, c.kind)  # only the rows that need it
+        shown = format_values(values, c.kind, c.unit)  # only the rows that need it
         missing = shown == "not recorded"
         body = np.where(missing, f"{label}: not recorded", pre + shown.astype(str) + post).astype(object)
         texts[r, slot] = body + np.where(val[r, slot] > 0, " (raises)", " (lowers)")
@@ -171,7 +173,7 @@ def shap_points(X: pd.DataFrame, contrib: np.ndarray, features: list[str], spec:
         rank = pd.Series(num).rank(pct=True).fillna(0.5).to_numpy()
         parts.append(pd.DataFrame({
             "feature": f, "label": c.label, "shap": contrib[:, j].astype(float), "value": num,
-            "value_text": format_values(raw.to_numpy(dtype=object if c.is_categorical else float), c.kind),
+            "value_text": format_values(raw.to_numpy(dtype=object if c.is_categorical else float), c.kind, c.unit),
             "value_rank": rank}))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
         columns=["feature", "label", "shap", "value", "value_text", "value_rank"])

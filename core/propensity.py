@@ -54,6 +54,10 @@ from core.features import build_preprocessor, model_frame
 #: interval; commercial AutoML tools set floors of the same order.
 MIN_CLASS_COUNT = 100
 
+#: The out-of-time test snapshot needs at least this many positives and negatives (as a
+#: segment needs for its own ROC-AUC, see :data:`core.evaluation.MIN_SEGMENT_CLASS`).
+MIN_TEST_CLASS = 50
+
 #: Words in a column name that say it is measured after the prediction date.
 LEAKY_WORDS = ("next", "future", "after", "post", "outcome", "subsequent", "following")
 
@@ -93,8 +97,11 @@ def split_rows(y: np.ndarray, settings: PropensitySettings, seed: int, snapshot:
         if len(rest) == 0:
             raise DataError(f"out-of-time split needs at least two snapshots; all rows are of {latest.date()}")
         for name, part in (("the latest snapshot", te), ("the earlier snapshots", rest)):
-            if len(np.unique(y[part])) < 2:
-                raise DataError(f"out-of-time split: {name} hold only one class of the target")
+            pos_p, neg_p = int(y[part].sum()), int(len(part) - y[part].sum())
+            if min(pos_p, neg_p) < MIN_TEST_CLASS:
+                raise DataError(f"out-of-time split: {name} ({latest.date() if part is te else 'before it'}) hold "
+                                f"{pos_p} positives and {neg_p} negatives; need at least {MIN_TEST_CLASS} of each "
+                                "to test on")
         share = settings.val_share / (1 - settings.test_share)
         tr, va = train_test_split(rest, test_size=share, stratify=y[rest], random_state=seed)
     else:
@@ -111,13 +118,25 @@ def _name_words(name: str) -> list[str]:
     return [w for w in re.split(r"[^A-Za-z]+", parts.lower()) if w]
 
 
-def leakage_check(clean: pd.DataFrame, spec, y: np.ndarray, rows: np.ndarray, max_auc: float = 0.95) -> dict:
+def _single_auc(x: np.ndarray, y: np.ndarray) -> float:
+    """ROC-AUC of one score in either direction: max(AUC, 1 - AUC); 0.5 for a constant."""
+    if len(np.unique(x)) < 2:
+        return 0.5
+    auc = float(roc_auc_score(y, x))
+    return max(auc, 1 - auc)
+
+
+def leakage_check(clean: pd.DataFrame, spec, y: np.ndarray, rows: np.ndarray, max_auc: float = 0.95,
+                  seed: int = 0) -> dict:
     """Stop training on a feature that looks like it leaks the outcome.
 
     A feature is suspect when its name contains one of :data:`LEAKY_WORDS` (it says it is
     measured after the prediction date) or when, alone, it separates the target with
-    ROC-AUC above ``max_auc`` (either direction) on ``rows`` (numbers as they are, missing
-    values at the median; categories by their purchase rate). Features listed in the
+    ROC-AUC above ``max_auc`` (either direction) on ``rows`` (bool mask). A number is scored
+    as it is with missing values ranked below and then above all values (a column filled
+    only for buyers leaks through its blanks); a category by its purchase rate estimated
+    out of fold (5 folds, seeded), so a column of many random codes does not look
+    predictive by fitting its own rows; blanks are a category. Features listed in the
     spec's ``allow_leaky`` are let through.
 
     Returns ``{column: single-feature ROC-AUC}`` for every feature (for the run).
@@ -128,21 +147,26 @@ def leakage_check(clean: pd.DataFrame, spec, y: np.ndarray, rows: np.ndarray, ma
         Naming the first suspect column and what to do.
     """
     yr = np.asarray(y)[rows]
+    folds = list(StratifiedKFold(5, shuffle=True, random_state=seed).split(yr, yr)) if min(
+        yr.sum(), len(yr) - yr.sum()) >= 5 else [(np.arange(len(yr)), np.arange(len(yr)))]
     aucs = {}
     for c in spec.columns:
         v = clean[c.name][rows]
         if c.is_categorical:
-            codes = v.astype(object).where(v.notna(), "<missing>")
-            rate = pd.Series(yr, index=v.index).groupby(codes.to_numpy()).mean()
-            x = codes.map(rate).to_numpy(float)
+            codes = v.astype(object).where(v.notna(), "<missing>").to_numpy()
+            x = np.full(len(yr), yr.mean())
+            for a, b in folds:
+                rate = pd.Series(yr[a]).groupby(codes[a]).mean()
+                x[b] = pd.Series(codes[b]).map(rate).fillna(yr[a].mean()).to_numpy(float)
+            aucs[c.name] = _single_auc(x, yr)
         else:
             x = v.to_numpy(float)
-            if np.isnan(x).all():
+            miss = np.isnan(x)
+            if miss.all():
                 aucs[c.name] = 0.5
-                continue
-            x = np.where(np.isnan(x), np.nanmedian(x), x)
-        auc = float(roc_auc_score(yr, x)) if len(np.unique(x)) > 1 else 0.5
-        aucs[c.name] = max(auc, 1 - auc)
+            else:
+                lo, hi = np.nanmin(x), np.nanmax(x)
+                aucs[c.name] = max(_single_auc(np.where(miss, lo - 1, x), yr), _single_auc(np.where(miss, hi + 1, x), yr))
         if c.name in spec.allow_leaky:
             continue
         words = [w for w in _name_words(c.name) if w in LEAKY_WORDS]
@@ -407,8 +431,8 @@ def fit(clean: pd.DataFrame, spec, split: np.ndarray, categories: dict, settings
     tr, va = (split == "train"), (split == "val")
     s = settings
     folds = _Folds(X, y, tr, va, s, seed)
-    say(("cross-validation: " + f"{s.cv_folds} folds of {len(folds.rows):,} rows (validation has under "
-         f"{s.cv_below_val_positives} positives)") if folds.cv else f"validation: {int(va.sum()):,} rows")
+    say(f"{s.cv_folds}-fold cross-validation on {len(folds.rows):,} train and validation rows (validation has under "
+        f"{s.cv_below_val_positives} positives)" if folds.cv else f"validation: {int(va.sum()):,} rows")
     best_params, best_ev, trials, tune_s = tune(folds, s, seed, n_jobs, say)
     # class weights on and off, kept by validation PR-AUC (the better ranking of buyers)
     spw = float((y[tr | va] == 0).sum() / max(1, y[tr | va].sum()))
@@ -504,7 +528,7 @@ def evaluate(models: PropensityModels, clean: pd.DataFrame, spec, split: np.ndar
     out["capture"] = ev.capture_table(yt, p_cal, base_size=len(clean)).to_dict("records")
     out["budget"] = ev.budget_table(yt, p_cal).to_dict("records")
     out["profit"] = ev.profit_at_threshold(yt, p_cal, settings.contact_cost, settings.conversion_value)
-    out["grade"] = ev.quality_grade(out["xgboost"]["roc_auc"], out["xgboost"]["lift_top_decile"])
+    out["grade"] = ev.quality_grade(out["xgboost"]["roc_auc"], out["xgboost"]["lift_top_decile"], float(yt.mean()))
     out["curves_xgboost"] = ev.curves(yt, p_cal)
     out["curves_logistic"] = ev.curves(yt, scorers["logistic"][0])
     return out

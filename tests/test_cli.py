@@ -151,5 +151,5 @@ def test_score_reports_cleaning(trained, settings_file, small_table, tmp_path, c
     code, err = _run(capsys, art, settings_file, "score", "--data", str(p), "--out", str(tmp_path / "o.csv"))
     assert code == 0
     assert "note: ignored columns not in the spec: note" in err
-    assert "note: column 'pages_per_session': 1 infinite value(s) treated as missing" in err
+    assert "note: column 'pages_per_session': 1 infinite or too large value(s) treated as missing" in err
     assert "note: column 'total_spend_12m': 1 value(s) outside the valid range clipped to the valid range" in err

@@ -255,4 +255,4 @@ def test_duplicate_feature_rows_are_counted_and_noted(small_table, spec):
     df.loc[1:300, feats] = df.loc[[0] * 300, feats].to_numpy()
     _, q = validate(df, spec, require_target=True)
     assert q["duplicate_feature_rows"] == 300
-    assert any("300 of 1,000 rows (30%) repeat another row's features" in n for n in quality_notes(q, {}))
+    assert any("300 of 1,000 rows (30%) repeat another row's features" in n for n in quality_notes(q, {}, training=True))

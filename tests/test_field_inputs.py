@@ -150,7 +150,7 @@ def test_case7_column_empty_at_training_filled_now_is_warned_not_shifted(run_wit
     filled, rep = score(new.assign(wishlist_adds_90d=np.arange(500) % 7), run)
     pd.testing.assert_frame_equal(blank, filled)  # same segments and scores: nothing shifted
     assert rep["quality"]["filled_empty_columns"] == {"wishlist_adds_90d": 500}
-    assert any(n.startswith("warning: column 'wishlist_adds_90d' was empty") for n in quality_notes(rep["quality"], {}))
+    assert any(n.startswith("column 'wishlist_adds_90d' was empty") for n in quality_notes(rep["quality"], {}))
 
 
 def _uniform_noise_table(rows, seed):

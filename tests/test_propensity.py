@@ -119,10 +119,13 @@ def test_capture_budget_profit_on_a_known_ranking():
 
 
 def test_quality_grade_bands():
-    assert evaluation.quality_grade(0.89, 3.9)["grade"] == "Excellent"
-    assert evaluation.quality_grade(0.89, 2.6)["grade"] == "Good"      # lift holds it back
-    assert evaluation.quality_grade(0.72, 1.6)["grade"] == "Fair"
-    assert evaluation.quality_grade(0.62, 1.2)["grade"] == "Poor"
+    assert evaluation.quality_grade(0.89, 3.9, 0.18)["grade"] == "Excellent"
+    assert evaluation.quality_grade(0.89, 2.6, 0.18)["grade"] == "Good"      # lift holds it back
+    assert evaluation.quality_grade(0.72, 1.6, 0.18)["grade"] == "Fair"
+    assert evaluation.quality_grade(0.62, 1.2, 0.18)["grade"] == "Poor"
+    # with half the customers buying, lift cannot pass 2x: the minimums follow the base rate
+    g = evaluation.quality_grade(0.9, 1.7, 0.5)
+    assert g["grade"] == "Excellent" and g["bands"][0]["min_lift"] == 1.6
 
 
 def test_segment_auc_needs_50_of_each_class():
@@ -145,6 +148,13 @@ def test_leakage_guard_fires_on_a_leaky_column_and_on_a_future_name(table):
     leaky = clean.assign(refund_rate=y + np.random.default_rng(0).normal(0, 0.05, len(y)))
     with pytest.raises(DataError, match="column 'refund_rate': alone it predicts the target with ROC-AUC"):
         propensity.leakage_check(leaky, SPEC, y, rows)
+    # a leak carried by blanks: filled only for buyers
+    blank_leak = clean.assign(refund_rate=np.where(y == 1, 0.1, np.nan))
+    with pytest.raises(DataError, match="column 'refund_rate': alone it predicts"):
+        propensity.leakage_check(blank_leak, SPEC, y, rows)
+    # many random categories are not a leak (their rates are estimated out of fold)
+    codes = clean.assign(region=np.random.default_rng(1).integers(0, 1500, len(y)).astype(str))
+    assert propensity.leakage_check(codes, SPEC, y, rows)["region"] < 0.6
     allowed = dataclasses.replace(SPEC, allow_leaky=("refund_rate",))
     propensity.leakage_check(leaky, allowed, y, rows)  # explicitly allowed: passes
     cols = tuple(dataclasses.replace(c, name="orders_next_30d") if c.name == "orders_90d" else c for c in SPEC.columns)
@@ -160,6 +170,9 @@ def test_out_of_time_split_tests_on_the_latest_snapshot():
     split = propensity.split_rows(y, PropensitySettings(), 0, snap)
     assert (split[2000:] == "test").all() and not (split[:2000] == "test").any()
     assert set(split[:2000]) == {"train", "val"}
+    small = pd.Series(pd.to_datetime(["2026-09-30"] * 2990 + ["2026-10-31"] * 10))
+    with pytest.raises(DataError, match="need at least 50 of each to test on"):
+        propensity.split_rows(y, PropensitySettings(), 0, small)
     with pytest.raises(DataError, match="two snapshots"):
         propensity.split_rows(y, PropensitySettings(), 0, pd.Series(pd.to_datetime(["2026-10-31"] * 3000)))
 
@@ -235,3 +248,23 @@ def test_out_of_time_training_end_to_end(tmp_path, monkeypatch):
     assert (s["split"] == "test").sum() == 1200 == run.metrics()["propensity_model"]["rows"]["test"]
     out, _ = pipeline.score(b.drop(columns=["purchased_next_30d", "snapshot_date"]), run)
     assert len(out) == 1200 and out["customer_id"].tolist() == b["customer_id"].tolist()
+
+
+def test_values_beyond_float32_are_missing_and_blank_columns_are_noted():
+    from core.pipeline import quality_notes
+
+    df = synthetic.generate(200, seed=5)
+    df = df.astype({"orders_90d": float})
+    df.loc[3, "orders_90d"] = 1e300  # finite in float64, infinite in float32 (how XGBoost stores inputs)
+    df["csat_score"] = np.nan
+    clean, q = validate(df.drop(columns="purchased_next_30d"), SPEC, require_target=False)
+    assert np.isnan(clean.loc[3, "orders_90d"]) and q["inf_to_missing"] == {"orders_90d": 1}
+    notes = quality_notes(q, {})
+    assert "column 'orders_90d': 1 infinite or too large value(s) treated as missing" in notes
+    assert any(n.startswith("column 'csat_score' is empty in every row: scored as missing") for n in notes)
+    assert not any("repeat another row" in n for n in notes)  # a training-only note
+
+
+def test_years_are_shown_without_a_thousands_separator():
+    assert explain.format_values(np.array([1989.0, np.nan]), "numeric", "year").tolist() == ["1989", "not recorded"]
+    assert explain.format_values(np.array([12345.0]), "currency").tolist() == ["12,345"]

@@ -22,8 +22,10 @@ if "comparison" not in met:  # a run from before calibration and intervals were 
 
 grade = met["grade"]
 st.subheader(f"Quality: {grade['grade']}")
-st.caption(grade["explanation"] + ". Bands: Excellent ROC-AUC >= 0.85 and lift >= 3.5x; Good >= 0.80 and >= 2.5x; "
-           "Fair >= 0.70 and >= 1.5x; otherwise Poor.")
+bands = grade.get("bands", [])
+st.caption(grade["explanation"] + ". Bands for this base rate: "
+           + "; ".join(f"{b['grade']} ROC-AUC >= {b['min_roc_auc']} and top-decile lift >= {b['min_lift']}x" for b in bands)
+           + "; otherwise Poor.")
 
 
 def _ci(v, ci):
