@@ -14,6 +14,7 @@ PAGES = [
     st.Page("views/projection.py", title="Projection"),
     st.Page("views/propensity.py", title="Propensity"),
     st.Page("views/matrix.py", title="Segment matrix"),
+    st.Page("views/cohort.py", title="Cohort builder"),
     st.Page("views/score.py", title="Score a file"),
     st.Page("views/admin.py", title="Admin"),
 ]

@@ -39,3 +39,79 @@ def segment_matrix(scored: pd.DataFrame, y: np.ndarray | None = None, test_mask:
         out = out.merge(obs, on=keys, how="left")
         out["test_customers"] = out["test_customers"].fillna(0).astype(int)
     return out.sort_values(["segment_id", "propensity_decile"]).reset_index(drop=True)
+
+
+def holdout_size(base_rate: float, relative_lift: float, alpha: float = 0.05, power: float = 0.8) -> int:
+    """Customers needed in each group (holdout and contacted) to detect a relative lift.
+
+    Two-proportion test, two-sided, normal approximation without continuity correction
+    (Fleiss, Levin & Paik 2003, *Statistical Methods for Rates and Proportions*, 3rd ed.,
+    eq. 4.14): with p1 = ``base_rate`` (holdout) and p2 = p1 x (1 + ``relative_lift``),
+    ``n = (z_{1-alpha/2} sqrt(2 pbar (1 - pbar)) + z_{power} sqrt(p1 (1 - p1) + p2 (1 - p2)))^2 / (p2 - p1)^2``.
+
+    Raises ValueError when the rates are not in (0, 1) or the lift is not positive.
+    """
+    from scipy.stats import norm
+
+    p1 = float(base_rate)
+    p2 = p1 * (1 + float(relative_lift))
+    if not (0 < p1 < 1 and 0 < p2 < 1) or relative_lift <= 0:
+        raise ValueError(f"need 0 < base rate < 1 and a positive lift keeping it below 1, got {p1}, {relative_lift}")
+    pbar = (p1 + p2) / 2
+    za, zb = norm.ppf(1 - alpha / 2), norm.ppf(power)
+    n = (za * np.sqrt(2 * pbar * (1 - pbar)) + zb * np.sqrt(p1 * (1 - p1) + p2 * (1 - p2))) ** 2 / (p2 - p1) ** 2
+    return int(np.ceil(n))
+
+
+def cohort_mask(scored: pd.DataFrame, segments: list[int] | None = None, min_propensity: float = 0.0,
+                max_propensity: float = 1.0, min_percentile: float | None = None,
+                max_percentile: float | None = None) -> np.ndarray:
+    """Which customers of ``scored`` (n rows) are in the cohort: bool array (n,).
+
+    ``segments``: segment ids to keep (None: all). Propensity between ``min_propensity`` and
+    ``max_propensity`` (inclusive); or, when percentiles are given, between those
+    percentiles (0..100) of this table's propensity (100 = the highest score).
+    """
+    p = scored["propensity"].to_numpy(float)
+    m = np.ones(len(scored), dtype=bool)
+    if segments is not None:
+        m &= scored["segment_id"].isin(list(segments)).to_numpy()
+    if min_percentile is not None or max_percentile is not None:
+        pct = pd.Series(p).rank(pct=True, method="max").to_numpy() * 100
+        m &= (pct >= (min_percentile or 0.0)) & (pct <= (100.0 if max_percentile is None else max_percentile))
+    else:
+        m &= (p >= min_propensity) & (p <= max_propensity)
+    return m
+
+
+def cohort_summary(scored: pd.DataFrame, mask: np.ndarray) -> dict:
+    """The cohort's size, expected buyers (sum of calibrated propensities), expected
+    precision (their mean), lift over the base rate (expected precision / mean propensity of
+    all customers) and the share of all expected buyers it captures."""
+    p = scored["propensity"].to_numpy(float)
+    size = int(mask.sum())
+    expected = float(p[mask].sum())
+    base = float(p.mean()) if len(p) else 0.0
+    precision = expected / size if size else 0.0
+    return {"customers": size, "share_of_customers": size / max(1, len(p)), "expected_buyers": expected,
+            "expected_precision": precision, "lift": precision / base if base > 0 else 0.0,
+            "share_of_expected_buyers": expected / p.sum() if p.sum() > 0 else 0.0}
+
+
+def cohort_export(scored: pd.DataFrame, mask: np.ndarray, holdout: int = 0, seed: int = 0) -> pd.DataFrame:
+    """The cohort as exported: ``customer_id``, ``segment_id``, ``persona`` (the segment's
+    name), ``propensity``, ``propensity_decile``, ``reason_1..3`` and ``group``
+    (``contact`` or ``holdout``: ``holdout`` customers drawn at random, seeded, not to be
+    contacted, so the campaign's uplift can be measured against them).
+
+    Raises ValueError when the holdout is larger than the cohort.
+    """
+    cols = ["customer_id", "segment_id", "segment_name", "propensity", "propensity_decile"]
+    cols += [c for c in ("reason_1", "reason_2", "reason_3") if c in scored.columns]
+    out = scored.loc[mask, cols].rename(columns={"segment_name": "persona"}).reset_index(drop=True)
+    if holdout > len(out):
+        raise ValueError(f"a holdout of {holdout:,} does not fit in a cohort of {len(out):,}")
+    group = np.full(len(out), "contact", dtype=object)
+    group[np.random.default_rng(seed).choice(len(out), size=holdout, replace=False)] = "holdout"
+    out["group"] = group
+    return out
