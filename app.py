@@ -15,6 +15,7 @@ PAGES = [
     st.Page("views/propensity.py", title="Propensity"),
     st.Page("views/matrix.py", title="Segment matrix"),
     st.Page("views/cohort.py", title="Cohort builder"),
+    st.Page("views/approach.py", title="Clustering vs classification"),
     st.Page("views/score.py", title="Score a file"),
     st.Page("views/admin.py", title="Admin"),
 ]

@@ -115,3 +115,29 @@ def cohort_export(scored: pd.DataFrame, mask: np.ndarray, holdout: int = 0, seed
     group[np.random.default_rng(seed).choice(len(out), size=holdout, replace=False)] = "holdout"
     out["group"] = group
     return out
+
+
+def segment_only_scores(scored: pd.DataFrame, target: str) -> dict:
+    """How well segment membership alone predicts the target, against the classifier.
+
+    Each segment's purchase rate on the training rows (``split == "train"``) is the score of
+    every test customer in it; ROC-AUC and PR-AUC (average precision) of that score and of
+    the classifier's propensity are measured on the same test rows.
+
+    Returns ``{"segments": {"roc_auc", "pr_auc"}, "classifier": {...}, "test_rows": n}``;
+    raises ValueError when the table has no train and test rows with both classes.
+    """
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    if "split" not in scored or target not in scored:
+        raise ValueError("the scored table has no split or target column")
+    train, test = scored[scored["split"] == "train"], scored[scored["split"] == "test"]
+    if train.empty or test[target].nunique() < 2:
+        raise ValueError("need train rows and test rows with both classes")
+    rate = train.groupby("segment_id")[target].mean()
+    seg_score = test["segment_id"].map(rate).fillna(train[target].mean()).to_numpy(float)
+    y = test[target].to_numpy(int)
+    p = test["propensity"].to_numpy(float)
+    return {"segments": {"roc_auc": float(roc_auc_score(y, seg_score)), "pr_auc": float(average_precision_score(y, seg_score))},
+            "classifier": {"roc_auc": float(roc_auc_score(y, p)), "pr_auc": float(average_precision_score(y, p))},
+            "test_rows": int(len(test))}

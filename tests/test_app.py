@@ -4,7 +4,7 @@ from streamlit.testing.v1 import AppTest
 
 from conftest import REPO
 
-PAGES = ["overview", "segments", "projection", "propensity", "matrix", "cohort", "score", "admin"]
+PAGES = ["overview", "segments", "projection", "propensity", "matrix", "cohort", "approach", "score", "admin"]
 
 
 @pytest.fixture()
@@ -158,3 +158,19 @@ def test_cohort_export_rows_equal_the_scored_table(trained):
     again = playbook.cohort_export(scored, mask, holdout=50, seed=3)
     assert (again["group"] == out["group"]).all()  # seeded
     assert playbook.holdout_size(0.10, 0.5) == 686  # Fleiss et al. 2003, p1 0.10 vs p2 0.15
+
+
+def test_approach_page_measures_segments_against_the_classifier(app_env):
+    from sklearn.metrics import roc_auc_score
+
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    at.switch_page("views/approach.py").run()
+    assert not at.exception
+    s = app_env.table("scored")
+    tr, te = s[s["split"] == "train"], s[s["split"] == "test"]
+    seg_score = te["segment_id"].map(tr.groupby("segment_id")["purchased_next_30d"].mean())
+    want = round(roc_auc_score(te["purchased_next_30d"], seg_score), 3)
+    table = at.dataframe[0].value
+    assert table["ROC-AUC"].iloc[0] == want
+    assert table["ROC-AUC"].iloc[1] == round(roc_auc_score(te["purchased_next_30d"], te["propensity"]), 3)
+    assert any("Recommended production design" == h.value for h in at.subheader)
