@@ -174,3 +174,21 @@ def test_approach_page_measures_segments_against_the_classifier(app_env):
     assert table["ROC-AUC"].iloc[0] == want
     assert table["ROC-AUC"].iloc[1] == round(roc_auc_score(te["purchased_next_30d"], te["propensity"]), 3)
     assert any("Recommended production design" == h.value for h in at.subheader)
+
+
+def test_admin_needs_the_password_when_one_is_set(app_env, monkeypatch):
+    monkeypatch.setenv("SHOPSPHERE_ADMIN_PASSWORD", "s3cret-pass")
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    at.switch_page("views/admin.py").run()
+    assert not at.button  # nothing to press before the password
+    at.text_input[0].input("wrong").run()
+    assert any(e.value == "Wrong admin password." for e in at.error) and not at.button
+    at.text_input[0].input("s3cret-pass").run()
+    assert not at.error and at.button[0].label == "Train a new run"
+
+
+def test_admin_without_password_only_on_localhost():
+    from views.common import server_is_local
+
+    assert server_is_local("localhost") and server_is_local("127.0.0.1")
+    assert not server_is_local("0.0.0.0") and not server_is_local("")

@@ -138,3 +138,23 @@ def require_run() -> RunView:
 def show_error(exc: DataError) -> None:
     """Show a bad-input error as one line."""
     st.error(str(exc))
+
+
+def admin_password() -> str | None:
+    """The admin password: Streamlit secret ``admin_password``, else the environment
+    variable ``SHOPSPHERE_ADMIN_PASSWORD``; None when neither is set (or empty)."""
+    try:
+        secret = st.secrets.get("admin_password")
+    except Exception:  # no secrets file: Streamlit raises rather than returning nothing
+        secret = None
+    return secret or os.environ.get("SHOPSPHERE_ADMIN_PASSWORD") or None
+
+
+LOCAL_ADDRESSES = ("localhost", "127.0.0.1", "::1")
+
+
+def server_is_local(address: str | None = None) -> bool:
+    """True when the server listens on the loopback interface only (``server.address``;
+    an empty address means all interfaces)."""
+    addr = st.get_option("server.address") if address is None else address
+    return bool(addr) and addr in LOCAL_ADDRESSES
