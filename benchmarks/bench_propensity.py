@@ -38,6 +38,8 @@ MARKETING = ROOT.parent / "shared" / "data" / "marketing_campaign.csv"
 
 
 def real(seeds: int) -> None:
+    """The marketing table over ``seeds`` stratified 80/20 splits: logistic regression, default
+    XGBoost and the product on the same rows; prints per-seed figures and mean +/- sd."""
     import xgboost as xgb
     from sklearn.metrics import average_precision_score, roc_auc_score
     from sklearn.model_selection import train_test_split
@@ -93,6 +95,8 @@ def real(seeds: int) -> None:
 
 
 def train() -> None:
+    """The product's propensity training on the default 240K table: time, chosen model and the
+    comparison table with bootstrap intervals and the oracle gap."""
     from core import data, propensity
     from core.config import load_settings
     from core.features import learn_categories
@@ -163,6 +167,8 @@ def _score_child(run_dir: str, data_path: str, out: str) -> None:
 
 
 def score(artifacts: Path) -> None:
+    """Train a default run into ``artifacts`` (once), then score 240K and 1.2M customers end to
+    end, each in a fresh process (:func:`_score_child`), printing time shares and peak memory."""
     from core import registry, synthetic
     from core.config import load_settings
     from core.pipeline import train as train_run
@@ -189,6 +195,7 @@ def score(artifacts: Path) -> None:
 
 
 def main() -> None:
+    """Command line: ``real``, ``train`` or ``score`` (see the module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("what", choices=["real", "train", "score", "_child"])
     ap.add_argument("args", nargs="*")

@@ -118,18 +118,15 @@ def _train(args, settings) -> int:
 
 def _score(args, settings) -> int:
     from core import data, registry
-    from core.pipeline import check_output_path, quality_notes, score, write_table
+    from core.pipeline import ScoringModel, check_output_path, quality_notes, resolve_spec, write_table
 
     check_output_path(args.out)
     run = registry.load_run(settings.artifacts_dir, args.run)
     t0 = time.perf_counter()
-    from core.pipeline import resolve_spec
-    spec = resolve_spec(args.spec) if args.spec else None
-    if spec is not None:  # fail before reading the table
-        from core.pipeline import ScoringModel
-        ScoringModel.load(run, spec)
-    raw = data.read_table(args.data, run.spec())  # the spec's id column is read as text
-    scored, report = score(raw, run, source=args.data, spec=spec, n_jobs=settings.n_jobs)
+    # loaded once, before the table is read: a spec other than the run's fails here
+    model = ScoringModel.load(run, resolve_spec(args.spec) if args.spec else None)
+    raw = data.read_table(args.data, model.spec)  # the spec's id column is read as text
+    scored, report = model.score(raw, source=args.data, n_jobs=settings.n_jobs)
     out = write_table(scored, args.out)
     print(f"scored {len(scored):,} customers with run {run.run_id} in {time.perf_counter() - t0:.1f} s -> {out}")
     for line in quality_notes(report["quality"], report["unseen_categories"]):

@@ -78,22 +78,29 @@ def _number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def _check_keys(table: str, obj, whole: dict, in_range: dict) -> None:
+    """Raise :class:`DataError` naming the first key of ``[table]`` that is not a whole number
+    >= its minimum (``whole``: key -> minimum) or a finite number in its range (``in_range``:
+    key -> (low, high), inclusive)."""
+    for key, lo in whole.items():
+        v = getattr(obj, key)
+        if not _whole(v) or v < lo:
+            raise DataError(f"settings: [{table}] {key} must be a whole number >= {lo}, got {v!r}")
+    for key, (lo, hi) in in_range.items():
+        v = getattr(obj, key)
+        if not _number(v) or not lo <= v <= hi:
+            raise DataError(f"settings: [{table}] {key} must be a number from {lo} to {hi}, got {v!r}")
+
+
 def _check_segmentation(s: SegmentationSettings) -> None:
     """Raise :class:`DataError` naming the first ``[segmentation]`` key out of range."""
     whole_min = {"sample_size": 50, "n_components": 2, "n_neighbors": 2, "reference_size": 10, "knn_k": 1,
                  "projection_size": 10, "stability_resamples": 0, "stability_size": 50, "quality_sample": 50,
                  "min_segments": 2, "max_segments": 2}
-    for key, lo in whole_min.items():
-        v = getattr(s, key)
-        if not _whole(v) or v < lo:
-            raise DataError(f"settings: [segmentation] {key} must be a whole number >= {lo}, got {v!r}")
     in_range = {"min_dist": (0, 1), "min_hopkins": (0, 1), "min_segment_share": (0, 0.49),
                 "max_noise_share": (0.01, 1), "min_stability": (0, 1), "min_rule_fidelity": (0, 1),
                 "match_min_jaccard": (0.01, 1)}
-    for key, (lo, hi) in in_range.items():
-        v = getattr(s, key)
-        if not _number(v) or not lo <= v <= hi:
-            raise DataError(f"settings: [segmentation] {key} must be a number from {lo} to {hi}, got {v!r}")
+    _check_keys("segmentation", s, whole_min, in_range)
     lists = {"min_cluster_shares": (lambda v: _number(v) and 0 < v < 0.5, "numbers above 0 and below 0.5"),
              "min_samples_grid": (lambda v: _whole(v) and v >= 1, "whole numbers >= 1"),
              "fallback_k": (lambda v: _whole(v) and 2 <= v <= 50, "whole numbers from 2 to 50")}
@@ -155,17 +162,10 @@ def _check_propensity(p) -> None:
     whole = {"n_estimators": 1, "max_depth": 1, "tune_trials": 1, "tune_max_depth": 2, "cv_folds": 2,
              "cv_below_val_positives": 0, "isotonic_min_positives": 1, "bootstrap_resamples": 10,
              "early_stopping_rounds": 1, "shap_sample": 10}
-    for key, lo in whole.items():
-        v = getattr(p, key)
-        if not _whole(v) or v < lo:
-            raise DataError(f"settings: [propensity] {key} must be a whole number >= {lo}, got {v!r}")
     in_range = {"val_share": (0.01, 0.5), "test_share": (0.01, 0.5), "learning_rate": (1e-4, 1),
                 "min_child_weight": (0, 1e6), "subsample": (0.05, 1), "colsample_bytree": (0.05, 1),
                 "tune_tolerance": (0, 0.1), "leakage_max_auc": (0.5001, 1), "logistic_C": (1e-6, 1e6)}
-    for key, (lo, hi) in in_range.items():
-        v = getattr(p, key)
-        if not _number(v) or not lo <= v <= hi:
-            raise DataError(f"settings: [propensity] {key} must be a number from {lo} to {hi}, got {v!r}")
+    _check_keys("propensity", p, whole, in_range)
     for key in ("tune_seconds", "contact_cost", "conversion_value"):
         v = getattr(p, key)
         if not _number(v) or v <= 0:

@@ -23,8 +23,10 @@ from core.fastshap import TreeShapPatterns
 from core.schema import DatasetSpec
 
 
-def shap_values(booster: xgb.Booster, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """TreeSHAP values of ``X`` (n rows, the model's feature columns by name).
+def shap_values(booster: xgb.Booster, X: pd.DataFrame, n_trees: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """XGBoost's exact TreeSHAP values of ``X`` (n rows, the model's feature columns by name),
+    using the first ``n_trees`` trees (None: all; a booster kept after early stopping holds
+    more trees than its best iteration).
 
     Returns
     -------
@@ -32,7 +34,7 @@ def shap_values(booster: xgb.Booster, X: pd.DataFrame) -> tuple[np.ndarray, np.n
     base : ndarray of shape (n,), the expected log-odds (bias term).
     """
     d = xgb.DMatrix(X, enable_categorical=True)
-    contrib = booster.predict(d, pred_contribs=True)
+    contrib = booster.predict(d, pred_contribs=True, iteration_range=(0, n_trees or 0))
     return contrib[:, :-1], contrib[:, -1]
 
 
@@ -185,8 +187,7 @@ def agreement_with_treeshap(booster: xgb.Booster, n_trees: int, explainer: TreeS
     Returns ``rows``, ``top3_agreement`` (share of rows whose set of 3 largest-|SHAP|
     features is the same), ``top1_agreement`` and ``max_abs_diff`` (log-odds).
     """
-    ref = booster.predict(xgb.DMatrix(X, enable_categorical=True), pred_contribs=True,
-                          iteration_range=(0, n_trees))[:, :-1]
+    ref, _ = shap_values(booster, X, n_trees)
     mine = explainer.shap_values(X)
 
     def top(v, k):

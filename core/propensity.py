@@ -45,6 +45,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 
+from core import evaluation as ev
 from core.config import PropensitySettings
 from core.errors import DataError
 from core.features import build_preprocessor, model_frame
@@ -487,8 +488,6 @@ def evaluate(models: PropensityModels, clean: pd.DataFrame, spec, split: np.ndar
     - ``deciles_xgboost``, ``capture``, ``budget``, ``profit``, ``grade``;
     - ``curves_xgboost`` and ``curves_logistic`` (ROC and PR points).
     """
-    from core import evaluation as ev
-
     y = clean[spec.target].to_numpy(int)
     te = split == "test"
     yt = y[te]

@@ -52,7 +52,6 @@ if use_holdout:
         st.warning(f"The cohort is too small for that: with {holdout:,} per group the test cannot reliably detect a "
                    f"{lift:.0%} uplift. Widen the cohort or accept a larger detectable uplift.")
 export = playbook.cohort_export(scored, mask, holdout, settings().seed)
-export["persona"] = export["segment_id"].map(names).fillna(export["persona"])
 st.dataframe(export.head(50), hide_index=True)
 st.download_button("Download cohort CSV", export.to_csv(index=False).encode("utf-8"),
                    file_name=f"cohort_{run.run_id}_{date.today().isoformat()}.csv", mime="text/csv",
