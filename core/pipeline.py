@@ -174,7 +174,8 @@ def train(data_path: str | Path | None = None, spec_path: str | Path | None = No
     scored["split"] = split
     scored[spec.target] = y
     te = split == "test"
-    matrix = playbook.segment_matrix(scored, y, te)
+    features = clean[[spec.id_column] + spec.feature_names].reset_index(drop=True)
+    matrix = playbook.segment_matrix(scored, y, te, features, spec)
     metrics["segments_propensity"] = evaluation.segment_metrics(
         y[te], p[te], scored["segment_id"].to_numpy()[te]).assign(
         name=lambda d: d["segment_id"].map(names)).to_dict("records")
@@ -215,6 +216,7 @@ def train(data_path: str | Path | None = None, spec_path: str | Path | None = No
         importance.to_csv(tmp / "importance.csv", index=False)
         shap_points.to_parquet(tmp / "shap_points.parquet", index=False)
         scored.to_parquet(tmp / "scored.parquet", index=False)
+        features.to_parquet(tmp / "features.parquet", index=False)
         matrix.to_parquet(tmp / "matrix.parquet", index=False)
         proj = seg.projection_.copy()
         proj["customer_id"] = clean[spec.id_column].to_numpy()[proj["row"]]

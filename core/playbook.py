@@ -1,17 +1,93 @@
-"""Where the two models meet: the propensity-by-segment matrix.
+"""Where the two models meet: the propensity-by-segment matrix, the playbook of actions,
+cohorts and holdouts.
 
-Each cell is a (segment, propensity decile) pair: the customers in it, their mean
-propensity, the expected buyers (sum of propensities) and, on the held-out test rows, the
+Each matrix cell is a (segment, propensity decile) pair: the customers in it, their mean
+propensity, the expected buyers (sum of calibrated propensities), the expected revenue
+(expected buyers x the segment's average order value) and, on the held-out test rows, the
 observed purchase rate. Deciles come from the training score distribution
 (:func:`core.evaluation.decile_of`), so a customer's decile does not depend on the batch.
+
+The playbook
+------------
+Each cell gets one recommended action from :data:`PLAYBOOK`, the first rule that matches.
+A cell's *band* is its propensity decile grouped as :data:`BANDS` (high = top 30% of
+scores, medium = next 40%, low = bottom 30%). Two traits come from the cell's customers,
+as standardized differences (cell mean - all customers' mean) / all customers' standard
+deviation, the effect size of Cohen (1988, *Statistical Power Analysis*, ch. 2):
+
+* *deal-seeking*: discount use (the spec's ``discount_column``) at least
+  :data:`TRAIT_THRESHOLD` above average;
+* *high past value*: spend (the spec's ``value_column``) at least :data:`TRAIT_THRESHOLD`
+  above average.
+
+The rules encode common lifecycle-marketing practice: do not pay a discount to customers
+who buy anyway (and least of all to deal-seekers, who learn to wait for one); spend
+incentives where the decision is open; win back valuable lapsing customers personally;
+keep low-propensity, low-value customers out of paid channels. They are a starting point
+for the growth team's own playbook, and every campaign built on them should keep a holdout
+(:func:`holdout_size`) to measure its uplift.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+#: Propensity bands by decile (1 = top 10% of training scores).
+BANDS = {"high": (1, 2, 3), "medium": (4, 5, 6, 7), "low": (8, 9, 10)}
 
-def segment_matrix(scored: pd.DataFrame, y: np.ndarray | None = None, test_mask: np.ndarray | None = None) -> pd.DataFrame:
+#: Standardized difference above which a cell counts as deal-seeking or high-value.
+TRAIT_THRESHOLD = 0.3
+
+#: The playbook: (band, deal-seeking, high past value, action, why); None matches either.
+#: The first matching rule is the cell's action.
+PLAYBOOK = (
+    ("high", True, None, "Full-price message",
+     "Likely to buy anyway and heavy discount users: show new arrivals and bestsellers, no discount."),
+    ("high", None, None, "Cross-sell, no incentive",
+     "Likely to buy anyway: recommend complementary categories; an incentive would be wasted."),
+    ("medium", True, None, "Targeted discount",
+     "The decision is open and they respond to deals: a time-limited discount may tip it."),
+    ("medium", None, None, "Personal reminder",
+     "The decision is open: remind them of carts, wishlists and their favourite categories."),
+    ("low", None, True, "Win-back",
+     "Unlikely to buy soon but valuable in the past: a personal win-back offer with a higher budget."),
+    ("low", None, None, "Suppress from paid channels",
+     "Unlikely to buy and low past value: newsletter only, no paid contact."),
+)
+
+
+def band_of(decile) -> np.ndarray:
+    """``high``/``medium``/``low`` for propensity deciles 1..10 (array-like of ints), per :data:`BANDS`."""
+    lookup = {d: b for b, ds in BANDS.items() for d in ds}
+    return np.array([lookup[int(d)] for d in np.asarray(decile)], dtype=object)
+
+
+def recommend_action(band: str, discount_z: float | None, value_z: float | None) -> tuple[str, str]:
+    """The playbook action for one cell: ``(action, why)``.
+
+    ``discount_z`` and ``value_z`` are the cell's standardized differences of discount use and
+    past spend (None or NaN when the spec has no such column: the trait counts as absent).
+    Raises ValueError for an unknown band.
+    """
+    if band not in BANDS:
+        raise ValueError(f"unknown propensity band '{band}' (expected one of {', '.join(BANDS)})")
+    deal = discount_z is not None and np.isfinite(discount_z) and discount_z >= TRAIT_THRESHOLD
+    valuable = value_z is not None and np.isfinite(value_z) and value_z >= TRAIT_THRESHOLD
+    for rule_band, rule_deal, rule_value, action, why in PLAYBOOK:
+        if rule_band == band and rule_deal in (None, deal) and rule_value in (None, valuable):
+            return action, why
+    raise AssertionError("the playbook has a catch-all rule per band")  # pragma: no cover
+
+
+def _std_diff(values: pd.Series, groups: list[pd.Series]) -> pd.Series:
+    """Per-group standardized difference of ``values`` against all rows (NaN when constant)."""
+    sd = values.std()
+    means = values.groupby(groups).mean()
+    return (means - values.mean()) / sd if sd and np.isfinite(sd) and sd > 0 else means * np.nan
+
+
+def segment_matrix(scored: pd.DataFrame, y: np.ndarray | None = None, test_mask: np.ndarray | None = None,
+                   features: pd.DataFrame | None = None, spec=None) -> pd.DataFrame:
     """Propensity-by-segment matrix in long form.
 
     Parameters
@@ -20,12 +96,20 @@ def segment_matrix(scored: pd.DataFrame, y: np.ndarray | None = None, test_mask:
         ``propensity_decile`` (n rows).
     y : optional 0/1 outcomes of shape (n,).
     test_mask : optional bool array (n,): rows used for the observed rate (held-out test).
+    features : optional DataFrame (n rows, same order) of the spec's input columns; with
+        ``spec`` it adds the revenue and playbook columns.
+    spec : the :class:`~core.schema.DatasetSpec` naming ``order_value_column``,
+        ``value_column`` and ``discount_column``.
 
     Returns
     -------
     DataFrame, one row per non-empty (segment_id, propensity_decile) cell: ``customers``,
-    ``mean_propensity``, ``expected_buyers``, and when ``y`` is given ``test_customers`` and
-    ``observed_rate_test`` (None where the cell has no test rows).
+    ``mean_propensity``, ``expected_buyers``; when ``y`` is given ``test_customers`` and
+    ``observed_rate_test`` (None where the cell has no test rows); with ``features`` and a
+    spec, ``segment_aov`` (mean order value of the segment's customers with one, currency)
+    and ``expected_revenue`` (expected buyers x ``segment_aov``) when the spec has an
+    order-value column, and ``discount_std_diff`` / ``value_std_diff`` (the cell's
+    standardized differences, see the module doc) when it has those columns.
     """
     df = scored[["segment_id", "segment_name", "propensity", "propensity_decile"]].copy()
     keys = ["segment_id", "segment_name", "propensity_decile"]
@@ -38,7 +122,70 @@ def segment_matrix(scored: pd.DataFrame, y: np.ndarray | None = None, test_mask:
         obs = t.groupby(keys, as_index=False).agg(test_customers=("y", "size"), observed_rate_test=("y", "mean"))
         out = out.merge(obs, on=keys, how="left")
         out["test_customers"] = out["test_customers"].fillna(0).astype(int)
+    if features is not None and spec is not None:
+        seg, dec = df["segment_id"].reset_index(drop=True), df["propensity_decile"].reset_index(drop=True)
+        feats = features.reset_index(drop=True)
+        if spec.order_value_column:
+            aov = pd.to_numeric(feats[spec.order_value_column], errors="coerce")
+            seg_aov = aov.where(aov > 0).groupby(seg).mean()  # customers with no order have no order value
+            out["segment_aov"] = out["segment_id"].map(seg_aov).to_numpy(float)
+            out["expected_revenue"] = out["expected_buyers"] * out["segment_aov"]  # NaN: the segment has no orders
+        for role, col in (("discount", spec.discount_column), ("value", spec.value_column)):
+            if col:
+                z = _std_diff(pd.to_numeric(feats[col], errors="coerce"), [seg, dec])
+                out[f"{role}_std_diff"] = [z.get((s, d), np.nan) for s, d in
+                                           zip(out["segment_id"], out["propensity_decile"])]
     return out.sort_values(["segment_id", "propensity_decile"]).reset_index(drop=True)
+
+
+def banded_matrix(matrix: pd.DataFrame, bands: str = "deciles", relative_lift: float = 0.10) -> pd.DataFrame:
+    """The matrix by ``bands`` (``deciles`` or ``low/medium/high``), with the playbook action
+    and the minimum holdout per cell.
+
+    Cells are merged by summing ``customers``, ``expected_buyers``, ``expected_revenue``,
+    ``test_customers`` and test buyers, and averaging the rest weighted by customers (exact
+    for means and standardized differences). Added columns: ``band`` (the decile's band),
+    ``action`` and ``why`` (:func:`recommend_action`), ``holdout_per_group`` (customers per
+    group to detect ``relative_lift`` over the cell's mean propensity,
+    :func:`holdout_size`; None when the rate leaves no room for it) and ``holdout_fits``
+    (the cell holds both groups).
+
+    Raises ValueError for unknown ``bands``.
+    """
+    if bands not in ("deciles", "low/medium/high"):
+        raise ValueError(f"bands must be 'deciles' or 'low/medium/high', got '{bands}'")
+    m = matrix.copy()
+    m["band"] = band_of(m["propensity_decile"])
+    if bands == "low/medium/high":
+        w = m["customers"].to_numpy(float)
+        means = [c for c in ("mean_propensity", "segment_aov", "discount_std_diff", "value_std_diff") if c in m]
+        sums = [c for c in ("customers", "expected_buyers", "expected_revenue", "test_customers") if c in m]
+        if "observed_rate_test" in m:
+            m["_test_buyers"] = m["observed_rate_test"].fillna(0) * m["test_customers"]
+            sums.append("_test_buyers")
+        for c in means:
+            m[c] = m[c] * w
+        m = m.groupby(["segment_id", "segment_name", "band"], as_index=False)[means + sums].sum(min_count=1)
+        for c in means:
+            m[c] = m[c] / m["customers"]
+        if "_test_buyers" in m:
+            m["observed_rate_test"] = (m.pop("_test_buyers") / m["test_customers"]).where(m["test_customers"] > 0)
+        m["band"] = pd.Categorical(m["band"], list(BANDS), ordered=True)
+        m = m.sort_values(["segment_id", "band"]).reset_index(drop=True)
+        m["band"] = m["band"].astype(str)
+    actions = [recommend_action(b, r.get("discount_std_diff"), r.get("value_std_diff"))
+               for b, r in zip(m["band"], m.to_dict("records"))]
+    m["action"] = [a for a, _ in actions]
+    m["why"] = [w for _, w in actions]
+    need = []
+    for rate in m["mean_propensity"]:
+        try:
+            need.append(holdout_size(rate, relative_lift))
+        except ValueError:
+            need.append(None)
+    m["holdout_per_group"] = pd.array(need, dtype="Int64")
+    m["holdout_fits"] = (m["customers"] >= 2 * m["holdout_per_group"]).fillna(False).astype(bool)
+    return m
 
 
 def holdout_size(base_rate: float, relative_lift: float, alpha: float = 0.05, power: float = 0.8) -> int:
@@ -70,7 +217,8 @@ def cohort_mask(scored: pd.DataFrame, segments: list[int] | None = None, min_pro
 
     ``segments``: segment ids to keep (None: all). Propensity between ``min_propensity`` and
     ``max_propensity`` (inclusive); or, when percentiles are given, between those
-    percentiles (0..100) of this table's propensity (100 = the highest score).
+    percentiles (0..100) of this table's propensity (100 = the highest score). Feature
+    filters are applied on top with :func:`feature_mask`.
     """
     p = scored["propensity"].to_numpy(float)
     m = np.ones(len(scored), dtype=bool)
@@ -81,6 +229,31 @@ def cohort_mask(scored: pd.DataFrame, segments: list[int] | None = None, min_pro
         m &= (pct >= (min_percentile or 0.0)) & (pct <= (100.0 if max_percentile is None else max_percentile))
     else:
         m &= (p >= min_propensity) & (p <= max_propensity)
+    return m
+
+
+def feature_mask(features: pd.DataFrame, filters: dict) -> np.ndarray:
+    """Which rows of ``features`` (n rows) pass every feature filter: bool array (n,).
+
+    ``filters`` maps a column to ``(low, high)`` (numeric, inclusive) or to a list of
+    allowed values (categorical). A customer with the value missing fails that filter.
+
+    Raises
+    ------
+    KeyError
+        A filtered column is not in ``features`` (the message names it).
+    """
+    m = np.ones(len(features), dtype=bool)
+    for col, rule in filters.items():
+        if col not in features.columns:
+            raise KeyError(f"column '{col}' is not among the run's features")
+        v = features[col]
+        if isinstance(rule, tuple) and len(rule) == 2 and not isinstance(rule[0], str):
+            x = pd.to_numeric(v, errors="coerce").to_numpy(float)
+            with np.errstate(invalid="ignore"):
+                m &= (x >= rule[0]) & (x <= rule[1])
+        else:
+            m &= v.astype("string").isin([str(r) for r in rule]).fillna(False).to_numpy(bool)
     return m
 
 

@@ -152,6 +152,13 @@ class DatasetSpec:
         propensity uses an out-of-time split (test on the latest snapshot).
     allow_leaky : tuple of str
         Features the leakage guard lets through (see :func:`core.propensity.leakage_check`).
+    order_value_column : str or None
+        A currency feature giving a customer's average order value (ShopSphere:
+        ``avg_order_value``); the segment matrix's expected revenue is expected buyers x the
+        segment's mean of it. None: no revenue figures.
+    discount_column : str or None
+        A feature measuring discount use (ShopSphere: ``discount_usage_rate``); the playbook
+        (:mod:`core.playbook`) uses it to tell deal-seekers apart. None: that rule is skipped.
     """
 
     name: str
@@ -167,6 +174,8 @@ class DatasetSpec:
     recency_column: str | None = None
     snapshot_column: str | None = None
     allow_leaky: tuple[str, ...] = ()
+    order_value_column: str | None = None
+    discount_column: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.segmentation_groups, str) or not all(isinstance(g, str) for g in self.segmentation_groups):
@@ -186,10 +195,10 @@ class DatasetSpec:
         for special in (self.id_column, self.target):
             if special and special in names:
                 raise DataError(f"spec '{self.name}': column '{special}' is the id or target and cannot be a feature")
-        if self.value_column is not None and self.value_column not in names:
-            raise DataError(f"spec '{self.name}': value_column '{self.value_column}' is not one of the columns")
-        if self.recency_column is not None and self.recency_column not in names:
-            raise DataError(f"spec '{self.name}': recency_column '{self.recency_column}' is not one of the columns")
+        for role in ("value_column", "recency_column", "order_value_column", "discount_column"):
+            col = getattr(self, role)
+            if col is not None and col not in names:
+                raise DataError(f"spec '{self.name}': {role} '{col}' is not one of the columns")
         if self.snapshot_column is not None and self.snapshot_column in names + [self.id_column, self.target]:
             raise DataError(f"spec '{self.name}': snapshot_column '{self.snapshot_column}' must not be a feature, "
                             "the id or the target")
@@ -263,7 +272,8 @@ def load_spec(path: str | Path) -> DatasetSpec:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"spec file {path}: not valid TOML ({exc})") from None
     allowed = {"name", "id", "target", "target_label", "segmentation_groups", "reference_date", "ignore", "columns",
-               "value_column", "recency_column", "snapshot_column", "allow_leaky"}
+               "value_column", "recency_column", "snapshot_column", "allow_leaky", "order_value_column",
+               "discount_column"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise DataError(f"spec file {path}: unknown key '{unknown[0]}'")
@@ -298,6 +308,8 @@ def load_spec(path: str | Path) -> DatasetSpec:
             target_label=str(raw.get("target_label", "responded")),
             value_column=None if raw.get("value_column") is None else str(raw["value_column"]),
             recency_column=None if raw.get("recency_column") is None else str(raw["recency_column"]),
+            order_value_column=None if raw.get("order_value_column") is None else str(raw["order_value_column"]),
+            discount_column=None if raw.get("discount_column") is None else str(raw["discount_column"]),
             snapshot_column=None if raw.get("snapshot_column") is None else str(raw["snapshot_column"]),
             allow_leaky=raw.get("allow_leaky", ()) if isinstance(raw.get("allow_leaky", ()), str)
             else tuple(str(c) for c in raw.get("allow_leaky", ())),
@@ -357,4 +369,6 @@ def shopsphere_spec() -> DatasetSpec:
         target_label="bought in the next 30 days",
         value_column="total_spend_12m",
         recency_column="days_since_last_order",
+        order_value_column="avg_order_value",
+        discount_column="discount_usage_rate",
     )

@@ -1,32 +1,80 @@
-"""Segment x propensity-decile matrix."""
+"""Segment x propensity matrix: customers, expected buyers and revenue per cell, the
+playbook's recommended action (:data:`core.playbook.PLAYBOOK`) and the minimum holdout."""
+import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from core import playbook
 from views.common import require_run, segment_filter
 
 MIN_TEST_CUSTOMERS = 30  # observed rates on fewer test customers are too noisy to colour
 
 run = require_run()
 m = run.table("matrix")
-if "observed_rate_test" in m:
-    m = m.assign(observed_rate_test=m["observed_rate_test"].where(m["test_customers"] >= MIN_TEST_CUSTOMERS))
 
 st.title("Propensity by segment")
+st.write(f"Each cell is a segment and a band of the probability that a customer {run.target_label}: "
+         "how many customers, how many are expected to buy, and what the playbook recommends.")
 chosen = segment_filter(sorted(m["segment_name"].unique()))
 m = m[m["segment_name"].isin(chosen)]
 if m.empty:
     st.info("No segment chosen.")
     st.stop()
-value = st.selectbox("Cell value", ["customers", "mean_propensity", "expected_buyers", "observed_rate_test"])
-m = m.assign(segment=m["segment_id"].astype(str) + ": " + m["segment_name"])
-grid = m.pivot_table(index=["segment_id", "segment"], columns="propensity_decile", values=value,
-                     aggfunc="sum" if value in ("customers", "expected_buyers") else "mean")
-grid = grid.droplevel("segment_id").reindex(columns=range(1, 11))
-grid.columns = [str(c) for c in grid.columns]
-st.plotly_chart(px.imshow(grid, text_auto=".2f" if "rate" in value or "propensity" in value else ".0f",
-                          color_continuous_scale="Blues", aspect="auto",
-                          labels={"x": "propensity decile (1 = top 10%)", "y": "segment", "color": value}))
-st.caption("Deciles are cut on the training score distribution (1 = top 10%). observed_rate_test uses held-out "
-           f"test rows only, and is blank where a cell has fewer than {MIN_TEST_CUSTOMERS} of them.")
-st.dataframe(m.drop(columns="segment").rename(columns=lambda c: c.replace("_", " ")), hide_index=True,
-             column_config={"customers": st.column_config.NumberColumn(format="localized")})
+c = st.columns(3)
+bands = c[0].radio("Propensity bands", ["low/medium/high", "deciles"], horizontal=True,
+                   help="Deciles are cut on the training scores (1 = top 10%). High = deciles 1-3, medium = 4-7, "
+                        "low = 8-10.")
+values = ["customers", "mean_propensity", "expected_buyers"] + [
+    v for v in ("expected_revenue", "observed_rate_test") if v in m]
+value = c[1].selectbox("Cell value", values)
+lift = c[2].number_input("Uplift the holdout must detect (relative, 0.10 = +10%)", 0.01, 5.0, 0.10, step=0.01)
+
+cells = playbook.banded_matrix(m, bands, lift)
+if "observed_rate_test" in cells:  # blanked after merging cells, so merged cells use all their test rows
+    cells["observed_rate_test"] = cells["observed_rate_test"].where(cells["test_customers"] >= MIN_TEST_CUSTOMERS)
+band_col = "band" if bands != "deciles" else "propensity_decile"
+order = list(playbook.BANDS) if bands != "deciles" else list(range(1, 11))
+cells = cells.assign(segment=cells["segment_id"].astype(str) + ": " + cells["segment_name"])
+grid = cells.pivot_table(index=["segment_id", "segment"], columns=band_col, values=value, aggfunc="first")
+grid = grid.droplevel("segment_id").reindex(columns=order)
+grid.columns = [str(x) for x in grid.columns]
+actions = cells.pivot_table(index=["segment_id", "segment"], columns=band_col, values="action", aggfunc="first")
+actions = actions.droplevel("segment_id").reindex(columns=order).reindex(grid.index)
+fig = px.imshow(grid, text_auto=".2f" if "rate" in value or "propensity" in value else ",.0f",
+                color_continuous_scale="Blues", aspect="auto",
+                labels={"x": "propensity band" if bands != "deciles" else "propensity decile (1 = top 10%)",
+                        "y": "segment", "color": value.replace("_", " ")})
+fig.update_traces(customdata=actions.fillna("").to_numpy(),
+                  hovertemplate="%{y}<br>%{x}: %{z}<br>action: %{customdata}<extra></extra>")
+st.plotly_chart(fig)
+if "expected_revenue" in m:
+    st.caption("Expected revenue = expected buyers (sum of calibrated propensities) x the segment's average order "
+               "value; blank where the segment's customers have no orders.")
+else:
+    st.caption("No expected revenue: this data set's spec names no `order_value_column`.")
+if "observed_rate_test" in m:
+    st.caption(f"observed_rate_test uses held-out test rows only, and is blank where a cell has fewer than "
+               f"{MIN_TEST_CUSTOMERS} of them.")
+
+st.subheader("Recommended action per cell")
+show = ["segment", band_col, "action", "customers", "mean_propensity", "expected_buyers"] + \
+       [x for x in ("expected_revenue",) if x in cells] + ["holdout_per_group", "holdout_fits"] + \
+       [x for x in ("observed_rate_test",) if x in cells] + ["why"]
+st.dataframe(cells[show], hide_index=True, column_config={
+    "customers": st.column_config.NumberColumn(format="localized"),
+    "mean_propensity": st.column_config.NumberColumn("mean propensity", format="%.3f"),
+    "expected_buyers": st.column_config.NumberColumn("expected buyers", format="%.0f"),
+    "expected_revenue": st.column_config.NumberColumn("expected revenue", format="%.0f"),
+    "observed_rate_test": st.column_config.NumberColumn("observed rate (test)", format="%.3f"),
+    "holdout_per_group": st.column_config.NumberColumn(
+        "min holdout per group", help=f"Customers per group (holdout and contacted) to detect a {lift:.0%} relative "
+                                      "uplift over the cell's mean propensity: two-proportion test, alpha 0.05, "
+                                      "power 0.8 (Fleiss et al. 2003)."),
+    "holdout_fits": st.column_config.CheckboxColumn("cell fits both groups"),
+})
+with st.expander("The playbook: how actions are chosen"):
+    st.write(f"The first matching rule wins. A cell is *deal-seeking* when its customers' discount use is at least "
+             f"{playbook.TRAIT_THRESHOLD} standard deviations above all customers', and *high past value* when their "
+             f"spend is (spec columns `discount_column` and `value_column`).")
+    st.dataframe(pd.DataFrame(playbook.PLAYBOOK, columns=["band", "deal-seeking", "high past value", "action", "why"])
+                 .replace({None: "any", True: "yes", False: "no"}), hide_index=True)
