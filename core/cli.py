@@ -1,4 +1,4 @@
-"""Command line: ``python -m core generate|train|score``.
+"""Command line: ``python -m core generate|train|score|runs|promote|rollback``.
 
 Bad input (a :class:`~core.errors.DataError`) prints one line ``error: ...`` to stderr and
 exits with code 2; the current run is never changed by a failed command.
@@ -50,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--run", default=None, help="run id (default: the current run)")
     s.add_argument("--spec", default=None, help="TOML spec the table follows; refused unless it is the run's own "
                                                 "(default: the run's spec)")
+
+    sub.add_parser("runs", parents=[common], help="list the runs with their metrics; * marks the current one")
+    pr = sub.add_parser("promote", parents=[common], help="make a run the current one (the champion)")
+    pr.add_argument("run_id", help="the run's id, e.g. 20261129-134859-fa7f61")
+    sub.add_parser("rollback", parents=[common], help="return to the champion before the current run")
     return p
 
 
@@ -66,6 +71,15 @@ def main(argv: list[str] | None = None) -> int:
             return _train(args, settings)
         if args.command == "score":
             return _score(args, settings)
+        if args.command == "runs":
+            return _runs(settings)
+        if args.command == "promote":
+            from core import registry
+            previous = registry.promote(settings.artifacts_dir, args.run_id)
+            print(f"run {args.run_id} is now current (was {previous or 'none'})")
+        if args.command == "rollback":
+            from core import registry
+            print(f"rolled back: run {registry.rollback(settings.artifacts_dir)} is now current")
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -131,4 +145,15 @@ def _score(args, settings) -> int:
     print(f"scored {len(scored):,} customers with run {run.run_id} in {time.perf_counter() - t0:.1f} s -> {out}")
     for line in quality_notes(report["quality"], report["unseen_categories"]):
         print(f"note: {line}", file=sys.stderr)
+    return 0
+
+
+def _runs(settings) -> int:
+    from core import registry
+
+    table = registry.run_history(settings.artifacts_dir)
+    if table.empty:
+        print(f"no runs in {settings.artifacts_dir}")
+        return 0
+    print(table.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.3f}"))
     return 0

@@ -189,7 +189,9 @@ class Settings:
     n_jobs : int
         Threads for XGBoost and nearest neighbours.
     upload_max_mb : int
-        Largest file the app scores from an upload (MB); bigger files go through the CLI.
+        Largest file the app accepts from an upload, to score or to train on (MB; the
+        Streamlit server caps uploads at ``server.maxUploadSize``, 200 in
+        ``.streamlit/config.toml``); bigger files go through the CLI.
     """
 
     seed: int = 42
@@ -197,7 +199,7 @@ class Settings:
     default_data: Path = Path("data/shopsphere.parquet")
     default_rows: int = 240_000
     n_jobs: int = 2
-    upload_max_mb: int = 100
+    upload_max_mb: int = 200
     segmentation: SegmentationSettings = field(default_factory=SegmentationSettings)
     propensity: PropensitySettings = field(default_factory=PropensitySettings)
 

@@ -138,6 +138,54 @@ def _check_row_widths(text: str, sep: str, name: str) -> None:
                             "(a truncated or misquoted line)")
 
 
+def guess_mapping(columns, spec: DatasetSpec) -> dict[str, str | None]:
+    """A first column mapping for an uploaded table: ``{spec column: file column or None}``
+    for the id, the target and every feature, matching names case-insensitively and
+    ignoring spaces, dashes and underscores."""
+    def norm(x) -> str:
+        return "".join(ch for ch in str(x).lower() if ch.isalnum())
+
+    found = {norm(c): str(c) for c in columns}
+    wanted = [spec.id_column] + ([spec.target] if spec.target else []) + spec.feature_names
+    return {name: found.get(norm(name)) for name in wanted}
+
+
+def map_columns(df: pd.DataFrame, mapping: dict[str, str | None], spec: DatasetSpec, source: str = "table") -> pd.DataFrame:
+    """Rename the columns of an uploaded table to the spec's names.
+
+    Parameters
+    ----------
+    df : the table as read (n rows).
+    mapping : ``{spec column: column of df, or None when the file lacks it}``.
+
+    Returns
+    -------
+    DataFrame (n rows): the mapped columns under the spec's names (the id as text), plus
+    the unmapped columns of ``df`` whose names do not clash (reported later as extra).
+
+    Raises
+    ------
+    DataError
+        A spec column is mapped to a column ``df`` does not have, or one column of ``df`` is
+        mapped to two spec columns.
+    """
+    used = [c for c in mapping.values() if c is not None]
+    for spec_col, col in mapping.items():
+        if col is not None and col not in df.columns:
+            raise DataError(f"{source}: column '{col}' (mapped to '{spec_col}') is not in the file")
+    dup = sorted({c for c in used if used.count(c) > 1})
+    if dup:
+        targets = [k for k, v in mapping.items() if v == dup[0]]
+        raise DataError(f"{source}: column '{dup[0]}' is mapped to more than one spec column ({', '.join(targets)})")
+    out = df[[c for c in df.columns if c not in used and c not in mapping]].copy()
+    for spec_col, col in mapping.items():
+        if col is not None:
+            out[spec_col] = df[col].to_numpy()
+    if spec.id_column in out:
+        out[spec.id_column] = out[spec.id_column].astype(str)
+    return out
+
+
 def frame_hash(df: pd.DataFrame) -> str:
     """SHA-256 (hex, first 16 characters) of a table's values and column names; stable across runs."""
     h = hashlib.sha256()

@@ -12,11 +12,15 @@ Layout under ``artifacts_dir``::
         profiles.json       segment profiles and persona names
         importance.csv      mean |SHAP| per feature
         scored.parquet      the scored training table
+        features.parquet    its input features after validation (same rows and order), for
+                            cohort filters and colouring the projection
         matrix.parquet      propensity-by-segment matrix
         projection.parquet  2-D UMAP sample for display
         quality.json        data-quality summary
         continuity.json     matching of the segments to the previous run's, transitions
     CURRENT                 text file holding the current run id
+    champions.jsonl         append-only log of every change of the current run (train,
+                            promote, rollback), read by :func:`champion_history`
     display_names.json      segment names set by hand, per data set and segment id; they
                             win over the automatic names and carry across retrains (ids do)
 
@@ -102,11 +106,119 @@ def commit_run(artifacts: Path, tmp: Path, run_id: str, make_current: bool = Tru
         raise FileExistsError(f"run {run_id} already exists")
     os.rename(tmp, final)
     if make_current:
-        cur = Path(artifacts) / "CURRENT"
-        tmp_cur = Path(artifacts) / f".CURRENT.{os.getpid()}"
-        tmp_cur.write_text(run_id + "\n", encoding="utf-8")
-        os.replace(tmp_cur, cur)
+        _set_current(artifacts, run_id, "train")
     return final
+
+
+CHAMPION_LOG = "champions.jsonl"
+
+
+def _set_current(artifacts: Path, run_id: str, action: str) -> None:
+    """Point ``CURRENT`` at ``run_id`` atomically and log the change."""
+    from datetime import datetime, timezone
+
+    previous = current_run_id(artifacts)
+    tmp_cur = Path(artifacts) / f".CURRENT.{os.getpid()}"
+    tmp_cur.write_text(run_id + "\n", encoding="utf-8")
+    os.replace(tmp_cur, Path(artifacts) / "CURRENT")
+    entry = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "action": action,
+             "run_id": run_id, "previous": previous}
+    with open(Path(artifacts) / CHAMPION_LOG, "a", encoding="utf-8") as f:
+        f.write(json.dumps(entry) + "\n")
+
+
+def champion_history(artifacts: Path) -> list[dict]:
+    """Every change of the current run, oldest first: ``{"at", "action" (train, promote or
+    rollback), "run_id", "previous"}`` (unreadable lines are skipped)."""
+    f = Path(artifacts) / CHAMPION_LOG
+    out = []
+    if f.is_file():
+        for line in f.read_text(encoding="utf-8").splitlines():
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(entry, dict) and "run_id" in entry:
+                out.append(entry)
+    return out
+
+
+def _champion_stack(artifacts: Path) -> list[str]:
+    """The champions in the order they took over, rolled-back ones removed; the last is current."""
+    stack: list[str] = []
+    for e in champion_history(artifacts):
+        if e.get("action") == "rollback":
+            while stack and stack[-1] != e["run_id"]:
+                stack.pop()
+        else:
+            if e["run_id"] in stack:
+                stack.remove(e["run_id"])
+            stack.append(e["run_id"])
+    cur = current_run_id(artifacts)
+    stack = [r for r in stack if (runs_dir(artifacts) / r / "manifest.json").is_file()]
+    if cur and (not stack or stack[-1] != cur):  # CURRENT set before the log existed
+        stack = [r for r in stack if r != cur] + [cur]
+    return stack
+
+
+def run_history(artifacts: Path) -> pd.DataFrame:
+    """One row per complete run, newest first: ``current`` (bool), ``run_id``, ``created_at``,
+    ``dataset``, ``rows``, ``segments``, ``method``, ``roc_auc`` and ``pr_auc`` (XGBoost,
+    test rows), ``grade``, ``stability`` (bootstrap ARI); a run whose files cannot be read
+    shows blanks rather than failing the list."""
+    cur = current_run_id(artifacts)
+    rows = []
+    for rid in reversed(list_runs(artifacts)):
+        run = Run(runs_dir(artifacts) / rid)
+        row = {"current": rid == cur, "run_id": rid}
+        try:
+            man, met = run.manifest(), run.metrics()
+            row.update(created_at=man.get("created_at"), dataset=man.get("dataset"), rows=man.get("rows"),
+                       segments=man.get("n_segments"), method=man.get("segmentation_method"),
+                       roc_auc=met.get("xgboost", {}).get("roc_auc"), pr_auc=met.get("xgboost", {}).get("pr_auc"),
+                       grade=met.get("grade", {}).get("grade"),
+                       stability=met.get("segmentation", {}).get("bootstrap_ari"))
+        except (OSError, ValueError):
+            pass
+        rows.append(row)
+    cols = ["current", "run_id", "created_at", "dataset", "rows", "segments", "method", "roc_auc", "pr_auc",
+            "grade", "stability"]
+    return pd.DataFrame(rows).reindex(columns=cols)
+
+
+def promote(artifacts: Path, run_id: str) -> str:
+    """Make the complete run ``run_id`` current (the champion); returns the previous one (or None).
+
+    Raises
+    ------
+    DataError
+        No such run (see :func:`load_run`), or it already is current.
+    """
+    run = load_run(artifacts, run_id)
+    if current_run_id(artifacts) == run.run_id:
+        raise DataError(f"run {run.run_id} is already the current run")
+    previous = current_run_id(artifacts)
+    _set_current(artifacts, run.run_id, "promote")
+    return previous
+
+
+def rollback(artifacts: Path) -> str:
+    """Return to the champion before the current one; returns the run id now current.
+
+    Repeated rollbacks walk further back through the champions (a rolled-back run is
+    skipped; promote it to bring it back).
+
+    Raises
+    ------
+    DataError
+        There is no earlier champion to return to.
+    """
+    stack = _champion_stack(artifacts)
+    if len(stack) < 2:
+        raise DataError(f"no earlier champion to roll back to in {artifacts} "
+                        "(promote a run by id instead: python -m core promote RUN_ID)")
+    _set_current(artifacts, stack[-2], "rollback")
+    return stack[-2]
 
 
 def abort_run(tmp: Path) -> None:

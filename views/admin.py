@@ -1,17 +1,32 @@
-"""Admin: retrain with progress (the same core.pipeline.train as the CLI), behind the admin
-password (Streamlit secret ``admin_password`` or environment variable
-``SHOPSPHERE_ADMIN_PASSWORD``, compared in constant time with ``hmac.compare_digest``).
-With no password set, admin actions are allowed only while the server listens on localhost
-only (the default in ``.streamlit/config.toml``)."""
-import hmac
+"""Admin: retrain, upload a table with a column mapping and see its validation report, run
+history with promote and roll back. Behind the admin password (Streamlit secret
+``admin_password`` or environment variable ``SHOPSPHERE_ADMIN_PASSWORD``, compared in
+constant time with ``hmac.compare_digest``). With no password set, admin actions are
+allowed only while the server listens on localhost (the default in
+``.streamlit/config.toml``).
 
+Training calls the same ``core.pipeline.train`` as the CLI; the page waits for it with a
+step-by-step progress bar. An uploaded file is only ever parsed as a table
+(``core.data.read_bytes``) and, once mapped and validated, saved as Parquet under
+``<artifacts>/uploads/`` for training.
+"""
+import hashlib
+import hmac
+from pathlib import Path
+
+import pandas as pd
 import streamlit as st
 
+from core import registry
+from core.data import guess_mapping, map_columns, read_bytes, validate
 from core.errors import DataError
-from core.pipeline import train
+from core.pipeline import quality_notes, resolve_spec, train
 from views.common import active_run_id, admin_password, server_is_local, settings, show_error
 
-st.title("Admin: retrain")
+NOT_IN_FILE = "(not in this file)"
+UPLOAD_TYPES = ["csv", "tsv", "txt", "parquet"]
+
+st.title("Admin")
 secret = admin_password()
 if secret:
     given = st.text_input("Admin password", type="password")
@@ -30,15 +45,161 @@ else:
              "`SHOPSPHERE_ADMIN_PASSWORD`.")
     st.stop()
 
+cfg = settings()
 st.write(f"Current run: `{active_run_id() or 'none'}`")
-data = st.text_input("Data file (CSV or Parquet); empty = the default ShopSphere table", "")
-spec = st.text_input("Spec file (TOML); empty = built-in ShopSphere spec", "")
-if st.button("Train a new run", type="primary"):
+
+
+def _train(data, spec, label: str) -> None:
+    """Train with a progress bar; the current run changes only when training succeeds."""
     bar = st.progress(0.0, "starting")
     try:
-        run = train(data or None, spec or None, settings(), progress=lambda f, msg: bar.progress(min(f, 1.0), msg))
+        run = train(data, spec, cfg, progress=lambda f, msg: bar.progress(min(f, 1.0), msg))
     except DataError as exc:
         show_error(exc)
-    else:
-        st.cache_data.clear()
-        st.success(f"Run {run.run_id} trained and made current.")
+        return
+    st.cache_data.clear()
+    m = run.metrics()
+    st.success(f"Run {run.run_id} trained on {label} and made current: ROC-AUC {m['xgboost']['roc_auc']:.3f}, "
+               f"PR-AUC {m['xgboost']['pr_auc']:.3f}, {m['segmentation']['n_segments']} segments.")
+
+
+def _spec_choices() -> dict:
+    """``{label: spec path or None}``: the built-in spec and every spec TOML in ``configs/``."""
+    out = {"built-in ShopSphere spec": None}
+    for p in sorted(Path("configs").glob("*.toml")):
+        try:
+            out[f"{resolve_spec(p).name} ({p})"] = str(p)
+        except DataError:  # settings files and broken specs are not offered
+            continue
+    return out
+
+
+retrain, upload, history = st.tabs(["Retrain", "Upload a table", "Run history"])
+
+with retrain:
+    st.write("Train a new run on a file already on the server. Takes about 6 minutes for 240,000 customers; "
+             "the page waits with a progress bar, and the current run is only replaced when training succeeds.")
+    data = st.text_input("Data file (CSV or Parquet); empty = the default ShopSphere table", "")
+    specs = _spec_choices()
+    spec_label = st.selectbox("Spec", list(specs), key="retrain_spec")
+    if st.button("Train a new run", type="primary"):
+        _train(data or None, specs[spec_label], data or "the default table")
+
+def _upload_tab() -> None:
+    """Upload, map the columns to a spec, validate, train."""
+    specs = _spec_choices()
+    spec_label = st.selectbox("The table follows the spec", list(specs), key="upload_spec")
+    try:
+        spec = resolve_spec(specs[spec_label])
+    except DataError as exc:
+        show_error(exc)
+        return
+    up = st.file_uploader(f"Customer table with the target (CSV, TSV, TXT or Parquet; at most {cfg.upload_max_mb} MB)",
+                          type=UPLOAD_TYPES)
+    if up is not None:
+        if up.size > cfg.upload_max_mb * 1024 * 1024:
+            st.error(f"{up.name} is {up.size / 1024 / 1024:.1f} MB; the limit here is {cfg.upload_max_mb} MB "
+                     "(setting upload_max_mb). Train on it with `python -m core train --data FILE`.")
+            return
+        raw_bytes = up.getvalue()
+        try:
+            raw = read_bytes(raw_bytes, up.name)
+        except DataError as exc:
+            show_error(exc)
+            return
+        st.write(f"**{up.name}**: {len(raw):,} rows, {raw.shape[1]} columns.")
+        st.dataframe(raw.head(10), hide_index=True)
+        guess = guess_mapping(raw.columns, spec)
+        labels = {spec.id_column: "customer id", **({spec.target: spec.target_label} if spec.target else {}),
+                  **{c.name: c.label or c.name for c in spec.columns}}
+        options = [NOT_IN_FILE] + [str(c) for c in raw.columns]
+        with st.form("mapping"):
+            st.write("Map the file's columns to the spec (pre-filled where the names match).")
+            cols = st.columns(3)
+            mapping = {}
+            for i, name in enumerate(guess):
+                pick = cols[i % 3].selectbox(f"{name} ({labels[name]})", options,
+                                             index=options.index(guess[name] or NOT_IN_FILE), key=f"map_{name}")
+                mapping[name] = None if pick == NOT_IN_FILE else pick
+            checked = st.form_submit_button("Check the table")
+        if checked:
+            try:
+                table = map_columns(raw.rename(columns=str), mapping, spec, source=up.name)
+            except DataError as exc:
+                show_error(exc)
+                return
+            st.session_state["upload_check"] = (up.file_id, spec_label, table)
+        state = st.session_state.get("upload_check")
+        if state is not None and state[:2] == (up.file_id, spec_label):
+            table = state[2]
+            st.subheader("Validation report")
+            try:
+                clean, quality = validate(table, spec, require_target=True, source=up.name)
+            except DataError as exc:
+                show_error(exc)
+                return
+            y = clean[spec.target]
+            c = st.columns(3)
+            c[0].metric("Rows", f"{quality['rows']:,}")
+            c[1].metric("Positive rate", f"{y.mean():.1%}", help=f"Share of customers who {spec.target_label}.")
+            c[2].metric("Duplicate feature rows", f"{quality['duplicate_feature_rows']:,}")
+            notes = quality_notes(quality, {}, training=True)
+            for note in notes:
+                st.warning(note)
+            if not notes:
+                st.success("No cleaning was needed.")
+            miss = pd.Series(quality["missing_share"], name="missing share").rename_axis("column").reset_index()
+            st.dataframe(miss, hide_index=True, column_config={
+                "missing share": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)})
+            if st.button("Train a new run on this table", type="primary"):
+                folder = Path(cfg.artifacts_dir) / "uploads"
+                folder.mkdir(parents=True, exist_ok=True)
+                path = folder / f"{spec.name}-{hashlib.sha256(raw_bytes).hexdigest()[:12]}.parquet"
+                table.to_parquet(path, index=False)
+                _train(path, specs[spec_label], up.name)
+
+
+def _history_tab() -> None:
+    """Run history, a run's segments, promote and roll back."""
+    runs = registry.run_history(cfg.artifacts_dir)
+    if runs.empty:
+        st.info("No runs yet.")
+        return
+    st.dataframe(runs, hide_index=True, column_config={
+        "current": st.column_config.CheckboxColumn("current"),
+        "roc_auc": st.column_config.NumberColumn("ROC-AUC", format="%.3f"),
+        "pr_auc": st.column_config.NumberColumn("PR-AUC", format="%.3f"),
+        "stability": st.column_config.NumberColumn("stability (ARI)", format="%.2f")})
+    rid = st.selectbox("Run", runs["run_id"], help="Its segments are shown below; the table marks the current run.")
+    run = registry.load_run(cfg.artifacts_dir, rid)
+    segs = pd.DataFrame(run.profiles())[["segment_id", "name", "size", "share", "purchase_rate"]]
+    st.dataframe(segs, hide_index=True, column_config={
+        "share": st.column_config.NumberColumn(format="percent"),
+        "purchase_rate": st.column_config.NumberColumn("purchase rate", format="percent")})
+    c = st.columns(2)
+    if c[0].button("Promote this run", disabled=rid == active_run_id()):
+        try:
+            previous = registry.promote(cfg.artifacts_dir, rid)
+        except DataError as exc:
+            show_error(exc)
+        else:
+            st.cache_data.clear()
+            st.success(f"Run {rid} is now current (was {previous or 'none'}).")
+    if c[1].button("Roll back to the previous champion"):
+        try:
+            now = registry.rollback(cfg.artifacts_dir)
+        except DataError as exc:
+            show_error(exc)
+        else:
+            st.cache_data.clear()
+            st.success(f"Rolled back: run {now} is current.")
+    log = registry.champion_history(cfg.artifacts_dir)
+    if log:
+        st.caption("Changes of the current run, newest first")
+        st.dataframe(pd.DataFrame(log[::-1]), hide_index=True)
+
+
+with upload:
+    _upload_tab()
+with history:
+    _history_tab()
