@@ -1,5 +1,5 @@
-"""Cohort builder: pick segments and a propensity range, see what the cohort is worth,
-split a seeded holdout sized by a power calculation, export it as CSV."""
+"""Cohort builder: pick segments, a propensity range and optional feature filters, see what
+the cohort is worth, split a seeded holdout sized by a power calculation, export it as CSV."""
 from datetime import date
 
 import streamlit as st
@@ -22,6 +22,29 @@ if mode.startswith("score"):
 else:
     lo, hi = st.slider("Percentile", 0, 100, (90, 100))
     mask = playbook.cohort_mask(scored, chosen, min_percentile=lo, max_percentile=hi)
+features = run.table("features") if run.has_table("features") else None
+if features is not None and not (features.iloc[:, 0].astype(str).to_numpy() == scored["customer_id"].astype(str).to_numpy()).all():
+    st.warning("This run's features table does not line up with its scored table; feature filters are off.")
+    features = None
+labels = run.feature_labels()
+if features is not None:
+    filters = {}
+    picked = st.multiselect("Filter on features (optional)", [c for c in labels if c in features.columns],
+                            format_func=lambda f: labels[f])
+    for col in picked:
+        v = features[col]
+        if v.dtype.kind in "fiub":
+            lo_v, hi_v = float(v.min()), float(v.max())
+            if lo_v == hi_v:
+                st.caption(f"{labels[col]}: every customer has {lo_v:g}")
+                continue
+            filters[col] = st.slider(labels[col], lo_v, hi_v, (lo_v, hi_v), key=f"f_{col}")
+        else:
+            cats = sorted(v.dropna().astype(str).unique())
+            filters[col] = st.multiselect(labels[col], cats, default=cats, key=f"f_{col}")
+    if filters:
+        mask = mask & playbook.feature_mask(features, filters)
+        st.caption("Customers with a filtered value not recorded are left out.")
 s = playbook.cohort_summary(scored, mask)
 c = st.columns(5)
 c[0].metric("Customers", f"{s['customers']:,}", help=f"{s['share_of_customers']:.1%} of all customers")
@@ -57,4 +80,4 @@ st.download_button("Download cohort CSV", export.to_csv(index=False).encode("utf
                    file_name=f"cohort_{run.run_id}_{date.today().isoformat()}.csv", mime="text/csv",
                    on_click="ignore")
 st.caption("Columns: customer_id, segment_id, persona, propensity, propensity_decile, reason_1..3, group "
-           "(contact or holdout). Feature filters are not offered yet: the run keeps scores, not the features.")
+           "(contact or holdout).")

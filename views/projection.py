@@ -1,24 +1,60 @@
-"""Projection: 2-D UMAP of a sample of customers (at most 20,000 points)."""
+"""Projection explorer: 2-D UMAP of a uniform random sample of customers (at most 20,000
+points), coloured by segment, propensity or any input feature; hover shows the customer's
+segment, propensity and the model's most important features."""
 import plotly.express as px
 import streamlit as st
 
 from views.common import require_run, segment_filter
 
+HOVER_FEATURES = 4  # the propensity model's most important features shown on hover
+
 run = require_run()
 proj = run.table("projection")
+labels = run.feature_labels()
+features = run.table("features") if run.has_table("features") else None
+if features is not None:
+    id_col = features.columns[0]
+    proj = proj.merge(features.rename(columns={id_col: "customer_id"}), on="customer_id", how="left")
+feature_cols = [c for c in labels if c in proj.columns]
 
 st.title("Projection explorer")
-st.caption(f"2-D UMAP of {len(proj):,} sampled customers; positions show similarity in behaviour, the axes have no units.")
-color = st.radio("Colour by", ["segment", "propensity"], horizontal=True)
+st.caption(f"2-D UMAP of {len(proj):,} customers sampled at random (each segment in proportion to its size); nearby points behave alike, "
+           "the axes have no units.")
+c = st.columns([1, 2])
+colour = c[0].radio("Colour by", ["segment", "propensity", "a feature"], horizontal=True)
+feature = None
+if colour == "a feature":
+    if not feature_cols:
+        st.info("This run keeps no input features (it predates them): retrain to colour by a feature.")
+        st.stop()
+    feature = c[1].selectbox("Feature", feature_cols, format_func=lambda f: labels.get(f, f))
 segs = sorted(proj["segment_name"].unique())
 chosen = segment_filter(segs)
 view = proj[proj["segment_name"].isin(chosen)]
 if view.empty:
     st.info("No segment chosen.")
     st.stop()
-fig = px.scatter(view, x="x", y="y", color="segment_name" if color == "segment" else "propensity",
-                 hover_data={"customer_id": True, "segment_name": True, "propensity": ":.3f", "x": False, "y": False},
+
+key = [f for f in run.table("importance")["feature"] if f in feature_cols][:HOVER_FEATURES]
+hover = {"customer_id": True, "segment_name": True, "propensity": ":.3f", "x": False, "y": False}
+hover.update({f: True for f in key})
+colour_col = {"segment": "segment_name", "propensity": "propensity"}.get(colour, feature)
+missing = view.iloc[0:0]
+if feature is not None:
+    if view[feature].dtype.kind in "fiub":
+        missing, view = view[view[feature].isna()], view[view[feature].notna()]
+    else:
+        view = view.assign(**{feature: view[feature].astype("string").fillna("not recorded")})
+fig = px.scatter(view, x="x", y="y", color=colour_col, hover_data=hover,
                  color_continuous_scale="Viridis", render_mode="webgl", opacity=0.6, height=650,
-                 labels={"segment_name": "segment"})
+                 labels={"segment_name": "segment", **{f: labels.get(f, f) for f in feature_cols}})
 fig.update_traces(marker={"size": 3})
+if len(missing):
+    fig.add_scattergl(x=missing["x"], y=missing["y"], mode="markers", name="not recorded", showlegend=True,
+                      marker={"size": 3, "color": "lightgrey"}, hoverinfo="skip")
+fig.update_xaxes(showticklabels=False, title=None)
+fig.update_yaxes(showticklabels=False, title=None)
 st.plotly_chart(fig)
+if len(missing):
+    st.caption(f"{len(missing):,} of these customers have no {labels.get(feature, feature)} recorded; they are "
+               "drawn in light grey.")
