@@ -192,3 +192,72 @@ def test_admin_without_password_only_on_localhost():
 
     assert server_is_local("localhost") and server_is_local("127.0.0.1")
     assert not server_is_local("0.0.0.0") and not server_is_local("")
+
+
+def test_cohort_feature_filters_match_pandas(app_env):
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    at.switch_page("views/cohort.py").run()
+    next(m for m in at.multiselect if m.label.startswith("Filter on features")).set_value(["orders_90d", "region"]).run()
+    at.slider(key="f_orders_90d").set_value((1.0, 3.0)).run()
+    regions = at.multiselect(key="f_region").options[:2]
+    at.multiselect(key="f_region").set_value(regions).run()
+    assert not at.exception
+    s = app_env.table("scored")
+    f = app_env.table("features")
+    want = s["propensity"].between(0.3, 1.0) & f["orders_90d"].between(1, 3) & f["region"].isin(regions)
+    assert int(want.sum()) > 0
+    assert next(m for m in at.metric if m.label == "Customers").value == f"{int(want.sum()):,}"
+
+
+def test_matrix_page_bands_actions_and_holdouts(app_env):
+    from core import playbook
+
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    at.switch_page("views/matrix.py").run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    s = app_env.table("scored")
+    pairs = s.assign(band=playbook.band_of(s["propensity_decile"])).groupby(["segment_id", "band"]).size()
+    assert len(table) == len(pairs)
+    assert set(table["action"]) <= {rule[3] for rule in playbook.PLAYBOOK}
+    assert table["customers"].sum() == len(s)
+    first = table.iloc[0]
+    assert first["holdout_per_group"] == playbook.holdout_size(first["mean_propensity"], 0.10)
+    assert table["expected_revenue"].notna().any()
+    at.radio[0].set_value("deciles").run()
+    assert not at.exception and len(at.dataframe[0].value) == len(app_env.table("matrix"))
+
+
+def test_projection_colours_by_a_feature(app_env):
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    at.switch_page("views/projection.py").run()
+    at.radio[0].set_value("a feature").run()
+    at.selectbox[0].set_value("csat_score").run()
+    assert not at.exception
+    proj = app_env.table("projection").merge(app_env.table("features"), on="customer_id")
+    n_missing = int(proj["csat_score"].isna().sum())
+    assert n_missing > 0 and any(f"{n_missing:,} of these customers have no satisfaction score" in c.value
+                                 for c in at.caption)
+
+
+def test_admin_promotes_and_rolls_back(trained, tmp_path, monkeypatch):
+    import shutil
+
+    from core import registry
+
+    art, run = trained
+    copy = tmp_path / "art"
+    shutil.copytree(art, copy)
+    other = run.run_id + "-2"  # a second complete run beside the current one
+    shutil.copytree(copy / "runs" / run.run_id, copy / "runs" / other)
+    monkeypatch.setenv("SHOPSPHERE_ARTIFACTS", str(copy))
+    monkeypatch.chdir(REPO)
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    at.switch_page("views/admin.py").run()
+    assert at.dataframe[0].value["run_id"].tolist() == [other, run.run_id]
+    next(s for s in at.selectbox if s.label == "Run").set_value(other).run()
+    next(b for b in at.button if b.label == "Promote this run").click().run()
+    assert not at.exception and registry.current_run_id(copy) == other
+    next(b for b in at.button if b.label == "Roll back to the previous champion").click().run()
+    assert registry.current_run_id(copy) == run.run_id
+    assert [e["action"] for e in registry.champion_history(copy)][-2:] == ["promote", "rollback"]
