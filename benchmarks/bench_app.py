@@ -1,0 +1,88 @@
+"""Render time of every page on a run, and the screenshots in ``docs/screenshots/``.
+
+Starts the app on a free localhost port against the runs folder (default: the settings'
+``artifacts``, i.e. the default 240K-customer run after ``make train``), opens each page
+from the sidebar in headless Chromium (Debian's ``chromium`` + ``chromium-driver`` through
+Selenium), and times it from the click until the page finished running, drew its Plotly
+charts and stayed unchanged (see ``tests/browser.py``). Each page is opened ``--visits``
+times in one browser session: the first visit loads the run's tables into Streamlit's
+caches, the later ones show what a user waits for afterwards (the target: under 2 s).
+
+Usage::
+
+    python benchmarks/bench_app.py [--artifacts artifacts] [--visits 3] [--shots docs/screenshots]
+
+Prints one line per page: first visit, then the median of the later ones, in seconds.
+Screenshots are taken on the last visit, 1366 px wide (a laptop screen), then shrunk to
+at most 1000 px wide to keep the repository small.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+import browser  # noqa: E402
+
+CHARTS = {"segments": 1, "projection": 1, "propensity": 1, "matrix": 1}  # pages that must draw a chart
+
+
+def _shrink(path: Path, width: int = 1000) -> None:
+    """Resize a PNG to at most ``width`` pixels wide (Pillow, shipped with Streamlit)."""
+    from PIL import Image
+
+    img = Image.open(path)
+    if img.width > width:
+        img = img.resize((width, round(img.height * width / img.width)), Image.LANCZOS)
+    img.convert("RGB").quantize(colors=256).save(path, optimize=True)
+
+
+def main() -> int:
+    from core.config import load_settings
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--artifacts", default=None, help="runs folder (default: from configs/default.toml)")
+    ap.add_argument("--visits", type=int, default=3, help="visits per page (first = cold cache)")
+    ap.add_argument("--shots", default=str(REPO / "docs" / "screenshots"), help="screenshot folder ('' = none)")
+    args = ap.parse_args()
+    art = Path(args.artifacts or load_settings(REPO / "configs" / "default.toml").artifacts_dir)
+    if not art.is_absolute():
+        art = REPO / art
+    shots = Path(args.shots) if args.shots else None
+    if shots:
+        shots.mkdir(parents=True, exist_ok=True)
+    downloads = Path("/tmp") / f"bench_app_downloads_{int(time.time())}"
+    downloads.mkdir()
+    times: dict[str, list[float]] = {p: [] for p in browser.PAGES}
+    with browser.app_server(art, downloads / "streamlit.log") as url:
+        driver = browser.chrome(downloads)
+        try:
+            t0 = time.monotonic()
+            driver.get(url)
+            drawn, _ = browser.wait_page(driver, browser.PAGES[""][1], timeout=300)
+            print(f"app start (first page, cold): {drawn - t0:.2f} s")
+            for visit in range(args.visits):
+                for path in list(browser.PAGES)[1:] + [""]:
+                    seconds, state = browser.open_page(driver, path, CHARTS.get(path, 0), timeout=300)
+                    times[path].append(seconds)
+                    if shots and visit == args.visits - 1:
+                        out = browser.screenshot(driver, shots / f"{path or 'overview'}.png")
+                        _shrink(out)
+        finally:
+            driver.quit()
+    print(f"{'page':<14} {'first visit s':>14} {'later visits s (median)':>24}")
+    for path, ts in times.items():
+        later = statistics.median(ts[1:]) if len(ts) > 1 else float("nan")
+        print(f"{path or 'overview':<14} {ts[0]:>14.2f} {later:>24.2f}")
+    if shots:
+        print(f"screenshots in {shots}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

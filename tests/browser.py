@@ -1,0 +1,185 @@
+"""Drive the app in headless Chromium: start Streamlit on a free port, open pages, wait
+until they finished drawing, time them, save screenshots, download files.
+
+Uses Debian's ``chromium`` and ``chromium-driver`` through Selenium (no browser download).
+Shared by ``tests/test_browser.py`` (a small run, in CI) and ``benchmarks/bench_app.py``
+(the default 240K run: render times and the screenshots in ``docs/screenshots/``).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+#: Page path -> (sidebar title, the page's H1) for every page in ``app.py``.
+PAGES = {
+    "": ("Overview", "Customer intelligence overview"),
+    "segments": ("Segments", "Segments"),
+    "projection": ("Projection", "Projection explorer"),
+    "propensity": ("Propensity", "Propensity model"),
+    "matrix": ("Segment matrix", "Propensity by segment"),
+    "cohort": ("Cohort builder", "Cohort builder"),
+    "approach": ("Clustering vs classification", "Clustering or classification?"),
+    "score": ("Score a file", "Score a file"),
+    "admin": ("Admin", "Admin"),
+}
+
+
+def browser_available() -> bool:
+    """True when Debian's chromium and chromedriver are installed and selenium imports."""
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return False
+    return Path(CHROMIUM).is_file() and Path(CHROMEDRIVER).is_file()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def app_server(artifacts: Path, log: Path, timeout: float = 60.0):
+    """Run ``streamlit run app.py`` on a free localhost port against ``artifacts``; yields the
+    base URL and stops the server on exit. Raises RuntimeError when it does not answer in
+    ``timeout`` seconds (the server's output is in ``log``)."""
+    import urllib.request
+
+    port = free_port()
+    env = dict(os.environ, SHOPSPHERE_ARTIFACTS=str(artifacts))
+    env.pop("SHOPSPHERE_ADMIN_PASSWORD", None)
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not start on port {port}; see {log}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def chrome(download_dir: Path, width: int = 1366, height: int = 900):
+    """A headless Chromium driven by Selenium, laptop-sized, downloading into ``download_dir``."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                f"--window-size={width},{height}", "--hide-scrollbars"):
+        opts.add_argument(arg)
+    opts.add_experimental_option("prefs", {"download.default_directory": str(download_dir),
+                                           "download.prompt_for_download": False})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(download_dir)})
+    return driver
+
+
+def _state(driver) -> dict:
+    return driver.execute_script("""
+        const app = document.querySelector('[data-testid=stApp]');
+        const h1 = document.querySelector('[data-testid=stMain] h1');
+        return {script: app ? app.getAttribute('data-test-script-state') : null,
+                title: h1 ? h1.innerText.trim() : null,
+                charts: document.querySelectorAll('.js-plotly-plot .main-svg').length,
+                elements: document.querySelectorAll('[data-testid=stMain] [data-testid=stElementContainer]').length,
+                stale: document.querySelectorAll('[data-stale=true]').length,
+                exceptions: Array.from(document.querySelectorAll('[data-testid=stException]')).map(e => e.innerText)};
+    """)
+
+
+SETTLE = 0.3  # seconds the page must stay unchanged to count as drawn (React draws a frame late)
+
+
+def wait_page(driver, title: str, min_charts: int = 0, timeout: float = 60.0) -> tuple[float, dict]:
+    """Wait until the page titled ``title`` finished running, drew ``min_charts`` Plotly charts
+    and stayed unchanged for :data:`SETTLE` seconds.
+
+    Returns ``(monotonic time it was first seen complete, state)``; ``state["charts"]`` counts
+    drawn Plotly SVG layers. Raises RuntimeError on a timeout or when the page shows a
+    Python exception.
+    """
+    deadline = time.monotonic() + timeout
+    since, last = None, None
+    while True:
+        s = _state(driver)
+        now = time.monotonic()
+        if s["exceptions"]:
+            raise RuntimeError(f"page '{title}' shows an exception: {s['exceptions'][0][:300]}")
+        done = (s["title"] == title and s["script"] == "notRunning" and s["stale"] == 0
+                and s["charts"] >= min_charts)
+        if done and last == (s["elements"], s["charts"]):
+            if now - since >= SETTLE:
+                return since, s
+        else:
+            since, last = (now, (s["elements"], s["charts"])) if done else (None, None)
+        if now > deadline:
+            raise RuntimeError(f"page '{title}' not drawn in {timeout:.0f} s (last state {s})")
+        time.sleep(0.05)
+
+
+def open_page(driver, path: str, min_charts: int = 0, timeout: float = 60.0) -> tuple[float, dict]:
+    """Open a page from the sidebar (the same session, so Streamlit's caches are warm after a
+    first visit) and return ``(seconds until drawn, state)``."""
+    from selenium.webdriver.common.by import By
+
+    nav, title = PAGES[path]
+    link = next(a for a in driver.find_elements(By.CSS_SELECTOR, "[data-testid=stSidebarNavLink]")
+                if a.text.strip() == nav)
+    t0 = time.monotonic()
+    link.click()
+    drawn, state = wait_page(driver, title, min_charts, timeout)
+    return drawn - t0, state
+
+
+def screenshot(driver, path: Path, full_height: bool = True, max_height: int = 2400) -> Path:
+    """Save a PNG of the page (the whole scrolling main area, up to ``max_height`` pixels)."""
+    if full_height:
+        h = driver.execute_script(
+            "const m = document.querySelector('[data-testid=stMain]'); return m ? m.scrollHeight : 900;")
+        w = driver.get_window_size()["width"]
+        driver.set_window_size(w, min(max(int(h) + 40, 900), max_height))
+        time.sleep(0.3)
+    driver.save_screenshot(str(path))
+    if full_height:
+        driver.set_window_size(driver.get_window_size()["width"], 900)
+    return path
+
+
+def wait_download(folder: Path, suffix: str = ".csv", timeout: float = 30.0) -> Path:
+    """The first completed download ending in ``suffix`` in ``folder``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = [p for p in folder.glob(f"*{suffix}") if not p.name.endswith(".crdownload")]
+        if done:
+            return done[0]
+        time.sleep(0.2)
+    raise RuntimeError(f"no {suffix} download in {folder} after {timeout:.0f} s")
