@@ -25,11 +25,13 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import browser  # noqa: E402
 
 CHARTS = {"segments": 1, "projection": 1, "propensity": 1, "matrix": 1}  # pages that must draw a chart
+PROPENSITY_TABS = {"Calibration": 1, "Lift, capture and budget": 1, "By segment": 0, "What drives the score": 1,
+                   "SHAP summary and dependence": 1, "Look up a customer": 0}
 
 
 def _shrink(path: Path, width: int = 1000) -> None:
@@ -73,12 +75,19 @@ def main() -> int:
                     if shots and visit == args.visits - 1:
                         out = browser.screenshot(driver, shots / f"{path or 'overview'}.png")
                         _shrink(out)
+                    if path == "propensity":  # its sections are tabs: time each one
+                        for label, charts in PROPENSITY_TABS.items():
+                            seconds, _ = browser.open_tab(driver, browser.PAGES[path][1], label, charts, timeout=300)
+                            times.setdefault(f"  tab: {label}", []).append(seconds)
+                            if shots and visit == args.visits - 1 and label == "SHAP summary and dependence":
+                                _shrink(browser.screenshot(driver, shots / "propensity_drivers.png"))
+                        browser.open_tab(driver, browser.PAGES[path][1], "Quality", 1, timeout=300)
         finally:
             driver.quit()
-    print(f"{'page':<14} {'first visit s':>14} {'later visits s (median)':>24}")
+    print(f"{'page':<32} {'first visit s':>14} {'later visits s (median)':>24}")
     for path, ts in times.items():
         later = statistics.median(ts[1:]) if len(ts) > 1 else float("nan")
-        print(f"{path or 'overview':<14} {ts[0]:>14.2f} {later:>24.2f}")
+        print(f"{path or 'overview':<32} {ts[0]:>14.2f} {later:>24.2f}")
     if shots:
         print(f"screenshots in {shots}")
     return 0

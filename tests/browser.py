@@ -160,6 +160,18 @@ def open_page(driver, path: str, min_charts: int = 0, timeout: float = 60.0) -> 
     return drawn - t0, state
 
 
+def open_tab(driver, page_title: str, label: str, min_charts: int = 0, timeout: float = 60.0) -> tuple[float, dict]:
+    """Click the tab ``label`` on the open page (tabs that rerun the script) and return
+    ``(seconds until drawn, state)``."""
+    from selenium.webdriver.common.by import By
+
+    tab = next(b for b in driver.find_elements(By.CSS_SELECTOR, "[role=tab]") if b.text.strip() == label)
+    t0 = time.monotonic()
+    tab.click()
+    drawn, state = wait_page(driver, page_title, min_charts, timeout)
+    return drawn - t0, state
+
+
 def screenshot(driver, path: Path, full_height: bool = True, max_height: int = 2400) -> Path:
     """Save a PNG of the page (the whole scrolling main area, up to ``max_height`` pixels)."""
     if full_height:

@@ -81,6 +81,13 @@ def _rename(at, segment_id: int, name: str) -> None:
 def test_propensity_page_lookup_shows_the_customers_reasons(app_env):
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
     at.switch_page("views/propensity.py").run()
+    assert [t.label for t in at.tabs] == ["Quality", "Calibration", "Lift, capture and budget", "By segment",
+                                          "What drives the score", "SHAP summary and dependence",
+                                          "Look up a customer"]
+    grade = app_env.metrics()["grade"]["grade"]
+    assert any(s.value == f"Quality: {grade}" for s in at.subheader)
+    at.session_state["propensity_tab"] = "Look up a customer"  # only the open tab's section runs
+    at.run()
     scored = app_env.table("scored")
     row = scored.iloc[3]
     at.text_input[0].input(str(row["customer_id"])).run()
@@ -90,9 +97,10 @@ def test_propensity_page_lookup_shows_the_customers_reasons(app_env):
     assert next(m for m in at.metric if m.label == "Propensity").value == f"{row['propensity']:.1%}"
     at.text_input[0].input("no-such-id").run()
     assert any("No customer with id 'no-such-id'" in w.value for w in at.warning)
-    grade = app_env.metrics()["grade"]["grade"]
-    assert any(s.value == f"Quality: {grade}" for s in at.subheader)
     # SHAP summary and dependence plots for the top features
+    at.session_state["propensity_tab"] = "SHAP summary and dependence"
+    at.run()
+    assert not at.exception
     top = app_env.table("importance")["label"].iloc[0]
     assert at.selectbox[0].label == "Dependence plot for" and at.selectbox[0].value == top
 
@@ -104,12 +112,12 @@ def test_overview_shows_the_quality_grade(app_env):
 
 
 def test_budget_slider_and_economics_on_the_propensity_page(app_env):
-    import numpy as np
-
     from core import evaluation
 
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
     at.switch_page("views/propensity.py").run()
+    at.session_state["propensity_tab"] = "Lift, capture and budget"
+    at.run()
     at.slider[0].set_value(20).run()
     at.number_input[0].set_value(2.0).run()
     at.number_input[1].set_value(10.0).run()
@@ -124,10 +132,6 @@ def test_budget_slider_and_economics_on_the_propensity_page(app_env):
 
 
 def test_cohort_builder_size_and_export_match_pandas(app_env):
-    import io
-
-    import pandas as pd
-
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
     at.switch_page("views/cohort.py").run()
     scored = app_env.table("scored")
@@ -261,3 +265,13 @@ def test_admin_promotes_and_rolls_back(trained, tmp_path, monkeypatch):
     next(b for b in at.button if b.label == "Roll back to the previous champion").click().run()
     assert registry.current_run_id(copy) == run.run_id
     assert [e["action"] for e in registry.champion_history(copy)][-2:] == ["promote", "rollback"]
+
+
+def test_every_propensity_tab_renders(app_env):
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    at.switch_page("views/propensity.py").run()
+    for label in [t.label for t in at.tabs]:
+        at.session_state["propensity_tab"] = label
+        at.run()
+        assert not at.exception, (label, at.exception)
+        assert at.get("plotly_chart") or label in ("By segment", "Look up a customer"), label

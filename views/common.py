@@ -1,8 +1,9 @@
 """Shared helpers for the pages: settings, the active run, cached loaders, error display.
 
 Pages read runs only; they never fit a model (the Admin page calls the same
-``core.pipeline.train`` as the CLI). Tables are cached with ``st.cache_data`` keyed on the
-run id; after a retrain the caches are cleared.
+``core.pipeline.train`` as the CLI). Tables are cached once per run id with
+``st.cache_resource`` (shared, never copied: pages must not modify them in place); JSON
+files with ``st.cache_data``, cleared after a retrain.
 """
 from __future__ import annotations
 
@@ -40,8 +41,11 @@ def _json(artifacts: str, run_id: str, name: str):
     return run._json(name) if (run.path / name).is_file() else None
 
 
-@st.cache_data(show_spinner="Loading the run's tables...")
+@st.cache_resource(show_spinner="Loading the run's tables...", max_entries=16)
 def _table(artifacts: str, run_id: str, name: str) -> pd.DataFrame:
+    """A run's table, loaded once and shared by every session without copying (runs are
+    immutable, and pages treat tables as read-only: ``st.cache_data`` would unpickle a fresh
+    copy on every rerun, 0.4 s for the 240K-row scored table)."""
     return registry.load_run(Path(artifacts), run_id).table(name)
 
 
@@ -67,8 +71,9 @@ class RunView:
         return (registry.load_run(Path(self._art), self.run_id).path / f"{name}.parquet").is_file()
 
     def table(self, name: str) -> pd.DataFrame:
-        """``scored``, ``matrix``, ``projection``, ``importance``: the run's table, its
-        ``segment_name`` column showing hand-set names where set."""
+        """``scored``, ``features``, ``matrix``, ``projection``, ``importance``,
+        ``shap_points``: the run's table, its ``segment_name`` column showing hand-set names
+        where set. Read-only: the frame without that column is the shared cached one."""
         df = _table(self._art, self.run_id, name)
         if "segment_name" in df.columns and "segment_id" in df.columns:
             df = df.assign(segment_name=df["segment_id"].map(self.segment_names()))
@@ -106,6 +111,18 @@ class RunView:
 def scoring_model(artifacts: str, run_id: str) -> ScoringModel:
     """The run's scoring objects, loaded once per run id and shared (never hashed or copied)."""
     return ScoringModel.load(registry.load_run(Path(artifacts), run_id))
+
+
+@st.cache_resource(show_spinner=False, max_entries=128)
+def cached_figure(key: tuple, _build):
+    """The Plotly figure ``_build()`` makes, built once per ``key`` and shared by every session.
+
+    ``key`` must hold everything the figure depends on (the run's id and folder, the page's
+    options); building a Plotly figure costs 0.05-0.2 s in plotly.py, which would otherwise
+    be paid on every rerun. ``st.plotly_chart`` serialises a copy, so sharing is safe; pages
+    must not modify the returned figure.
+    """
+    return _build()
 
 
 SEGMENT_FILTER = "segment_filter"  # persistent UI state shared by the pages that filter segments

@@ -4,7 +4,7 @@ segment, propensity and the model's most important features."""
 import plotly.express as px
 import streamlit as st
 
-from views.common import require_run, segment_filter
+from views.common import cached_figure, require_run, segment_filter
 
 HOVER_FEATURES = 4  # the propensity model's most important features shown on hover
 
@@ -36,24 +36,33 @@ if view.empty:
     st.stop()
 
 key = [f for f in run.table("importance")["feature"] if f in feature_cols][:HOVER_FEATURES]
-hover = {"customer_id": True, "segment_name": True, "propensity": ":.3f", "x": False, "y": False}
-hover.update({f: True for f in key})
 colour_col = {"segment": "segment_name", "propensity": "propensity"}.get(colour, feature)
-missing = view.iloc[0:0]
-if feature is not None:
-    if view[feature].dtype.kind in "fiub":
-        missing, view = view[view[feature].isna()], view[view[feature].notna()]
-    else:
-        view = view.assign(**{feature: view[feature].astype("string").fillna("not recorded")})
-fig = px.scatter(view, x="x", y="y", color=colour_col, hover_data=hover,
-                 color_continuous_scale="Viridis", render_mode="webgl", opacity=0.6, height=650,
-                 labels={"segment_name": "segment", **{f: labels.get(f, f) for f in feature_cols}})
-fig.update_traces(marker={"size": 3})
-if len(missing):
-    fig.add_scattergl(x=missing["x"], y=missing["y"], mode="markers", name="not recorded", showlegend=True,
-                      marker={"size": 3, "color": "lightgrey"}, hoverinfo="skip")
-fig.update_xaxes(showticklabels=False, title=None)
-fig.update_yaxes(showticklabels=False, title=None)
+numeric_feature = feature is not None and view[feature].dtype.kind in "fiub"
+missing = view[view[feature].isna()] if numeric_feature else view.iloc[0:0]
+
+
+def _figure():
+    shown = view
+    if numeric_feature:
+        shown = view[view[feature].notna()]
+    elif feature is not None:
+        shown = view.assign(**{feature: view[feature].astype("string").fillna("not recorded")})
+    hover = {"customer_id": True, "segment_name": True, "propensity": ":.3f", "x": False, "y": False}
+    hover.update({f: True for f in key})
+    fig = px.scatter(shown, x="x", y="y", color=colour_col, hover_data=hover,
+                     color_continuous_scale="Viridis", render_mode="webgl", opacity=0.6, height=650,
+                     labels={"segment_name": "segment", **{f: labels.get(f, f) for f in feature_cols}})
+    fig.update_traces(marker={"size": 3})
+    if len(missing):
+        fig.add_scattergl(x=missing["x"], y=missing["y"], mode="markers", name="not recorded", showlegend=True,
+                          marker={"size": 3, "color": "lightgrey"}, hoverinfo="skip")
+    fig.update_layout(legend={"itemsizing": "constant"})  # legend dots readable despite size-3 markers
+    fig.update_xaxes(showticklabels=False, title=None)
+    fig.update_yaxes(showticklabels=False, title=None)
+    return fig
+
+
+fig = cached_figure((str(run.artifacts), run.run_id, "projection", colour_col, tuple(sorted(chosen))), _figure)
 st.plotly_chart(fig)
 if len(missing):
     st.caption(f"{len(missing):,} of these customers have no {labels.get(feature, feature)} recorded; they are "

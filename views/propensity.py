@@ -8,7 +8,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core import evaluation
-from views.common import require_run
+from views.common import cached_figure, require_run
+
+BEESWARM_POINTS = 300  # dots per feature in the SHAP summary
+DEPENDENCE_POINTS = 2000  # dots in the dependence plot
 
 run = require_run()
 met = run.json("metrics")
@@ -32,176 +35,246 @@ def _ci(v, ci):
     return f"{v:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
-rows = [{"model": r["model"], "ROC-AUC [95% CI]": _ci(r["roc_auc"], r["roc_auc_ci"]),
-         "PR-AUC = average precision [95% CI]": _ci(r["pr_auc"], r["pr_auc_ci"]),
-         "log loss": None if r["log_loss"] is None else round(r["log_loss"], 4),
-         "Brier": None if r["brier"] is None else round(r["brier"], 4),
-         "ECE": None if r["ece"] is None else round(r["ece"], 4),
-         "lift, top decile": round(r["lift_top_decile"], 2)} for r in met["comparison"]]
-st.dataframe(pd.DataFrame(rows), hide_index=True)
-x = met["xgboost"]
-st.caption(f"Held-out test rows ({x['rows']:,}; base rate {x['base_rate']:.1%}), touched once. PR-AUC is average "
-           "precision (step-wise), not a trapezoid area; a random ranking scores the base rate. Intervals: 95% "
-           "percentile bootstrap, 1,000 seeded resamples. ECE: expected calibration error over 10 equal-width bins. "
-           "Recency only ranks customers by days since their last purchase: the simplest peer."
-           + (" The oracle is the generator's true propensity: the ceiling on the default data." if "oracle" in met else ""))
+KEY = (str(run.artifacts), run.run_id)  # figures are built once per run (views.common.cached_figure)
 
-c1, c2 = st.columns(2)
-roc, pr = go.Figure(), go.Figure()
-for k, name in (("xgboost", "XGBoost"), ("logistic", "logistic")):
-    cv = met[f"curves_{k}"]
-    roc.add_trace(go.Scatter(x=cv["roc"]["fpr"], y=cv["roc"]["tpr"], name=name))
-    pr.add_trace(go.Scatter(x=cv["pr"]["recall"], y=cv["pr"]["precision"], name=name))
-roc.add_trace(go.Scatter(x=[0, 1], y=[0, 1], name="random", line={"dash": "dot"}))
-roc.update_layout(title="ROC curve", xaxis_title="false positive rate", yaxis_title="true positive rate")
-pr.update_layout(title="Precision-recall curve", xaxis_title="recall", yaxis_title="precision")
-c1.plotly_chart(roc)
-c2.plotly_chart(pr)
 
-st.subheader("Calibration: does a 0.30 mean 30%?")
-cal = met["calibration"]
-fig = go.Figure()
-for key, name in (("before", "before calibration"), ("after", f"after ({cal['method']})")):
-    t = pd.DataFrame(cal[key])
-    fig.add_trace(go.Scatter(x=t["mean_predicted"], y=t["observed_rate"], mode="lines+markers", name=name,
-                             text=t["customers"], hovertemplate="predicted %{x:.3f}<br>observed %{y:.3f}<br>"
-                                                               "%{text:,} customers<extra></extra>"))
-fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], name="perfect", line={"dash": "dot"}))
-fig.update_layout(xaxis_title="mean predicted probability (10 bins)", yaxis_title="observed rate", height=420)
-st.plotly_chart(fig)
-st.caption(f"Calibration method: **{cal['method']}** ({cal['why']}). ECE before {cal['ece_before']:.4f}, "
-           f"after {cal['ece_after']:.4f}.")
+def _quality():
+    """Comparison table with intervals, ROC and precision-recall curves, how the model was trained."""
+    rows = [{"model": r["model"], "ROC-AUC [95% CI]": _ci(r["roc_auc"], r["roc_auc_ci"]),
+             "PR-AUC = average precision [95% CI]": _ci(r["pr_auc"], r["pr_auc_ci"]),
+             "log loss": None if r["log_loss"] is None else round(r["log_loss"], 4),
+             "Brier": None if r["brier"] is None else round(r["brier"], 4),
+             "ECE": None if r["ece"] is None else round(r["ece"], 4),
+             "lift, top decile": round(r["lift_top_decile"], 2)} for r in met["comparison"]]
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    x = met["xgboost"]
+    st.caption(f"Held-out test rows ({x['rows']:,}; base rate {x['base_rate']:.1%}), touched once. PR-AUC is average "
+               "precision (step-wise), not a trapezoid area; a random ranking scores the base rate. Intervals: 95% "
+               "percentile bootstrap, 1,000 seeded resamples. ECE: expected calibration error over 10 equal-width bins. "
+               "Recency only ranks customers by days since their last purchase: the simplest peer."
+               + (" The oracle is the generator's true propensity: the ceiling on the default data." if "oracle" in met else ""))
 
-dec = pd.DataFrame(met["deciles_xgboost"])
-st.subheader("Lift and cumulative gains by decile (test rows)")
-c1, c2 = st.columns(2)
-c1.plotly_chart(px.bar(dec, x="decile", y="lift", title="Lift by decile (1 = top 10%)"))
-gains = pd.concat([pd.DataFrame({"cum_customers_share": [0.0], "cum_buyers_share": [0.0]}),
-                   dec[["cum_customers_share", "cum_buyers_share"]]])
-gain_fig = px.line(gains, x="cum_customers_share", y="cum_buyers_share", markers=True, title="Cumulative gains",
-                   labels={"cum_customers_share": "share of customers contacted", "cum_buyers_share": "share of buyers reached"})
-gain_fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], name="random", line={"dash": "dot"}))
-c2.plotly_chart(gain_fig)
+    def _curves():
+        roc, pr = go.Figure(), go.Figure()
+        for k, name in (("xgboost", "XGBoost"), ("logistic", "logistic")):
+            cv = met[f"curves_{k}"]
+            roc.add_trace(go.Scatter(x=cv["roc"]["fpr"], y=cv["roc"]["tpr"], name=name))
+            pr.add_trace(go.Scatter(x=cv["pr"]["recall"], y=cv["pr"]["precision"], name=name))
+        roc.add_trace(go.Scatter(x=[0, 1], y=[0, 1], name="random", line={"dash": "dot"}))
+        roc.update_layout(title="ROC curve", xaxis_title="false positive rate", yaxis_title="true positive rate")
+        pr.update_layout(title="Precision-recall curve", xaxis_title="recall", yaxis_title="precision")
+        return roc, pr
 
-c1, c2 = st.columns(2)
-cap = pd.DataFrame(met["capture"])
-c1.markdown("**Capture: contacts needed, best scores first**")
-c1.dataframe(pd.DataFrame({
-    "buyers captured": cap["buyers_share"].map("{:.0%}".format),
-    "share of customers to contact": cap["contact_share"].map("{:.1%}".format),
-    "customers in this table": cap["contacts_in_base"].map(lambda v: "" if v is None or pd.isna(v) else f"{int(v):,}"),
-}), hide_index=True)
-bud = pd.DataFrame(met["budget"])
-c2.markdown("**Budget: what contacting the top k% reaches (test rows)**")
-c2.dataframe(pd.DataFrame({
-    "budget": bud["budget_share"].map("{:.0%}".format), "contacts": bud["contacts"].map("{:,}".format),
-    "expected buyers": bud["expected_buyers"].round(0).astype(int).map("{:,}".format),
-    "buyers": bud["buyers"].map("{:,}".format), "precision": bud["precision"].map("{:.1%}".format),
-    "recall": bud["recall"].map("{:.1%}".format), "lift": bud["lift"].round(2)}), hide_index=True)
+    c1, c2 = st.columns(2)
+    roc, pr = cached_figure(KEY + ("curves",), _curves)
+    c1.plotly_chart(roc)
+    c2.plotly_chart(pr)
+    _training()
 
-scored_all = run.table("scored")
-test = scored_all[scored_all["split"] == "test"] if "split" in scored_all else scored_all.iloc[:0]
-target = run.json("manifest")["spec"]["target"]
-if len(test) and target in test:
-    st.markdown("**Your budget and your economics** (test rows, calibrated probabilities)")
-    c1, c2, c3 = st.columns(3)
-    k = c1.slider("Contact the top ... of customers", 1, 100, 10, format="%d%%")
-    cost = c2.number_input("Cost of one contact", min_value=0.01, value=float(met["profit"]["contact_cost"]))
-    value = c3.number_input("Value of one conversion", min_value=0.01, value=float(met["profit"]["conversion_value"]))
-    yt, pt = test[target].to_numpy(int), test["propensity"].to_numpy(float)
-    b = evaluation.budget_table(yt, pt, budgets=(k / 100,)).iloc[0]
-    pf_now = evaluation.profit_at_threshold(yt, pt, cost, value)
-    c1.write(f"{b['contacts']:,} contacts reach **{b['buyers']:,}** buyers ({b['expected_buyers']:,.0f} expected): "
-             f"precision {b['precision']:.1%}, recall {b['recall']:.1%}, lift {b['lift']:.2f}x.")
-    c2.write(f"Profit-maximising threshold: **{pf_now['threshold']:.3f}** (cost / value), contacting "
-             f"{pf_now['contact_share']:.0%} of customers.")
-    c3.write(f"Realised profit on the test rows: **{pf_now['realised_profit']:,.0f}** (expected "
-             f"{pf_now['expected_profit']:,.0f}; contacting everyone: {pf_now['profit_contact_all']:,.0f}).")
 
-pf = met["profit"]
-st.subheader("Who is worth contacting?")
-st.write(f"With a contact cost of **{pf['contact_cost']:g}** and a conversion worth **{pf['conversion_value']:g}** "
-         f"(settings `contact_cost`, `conversion_value`), contacting pays when the calibrated probability exceeds "
-         f"**{pf['threshold']:.3f}** (= cost / value). On the test rows that means contacting "
-         f"{pf['contacts']:,} customers ({pf['contact_share']:.0%}): realised profit **{pf['realised_profit']:,.0f}** "
-         f"(expected {pf['expected_profit']:,.0f}) against {pf['profit_contact_all']:,.0f} for contacting everyone.")
-st.dataframe(pd.DataFrame({"": ["contacted", "not contacted"], "bought": [pf["tp"], pf["fn"]],
-                           "did not buy": [pf["fp"], pf["tn"]]}), hide_index=True)
-st.caption(f"Confusion matrix at the threshold: precision {pf['precision']:.1%}, recall {pf['recall']:.1%}.")
+def _calibration_section():
+    """Reliability curve before and after calibration."""
+    st.subheader("Calibration: does a 0.30 mean 30%?")
+    cal = met["calibration"]
 
-seg = pd.DataFrame(met.get("segments_propensity", []))
-if len(seg):
-    st.subheader("By segment: calibration and ranking inside each segment (test rows)")
-    names = run.segment_names()
-    seg["segment"] = seg["segment_id"].map(names).fillna(seg.get("name"))
-    st.dataframe(pd.DataFrame({
-        "segment": seg["segment"], "customers": seg["customers"].map("{:,}".format),
-        "observed rate": seg["observed_rate"].map("{:.1%}".format),
-        "mean predicted": seg["mean_predicted"].map("{:.1%}".format),
-        "ROC-AUC": seg["roc_auc"].map(lambda v: "n/a" if v is None or pd.isna(v) else f"{v:.3f}")}), hide_index=True)
-    st.caption("ROC-AUC is shown where a segment has at least 50 buyers and 50 non-buyers among the test rows.")
+    def _calibration():
+        fig = go.Figure()
+        for key, name in (("before", "before calibration"), ("after", f"after ({cal['method']})")):
+            t = pd.DataFrame(cal[key])
+            fig.add_trace(go.Scatter(x=t["mean_predicted"], y=t["observed_rate"], mode="lines+markers", name=name,
+                                     text=t["customers"], hovertemplate="predicted %{x:.3f}<br>observed %{y:.3f}<br>"
+                                                                       "%{text:,} customers<extra></extra>"))
+        fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], name="perfect", line={"dash": "dot"}))
+        fig.update_layout(xaxis_title="mean predicted probability (10 bins)", yaxis_title="observed rate", height=420)
+        return fig
 
-imp = run.table("importance")
-st.subheader("What drives the score (mean |SHAP|, log-odds)")
-c1, c2 = st.columns([2, 1])
-imp_fig = px.bar(imp.head(20), x="mean_abs_shap", y="label", color="group", orientation="h", height=550,
-                 labels={"mean_abs_shap": "mean |SHAP| (log-odds)", "label": ""})
-imp_fig.update_yaxes(categoryorder="total ascending")
-c1.plotly_chart(imp_fig)
-grp = imp.groupby("group", as_index=False)["mean_abs_shap"].sum().sort_values("mean_abs_shap", ascending=False)
-c2.plotly_chart(px.bar(grp, x="group", y="mean_abs_shap", title="By feature group",
-                       labels={"mean_abs_shap": "mean |SHAP|", "group": ""}))
+    st.plotly_chart(cached_figure(KEY + ("calibration",), _calibration))
+    st.caption(f"Calibration method: **{cal['method']}** ({cal['why']}). ECE before {cal['ece_before']:.4f}, "
+               f"after {cal['ece_after']:.4f}.")
 
-if run.has_table("shap_points"):
+
+def _lift_section():
+    """Lift, gains, capture, budget, your economics, the profit threshold."""
+    dec = pd.DataFrame(met["deciles_xgboost"])
+    st.subheader("Lift and cumulative gains by decile (test rows)")
+
+    def _lift_gains():
+        gains = pd.concat([pd.DataFrame({"cum_customers_share": [0.0], "cum_buyers_share": [0.0]}),
+                           dec[["cum_customers_share", "cum_buyers_share"]]])
+        gain_fig = px.line(gains, x="cum_customers_share", y="cum_buyers_share", markers=True, title="Cumulative gains",
+                           labels={"cum_customers_share": "share of customers contacted",
+                                   "cum_buyers_share": "share of buyers reached"})
+        gain_fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], name="random", line={"dash": "dot"}))
+        return px.bar(dec, x="decile", y="lift", title="Lift by decile (1 = top 10%)"), gain_fig
+
+    c1, c2 = st.columns(2)
+    lift_fig, gain_fig = cached_figure(KEY + ("lift_gains",), _lift_gains)
+    c1.plotly_chart(lift_fig)
+    c2.plotly_chart(gain_fig)
+
+    c1, c2 = st.columns(2)
+    cap = pd.DataFrame(met["capture"])
+    c1.markdown("**Capture: contacts needed, best scores first**")
+    c1.dataframe(pd.DataFrame({
+        "buyers captured": cap["buyers_share"].map("{:.0%}".format),
+        "share of customers to contact": cap["contact_share"].map("{:.1%}".format),
+        "customers in this table": cap["contacts_in_base"].map(lambda v: "" if v is None or pd.isna(v) else f"{int(v):,}"),
+    }), hide_index=True)
+    bud = pd.DataFrame(met["budget"])
+    c2.markdown("**Budget: what contacting the top k% reaches (test rows)**")
+    c2.dataframe(pd.DataFrame({
+        "budget": bud["budget_share"].map("{:.0%}".format), "contacts": bud["contacts"].map("{:,}".format),
+        "expected buyers": bud["expected_buyers"].round(0).astype(int).map("{:,}".format),
+        "buyers": bud["buyers"].map("{:,}".format), "precision": bud["precision"].map("{:.1%}".format),
+        "recall": bud["recall"].map("{:.1%}".format), "lift": bud["lift"].round(2)}), hide_index=True)
+
+    scored_all = run.table("scored")
+    test = scored_all[scored_all["split"] == "test"] if "split" in scored_all else scored_all.iloc[:0]
+    target = run.json("manifest")["spec"]["target"]
+    if len(test) and target in test:
+        st.markdown("**Your budget and your economics** (test rows, calibrated probabilities)")
+        c1, c2, c3 = st.columns(3)
+        k = c1.slider("Contact the top ... of customers", 1, 100, 10, format="%d%%")
+        cost = c2.number_input("Cost of one contact", min_value=0.01, value=float(met["profit"]["contact_cost"]))
+        value = c3.number_input("Value of one conversion", min_value=0.01, value=float(met["profit"]["conversion_value"]))
+        yt, pt = test[target].to_numpy(int), test["propensity"].to_numpy(float)
+        b = evaluation.budget_table(yt, pt, budgets=(k / 100,)).iloc[0]
+        pf_now = evaluation.profit_at_threshold(yt, pt, cost, value)
+        c1.write(f"{b['contacts']:,} contacts reach **{b['buyers']:,}** buyers ({b['expected_buyers']:,.0f} expected): "
+                 f"precision {b['precision']:.1%}, recall {b['recall']:.1%}, lift {b['lift']:.2f}x.")
+        c2.write(f"Profit-maximising threshold: **{pf_now['threshold']:.3f}** (cost / value), contacting "
+                 f"{pf_now['contact_share']:.0%} of customers.")
+        c3.write(f"Realised profit on the test rows: **{pf_now['realised_profit']:,.0f}** (expected "
+                 f"{pf_now['expected_profit']:,.0f}; contacting everyone: {pf_now['profit_contact_all']:,.0f}).")
+
+    pf = met["profit"]
+    st.subheader("Who is worth contacting?")
+    st.write(f"With a contact cost of **{pf['contact_cost']:g}** and a conversion worth **{pf['conversion_value']:g}** "
+             f"(settings `contact_cost`, `conversion_value`), contacting pays when the calibrated probability exceeds "
+             f"**{pf['threshold']:.3f}** (= cost / value). On the test rows that means contacting "
+             f"{pf['contacts']:,} customers ({pf['contact_share']:.0%}): realised profit **{pf['realised_profit']:,.0f}** "
+             f"(expected {pf['expected_profit']:,.0f}) against {pf['profit_contact_all']:,.0f} for contacting everyone.")
+    st.dataframe(pd.DataFrame({"": ["contacted", "not contacted"], "bought": [pf["tp"], pf["fn"]],
+                               "did not buy": [pf["fp"], pf["tn"]]}), hide_index=True)
+    st.caption(f"Confusion matrix at the threshold: precision {pf['precision']:.1%}, recall {pf['recall']:.1%}.")
+
+
+def _segment_section():
+    """Calibration and ranking inside each segment."""
+    seg = pd.DataFrame(met.get("segments_propensity", []))
+    if len(seg):
+        st.subheader("By segment: calibration and ranking inside each segment (test rows)")
+        names = run.segment_names()
+        seg["segment"] = seg["segment_id"].map(names).fillna(seg.get("name"))
+        st.dataframe(pd.DataFrame({
+            "segment": seg["segment"], "customers": seg["customers"].map("{:,}".format),
+            "observed rate": seg["observed_rate"].map("{:.1%}".format),
+            "mean predicted": seg["mean_predicted"].map("{:.1%}".format),
+            "ROC-AUC": seg["roc_auc"].map(lambda v: "n/a" if v is None or pd.isna(v) else f"{v:.3f}")}), hide_index=True)
+        st.caption("ROC-AUC is shown where a segment has at least 50 buyers and 50 non-buyers among the test rows.")
+
+
+def _drivers():
+    """SHAP importance by feature and by feature group."""
+    imp = run.table("importance")
+    st.subheader("What drives the score (mean |SHAP|, log-odds)")
+
+    def _importance():
+        imp_fig = px.bar(imp.head(20), x="mean_abs_shap", y="label", color="group", orientation="h", height=550,
+                         labels={"mean_abs_shap": "mean |SHAP| (log-odds)", "label": ""})
+        imp_fig.update_yaxes(categoryorder="total ascending")
+        grp = imp.groupby("group", as_index=False)["mean_abs_shap"].sum().sort_values("mean_abs_shap", ascending=False)
+        return imp_fig, px.bar(grp, x="group", y="mean_abs_shap", title="By feature group",
+                               labels={"mean_abs_shap": "mean |SHAP|", "group": ""})
+
+    c1, c2 = st.columns([2, 1])
+    imp_fig, grp_fig = cached_figure(KEY + ("importance",), _importance)
+    c1.plotly_chart(imp_fig)
+    c2.plotly_chart(grp_fig)
+
+
+def _shap_detail():
+    """SHAP summary (beeswarm-like) and dependence plots on the seeded sample."""
+    if not run.has_table("shap_points"):
+        st.info("This run keeps no SHAP sample: retrain to see the summary.")
+        return
     pts = run.table("shap_points")
     order = list(dict.fromkeys(pts["label"]))
-    rng = np.random.default_rng(0)
-    pts = pts.assign(jitter=pts["label"].map({l: i for i, l in enumerate(order)}) + rng.uniform(-0.3, 0.3, len(pts)))
-    bee = px.scatter(pts, x="shap", y="jitter", color="value_rank", color_continuous_scale="Bluered", opacity=0.5,
-                     hover_data={"value_text": True, "label": True, "jitter": False, "value_rank": False},
-                     labels={"shap": "SHAP value (log-odds; right raises the score)", "value_rank": "feature value"},
-                     height=520, title="SHAP summary: each dot a sampled customer, colour = the customer's value "
-                                       "(blue low, red high)")
-    bee.update_traces(marker={"size": 3})
-    bee.update_yaxes(tickvals=list(range(len(order))), ticktext=order, title="", autorange="reversed")
-    st.plotly_chart(bee)
+
+    def _beeswarm():
+        # at most BEESWARM_POINTS dots per feature (a seeded subsample): the same picture,
+        # drawn by the browser in a fraction of the time
+        bee_pts = pts.sample(frac=1.0, random_state=0).groupby("label", sort=False).head(BEESWARM_POINTS)
+        rows = bee_pts["label"].map({l: i for i, l in enumerate(order)})
+        bee_pts = bee_pts.assign(jitter=rows + np.random.default_rng(0).uniform(-0.3, 0.3, len(bee_pts)))
+        bee = px.scatter(bee_pts, x="shap", y="jitter", color="value_rank", color_continuous_scale="Bluered",
+                         opacity=0.5, hover_data={"value_text": True, "label": True, "jitter": False, "value_rank": False},
+                         labels={"shap": "SHAP value (log-odds; right raises the score)", "value_rank": "feature value"},
+                         height=520, title="SHAP summary: each dot a sampled customer, colour = the customer's value "
+                                           "(blue low, red high)")
+        bee.update_traces(marker={"size": 3})
+        bee.update_yaxes(tickvals=list(range(len(order))), ticktext=order, title="", autorange="reversed")
+        return bee
+
+    def _dependence(feat):
+        d = pts[pts["label"] == feat]
+        d = d.sample(min(len(d), DEPENDENCE_POINTS), random_state=0)  # seeded: the same dots every time
+        numeric = d["value"].notna().any()
+        dep = px.scatter(d, x="value" if numeric else "value_text", y="shap", opacity=0.4,
+                         labels={"value": feat, "value_text": feat, "shap": "SHAP value (log-odds)"},
+                         title=f"How {feat} moves the score")
+        dep.update_traces(marker={"size": 4})
+        return dep
+
+    st.plotly_chart(cached_figure(KEY + ("beeswarm",), _beeswarm))
     feat = st.selectbox("Dependence plot for", order)
-    d = pts[pts["label"] == feat]
-    numeric = d["value"].notna().any()
-    dep = px.scatter(d, x="value" if numeric else "value_text", y="shap", opacity=0.4,
-                     labels={"value": feat, "value_text": feat, "shap": "SHAP value (log-odds)"},
-                     title=f"How {feat} moves the score")
-    dep.update_traces(marker={"size": 4})
-    st.plotly_chart(dep)
+    st.plotly_chart(cached_figure(KEY + ("dependence", feat), lambda: _dependence(feat)))
 
-info = met.get("propensity_model", {})
-with st.expander("How the model was trained: tuning trials, class weights, calibration"):
-    st.write(f"Validation: {info.get('validation')}; {info.get('n_trees')} trees; parameters {info.get('params')}. "
-             f"Tuning took {info.get('tuning_seconds')} s (Optuna TPE, seeded).")
-    spw = info.get("scale_pos_weight", {})
-    if spw:
-        st.write(f"scale_pos_weight = {spw['value']:.2f}: validation PR-AUC {spw['val_pr_auc_on']:.4f} on vs "
-                 f"{spw['val_pr_auc_off']:.4f} off; {'used' if spw['used'] else 'not used'}.")
-    if info.get("trials"):
-        st.dataframe(pd.DataFrame(info["trials"]), hide_index=True)
-    agree = met.get("reason_agreement")
-    if agree:
-        st.write(f"Reasons: {agree['method']}; top-3 features agree on {agree['top3_agreement']:.1%} of "
-                 f"{agree['rows']:,} seeded rows (largest difference {agree['max_abs_diff']:.1e} log-odds).")
 
-st.subheader("Look up a customer")
-scored = scored_all
-cid = st.text_input("Customer id", placeholder=str(scored["customer_id"].iloc[0]))
-if cid:
-    hit = scored[scored["customer_id"].astype(str) == cid.strip()]
-    if hit.empty:
-        st.warning(f"No customer with id '{cid.strip()}' in this run's table.")
-    else:
-        r = hit.iloc[0]
-        c = st.columns(3)
-        c[0].metric("Propensity", f"{r['propensity']:.1%}")
-        c[1].metric("Decile", int(r["propensity_decile"]), help="1 = the top 10% of scores")
-        c[2].metric("Segment", run.segment_names().get(int(r["segment_id"]), r["segment_name"]))
-        for k in ("reason_1", "reason_2", "reason_3"):
-            if k in r and r[k]:
-                st.markdown(f"- {r[k]}")
+def _training():
+    """How the model was trained: tuning trials, class weights, calibration, reason agreement."""
+    info = met.get("propensity_model", {})
+    with st.expander("How the model was trained: tuning trials, class weights, calibration"):
+        st.write(f"Validation: {info.get('validation')}; {info.get('n_trees')} trees; parameters {info.get('params')}. "
+                 f"Tuning took {info.get('tuning_seconds')} s (Optuna TPE, seeded).")
+        spw = info.get("scale_pos_weight", {})
+        if spw:
+            st.write(f"scale_pos_weight = {spw['value']:.2f}: validation PR-AUC {spw['val_pr_auc_on']:.4f} on vs "
+                     f"{spw['val_pr_auc_off']:.4f} off; {'used' if spw['used'] else 'not used'}.")
+        if info.get("trials"):
+            st.dataframe(pd.DataFrame(info["trials"]), hide_index=True)
+        agree = met.get("reason_agreement")
+        if agree:
+            st.write(f"Reasons: {agree['method']}; top-3 features agree on {agree['top3_agreement']:.1%} of "
+                     f"{agree['rows']:,} seeded rows (largest difference {agree['max_abs_diff']:.1e} log-odds).")
+
+
+def _lookup():
+    """A customer's score, decile, segment and reasons."""
+    st.subheader("Look up a customer")
+    scored = run.table("scored")
+    cid = st.text_input("Customer id", placeholder=str(scored["customer_id"].iloc[0]))
+    if cid:
+        hit = scored[scored["customer_id"].astype(str) == cid.strip()]
+        if hit.empty:
+            st.warning(f"No customer with id '{cid.strip()}' in this run's table.")
+        else:
+            r = hit.iloc[0]
+            c = st.columns(3)
+            c[0].metric("Propensity", f"{r['propensity']:.1%}")
+            c[1].metric("Decile", int(r["propensity_decile"]), help="1 = the top 10% of scores")
+            c[2].metric("Segment", run.segment_names().get(int(r["segment_id"]), r["segment_name"]))
+            for k in ("reason_1", "reason_2", "reason_3"):
+                if k in r and r[k]:
+                    st.markdown(f"- {r[k]}")
+
+
+# One section at a time: the browser draws only the open tab's charts (tabs with
+# on_change="rerun" report which one is open), which keeps the page under 2 s.
+SECTIONS = {"Quality": _quality, "Calibration": _calibration_section, "Lift, capture and budget": _lift_section,
+            "By segment": _segment_section, "What drives the score": _drivers, "SHAP summary and dependence": _shap_detail,
+            "Look up a customer": _lookup}
+for tab, section in zip(st.tabs(list(SECTIONS), key="propensity_tab", on_change="rerun"), SECTIONS.values()):
+    if tab.open:
+        with tab:
+            section()
