@@ -82,6 +82,17 @@ def main() -> int:
                             if shots and visit == args.visits - 1 and label == "SHAP summary and dependence":
                                 _shrink(browser.screenshot(driver, shots / "propensity_drivers.png"))
                         browser.open_tab(driver, browser.PAGES[path][1], "Quality", 1, timeout=300)
+                    if path == "admin" and shots and visit == args.visits - 1:
+                        browser.click_tab(driver, "Run history")
+                        _shrink(browser.screenshot(driver, shots / "admin_history.png"))
+                        browser.click_tab(driver, "Upload a table")
+                        browser.upload(driver, REPO / "data" / "shopsphere.parquet")
+                        browser.wait_page(driver, "Admin", timeout=300)
+                        browser.click_button(driver, "Check the table")
+                        seconds = browser.wait_text(driver, "Validation report", timeout=300)
+                        browser.wait_page(driver, "Admin", timeout=300)
+                        print(f"admin upload of data/shopsphere.parquet: validation report after {seconds:.2f} s")
+                        _shrink(browser.screenshot(driver, shots / "admin_upload.png"))
         finally:
             driver.quit()
     print(f"{'page':<32} {'first visit s':>14} {'later visits s (median)':>24}")

@@ -172,6 +172,42 @@ def open_tab(driver, page_title: str, label: str, min_charts: int = 0, timeout: 
     return drawn - t0, state
 
 
+def click_tab(driver, label: str) -> None:
+    """Show the tab ``label`` of a page whose tabs do not rerun (all drawn at once)."""
+    from selenium.webdriver.common.by import By
+
+    next(b for b in driver.find_elements(By.CSS_SELECTOR, "[role=tab]") if b.text.strip() == label).click()
+    time.sleep(0.5)
+
+
+def click_button(driver, label: str) -> None:
+    """Click the visible button whose text is ``label``."""
+    from selenium.webdriver.common.by import By
+
+    next(b for b in driver.find_elements(By.CSS_SELECTOR, "button")
+         if b.text.strip() == label and b.is_displayed()).click()
+
+
+def upload(driver, path: Path) -> None:
+    """Give ``path`` to the page's (first visible) file uploader."""
+    from selenium.webdriver.common.by import By
+
+    next(i for i in driver.find_elements(By.CSS_SELECTOR, "input[type=file]")).send_keys(str(path))
+
+
+def wait_text(driver, text: str, timeout: float = 60.0) -> float:
+    """Wait until the main area shows ``text``; returns the seconds waited. Raises
+    RuntimeError on a timeout."""
+    from selenium.webdriver.common.by import By
+
+    t0 = time.monotonic()
+    while text not in driver.find_element(By.CSS_SELECTOR, "[data-testid=stMain]").text:
+        if time.monotonic() - t0 > timeout:
+            raise RuntimeError(f"'{text}' not shown after {timeout:.0f} s")
+        time.sleep(0.1)
+    return time.monotonic() - t0
+
+
 def screenshot(driver, path: Path, full_height: bool = True, max_height: int = 2400) -> Path:
     """Save a PNG of the page (the whole scrolling main area, up to ``max_height`` pixels)."""
     if full_height:

@@ -72,3 +72,19 @@ def test_cohort_csv_download_matches_the_scored_table(session):
     for col in ("reason_1", "reason_2", "reason_3"):
         assert got[col].fillna("").tolist() == want[col].fillna("").tolist()
     assert set(got["group"]) == {"contact"}
+
+
+def test_admin_upload_shows_the_validation_report(session, small_csv):
+    from selenium.webdriver.common.by import By
+
+    driver, run, shots, _ = session
+    browser.open_page(driver, "admin")
+    browser.click_tab(driver, "Upload a table")
+    browser.upload(driver, small_csv)
+    browser.wait_page(driver, "Admin")
+    browser.click_button(driver, "Check the table")
+    browser.wait_text(driver, "Validation report")
+    browser.wait_page(driver, "Admin")
+    text = driver.find_element(By.CSS_SELECTOR, "[data-testid=stMain]").text
+    assert "Rows\n4,000" in text and "Positive rate" in text
+    browser.screenshot(driver, shots / "admin_upload.png")
