@@ -172,6 +172,16 @@ def open_tab(driver, page_title: str, label: str, min_charts: int = 0, timeout: 
     return drawn - t0, state
 
 
+def wait_element(driver, css: str, timeout: float = 30.0):
+    """The first element matching the CSS selector ``css``, waiting up to ``timeout`` seconds
+    (Selenium's ``WebDriverWait``)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(ec.element_to_be_clickable((By.CSS_SELECTOR, css)))
+
+
 def click_tab(driver, label: str) -> None:
     """Show the tab ``label`` of a page whose tabs do not rerun (all drawn at once)."""
     from selenium.webdriver.common.by import By

@@ -56,11 +56,9 @@ def test_overview_segments_and_matrix_draw(session):
 
 
 def test_cohort_csv_download_matches_the_scored_table(session):
-    from selenium.webdriver.common.by import By
-
     driver, run, shots, downloads = session
     browser.open_page(driver, "cohort")
-    driver.find_element(By.CSS_SELECTOR, "[data-testid=stDownloadButton] button, [data-testid=stDownloadButton] a").click()
+    browser.wait_element(driver, "[data-testid=stDownloadButton] button, [data-testid=stDownloadButton] a").click()
     got = pd.read_csv(browser.wait_download(downloads), dtype={"customer_id": str})
     browser.screenshot(driver, shots / "cohort.png")
     scored = run.table("scored")

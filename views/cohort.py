@@ -76,7 +76,8 @@ if use_holdout:
                    f"{lift:.0%} uplift. Widen the cohort or accept a larger detectable uplift.")
 export = playbook.cohort_export(scored, mask, holdout, settings().seed)
 st.dataframe(export.head(50), hide_index=True)
-st.download_button("Download cohort CSV", export.to_csv(index=False).encode("utf-8"),
+# the CSV is made when the button is clicked (a callable), not on every rerun of the page
+st.download_button("Download cohort CSV", lambda: export.to_csv(index=False).encode("utf-8"),
                    file_name=f"cohort_{run.run_id}_{date.today().isoformat()}.csv", mime="text/csv",
                    on_click="ignore")
 st.caption("Columns: customer_id, segment_id, persona, propensity, propensity_decile, reason_1..3, group "
