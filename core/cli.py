@@ -1,4 +1,4 @@
-"""Command line: ``python -m core generate|train|score|runs|promote|rollback``.
+"""Command line: ``python -m core generate|train|score|runs|promote|rollback|drift``.
 
 Bad input (a :class:`~core.errors.DataError`) prints one line ``error: ...`` to stderr and
 exits with code 2; the current run is never changed by a failed command.
@@ -55,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("promote", parents=[common], help="make a run the current one (the champion)")
     pr.add_argument("run_id", help="the run's id, e.g. 20261129-134859-fa7f61")
     sub.add_parser("rollback", parents=[common], help="return to the champion before the current run")
+    dr = sub.add_parser("drift", parents=[common], help="PSI drift of a new table against the run's training table")
+    dr.add_argument("--data", required=True, help="CSV or Parquet table with the run's feature columns")
+    dr.add_argument("--run", default=None, help="run id (default: the current run)")
     return p
 
 
@@ -71,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
             return _train(args, settings)
         if args.command == "score":
             return _score(args, settings)
+        if args.command == "drift":
+            return _drift(args, settings)
         if args.command == "runs":
             return _runs(settings)
         if args.command == "promote":
@@ -156,4 +161,24 @@ def _runs(settings) -> int:
         print(f"no runs in {settings.artifacts_dir}")
         return 0
     print(table.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.3f}"))
+    return 0
+
+
+def _drift(args, settings) -> int:
+    from core import data, registry
+    from core.pipeline import drift_against_run
+
+    run = registry.load_run(settings.artifacts_dir, args.run)
+    raw = data.read_table(args.data, run.spec())
+    report = drift_against_run(run, raw, source=args.data, n_jobs=settings.n_jobs)
+    path = registry.save_monitoring(settings.artifacts_dir, run.run_id, "drift", report)
+    s = report["summary"]
+    print(f"drift of {args.data} ({report['rows']['new']:,} rows) against run {run.run_id} "
+          f"({report['rows']['train']:,} rows): {s['act']} features to act on (PSI >= 0.25), {s['watch']} to watch "
+          f"(>= 0.1), {s['ok']} stable; score PSI {report['score']['psi']:.3f} ({report['score']['flag']}); "
+          f"segment shares PSI {report['segments_psi']:.3f}")
+    print(f"{'feature':<28} {'PSI':>7} {'flag':>6} {'missing train':>14} {'missing new':>12}")
+    for r in report["features"]:
+        print(f"{r['feature']:<28} {r['psi']:>7.3f} {r['flag']:>6} {r['missing_train']:>14.1%} {r['missing_new']:>12.1%}")
+    print(f"report: {path}")
     return 0

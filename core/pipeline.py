@@ -443,6 +443,31 @@ def score(df: pd.DataFrame, run: registry.Run, source: str = "table", spec: Data
     return ScoringModel.load(run, spec).score(df, source, n_jobs)
 
 
+def drift_against_run(run: registry.Run, df: pd.DataFrame, source: str = "table", n_jobs: int = 2) -> dict:
+    """Drift of a new table against the table run ``run`` was trained on
+    (:func:`core.monitoring.drift_report`): every feature's PSI, the score's PSI and the
+    segment-share shift, the new table being scored with the run.
+
+    Raises
+    ------
+    DataError
+        The run keeps no training features (trained before they were saved), or the new
+        table does not validate against the run's spec.
+    """
+    from core import monitoring
+
+    if not (run.path / "features.parquet").is_file():
+        raise DataError(f"run {run.run_id} keeps no training features (it predates drift monitoring): retrain first")
+    model = ScoringModel.load(run)
+    clean, _ = data_mod.validate(df, model.spec, require_target=False, source=source,
+                                 reference_date=model.scoring.get("reference_date"))
+    new_scored, _ = model.score(df, source=source, n_jobs=n_jobs)
+    report = monitoring.drift_report(run.table("features"), clean, model.spec, run.table("scored"), new_scored)
+    report.update(run_id=run.run_id, source=str(source),
+                  created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    return report
+
+
 def check_output_path(out: str | Path) -> Path:
     """Fail fast on an output path we cannot write: wrong suffix, an existing folder.
 

@@ -21,6 +21,7 @@ Layout under ``artifacts_dir``::
     CURRENT                 text file holding the current run id
     champions.jsonl         append-only log of every change of the current run (train,
                             promote, rollback), read by :func:`champion_history`
+    monitoring/<run_id>/    drift and backtest reports on that run (JSON, one per check)
     display_names.json      segment names set by hand, per data set and segment id; they
                             win over the automatic names and carry across retrains (ids do)
 
@@ -159,6 +160,31 @@ def _champion_stack(artifacts: Path) -> list[str]:
     if cur and (not stack or stack[-1] != cur):  # CURRENT set before the log existed
         stack = [r for r in stack if r != cur] + [cur]
     return stack
+
+
+def save_monitoring(artifacts: Path, run_id: str, kind: str, report: dict) -> Path:
+    """Write a monitoring report (``kind``: ``drift`` or ``backtest``) beside the runs, at
+    ``artifacts/monitoring/<run_id>/<kind>-<UTC time>.json`` (runs themselves stay
+    immutable), atomically; returns its path."""
+    from datetime import datetime, timezone
+
+    folder = Path(artifacts) / "monitoring" / run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{kind}-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}.json"
+    n = 1
+    while path.exists():
+        n += 1
+        path = folder / f"{kind}-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}-{n}.json"
+    tmp = path.with_name(f".{path.name}.tmp")
+    write_json(tmp, report)
+    os.replace(tmp, path)
+    return path
+
+
+def monitoring_reports(artifacts: Path, run_id: str, kind: str) -> list[Path]:
+    """The run's saved monitoring reports of ``kind``, newest first."""
+    folder = Path(artifacts) / "monitoring" / run_id
+    return sorted(folder.glob(f"{kind}-*.json"), reverse=True) if folder.is_dir() else []
 
 
 def run_history(artifacts: Path) -> pd.DataFrame:

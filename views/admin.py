@@ -12,6 +12,7 @@ step-by-step progress bar. An uploaded file is only ever parsed as a table
 """
 import hashlib
 import hmac
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +21,7 @@ import streamlit as st
 from core import registry
 from core.data import guess_mapping, map_columns, read_bytes, validate
 from core.errors import DataError
-from core.pipeline import quality_notes, resolve_spec, train
+from core.pipeline import drift_against_run, quality_notes, resolve_spec, train
 from views.common import active_run_id, admin_password, server_is_local, settings, show_error
 
 NOT_IN_FILE = "(not in this file)"
@@ -74,7 +75,7 @@ def _spec_choices() -> dict:
     return out
 
 
-retrain, upload, history = st.tabs(["Retrain", "Upload a table", "Run history"])
+retrain, upload, history, monitor = st.tabs(["Retrain", "Upload a table", "Run history", "Monitoring"])
 
 with retrain:
     st.write("Train a new run on a file already on the server. Takes about 6 minutes for 240,000 customers; "
@@ -151,6 +152,16 @@ def _upload_tab() -> None:
             miss = pd.Series(quality["missing_share"], name="missing share").rename_axis("column").reset_index()
             st.dataframe(miss, hide_index=True, column_config={
                 "missing share": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)})
+            current = active_run_id()
+            if current and st.button("Check drift against the current run"):
+                try:
+                    report = drift_against_run(registry.load_run(cfg.artifacts_dir, current), table, up.name,
+                                               cfg.n_jobs)
+                except DataError as exc:
+                    show_error(exc)
+                else:
+                    path = registry.save_monitoring(cfg.artifacts_dir, current, "drift", report)
+                    st.success(f"Drift report saved ({path.name}); it is shown on the Monitoring tab.")
             if st.button("Train a new run on this table", type="primary"):
                 folder = Path(cfg.artifacts_dir) / "uploads"
                 folder.mkdir(parents=True, exist_ok=True)
@@ -199,7 +210,43 @@ def _history_tab() -> None:
         st.dataframe(pd.DataFrame(log[::-1]), hide_index=True)
 
 
+def _monitoring_tab() -> None:
+    """The current run's latest drift report: PSI per feature, score and segment shares."""
+    current = active_run_id()
+    reports = registry.monitoring_reports(cfg.artifacts_dir, current, "drift") if current else []
+    st.write("Drift of a new table against the current run's training table: population stability index (PSI) per "
+             "feature (training deciles, categories and missing values as bins), of the score, and of segment "
+             "shares. 0.1 and above: watch; 0.25 and above: act. Run one from the Upload tab or with "
+             "`python -m core drift --data FILE`.")
+    if not reports:
+        st.info("No drift report for the current run yet.")
+        return
+    pick = st.selectbox("Report", reports, format_func=lambda p: p.stem)
+    r = json.loads(Path(pick).read_text(encoding="utf-8"))
+    c = st.columns(4)
+    c[0].metric("Features to act on", r["summary"]["act"], help="PSI >= 0.25")
+    c[1].metric("Features to watch", r["summary"]["watch"], help="0.1 <= PSI < 0.25")
+    c[2].metric("Score PSI", f"{r['score']['psi']:.3f}", help=f"mean propensity {r['score']['mean_train']:.3f} at "
+                                                             f"training, {r['score']['mean_new']:.3f} now")
+    c[3].metric("Segment shares PSI", f"{r['segments_psi']:.3f}")
+    st.caption(f"{r['source']}: {r['rows']['new']:,} rows against {r['rows']['train']:,} training rows, "
+               f"checked {r['created_at']}.")
+    feats = pd.DataFrame(r["features"])[["feature", "label", "psi", "flag", "missing_train", "missing_new"]]
+    st.dataframe(feats, hide_index=True, column_config={
+        "psi": st.column_config.NumberColumn("PSI", format="%.3f"),
+        "missing_train": st.column_config.NumberColumn("missing at training", format="percent"),
+        "missing_new": st.column_config.NumberColumn("missing now", format="percent")})
+    segs = pd.DataFrame(r["segments"]).assign(name=lambda d: d["segment_id"].map(registry.load_run(
+        cfg.artifacts_dir, current).segment_names()))
+    st.dataframe(segs[["segment_id", "name", "share_train", "share_new", "change"]], hide_index=True, column_config={
+        "share_train": st.column_config.NumberColumn("share at training", format="percent"),
+        "share_new": st.column_config.NumberColumn("share now", format="percent"),
+        "change": st.column_config.NumberColumn(format="percent")})
+
+
 with upload:
     _upload_tab()
 with history:
     _history_tab()
+with monitor:
+    _monitoring_tab()

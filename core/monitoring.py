@@ -1,0 +1,149 @@
+"""Drift between the training table and a new table: PSI per feature and for the score,
+segment-share shift, missing-rate shift.
+
+Population stability index (Siddiqi 2006, *Credit Risk Scorecards*, ch. 8; Yurdakul 2018,
+"Statistical properties of the population stability index", Western Michigan University):
+
+    PSI = sum over bins of (a_i - e_i) * ln(a_i / e_i)
+
+with ``e_i`` the share of the training table in bin ``i`` and ``a_i`` the new table's share.
+Bins: deciles of the training values for a numeric column (fewer when values repeat),
+one bin per category for a categorical column (new categories share an "other" bin), and
+missing values always as a bin of their own, so a column that starts arriving blank
+drifts. Shares are floored at :data:`EPS` so an empty bin does not give an infinite PSI.
+Reading: below :data:`WATCH` (0.1) no material shift; :data:`WATCH` to :data:`ACT` (0.25)
+watch it; above :data:`ACT` act (the conventional thresholds of the sources above).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+WATCH = 0.10
+ACT = 0.25
+EPS = 1e-4
+MISSING = "(missing)"
+OTHER = "(other)"
+
+
+def flag(value: float) -> str:
+    """``ok``, ``watch`` or ``act`` for a PSI value (thresholds :data:`WATCH`, :data:`ACT`)."""
+    if value is None or not np.isfinite(value):
+        return "ok"
+    return "act" if value >= ACT else "watch" if value >= WATCH else "ok"
+
+
+def psi(expected: np.ndarray, actual: np.ndarray) -> float:
+    """PSI of two count (or share) vectors over the same bins (shape (k,)).
+
+    Raises ValueError when the shapes differ or either vector sums to zero.
+    """
+    e, a = np.asarray(expected, float), np.asarray(actual, float)
+    if e.shape != a.shape or e.sum() <= 0 or a.sum() <= 0:
+        raise ValueError("psi needs two non-empty count vectors over the same bins")
+    e = np.maximum(e / e.sum(), EPS)
+    a = np.maximum(a / a.sum(), EPS)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def make_bins(train: pd.Series, categorical: bool, n_bins: int = 10) -> dict:
+    """The bins of one column, learned from the training values.
+
+    Returns ``{"kind": "categorical", "categories": [...]}`` or ``{"kind": "numeric",
+    "edges": [...]}`` (inner cut points: quantiles ``1/n_bins .. (n_bins-1)/n_bins`` of the
+    non-missing training values, duplicates dropped).
+    """
+    if categorical:
+        cats = sorted(train.dropna().astype(str).unique().tolist())
+        return {"kind": "categorical", "categories": cats}
+    x = pd.to_numeric(train, errors="coerce").to_numpy(float)
+    x = x[np.isfinite(x)]
+    edges = np.unique(np.quantile(x, np.linspace(0, 1, n_bins + 1)[1:-1])) if len(x) else np.array([])
+    return {"kind": "numeric", "edges": edges.tolist()}
+
+
+def bin_counts(values: pd.Series, bins: dict) -> tuple[np.ndarray, list[str]]:
+    """Counts of ``values`` (n,) in ``bins`` (from :func:`make_bins`), the missing bin last.
+
+    Returns ``(counts of shape (k,), bin labels)``.
+    """
+    if bins["kind"] == "categorical":
+        cats = bins["categories"]
+        v = values.astype("string")
+        known = v.isin(cats).fillna(False).to_numpy(bool)
+        miss = v.isna().to_numpy(bool)
+        counts = [int((v[known] == c).sum()) for c in cats] + [int((~known & ~miss).sum()), int(miss.sum())]
+        return np.array(counts), cats + [OTHER, MISSING]
+    x = pd.to_numeric(values, errors="coerce").to_numpy(float)
+    miss = ~np.isfinite(x)
+    edges = np.asarray(bins["edges"], float)
+    idx = np.searchsorted(edges, x[~miss], side="right")  # bin i: edges[i-1] < x <= edges[i]
+    counts = np.bincount(idx, minlength=len(edges) + 1).tolist() + [int(miss.sum())]
+    bounds = [-np.inf, *edges, np.inf]
+    labels = [f"({bounds[i]:.4g}, {bounds[i + 1]:.4g}]" for i in range(len(edges) + 1)] + [MISSING]
+    return np.array(counts), labels
+
+
+def column_psi(train: pd.Series, new: pd.Series, categorical: bool, n_bins: int = 10) -> dict:
+    """PSI of one column with its bins: ``{"psi", "flag", "bins": [{"bin", "train_share",
+    "new_share"}], "missing_train", "missing_new"}`` (missing shares in 0..1)."""
+    bins = make_bins(train, categorical, n_bins)
+    e, labels = bin_counts(train, bins)
+    a, _ = bin_counts(new, bins)
+    value = psi(e, a)
+    return {"psi": value, "flag": flag(value),
+            "bins": [{"bin": lab, "train_share": float(ei / e.sum()), "new_share": float(ai / a.sum())}
+                     for lab, ei, ai in zip(labels, e, a)],
+            "missing_train": float(train.isna().mean()), "missing_new": float(new.isna().mean())}
+
+
+def drift_report(train: pd.DataFrame, new: pd.DataFrame, spec, train_scored: pd.DataFrame | None = None,
+                 new_scored: pd.DataFrame | None = None, n_bins: int = 10) -> dict:
+    """Drift of a new table against the training table.
+
+    Parameters
+    ----------
+    train, new : validated feature tables (the run's ``features.parquet``, and the new
+        table after :func:`core.data.validate`) with the spec's feature columns.
+    spec : the run's :class:`~core.schema.DatasetSpec`.
+    train_scored, new_scored : optional scored tables (``propensity``, ``segment_id``) for
+        the score's PSI and the segment-share shift.
+
+    Returns
+    -------
+    dict: ``features`` (one row per feature: ``feature``, ``label``, ``psi``, ``flag``,
+    ``missing_train``, ``missing_new``, ``missing_change``; worst first), ``bins``
+    (``{feature: bins}``), ``score`` (PSI of the propensity on the training table's deciles),
+    ``segments`` (``segment_id``, ``share_train``, ``share_new``, ``change``), ``summary``
+    (counts per flag, rows), ``thresholds``.
+
+    Raises ValueError when either table is empty.
+    """
+    if len(train) == 0 or len(new) == 0:
+        raise ValueError("drift needs a non-empty training table and a non-empty new table")
+    rows, bins = [], {}
+    for col in spec.columns:
+        if col.name not in train or col.name not in new:
+            continue
+        r = column_psi(train[col.name], new[col.name], col.is_categorical, n_bins)
+        bins[col.name] = r.pop("bins")
+        rows.append({"feature": col.name, "label": col.label or col.name, **r,
+                     "missing_change": r["missing_new"] - r["missing_train"]})
+    rows.sort(key=lambda r: -r["psi"])
+    out = {"features": rows, "bins": bins, "thresholds": {"watch": WATCH, "act": ACT},
+           "rows": {"train": int(len(train)), "new": int(len(new))}}
+    if train_scored is not None and new_scored is not None:
+        s = column_psi(train_scored["propensity"], new_scored["propensity"], False, n_bins)
+        out["score"] = {"psi": s["psi"], "flag": s["flag"], "bins": s["bins"],
+                        "mean_train": float(train_scored["propensity"].mean()),
+                        "mean_new": float(new_scored["propensity"].mean())}
+        st = train_scored["segment_id"].value_counts(normalize=True)
+        sn = new_scored["segment_id"].value_counts(normalize=True)
+        ids = sorted(set(st.index) | set(sn.index))
+        out["segments"] = [{"segment_id": int(i), "share_train": float(st.get(i, 0.0)),
+                            "share_new": float(sn.get(i, 0.0)), "change": float(sn.get(i, 0.0) - st.get(i, 0.0))}
+                           for i in ids]
+        out["segments_psi"] = psi(np.array([st.get(i, 0.0) for i in ids]), np.array([sn.get(i, 0.0) for i in ids]))
+    flags = [r["flag"] for r in rows]
+    out["summary"] = {"act": flags.count("act"), "watch": flags.count("watch"), "ok": flags.count("ok")}
+    return out

@@ -1,0 +1,100 @@
+"""Drift monitoring: PSI by hand, bins, flags, the drift report and the ``drift`` command."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core import monitoring
+from core.schema import shopsphere_spec
+
+
+def test_psi_equals_the_formula():
+    e, a = np.array([50, 30, 20]), np.array([30, 30, 40])
+    pe, pa = e / e.sum(), a / a.sum()
+    assert monitoring.psi(e, a) == pytest.approx(np.sum((pa - pe) * np.log(pa / pe)))
+    assert monitoring.psi(e, e * 3) == pytest.approx(0.0)
+    with pytest.raises(ValueError):
+        monitoring.psi(e, np.array([1, 2]))
+
+
+@pytest.mark.parametrize("value, expected", [(0.05, "ok"), (0.1, "watch"), (0.2, "watch"), (0.25, "act"), (3, "act")])
+def test_flags(value, expected):
+    assert monitoring.flag(value) == expected
+
+
+def test_numeric_bins_are_training_deciles_with_a_missing_bin():
+    train = pd.Series(np.arange(1000, dtype=float))
+    bins = monitoring.make_bins(train, categorical=False)
+    assert len(bins["edges"]) == 9
+    counts, labels = monitoring.bin_counts(pd.Series([0.0, 500.0, np.nan, np.inf, 2000.0]), bins)
+    assert counts.sum() == 5 and labels[-1] == monitoring.MISSING and counts[-1] == 2
+    assert counts[0] == 1 and counts[-2] == 1  # 0 in the first bin, 2000 in the last value bin
+
+
+def test_new_categories_share_the_other_bin():
+    bins = monitoring.make_bins(pd.Series(["a", "b", None]), categorical=True)
+    counts, labels = monitoring.bin_counts(pd.Series(["a", "c", "d", None]), bins)
+    assert labels == ["a", "b", monitoring.OTHER, monitoring.MISSING] and counts.tolist() == [1, 0, 2, 1]
+
+
+def test_drift_report_flags_shifted_columns_only():
+    rng = np.random.default_rng(0)
+    spec = shopsphere_spec()
+    n = 4000
+    train = pd.DataFrame({"sessions_30d": rng.poisson(6, n).astype(float), "csat_score": rng.uniform(1, 5, n),
+                          "region": rng.choice(["north", "south"], n)})
+    train.loc[rng.random(n) < 0.10, "csat_score"] = np.nan        # 10% blank at training
+    new = train.copy()
+    new["sessions_30d"] = new["sessions_30d"] * 2                 # shifted: act
+    new.loc[rng.random(n) < 0.1667, "csat_score"] = np.nan        # 25% blank now: PSI about 0.16, watch
+    r = monitoring.drift_report(train, new, spec)
+    by = {x["feature"]: x for x in r["features"]}
+    assert set(by) == {"sessions_30d", "csat_score", "region"}
+    assert by["sessions_30d"]["flag"] == "act" and r["features"][0]["feature"] == "sessions_30d"
+    assert by["csat_score"]["flag"] == "watch" and by["csat_score"]["missing_change"] == pytest.approx(0.15, abs=0.02)
+    assert 0.1 <= by["csat_score"]["psi"] < 0.25
+    assert by["region"]["psi"] == pytest.approx(0.0) and by["region"]["flag"] == "ok"
+    assert r["summary"] == {"act": 1, "watch": 1, "ok": 1}
+
+
+def test_drift_command_on_a_shifted_table(trained, tmp_path, capsys):
+    from core.cli import main
+
+    art, run = trained
+    df = pd.read_parquet(run.path / "features.parquet")
+    df["orders_90d"] = df["orders_90d"] + 3
+    shifted = tmp_path / "shifted.csv"
+    df.to_csv(shifted, index=False)
+    assert main(["--artifacts", str(art), "drift", "--data", str(shifted)]) == 0
+    out = capsys.readouterr().out
+    assert "orders_90d" in out.splitlines()[2] and " act" in out.splitlines()[2]  # the worst feature first
+    report = json.loads((art / "monitoring" / run.run_id).glob("drift-*.json").__next__().read_text())
+    assert report["summary"]["act"] >= 1 and report["score"]["mean_new"] > report["score"]["mean_train"]
+    assert main(["--artifacts", str(art), "drift", "--data", str(tmp_path / "missing.csv")]) == 2
+
+
+def test_admin_monitoring_tab_shows_the_latest_drift_report(trained, tmp_path, monkeypatch):
+    import shutil
+
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import REPO
+    from core import registry
+    from core.pipeline import drift_against_run
+
+    art, run = trained
+    copy = tmp_path / "art"
+    shutil.copytree(art, copy, ignore=shutil.ignore_patterns("monitoring"))
+    df = pd.read_parquet(run.path / "features.parquet").assign(csat_score=np.nan)  # a column arriving blank
+    report = drift_against_run(registry.load_run(copy), df, "blank_csat.csv")
+    registry.save_monitoring(copy, run.run_id, "drift", report)
+    assert next(r for r in report["features"] if r["feature"] == "csat_score")["flag"] == "act"
+    monkeypatch.setenv("SHOPSPHERE_ARTIFACTS", str(copy))
+    monkeypatch.chdir(REPO)
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    at.switch_page("views/admin.py").run()
+    assert not at.exception
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Features to act on"] == str(report["summary"]["act"])
+    assert shown["Score PSI"] == f"{report['score']['psi']:.3f}"
