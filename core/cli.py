@@ -1,4 +1,4 @@
-"""Command line: ``python -m core generate|train|score|runs|promote|rollback|drift``.
+"""Command line: ``python -m core generate|train|score|runs|promote|rollback|drift|backtest``.
 
 Bad input (a :class:`~core.errors.DataError`) prints one line ``error: ...`` to stderr and
 exits with code 2; the current run is never changed by a failed command.
@@ -58,6 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     dr = sub.add_parser("drift", parents=[common], help="PSI drift of a new table against the run's training table")
     dr.add_argument("--data", required=True, help="CSV or Parquet table with the run's feature columns")
     dr.add_argument("--run", default=None, help="run id (default: the current run)")
+    bt = sub.add_parser("backtest", parents=[common], help="compare a past scoring with the purchases that followed")
+    bt.add_argument("--scores", required=True, help="a scored table written by 'score' (CSV or Parquet)")
+    bt.add_argument("--outcomes", required=True, help="CSV or Parquet: customer id and the realised 0/1 outcome")
+    bt.add_argument("--target", default=None, help="outcome column (default: the scoring run's target)")
     return p
 
 
@@ -74,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
             return _train(args, settings)
         if args.command == "score":
             return _score(args, settings)
+        if args.command == "backtest":
+            return _backtest(args, settings)
         if args.command == "drift":
             return _drift(args, settings)
         if args.command == "runs":
@@ -181,4 +187,37 @@ def _drift(args, settings) -> int:
     for r in report["features"]:
         print(f"{r['feature']:<28} {r['psi']:>7.3f} {r['flag']:>6} {r['missing_train']:>14.1%} {r['missing_new']:>12.1%}")
     print(f"report: {path}")
+    return 0
+
+
+def _backtest(args, settings) -> int:
+    from core import data, monitoring, registry
+
+    scores = data.read_table(args.scores)
+    run_id = str(scores["run_id"].iloc[0]) if "run_id" in scores and len(scores) else None
+    run = None
+    if run_id and registry.RUN_ID.fullmatch(run_id) and (registry.runs_dir(settings.artifacts_dir) / run_id).is_dir():
+        run = registry.load_run(settings.artifacts_dir, run_id)
+    target = args.target or (run.spec().target if run is not None else None)
+    if target is None:
+        raise DataError(f"{args.scores}: cannot tell the outcome column (no run {run_id} in "
+                        f"{settings.artifacts_dir}): give --target")
+    id_col = run.spec().id_column if run is not None else "customer_id"
+    outcomes = data.read_table(args.outcomes)
+    if id_col not in outcomes and "customer_id" in outcomes:
+        id_col = "customer_id"
+    try:
+        report = monitoring.backtest(scores, outcomes, target, id_column=id_col, seed=settings.seed)
+    except ValueError as exc:
+        raise DataError(f"{args.scores} / {args.outcomes}: {exc}") from None
+    r = report
+    print(f"backtest of run {r['run_id']}: {r['rows']['with_outcome']:,} of {r['rows']['scored']:,} scored customers "
+          f"have an outcome; ROC-AUC {r['roc_auc']:.3f} [{r['roc_auc_ci'][0]:.3f}, {r['roc_auc_ci'][1]:.3f}], "
+          f"PR-AUC (average precision) {r['pr_auc']:.3f} [{r['pr_auc_ci'][0]:.3f}, {r['pr_auc_ci'][1]:.3f}]; "
+          f"realised rate {r['base_rate']:.3f} vs predicted {r['mean_predicted']:.3f}; ECE {r['ece']:.4f}")
+    print(f"{'decile':>6} {'customers':>10} {'predicted':>10} {'realised':>9}")
+    for d in r["deciles"]:
+        print(f"{d['propensity_decile']:>6} {d['customers']:>10,} {d['predicted']:>10.3f} {d['realised']:>9.3f}")
+    if run is not None:
+        print(f"report: {registry.save_monitoring(settings.artifacts_dir, run.run_id, 'backtest', report)}")
     return 0

@@ -1,5 +1,6 @@
-"""Drift between the training table and a new table: PSI per feature and for the score,
-segment-share shift, missing-rate shift.
+"""Monitoring a run in production: drift between the training table and a new table (PSI
+per feature and for the score, segment-share shift, missing-rate shift), and the backtest
+of a past scoring against the purchases that followed it.
 
 Population stability index (Siddiqi 2006, *Credit Risk Scorecards*, ch. 8; Yurdakul 2018,
 "Statistical properties of the population stability index", Western Michigan University):
@@ -147,3 +148,71 @@ def drift_report(train: pd.DataFrame, new: pd.DataFrame, spec, train_scored: pd.
     flags = [r["flag"] for r in rows]
     out["summary"] = {"act": flags.count("act"), "watch": flags.count("watch"), "ok": flags.count("ok")}
     return out
+
+
+def backtest(scores: pd.DataFrame, outcomes: pd.DataFrame, target: str, id_column: str = "customer_id",
+             n_resamples: int = 1000, seed: int = 0) -> dict:
+    """Compare a past scoring with realised outcomes, once the prediction window has passed.
+
+    Parameters
+    ----------
+    scores : a scored table as written by ``python -m core score`` (``customer_id``,
+        ``propensity``, ``propensity_decile``, ``segment_id``, optional ``segment_name``
+        and ``run_id``).
+    outcomes : one row per customer with ``id_column`` and the 0/1 ``target``.
+    target : the outcome column's name.
+
+    Returns
+    -------
+    dict: ``rows`` (scored, with an outcome, scored without one), ``roc_auc`` and
+    ``pr_auc`` (average precision) with 95% bootstrap intervals
+    (:func:`core.evaluation.bootstrap_intervals`), ``base_rate``, ``mean_predicted``,
+    ``brier``, ``ece``, ``deciles`` and ``segments`` (customers, predicted = mean
+    propensity, realised rate; per decile and per segment) and ``run_id``.
+
+    Raises
+    ------
+    ValueError
+        A needed column is missing (named), the outcome is not 0/1, ids repeat, or no
+        scored customer has an outcome with both classes present.
+    """
+    from core import evaluation
+
+    for name, df, cols in (("scores", scores, ["customer_id", "propensity", "propensity_decile", "segment_id"]),
+                           ("outcomes", outcomes, [id_column, target])):
+        missing = [c for c in cols if c not in df.columns]
+        if missing:
+            raise ValueError(f"{name}: column '{missing[0]}' is missing")
+    if outcomes[id_column].duplicated().any():
+        dup = outcomes.loc[outcomes[id_column].duplicated(), id_column].iloc[0]
+        raise ValueError(f"outcomes: customer '{dup}' appears more than once")
+    y_all = pd.to_numeric(outcomes[target], errors="coerce")
+    if not y_all.isin([0, 1]).all():
+        bad = outcomes.loc[~y_all.isin([0, 1]), target].iloc[0]
+        raise ValueError(f"outcomes: column '{target}' must be 0 or 1, found '{bad}'")
+    out_ids = outcomes[id_column].astype(str)
+    merged = scores.assign(customer_id=scores["customer_id"].astype(str)).merge(
+        pd.DataFrame({"customer_id": out_ids, "_y": y_all.astype(int).to_numpy()}), on="customer_id", how="inner")
+    if len(merged) == 0 or merged["_y"].nunique() < 2:
+        raise ValueError("no scored customer has an outcome, or the outcomes hold one class only")
+    y, p = merged["_y"].to_numpy(int), merged["propensity"].to_numpy(float)
+    ci = evaluation.bootstrap_intervals(y, p, n_resamples, seed)
+    m = evaluation.classification_metrics(y, p)
+
+    def table(key):
+        g = merged.groupby(key)
+        t = pd.DataFrame({"customers": g.size(), "predicted": g["propensity"].mean(), "realised": g["_y"].mean()})
+        return t.reset_index().to_dict("records")
+
+    segments = table("segment_id")
+    if "segment_name" in merged:
+        names = merged.drop_duplicates("segment_id").set_index("segment_id")["segment_name"]
+        for r in segments:
+            r["segment_name"] = names.get(r["segment_id"])
+    return {"run_id": str(merged["run_id"].iloc[0]) if "run_id" in merged else None,
+            "rows": {"scored": int(len(scores)), "with_outcome": int(len(merged)),
+                     "scored_without_outcome": int(len(scores) - len(merged))},
+            "roc_auc": m["roc_auc"], "roc_auc_ci": ci["roc_auc"], "pr_auc": m["pr_auc"], "pr_auc_ci": ci["pr_auc"],
+            "base_rate": float(y.mean()), "mean_predicted": float(p.mean()),
+            "brier": float(np.mean((p - y) ** 2)), "ece": evaluation.expected_calibration_error(y, p),
+            "deciles": table("propensity_decile"), "segments": segments}

@@ -98,3 +98,33 @@ def test_admin_monitoring_tab_shows_the_latest_drift_report(trained, tmp_path, m
     shown = {m.label: m.value for m in at.metric}
     assert shown["Features to act on"] == str(report["summary"]["act"])
     assert shown["Score PSI"] == f"{report['score']['psi']:.3f}"
+
+
+def test_backtest_command_matches_sklearn_on_realised_outcomes(trained, small_table, tmp_path, capsys):
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from core.cli import main
+
+    art, run = trained
+    table = small_table.drop(columns=["purchased_next_30d"]).iloc[:3000]
+    table.to_csv(tmp_path / "base.csv", index=False)
+    assert main(["--artifacts", str(art), "score", "--data", str(tmp_path / "base.csv"),
+                 "--out", str(tmp_path / "scores.parquet")]) == 0
+    small_table[["customer_id", "purchased_next_30d"]].iloc[500:].to_csv(tmp_path / "outcomes.csv", index=False)
+    capsys.readouterr()
+    assert main(["--artifacts", str(art), "backtest", "--scores", str(tmp_path / "scores.parquet"),
+                 "--outcomes", str(tmp_path / "outcomes.csv")]) == 0
+    out = capsys.readouterr().out
+    scores = pd.read_parquet(tmp_path / "scores.parquet").merge(small_table, on="customer_id")
+    scores = scores[scores["customer_id"].isin(small_table["customer_id"].iloc[500:])]
+    y, p = scores["purchased_next_30d"], scores["propensity"]
+    assert "2,500 of 3,000 scored customers have an outcome" in out
+    assert f"ROC-AUC {roc_auc_score(y, p):.3f}" in out and f"PR-AUC (average precision) {average_precision_score(y, p):.3f}" in out
+    report = json.loads(next((art / "monitoring" / run.run_id).glob("backtest-*.json")).read_text())
+    top = next(d for d in report["deciles"] if d["propensity_decile"] == 1)
+    assert top["realised"] == pytest.approx(y[scores["propensity_decile"] == 1].mean())
+    bad = small_table[["customer_id"]].assign(purchased_next_30d="yes")
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    assert main(["--artifacts", str(art), "backtest", "--scores", str(tmp_path / "scores.parquet"),
+                 "--outcomes", str(tmp_path / "bad.csv")]) == 2
+    assert "must be 0 or 1, found 'yes'" in capsys.readouterr().err
