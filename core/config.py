@@ -192,6 +192,9 @@ class Settings:
         Largest file the app accepts from an upload, to score or to train on (MB; the
         Streamlit server caps uploads at ``server.maxUploadSize``, 200 in
         ``.streamlit/config.toml``); bigger files go through the CLI.
+    keep_runs : int
+        Runs kept after each training: the newest ``keep_runs``, plus the current run and
+        the champions a rollback can return to (never deleted); 0 keeps every run.
     """
 
     seed: int = 42
@@ -200,6 +203,7 @@ class Settings:
     default_rows: int = 240_000
     n_jobs: int = 2
     upload_max_mb: int = 200
+    keep_runs: int = 10
     segmentation: SegmentationSettings = field(default_factory=SegmentationSettings)
     propensity: PropensitySettings = field(default_factory=PropensitySettings)
 
@@ -208,6 +212,8 @@ class Settings:
             raise DataError(f"settings: seed must be a whole number from 0 to 4294967293, got {self.seed!r}")
         if not isinstance(self.n_jobs, int) or self.n_jobs < 1:
             raise DataError(f"settings: n_jobs must be a whole number >= 1, got {self.n_jobs!r}")
+        if not isinstance(self.keep_runs, int) or self.keep_runs < 0:
+            raise DataError(f"settings: keep_runs must be a whole number >= 0 (0 keeps every run), got {self.keep_runs!r}")
         s, p = self.segmentation, self.propensity
         _check_segmentation(s)
         if s.method not in ("umap+hdbscan", "kmeans", "gmm"):

@@ -64,8 +64,12 @@ def ensure_default_data(settings: Settings, progress: Progress | None = None) ->
 
 
 def train(data_path: str | Path | None = None, spec_path: str | Path | None = None,
-          settings: Settings = Settings(), progress: Progress | None = None) -> registry.Run:
-    """Train a run on a table and make it current.
+          settings: Settings = Settings(), progress: Progress | None = None, make_current: bool = True) -> registry.Run:
+    """Train a run on a table and (by default) make it current.
+
+    One training at a time per runs folder (:func:`core.registry.training_lock`); after a
+    successful training, runs beyond ``settings.keep_runs`` are deleted
+    (:func:`core.registry.prune_runs`: never the current run or an earlier champion).
 
     Parameters
     ----------
@@ -73,16 +77,25 @@ def train(data_path: str | Path | None = None, spec_path: str | Path | None = No
     spec_path : TOML spec; None: the built-in ShopSphere spec.
     settings : the one settings object.
     progress : callback ``(fraction, message)``.
+    make_current : False trains a challenger: saved, but the current run stays.
 
     Returns
     -------
-    The saved run (now current).
+    The saved run.
 
     Raises
     ------
     DataError
-        Bad spec, file or table (nothing is written; the current run is unchanged).
+        Bad spec, file or table, or another training running in the same folder (nothing
+        is written; the current run is unchanged).
     """
+    with registry.training_lock(settings.artifacts_dir):
+        run = _train(data_path, spec_path, settings, progress, make_current)
+        registry.prune_runs(settings.artifacts_dir, settings.keep_runs)
+    return run
+
+
+def _train(data_path, spec_path, settings: Settings, progress: Progress | None, make_current: bool) -> registry.Run:
     progress = progress or (lambda f, m: log.info("%3.0f%% %s", 100 * f, m))
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
@@ -239,11 +252,11 @@ def train(data_path: str | Path | None = None, spec_path: str | Path | None = No
             "n_segments": seg.n_segments_,
             "segmentation_method": seg.method_,
         })
-        run_path = registry.commit_run(artifacts, tmp, run_id)
+        run_path = registry.commit_run(artifacts, tmp, run_id, make_current=make_current)
     except BaseException:
         registry.abort_run(tmp)
         raise
-    progress(1.0, f"run {run_id} saved and made current")
+    progress(1.0, f"run {run_id} saved" + (" and made current" if make_current else " (not made current)"))
     return registry.Run(run_path)
 
 

@@ -19,6 +19,7 @@ Layout under ``artifacts_dir``::
         quality.json        data-quality summary
         continuity.json     matching of the segments to the previous run's, transitions
     CURRENT                 text file holding the current run id
+    .training.lock          held (an OS file lock) while a run is being trained
     champions.jsonl         append-only log of every change of the current run (train,
                             promote, rollback), read by :func:`champion_history`
     monitoring/<run_id>/    drift and backtest reports on that run (JSON, one per check)
@@ -67,6 +68,52 @@ def write_json(path: Path, obj) -> None:
 
 #: A run id: UTC time and the first 6 hex digits of the data hash, with -N when repeated.
 RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}(-\d+)?")
+
+
+TRAINING_LOCK = ".training.lock"
+
+
+def training_lock(artifacts: Path):
+    """A lock held while a run is trained into ``artifacts`` (``filelock.FileLock``: an OS
+    file lock, released by the OS if the process dies, so a killed training never leaves a
+    stale lock). Use as a context manager; raises DataError at once when another training
+    holds it."""
+    from contextlib import contextmanager
+
+    import filelock
+
+    @contextmanager
+    def _held():
+        Path(artifacts).mkdir(parents=True, exist_ok=True)
+        lock = filelock.FileLock(str(Path(artifacts) / TRAINING_LOCK))
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            raise DataError(f"another training is running in {artifacts}: wait for it to finish "
+                            "(the current run is unchanged)") from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    return _held()
+
+
+def prune_runs(artifacts: Path, keep: int) -> list[str]:
+    """Delete all but the newest ``keep`` complete runs, never the current run or an earlier
+    champion a rollback can return to, and leftover ``.tmp-*`` folders of dead trainings
+    (call under :func:`training_lock`). ``keep`` 0 deletes nothing. Returns the deleted ids."""
+    d = runs_dir(artifacts)
+    for tmp in d.glob(".tmp-*") if d.is_dir() else []:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if keep <= 0:
+        return []
+    protected = set(_champion_stack(artifacts))
+    runs = list_runs(artifacts)
+    doomed = [r for r in runs[:-keep] if r not in protected]
+    for rid in doomed:
+        shutil.rmtree(d / rid, ignore_errors=True)
+    return doomed
 
 
 def runs_dir(artifacts: Path) -> Path:

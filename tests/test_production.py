@@ -1,0 +1,74 @@
+"""Production safety: one training at a time, a training killed midway leaves the champion
+and its outputs intact, old runs pruned without touching champions."""
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import REPO
+from core import registry
+from core.cli import main
+
+
+def _digest(folder):
+    """SHA-256 over every file's relative path and bytes under ``folder``."""
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(folder)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def test_a_second_training_is_refused_while_one_runs(trained, tmp_path, capsys):
+    art, run = trained
+    with registry.training_lock(art):
+        assert main(["--artifacts", str(art), "train", "--data", str(tmp_path / "any.csv")]) == 2
+    assert "another training is running" in capsys.readouterr().err
+    assert registry.current_run_id(art) == run.run_id
+
+
+def test_training_killed_midway_leaves_the_champion_intact(trained, small_csv, settings_file, tmp_path):
+    art, run = trained
+    copy = tmp_path / "art"
+    shutil.copytree(art, copy, ignore=shutil.ignore_patterns("monitoring"))
+    before = _digest(copy / "runs" / run.run_id)
+    proc = subprocess.Popen([sys.executable, "-m", "core", "--artifacts", str(copy), "--settings", str(settings_file),
+                             "train", "--data", str(small_csv)], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    seen = []
+    deadline = time.monotonic() + 300
+    for line in proc.stdout:  # kill as the new run's files are being written: the riskiest moment
+        seen.append(line)
+        if "saving the run" in line or time.monotonic() > deadline:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    assert proc.returncode == -signal.SIGKILL and "saving the run" in seen[-1], "".join(seen)
+    assert registry.current_run_id(copy) == run.run_id
+    assert registry.list_runs(copy) == [run.run_id]           # no half-written run became visible
+    assert _digest(copy / "runs" / run.run_id) == before      # the champion's files are untouched
+    with registry.training_lock(copy):                        # the OS released the killed process's lock
+        registry.prune_runs(copy, keep=10)
+    assert not any(p.name.startswith(".tmp-") for p in (copy / "runs").iterdir())  # leftovers cleaned
+
+
+def test_pruning_keeps_the_newest_runs_and_every_champion(tmp_path):
+    ids = [f"2026010{i}-000000-aaaaaa" for i in range(1, 7)]
+    for rid in ids:
+        (registry.runs_dir(tmp_path) / rid).mkdir(parents=True)
+        (registry.runs_dir(tmp_path) / rid / "manifest.json").write_text(json.dumps({"run_id": rid}))
+    registry._set_current(tmp_path, ids[0], "train")
+    registry._set_current(tmp_path, ids[1], "promote")   # ids[0] stays a champion to roll back to
+    assert registry.prune_runs(tmp_path, keep=2) == ids[2:4]
+    assert registry.list_runs(tmp_path) == [ids[0], ids[1], ids[4], ids[5]]
+    assert registry.prune_runs(tmp_path, keep=0) == []
+    with pytest.raises(Exception, match="keep_runs"):
+        from core.config import Settings
+        Settings(keep_runs=-1)
