@@ -1,4 +1,4 @@
-"""Command line: ``python -m core generate|train|score|runs|promote|rollback|drift|backtest``.
+"""Command line: ``python -m core generate|train|retrain|score|runs|promote|rollback|drift|backtest``.
 
 Bad input (a :class:`~core.errors.DataError`) prints one line ``error: ...`` to stderr and
 exits with code 2; the current run is never changed by a failed command.
@@ -39,10 +39,16 @@ def _parser() -> argparse.ArgumentParser:
     g = sub.add_parser("generate", parents=[common], help="write the default ShopSphere-like table")
     g.add_argument("--rows", type=int, default=None, help="customers (default 240000)")
     g.add_argument("--out", default=None, help="CSV or Parquet path (default data/shopsphere.parquet)")
+    g.add_argument("--month", type=int, default=0, help="the same customers N months later (default 0: the base table)")
 
     t = sub.add_parser("train", parents=[common], help="train a run (segments + propensity) and make it current")
     t.add_argument("--data", default=None, help="CSV or Parquet table (default: the generated ShopSphere table)")
     t.add_argument("--spec", default=None, help="TOML spec of the table (default: built-in ShopSphere spec)")
+
+    rt = sub.add_parser("retrain", parents=[common],
+                        help="train a challenger, compare it with the current run, promote only if configured and not worse")
+    rt.add_argument("--data", default=None, help="the new CSV or Parquet table (default: the generated ShopSphere table)")
+    rt.add_argument("--spec", default=None, help="TOML spec of the table (default: built-in ShopSphere spec)")
 
     s = sub.add_parser("score", parents=[common], help="score a table with the current run")
     s.add_argument("--data", required=True, help="CSV or Parquet table (no target needed)")
@@ -78,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             return _train(args, settings)
         if args.command == "score":
             return _score(args, settings)
+        if args.command == "retrain":
+            return _retrain(args, settings)
         if args.command == "backtest":
             return _backtest(args, settings)
         if args.command == "drift":
@@ -110,9 +118,12 @@ def _generate(args, settings) -> int:
     from core.pipeline import check_output_path
     check_output_path(args.out or settings.default_data)
     t0 = time.perf_counter()
-    df = synthetic.generate(rows, settings.seed)
+    if args.month < 0:
+        raise DataError(f"--month must be 0 or more, got {args.month}")
+    df = synthetic.generate(rows, settings.seed, month=args.month)
     out = write_table(df, args.out or settings.default_data)
-    print(f"wrote {len(df):,} customers to {out} in {time.perf_counter() - t0:.1f} s "
+    print(f"wrote {len(df):,} customers{f' (month {args.month})' if args.month else ''} to {out} in "
+          f"{time.perf_counter() - t0:.1f} s "
           f"(purchase rate {df['purchased_next_30d'].mean():.3f})")
     return 0
 
@@ -220,4 +231,24 @@ def _backtest(args, settings) -> int:
         print(f"{d['propensity_decile']:>6} {d['customers']:>10,} {d['predicted']:>10.3f} {d['realised']:>9.3f}")
     if run is not None:
         print(f"report: {registry.save_monitoring(settings.artifacts_dir, run.run_id, 'backtest', report)}")
+    return 0
+
+
+def _retrain(args, settings) -> int:
+    from core.pipeline import retrain
+
+    r = retrain(args.data, args.spec, settings, progress=_progress)
+    a, b = r["metrics"]["challenger"], r["metrics"]["champion"]
+    print(f"champion {r['champion']} vs challenger {r['challenger']} on the challenger's {r['test_rows']:,} test rows:")
+    print(f"{'':<12} {'ROC-AUC':>8} {'PR-AUC':>8} {'Brier':>8} {'ECE':>8}")
+    for name, m in (("champion", b), ("challenger", a)):
+        print(f"{name:<12} {m['roc_auc']:>8.4f} {m['pr_auc']:>8.4f} {m['brier']:>8.4f} {m['ece']:>8.4f}")
+    n = r["champion_on_new_data"]
+    print(f"champion on the whole new table ({n['rows']:,} rows): ROC-AUC {n['roc_auc']:.4f}, PR-AUC {n['pr_auc']:.4f}")
+    c = r["continuity"]
+    kept = "n/a" if c["share_keeping_segment"] is None else f"{c['share_keeping_segment']:.1%}"
+    print(f"segments: {c['matched']} matched, {c['new']} new, {c['retired']} retired; {kept} of customers keep "
+          f"their segment (transition matrix in the report)")
+    print(f"decision: {r['decision']} ({r['why']})")
+    print(f"report: {r['report_path']}")
     return 0

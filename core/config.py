@@ -195,6 +195,12 @@ class Settings:
     keep_runs : int
         Runs kept after each training: the newest ``keep_runs``, plus the current run and
         the champions a rollback can return to (never deleted); 0 keeps every run.
+    auto_promote : bool
+        ``retrain`` promotes the challenger by itself when it is not worse than the
+        champion beyond ``promote_tolerance``; False (default): it waits for approval.
+    promote_tolerance : float
+        Largest drop of ROC-AUC and of PR-AUC (on the challenger's test rows), and largest
+        rise of ECE, that still counts as "not worse" (default 0.005).
     """
 
     seed: int = 42
@@ -204,6 +210,8 @@ class Settings:
     n_jobs: int = 2
     upload_max_mb: int = 200
     keep_runs: int = 10
+    auto_promote: bool = False
+    promote_tolerance: float = 0.005
     segmentation: SegmentationSettings = field(default_factory=SegmentationSettings)
     propensity: PropensitySettings = field(default_factory=PropensitySettings)
 
@@ -214,6 +222,10 @@ class Settings:
             raise DataError(f"settings: n_jobs must be a whole number >= 1, got {self.n_jobs!r}")
         if not isinstance(self.keep_runs, int) or self.keep_runs < 0:
             raise DataError(f"settings: keep_runs must be a whole number >= 0 (0 keeps every run), got {self.keep_runs!r}")
+        if not isinstance(self.auto_promote, bool):
+            raise DataError(f"settings: auto_promote must be true or false, got {self.auto_promote!r}")
+        if not isinstance(self.promote_tolerance, (int, float)) or not 0 <= self.promote_tolerance < 0.5:
+            raise DataError(f"settings: promote_tolerance must be a number from 0 to 0.5, got {self.promote_tolerance!r}")
         s, p = self.segmentation, self.propensity
         _check_segmentation(s)
         if s.method not in ("umap+hdbscan", "kmeans", "gmm"):

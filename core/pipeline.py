@@ -456,6 +456,109 @@ def score(df: pd.DataFrame, run: registry.Run, source: str = "table", spec: Data
     return ScoringModel.load(run, spec).score(df, source, n_jobs)
 
 
+def promotion_decision(champion: dict, challenger: dict, tolerance: float, auto_promote: bool,
+                       challenger_id: str = "RUN_ID") -> tuple[dict, str, str]:
+    """Whether a challenger may replace the champion.
+
+    ``champion`` and ``challenger`` hold ``roc_auc``, ``pr_auc`` and ``ece`` on the same
+    rows. "Not worse" means neither ROC-AUC nor PR-AUC drops, nor ECE rises, by more than
+    ``tolerance``. Returns ``(not_worse per check, decision, why)`` with decision
+    ``promoted`` (not worse and ``auto_promote``), ``waiting for approval`` (not worse) or
+    ``kept champion``.
+    """
+    a, b, tol = challenger, champion, tolerance
+    not_worse = {"roc_auc": a["roc_auc"] >= b["roc_auc"] - tol, "pr_auc": a["pr_auc"] >= b["pr_auc"] - tol,
+                 "ece": a["ece"] <= b["ece"] + tol}
+    if all(not_worse.values()):
+        if auto_promote:
+            return not_worse, "promoted", f"not worse than the champion beyond {tol}"
+        return not_worse, "waiting for approval", (f"not worse than the champion beyond {tol}; auto_promote is off: "
+                                                   f"promote with python -m core promote {challenger_id}")
+    worse = ", ".join(k for k, ok in not_worse.items() if not ok)
+    return not_worse, "kept champion", (f"worse than the champion on {worse} beyond {tol}; promote by hand only "
+                                        f"after a look (python -m core promote {challenger_id})")
+
+
+def retrain(data_path: str | Path | None, spec_path: str | Path | None, settings: Settings,
+            progress: Progress | None = None) -> dict:
+    """Monthly retrain with a human gate: train a challenger beside the champion (the current
+    run), compare them, and promote the challenger only when configured and not worse.
+
+    Both models score the challenger's held-out test rows (never seen by either): ROC-AUC,
+    PR-AUC (average precision), Brier and ECE side by side; the champion is also measured on
+    the whole new table (its first look at it). Segment continuity comes from the
+    challenger's matching to the champion (:mod:`core.continuity`: matched ids, new and
+    retired segments, the share of customers keeping their segment, the transition matrix).
+    The challenger is promoted when ``settings.auto_promote`` and neither ROC-AUC nor PR-AUC
+    drops, nor ECE rises, by more than ``settings.promote_tolerance``; otherwise it waits
+    for ``python -m core promote RUN_ID`` or the Admin page. The report is saved under
+    ``artifacts/monitoring/<challenger>/retrain-*.json``.
+
+    Returns the report: ``champion``, ``challenger`` (run ids), ``test_rows``, ``metrics``
+    (``{champion: {...}, challenger: {...}}`` on the test rows), ``champion_on_new_data``,
+    ``continuity``, ``not_worse`` (per check), ``decision`` (``promoted``, ``waiting for
+    approval`` or ``kept champion``) and ``why``.
+
+    Raises
+    ------
+    DataError
+        No current run to challenge, a challenger of another data set, or anything
+        :func:`train` raises (the champion stays current).
+    """
+    artifacts = settings.artifacts_dir
+    champ_id = registry.current_run_id(artifacts)
+    if champ_id is None:
+        raise DataError(f"no current run in {artifacts} to challenge: train one first (python -m core train)")
+    champion = registry.load_run(artifacts, champ_id)
+    challenger = train(data_path, spec_path, settings, progress, make_current=False)
+    spec = challenger.spec()
+    if spec.name != champion.spec().name:
+        raise DataError(f"challenger {challenger.run_id} is of data set '{spec.name}', the champion "
+                        f"{champ_id} of '{champion.spec().name}': retrain on the champion's kind of table")
+    scored, feats = challenger.table("scored"), challenger.table("features")
+    test = (scored["split"] == "test").to_numpy()
+    y = scored.loc[test, spec.target].to_numpy(int)
+    rows = feats.loc[test].reset_index(drop=True)
+    if spec.snapshot_column:  # training ids carry the snapshot date; score with the plain ids
+        rows[spec.id_column] = rows[spec.id_column].str.split("@").str[0]
+    champ_model = ScoringModel.load(champion)
+    p_champ, _ = champ_model.score(rows, source="challenger's test rows", n_jobs=settings.n_jobs)
+    p_chall = scored.loc[test, "propensity"].to_numpy(float)
+
+    def figures(p):
+        m = evaluation.classification_metrics(y, p)
+        return {"roc_auc": m["roc_auc"], "pr_auc": m["pr_auc"], "brier": float(np.mean((p - y) ** 2)),
+                "ece": evaluation.expected_calibration_error(y, p), "lift_top_decile": m["lift_top_decile"]}
+
+    metrics = {"champion": figures(p_champ["propensity"].to_numpy(float)), "challenger": figures(p_chall)}
+    all_new = scored[spec.target].to_numpy(int)
+    p_all, _ = champ_model.score(feats.assign(**({spec.id_column: feats[spec.id_column].str.split("@").str[0]}
+                                                 if spec.snapshot_column else {})),
+                                 source="new table", n_jobs=settings.n_jobs)
+    on_new = evaluation.classification_metrics(all_new, p_all["propensity"].to_numpy(float))
+    tol = settings.promote_tolerance
+    not_worse, decision, why = promotion_decision(metrics["champion"], metrics["challenger"], tol,
+                                                  settings.auto_promote, challenger.run_id)
+    link = challenger.continuity()
+    statuses = list(link.get("status", {}).values())
+    trans = pd.DataFrame(link.get("transitions", []))
+    kept = None
+    if len(trans):
+        kept = float(trans.loc[trans["old_segment"] == trans["new_segment"], "customers"].sum() / trans["customers"].sum())
+    continuity = {"previous_run": link.get("previous_run"), "matched": statuses.count("matched"),
+                  "new": statuses.count("new"), "retired": len(link.get("retired", [])),
+                  "share_keeping_segment": kept, "transitions": link.get("transitions", [])}
+    if decision == "promoted":
+        registry.promote(artifacts, challenger.run_id)
+    report = {"champion": champ_id, "challenger": challenger.run_id, "test_rows": int(test.sum()),
+              "metrics": metrics, "champion_on_new_data": on_new, "continuity": continuity,
+              "not_worse": not_worse, "tolerance": tol, "auto_promote": settings.auto_promote,
+              "decision": decision, "why": why,
+              "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    report["report_path"] = str(registry.save_monitoring(artifacts, challenger.run_id, "retrain", report))
+    return report
+
+
 def drift_against_run(run: registry.Run, df: pd.DataFrame, source: str = "table", n_jobs: int = 2) -> dict:
     """Drift of a new table against the table run ``run`` was trained on
     (:func:`core.monitoring.drift_report`): every feature's PSI, the score's PSI and the

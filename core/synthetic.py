@@ -221,15 +221,21 @@ def true_propensity(logit: np.ndarray) -> np.ndarray:
     return (_sigmoid(logit[:, None] + nodes[None, :]) @ _GH_W) / np.sqrt(np.pi)
 
 
-def generate(rows: int = 240_000, seed: int = 42) -> pd.DataFrame:
+def generate(rows: int = 240_000, seed: int = 42, month: int = 0) -> pd.DataFrame:
     """Generate a ShopSphere-like customer table.
 
     Parameters
     ----------
     rows : int
-        Number of customers (>= 100).
+        Number of customers in month 0 (>= 100).
     seed : int
         Seed of the one ``numpy.random.Generator`` used; same seed, same table.
+    month : int
+        0: the table as always. N > 0: the same customers N months later (same ids):
+        personas move by :data:`TRANSITIONS` (some lapse, some reactivate), engagement
+        follows an AR(1), 1% leave and 2% join each month (new ids); features, purchases
+        and true propensities are drawn afresh from the evolved latents with the same
+        generative model. Month 0 is unchanged by this option.
 
     Returns
     -------
@@ -241,14 +247,66 @@ def generate(rows: int = 240_000, seed: int = 42) -> pd.DataFrame:
     Raises
     ------
     ValueError
-        ``rows`` below 100.
+        ``rows`` below 100 or a negative ``month``.
     """
     if rows < 100:
         raise ValueError(f"rows must be at least 100, got {rows}")
+    if not isinstance(month, (int, np.integer)) or month < 0:
+        raise ValueError(f"month must be a whole number >= 0, got {month!r}")
     rng = np.random.default_rng(seed)
     n = rows
     persona = rng.choice(len(PERSONAS), size=n, p=PERSONA_SHARES)
     z = rng.standard_normal(n)  # engagement
+    ids = np.arange(1, n + 1)
+    if month > 0:  # month 0 keeps the one generator's draws, unchanged; later months evolve its latents
+        persona, z, ids = _evolve(persona, z, ids, seed, month)
+        rng = np.random.default_rng([seed, month, 1])
+    return _draw(rng, persona, z, ids)
+
+
+#: Monthly persona transitions (rows: from, columns: to; order of :data:`PERSONAS`): most
+#: customers stay; loyal and big spenders drift towards lapsing, lapsing customers either
+#: reactivate (deal seeker, explorer) or sour (unhappy), new explorers settle as loyal or
+#: deal seekers or lapse, window shoppers sometimes start buying.
+TRANSITIONS = np.array([
+    # loyal  deal   new    big    laps   window unhappy
+    [0.94, 0.01, 0.00, 0.00, 0.04, 0.00, 0.01],   # loyal_high_value
+    [0.01, 0.93, 0.00, 0.00, 0.05, 0.00, 0.01],   # deal_seeker
+    [0.05, 0.05, 0.80, 0.01, 0.05, 0.04, 0.00],   # new_explorer
+    [0.01, 0.00, 0.00, 0.93, 0.05, 0.00, 0.01],   # occasional_big_spender
+    [0.02, 0.04, 0.02, 0.01, 0.87, 0.01, 0.03],   # lapsing
+    [0.00, 0.02, 0.03, 0.00, 0.03, 0.92, 0.00],   # window_shopper
+    [0.00, 0.01, 0.00, 0.00, 0.08, 0.00, 0.91],   # unhappy_at_risk
+])
+MONTHLY_LEAVE = 0.01   # share of customers who close their account each month
+MONTHLY_JOIN = 0.02    # new customers each month, as a share of the current base
+NEW_CUSTOMER_SHARES = np.array([0.02, 0.15, 0.55, 0.03, 0.00, 0.22, 0.03])  # who joins
+ENGAGEMENT_MEMORY = 0.9  # engagement z follows an AR(1): z' = 0.9 z + sqrt(1 - 0.81) e
+
+
+def _evolve(persona: np.ndarray, z: np.ndarray, ids: np.ndarray, seed: int, months: int):
+    """The latent state ``months`` months later: persona moves by :data:`TRANSITIONS`,
+    engagement by an AR(1), :data:`MONTHLY_LEAVE` of customers leave and
+    :data:`MONTHLY_JOIN` join (new ids after the largest so far), each month with its own
+    seeded generator (``[seed, month]``), so month N extends month N-1."""
+    for m in range(1, months + 1):
+        r = np.random.default_rng([seed, m])
+        u = r.random(len(persona))[:, None]
+        persona = (u > np.cumsum(TRANSITIONS[persona], axis=1)).sum(axis=1).clip(0, len(PERSONAS) - 1)
+        z = ENGAGEMENT_MEMORY * z + np.sqrt(1 - ENGAGEMENT_MEMORY ** 2) * r.standard_normal(len(z))
+        stay = r.random(len(persona)) >= MONTHLY_LEAVE
+        persona, z, ids = persona[stay], z[stay], ids[stay]
+        k = int(round(MONTHLY_JOIN * len(persona)))
+        persona = np.concatenate([persona, r.choice(len(PERSONAS), size=k, p=NEW_CUSTOMER_SHARES)])
+        z = np.concatenate([z, r.standard_normal(k)])
+        ids = np.concatenate([ids, ids.max() + 1 + np.arange(k)])
+    return persona, z, ids
+
+
+def _draw(rng: np.random.Generator, persona: np.ndarray, z: np.ndarray, ids: np.ndarray) -> pd.DataFrame:
+    """Features, label and true propensity of customers with latent ``persona`` and
+    engagement ``z`` (shape (n,)), drawn with ``rng`` (steps 3-6 of the module doc)."""
+    n = len(persona)
     P = {k: v[persona] for k, v in _P.items()}
 
     sessions = rng.poisson(P["sessions"] * np.exp(0.45 * z - 0.1))
@@ -280,7 +338,7 @@ def generate(rows: int = 240_000, seed: int = 42) -> pd.DataFrame:
     csat = np.clip(np.round(P["csat"] + 0.8 * rng.standard_normal(n)), 1, 5)
 
     df = pd.DataFrame({
-        "customer_id": pd.Series(np.arange(1, n + 1)).map("C{:07d}".format),
+        "customer_id": pd.Series(ids).map("C{:07d}".format),
         "age_band": np.array(AGE_BANDS, dtype=object)[_choice_by_row(rng, _AGE[persona])],
         "region": np.array(REGIONS, dtype=object)[_choice_by_row(rng, _REGION[persona])],
         "acquisition_channel": np.array(CHANNELS, dtype=object)[_choice_by_row(rng, _CHANNEL[persona])],

@@ -72,3 +72,44 @@ def test_pruning_keeps_the_newest_runs_and_every_champion(tmp_path):
     with pytest.raises(Exception, match="keep_runs"):
         from core.config import Settings
         Settings(keep_runs=-1)
+
+
+@pytest.mark.parametrize("challenger, auto, decision", [
+    ({"roc_auc": 0.80, "pr_auc": 0.50, "ece": 0.010}, True, "promoted"),
+    ({"roc_auc": 0.797, "pr_auc": 0.497, "ece": 0.014}, True, "promoted"),            # within 0.005
+    ({"roc_auc": 0.81, "pr_auc": 0.52, "ece": 0.010}, False, "waiting for approval"),
+    ({"roc_auc": 0.79, "pr_auc": 0.55, "ece": 0.010}, True, "kept champion"),         # ROC-AUC dropped 0.01
+    ({"roc_auc": 0.80, "pr_auc": 0.50, "ece": 0.020}, True, "kept champion"),         # ECE rose 0.01
+])
+def test_promotion_decision(challenger, auto, decision):
+    from core.pipeline import promotion_decision
+
+    champion = {"roc_auc": 0.80, "pr_auc": 0.50, "ece": 0.010}
+    not_worse, got, why = promotion_decision(champion, challenger, 0.005, auto, "R1")
+    assert got == decision
+    assert (decision == "kept champion") == (not all(not_worse.values()))
+
+
+def test_retrain_on_next_month_compares_on_the_challengers_test_rows(trained, settings_file, tmp_path, capsys):
+    from sklearn.metrics import roc_auc_score
+
+    from core import synthetic
+
+    art, run = trained
+    copy = tmp_path / "art"
+    shutil.copytree(art, copy, ignore=shutil.ignore_patterns("monitoring"))
+    month1 = tmp_path / "month1.csv"
+    synthetic.generate(4000, seed=3, month=1).to_csv(month1, index=False)
+    assert main(["--artifacts", str(copy), "--settings", str(settings_file), "retrain", "--data", str(month1)]) == 0
+    out = capsys.readouterr().out
+    report = json.loads(next(copy.glob("monitoring/*/retrain-*.json")).read_text())
+    challenger = registry.load_run(copy, report["challenger"])
+    assert report["champion"] == run.run_id and registry.current_run_id(copy) == run.run_id  # not auto-promoted
+    assert report["decision"] in ("waiting for approval", "kept champion") and "decision: " in out
+    s = challenger.table("scored")
+    t = s[s["split"] == "test"]
+    assert report["test_rows"] == len(t)
+    assert report["metrics"]["challenger"]["roc_auc"] == pytest.approx(roc_auc_score(t["purchased_next_30d"], t["propensity"]))
+    assert report["continuity"]["previous_run"] == run.run_id and report["continuity"]["transitions"]
+    assert main(["--artifacts", str(copy), "promote", report["challenger"]]) == 0
+    assert registry.current_run_id(copy) == report["challenger"]

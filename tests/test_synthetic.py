@@ -77,3 +77,24 @@ def test_true_propensity_quadrature_matches_monte_carlo():
 def test_rows_below_minimum_raise():
     with pytest.raises(ValueError, match="at least 100"):
         synthetic.generate(10)
+
+
+def test_month_option_keeps_month_0_and_evolves_the_same_customers():
+    from core.data import frame_hash
+
+    base = synthetic.generate(3000, seed=5)
+    assert frame_hash(synthetic.generate(3000, seed=5, month=0)) == frame_hash(base)
+    m1 = synthetic.generate(3000, seed=5, month=1)
+    m2 = synthetic.generate(3000, seed=5, month=2)
+    kept = set(base["customer_id"]) & set(m1["customer_id"])
+    assert 0.97 * len(base) <= len(kept) < len(base)               # about 1% left
+    new = set(m1["customer_id"]) - set(base["customer_id"])
+    assert len(new) == round(0.02 * len(kept)) and min(new) > base["customer_id"].max()  # 2% joined, new ids
+    assert set(m1["customer_id"]) - set(m2["customer_id"]) and len(m2) > len(m1)
+    same = base.merge(m1, on="customer_id", suffixes=("", "_1"))
+    moved = (same["_persona"] != same["_persona_1"]).mean()
+    assert 0.03 < moved < 0.15                                     # a few personas change each month
+    assert abs(m1["purchased_next_30d"].mean() - base["purchased_next_30d"].mean()) < 0.03
+    assert frame_hash(synthetic.generate(3000, seed=5, month=1)) == frame_hash(m1)  # seeded
+    with pytest.raises(ValueError, match="month"):
+        synthetic.generate(3000, seed=5, month=-1)
