@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     rt.add_argument("--spec", default=None, help="TOML spec of the table (default: built-in ShopSphere spec)")
 
     s = sub.add_parser("score", parents=[common], help="score a table with the current run")
-    s.add_argument("--data", required=True, help="CSV or Parquet table (no target needed)")
+    s.add_argument("--data", required=True, help="CSV or Parquet table, or a folder of Parquet parts (no target needed)")
     s.add_argument("--out", required=True, help="output .csv or .parquet")
     s.add_argument("--run", default=None, help="run id (default: the current run)")
     s.add_argument("--spec", default=None, help="TOML spec the table follows; refused unless it is the run's own "
@@ -162,7 +162,11 @@ def _score(args, settings) -> int:
     # loaded once, before the table is read: a spec other than the run's fails here
     model = ScoringModel.load(run, resolve_spec(args.spec) if args.spec else None)
     raw = data.read_table(args.data, model.spec)  # the spec's id column is read as text
-    scored, report = model.score(raw, source=args.data, n_jobs=settings.n_jobs)
+    from tqdm import tqdm
+
+    with tqdm(total=len(raw), unit=" rows", desc="scoring", file=sys.stderr, disable=None) as bar:
+        scored, report = model.score(raw, source=args.data, n_jobs=settings.n_jobs,
+                                     progress=lambda done, total: bar.update(done - bar.n))
     out = write_table(scored, args.out)
     print(f"scored {len(scored):,} customers with run {run.run_id} in {time.perf_counter() - t0:.1f} s -> {out}")
     for line in quality_notes(report["quality"], report["unseen_categories"]):

@@ -34,7 +34,8 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
 def read_table(path: str | Path, spec: DatasetSpec | None = None) -> pd.DataFrame:
-    """Read a delimited text file (``.csv``, ``.txt``, ``.tsv``) or a Parquet file.
+    """Read a delimited text file (``.csv``, ``.txt``, ``.tsv``), a Parquet file, or a folder
+    of Parquet parts (a partitioned data set, parts concatenated in name order).
 
     Checks the path, then parses the file's bytes with :func:`read_bytes` (the same parser
     the app uses for uploads).
@@ -42,13 +43,18 @@ def read_table(path: str | Path, spec: DatasetSpec | None = None) -> pd.DataFram
     Raises
     ------
     DataError
-        File not found, a folder, an unsupported type, empty, or as :func:`read_bytes`.
+        File not found, a folder without Parquet parts, an unsupported type, empty, or as
+        :func:`read_bytes`.
     """
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: file not found")
-    if path.is_dir():
-        raise DataError(f"{path}: is a folder, expected a CSV or Parquet file")
+    if path.is_dir():  # a partitioned data set: every .parquet part, in name order
+        parts = sorted(p for p in path.rglob("*.parquet") if p.is_file())
+        if not parts:
+            raise DataError(f"{path}: is a folder without .parquet parts, expected a CSV or Parquet file or a folder "
+                            "of Parquet parts")
+        return pd.concat([read_table(p, spec) for p in parts], ignore_index=True)
     _check_suffix(path.name, str(path))
     try:
         data = path.read_bytes()

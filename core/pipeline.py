@@ -391,7 +391,7 @@ class ScoringModel:
         return self._explainer
 
     def score(self, df: pd.DataFrame, source: str = "table", n_jobs: int = 2,
-              chunk_size: int = 250_000) -> tuple[pd.DataFrame, dict]:
+              chunk_size: int = 250_000, progress=None) -> tuple[pd.DataFrame, dict]:
         """Score a table (no target needed).
 
         Parameters
@@ -402,12 +402,14 @@ class ScoringModel:
         n_jobs : threads for the reasons' SHAP values.
         chunk_size : rows validated and scored at a time (bounds memory; the result does
             not depend on it: validation is per row, segments and scores are batch-independent).
+        progress : optional callback ``(rows done, rows in all)`` after each chunk.
 
         Returns
         -------
         scored : DataFrame (n rows): ``customer_id``, ``segment_id``, ``segment_name``,
             ``segment_confidence``, ``segment_reassigned``, ``propensity`` (calibrated),
-            ``propensity_decile`` (1 = top 10% of training scores), ``reason_1..3``, ``run_id``.
+            ``propensity_decile`` (1 = top 10% of training scores), ``reason_1..3``, ``run_id``,
+            ``scored_at`` (UTC time of this scoring, ISO 8601, the same for every row).
         report : dict with ``unseen_categories``, the data-quality summary and
             ``timings_s`` per step.
 
@@ -440,12 +442,15 @@ class ScoringModel:
             for k, v in u.items():
                 unseen[k] = unseen.get(k, 0) + v
             parts.append(scored_frame(part[spec.id_column], assigned, names, p, self.models.decile_cuts, reasons))
+            if progress is not None:
+                progress(min(a + chunk_size, len(clean)), len(clean))
         # A column that was entirely empty at training carries no learned effect: values that
         # arrive now are ignored by name (never shifted onto another column), and said so.
         quality["filled_empty_columns"] = {c: int(clean[c].notna().sum()) for c in sc.get("empty_at_training", [])
                                            if clean[c].notna().any()}
         out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
         out["run_id"] = self.run_id
+        out["scored_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         return out, {"unseen_categories": unseen, "quality": quality,
                      "timings_s": {k: round(v, 3) for k, v in timings.items()}}
 

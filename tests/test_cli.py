@@ -33,8 +33,18 @@ def test_score_writes_expected_columns(trained, settings_file, small_table, tmp_
     got = pd.read_parquet(out)
     assert list(got.columns) == ["customer_id", "segment_id", "segment_name", "segment_confidence",
                                  "segment_reassigned", "propensity", "propensity_decile", "reason_1", "reason_2",
-                                 "reason_3", "run_id"]
-    assert len(got) == len(small_table)
+                                 "reason_3", "run_id", "scored_at"]
+    assert len(got) == len(small_table) and got["scored_at"].nunique() == 1
+    # a folder of Parquet parts (a partitioned data set) scores to the same rows
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    src = small_table.drop(columns=["purchased_next_30d"]).iloc[::-1]
+    for i, start in enumerate(range(0, len(src), 1500)):
+        src.iloc[start:start + 1500].to_parquet(parts / f"part-{i:03d}.parquet", index=False)
+    code, _ = _run(capsys, art, settings_file, "score", "--data", str(parts), "--out", str(tmp_path / "p.csv"))
+    from_parts = pd.read_csv(tmp_path / "p.csv", dtype={"customer_id": str})
+    assert code == 0 and from_parts["customer_id"].tolist() == got["customer_id"].tolist()
+    assert from_parts["propensity"].to_numpy() == pytest.approx(got["propensity"].to_numpy(), abs=1e-12)
     # scoring reproduces the training run's own scores and reasons for the same customers
     ref = run.table("scored").set_index("customer_id")
     got = got.set_index("customer_id").loc[ref.index]
