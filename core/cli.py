@@ -56,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--run", default=None, help="run id (default: the current run)")
     s.add_argument("--spec", default=None, help="TOML spec the table follows; refused unless it is the run's own "
                                                 "(default: the run's spec)")
+    s.add_argument("--engine", choices=["pandas", "dask"], default="pandas",
+                   help="pandas: this process, in chunks (default); dask: map_partitions over a Parquet data set "
+                        "on a Dask cluster")
+    s.add_argument("--scheduler", default=None, help="with --engine dask: scheduler address (default: a LocalCluster)")
+    s.add_argument("--workers", type=int, default=2, help="with --engine dask and no --scheduler: local workers")
 
     sub.add_parser("runs", parents=[common], help="list the runs with their metrics; * marks the current one")
     pr = sub.add_parser("promote", parents=[common], help="make a run the current one (the champion)")
@@ -159,6 +164,16 @@ def _score(args, settings) -> int:
     check_output_path(args.out)
     run = registry.load_run(settings.artifacts_dir, args.run)
     t0 = time.perf_counter()
+    if args.engine == "dask":
+        from core.pipeline import score_dask
+
+        if args.spec:
+            ScoringModel.load(run, resolve_spec(args.spec))  # refuses another spec
+        scored = score_dask(run, args.data, args.scheduler, args.workers)
+        out = write_table(scored, args.out)
+        print(f"scored {len(scored):,} customers with run {run.run_id} on Dask "
+              f"({args.scheduler or f'LocalCluster, {args.workers} workers'}) in {time.perf_counter() - t0:.1f} s -> {out}")
+        return 0
     # loaded once, before the table is read: a spec other than the run's fails here
     model = ScoringModel.load(run, resolve_spec(args.spec) if args.spec else None)
     raw = data.read_table(args.data, model.spec)  # the spec's id column is read as text

@@ -113,3 +113,21 @@ def test_retrain_on_next_month_compares_on_the_challengers_test_rows(trained, se
     assert report["continuity"]["previous_run"] == run.run_id and report["continuity"]["transitions"]
     assert main(["--artifacts", str(copy), "promote", report["challenger"]]) == 0
     assert registry.current_run_id(copy) == report["challenger"]
+
+
+def test_dask_engine_equals_single_process_row_for_row(trained, small_table, tmp_path):
+    import pandas as pd
+
+    art, run = trained
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    src = small_table.drop(columns=["purchased_next_30d"])
+    for i, start in enumerate(range(0, len(src), 1000)):
+        src.iloc[start:start + 1000].to_parquet(parts / f"part-{i:03d}.parquet", index=False)
+    for engine, out in (("pandas", "single.parquet"), ("dask", "dask.parquet")):
+        assert main(["--artifacts", str(art), "score", "--data", str(parts), "--out", str(tmp_path / out),
+                     "--engine", engine, "--workers", "2"]) == 0
+    single, dask = pd.read_parquet(tmp_path / "single.parquet"), pd.read_parquet(tmp_path / "dask.parquet")
+    assert len(dask) == len(src) == len(single)
+    pd.testing.assert_frame_equal(dask.drop(columns="scored_at"), single.drop(columns="scored_at"))
+    assert dask["scored_at"].nunique() == 1
