@@ -1,4 +1,4 @@
-"""Command line: ``python -m core generate|train|retrain|score|runs|promote|rollback|drift|backtest``.
+"""Command line: ``python -m core generate|train|retrain|score|runs|promote|rollback|drift|backtest|report``.
 
 Bad input (a :class:`~core.errors.DataError`) prints one line ``error: ...`` to stderr and
 exits with code 2; the current run is never changed by a failed command.
@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     dr = sub.add_parser("drift", parents=[common], help="PSI drift of a new table against the run's training table")
     dr.add_argument("--data", required=True, help="CSV or Parquet table with the run's feature columns")
     dr.add_argument("--run", default=None, help="run id (default: the current run)")
+    rp = sub.add_parser("report", parents=[common], help="the stakeholder report of a run (HTML or Markdown)")
+    rp.add_argument("--run", default=None, help="run id (default: the current run)")
+    rp.add_argument("--out", required=True, help="report.html (self-contained) or report.md (Markdown)")
     bt = sub.add_parser("backtest", parents=[common], help="compare a past scoring with the purchases that followed")
     bt.add_argument("--scores", required=True, help="a scored table written by 'score' (CSV or Parquet)")
     bt.add_argument("--outcomes", required=True, help="CSV or Parquet: customer id and the realised 0/1 outcome")
@@ -91,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             return _score(args, settings)
         if args.command == "retrain":
             return _retrain(args, settings)
+        if args.command == "report":
+            return _report(args, settings)
         if args.command == "backtest":
             return _backtest(args, settings)
         if args.command == "drift":
@@ -270,4 +275,27 @@ def _retrain(args, settings) -> int:
           f"their segment (transition matrix in the report)")
     print(f"decision: {r['decision']} ({r['why']})")
     print(f"report: {r['report_path']}")
+    return 0
+
+
+def _report(args, settings) -> int:
+    import os
+
+    from core import registry, report
+
+    out = Path(args.out)
+    if out.suffix.lower() not in (".html", ".htm", ".md"):
+        raise DataError(f"{out}: the report must end in .html or .md")
+    if out.is_dir():
+        raise DataError(f"{out}: is a folder, expected a file name")
+    run = registry.load_run(settings.artifacts_dir, args.run)
+    try:
+        text = (report.render_markdown if out.suffix.lower() == ".md" else report.render_html)(run, settings.artifacts_dir)
+    except KeyError as exc:
+        raise DataError(f"run {run.run_id} lacks {exc} in its metrics: retrain it to report on it") from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, out)
+    print(f"wrote the report of run {run.run_id} to {out} ({out.stat().st_size / 1e6:.1f} MB)")
     return 0

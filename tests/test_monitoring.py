@@ -128,3 +128,22 @@ def test_backtest_command_matches_sklearn_on_realised_outcomes(trained, small_ta
     assert main(["--artifacts", str(art), "backtest", "--scores", str(tmp_path / "scores.parquet"),
                  "--outcomes", str(tmp_path / "bad.csv")]) == 2
     assert "must be 0 or 1, found 'yes'" in capsys.readouterr().err
+
+
+def test_report_html_is_self_contained_and_markdown_has_the_tables(trained, tmp_path, capsys):
+    from core.cli import main
+
+    art, run = trained
+    assert main(["--artifacts", str(art), "report", "--out", str(tmp_path / "r.html")]) == 0
+    assert main(["--artifacts", str(art), "report", "--out", str(tmp_path / "r.md")]) == 0
+    html = (tmp_path / "r.html").read_text()
+    for title in ("Evaluation (held-out test rows)", "What drives the score", "Segments", "Propensity by segment",
+                  "Clustering vs classification", "Recommended production design", "Data quality and drift",
+                  "Provenance"):
+        assert f"<h2>{title}" in html, title
+    assert "<script src=\"http" not in html and "Plotly.newPlot" in html     # plotly.js inlined: opens offline
+    assert run.manifest()["data_hash"] in html
+    md = (tmp_path / "r.md").read_text()
+    x = run.metrics()["xgboost"]
+    assert f"| {x['roc_auc']:.3f} |" in md and "## Recommended production design" in md
+    assert main(["--artifacts", str(art), "report", "--out", str(tmp_path / "r.pdf")]) == 2

@@ -1,6 +1,7 @@
 """Overview: the run's headline figures."""
 import streamlit as st
 
+from core import registry, report
 from views.common import require_run
 
 run = require_run()
@@ -54,3 +55,14 @@ st.markdown(
     f"- **Propensity** tells you *who {run.target_label}*, customer by customer: rank and budget contacts by it.\n"
     "- **Segment matrix** combines both: pick the segment x propensity cells to target."
 )
+
+st.subheader("Stakeholder report")
+st.caption("Everything on one page for people without the app: metrics and curves, feature importance, segment "
+           "cards, the matrix with actions, clustering vs classification, the production design, data quality, "
+           "drift and provenance. The HTML opens without internet; the Markdown pastes into documents.")
+_run = registry.load_run(run.artifacts, run.run_id)
+c = st.columns(2)
+c[0].download_button("Download report (HTML)", lambda: report.render_html(_run, run.artifacts).encode("utf-8"),
+                     file_name=f"report_{run.run_id}.html", mime="text/html", on_click="ignore")
+c[1].download_button("Download report (Markdown)", lambda: report.render_markdown(_run, run.artifacts).encode("utf-8"),
+                     file_name=f"report_{run.run_id}.md", mime="text/markdown", on_click="ignore")
