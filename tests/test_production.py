@@ -90,7 +90,8 @@ def test_promotion_decision(challenger, auto, decision):
     assert (decision == "kept champion") == (not all(not_worse.values()))
 
 
-def test_retrain_on_next_month_compares_on_the_challengers_test_rows(trained, settings_file, tmp_path, capsys):
+def test_retrain_on_next_month_compares_on_the_challengers_test_rows(trained, settings_file, tmp_path, capsys,
+                                                                     monkeypatch):
     from sklearn.metrics import roc_auc_score
 
     from core import synthetic
@@ -111,7 +112,19 @@ def test_retrain_on_next_month_compares_on_the_challengers_test_rows(trained, se
     assert report["test_rows"] == len(t)
     assert report["metrics"]["challenger"]["roc_auc"] == pytest.approx(roc_auc_score(t["purchased_next_30d"], t["propensity"]))
     assert report["continuity"]["previous_run"] == run.run_id and report["continuity"]["transitions"]
-    assert main(["--artifacts", str(copy), "promote", report["challenger"]]) == 0
+    # the Admin page shows the comparison and promotes the waiting challenger
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("SHOPSPHERE_ARTIFACTS", str(copy))
+    monkeypatch.chdir(REPO)
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+    at.session_state["retrain_report"] = report
+    at.run()
+    at.switch_page("views/admin.py").run()
+    assert not at.exception
+    assert at.dataframe[0].value["model"].tolist() == ["champion", "challenger"]
+    assert any(f"Decision: {report['decision']}" in m.value for m in list(at.info) + list(at.warning))
+    next(b for b in at.button if b.label == f"Promote challenger {report['challenger']}").click().run()
     assert registry.current_run_id(copy) == report["challenger"]
 
 

@@ -21,7 +21,7 @@ import streamlit as st
 from core import registry
 from core.data import guess_mapping, map_columns, read_bytes, validate
 from core.errors import DataError
-from core.pipeline import drift_against_run, quality_notes, resolve_spec, train
+from core.pipeline import drift_against_run, quality_notes, resolve_spec, retrain, train
 from views.common import active_run_id, admin_password, server_is_local, settings, show_error
 
 NOT_IN_FILE = "(not in this file)"
@@ -51,17 +51,56 @@ st.write(f"Current run: `{active_run_id() or 'none'}`")
 
 
 def _train(data, spec, label: str) -> None:
-    """Train with a progress bar; the current run changes only when training succeeds."""
+    """Train with a progress bar. With a current run of the same data set this is the
+    monthly retrain (``core.pipeline.retrain``): a challenger is trained and compared with
+    the champion, and promoted only when the settings allow it and it is not worse;
+    otherwise (first run, or another data set) the new run becomes current. The current run
+    changes only when training succeeds."""
     bar = st.progress(0.0, "starting")
+    progress = lambda f, msg: bar.progress(min(f, 1.0), msg)  # noqa: E731
+    current = active_run_id()
     try:
-        run = train(data, spec, cfg, progress=lambda f, msg: bar.progress(min(f, 1.0), msg))
+        same = current is not None and registry.load_run(cfg.artifacts_dir, current).spec().name == resolve_spec(spec).name
+        if same:
+            st.session_state["retrain_report"] = retrain(data, spec, cfg, progress=progress)
+        else:
+            run = train(data, spec, cfg, progress=progress)
     except DataError as exc:
         show_error(exc)
         return
     st.cache_data.clear()
-    m = run.metrics()
-    st.success(f"Run {run.run_id} trained on {label} and made current: ROC-AUC {m['xgboost']['roc_auc']:.3f}, "
-               f"PR-AUC {m['xgboost']['pr_auc']:.3f}, {m['segmentation']['n_segments']} segments.")
+    if not same:
+        m = run.metrics()
+        st.success(f"Run {run.run_id} trained on {label} and made current: ROC-AUC {m['xgboost']['roc_auc']:.3f}, "
+                   f"PR-AUC {m['xgboost']['pr_auc']:.3f}, {m['segmentation']['n_segments']} segments.")
+
+
+def _show_retrain(r: dict) -> None:
+    """A retrain report: champion vs challenger on the challenger's test rows, continuity,
+    the decision, and a promote button while the challenger waits for approval."""
+    st.subheader(f"Champion {r['champion']} vs challenger {r['challenger']}")
+    rows = [{"model": k, **{m: round(v, 4) for m, v in r["metrics"][k].items()}} for k in ("champion", "challenger")]
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    c = r["continuity"]
+    kept = "n/a" if c["share_keeping_segment"] is None else f"{c['share_keeping_segment']:.1%}"
+    st.caption(f"On the challenger's {r['test_rows']:,} held-out test rows. Segments: {c['matched']} matched, "
+               f"{c['new']} new, {c['retired']} retired; {kept} of customers keep their segment.")
+    if c["transitions"]:
+        t = pd.DataFrame(c["transitions"]).pivot_table(index="old_segment", columns="new_segment", values="customers",
+                                                       aggfunc="sum", fill_value=0)
+        st.dataframe(t, column_config={"old_segment": "champion's segment"})
+    decision = r["decision"]
+    (st.success if decision == "promoted" else st.warning if decision == "kept champion" else st.info)(
+        f"Decision: {decision} ({r['why']}).")
+    if decision != "promoted" and active_run_id() != r["challenger"]:
+        if st.button(f"Promote challenger {r['challenger']}", key="promote_challenger"):
+            try:
+                registry.promote(cfg.artifacts_dir, r["challenger"])
+            except DataError as exc:
+                show_error(exc)
+            else:
+                st.cache_data.clear()
+                st.success(f"Run {r['challenger']} is now current.")
 
 
 def _spec_choices() -> dict:
@@ -75,16 +114,20 @@ def _spec_choices() -> dict:
     return out
 
 
-retrain, upload, history, monitor = st.tabs(["Retrain", "Upload a table", "Run history", "Monitoring"])
+retrain_tab, upload, history, monitor = st.tabs(["Retrain", "Upload a table", "Run history", "Monitoring"])
 
-with retrain:
+with retrain_tab:
     st.write("Train a new run on a file already on the server. Takes about 6 minutes for 240,000 customers; "
-             "the page waits with a progress bar, and the current run is only replaced when training succeeds.")
+             "the page waits with a progress bar. With a current run of the same data set, the new run is a "
+             "challenger: compared with the champion and promoted only when the settings allow it (auto_promote) "
+             "and it is not worse; otherwise it waits for your approval here or on Run history.")
     data = st.text_input("Data file (CSV or Parquet); empty = the default ShopSphere table", "")
     specs = _spec_choices()
     spec_label = st.selectbox("Spec", list(specs), key="retrain_spec")
     if st.button("Train a new run", type="primary"):
         _train(data or None, specs[spec_label], data or "the default table")
+    if st.session_state.get("retrain_report"):
+        _show_retrain(st.session_state["retrain_report"])
 
 def _upload_tab() -> None:
     """Upload, map the columns to a spec, validate, train."""
