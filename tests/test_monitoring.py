@@ -100,7 +100,7 @@ def test_admin_monitoring_tab_shows_the_latest_drift_report(trained, tmp_path, m
     assert shown["Score PSI"] == f"{report['score']['psi']:.3f}"
 
 
-def test_backtest_command_matches_sklearn_on_realised_outcomes(trained, small_table, tmp_path, capsys):
+def test_backtest_command_matches_sklearn_on_realised_outcomes(trained, small_table, tmp_path, capsys, monkeypatch):
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     from core.cli import main
@@ -123,6 +123,16 @@ def test_backtest_command_matches_sklearn_on_realised_outcomes(trained, small_ta
     report = json.loads(next((art / "monitoring" / run.run_id).glob("backtest-*.json")).read_text())
     top = next(d for d in report["deciles"] if d["propensity_decile"] == 1)
     assert top["realised"] == pytest.approx(y[scores["propensity_decile"] == 1].mean())
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import REPO
+
+    monkeypatch.setenv("SHOPSPHERE_ARTIFACTS", str(art))
+    monkeypatch.chdir(REPO)
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    at.switch_page("views/admin.py").run()
+    shown = {m.label: m.value for m in at.metric}
+    assert not at.exception and shown["ROC-AUC"] == f"{roc_auc_score(y, p):.3f}"
     bad = small_table[["customer_id"]].assign(purchased_next_30d="yes")
     bad.to_csv(tmp_path / "bad.csv", index=False)
     assert main(["--artifacts", str(art), "backtest", "--scores", str(tmp_path / "scores.parquet"),

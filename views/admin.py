@@ -253,9 +253,33 @@ def _history_tab() -> None:
         st.dataframe(pd.DataFrame(log[::-1]), hide_index=True)
 
 
+def _backtests(current: str) -> None:
+    """The current run's backtests: a past scoring against realised outcomes."""
+    reports = registry.monitoring_reports(cfg.artifacts_dir, current, "backtest")
+    st.subheader("Backtests")
+    if not reports:
+        st.info("No backtest of the current run yet: once the 30 days have passed, run `python -m core backtest "
+                "--scores SCORED --outcomes OUTCOMES`.")
+        return
+    pick = st.selectbox("Backtest", reports, format_func=lambda p: p.stem)
+    r = json.loads(Path(pick).read_text(encoding="utf-8"))
+    c = st.columns(4)
+    c[0].metric("ROC-AUC", f"{r['roc_auc']:.3f}", help=f"95% CI [{r['roc_auc_ci'][0]:.3f}, {r['roc_auc_ci'][1]:.3f}]")
+    c[1].metric("PR-AUC", f"{r['pr_auc']:.3f}", help=f"average precision; 95% CI [{r['pr_auc_ci'][0]:.3f}, "
+                                                   f"{r['pr_auc_ci'][1]:.3f}]")
+    c[2].metric("Realised rate", f"{r['base_rate']:.1%}", f"{r['base_rate'] - r['mean_predicted']:+.1%} vs predicted")
+    c[3].metric("Customers with an outcome", f"{r['rows']['with_outcome']:,}")
+    st.dataframe(pd.DataFrame(r["deciles"]), hide_index=True, column_config={
+        "predicted": st.column_config.NumberColumn(format="percent"),
+        "realised": st.column_config.NumberColumn(format="percent")})
+
+
 def _monitoring_tab() -> None:
-    """The current run's latest drift report: PSI per feature, score and segment shares."""
+    """The current run's drift reports (PSI per feature, score and segment shares) and backtests."""
     current = active_run_id()
+    if current:
+        _backtests(current)
+    st.subheader("Drift")
     reports = registry.monitoring_reports(cfg.artifacts_dir, current, "drift") if current else []
     st.write("Drift of a new table against the current run's training table: population stability index (PSI) per "
              "feature (training deciles, categories and missing values as bins), of the score, and of segment "
