@@ -62,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--scheduler", default=None, help="with --engine dask: scheduler address (default: a LocalCluster)")
     s.add_argument("--workers", type=int, default=2, help="with --engine dask and no --scheduler: local workers")
 
-    sub.add_parser("runs", parents=[common], help="list the runs with their metrics; * marks the current one")
+    sub.add_parser("runs", parents=[common], help="list the runs with their metrics, newest first (column current)")
     pr = sub.add_parser("promote", parents=[common], help="make a run the current one (the champion)")
     pr.add_argument("run_id", help="the run's id, e.g. 20261129-134859-fa7f61")
     sub.add_parser("rollback", parents=[common], help="return to the champion before the current run")

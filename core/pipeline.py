@@ -367,7 +367,9 @@ class ScoringModel:
         """Read a saved run's scoring objects (joblib only from runs this product wrote).
 
         ``spec``: the spec the caller means to score with; refused (DataError) when it is
-        not the spec the run was trained on (the run stores its spec's hash)."""
+        not the spec the run was trained on (the run stores its spec's hash); an incomplete
+        or damaged run is refused too (:func:`core.registry.check_complete`)."""
+        registry.check_complete(run)
         sc = run._json("scoring.json")
         run_spec = run.spec()
         if spec is not None and sc.get("spec_hash") not in (None, spec_hash(spec)):

@@ -252,6 +252,8 @@ def feature_mask(features: pd.DataFrame, filters: dict) -> np.ndarray:
             x = pd.to_numeric(v, errors="coerce").to_numpy(float)
             with np.errstate(invalid="ignore"):
                 m &= (x >= rule[0]) & (x <= rule[1])
+        elif v.dtype.kind in "fiub":  # values of a number column (a 0/1 flag) given as text or numbers
+            m &= v.isin([float(r) for r in rule]).to_numpy(bool)
         else:
             m &= v.astype("string").isin([str(r) for r in rule]).fillna(False).to_numpy(bool)
     return m

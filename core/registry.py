@@ -108,7 +108,7 @@ def prune_runs(artifacts: Path, keep: int) -> list[str]:
         shutil.rmtree(tmp, ignore_errors=True)
     if keep <= 0:
         return []
-    protected = set(_champion_stack(artifacts))
+    protected = set(champion_stack(artifacts))
     runs = list_runs(artifacts)
     doomed = [r for r in runs[:-keep] if r not in protected]
     for rid in doomed:
@@ -191,8 +191,9 @@ def champion_history(artifacts: Path) -> list[dict]:
     return out
 
 
-def _champion_stack(artifacts: Path) -> list[str]:
-    """The champions in the order they took over, rolled-back ones removed; the last is current."""
+def champion_stack(artifacts: Path) -> list[str]:
+    """The champions in the order they took over, rolled-back ones removed; the last is
+    current, the one before it is where :func:`rollback` returns."""
     stack: list[str] = []
     for e in champion_history(artifacts):
         if e.get("action") == "rollback":
@@ -259,15 +260,37 @@ def run_history(artifacts: Path) -> pd.DataFrame:
     return pd.DataFrame(rows).reindex(columns=cols)
 
 
+#: Files every run this product writes has; a folder without them is not a run to promote or score with.
+RUN_FILES = ("manifest.json", "scoring.json", "metrics.json", "profiles.json", "xgboost.json", "segmenter.joblib",
+             "scored.parquet", "matrix.parquet")
+
+
+def check_complete(run: "Run") -> None:
+    """Raise DataError naming the first of :data:`RUN_FILES` the run lacks, or an unreadable manifest."""
+    missing = [f for f in RUN_FILES if not (run.path / f).is_file()]
+    if missing:
+        raise DataError(f"run {run.run_id} is incomplete: {missing[0]} is missing from {run.path}")
+    try:
+        man = json.loads((run.path / "manifest.json").read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        man = None
+    if not isinstance(man, dict) or man.get("run_id") != run.run_id:
+        raise DataError(f"run {run.run_id} is damaged: {run.path / 'manifest.json'} is not its manifest")
+
+
 def promote(artifacts: Path, run_id: str) -> str:
     """Make the complete run ``run_id`` current (the champion); returns the previous one (or None).
 
     Raises
     ------
     DataError
-        No such run (see :func:`load_run`), or it already is current.
+        Not a run id, no such run (see :func:`load_run`), an incomplete or damaged run
+        (:func:`check_complete`), or it already is current.
     """
+    if not run_id or not RUN_ID.fullmatch(str(run_id)):
+        raise DataError(f"'{run_id}' is not a run id (expected e.g. 20261129-073608-fa7f61; see {runs_dir(artifacts)})")
     run = load_run(artifacts, run_id)
+    check_complete(run)
     if current_run_id(artifacts) == run.run_id:
         raise DataError(f"run {run.run_id} is already the current run")
     previous = current_run_id(artifacts)
@@ -286,7 +309,7 @@ def rollback(artifacts: Path) -> str:
     DataError
         There is no earlier champion to return to.
     """
-    stack = _champion_stack(artifacts)
+    stack = champion_stack(artifacts)
     if len(stack) < 2:
         raise DataError(f"no earlier champion to roll back to in {artifacts} "
                         "(promote a run by id instead: python -m core promote RUN_ID)")

@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import tomllib
 from datetime import date
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import DataError

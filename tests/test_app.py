@@ -245,6 +245,7 @@ def test_projection_colours_by_a_feature(app_env):
 
 
 def test_admin_promotes_and_rolls_back(trained, tmp_path, monkeypatch):
+    import json
     import shutil
 
     from core import registry
@@ -254,6 +255,8 @@ def test_admin_promotes_and_rolls_back(trained, tmp_path, monkeypatch):
     shutil.copytree(art, copy)
     other = run.run_id + "-2"  # a second complete run beside the current one
     shutil.copytree(copy / "runs" / run.run_id, copy / "runs" / other)
+    man = json.loads((copy / "runs" / other / "manifest.json").read_text())
+    (copy / "runs" / other / "manifest.json").write_text(json.dumps({**man, "run_id": other}))
     monkeypatch.setenv("SHOPSPHERE_ARTIFACTS", str(copy))
     monkeypatch.chdir(REPO)
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
@@ -262,6 +265,8 @@ def test_admin_promotes_and_rolls_back(trained, tmp_path, monkeypatch):
     next(s for s in at.selectbox if s.label == "Run").set_value(other).run()
     next(b for b in at.button if b.label == "Promote this run").click().run()
     assert not at.exception and registry.current_run_id(copy) == other
+    assert f"`{other}`" in at.sidebar.markdown[0].value  # the page reran: the sidebar shows the new current run
+    assert any(f"Run {other} is now current" in m.value for m in at.success)
     next(b for b in at.button if b.label == "Roll back to the previous champion").click().run()
     assert registry.current_run_id(copy) == run.run_id
     assert [e["action"] for e in registry.champion_history(copy)][-2:] == ["promote", "rollback"]

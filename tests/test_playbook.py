@@ -95,6 +95,8 @@ def test_feature_filters_match_pandas(cells):
     mask = playbook.feature_mask(features, {"total_spend_12m": (100.0, 300.0), "region": ["North"]})
     direct = features["total_spend_12m"].between(100, 300) & (features["region"] == "North")
     assert (mask == direct.to_numpy()).all() and mask.sum() > 0
+    flags = pd.DataFrame({"push_opt_in": [0.0, 1.0, np.nan, 1.0]})
+    assert playbook.feature_mask(flags, {"push_opt_in": ["1"]}).tolist() == [False, True, False, True]
     with pytest.raises(KeyError, match="'nope'"):
         playbook.feature_mask(features, {"nope": (0, 1)})
 
@@ -117,6 +119,8 @@ def test_column_mapping_of_an_upload():
 def _fake_runs(art, ids):
     for rid in ids:
         (registry.runs_dir(art) / rid).mkdir(parents=True)
+        for f in registry.RUN_FILES:
+            (registry.runs_dir(art) / rid / f).write_text("")
         (registry.runs_dir(art) / rid / "manifest.json").write_text(json.dumps({"run_id": rid}))
 
 
@@ -138,6 +142,17 @@ def test_promote_and_rollback_walk_the_champions(tmp_path):
         registry.promote(tmp_path, a)
     with pytest.raises(DataError, match="not found"):
         registry.promote(tmp_path, "20260401-000000-dddddd")
+    with pytest.raises(DataError, match="is not a run id"):
+        registry.promote(tmp_path, "")
+    _fake_runs(tmp_path, ["20260501-000000-eeeeee", "20260601-000000-ffffff"])
+    (registry.runs_dir(tmp_path) / "20260501-000000-eeeeee" / "scoring.json").unlink()
+    with pytest.raises(DataError, match="incomplete: scoring.json is missing"):
+        registry.promote(tmp_path, "20260501-000000-eeeeee")
+    (registry.runs_dir(tmp_path) / "20260601-000000-ffffff" / "manifest.json").write_text("xx")
+    with pytest.raises(DataError, match="damaged"):
+        registry.promote(tmp_path, "20260601-000000-ffffff")
+    registry.abort_run(registry.runs_dir(tmp_path) / "20260501-000000-eeeeee")
+    registry.abort_run(registry.runs_dir(tmp_path) / "20260601-000000-ffffff")
     actions = [e["action"] for e in registry.champion_history(tmp_path)]
     assert actions == ["train", "train", "train", "rollback", "rollback", "promote", "rollback"]
     hist = registry.run_history(tmp_path)

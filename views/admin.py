@@ -21,6 +21,7 @@ import streamlit as st
 from core import registry
 from core.data import guess_mapping, map_columns, read_bytes, validate
 from core.errors import DataError
+from core.propensity import MIN_CLASS_COUNT
 from core.pipeline import drift_against_run, quality_notes, resolve_spec, retrain, train
 from views.common import active_run_id, admin_password, server_is_local, settings, show_error
 
@@ -48,14 +49,16 @@ else:
 
 cfg = settings()
 st.write(f"Current run: `{active_run_id() or 'none'}`")
+if st.session_state.get("admin_message"):  # set by promote / roll back before their rerun
+    st.success(st.session_state.pop("admin_message"))
 
 
-def _train(data, spec, label: str) -> None:
+def _train(data, spec, label: str) -> bool:
     """Train with a progress bar. With a current run of the same data set this is the
     monthly retrain (``core.pipeline.retrain``): a challenger is trained and compared with
     the champion, and promoted only when the settings allow it and it is not worse;
     otherwise (first run, or another data set) the new run becomes current. The current run
-    changes only when training succeeds."""
+    changes only when training succeeds. Returns whether it did."""
     bar = st.progress(0.0, "starting")
     progress = lambda f, msg: bar.progress(min(f, 1.0), msg)  # noqa: E731
     current = active_run_id()
@@ -65,14 +68,15 @@ def _train(data, spec, label: str) -> None:
             st.session_state["retrain_report"] = retrain(data, spec, cfg, progress=progress)
         else:
             run = train(data, spec, cfg, progress=progress)
-    except DataError as exc:
-        show_error(exc)
-        return
+    except DataError as exc:  # name the file as the person knows it, not the server's copy of an upload
+        st.error(str(exc).replace(str(data), label) if data else str(exc))
+        return False
     st.cache_data.clear()
     if not same:
         m = run.metrics()
         st.success(f"Run {run.run_id} trained on {label} and made current: ROC-AUC {m['xgboost']['roc_auc']:.3f}, "
                    f"PR-AUC {m['xgboost']['pr_auc']:.3f}, {m['segmentation']['n_segments']} segments.")
+    return True
 
 
 def _show_retrain(r: dict) -> None:
@@ -100,7 +104,8 @@ def _show_retrain(r: dict) -> None:
                 show_error(exc)
             else:
                 st.cache_data.clear()
-                st.success(f"Run {r['challenger']} is now current.")
+                st.session_state["admin_message"] = f"Run {r['challenger']} is now current."
+                st.rerun()
 
 
 def _spec_choices() -> dict:
@@ -183,6 +188,7 @@ def _upload_tab() -> None:
                 show_error(exc)
                 return
             y = clean[spec.target]
+            pos, neg = int(y.sum()), int(len(y) - y.sum())
             c = st.columns(3)
             c[0].metric("Rows", f"{quality['rows']:,}")
             c[1].metric("Positive rate", f"{y.mean():.1%}", help=f"Share of customers who {spec.target_label}.")
@@ -205,12 +211,17 @@ def _upload_tab() -> None:
                 else:
                     path = registry.save_monitoring(cfg.artifacts_dir, current, "drift", report)
                     st.success(f"Drift report saved ({path.name}); it is shown on the Monitoring tab.")
+            if min(pos, neg) < MIN_CLASS_COUNT:
+                st.error(f"{up.name}: too little to learn from: {pos:,} positives and {neg:,} negatives (need at "
+                         f"least {MIN_CLASS_COUNT} of each); training is not offered.")
+                return
             if st.button("Train a new run on this table", type="primary"):
                 folder = Path(cfg.artifacts_dir) / "uploads"
                 folder.mkdir(parents=True, exist_ok=True)
                 path = folder / f"{spec.name}-{hashlib.sha256(raw_bytes).hexdigest()[:12]}.parquet"
                 table.to_parquet(path, index=False)
-                _train(path, specs[spec_label], up.name)
+                if not _train(path, specs[spec_label], up.name):
+                    path.unlink(missing_ok=True)  # a failed upload is not kept
 
 
 def _history_tab() -> None:
@@ -236,17 +247,21 @@ def _history_tab() -> None:
             previous = registry.promote(cfg.artifacts_dir, rid)
         except DataError as exc:
             show_error(exc)
-        else:
+        else:  # rerun so the sidebar, the table and every page show the new current run
             st.cache_data.clear()
-            st.success(f"Run {rid} is now current (was {previous or 'none'}).")
-    if c[1].button("Roll back to the previous champion"):
+            st.session_state["admin_message"] = f"Run {rid} is now current (was {previous or 'none'})."
+            st.rerun()
+    can_roll_back = len(registry.champion_stack(cfg.artifacts_dir)) >= 2
+    if c[1].button("Roll back to the previous champion", disabled=not can_roll_back,
+                   help=None if can_roll_back else "There is no earlier champion to return to."):
         try:
             now = registry.rollback(cfg.artifacts_dir)
         except DataError as exc:
             show_error(exc)
         else:
             st.cache_data.clear()
-            st.success(f"Rolled back: run {now} is current.")
+            st.session_state["admin_message"] = f"Rolled back: run {now} is current."
+            st.rerun()
     log = registry.champion_history(cfg.artifacts_dir)
     if log:
         st.caption("Changes of the current run, newest first")

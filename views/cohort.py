@@ -33,14 +33,14 @@ if features is not None:
                             format_func=lambda f: labels[f])
     for col in picked:
         v = features[col]
-        if v.dtype.kind in "fiub":
+        numeric = v.dtype.kind in "fiub" and v.dropna().nunique() > 2  # 0/1 flags are picked like categories
+        if numeric:
             lo_v, hi_v = float(v.min()), float(v.max())
-            if lo_v == hi_v:
-                st.caption(f"{labels[col]}: every customer has {lo_v:g}")
-                continue
+            if (v.dropna() % 1 == 0).all():  # counts: whole-number steps
+                lo_v, hi_v = int(lo_v), int(hi_v)
             filters[col] = st.slider(labels[col], lo_v, hi_v, (lo_v, hi_v), key=f"f_{col}")
         else:
-            cats = sorted(v.dropna().astype(str).unique())
+            cats = sorted(v.dropna().map(lambda x: f"{x:g}" if isinstance(x, float) else str(x)).unique())
             filters[col] = st.multiselect(labels[col], cats, default=cats, key=f"f_{col}")
     if filters:
         mask = mask & playbook.feature_mask(features, filters)
@@ -54,7 +54,7 @@ c[3].metric("Lift over the base rate", f"{s['lift']:.2f}x")
 c[4].metric("Share of expected buyers", f"{s['share_of_expected_buyers']:.1%}",
             help="Of all customers' expected buyers, the share this cohort holds.")
 if s["customers"] == 0:
-    st.info("No customer matches: widen the range or add segments.")
+    st.info("No customer matches: widen the propensity range, add segments or loosen the feature filters.")
     st.stop()
 
 st.subheader("Holdout, to measure the campaign's uplift")

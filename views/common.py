@@ -128,17 +128,27 @@ def cached_figure(key: tuple, _build):
 SEGMENT_FILTER = "segment_filter"  # persistent UI state shared by the pages that filter segments
 
 
-def segment_filter(options: list[str], label: str = "Segments") -> list[str]:
-    """A segment multiselect whose choice survives switching pages.
+def segment_filter(run: "RunView", options: list[str], label: str = "Segments") -> list[str]:
+    """A segment multiselect (of the shown ``options``, segment names) whose choice survives
+    switching pages.
 
     Streamlit drops a widget's state when its page is left, so the choice is copied to a
-    plain session-state key on change and restored from it when the widget is drawn again.
+    plain session-state key on change and restored when the widget is drawn again. It is
+    kept as segment ids of one run, so renaming a segment keeps it chosen, and another run
+    (a retrain, a promotion) starts again from every segment.
     """
+    names = run.segment_names()
+    by_name = {n: i for i, n in names.items()}
     saved = st.session_state.get(SEGMENT_FILTER)
-    default = [o for o in saved if o in options] if saved is not None else list(options)
+    if isinstance(saved, dict) and saved.get("run") == run.run_id:
+        default = [o for o in options if by_name.get(o) in saved["ids"]]
+    else:
+        default = list(options)
 
     def _keep():
-        st.session_state[SEGMENT_FILTER] = st.session_state["_segment_filter_widget"]
+        st.session_state[SEGMENT_FILTER] = {"run": run.run_id, "ids": [by_name[n] for n in
+                                                                       st.session_state["_segment_filter_widget"]
+                                                                       if n in by_name]}
 
     return st.multiselect(label, options, default=default, key="_segment_filter_widget", on_change=_keep)
 

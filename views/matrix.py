@@ -15,7 +15,7 @@ m = run.table("matrix")
 st.title("Propensity by segment")
 st.write(f"Each cell is a segment and a band of the probability that a customer {run.target_label}: "
          "how many customers, how many are expected to buy, and what the playbook recommends.")
-chosen = segment_filter(sorted(m["segment_name"].unique()))
+chosen = segment_filter(run, sorted(m["segment_name"].unique()))
 m = m[m["segment_name"].isin(chosen)]
 if m.empty:
     st.info("No segment chosen.")
@@ -26,7 +26,9 @@ bands = c[0].radio("Propensity bands", ["low/medium/high", "deciles"], horizonta
                         "low = 8-10.")
 values = ["customers", "mean_propensity", "expected_buyers"] + [
     v for v in ("expected_revenue", "observed_rate_test") if v in m]
-value = c[1].selectbox("Cell value", values)
+VALUE_LABELS = {"customers": "customers", "mean_propensity": "mean propensity", "expected_buyers": "expected buyers",
+                "expected_revenue": "expected revenue", "observed_rate_test": "observed rate (test rows)"}
+value = c[1].selectbox("Cell value", values, format_func=VALUE_LABELS.get)
 lift = c[2].number_input("Uplift the holdout must detect (relative, 0.10 = +10%)", 0.01, 5.0, 0.10, step=0.01)
 
 cells = playbook.banded_matrix(m, bands, lift)
@@ -43,7 +45,8 @@ actions = actions.droplevel("segment_id").reindex(columns=order).reindex(grid.in
 fig = px.imshow(grid, text_auto=".2f" if "rate" in value or "propensity" in value else ",.0f",
                 color_continuous_scale="Blues", aspect="auto",
                 labels={"x": "propensity band" if bands != "deciles" else "propensity decile (1 = top 10%)",
-                        "y": "segment", "color": value.replace("_", " ")})
+                        "y": "segment", "color": VALUE_LABELS[value]})
+fig.update_xaxes(type="category")  # every band or decile labelled
 fig.update_traces(customdata=actions.fillna("").to_numpy(),
                   hovertemplate="%{y}<br>%{x}: %{z}<br>action: %{customdata}<extra></extra>")
 st.plotly_chart(fig)
@@ -53,7 +56,7 @@ if "expected_revenue" in m:
 else:
     st.caption("No expected revenue: this data set's spec names no `order_value_column`.")
 if "observed_rate_test" in m:
-    st.caption(f"observed_rate_test uses held-out test rows only, and is blank where a cell has fewer than "
+    st.caption(f"The observed rate uses held-out test rows only, and is blank where a cell has fewer than "
                f"{MIN_TEST_CUSTOMERS} of them.")
 
 st.subheader("Recommended action per cell")

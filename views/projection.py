@@ -6,6 +6,7 @@ import streamlit as st
 
 from views.common import cached_figure, require_run, segment_filter
 
+NOT_RECORDED = "not recorded"
 HOVER_FEATURES = 4  # the propensity model's most important features shown on hover
 
 run = require_run()
@@ -18,8 +19,9 @@ if features is not None:
 feature_cols = [c for c in labels if c in proj.columns]
 
 st.title("Projection explorer")
-st.caption(f"2-D UMAP of {len(proj):,} customers sampled at random (each segment in proportion to its size); nearby points behave alike, "
-           "the axes have no units.")
+total = run.json("manifest")["rows"]
+st.caption(f"2-D UMAP of {len(proj):,} customers" + (f" sampled at random from {total:,} (each segment in proportion "
+           "to its size)" if len(proj) < total else "") + "; nearby points behave alike, the axes have no units.")
 c = st.columns([1, 2])
 colour = c[0].radio("Colour by", ["segment", "propensity", "a feature"], horizontal=True)
 feature = None
@@ -29,7 +31,7 @@ if colour == "a feature":
         st.stop()
     feature = c[1].selectbox("Feature", feature_cols, format_func=lambda f: labels.get(f, f))
 segs = sorted(proj["segment_name"].unique())
-chosen = segment_filter(segs)
+chosen = segment_filter(run, segs)
 view = proj[proj["segment_name"].isin(chosen)]
 if view.empty:
     st.info("No segment chosen.")
@@ -46,10 +48,11 @@ def _figure():
     if numeric_feature:
         shown = view[view[feature].notna()]
     elif feature is not None:
-        shown = view.assign(**{feature: view[feature].astype("string").fillna("not recorded")})
+        shown = view.assign(**{feature: view[feature].astype("string").fillna(NOT_RECORDED)})
     hover = {"customer_id": True, "segment_name": True, "propensity": ":.3f", "x": False, "y": False}
     hover.update({f: True for f in key})
     fig = px.scatter(shown, x="x", y="y", color=colour_col, hover_data=hover,
+                     color_discrete_map={NOT_RECORDED: "lightgrey"},
                      color_continuous_scale="Viridis", render_mode="webgl", opacity=0.6, height=650,
                      labels={"segment_name": "segment", **{f: labels.get(f, f) for f in feature_cols}})
     fig.update_traces(marker={"size": 3})
@@ -64,6 +67,7 @@ def _figure():
 
 fig = cached_figure((str(run.artifacts), run.run_id, "projection", colour_col, tuple(sorted(chosen))), _figure)
 st.plotly_chart(fig)
-if len(missing):
-    st.caption(f"{len(missing):,} of these customers have no {labels.get(feature, feature)} recorded; they are "
+n_blank = int(view[feature].isna().sum()) if feature is not None else 0
+if n_blank:
+    st.caption(f"{n_blank:,} of these customers have no {labels.get(feature, feature)} recorded; they are "
                "drawn in light grey.")
