@@ -34,7 +34,9 @@ Method
    winning segment; a customer is flagged ``segment_reassigned`` when most of its
    neighbours were HDBSCAN noise. Agreement of this vote with the fitted labels is
    measured on sample customers left out of the reference set.
-6. A separate 2-D UMAP of at most ``projection_size`` sample customers, for display only.
+6. A separate 2-D UMAP for display only: 1.5 x ``projection_size`` sample customers are
+   embedded, and a sample of at most ``projection_size`` of them, stratified by segment
+   (small segments get at least ``projection_size / (2k)`` points), is kept.
 7. Quality figures (:meth:`Segmenter._quality`): silhouettes, DBCV, and the bootstrap ARI
    of refits on subsamples of the fitted sample.
 
@@ -202,7 +204,8 @@ class Segmenter:
         ``"gmm"``.
     fit_info_ : dict: sample size, Hopkins statistic, HDBSCAN candidates tried, noise share,
         segment sizes in the sample, assignment agreement, inputs used and left out.
-    projection_ : DataFrame with ``row`` (position in the fitted table), ``x``, ``y``.
+    projection_ : DataFrame with ``row`` (position in the fitted table), ``x``, ``y``: the
+        stratified display sample (at most ``projection_size`` rows).
     """
 
     def __init__(self, *, settings: SegmentationSettings = SegmentationSettings(), random_state: int = 0,
@@ -295,6 +298,8 @@ class Segmenter:
             P = _umap_many([self._projection_job(Z, proj_idx)])[0]
         else:  # computed beside the main UMAP
             proj_idx, P = self._projection
+        keep = self._stratified_display(labels[proj_idx], min(s.projection_size, len(proj_idx)))
+        proj_idx, P = proj_idx[keep], P[keep]
         self.projection_ = pd.DataFrame({"row": sample[proj_idx], "x": P[:, 0], "y": P[:, 1]})
         self._projection = None  # not saved with the model
         chosen = next((c for c in search if c["chosen"]), None)
@@ -433,8 +438,39 @@ class Segmenter:
         s = self.settings
         return (Z, s.n_components, min(s.n_neighbors, len(Z) - 1), s.min_dist, 200, seed)
 
+    #: The 2-D projection embeds this many times ``projection_size`` sample customers, so that
+    #: the stratified display sample (:meth:`_stratified_display`) can give small segments more
+    #: than their proportional share.
+    PROJECTION_POOL = 1.5
+
     def _projection_rows(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        return np.sort(rng.choice(n, size=min(self.settings.projection_size, n), replace=False))
+        """Rows of the sample embedded in 2-D: ``projection_size`` drawn from ``rng`` (as
+        always, so the segmentation's random stream is unchanged) plus up to half as many
+        again from a generator of their own (seed ``[random_state, 2]``)."""
+        size = min(self.settings.projection_size, n)
+        base = rng.choice(n, size=size, replace=False)
+        extra_n = min(int(self.PROJECTION_POOL * size), n) - size
+        if extra_n <= 0:
+            return np.sort(base)
+        rest = np.setdiff1d(np.arange(n), base)
+        extra = np.random.default_rng([self.random_state, 2]).choice(rest, size=extra_n, replace=False)
+        return np.sort(np.concatenate([base, extra]))
+
+    def _stratified_display(self, labels: np.ndarray, size: int) -> np.ndarray:
+        """Positions (into ``labels``, the segments of the embedded pool) of the displayed
+        sample: stratified by segment, each segment getting at least ``size / (2k)`` points
+        (or all it has) and the rest in proportion to segment size; seeded by
+        ``[random_state, 3]``. Shape (at most ``size``,)."""
+        if len(labels) <= size:
+            return np.arange(len(labels))
+        rng = np.random.default_rng([self.random_state, 3])
+        segs, counts = np.unique(labels, return_counts=True)
+        floor = np.minimum(counts, size // (2 * len(segs)))
+        room = counts - floor
+        extra = np.floor((size - floor.sum()) * room / max(1, room.sum())).astype(int)
+        take = np.minimum(counts, floor + extra)
+        picks = [rng.choice(np.flatnonzero(labels == g), size=t, replace=False) for g, t in zip(segs, take)]
+        return np.sort(np.concatenate(picks))
 
     def _projection_job(self, Z: np.ndarray, rows: np.ndarray) -> tuple:
         """The 2-D display projection of ``Z[rows]`` (min_dist 0.1 spreads points for reading)."""

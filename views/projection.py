@@ -1,6 +1,7 @@
-"""Projection explorer: 2-D UMAP of a uniform random sample of customers (at most 20,000
-points), coloured by segment, propensity or any input feature; hover shows the customer's
-segment, propensity and the model's most important features."""
+"""Projection explorer: 2-D UMAP of a sample of customers stratified by segment (at most
+20,000 points; see ``core.segmentation``), coloured by segment, propensity or any input
+feature; hover shows the customer's segment, propensity and the model's most important
+features."""
 import plotly.express as px
 import streamlit as st
 
@@ -20,8 +21,9 @@ feature_cols = [c for c in labels if c in proj.columns]
 
 st.title("Projection explorer")
 total = run.json("manifest")["rows"]
-st.caption(f"2-D UMAP of {len(proj):,} customers" + (f" sampled at random from {total:,} (each segment in proportion "
-           "to its size)" if len(proj) < total else "") + "; nearby points behave alike, the axes have no units.")
+st.caption(f"2-D UMAP of {len(proj):,} customers" + (f", a sample of the {total:,} stratified by segment (small "
+           "segments get more points than their share, so they can be seen)" if len(proj) < total else "")
+           + "; nearby points behave alike, the axes have no units.")
 c = st.columns([1, 2])
 colour = c[0].radio("Colour by", ["segment", "propensity", "a feature"], horizontal=True)
 feature = None
