@@ -15,6 +15,8 @@ from core.config import load_settings
 from core.errors import DataError
 
 DEFAULT_SETTINGS = Path("configs/default.toml")
+#: Column names of the batch-scoring output that differ from the scored table's.
+OUTPUT_NAMES = {"segment_name": "persona"}
 
 
 def _progress(fraction: float, message: str) -> None:
@@ -175,7 +177,7 @@ def _score(args, settings) -> int:
         if args.spec:
             ScoringModel.load(run, resolve_spec(args.spec))  # refuses another spec
         scored = score_dask(run, args.data, args.scheduler, args.workers)
-        out = write_table(scored, args.out)
+        out = write_table(scored.rename(columns=OUTPUT_NAMES), args.out)
         print(f"scored {len(scored):,} customers with run {run.run_id} on Dask "
               f"({args.scheduler or f'LocalCluster, {args.workers} workers'}) in {time.perf_counter() - t0:.1f} s -> {out}")
         return 0
@@ -187,7 +189,7 @@ def _score(args, settings) -> int:
     with tqdm(total=len(raw), unit=" rows", desc="scoring", file=sys.stderr, disable=None) as bar:
         scored, report = model.score(raw, source=args.data, n_jobs=settings.n_jobs,
                                      progress=lambda done, total: bar.update(done - bar.n))
-    out = write_table(scored, args.out)
+    out = write_table(scored.rename(columns=OUTPUT_NAMES), args.out)
     print(f"scored {len(scored):,} customers with run {run.run_id} in {time.perf_counter() - t0:.1f} s -> {out}")
     for line in quality_notes(report["quality"], report["unseen_categories"]):
         print(f"note: {line}", file=sys.stderr)

@@ -157,8 +157,8 @@ def backtest(scores: pd.DataFrame, outcomes: pd.DataFrame, target: str, id_colum
     Parameters
     ----------
     scores : a scored table as written by ``python -m core score`` (``customer_id``,
-        ``propensity``, ``propensity_decile``, ``segment_id``, optional ``segment_name``
-        and ``run_id``).
+        ``propensity``, ``propensity_decile``, ``segment_id``, optional ``persona`` (or
+        ``segment_name``) and ``run_id``).
     outcomes : one row per customer with ``id_column`` and the 0/1 ``target``.
     target : the outcome column's name.
 
@@ -205,8 +205,9 @@ def backtest(scores: pd.DataFrame, outcomes: pd.DataFrame, target: str, id_colum
         return t.reset_index().to_dict("records")
 
     segments = table("segment_id")
-    if "segment_name" in merged:
-        names = merged.drop_duplicates("segment_id").set_index("segment_id")["segment_name"]
+    name_col = next((c for c in ("persona", "segment_name") if c in merged), None)
+    if name_col:
+        names = merged.drop_duplicates("segment_id").set_index("segment_id")[name_col]
         for r in segments:
             r["segment_name"] = names.get(r["segment_id"])
     return {"run_id": str(merged["run_id"].iloc[0]) if "run_id" in merged else None,

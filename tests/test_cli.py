@@ -31,7 +31,7 @@ def test_score_writes_expected_columns(trained, settings_file, small_table, tmp_
     code, _ = _run(capsys, art, settings_file, "score", "--data", str(inp), "--out", str(out))
     assert code == 0
     got = pd.read_parquet(out)
-    assert list(got.columns) == ["customer_id", "segment_id", "segment_name", "segment_confidence",
+    assert list(got.columns) == ["customer_id", "segment_id", "persona", "segment_confidence",
                                  "segment_reassigned", "propensity", "propensity_decile", "reason_1", "reason_2",
                                  "reason_3", "run_id", "scored_at"]
     assert len(got) == len(small_table) and got["scored_at"].nunique() == 1
