@@ -54,7 +54,8 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("score", parents=[common], help="score a table with the current run")
     s.add_argument("--data", required=True, help="CSV or Parquet table, or a folder of Parquet parts (no target needed)")
-    s.add_argument("--out", required=True, help="output .csv or .parquet")
+    s.add_argument("--out", default=None, help="output .csv or .parquet (default: scores_<run id>_<UTC date>.parquet "
+                                               "in this folder)")
     s.add_argument("--run", default=None, help="run id (default: the current run)")
     s.add_argument("--spec", default=None, help="TOML spec the table follows; refused unless it is the run's own "
                                                 "(default: the run's spec)")
@@ -168,8 +169,12 @@ def _score(args, settings) -> int:
     from core import data, registry
     from core.pipeline import ScoringModel, check_output_path, quality_notes, resolve_spec, write_table
 
-    check_output_path(args.out)
     run = registry.load_run(settings.artifacts_dir, args.run)
+    if args.out is None:
+        from datetime import datetime, timezone
+
+        args.out = f"scores_{run.run_id}_{datetime.now(timezone.utc):%Y-%m-%d}.parquet"
+    check_output_path(args.out)
     t0 = time.perf_counter()
     if args.engine == "dask":
         from core.pipeline import score_dask

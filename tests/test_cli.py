@@ -44,6 +44,16 @@ def test_score_writes_expected_columns(trained, settings_file, small_table, tmp_
     code, _ = _run(capsys, art, settings_file, "score", "--data", str(parts), "--out", str(tmp_path / "p.csv"))
     from_parts = pd.read_csv(tmp_path / "p.csv", dtype={"customer_id": str})
     assert code == 0 and from_parts["customer_id"].tolist() == got["customer_id"].tolist()
+    # without --out: scores_<run id>_<date>.parquet in the working folder
+    import os
+
+    here = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        code, _ = _run(capsys, art, settings_file, "score", "--data", str(inp))
+    finally:
+        os.chdir(here)
+    assert code == 0 and len(list(tmp_path.glob(f"scores_{run.run_id}_*.parquet"))) == 1
     assert from_parts["propensity"].to_numpy() == pytest.approx(got["propensity"].to_numpy(), abs=1e-12)
     # scoring reproduces the training run's own scores and reasons for the same customers
     ref = run.table("scored").set_index("customer_id")
