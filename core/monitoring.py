@@ -167,8 +167,9 @@ def backtest(scores: pd.DataFrame, outcomes: pd.DataFrame, target: str, id_colum
     dict: ``rows`` (scored, with an outcome, scored without one), ``roc_auc`` and
     ``pr_auc`` (average precision) with 95% bootstrap intervals
     (:func:`core.evaluation.bootstrap_intervals`), ``base_rate``, ``mean_predicted``,
-    ``brier``, ``ece``, ``deciles`` and ``segments`` (customers, predicted = mean
-    propensity, realised rate; per decile and per segment) and ``run_id``.
+    ``log_loss``, ``brier``, ``ece`` (:func:`core.evaluation.probability_metrics`),
+    ``deciles`` and ``segments`` (customers, predicted = mean propensity, realised rate;
+    per decile and per segment) and ``run_id``.
 
     Raises
     ------
@@ -215,5 +216,5 @@ def backtest(scores: pd.DataFrame, outcomes: pd.DataFrame, target: str, id_colum
                      "scored_without_outcome": int(len(scores) - len(merged))},
             "roc_auc": m["roc_auc"], "roc_auc_ci": ci["roc_auc"], "pr_auc": m["pr_auc"], "pr_auc_ci": ci["pr_auc"],
             "base_rate": float(y.mean()), "mean_predicted": float(p.mean()),
-            "brier": float(np.mean((p - y) ** 2)), "ece": evaluation.expected_calibration_error(y, p),
+            **evaluation.probability_metrics(y, p),
             "deciles": table("propensity_decile"), "segments": segments}

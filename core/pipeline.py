@@ -593,25 +593,22 @@ def retrain(data_path: str | Path | None, spec_path: str | Path | None, settings
                         f"{champ_id} of '{champion.spec().name}': retrain on the champion's kind of table")
     scored, feats = challenger.table("scored"), challenger.table("features")
     test = (scored["split"] == "test").to_numpy()
-    y = scored.loc[test, spec.target].to_numpy(int)
-    rows = feats.loc[test].reset_index(drop=True)
     if spec.snapshot_column:  # training ids carry the snapshot date; score with the plain ids
-        rows[spec.id_column] = rows[spec.id_column].str.split("@").str[0]
-    champ_model = ScoringModel.load(champion)
-    p_champ, _ = champ_model.score(rows, source="challenger's test rows", n_jobs=settings.n_jobs)
-    p_chall = scored.loc[test, "propensity"].to_numpy(float)
+        feats = feats.assign(**{spec.id_column: feats[spec.id_column].str.split("@").str[0]})
+    # the champion scores the whole new table once; its test rows are a subset of it
+    p_champ_all = ScoringModel.load(champion).score(feats, source="new table", n_jobs=settings.n_jobs)[0][
+        "propensity"].to_numpy(float)
+    y_all = scored[spec.target].to_numpy(int)
+    y = y_all[test]
 
     def figures(p):
         m = evaluation.classification_metrics(y, p)
-        return {"roc_auc": m["roc_auc"], "pr_auc": m["pr_auc"], "brier": float(np.mean((p - y) ** 2)),
-                "ece": evaluation.expected_calibration_error(y, p), "lift_top_decile": m["lift_top_decile"]}
+        return {"roc_auc": m["roc_auc"], "pr_auc": m["pr_auc"], **evaluation.probability_metrics(y, p),
+                "lift_top_decile": m["lift_top_decile"]}
 
-    metrics = {"champion": figures(p_champ["propensity"].to_numpy(float)), "challenger": figures(p_chall)}
-    all_new = scored[spec.target].to_numpy(int)
-    p_all, _ = champ_model.score(feats.assign(**({spec.id_column: feats[spec.id_column].str.split("@").str[0]}
-                                                 if spec.snapshot_column else {})),
-                                 source="new table", n_jobs=settings.n_jobs)
-    on_new = evaluation.classification_metrics(all_new, p_all["propensity"].to_numpy(float))
+    metrics = {"champion": figures(p_champ_all[test]),
+               "challenger": figures(scored.loc[test, "propensity"].to_numpy(float))}
+    on_new = evaluation.classification_metrics(y_all, p_champ_all)
     tol = settings.promote_tolerance
     not_worse, decision, why = promotion_decision(metrics["champion"], metrics["challenger"], tol,
                                                   settings.auto_promote, challenger.run_id)

@@ -75,7 +75,10 @@ def _fig_html(fig: go.Figure, first: bool) -> str:
     return fig.to_html(full_html=False, include_plotlyjs=True if first else False, config={"displaylogo": False})
 
 
-def _charts(met: dict) -> list[go.Figure]:
+def curve_figures(met: dict) -> tuple[go.Figure, go.Figure]:
+    """ROC and precision-recall curves of XGBoost and the logistic baseline on the test rows,
+    from a run's ``metrics.json`` (``curves_xgboost``, ``curves_logistic``: points thinned by
+    :func:`core.evaluation.curves`). Shared by the report and the Propensity page."""
     roc, pr = go.Figure(), go.Figure()
     for k, name in (("xgboost", "XGBoost"), ("logistic", "logistic")):
         cv = met[f"curves_{k}"]
@@ -84,16 +87,28 @@ def _charts(met: dict) -> list[go.Figure]:
     roc.add_trace(go.Scatter(x=[0, 1], y=[0, 1], name="random", line={"dash": "dot"}))
     roc.update_layout(title="ROC curve (test rows)", xaxis_title="false positive rate", yaxis_title="true positive rate")
     pr.update_layout(title="Precision-recall curve (test rows)", xaxis_title="recall", yaxis_title="precision")
-    figs = [roc, pr]
-    cal = met.get("calibration")
-    if cal:
-        c = go.Figure()
-        for key, name in (("before", "before calibration"), ("after", f"after ({cal['method']})")):
-            t = pd.DataFrame(cal[key])
-            c.add_trace(go.Scatter(x=t["mean_predicted"], y=t["observed_rate"], mode="lines+markers", name=name))
-        c.add_trace(go.Scatter(x=[0, 1], y=[0, 1], name="perfect", line={"dash": "dot"}))
-        c.update_layout(title="Calibration (10 bins)", xaxis_title="mean predicted", yaxis_title="observed rate")
-        figs.append(c)
+    return roc, pr
+
+
+def calibration_figure(met: dict) -> go.Figure:
+    """Reliability curve (10 equal-width bins) before and after calibration, from
+    ``metrics.json`` ``calibration`` (:func:`core.evaluation.calibration_table`)."""
+    cal = met["calibration"]
+    fig = go.Figure()
+    for key, name in (("before", "before calibration"), ("after", f"after ({cal['method']})")):
+        t = pd.DataFrame(cal[key])
+        fig.add_trace(go.Scatter(x=t["mean_predicted"], y=t["observed_rate"], mode="lines+markers", name=name,
+                                 text=t["customers"], hovertemplate="predicted %{x:.3f}<br>observed %{y:.3f}<br>"
+                                                                   "%{text:,} customers<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], name="perfect", line={"dash": "dot"}))
+    fig.update_layout(title="Calibration (10 bins)", xaxis_title="mean predicted probability",
+                      yaxis_title="observed rate")
+    return fig
+
+
+def lift_gains_figures(met: dict) -> tuple[go.Figure, go.Figure]:
+    """Lift by score decile (1 = top 10%) and cumulative gains (share of buyers reached
+    against share of customers contacted), from ``metrics.json`` ``deciles_xgboost``."""
     dec = pd.DataFrame(met["deciles_xgboost"])
     lift = go.Figure(go.Bar(x=dec["decile"], y=dec["lift"]))
     lift.update_layout(title="Lift by decile (1 = top 10%)", xaxis_title="decile", yaxis_title="lift")
@@ -102,7 +117,12 @@ def _charts(met: dict) -> list[go.Figure]:
     gains.add_trace(go.Scatter(x=[0, 1], y=[0, 1], name="random", line={"dash": "dot"}))
     gains.update_layout(title="Cumulative gains", xaxis_title="share of customers contacted",
                         yaxis_title="share of buyers reached")
-    return figs + [lift, gains]
+    return lift, gains
+
+
+def _charts(met: dict) -> list[go.Figure]:
+    return [*curve_figures(met), *([calibration_figure(met)] if met.get("calibration") else []),
+            *lift_gains_figures(met)]
 
 
 def build(run: registry.Run, artifacts: Path) -> dict:

@@ -79,6 +79,19 @@ def _train(data, spec, label: str) -> bool:
     return True
 
 
+def _change_current(change, message) -> None:
+    """Run a promote or roll back (``change()``); on success say ``message(result)`` after a
+    rerun, so the sidebar, the tables and every page show the new current run."""
+    try:
+        result = change()
+    except DataError as exc:
+        show_error(exc)
+        return
+    st.cache_data.clear()
+    st.session_state["admin_message"] = message(result)
+    st.rerun()
+
+
 def _show_retrain(r: dict) -> None:
     """A retrain report: champion vs challenger on the challenger's test rows, continuity,
     the decision, and a promote button while the challenger waits for approval."""
@@ -98,14 +111,8 @@ def _show_retrain(r: dict) -> None:
         f"Decision: {decision} ({r['why']}).")
     if decision != "promoted" and active_run_id() != r["challenger"]:
         if st.button(f"Promote challenger {r['challenger']}", key="promote_challenger"):
-            try:
-                registry.promote(cfg.artifacts_dir, r["challenger"])
-            except DataError as exc:
-                show_error(exc)
-            else:
-                st.cache_data.clear()
-                st.session_state["admin_message"] = f"Run {r['challenger']} is now current."
-                st.rerun()
+            _change_current(lambda: registry.promote(cfg.artifacts_dir, r["challenger"]),
+                            lambda previous: f"Run {r['challenger']} is now current (was {previous or 'none'}).")
 
 
 def _spec_choices() -> dict:
@@ -243,25 +250,13 @@ def _history_tab() -> None:
         "purchase_rate": st.column_config.NumberColumn("purchase rate", format="percent")})
     c = st.columns(2)
     if c[0].button("Promote this run", disabled=rid == active_run_id()):
-        try:
-            previous = registry.promote(cfg.artifacts_dir, rid)
-        except DataError as exc:
-            show_error(exc)
-        else:  # rerun so the sidebar, the table and every page show the new current run
-            st.cache_data.clear()
-            st.session_state["admin_message"] = f"Run {rid} is now current (was {previous or 'none'})."
-            st.rerun()
+        _change_current(lambda: registry.promote(cfg.artifacts_dir, rid),
+                        lambda previous: f"Run {rid} is now current (was {previous or 'none'}).")
     can_roll_back = len(registry.champion_stack(cfg.artifacts_dir)) >= 2
     if c[1].button("Roll back to the previous champion", disabled=not can_roll_back,
                    help=None if can_roll_back else "There is no earlier champion to return to."):
-        try:
-            now = registry.rollback(cfg.artifacts_dir)
-        except DataError as exc:
-            show_error(exc)
-        else:
-            st.cache_data.clear()
-            st.session_state["admin_message"] = f"Rolled back: run {now} is current."
-            st.rerun()
+        _change_current(lambda: registry.rollback(cfg.artifacts_dir),
+                        lambda now: f"Rolled back: run {now} is current.")
     log = registry.champion_history(cfg.artifacts_dir)
     if log:
         st.caption("Changes of the current run, newest first")

@@ -4,10 +4,9 @@ tuning trials, and a customer lookup with the customer's reasons."""
 import numpy as np
 import pandas as pd
 import plotly.express as px
-import plotly.graph_objects as go
 import streamlit as st
 
-from core import evaluation
+from core import evaluation, report
 from views.common import cached_figure, require_run
 
 BEESWARM_POINTS = 300  # dots per feature in the SHAP summary
@@ -54,19 +53,8 @@ def _quality():
                "Recency only ranks customers by days since their last purchase: the simplest peer."
                + (" The oracle is the generator's true propensity: the ceiling on the default data." if "oracle" in met else ""))
 
-    def _curves():
-        roc, pr = go.Figure(), go.Figure()
-        for k, name in (("xgboost", "XGBoost"), ("logistic", "logistic")):
-            cv = met[f"curves_{k}"]
-            roc.add_trace(go.Scatter(x=cv["roc"]["fpr"], y=cv["roc"]["tpr"], name=name))
-            pr.add_trace(go.Scatter(x=cv["pr"]["recall"], y=cv["pr"]["precision"], name=name))
-        roc.add_trace(go.Scatter(x=[0, 1], y=[0, 1], name="random", line={"dash": "dot"}))
-        roc.update_layout(title="ROC curve", xaxis_title="false positive rate", yaxis_title="true positive rate")
-        pr.update_layout(title="Precision-recall curve", xaxis_title="recall", yaxis_title="precision")
-        return roc, pr
-
     c1, c2 = st.columns(2)
-    roc, pr = cached_figure(KEY + ("curves",), _curves)
+    roc, pr = cached_figure(KEY + ("curves",), lambda: report.curve_figures(met))
     c1.plotly_chart(roc)
     c2.plotly_chart(pr)
     _training()
@@ -77,38 +65,17 @@ def _calibration_section():
     st.subheader("Calibration: does a 0.30 mean 30%?")
     cal = met["calibration"]
 
-    def _calibration():
-        fig = go.Figure()
-        for key, name in (("before", "before calibration"), ("after", f"after ({cal['method']})")):
-            t = pd.DataFrame(cal[key])
-            fig.add_trace(go.Scatter(x=t["mean_predicted"], y=t["observed_rate"], mode="lines+markers", name=name,
-                                     text=t["customers"], hovertemplate="predicted %{x:.3f}<br>observed %{y:.3f}<br>"
-                                                                       "%{text:,} customers<extra></extra>"))
-        fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], name="perfect", line={"dash": "dot"}))
-        fig.update_layout(xaxis_title="mean predicted probability (10 bins)", yaxis_title="observed rate", height=420)
-        return fig
-
-    st.plotly_chart(cached_figure(KEY + ("calibration",), _calibration))
+    st.plotly_chart(cached_figure(KEY + ("calibration",), lambda: report.calibration_figure(met)))
     st.caption(f"Calibration method: **{cal['method']}** ({cal['why']}). ECE before {cal['ece_before']:.4f}, "
                f"after {cal['ece_after']:.4f}.")
 
 
 def _lift_section():
     """Lift, gains, capture, budget, your economics, the profit threshold."""
-    dec = pd.DataFrame(met["deciles_xgboost"])
     st.subheader("Lift and cumulative gains by decile (test rows)")
 
-    def _lift_gains():
-        gains = pd.concat([pd.DataFrame({"cum_customers_share": [0.0], "cum_buyers_share": [0.0]}),
-                           dec[["cum_customers_share", "cum_buyers_share"]]])
-        gain_fig = px.line(gains, x="cum_customers_share", y="cum_buyers_share", markers=True, title="Cumulative gains",
-                           labels={"cum_customers_share": "share of customers contacted",
-                                   "cum_buyers_share": "share of buyers reached"})
-        gain_fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], name="random", line={"dash": "dot"}))
-        return px.bar(dec, x="decile", y="lift", title="Lift by decile (1 = top 10%)"), gain_fig
-
     c1, c2 = st.columns(2)
-    lift_fig, gain_fig = cached_figure(KEY + ("lift_gains",), _lift_gains)
+    lift_fig, gain_fig = cached_figure(KEY + ("lift_gains",), lambda: report.lift_gains_figures(met))
     c1.plotly_chart(lift_fig)
     c2.plotly_chart(gain_fig)
 
