@@ -1,0 +1,264 @@
+"""Clusterers of the segmentation slot: the HDBSCAN parameter search, KMeans with k by
+silhouette, and a Gaussian mixture with k by BIC.
+
+Every clusterer has ``fit(E, rng) -> ClusterResult`` on the space its reducer made (shape
+(m, k)), and the fixed-k ones ``refit(E, k, seed)``, the labels of a refit with the chosen
+k (for the bootstrap stability of :func:`core.segmentation.quality.quality_figures`).
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+
+import hdbscan
+import numpy as np
+from joblib import Memory
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score, silhouette_score
+from sklearn.mixture import GaussianMixture
+from sklearn.neighbors import NearestNeighbors
+
+from core.segmentation.quality import rule_fidelity
+from core.segmentation.reducers import run_parallel
+
+
+@dataclass
+class ClusterResult:
+    """What a clusterer found on the fitted sample.
+
+    Attributes
+    ----------
+    labels : ndarray of shape (m,), segment of each fitted customer (noise reassigned).
+    noise : ndarray of shape (m,), bool: HDBSCAN called the customer noise.
+    k : int, number of segments.
+    candidates : list of dict, the HDBSCAN parameter search's table (empty otherwise).
+    chosen : dict or None, the chosen candidate's row of that table.
+    stability_aris : list of float or None, bootstrap ARIs already measured by the search
+        for the chosen candidate (None: :func:`core.segmentation.quality.quality_figures`
+        measures them by refitting).
+    """
+
+    labels: np.ndarray
+    noise: np.ndarray
+    k: int
+    candidates: list[dict] = field(default_factory=list)
+    chosen: dict | None = None
+    stability_aris: list[float] | None = None
+
+
+def _best_k(ks, n: int, fit, score) -> np.ndarray:
+    """Labels of the k in ``ks`` (below ``n``) whose ``score(k, labels, model)`` is highest,
+    the first such k on ties; ``fit(k)`` returns ``(labels, model)``."""
+    best = None
+    for k in ks:
+        if k >= n:
+            continue
+        labels, model = fit(k)
+        s = score(k, labels, model)
+        if best is None or s > best[0]:
+            best = (s, labels)
+    return best[1].astype(int)
+
+
+@dataclass(frozen=True)
+class KMeansBestK:
+    """KMeans (k-means++, 4 inits; scikit-learn) with k among ``ks`` chosen by the highest
+    mean silhouette (Rousseeuw 1987) on a seeded subsample of at most 5,000 rows."""
+
+    ks: tuple[int, ...] = (5, 6, 7, 8, 9, 10)
+    random_state: int = 0
+
+    name = "kmeans"
+
+    def fit(self, E: np.ndarray, rng: np.random.Generator) -> ClusterResult:
+        """Labels of ``E`` (shape (m, k)); the silhouette subsample is drawn from ``rng``."""
+        sub = rng.choice(len(E), size=min(5000, len(E)), replace=False)
+
+        def fit(k):
+            km = KMeans(n_clusters=k, n_init=4, random_state=self.random_state).fit(E)
+            return km.labels_, km
+
+        def score(k, labels, _):
+            return silhouette_score(E[sub], labels[sub]) if len(set(labels[sub])) > 1 else -1
+
+        labels = _best_k(self.ks, len(E), fit, score)
+        return ClusterResult(labels, np.zeros(len(E), dtype=bool), int(labels.max()) + 1)
+
+    @staticmethod
+    def refit(E: np.ndarray, k: int, seed: int) -> np.ndarray:
+        """Labels of a KMeans refit with ``k`` clusters on ``E``, seeded."""
+        return KMeans(n_clusters=k, n_init=4, random_state=seed).fit(E).labels_
+
+
+@dataclass(frozen=True)
+class GaussianMixtureBestK:
+    """Full-covariance Gaussian mixture (scikit-learn ``GaussianMixture``, 2 inits,
+    ``reg_covar`` 1e-4) with k among ``ks`` chosen by the lowest BIC (Schwarz 1978)."""
+
+    ks: tuple[int, ...] = (5, 6, 7, 8, 9, 10)
+    random_state: int = 0
+
+    name = "gmm"
+
+    def fit(self, E: np.ndarray, rng: np.random.Generator) -> ClusterResult:
+        """Labels of ``E`` (shape (m, k)); ``rng`` is not used (the mixture has its own seed)."""
+        def fit(k):
+            gm = GaussianMixture(n_components=k, covariance_type="full", n_init=2, reg_covar=1e-4,
+                                 random_state=self.random_state).fit(E)
+            return gm.predict(E), gm
+
+        labels = _best_k(self.ks, len(E), fit, lambda k, labels, gm: -gm.bic(E))
+        return ClusterResult(labels, np.zeros(len(E), dtype=bool), int(labels.max()) + 1)
+
+    @staticmethod
+    def refit(E: np.ndarray, k: int, seed: int) -> np.ndarray:
+        """Labels of a mixture refit with ``k`` components on ``E``, seeded."""
+        return GaussianMixture(n_components=k, covariance_type="full", n_init=2, reg_covar=1e-4,
+                               random_state=seed).fit(E).predict(E)
+
+
+def reassign_noise(Z: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Labels with every HDBSCAN noise point (-1) given the segment most common among its
+    ``k`` nearest clustered customers in the scaled inputs ``Z`` (shape (m, d)): the same
+    kind of vote that assigns every customer later, so a reassigned customer lands where the
+    assignment will put it. All noise: one segment (0)."""
+    labels = np.asarray(labels).copy()
+    noise = labels < 0
+    if not noise.any():
+        return labels
+    if noise.all():
+        return np.zeros(len(labels), dtype=int)
+    k = min(k, int((~noise).sum()))
+    nn = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(Z[~noise])
+    votes = labels[~noise][nn.kneighbors(Z[noise], return_distance=False)]
+    counts = np.stack([(votes == c).sum(axis=1) for c in range(int(labels.max()) + 1)], axis=1)
+    labels[noise] = counts.argmax(axis=1)
+    return labels
+
+
+def _candidate_stability(tasks: list[tuple]) -> list[tuple[np.ndarray, list[float]]]:
+    """For each ``(Z, labels, candidate, boot, knn_k, cache_dir)``: the candidate's final
+    labels on the whole fitted sample (noise reassigned) and, for each refit ``(idx, Eb)``
+    in ``boot``, the adjusted Rand index (Hubert & Arabie 1985) between those labels on the
+    subsample ``idx`` and HDBSCAN with the candidate's settings (``min_cluster_size`` and
+    ``min_samples`` scaled by the subsample's share) on the subsample's own UMAP embedding
+    ``Eb``, noise reassigned the same way. The minimum spanning tree of each (embedding,
+    min_samples) is cached in ``cache_dir`` (HDBSCAN's ``memory``). A module-level function
+    so a worker process can run it."""
+    out = []
+    for Z, labels, cand, boot, knn_k, cache in tasks:
+        n = len(Z)
+        final = reassign_noise(Z, labels, knn_k)
+        aris = []
+        for idx, Eb in boot:
+            frac = len(Eb) / n
+            lab = hdbscan.HDBSCAN(min_cluster_size=max(5, int(round(cand["min_cluster_size"] * frac))),
+                                  min_samples=max(1, int(round(cand["min_samples"] * frac))),
+                                  cluster_selection_method=cand["selection"], core_dist_n_jobs=1,
+                                  memory=Memory(cache, verbose=0)).fit(Eb).labels_
+            aris.append(float(adjusted_rand_score(final[idx], reassign_noise(Z[idx], lab, knn_k))))
+        out.append((final, aris))
+    return out
+
+
+@dataclass(frozen=True)
+class HDBSCANSearch:
+    """The HDBSCAN parameter search on a UMAP embedding (Campello, Moulavi & Sander 2013;
+    the ``hdbscan`` library of McInnes, Healy & Astels 2017).
+
+    Search: every ``min_samples`` in ``min_samples_grid`` x ``min_cluster_size`` (each
+    share of ``min_cluster_shares`` of the sample) x selection ``eom`` / ``leaf``, all on
+    the same embedding (the minimum spanning tree depends only on ``min_samples`` and is
+    computed once per value through HDBSCAN's ``memory`` cache). Each candidate is scored
+    by HDBSCAN's relative validity, its fast approximation of DBCV (Moulavi et al. 2014,
+    *Density-Based Clustering Validation*, SDM; ``HDBSCAN.relative_validity_``). It is
+    actionable with ``min_segments``..``max_segments`` clusters, each at least
+    ``min_segment_share`` of the sample, and at most ``max_noise_share`` of the sample
+    called noise. The stability of every actionable candidate is the mean adjusted Rand
+    index over the refits of the whole method (a UMAP of a subsample of the fitted
+    customers, then the candidate's HDBSCAN settings, :func:`_candidate_stability`), on
+    final labels (noise reassigned by :func:`reassign_noise` with ``knn_k`` neighbours).
+    The chosen candidate is the finest stable, readable one: the most segments among those
+    with stability >= ``min_stability`` and depth-4 rule fidelity >= ``min_rule_fidelity``
+    (:func:`core.segmentation.quality.rule_fidelity` on ``quality_sample`` customers), ties
+    broken by DBCV; when no stable candidate is readable enough, the finest stable one; when
+    none is stable, the most stable; without refits, the best DBCV. DBCV alone favoured the
+    coarsest partitions on the default data (5 segments merging personas).
+    """
+
+    min_samples_grid: tuple[int, ...] = (10, 25, 50)
+    min_cluster_shares: tuple[float, ...] = (0.02, 0.03, 0.04, 0.06)
+    min_segments: int = 5
+    max_segments: int = 10
+    min_segment_share: float = 0.02
+    max_noise_share: float = 0.5
+    min_stability: float = 0.8
+    min_rule_fidelity: float = 0.85
+    knn_k: int = 15
+    quality_sample: int = 10_000
+    random_state: int = 0
+    n_jobs: int = 1
+
+    name = "hdbscan"
+
+    def fit(self, E: np.ndarray, Z: np.ndarray, boot: list[tuple[np.ndarray, np.ndarray]],
+            progress=None) -> tuple[ClusterResult | None, list[dict]]:
+        """Search on the embedding ``E`` (shape (m, k)) of the scaled inputs ``Z`` (shape
+        (m, d)); ``boot`` holds the refits ``(rows of the subsample, its embedding)``.
+
+        Returns ``(result, candidates)``: the chosen partition (None when no candidate is
+        actionable) and the whole candidate table (one dict per setting tried).
+        """
+        progress = progress or (lambda msg: None)
+        n = len(E)
+        progress("HDBSCAN parameter search (DBCV and stability)")
+        search, fitted = [], []
+        with tempfile.TemporaryDirectory(prefix="hdbscan-cache-") as cache:
+            memory = Memory(cache, verbose=0)
+            for ms in self.min_samples_grid:
+                for share in self.min_cluster_shares:
+                    mcs = max(5, int(round(share * n)))
+                    for selection in ("eom", "leaf"):
+                        hd = hdbscan.HDBSCAN(min_cluster_size=mcs, min_samples=min(ms, mcs),
+                                             cluster_selection_method=selection, gen_min_span_tree=True,
+                                             core_dist_n_jobs=1, memory=memory).fit(E)
+                        lab = hd.labels_
+                        k = int(lab.max()) + 1
+                        smallest = float(np.bincount(lab[lab >= 0]).min() / n) if k else 0.0
+                        search.append({
+                            "min_cluster_size": mcs, "min_samples": min(ms, mcs), "selection": selection,
+                            "clusters": k, "noise_share": float((lab < 0).mean()), "smallest_share": smallest,
+                            "dbcv": float(hd.relative_validity_) if k >= 2 else None,
+                            "actionable": bool(self.min_segments <= k <= self.max_segments
+                                               and smallest >= self.min_segment_share
+                                               and (lab < 0).mean() <= self.max_noise_share),
+                            "stability": None, "chosen": False})
+                        fitted.append(lab)
+            actionable = [i for i, c in enumerate(search) if c["actionable"]]
+            finals = {}
+            if actionable and boot:
+                progress(f"stability of {len(actionable)} actionable candidates")
+                tasks = [(Z, fitted[i], search[i], boot, self.knn_k, cache) for i in actionable]
+                halves = [tasks[0::2], tasks[1::2]] if self.n_jobs > 1 and len(tasks) > 1 else [tasks]
+                results = run_parallel(_candidate_stability, halves)
+                order = actionable[0::2] + actionable[1::2] if len(halves) > 1 else actionable
+                for i, (final, aris) in zip(order, results):
+                    finals[i] = final
+                    search[i]["stability_aris"] = aris
+                    search[i]["stability"] = float(np.mean(aris))
+        stable = [i for i in actionable if (search[i]["stability"] or 0.0) >= self.min_stability]
+        for i in stable:  # can a depth-4 rule set describe them?
+            search[i]["rule_fidelity"] = rule_fidelity(Z, finals[i], self.quality_sample, self.random_state)
+        readable = [i for i in stable if search[i]["rule_fidelity"] >= self.min_rule_fidelity]
+        if stable:  # the finest stable (and, when possible, readable) partition, then DBCV
+            chosen = max(readable or stable, key=lambda i: (search[i]["clusters"], search[i]["dbcv"], -i))
+        elif actionable and boot:  # none stable enough: the most stable
+            chosen = max(actionable, key=lambda i: (search[i]["stability"], -i))
+        elif actionable:  # stability not measured: the best DBCV
+            chosen = max(actionable, key=lambda i: (search[i]["dbcv"], -i))
+        else:
+            return None, search
+        search[chosen]["chosen"] = True
+        labels = finals[chosen] if chosen in finals else reassign_noise(Z, fitted[chosen], self.knn_k)
+        return ClusterResult(labels, fitted[chosen] < 0, int(labels.max()) + 1, search, search[chosen],
+                             search[chosen].get("stability_aris")), search

@@ -1,0 +1,57 @@
+"""The 2-D display projection: a UMAP of a sample of the fitted customers, for people only.
+
+``pool`` x ``size`` sample customers are embedded (min_dist 0.1 spreads points for
+reading), and a sample of at most ``size`` of them, stratified by segment (each segment
+gets at least ``size / (2k)`` points, or all it has), is kept, so that small segments can
+be seen. It never decides a segment.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class DisplayProjection:
+    """Parameters: ``size`` points shown at most, UMAP ``n_neighbors``, the seed, and
+    ``pool`` (the embedded sample is ``pool`` times ``size``)."""
+
+    size: int = 20_000
+    n_neighbors: int = 15
+    random_state: int = 0
+    pool: float = 1.5
+
+    def rows(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Sorted rows of the fitted sample (of ``n``) to embed: ``size`` drawn from ``rng``
+        (the segmentation's own stream) plus up to ``(pool - 1) x size`` more from a
+        generator of their own (seed ``[random_state, 2]``)."""
+        size = min(self.size, n)
+        base = rng.choice(n, size=size, replace=False)
+        extra_n = min(int(self.pool * size), n) - size
+        if extra_n <= 0:
+            return np.sort(base)
+        rest = np.setdiff1d(np.arange(n), base)
+        extra = np.random.default_rng([self.random_state, 2]).choice(rest, size=extra_n, replace=False)
+        return np.sort(np.concatenate([base, extra]))
+
+    def job(self, Z: np.ndarray, rows: np.ndarray) -> tuple:
+        """The UMAP job (:func:`core.segmentation.reducers.umap_many`) embedding ``Z[rows]`` in 2-D."""
+        return (Z[rows], 2, min(self.n_neighbors, len(rows) - 1), 0.1, None, self.random_state)
+
+    def displayed(self, labels: np.ndarray) -> np.ndarray:
+        """Positions (into ``labels``, the segments of the embedded rows) of the displayed
+        sample: stratified by segment, each segment getting at least ``size / (2k)`` points
+        (or all it has) and the rest in proportion to segment size; seeded by
+        ``[random_state, 3]``. Shape (at most ``size``,)."""
+        size = min(self.size, len(labels))
+        if len(labels) <= size:
+            return np.arange(len(labels))
+        rng = np.random.default_rng([self.random_state, 3])
+        segs, counts = np.unique(labels, return_counts=True)
+        floor = np.minimum(counts, size // (2 * len(segs)))
+        room = counts - floor
+        extra = np.floor((size - floor.sum()) * room / max(1, room.sum())).astype(int)
+        take = np.minimum(counts, floor + extra)
+        picks = [rng.choice(np.flatnonzero(labels == g), size=t, replace=False) for g, t in zip(segs, take)]
+        return np.sort(np.concatenate(picks))

@@ -1,0 +1,309 @@
+"""The segmenter: preprocessing, then the slot's parts (reducer -> clusterer -> assigner),
+the display projection and the quality figures, composed in one ``fit``."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from core.config import SegmentationSettings
+from core.errors import DataError
+from core.features import build_preprocessor
+from core.schema import DatasetSpec
+from core.segmentation.assign import NearestNeighbourAssigner
+from core.segmentation.clusterers import ClusterResult, GaussianMixtureBestK, HDBSCANSearch, KMeansBestK
+from core.segmentation.projection import DisplayProjection
+from core.segmentation.quality import hopkins, quality_figures
+from core.segmentation.reducers import IdentityReducer, UMAPReducer, run_jobs, umap_many
+
+log = logging.getLogger(__name__)
+
+#: Methods of the slot: what ``SegmentationSettings.method`` may name, and what a fitted
+#: segmenter's ``method_`` may be (``umap+kmeans`` only as the HDBSCAN search's fallback).
+METHODS = ("umap+hdbscan", "kmeans", "gmm")
+
+
+class NotFittedError(RuntimeError):
+    """A model was used before ``fit``."""
+
+
+@dataclass(frozen=True)
+class MethodChoice:
+    """The method the slot runs and, when it is a fallback, why (``None`` otherwise)."""
+
+    method: str
+    fallback_reason: str | None = None
+
+
+def choose_method(configured: str, hopkins_statistic: float, min_hopkins: float) -> MethodChoice:
+    """The clusterer to run, before any fit.
+
+    A configured ``kmeans`` or ``gmm`` runs as configured. ``umap+hdbscan`` runs unless the
+    table shows no clustering tendency (Hopkins statistic below ``min_hopkins``;
+    independent uniform columns score 0.50): then the documented fallback, KMeans on the
+    scaled inputs, k by silhouette. (When the HDBSCAN search finds no actionable setting it
+    falls back to KMeans on its UMAP embedding: :meth:`Segmenter.fit`.)
+    """
+    if configured in ("kmeans", "gmm"):
+        return MethodChoice(configured)
+    if hopkins_statistic < min_hopkins:
+        return MethodChoice("kmeans", f"no cluster structure: Hopkins statistic {hopkins_statistic:.2f} is below "
+                                      f"{min_hopkins}, so segments are a KMeans partition of the scaled inputs")
+    return MethodChoice("umap+hdbscan")
+
+
+def order_by_size(labels: np.ndarray) -> np.ndarray:
+    """Labels renumbered 0..k-1 by segment size (0 = largest; ties by the old id)."""
+    ids, counts = np.unique(labels, return_counts=True)
+    order = ids[np.lexsort((ids, -counts))]
+    remap = {old: new for new, old in enumerate(order)}
+    return np.array([remap[v] for v in labels], dtype=int)
+
+
+class Segmenter:
+    """Fit segments on a sample, assign every customer, keep a 2-D projection.
+
+    The parts (``core.segmentation``): a reducer (:class:`UMAPReducer` or
+    :class:`IdentityReducer`), a clusterer (:class:`HDBSCANSearch`, :class:`KMeansBestK`,
+    :class:`GaussianMixtureBestK`), the :class:`NearestNeighbourAssigner`, the
+    :class:`DisplayProjection` and :func:`quality_figures`; :func:`choose_method` picks the
+    clusterer. The steps, and why, are in ``docs/segmentation.md``.
+
+    Parameters
+    ----------
+    settings : SegmentationSettings
+    random_state : int
+        Seed for sampling, UMAP, KMeans and the mixture.
+    n_jobs : int
+        With 2 or more, the stability refits and the 2-D projection run in a second process
+        (joblib's loky backend) while the main UMAP fits; results are identical to
+        ``n_jobs=1`` (each fit has its own seed).
+
+    Attributes (after ``fit``)
+    --------------------------
+    columns_ : list of str, the segmentation input columns.
+    n_segments_ : int
+    method_ : str, one of :data:`METHODS` or ``"umap+kmeans"`` (the search's fallback).
+    fallback_reason_ : str or None, why ``method_`` is a fallback (None when it is the
+        configured method).
+    assigner_ : NearestNeighbourAssigner
+    fit_info_ : dict: sample size, Hopkins statistic, HDBSCAN candidates tried, noise share,
+        segment sizes in the sample, assignment agreement, inputs used and left out, and
+        the quality figures.
+    projection_ : DataFrame with ``row`` (position in the fitted table), ``x``, ``y``: the
+        stratified display sample (at most ``projection_size`` rows).
+    segment_ids_ : ndarray of shape (n_segments_,), the public id of each fitted segment
+        (0..k-1 by size until :meth:`relabel`).
+    """
+
+    def __init__(self, *, settings: SegmentationSettings = SegmentationSettings(), random_state: int = 0,
+                 n_jobs: int = 1):
+        self.settings = settings
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    # -- the parts ---------------------------------------------------------------------------
+    def _umap(self) -> UMAPReducer:
+        s = self.settings
+        return UMAPReducer(n_components=s.n_components, n_neighbors=s.n_neighbors, min_dist=s.min_dist)
+
+    def _kmeans(self) -> KMeansBestK:
+        return KMeansBestK(ks=tuple(self.settings.fallback_k), random_state=self.random_state)
+
+    def _search(self) -> HDBSCANSearch:
+        s = self.settings
+        return HDBSCANSearch(min_samples_grid=tuple(s.min_samples_grid), min_cluster_shares=tuple(s.min_cluster_shares),
+                             min_segments=s.min_segments, max_segments=s.max_segments,
+                             min_segment_share=s.min_segment_share, max_noise_share=s.max_noise_share,
+                             min_stability=s.min_stability, min_rule_fidelity=s.min_rule_fidelity, knn_k=s.knn_k,
+                             quality_sample=s.quality_sample, random_state=self.random_state, n_jobs=self.n_jobs)
+
+    def _projection(self) -> DisplayProjection:
+        return DisplayProjection(size=self.settings.projection_size, n_neighbors=self.settings.n_neighbors,
+                                 random_state=self.random_state)
+
+    # -- fitting -----------------------------------------------------------------------------
+    def fit(self, clean: pd.DataFrame, spec: DatasetSpec, categories: dict, progress=None) -> "Segmenter":
+        """Fit on a sample of ``clean`` (n rows, validated). Returns self.
+
+        Raises
+        ------
+        ValueError
+            Fewer than 50 rows.
+        DataError
+            Every segmentation input is empty, or the inputs take fewer distinct values than
+            ``min_segments`` (e.g. all constant).
+        """
+        progress = progress or (lambda msg: None)
+        s = self.settings
+        n = len(clean)
+        if n < 50:
+            raise ValueError(f"segmentation needs at least 50 customers, got {n}")
+        rng = np.random.default_rng(self.random_state)
+        # Inputs with no value at all carry no structure; left out (by name) so values that
+        # appear at scoring time cannot move customers between segments.
+        self.columns_ = [c for c in spec.segmentation_columns if clean[c].notna().any()]
+        dropped = [c for c in spec.segmentation_columns if c not in self.columns_]
+        if not self.columns_:
+            raise DataError("every segmentation input column is empty")
+        sample = np.sort(rng.choice(n, size=min(s.sample_size, n), replace=False))
+        Xs = clean.iloc[sample][self.columns_]
+        self.preprocessor_ = build_preprocessor(spec, self.columns_, categories, add_indicator=False).fit(Xs)
+        Z = self.preprocessor_.transform(Xs)
+        distinct = len(np.unique(np.round(Z, 9), axis=0))
+        if distinct < s.min_segments:
+            constant = [c for c in self.columns_ if Xs[c].nunique(dropna=False) <= 1]
+            raise DataError(f"segmentation inputs take only {distinct} distinct value combination(s) in the sample, "
+                            f"too few for {s.min_segments} segments"
+                            + (f" (constant: {', '.join(constant)})" if constant else ""))
+        h = hopkins(Z, rng)
+        choice = choose_method(s.method, h, s.min_hopkins)
+        projection = self._projection()
+        E, proj = None, None
+        reducer = IdentityReducer()
+        if choice.method == "umap+hdbscan":
+            result, E, proj, choice = self._fit_umap_hdbscan(Z, rng, projection, progress)
+            if choice.method == "umap+kmeans":
+                reducer = self._umap()
+        elif choice.method == "gmm":
+            progress("Gaussian mixture on the scaled inputs (k by BIC)")
+            result = GaussianMixtureBestK(ks=tuple(s.fallback_k), random_state=self.random_state).fit(Z, rng)
+        else:
+            progress(choice.fallback_reason or "KMeans on the scaled inputs (k by silhouette)")
+            result = self._kmeans().fit(Z, rng)
+        refit_clusterer = GaussianMixtureBestK if choice.method == "gmm" else KMeansBestK
+        k = result.k
+        labels = order_by_size(result.labels)
+        self.method_, self.fallback_reason_ = choice.method, choice.fallback_reason
+
+        assigner = NearestNeighbourAssigner(knn_k=s.knn_k, reference_size=s.reference_size).fit(
+            Z, labels, result.noise, int(labels.max()) + 1, rng)
+        self.assigner_ = assigner
+        self.n_segments_ = assigner.n_segments_
+        self.segment_ids_ = np.arange(self.n_segments_)
+        held = np.setdiff1d(np.arange(len(sample)), assigner.reference_rows_)
+        labels = assigner.remapped(labels)
+        agreement = None
+        if len(held):
+            got, _, _ = assigner.predict(Z[held].astype(np.float32))
+            agreement = float((got == labels[held]).mean())
+
+        quality = quality_figures(
+            Z, E, labels, rng, quality_sample=s.quality_sample, stability_size=s.stability_size,
+            stability_resamples=s.stability_resamples, random_state=self.random_state,
+            refit=lambda idx, seed: refit_clusterer.refit(reducer.fit_transform(Z[idx], seed), k, seed),
+            known_aris=result.stability_aris, progress=progress)
+
+        if proj is None:
+            progress("UMAP 2-D projection for display")
+            proj_idx = projection.rows(len(sample), rng)
+            proj = (proj_idx, umap_many([projection.job(Z, proj_idx)])[0])
+        proj_idx, P = proj
+        keep = projection.displayed(labels[proj_idx])
+        proj_idx, P = proj_idx[keep], P[keep]
+        self.projection_ = pd.DataFrame({"row": sample[proj_idx], "x": P[:, 0], "y": P[:, 1]})
+        chosen = result.chosen
+        self.fit_info_ = {
+            "method": self.method_,
+            "fallback_reason": self.fallback_reason_,
+            "sample_size": int(len(sample)),
+            "n_segments": self.n_segments_,
+            "hopkins": h,
+            "min_cluster_size": chosen["min_cluster_size"] if chosen else None,
+            "min_samples": chosen["min_samples"] if chosen else None,
+            "cluster_selection": chosen["selection"] if chosen else None,
+            "hdbscan_candidates": result.candidates,
+            "noise_share_in_sample": float(result.noise.mean()),
+            "sample_segment_sizes": np.bincount(labels[labels >= 0], minlength=self.n_segments_).tolist(),
+            "reference_size": int(len(assigner.reference_rows_)),
+            "assignment_agreement": agreement,
+            "inputs": self.columns_,
+            "empty_inputs_left_out": dropped,
+            **quality,
+        }
+        return self
+
+    def _fit_umap_hdbscan(self, Z: np.ndarray, rng: np.random.Generator, projection: DisplayProjection, progress):
+        """UMAP of the fitted sample, the HDBSCAN search on it, and KMeans on the embedding
+        when no candidate is actionable.
+
+        The main embedding, the stability refits' embeddings (``stability_resamples``
+        subsamples of ``stability_size`` customers, at most 80% of the sample) and the 2-D
+        display projection are independent UMAP fits, run together by
+        :func:`core.segmentation.reducers.run_jobs` (two processes with ``n_jobs`` > 1).
+
+        Returns ``(result, embedding, (projection rows, projection), choice)``.
+        """
+        s = self.settings
+        n = len(Z)
+        umap = self._umap()
+        progress(f"UMAP: {n:,} customers x {Z.shape[1]} inputs -> {s.n_components} dimensions")
+        size = min(s.stability_size, int(0.8 * n))  # a subsample, even of a small table
+        boot_idx = [np.sort(rng.choice(n, size=size, replace=False)) for _ in range(s.stability_resamples)]
+        proj_idx = projection.rows(n, rng)
+        jobs = [umap.job(Z, self.random_state)]
+        jobs += [umap.job(Z[idx], self.random_state + 1 + b) for b, idx in enumerate(boot_idx)]
+        jobs.append(projection.job(Z, proj_idx))
+        progress(f"UMAP refits ({len(boot_idx)} x {size:,} customers) and the 2-D projection"
+                 + (" in a second process" if self.n_jobs > 1 else ""))
+        out = run_jobs(jobs, self.n_jobs)
+        E, side = out[0], out[1:]
+        result, candidates = self._search().fit(E, Z, list(zip(boot_idx, side[:-1])), progress)
+        choice = MethodChoice("umap+hdbscan")
+        if result is None:
+            choice = MethodChoice("umap+kmeans", f"HDBSCAN found no setting with {s.min_segments}..{s.max_segments} "
+                                                 f"clusters of at least {s.min_segment_share:.0%}: segments are "
+                                                 "KMeans on the UMAP embedding, k by silhouette")
+            progress(choice.fallback_reason)
+            km = self._kmeans().fit(E, rng)
+            result = ClusterResult(km.labels, km.noise, km.k, candidates)
+        return result, E, (proj_idx, side[-1]), choice
+
+    def relabel(self, mapping: dict[int, int]) -> None:
+        """Give the segments public ids (continuity across retrains, :mod:`core.continuity`).
+
+        Parameters
+        ----------
+        mapping : ``{fitted id (0..k-1): public id}``, one distinct id per segment.
+
+        Raises
+        ------
+        ValueError
+            A segment is missing from ``mapping`` or two segments get the same id.
+        """
+        ids = [mapping.get(i) for i in range(self.n_segments_)]
+        if None in ids or len(set(ids)) != len(ids):
+            raise ValueError(f"relabel needs one distinct id for each of the {self.n_segments_} segments, got {mapping}")
+        self.segment_ids_ = np.asarray(ids, dtype=int)
+
+    # -- assignment --------------------------------------------------------------------------
+    def assign(self, clean: pd.DataFrame, chunk_size: int = 20_000) -> pd.DataFrame:
+        """Segment of each customer in ``clean`` (validated, n rows).
+
+        Returns
+        -------
+        DataFrame of shape (n, 3), same index: ``segment_id`` (int: 0..k-1 after ``fit``, the
+        ids set by :meth:`relabel` after that), ``segment_confidence`` (float in 0..1: share
+        of the k nearest fitted customers in that segment), ``segment_reassigned`` (bool:
+        most neighbours were HDBSCAN noise).
+
+        Raises
+        ------
+        NotFittedError
+            Called before ``fit``.
+        """
+        if not hasattr(self, "assigner_"):
+            raise NotFittedError("Segmenter is not fitted: call fit() first")
+        segs, confs, flags = [], [], []
+        X = clean[self.columns_]
+        for start in range(0, len(X), chunk_size):
+            Z = self.preprocessor_.transform(X.iloc[start:start + chunk_size]).astype(np.float32)
+            s, c, f = self.assigner_.predict(Z)
+            segs.append(self.segment_ids_[s]), confs.append(c), flags.append(f)
+        return pd.DataFrame({
+            "segment_id": np.concatenate(segs) if segs else np.array([], int),
+            "segment_confidence": np.concatenate(confs) if confs else np.array([]),
+            "segment_reassigned": np.concatenate(flags) if flags else np.array([], bool),
+        }, index=clean.index)
