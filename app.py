@@ -1,32 +1,38 @@
 """Streamlit entry: page registry and the sidebar with the active run.
 
-Run with ``make run`` (or ``streamlit run app.py``).
+Run with ``make run`` (or ``streamlit run app.py``). The pages live in ``pages/``, one
+file each; their shared helpers are in ``ui.py`` (why a page opened without this frame
+hands over to it: :func:`ui.frame`).
 """
 import streamlit as st
 
-from views.common import RunView, active_run_id, settings
+from core.errors import DataError
+from ui import RunView, active_run_id, settings
 
 st.set_page_config(page_title="ShopSphere customer intelligence", layout="wide")
 
 PAGES = [
-    st.Page("views/overview.py", title="Overview", default=True),
-    st.Page("views/segments.py", title="Segments"),
-    st.Page("views/projection.py", title="Projection"),
-    st.Page("views/propensity.py", title="Propensity"),
-    st.Page("views/matrix.py", title="Segment matrix"),
-    st.Page("views/cohort.py", title="Cohort builder"),
-    st.Page("views/approach.py", title="Clustering vs classification"),
-    st.Page("views/score.py", title="Score a file"),
-    st.Page("views/admin.py", title="Admin"),
+    st.Page("pages/overview.py", title="Overview", default=True),
+    st.Page("pages/segments.py", title="Segments"),
+    st.Page("pages/projection.py", title="Projection"),
+    st.Page("pages/propensity.py", title="Propensity"),
+    st.Page("pages/matrix.py", title="Segment matrix"),
+    st.Page("pages/cohort.py", title="Cohort builder"),
+    st.Page("pages/approach.py", title="Clustering vs classification"),
+    st.Page("pages/score.py", title="Score a file"),
+    st.Page("pages/admin.py", title="Admin"),
 ]
 
+page = st.navigation(PAGES)
 with st.sidebar:
     rid = active_run_id()
     st.caption("Active run")
     st.write(f"`{rid}`" if rid else "none yet")
     if rid:
-        man = RunView(rid).json("manifest")
-        st.caption(f"Data set: {man['dataset']} ({man['rows']:,} customers)")
+        try:
+            man = RunView(rid).manifest()
+            st.caption(f"Data set: {man.dataset} ({man.rows:,} customers)")
+        except DataError:  # the page says what is wrong with the run
+            pass
     st.caption(f"Runs folder: {settings().artifacts_dir}")
-
-st.navigation(PAGES).run()
+page.run()

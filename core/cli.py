@@ -43,7 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--out", default=None, help="CSV or Parquet path (default data/shopsphere.parquet)")
     g.add_argument("--month", type=int, default=0, help="the same customers N months later (default 0: the base table)")
 
-    t = sub.add_parser("train", parents=[common], help="train a run (segments + propensity) and make it current")
+    t = sub.add_parser("train", parents=[common],
+                       help="train a run (segments + propensity): made current when no run of this data set is; "
+                            "otherwise a challenger to the current run, as retrain")
     t.add_argument("--data", default=None, help="CSV or Parquet table (default: the generated ShopSphere table)")
     t.add_argument("--spec", default=None, help="TOML spec of the table (default: built-in ShopSphere spec)")
 
@@ -123,12 +125,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _generate(args, settings) -> int:
     from core import synthetic
-    from core.pipeline import write_table
+    from core.sinks import check_output_path, write_table
 
     rows = args.rows or settings.default_rows
     if rows < 100:
         raise DataError(f"--rows must be at least 100, got {rows}")
-    from core.pipeline import check_output_path
     check_output_path(args.out or settings.default_data)
     t0 = time.perf_counter()
     if args.month < 0:
@@ -142,32 +143,37 @@ def _generate(args, settings) -> int:
 
 
 def _train(args, settings) -> int:
-    from core.pipeline import train
+    from core.champion import train_or_retrain
+    from core.data import quality_notes
 
-    from core.pipeline import quality_notes
-
-    run = train(args.data, args.spec, settings, progress=_progress)
-    for line in quality_notes(run.quality(), run.metrics().get("unseen_categories_train", {}), training=True):
-        print(f"note: {line}", file=sys.stderr)
+    outcome = train_or_retrain(args.data, args.spec, settings, progress=_progress)
+    if outcome.retrain is not None:
+        return _print_retrain(outcome.retrain)
+    run = outcome.run
     m = run.metrics()
-    x, lr = m["xgboost"], m["logistic"]
-    print(f"run {run.run_id}: {m['segmentation']['n_segments']} segments ({m['segmentation']['method']}); "
-          f"test ROC-AUC XGBoost {x['roc_auc']:.3f} / logistic {lr['roc_auc']:.3f}; "
-          f"PR-AUC (average precision) XGBoost {x['pr_auc']:.3f} / logistic {lr['pr_auc']:.3f}")
-    seg, link = m["segmentation"], run.continuity()
-    boot = seg.get("bootstrap_ari")
+    for line in quality_notes(run.quality().to_json(), m.unseen_categories_train, training=True):
+        print(f"note: {line}", file=sys.stderr)
+    x, lr, seg = m.xgboost, m.logistic, m.segmentation
+    print(f"run {run.run_id}: {seg.n_segments} segments ({seg.method}"
+          + (f"; {seg.fallback_reason}" if seg.fallback_reason else "") + "); "
+          f"test ROC-AUC XGBoost {x.roc_auc:.3f} / logistic {lr.roc_auc:.3f}; "
+          f"PR-AUC (average precision) XGBoost {x.pr_auc:.3f} / logistic {lr.pr_auc:.3f}")
+    boot = seg.bootstrap_ari
     print(f"segments: stability (bootstrap ARI) {'n/a' if boot is None else f'{boot:.2f}'}, "
-          f"rules reproduce {seg['surrogate_fidelity']:.0%}")
-    if link.get("previous_run"):
-        status = list(link["status"].values())
-        print(f"matched to run {link['previous_run']}: {status.count('matched')} segments kept their id, "
-              f"{status.count('new')} new, {len(link['retired'])} retired")
+          f"rules reproduce {seg.surrogate_fidelity:.0%}")
+    link = run.continuity()
+    if link.previous_run:
+        status = list(link.status.values())
+        print(f"matched to run {link.previous_run}: {status.count('matched')} segments kept their id, "
+              f"{status.count('new')} new, {len(link.retired)} retired")
     return 0
 
 
 def _score(args, settings) -> int:
     from core import data, registry
-    from core.pipeline import ScoringModel, check_output_path, quality_notes, resolve_spec, write_table
+    from core.schema import resolve_spec
+    from core.scoring import ScoringModel
+    from core.sinks import check_output_path, write_table
 
     run = registry.load_run(settings.artifacts_dir, args.run)
     if args.out is None:
@@ -176,18 +182,16 @@ def _score(args, settings) -> int:
         args.out = f"scores_{run.run_id}_{datetime.now(timezone.utc):%Y-%m-%d}.parquet"
     check_output_path(args.out)
     t0 = time.perf_counter()
+    # loaded once, before the table is read: a spec other than the run's fails here
+    model = ScoringModel.load(run, resolve_spec(args.spec) if args.spec else None)
     if args.engine == "dask":
-        from core.pipeline import score_dask
+        from core.dask_scoring import score_dask
 
-        if args.spec:
-            ScoringModel.load(run, resolve_spec(args.spec))  # refuses another spec
-        scored = score_dask(run, args.data, args.scheduler, args.workers)
+        scored = score_dask(model, args.data, args.scheduler, args.workers)
         out = write_table(scored.rename(columns=OUTPUT_NAMES), args.out)
         print(f"scored {len(scored):,} customers with run {run.run_id} on Dask "
               f"({args.scheduler or f'LocalCluster, {args.workers} workers'}) in {time.perf_counter() - t0:.1f} s -> {out}")
         return 0
-    # loaded once, before the table is read: a spec other than the run's fails here
-    model = ScoringModel.load(run, resolve_spec(args.spec) if args.spec else None)
     raw = data.read_table(args.data, model.spec)  # the spec's id column is read as text
     from tqdm import tqdm
 
@@ -196,7 +200,7 @@ def _score(args, settings) -> int:
                                      progress=lambda done, total: bar.update(done - bar.n))
     out = write_table(scored.rename(columns=OUTPUT_NAMES), args.out)
     print(f"scored {len(scored):,} customers with run {run.run_id} in {time.perf_counter() - t0:.1f} s -> {out}")
-    for line in quality_notes(report["quality"], report["unseen_categories"]):
+    for line in data.quality_notes(report["quality"], report["unseen_categories"]):
         print(f"note: {line}", file=sys.stderr)
     return 0
 
@@ -214,7 +218,7 @@ def _runs(settings) -> int:
 
 def _drift(args, settings) -> int:
     from core import data, registry
-    from core.pipeline import drift_against_run
+    from core.monitoring import drift_against_run
 
     run = registry.load_run(settings.artifacts_dir, args.run)
     raw = data.read_table(args.data, run.spec())
@@ -266,22 +270,26 @@ def _backtest(args, settings) -> int:
 
 
 def _retrain(args, settings) -> int:
-    from core.pipeline import retrain
+    from core.champion import retrain
 
-    r = retrain(args.data, args.spec, settings, progress=_progress)
-    a, b = r["metrics"]["challenger"], r["metrics"]["champion"]
-    print(f"champion {r['champion']} vs challenger {r['challenger']} on the challenger's {r['test_rows']:,} test rows:")
+    return _print_retrain(retrain(args.data, args.spec, settings, progress=_progress))
+
+
+def _print_retrain(r) -> int:
+    """Print a :class:`core.results.RetrainReport`; returns 0."""
+    a, b = r.metrics["challenger"], r.metrics["champion"]
+    print(f"champion {r.champion} vs challenger {r.challenger} on the challenger's {r.test_rows:,} test rows:")
     print(f"{'':<12} {'ROC-AUC':>8} {'PR-AUC':>8} {'Brier':>8} {'ECE':>8}")
     for name, m in (("champion", b), ("challenger", a)):
         print(f"{name:<12} {m['roc_auc']:>8.4f} {m['pr_auc']:>8.4f} {m['brier']:>8.4f} {m['ece']:>8.4f}")
-    n = r["champion_on_new_data"]
+    n = r.champion_on_new_data
     print(f"champion on the whole new table ({n['rows']:,} rows): ROC-AUC {n['roc_auc']:.4f}, PR-AUC {n['pr_auc']:.4f}")
-    c = r["continuity"]
-    kept = "n/a" if c["share_keeping_segment"] is None else f"{c['share_keeping_segment']:.1%}"
-    print(f"segments: {c['matched']} matched, {c['new']} new, {c['retired']} retired; {kept} of customers keep "
+    c = r.continuity
+    kept = "n/a" if c.share_keeping_segment is None else f"{c.share_keeping_segment:.1%}"
+    print(f"segments: {c.matched} matched, {c.new} new, {c.retired} retired; {kept} of customers keep "
           f"their segment (transition matrix in the report)")
-    print(f"decision: {r['decision']} ({r['why']})")
-    print(f"report: {r['report_path']}")
+    print(f"decision: {r.decision} ({r.why})")
+    print(f"report: {r.report_path}")
     return 0
 
 
@@ -296,10 +304,7 @@ def _report(args, settings) -> int:
     if out.is_dir():
         raise DataError(f"{out}: is a folder, expected a file name")
     run = registry.load_run(settings.artifacts_dir, args.run)
-    try:
-        text = (report.render_markdown if out.suffix.lower() == ".md" else report.render_html)(run, settings.artifacts_dir)
-    except KeyError as exc:
-        raise DataError(f"run {run.run_id} lacks {exc} in its metrics: retrain it to report on it") from None
+    text = (report.render_markdown if out.suffix.lower() == ".md" else report.render_html)(run)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(text, encoding="utf-8")

@@ -23,6 +23,9 @@ previous run's scored table, their new one the new run's assignment.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
@@ -134,7 +137,7 @@ def carry_names(profiles: list[dict], link: dict) -> None:
     ----------
     profiles : from :func:`core.profiling.profile_segments`, with public segment ids; changed
         in place.
-    link : from :func:`core.pipeline.link_to_previous` (``status``, ``previous_names``).
+    link : from :func:`link_to_previous` (``status``, ``previous_names``).
     """
     status = {int(k): v for k, v in link["status"].items()}
     previous = {int(k): v for k, v in link.get("previous_names", {}).items()}
@@ -149,3 +152,114 @@ def carry_names(profiles: list[dict], link: dict) -> None:
     for p in profiles:
         if p["status"] != "matched" and p["name"].lower() in carried:
             p["name"] = f"{p['name']} (segment {p['segment_id']})"
+
+
+@dataclass
+class PreviousSegmentation:
+    """What a new run needs of the run it continues: its id, its segmenter, its segment ids
+    and names, the next fresh id of the lineage, and its scored customers (``customer_id``,
+    ``segment_id``) for the transition matrix."""
+
+    run_id: str
+    segmenter: object
+    segment_ids: list[int]
+    names: dict[int, str]
+    next_id: int
+    scored: pd.DataFrame
+
+
+def previous_segmentation(artifacts: Path, dataset: str) -> PreviousSegmentation | None:
+    """The segmentation of the run a new run of ``dataset`` continues
+    (:func:`core.registry.previous_run`), read before training starts; None when there is
+    none."""
+    from core import registry
+
+    prev = registry.previous_run(artifacts, dataset)
+    if prev is None:
+        return None
+    profiles = prev.profiles()
+    ids = [p.segment_id for p in profiles]
+    return PreviousSegmentation(prev.run_id, prev.segmenter(), ids, {p.segment_id: p.name for p in profiles},
+                                prev.continuity().next_id, prev.table("scored")[["customer_id", "segment_id"]])
+
+
+def link_to_previous(previous: PreviousSegmentation | None, seg, clean: pd.DataFrame, fitted: np.ndarray,
+                     min_jaccard: float, dataset: str = "") -> dict:
+    """Match a new segmentation to the previous run's.
+
+    With the same segmentation inputs, the previous run's segmenter assigns ``clean`` and
+    the two labelings of the same customers are matched (:func:`match_segments`).
+    Otherwise the new segments get fresh ids (never reused, so a hand-set name stays with
+    its segment); without a previous run they keep ids 0..k-1.
+
+    Parameters
+    ----------
+    previous : from :func:`previous_segmentation`, or None.
+    seg : the new, fitted :class:`~core.segmentation.Segmenter`.
+    fitted : shape (n,), the new segmenter's ids (0..k-1) of ``clean``'s customers.
+
+    Returns
+    -------
+    dict: ``previous_run`` (id or None), ``reason`` (why not compared, or ""), ``mapping``
+    ``{fitted id: public id}``, ``status``, ``retired`` (list of ``{segment_id, name}``),
+    ``pairs``, ``next_id``, ``previous_names`` and, when compared, ``previous_scored``
+    (the previous run's customer ids and segments, for the transition matrix).
+    """
+    ids = list(range(seg.n_segments_))
+    first = {"previous_run": None, "reason": "", "mapping": {i: i for i in ids},
+             "status": {i: "first run" for i in ids}, "retired": [], "pairs": [], "next_id": len(ids),
+             "previous_names": {}}
+    if previous is None:
+        first["reason"] = f"no earlier run of data set {dataset}"
+        return first
+    nxt = previous.next_id
+    if list(previous.segmenter.columns_) != list(seg.columns_):
+        return {**first, "reason": f"run {previous.run_id} segments on other inputs",
+                "mapping": {i: nxt + i for i in ids}, "status": {nxt + i: "new" for i in ids},
+                "next_id": nxt + len(ids)}
+    old_labels = previous.segmenter.assign(clean)["segment_id"].to_numpy()
+    out = match_segments(old_labels, fitted, previous.segment_ids, ids, nxt, min_jaccard)
+    names = previous.names
+    out.update(previous_run=previous.run_id, reason="", previous_names=names,
+               retired=[{"segment_id": i, "name": names.get(i)} for i in out["retired"]],
+               previous_scored=previous.scored)
+    return out
+
+
+@dataclass
+class TransitionSummary:
+    """The transition matrix in wide form and what it says.
+
+    Attributes
+    ----------
+    matrix : DataFrame, rows the previous segment, columns the segment now, cells customers
+        (labelled ``"id: name"`` when names were given; a retired row says so).
+    customers : int, customers in both runs.
+    kept : int, customers whose segment id is the same in both.
+    kept_share : float, ``kept / customers``.
+    """
+
+    matrix: pd.DataFrame
+    customers: int
+    kept: int
+    kept_share: float
+
+
+def transition_summary(transitions: list[dict] | None, previous_names: dict[int, str] | None = None,
+                       names: dict[int, str] | None = None) -> TransitionSummary | None:
+    """The wide transition matrix of the long ``transitions`` (``old_segment``,
+    ``new_segment``, ``customers``; :func:`transition_matrix`) and the share of customers
+    keeping their segment id; None when there are no transitions. With ``names`` (the
+    segments now) and ``previous_names``, rows and columns are labelled ``"id: name"``."""
+    if not transitions:
+        return None
+    tr = (pd.DataFrame(transitions)
+          .pivot_table(index="old_segment", columns="new_segment", values="customers", fill_value=0, aggfunc="sum")
+          .astype(int))
+    total = int(tr.to_numpy().sum())
+    kept = int(sum(tr.at[i, i] for i in tr.index if i in tr.columns))
+    if names is not None:
+        prev = {**(previous_names or {}), **names}
+        tr.index = [f"{i}: {prev.get(int(i), '')}" + ("" if int(i) in names else " (retired)") for i in tr.index]
+        tr.columns = [f"{i}: {names.get(int(i), '')}" for i in tr.columns]
+    return TransitionSummary(tr, total, kept, kept / total if total else 0.0)

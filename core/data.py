@@ -354,3 +354,31 @@ def load(path: str | Path, spec: DatasetSpec, *, require_target: bool,
     """:func:`read_table` then :func:`validate`; messages name the file. Raises DataError."""
     return validate(read_table(path, spec), spec, require_target=require_target, source=str(path),
                     reference_date=reference_date)
+
+
+def quality_notes(quality: dict, unseen: dict, training: bool = False) -> list[str]:
+    """One plain line per cleaning action the data needed (for the CLI and the app);
+    ``training`` adds the notes that only matter for a training table."""
+    notes = []
+    if quality.get("extra_columns"):
+        notes.append(f"ignored columns not in the spec: {', '.join(quality['extra_columns'])}")
+    empty = [c for c, share in quality.get("missing_share", {}).items() if share >= 1.0]
+    if empty:
+        notes.append(f"column{'s' if len(empty) > 1 else ''} {', '.join(repr(c) for c in empty)} "
+                     f"{'are' if len(empty) > 1 else 'is'} empty in every row: scored as missing throughout"
+                     + ("" if training else " (scores may differ from customers whose values are known)"))
+    for col, n in quality.get("inf_to_missing", {}).items():
+        notes.append(f"column '{col}': {n} infinite or too large value(s) treated as missing")
+    for col, d in quality.get("out_of_range", {}).items():
+        action = "set missing" if d["rule"] == "missing" else "clipped to the valid range"
+        notes.append(f"column '{col}': {d['count']} value(s) outside the valid range {action}")
+    for col, n in unseen.items():
+        notes.append(f"column '{col}': {n} value(s) of a category not seen in training scored as missing")
+    dup, rows = quality.get("duplicate_feature_rows", 0), quality.get("rows", 0)
+    if training and rows and dup / rows >= 0.05:
+        notes.append(f"{dup:,} of {rows:,} rows ({dup / rows:.0%}) repeat another row's features: copies can land in "
+                     "both the training and the test rows, so test metrics may be optimistic")
+    for col, n in quality.get("filled_empty_columns", {}).items():
+        notes.append(f"column '{col}' was empty in the training table; its {n} value(s) now are ignored "
+                     "by the model until a retrain")
+    return notes

@@ -306,3 +306,15 @@ def segment_metrics(y: np.ndarray, p: np.ndarray, segment: np.ndarray) -> pd.Dat
     out = pd.DataFrame(rows)
     out["roc_auc"] = pd.Series([r["roc_auc"] for r in rows], dtype=object)  # None stays None (JSON null)
     return out
+
+
+def economics(y: np.ndarray, p: np.ndarray, budget_share: float, contact_cost: float, conversion_value: float) -> dict:
+    """What a chosen budget and a chosen cost / value give on labelled rows (the Propensity
+    page's what-if): ``budget``, the :func:`budget_table` row for ``budget_share`` (share of
+    customers contacted, 0..1), and ``profit``, :func:`profit_at_threshold` for that cost
+    and value (same currency). ``y`` 0/1 and ``p`` calibrated probabilities, shape (n,).
+
+    Raises ValueError when the cost or value is not positive.
+    """
+    return {"budget": budget_table(y, p, budgets=(budget_share,)).iloc[0].to_dict(),
+            "profit": profit_at_threshold(y, p, contact_cost, conversion_value)}

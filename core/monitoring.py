@@ -218,3 +218,30 @@ def backtest(scores: pd.DataFrame, outcomes: pd.DataFrame, target: str, id_colum
             "base_rate": float(y.mean()), "mean_predicted": float(p.mean()),
             **evaluation.probability_metrics(y, p),
             "deciles": table("propensity_decile"), "segments": segments}
+
+
+def drift_against_run(run, df: pd.DataFrame, source: str = "table", n_jobs: int = 2) -> dict:
+    """Drift of a new table against the table run ``run`` (a :class:`core.registry.Run`)
+    was trained on (:func:`drift_report`): every feature's PSI, the score's PSI and the
+    segment-share shift, the new table being validated once and scored with the run.
+
+    Raises
+    ------
+    DataError
+        The run keeps no training features, or the new table does not validate against
+        the run's spec.
+    """
+    from datetime import datetime, timezone
+
+    from core.errors import DataError
+    from core.scoring import ScoringModel
+
+    if not run.has_table("features"):
+        raise DataError(f"run {run.run_id} keeps no training features: retrain first")
+    model = ScoringModel.load(run)
+    clean, quality = model.validate(df, source)
+    new_scored, _ = model.score_validated(clean, quality, n_jobs)
+    report = drift_report(run.table("features"), clean, model.spec, run.table("scored"), new_scored)
+    report.update(run_id=run.run_id, source=str(source),
+                  created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    return report

@@ -188,6 +188,20 @@ def banded_matrix(matrix: pd.DataFrame, bands: str = "deciles", relative_lift: f
     return m
 
 
+#: Observed test rates of cells with fewer test customers are too noisy to show.
+MIN_TEST_CUSTOMERS = 30
+
+
+def observed_cells(cells: pd.DataFrame, min_test_customers: int = MIN_TEST_CUSTOMERS) -> pd.DataFrame:
+    """``cells`` (from :func:`banded_matrix`) with ``observed_rate_test`` blanked where a
+    cell has fewer than ``min_test_customers`` test customers (after merging, so merged
+    cells use all their test rows); unchanged without that column."""
+    if "observed_rate_test" not in cells:
+        return cells
+    return cells.assign(observed_rate_test=cells["observed_rate_test"].where(
+        cells["test_customers"] >= min_test_customers))
+
+
 def holdout_size(base_rate: float, relative_lift: float, alpha: float = 0.05, power: float = 0.8) -> int:
     """Customers needed in each group (holdout and contacted) to detect a relative lift.
 
@@ -257,6 +271,27 @@ def feature_mask(features: pd.DataFrame, filters: dict) -> np.ndarray:
         else:
             m &= v.astype("string").isin([str(r) for r in rule]).fillna(False).to_numpy(bool)
     return m
+
+
+def filter_control(features: pd.DataFrame, spec, column: str) -> dict:
+    """How a cohort filter on ``column`` is offered, from the spec's kind (never guessed
+    from the values): ``{"kind": "values", "values": [...]}`` for categorical and binary
+    columns (levels as text, ``"0"``/``"1"`` for flags), ``{"kind": "whole_range", "low",
+    "high"}`` (ints) for counts, ``{"kind": "range", "low", "high"}`` (floats) for every
+    other numeric kind; bounds are the column's observed minimum and maximum. The rule a
+    control gives goes to :func:`feature_mask`.
+
+    Raises KeyError when ``column`` is not a spec feature.
+    """
+    kind = spec.column(column).kind
+    v = features[column]
+    if kind in ("categorical", "binary"):
+        vals = v.dropna().map(lambda x: f"{x:g}" if isinstance(x, float) else str(x)).unique()
+        return {"kind": "values", "values": sorted(vals)}
+    lo, hi = (float(v.min()), float(v.max())) if v.notna().any() else (0.0, 0.0)
+    if kind == "count":
+        return {"kind": "whole_range", "low": int(np.floor(lo)), "high": int(np.ceil(hi))}
+    return {"kind": "range", "low": lo, "high": hi}
 
 
 def cohort_summary(scored: pd.DataFrame, mask: np.ndarray) -> dict:

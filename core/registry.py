@@ -8,6 +8,7 @@ Layout under ``artifacts_dir``::
         xgboost.json        XGBoost model (its own JSON format, ``Booster.save_model``)
         baseline.joblib     logistic-regression pipeline (scikit-learn; our own object)
         segmenter.joblib    fitted preprocessor + assignment reference (our own object)
+        (every JSON file holds one typed result of :mod:`core.results`)
         metrics.json        test metrics, decile tables, curves, segmentation info
         profiles.json       segment profiles and persona names
         importance.csv      mean |SHAP| per feature
@@ -25,6 +26,11 @@ Layout under ``artifacts_dir``::
     monitoring/<run_id>/    drift and backtest reports on that run (JSON, one per check)
     display_names.json      segment names set by hand, per data set and segment id; they
                             win over the automatic names and carry across retrains (ids do)
+    uploads/                tables uploaded in the app, mapped and validated, as Parquet
+
+Every run is written by :func:`save_run` alone (the training steps touch no disk); its
+manifest carries :data:`core.results.RUN_FORMAT`, and a run of another format is refused
+in one line that says how to retrain.
 
 A run is written into ``runs/.tmp-<run_id>`` and renamed into place only when every
 file is written (``os.rename`` is atomic on one filesystem); ``CURRENT`` is then replaced
@@ -33,37 +39,31 @@ files are only ever loaded from runs this product wrote, never from user uploads
 """
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
+import platform
 import re
 import shutil
+import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import joblib
 import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from core import results as R
 from core.errors import DataError
 
 
-class _JSONEncoder(json.JSONEncoder):
-    def default(self, o):
-        if isinstance(o, np.integer):
-            return int(o)
-        if isinstance(o, np.floating):
-            return None if not np.isfinite(o) else float(o)
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-        if isinstance(o, Path):
-            return str(o)
-        return super().default(o)
-
-
 def write_json(path: Path, obj) -> None:
-    """Write ``obj`` as indented JSON (numpy scalars and arrays converted)."""
-    path.write_text(json.dumps(obj, cls=_JSONEncoder, indent=2, allow_nan=False, default=None), encoding="utf-8")
+    """Write ``obj`` as indented JSON (numpy scalars and arrays converted; see
+    :class:`core.results.JSONEncoder`)."""
+    path.write_text(json.dumps(obj, cls=R.JSONEncoder, indent=2, allow_nan=False, default=None), encoding="utf-8")
 
 
 #: A run id: UTC time and the first 6 hex digits of the data hash, with -N when repeated.
@@ -246,13 +246,12 @@ def run_history(artifacts: Path) -> pd.DataFrame:
         run = Run(runs_dir(artifacts) / rid)
         row = {"current": rid == cur, "run_id": rid}
         try:
+            _check_format(run.path)
             man, met = run.manifest(), run.metrics()
-            row.update(created_at=man.get("created_at"), dataset=man.get("dataset"), rows=man.get("rows"),
-                       segments=man.get("n_segments"), method=man.get("segmentation_method"),
-                       roc_auc=met.get("xgboost", {}).get("roc_auc"), pr_auc=met.get("xgboost", {}).get("pr_auc"),
-                       grade=met.get("grade", {}).get("grade"),
-                       stability=met.get("segmentation", {}).get("bootstrap_ari"))
-        except (OSError, ValueError):
+            row.update(created_at=man.created_at, dataset=man.dataset, rows=man.rows, segments=man.n_segments,
+                       method=man.segmentation_method, roc_auc=met.xgboost.roc_auc, pr_auc=met.xgboost.pr_auc,
+                       grade=met.grade.grade, stability=met.segmentation.bootstrap_ari)
+        except (OSError, ValueError):  # DataError too: another format, a damaged file
             pass
         rows.append(row)
     cols = ["current", "run_id", "created_at", "dataset", "rows", "segments", "method", "roc_auc", "pr_auc",
@@ -276,6 +275,7 @@ def check_complete(run: "Run") -> None:
         man = None
     if not isinstance(man, dict) or man.get("run_id") != run.run_id:
         raise DataError(f"run {run.run_id} is damaged: {run.path / 'manifest.json'} is not its manifest")
+    _check_format(run.path)
 
 
 def promote(artifacts: Path, run_id: str) -> str:
@@ -393,8 +393,9 @@ def set_display_name(artifacts: Path, dataset: str, segment_id: int, name: str |
 class Run:
     """A saved run, loaded for scoring or display.
 
-    Attributes are loaded lazily by the accessors, so the app can read tables without
-    loading models.
+    Every accessor reads its file when called, as a typed result of :mod:`core.results`
+    (a file that does not hold one raises DataError naming it), so the app can read tables
+    without loading models; the app caches what it reads per run id.
     """
 
     path: Path
@@ -404,46 +405,57 @@ class Run:
         """The run's id: ``YYYYMMDD-HHMMSS-<first 6 hex of the data hash>`` (UTC)."""
         return self.path.name
 
-    def manifest(self) -> dict:
+    @property
+    def artifacts(self) -> Path:
+        """The runs folder the run belongs to."""
+        return self.path.parents[1]
+
+    def manifest(self) -> R.Manifest:
         """Run id, creation time, data set, data path and hash, rows, seed, settings, spec,
         library versions, timings (seconds), number of segments and segmentation method."""
-        return self._json("manifest.json")
+        return R.Manifest.from_json(self.path / "manifest.json")
 
     def spec(self):
         """The run's :class:`~core.schema.DatasetSpec`, from its manifest (the one copy)."""
         from core.schema import DatasetSpec
 
-        return DatasetSpec.from_dict(self.manifest()["spec"])
+        return DatasetSpec.from_dict(self.manifest().spec)
 
-    def metrics(self) -> dict:
-        """Test metrics of ``xgboost``, ``logistic`` (and ``oracle``), decile table, curves,
-        segmentation info."""
-        return self._json("metrics.json")
+    def metrics(self) -> R.RunMetrics:
+        """Test metrics, tables, curves and the segmentation info (``metrics.json``)."""
+        return R.RunMetrics.from_json(self.path / "metrics.json")
 
-    def profiles(self) -> list[dict]:
-        """Segment profiles (see :func:`core.profiling.profile_segments`)."""
-        return self._json("profiles.json")
+    def profiles(self) -> list[R.SegmentProfile]:
+        """Segment profiles in increasing segment id (see :func:`core.profiling.profile_segments`)."""
+        return R.Profiles.from_json(self.path / "profiles.json").segments
 
-    def quality(self) -> dict:
+    def quality(self) -> R.Quality:
         """Data-quality summary of the training table (see :func:`core.data.validate`)."""
-        return self._json("quality.json")
+        return R.Quality.from_json(self.path / "quality.json")
+
+    def scoring(self) -> R.ScoringInfo:
+        """What scoring needs besides the models (``scoring.json``)."""
+        return R.ScoringInfo.from_json(self.path / "scoring.json")
+
+    def continuity(self) -> R.Continuity:
+        """Matching to the previous run (see :mod:`core.continuity`)."""
+        return R.Continuity.from_json(self.path / "continuity.json")
+
+    def has_table(self, name: str) -> bool:
+        """True when the run has the table ``name``."""
+        return (self.path / f"{name}.parquet").is_file() or (self.path / f"{name}.csv").is_file()
 
     def table(self, name: str) -> pd.DataFrame:
-        """A Parquet or CSV table of the run by stem: ``scored``, ``matrix``, ``projection``, ``importance``."""
+        """A table of the run by stem: ``scored``, ``features``, ``matrix``, ``projection``,
+        ``shap_points`` (Parquet) or ``importance`` (CSV)."""
         p = self.path / f"{name}.parquet"
         return pd.read_parquet(p) if p.exists() else pd.read_csv(self.path / f"{name}.csv")
 
     def segment_names(self) -> dict[int, str]:
         """``{segment_id: name}``: hand-set names (:func:`display_names`) over the run's
         automatic persona names."""
-        auto = {int(k): v for k, v in self._json("scoring.json")["segment_names"].items()}
-        return {**auto, **{k: v for k, v in display_names(self.path.parents[1], self.manifest()["dataset"]).items()
-                           if k in auto}}
-
-    def continuity(self) -> dict:
-        """Matching to the previous run (see :mod:`core.continuity`); ``{}`` for runs without one."""
-        p = self.path / "continuity.json"
-        return self._json("continuity.json") if p.is_file() else {}
+        auto = self.scoring().segment_names
+        return {**auto, **{k: v for k, v in display_names(self.artifacts, self.manifest().dataset).items() if k in auto}}
 
     def booster(self) -> xgb.Booster:
         """The XGBoost model, loaded from its JSON file."""
@@ -451,12 +463,14 @@ class Run:
         b.load_model(str(self.path / "xgboost.json"))
         return b
 
-    def joblib(self, name: str):
-        """A scikit-learn/our own object this product saved in the run (``baseline``, ``segmenter``)."""
-        return joblib.load(self.path / f"{name}.joblib")
+    def segmenter(self):
+        """The fitted :class:`~core.segmentation.Segmenter` (joblib; only ever loaded from runs
+        this product wrote)."""
+        return joblib.load(self.path / "segmenter.joblib")
 
-    def _json(self, name: str):
-        return json.loads((self.path / name).read_text(encoding="utf-8"))
+    def baseline(self):
+        """The logistic-regression pipeline (joblib, as :meth:`segmenter`)."""
+        return joblib.load(self.path / "baseline.joblib")
 
 
 def load_run(artifacts: Path, run_id: str | None = None) -> Run:
@@ -465,7 +479,8 @@ def load_run(artifacts: Path, run_id: str | None = None) -> Run:
     Raises
     ------
     DataError
-        No run yet, or no run with that id.
+        No run yet, no run with that id, or a run written by another version of the
+        product (another :data:`core.results.RUN_FORMAT`: retrain).
     """
     rid = run_id or current_run_id(artifacts)
     if rid is None:
@@ -475,4 +490,154 @@ def load_run(artifacts: Path, run_id: str | None = None) -> Run:
     path = runs_dir(artifacts) / rid
     if not (path / "manifest.json").is_file():
         raise DataError(f"run '{rid}' not found in {runs_dir(artifacts)}")
+    _check_format(path)
     return Run(path)
+
+
+def _check_format(path: Path) -> None:
+    """Raise DataError unless the run folder ``path`` is of :data:`core.results.RUN_FORMAT`."""
+    try:
+        fmt = json.loads((path / "manifest.json").read_text(encoding="utf-8")).get("run_format")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        fmt = "unreadable"
+    if fmt != R.RUN_FORMAT:
+        raise DataError(f"run {path.name} was written by another version of the product (run format {fmt or 1}, this "
+                        f"version reads {R.RUN_FORMAT}): retrain it (python -m core train) or roll back the product")
+
+
+def previous_run(artifacts: Path, dataset: str) -> Run | None:
+    """The run a new run of ``dataset`` continues: the current run when it is of that data
+    set, else the newest run of it (ids and hand-set names are per data set, so a run of
+    another table in between must not restart them); None when there is none. Runs of
+    another format are skipped."""
+    current = current_run_id(artifacts)
+    candidates = ([current] if current else []) + [r for r in reversed(list_runs(artifacts)) if r != current]
+    for rid in candidates:
+        try:
+            run = load_run(artifacts, rid)
+            if run.manifest().dataset == dataset:
+                return run
+        except DataError:
+            continue
+    return None
+
+
+#: Libraries whose versions every manifest records.
+VERSIONED = ("numpy", "pandas", "scikit-learn", "xgboost", "umap-learn", "hdbscan", "shap", "pyarrow")
+
+
+def library_versions() -> dict:
+    """``{"python": version, package: version or None}`` for :data:`VERSIONED`."""
+    out = {"python": platform.python_version()}
+    for pkg in VERSIONED:
+        try:
+            out[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+@dataclass
+class RunArtifacts:
+    """Everything a training produced, in memory: what :func:`save_run` writes.
+
+    Attributes
+    ----------
+    booster : xgboost.Booster; baseline : the logistic pipeline; segmenter : the fitted
+        Segmenter.
+    scoring, metrics, quality, continuity : typed results (:mod:`core.results`).
+    profiles : list of :class:`core.results.SegmentProfile`.
+    tables : ``{stem: DataFrame}``: ``scored``, ``features``, ``matrix``, ``projection``,
+        ``shap_points`` (Parquet) and ``importance`` (CSV).
+    manifest : the manifest's fields except ``run_format``, ``run_id`` and
+        ``created_at``, which :func:`save_run` sets; its ``timings_s`` gains ``save`` and
+        ``total``.
+    """
+
+    booster: Any
+    baseline: Any
+    segmenter: Any
+    scoring: R.ScoringInfo
+    metrics: R.RunMetrics
+    profiles: list[R.SegmentProfile]
+    quality: R.Quality
+    continuity: R.Continuity
+    tables: dict[str, pd.DataFrame]
+    manifest: dict
+
+
+#: Tables written as CSV (small, read by people); every other table is Parquet.
+CSV_TABLES = ("importance",)
+
+
+def new_run_id(artifacts: Path, data_hash: str, created: datetime) -> str:
+    """``YYYYMMDD-HHMMSS-<first 6 hex of data_hash>`` (UTC), with ``-N`` when that run
+    exists already (the same data within the same second)."""
+    run_id = created.strftime("%Y%m%d-%H%M%S-") + data_hash[:6]
+    n = 1
+    while (runs_dir(artifacts) / run_id).exists():
+        n += 1
+        run_id = created.strftime("%Y%m%d-%H%M%S-") + f"{data_hash[:6]}-{n}"
+    return run_id
+
+
+def save_run(artifacts: Path, art: RunArtifacts, make_current: bool = True) -> Run:
+    """Write a run: every file into ``runs/.tmp-<id>``, then renamed into place
+    (:func:`commit_run`) and, with ``make_current``, made current. The one place a run is
+    written.
+
+    Raises
+    ------
+    OSError
+        The runs folder is not writable (the partly written run is removed; the current run
+        is unchanged).
+    """
+    t0 = time.perf_counter()
+    created = datetime.now(timezone.utc)
+    run_id = new_run_id(artifacts, art.manifest["data_hash"], created)
+    tmp = begin_run(artifacts, run_id)
+    try:
+        art.booster.save_model(str(tmp / "xgboost.json"))
+        joblib.dump(art.baseline, tmp / "baseline.joblib")
+        joblib.dump(art.segmenter, tmp / "segmenter.joblib")
+        write_json(tmp / "scoring.json", art.scoring.to_json())
+        write_json(tmp / "metrics.json", art.metrics.to_json())
+        write_json(tmp / "profiles.json", R.Profiles(segments=art.profiles).to_json())
+        write_json(tmp / "quality.json", art.quality.to_json())
+        write_json(tmp / "continuity.json", art.continuity.to_json())
+        for name, df in art.tables.items():
+            if name in CSV_TABLES:
+                df.to_csv(tmp / f"{name}.csv", index=False)
+            else:
+                df.to_parquet(tmp / f"{name}.parquet", index=False)
+        timings = dict(art.manifest["timings_s"])
+        timings["save"] = round(time.perf_counter() - t0, 3)
+        timings["total"] = round(sum(timings.values()), 3)
+        manifest = R.Manifest(run_format=R.RUN_FORMAT, run_id=run_id,
+                              created_at=created.isoformat(timespec="seconds"),
+                              **{**art.manifest, "timings_s": timings})
+        write_json(tmp / "manifest.json", manifest.to_json())
+        path = commit_run(artifacts, tmp, run_id, make_current=make_current)
+    except BaseException:
+        abort_run(tmp)
+        raise
+    return Run(path)
+
+
+def save_upload(artifacts: Path, table: pd.DataFrame, dataset: str, content: bytes) -> Path:
+    """Keep an uploaded, mapped table for training: ``uploads/<dataset>-<sha256 of the
+    uploaded bytes, 12 hex>.parquet`` under the runs folder, written atomically; returns
+    the path. Raises DataError when it cannot be written."""
+    import hashlib
+
+    folder = Path(artifacts) / "uploads"
+    path = folder / f"{dataset}-{hashlib.sha256(content).hexdigest()[:12]}.parquet"
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        table.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise DataError(f"{path}: cannot save the upload ({exc.strerror or exc})") from None
+    return path

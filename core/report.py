@@ -19,6 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core import playbook, registry
+from core.results import RunMetrics
 
 RECOMMENDATION = [
     "Segments, refreshed monthly, for campaign design and messaging: each persona gets its own creative and offer; "
@@ -75,13 +76,12 @@ def _fig_html(fig: go.Figure, first: bool) -> str:
     return fig.to_html(full_html=False, include_plotlyjs=True if first else False, config={"displaylogo": False})
 
 
-def curve_figures(met: dict) -> tuple[go.Figure, go.Figure]:
+def curve_figures(met: RunMetrics) -> tuple[go.Figure, go.Figure]:
     """ROC and precision-recall curves of XGBoost and the logistic baseline on the test rows,
-    from a run's ``metrics.json`` (``curves_xgboost``, ``curves_logistic``: points thinned by
+    from a run's metrics (``curves_xgboost``, ``curves_logistic``: points thinned by
     :func:`core.evaluation.curves`). Shared by the report and the Propensity page."""
     roc, pr = go.Figure(), go.Figure()
-    for k, name in (("xgboost", "XGBoost"), ("logistic", "logistic")):
-        cv = met[f"curves_{k}"]
+    for cv, name in ((met.curves_xgboost, "XGBoost"), (met.curves_logistic, "logistic")):
         roc.add_trace(go.Scatter(x=cv["roc"]["fpr"], y=cv["roc"]["tpr"], name=name))
         pr.add_trace(go.Scatter(x=cv["pr"]["recall"], y=cv["pr"]["precision"], name=name))
     roc.add_trace(go.Scatter(x=[0, 1], y=[0, 1], name="random", line={"dash": "dot"}))
@@ -90,13 +90,13 @@ def curve_figures(met: dict) -> tuple[go.Figure, go.Figure]:
     return roc, pr
 
 
-def calibration_figure(met: dict) -> go.Figure:
-    """Reliability curve (10 equal-width bins) before and after calibration, from
-    ``metrics.json`` ``calibration`` (:func:`core.evaluation.calibration_table`)."""
-    cal = met["calibration"]
+def calibration_figure(met: RunMetrics) -> go.Figure:
+    """Reliability curve (10 equal-width bins) before and after calibration, from the run's
+    ``calibration`` (:func:`core.evaluation.calibration_table`)."""
+    cal = met.calibration
     fig = go.Figure()
-    for key, name in (("before", "before calibration"), ("after", f"after ({cal['method']})")):
-        t = pd.DataFrame(cal[key])
+    for bins, name in ((cal.before, "before calibration"), (cal.after, f"after ({cal.method})")):
+        t = pd.DataFrame(bins)
         fig.add_trace(go.Scatter(x=t["mean_predicted"], y=t["observed_rate"], mode="lines+markers", name=name,
                                  text=t["customers"], hovertemplate="predicted %{x:.3f}<br>observed %{y:.3f}<br>"
                                                                    "%{text:,} customers<extra></extra>"))
@@ -106,10 +106,10 @@ def calibration_figure(met: dict) -> go.Figure:
     return fig
 
 
-def lift_gains_figures(met: dict) -> tuple[go.Figure, go.Figure]:
+def lift_gains_figures(met: RunMetrics) -> tuple[go.Figure, go.Figure]:
     """Lift by score decile (1 = top 10%) and cumulative gains (share of buyers reached
-    against share of customers contacted), from ``metrics.json`` ``deciles_xgboost``."""
-    dec = pd.DataFrame(met["deciles_xgboost"])
+    against share of customers contacted), from the run's ``deciles_xgboost``."""
+    dec = pd.DataFrame(met.deciles_xgboost)
     lift = go.Figure(go.Bar(x=dec["decile"], y=dec["lift"]))
     lift.update_layout(title="Lift by decile (1 = top 10%)", xaxis_title="decile", yaxis_title="lift")
     gains = go.Figure(go.Scatter(x=[0, *dec["cum_customers_share"]], y=[0, *dec["cum_buyers_share"]],
@@ -120,65 +120,60 @@ def lift_gains_figures(met: dict) -> tuple[go.Figure, go.Figure]:
     return lift, gains
 
 
-def _charts(met: dict) -> list[go.Figure]:
-    return [*curve_figures(met), *([calibration_figure(met)] if met.get("calibration") else []),
-            *lift_gains_figures(met)]
+def _charts(met: RunMetrics) -> list[go.Figure]:
+    return [*curve_figures(met), calibration_figure(met), *lift_gains_figures(met)]
 
 
-def build(run: registry.Run, artifacts: Path) -> dict:
+def build(run: registry.Run) -> dict:
     """The report's sections for ``run``: ``{"title", "man", "target_label", "sections":
-    [{"title", "html", "md"}]}`` (HTML and Markdown of each).
-
-    Raises KeyError when the run predates the evaluation tables (retrain it).
-    """
+    [{"title", "html", "md"}]}`` (HTML and Markdown of each). Raises DataError when a file of
+    the run cannot be read as its typed result."""
     man, met = run.manifest(), run.metrics()
     spec = run.spec()
     names = run.segment_names()
-    x, lr = met["xgboost"], met["logistic"]
+    x = met.xgboost
     sections = []
 
     def add(title, html_body, md_body):
         sections.append({"title": title, "html": html_body, "md": md_body})
 
-    grade = met.get("grade", {})
-    head = pd.DataFrame([{"customers": f"{man['rows']:,}", "base rate": f"{x['base_rate']:.1%}",
-                          "segments": man["n_segments"], "ROC-AUC": f"{x['roc_auc']:.3f}",
-                          "PR-AUC (average precision)": f"{x['pr_auc']:.3f}",
-                          "top-decile lift": f"{x['lift_top_decile']:.2f}x", "grade": grade.get("grade", "-")}])
-    add("Headline", f'<p class="grade">Model quality: {html.escape(grade.get("grade", "-"))}</p>'
-        f'<p class="muted">{html.escape(grade.get("explanation", ""))}</p>' + _table(head),
-        f"**Model quality: {grade.get('grade', '-')}**. {grade.get('explanation', '')}\n\n" + _md(head))
+    grade = met.grade
+    head = pd.DataFrame([{"customers": f"{man.rows:,}", "base rate": f"{x.base_rate:.1%}",
+                          "segments": man.n_segments, "ROC-AUC": f"{x.roc_auc:.3f}",
+                          "PR-AUC (average precision)": f"{x.pr_auc:.3f}",
+                          "top-decile lift": f"{x.lift_top_decile:.2f}x", "grade": grade.grade}])
+    add("Headline", f'<p class="grade">Model quality: {html.escape(grade.grade)}</p>'
+        f'<p class="muted">{html.escape(grade.explanation)}</p>' + _table(head),
+        f"**Model quality: {grade.grade}**. {grade.explanation}\n\n" + _md(head))
 
     comp = pd.DataFrame([{"model": r["model"], "ROC-AUC": r["roc_auc"],
                           "ROC-AUC 95% CI": f"[{r['roc_auc_ci'][0]:.3f}, {r['roc_auc_ci'][1]:.3f}]",
                           "PR-AUC": r["pr_auc"], "PR-AUC 95% CI": f"[{r['pr_auc_ci'][0]:.3f}, {r['pr_auc_ci'][1]:.3f}]",
                           "Brier": r["brier"], "ECE": r["ece"], "lift@10%": r["lift_top_decile"]}
-                         for r in met.get("comparison", [])]) if "comparison" in met else pd.DataFrame(
-        [{"model": "XGBoost", "ROC-AUC": x["roc_auc"], "PR-AUC": x["pr_auc"]},
-         {"model": "logistic", "ROC-AUC": lr["roc_auc"], "PR-AUC": lr["pr_auc"]}])
+                         for r in met.comparison])
     charts = "".join(_fig_html(f, i == 0) for i, f in enumerate(_charts(met)))
     add("Evaluation (held-out test rows)",
-        _table(comp) + f'<p class="muted">{x["rows"]:,} test rows, touched once; PR-AUC is average precision; '
+        _table(comp) + f'<p class="muted">{x.rows:,} test rows, touched once; PR-AUC is average precision; '
         "intervals are 95% percentile bootstrap (1,000 seeded resamples).</p>" + charts,
-        _md(comp) + f"\n\n{x['rows']:,} test rows; PR-AUC is average precision; 95% bootstrap intervals.")
+        _md(comp) + f"\n\n{x.rows:,} test rows; PR-AUC is average precision; 95% bootstrap intervals.")
 
     imp = run.table("importance")[["label", "group", "mean_abs_shap"]].head(15)
     imp = imp.rename(columns={"label": "feature", "mean_abs_shap": "mean |SHAP| (log-odds)"})
     add("What drives the score (feature importance)", _table(imp), _md(imp))
 
     profiles = run.profiles()
-    segs = pd.DataFrame([{"id": p["segment_id"], "persona": names.get(p["segment_id"], p["name"]),
-                          "customers": f"{p['size']:,}", "share": f"{p['share']:.1%}",
-                          "purchase rate": f"{p['purchase_rate']:.1%}"} for p in profiles])
+    segs = pd.DataFrame([{"id": p.segment_id, "persona": names.get(p.segment_id, p.name),
+                          "customers": f"{p.size:,}", "share": f"{p.share:.1%}",
+                          "purchase rate": f"{p.purchase_rate:.1%}"} for p in profiles])
     cards = []
     for p in profiles:
-        top = "; ".join(f"{t['label']} {t['direction']}" for t in p.get("top_features", [])[:5])
-        rules = " OR ".join(r["text"] for r in p.get("rules", [])[:2])
-        if rules and p.get("rule_fidelity") is not None:
-            rules += f" (reproduces {p['rule_fidelity']:.0%} of this segment)"
-        cards.append(f'<div class="card"><h3>{html.escape(names.get(p["segment_id"], p["name"]))}</h3>'
-                     f'<p>{html.escape(p.get("description", ""))}</p>'
-                     f'<p class="muted">{p["size"]:,} customers ({p["share"]:.1%}); {p["purchase_rate"]:.1%} '
+        top = "; ".join(f"{t['label']} {t['direction']}" for t in p.top_features[:5])
+        rules = " OR ".join(r["text"] for r in p.rules[:2])
+        if rules:
+            rules += f" (reproduces {p.rule_fidelity:.0%} of this segment)"
+        cards.append(f'<div class="card"><h3>{html.escape(names.get(p.segment_id, p.name))}</h3>'
+                     f'<p>{html.escape(p.description)}</p>'
+                     f'<p class="muted">{p.size:,} customers ({p.share:.1%}); {p.purchase_rate:.1%} '
                      f'bought; most distinctive: {html.escape(top)}</p>'
                      + (f'<p class="muted">Rule: {html.escape(str(rules))}</p>' if rules else "") + "</div>")
     add("Segments", _table(segs) + f'<div class="cards">{"".join(cards)}</div>', _md(segs))
@@ -209,13 +204,13 @@ def build(run: registry.Run, artifacts: Path) -> dict:
         + "</ul>", "\n".join(f"- {r}" for r in RECOMMENDATION))
 
     q = run.quality()
-    miss = pd.DataFrame([{"column": k, "missing": f"{v:.1%}"} for k, v in q.get("missing_share", {}).items() if v > 0])
-    body_html = f"<p>{q.get('rows', 0):,} rows; {q.get('duplicate_feature_rows', 0):,} duplicate feature rows.</p>"
-    body_md = f"{q.get('rows', 0):,} rows; {q.get('duplicate_feature_rows', 0):,} duplicate feature rows.\n\n"
+    miss = pd.DataFrame([{"column": k, "missing": f"{v:.1%}"} for k, v in q.missing_share.items() if v > 0])
+    body_html = f"<p>{q.rows:,} rows; {q.duplicate_feature_rows:,} duplicate feature rows.</p>"
+    body_md = f"{q.rows:,} rows; {q.duplicate_feature_rows:,} duplicate feature rows.\n\n"
     if len(miss):
         body_html += _table(miss)
         body_md += _md(miss) + "\n\n"
-    drifts = registry.monitoring_reports(artifacts, run.run_id, "drift")
+    drifts = registry.monitoring_reports(run.artifacts, run.run_id, "drift")
     if drifts:
         import json
 
@@ -231,29 +226,30 @@ def build(run: registry.Run, artifacts: Path) -> dict:
         body_md += "No drift check on this run yet."
     add("Data quality and drift", body_html, body_md)
 
-    prov = pd.DataFrame([{"item": "run id", "value": man["run_id"]}, {"item": "created", "value": man["created_at"]},
-                         {"item": "data", "value": man["data_path"]}, {"item": "data hash", "value": man["data_hash"]},
-                         {"item": "seed", "value": str(man["seed"])},
-                         {"item": "segmentation method", "value": man["segmentation_method"]}]
-                        + [{"item": k, "value": v} for k, v in man.get("versions", {}).items()])
+    prov = pd.DataFrame([{"item": "run id", "value": man.run_id}, {"item": "created", "value": man.created_at},
+                         {"item": "data", "value": man.data_path}, {"item": "data hash", "value": man.data_hash},
+                         {"item": "seed", "value": str(man.seed)},
+                         {"item": "segmentation method", "value": man.segmentation_method
+                          + (f" ({met.segmentation.fallback_reason})" if met.segmentation.fallback_reason else "")}]
+                        + [{"item": k, "value": v} for k, v in man.versions.items()])
     add("Provenance", _table(prov), _md(prov))
-    return {"title": f"Customer intelligence report: {man['dataset']}", "man": man,
+    return {"title": f"Customer intelligence report: {man.dataset}", "man": man,
             "target_label": spec.target_label, "sections": sections}
 
 
-def render_html(run: registry.Run, artifacts: Path) -> str:
+def render_html(run: registry.Run) -> str:
     """The report as one self-contained HTML page (str)."""
     import jinja2
 
-    return jinja2.Environment(autoescape=True).from_string(_HTML).render(**build(run, artifacts))
+    return jinja2.Environment(autoescape=True).from_string(_HTML).render(**build(run))
 
 
-def render_markdown(run: registry.Run, artifacts: Path) -> str:
+def render_markdown(run: registry.Run) -> str:
     """The report as Markdown (tables, no charts), for pasting into documents."""
-    r = build(run, artifacts)
+    r = build(run)
     man = r["man"]
-    out = [f"# {r['title']}", "", f"Run `{man['run_id']}`, trained {man['created_at']} on {man['dataset']} "
-           f"({man['rows']:,} customers). Target: customers who {r['target_label']}.", ""]
+    out = [f"# {r['title']}", "", f"Run `{man.run_id}`, trained {man.created_at} on {man.dataset} "
+           f"({man.rows:,} customers). Target: customers who {r['target_label']}.", ""]
     for s in r["sections"]:
         out += [f"## {s['title']}", "", s["md"], ""]
     return "\n".join(out)

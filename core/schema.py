@@ -251,6 +251,19 @@ class DatasetSpec:
             raise DataError(f"spec: {exc}") from None
 
 
+def resolve_spec(spec_path: str | Path | None) -> DatasetSpec:
+    """The spec in ``spec_path`` (:func:`load_spec`), or the built-in ShopSphere spec when None."""
+    return load_spec(spec_path) if spec_path else shopsphere_spec()
+
+
+def spec_hash(spec: DatasetSpec) -> str:
+    """SHA-256 (hex) of the spec's JSON form: a run refuses tables described by another spec."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True, default=str).encode()).hexdigest()
+
+
 def load_spec(path: str | Path) -> DatasetSpec:
     """Read a TOML data-set spec.
 

@@ -379,3 +379,22 @@ def _draw(rng: np.random.Generator, persona: np.ndarray, z: np.ndarray, ids: np.
     df["_persona"] = np.array(PERSONAS, dtype=object)[persona]
     df["_true_propensity"] = true_propensity(eta)
     return df
+
+
+def ensure_default_data(settings, progress=None):
+    """Generate the default ShopSphere table at ``settings.default_data`` if it is absent
+    (``settings.default_rows`` customers, ``settings.seed``), written to a temporary name
+    and moved into place; returns its path."""
+    import os
+    from pathlib import Path
+
+    path = Path(settings.default_data)
+    if not path.exists():
+        if progress:
+            progress(0.0, f"generating the default ShopSphere table ({settings.default_rows:,} customers)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        df = generate(settings.default_rows, settings.seed)
+        tmp = path.with_name(path.name + ".tmp")
+        df.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    return path

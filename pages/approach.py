@@ -3,13 +3,12 @@ both work together in production."""
 import pandas as pd
 import streamlit as st
 
-from core import playbook
-from views.common import require_run
+from ui import require_run, segment_only_scores
 
 run = require_run()
-met, man = run.json("metrics"), run.json("manifest")
-seg, x = met["segmentation"], met["xgboost"]
-target = man["spec"]["target"]
+met = run.metrics()
+seg, x = met.segmentation, met.xgboost
+target = run.spec().target
 
 st.title("Clustering or classification?")
 st.write("Two questions, two tools. Segments (clustering) answer *who are our customers?* without labels; the "
@@ -22,14 +21,14 @@ def _f(v, fmt):
 
 rows = [
     ("objective", "find structure: groups of customers who behave alike", f"predict a known target ({target})"),
-    ("inputs", f"what customers do ({len(seg.get('inputs', []))} behavioural, transactional and support features); "
+    ("inputs", f"what customers do ({len(seg.inputs)} behavioural, transactional and support features); "
                "no labels", "all features and labelled history (who bought in the next 30 days)"),
     ("evaluation", "stability, separation, readability", "ranking, calibration, lift"),
-    ("this run", f"{seg['n_segments']} segments ({man['segmentation_method']}); stability (bootstrap ARI) "
-                 f"{_f(seg.get('bootstrap_ari'), '.2f')}; silhouette {_f(seg.get('silhouette_scaled'), '.2f')}; "
-                 f"rules reproduce {_f(seg.get('surrogate_fidelity'), '.0%')} of customers",
-     f"ROC-AUC {x['roc_auc']:.3f}; PR-AUC (average precision) {x['pr_auc']:.3f}; ECE {_f(x.get('ece'), '.3f')}; "
-     f"top-decile lift {x['lift_top_decile']:.2f}x"),
+    ("this run", f"{seg.n_segments} segments ({seg.method}); stability (bootstrap ARI) "
+                 f"{_f(seg.bootstrap_ari, '.2f')}; silhouette {_f(seg.silhouette_scaled, '.2f')}; "
+                 f"rules reproduce {_f(seg.surrogate_fidelity, '.0%')} of customers",
+     f"ROC-AUC {x.roc_auc:.3f}; PR-AUC (average precision) {x.pr_auc:.3f}; ECE {_f(x.ece, '.3f')}; "
+     f"top-decile lift {x.lift_top_decile:.2f}x"),
     ("answers for the growth team", "what to say: personas for messages, offers and creative; market sizing",
      "whom to contact and how many: ranking, budgets, suppression of unlikely buyers"),
     ("refresh", "monthly: segments should hold still (ids and names carry over)",
@@ -38,10 +37,9 @@ rows = [
 st.table(pd.DataFrame(rows, columns=["", "clustering (segments)", "classification (propensity)"]).set_index(""))
 
 st.subheader("Measured: does knowing a customer's segment predict purchase?")
-try:
-    cmp = playbook.segment_only_scores(run.table("scored"), target)
-except ValueError as exc:
-    st.info(f"Not measurable on this run: {exc}.")
+cmp = segment_only_scores(str(run.artifacts), run.run_id)
+if "error" in cmp:
+    st.info(f"Not measurable on this run: {cmp['error']}.")
 else:
     st.dataframe(pd.DataFrame([
         {"score": "segment membership (each segment's training purchase rate)",

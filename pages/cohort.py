@@ -5,7 +5,7 @@ from datetime import date
 import streamlit as st
 
 from core import playbook
-from views.common import require_run, settings
+from ui import filter_control, require_run, settings
 
 run = require_run()
 scored = run.table("scored")
@@ -22,29 +22,21 @@ if mode.startswith("score"):
 else:
     lo, hi = st.slider("Percentile", 0, 100, (90, 100))
     mask = playbook.cohort_mask(scored, chosen, min_percentile=lo, max_percentile=hi)
-features = run.table("features") if run.has_table("features") else None
-if features is not None and not (features.iloc[:, 0].astype(str).to_numpy() == scored["customer_id"].astype(str).to_numpy()).all():
-    st.warning("This run's features table does not line up with its scored table; feature filters are off.")
-    features = None
+features = run.table("features")  # same rows and order as the scored table (the run writes both)
 labels = run.feature_labels()
-if features is not None:
-    filters = {}
-    picked = st.multiselect("Filter on features (optional)", [c for c in labels if c in features.columns],
-                            format_func=lambda f: labels[f])
-    for col in picked:
-        v = features[col]
-        numeric = v.dtype.kind in "fiub" and v.dropna().nunique() > 2  # 0/1 flags are picked like categories
-        if numeric:
-            lo_v, hi_v = float(v.min()), float(v.max())
-            if (v.dropna() % 1 == 0).all():  # counts: whole-number steps
-                lo_v, hi_v = int(lo_v), int(hi_v)
-            filters[col] = st.slider(labels[col], lo_v, hi_v, (lo_v, hi_v), key=f"f_{col}")
-        else:
-            cats = sorted(v.dropna().map(lambda x: f"{x:g}" if isinstance(x, float) else str(x)).unique())
-            filters[col] = st.multiselect(labels[col], cats, default=cats, key=f"f_{col}")
-    if filters:
-        mask = mask & playbook.feature_mask(features, filters)
-        st.caption("Customers with a filtered value not recorded are left out.")
+filters = {}
+picked = st.multiselect("Filter on features (optional)", [c for c in labels if c in features.columns],
+                        format_func=lambda f: labels[f])
+for col in picked:  # the control follows the column's kind in the spec
+    ctl = filter_control(str(run.artifacts), run.run_id, col)
+    if ctl["kind"] == "values":
+        filters[col] = st.multiselect(labels[col], ctl["values"], default=ctl["values"], key=f"f_{col}")
+    else:
+        lo_v, hi_v = ctl["low"], ctl["high"]
+        filters[col] = st.slider(labels[col], lo_v, hi_v, (lo_v, hi_v), key=f"f_{col}") if lo_v < hi_v else (lo_v, hi_v)
+if filters:
+    mask = mask & playbook.feature_mask(features, filters)
+    st.caption("Customers with a filtered value not recorded are left out.")
 s = playbook.cohort_summary(scored, mask)
 c = st.columns(5)
 c[0].metric("Customers", f"{s['customers']:,}", help=f"{s['share_of_customers']:.1%} of all customers")

@@ -5,9 +5,7 @@ import plotly.express as px
 import streamlit as st
 
 from core import playbook
-from views.common import require_run, segment_filter
-
-MIN_TEST_CUSTOMERS = 30  # observed rates on fewer test customers are too noisy to colour
+from ui import banded_matrix, require_run, segment_filter
 
 run = require_run()
 m = run.table("matrix")
@@ -31,9 +29,7 @@ VALUE_LABELS = {"customers": "customers", "mean_propensity": "mean propensity", 
 value = c[1].selectbox("Cell value", values, format_func=VALUE_LABELS.get)
 lift = c[2].number_input("Uplift the holdout must detect (relative, 0.10 = +10%)", 0.01, 5.0, 0.10, step=0.01)
 
-cells = playbook.banded_matrix(m, bands, lift)
-if "observed_rate_test" in cells:  # blanked after merging cells, so merged cells use all their test rows
-    cells["observed_rate_test"] = cells["observed_rate_test"].where(cells["test_customers"] >= MIN_TEST_CUSTOMERS)
+cells = banded_matrix(run, bands, lift, sorted(m["segment_id"].unique().tolist()))
 band_col = "band" if bands != "deciles" else "propensity_decile"
 order = list(playbook.BANDS) if bands != "deciles" else list(range(1, 11))
 cells = cells.assign(segment=cells["segment_id"].astype(str) + ": " + cells["segment_name"])
@@ -57,7 +53,7 @@ else:
     st.caption("No expected revenue: this data set's spec names no `order_value_column`.")
 if "observed_rate_test" in m:
     st.caption(f"The observed rate uses held-out test rows only, and is blank where a cell has fewer than "
-               f"{MIN_TEST_CUSTOMERS} of them.")
+               f"{playbook.MIN_TEST_CUSTOMERS} of them.")
 
 st.subheader("Recommended action per cell")
 show = ["segment", band_col, "action", "customers", "mean_propensity", "expected_buyers"] + \

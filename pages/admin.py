@@ -5,12 +5,11 @@ constant time with ``hmac.compare_digest``). With no password set, admin actions
 allowed only while the server listens on localhost (the default in
 ``.streamlit/config.toml``).
 
-Training calls the same ``core.pipeline.train`` as the CLI; the page waits for it with a
-step-by-step progress bar. An uploaded file is only ever parsed as a table
-(``core.data.read_bytes``) and, once mapped and validated, saved as Parquet under
-``<artifacts>/uploads/`` for training.
+Training calls ``core.champion.train_or_retrain``, the function behind the CLI's
+``train``; the page waits for it with a step-by-step progress bar. An uploaded file is only
+ever parsed as a table (``core.data.read_bytes``) and, once mapped and validated, saved as
+Parquet under ``<artifacts>/uploads/`` (``core.registry.save_upload``) for training.
 """
-import hashlib
 import hmac
 import json
 from pathlib import Path
@@ -18,16 +17,19 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import registry
-from core.data import guess_mapping, map_columns, read_bytes, validate
+from core import continuity, registry
+from core.champion import train_or_retrain
+from core.data import guess_mapping, map_columns, quality_notes, read_bytes, validate
 from core.errors import DataError
+from core.monitoring import drift_against_run
 from core.propensity import MIN_CLASS_COUNT
-from core.pipeline import drift_against_run, quality_notes, resolve_spec, retrain, train
-from views.common import active_run_id, admin_password, server_is_local, settings, show_error
+from core.schema import resolve_spec
+from ui import RunView, active_run_id, admin_password, clear_caches, frame, server_is_local, settings, show_error
 
 NOT_IN_FILE = "(not in this file)"
 UPLOAD_TYPES = ["csv", "tsv", "txt", "parquet"]
 
+frame()
 st.title("Admin")
 secret = admin_password()
 if secret:
@@ -54,28 +56,25 @@ if st.session_state.get("admin_message"):  # set by promote / roll back before t
 
 
 def _train(data, spec, label: str) -> bool:
-    """Train with a progress bar. With a current run of the same data set this is the
-    monthly retrain (``core.pipeline.retrain``): a challenger is trained and compared with
-    the champion, and promoted only when the settings allow it and it is not worse;
-    otherwise (first run, or another data set) the new run becomes current. The current run
+    """Train with a progress bar (:func:`core.champion.train_or_retrain`, as the CLI's
+    ``train``): with a current run of the same data set the new run is a challenger,
+    compared with the champion and promoted only when the settings allow it and it is not
+    worse; otherwise (first run, or another data set) it becomes current. The current run
     changes only when training succeeds. Returns whether it did."""
     bar = st.progress(0.0, "starting")
     progress = lambda f, msg: bar.progress(min(f, 1.0), msg)  # noqa: E731
-    current = active_run_id()
     try:
-        same = current is not None and registry.load_run(cfg.artifacts_dir, current).spec().name == resolve_spec(spec).name
-        if same:
-            st.session_state["retrain_report"] = retrain(data, spec, cfg, progress=progress)
-        else:
-            run = train(data, spec, cfg, progress=progress)
+        outcome = train_or_retrain(data, spec, cfg, progress=progress)
     except DataError as exc:  # name the file as the person knows it, not the server's copy of an upload
         st.error(str(exc).replace(str(data), label) if data else str(exc))
         return False
-    st.cache_data.clear()
-    if not same:
-        m = run.metrics()
-        st.success(f"Run {run.run_id} trained on {label} and made current: ROC-AUC {m['xgboost']['roc_auc']:.3f}, "
-                   f"PR-AUC {m['xgboost']['pr_auc']:.3f}, {m['segmentation']['n_segments']} segments.")
+    clear_caches()
+    if outcome.retrain is not None:
+        st.session_state["retrain_report"] = outcome.retrain
+    else:
+        m = outcome.run.metrics()
+        st.success(f"Run {outcome.run.run_id} trained on {label} and made current: ROC-AUC {m.xgboost.roc_auc:.3f}, "
+                   f"PR-AUC {m.xgboost.pr_auc:.3f}, {m.segmentation.n_segments} segments.")
     return True
 
 
@@ -87,32 +86,33 @@ def _change_current(change, message) -> None:
     except DataError as exc:
         show_error(exc)
         return
-    st.cache_data.clear()
+    clear_caches()
     st.session_state["admin_message"] = message(result)
     st.rerun()
 
 
-def _show_retrain(r: dict) -> None:
-    """A retrain report: champion vs challenger on the challenger's test rows, continuity,
-    the decision, and a promote button while the challenger waits for approval."""
-    st.subheader(f"Champion {r['champion']} vs challenger {r['challenger']}")
-    rows = [{"model": k, **{m: round(v, 4) for m, v in r["metrics"][k].items()}} for k in ("champion", "challenger")]
+def _show_retrain(r) -> None:
+    """A retrain report (:class:`core.results.RetrainReport`): champion vs challenger on the
+    challenger's test rows, continuity, the decision, and a promote button while the
+    challenger waits for approval."""
+    st.subheader(f"Champion {r.champion} vs challenger {r.challenger}")
+    rows = [{"model": k, **{m: round(v, 4) for m, v in r.metrics[k].items()}} for k in ("champion", "challenger")]
     st.dataframe(pd.DataFrame(rows), hide_index=True)
-    c = r["continuity"]
-    kept = "n/a" if c["share_keeping_segment"] is None else f"{c['share_keeping_segment']:.1%}"
-    st.caption(f"On the challenger's {r['test_rows']:,} held-out test rows. Segments: {c['matched']} matched, "
-               f"{c['new']} new, {c['retired']} retired; {kept} of customers keep their segment.")
-    if c["transitions"]:
-        t = pd.DataFrame(c["transitions"]).pivot_table(index="old_segment", columns="new_segment", values="customers",
-                                                       aggfunc="sum", fill_value=0)
-        st.dataframe(t, column_config={"old_segment": "champion's segment"})
-    decision = r["decision"]
+    c = r.continuity
+    kept = "n/a" if c.share_keeping_segment is None else f"{c.share_keeping_segment:.1%}"
+    st.caption(f"On the challenger's {r.test_rows:,} held-out test rows. Segments: {c.matched} matched, "
+               f"{c.new} new, {c.retired} retired; {kept} of customers keep their segment.")
+    moves = continuity.transition_summary(c.transitions)
+    if moves is not None:
+        st.caption("Transitions: the champion's segment (rows) to the challenger's (columns)")
+        st.dataframe(moves.matrix)
+    decision = r.decision
     (st.success if decision == "promoted" else st.warning if decision == "kept champion" else st.info)(
-        f"Decision: {decision} ({r['why']}).")
-    if decision != "promoted" and active_run_id() != r["challenger"]:
-        if st.button(f"Promote challenger {r['challenger']}", key="promote_challenger"):
-            _change_current(lambda: registry.promote(cfg.artifacts_dir, r["challenger"]),
-                            lambda previous: f"Run {r['challenger']} is now current (was {previous or 'none'}).")
+        f"Decision: {decision} ({r.why}).")
+    if decision != "promoted" and active_run_id() != r.challenger:
+        if st.button(f"Promote challenger {r.challenger}", key="promote_challenger"):
+            _change_current(lambda: registry.promote(cfg.artifacts_dir, r.challenger),
+                            lambda previous: f"Run {r.challenger} is now current (was {previous or 'none'}).")
 
 
 def _spec_choices() -> dict:
@@ -223,10 +223,11 @@ def _upload_tab() -> None:
                          f"least {MIN_CLASS_COUNT} of each); training is not offered.")
                 return
             if st.button("Train a new run on this table", type="primary"):
-                folder = Path(cfg.artifacts_dir) / "uploads"
-                folder.mkdir(parents=True, exist_ok=True)
-                path = folder / f"{spec.name}-{hashlib.sha256(raw_bytes).hexdigest()[:12]}.parquet"
-                table.to_parquet(path, index=False)
+                try:
+                    path = registry.save_upload(cfg.artifacts_dir, table, spec.name, raw_bytes)
+                except DataError as exc:
+                    show_error(exc)
+                    return
                 if not _train(path, specs[spec_label], up.name):
                     path.unlink(missing_ok=True)  # a failed upload is not kept
 
@@ -243,8 +244,12 @@ def _history_tab() -> None:
         "pr_auc": st.column_config.NumberColumn("PR-AUC", format="%.3f"),
         "stability": st.column_config.NumberColumn("stability (ARI)", format="%.2f")})
     rid = st.selectbox("Run", runs["run_id"], help="Its segments are shown below; the table marks the current run.")
-    run = registry.load_run(cfg.artifacts_dir, rid)
-    segs = pd.DataFrame(run.profiles())[["segment_id", "name", "size", "share", "purchase_rate"]]
+    try:
+        segs = pd.DataFrame([p.model_dump(include={"segment_id", "name", "size", "share", "purchase_rate"})
+                             for p in RunView(rid).profiles()])
+    except DataError as exc:  # a run of another version: listed, not readable
+        show_error(exc)
+        segs = pd.DataFrame()
     st.dataframe(segs, hide_index=True, column_config={
         "share": st.column_config.NumberColumn(format="percent"),
         "purchase_rate": st.column_config.NumberColumn("purchase rate", format="percent")})
@@ -313,8 +318,7 @@ def _monitoring_tab() -> None:
         "psi": st.column_config.NumberColumn("PSI", format="%.3f"),
         "missing_train": st.column_config.NumberColumn("missing at training", format="percent"),
         "missing_new": st.column_config.NumberColumn("missing now", format="percent")})
-    segs = pd.DataFrame(r["segments"]).assign(name=lambda d: d["segment_id"].map(registry.load_run(
-        cfg.artifacts_dir, current).segment_names()))
+    segs = pd.DataFrame(r["segments"]).assign(name=lambda d: d["segment_id"].map(RunView(current).segment_names()))
     st.dataframe(segs[["segment_id", "name", "share_train", "share_new", "change"]], hide_index=True, column_config={
         "share_train": st.column_config.NumberColumn("share at training", format="percent"),
         "share_new": st.column_config.NumberColumn("share now", format="percent"),

@@ -5,7 +5,7 @@ features."""
 import plotly.express as px
 import streamlit as st
 
-from views.common import cached_figure, require_run, segment_filter
+from ui import cached_figure, require_run, segment_filter
 
 NOT_RECORDED = "not recorded"
 HOVER_FEATURES = 4  # the propensity model's most important features shown on hover
@@ -13,14 +13,12 @@ HOVER_FEATURES = 4  # the propensity model's most important features shown on ho
 run = require_run()
 proj = run.table("projection")
 labels = run.feature_labels()
-features = run.table("features") if run.has_table("features") else None
-if features is not None:
-    id_col = features.columns[0]
-    proj = proj.merge(features.rename(columns={id_col: "customer_id"}), on="customer_id", how="left")
+features = run.table("features")
+proj = proj.merge(features.rename(columns={run.spec().id_column: "customer_id"}), on="customer_id", how="left")
 feature_cols = [c for c in labels if c in proj.columns]
 
 st.title("Projection explorer")
-total = run.json("manifest")["rows"]
+total = run.manifest().rows
 st.caption(f"2-D UMAP of {len(proj):,} customers" + (f", a sample of the {total:,} stratified by segment (small "
            "segments get more points than their share, so they can be seen)" if len(proj) < total else "")
            + "; nearby points behave alike, the axes have no units.")
@@ -28,9 +26,6 @@ c = st.columns([1, 2])
 colour = c[0].radio("Colour by", ["segment", "propensity", "a feature"], horizontal=True)
 feature = None
 if colour == "a feature":
-    if not feature_cols:
-        st.info("This run keeps no input features (it predates them): retrain to colour by a feature.")
-        st.stop()
     feature = c[1].selectbox("Feature", feature_cols, format_func=lambda f: labels.get(f, f))
 segs = sorted(proj["segment_name"].unique())
 chosen = segment_filter(run, segs)

@@ -6,26 +6,22 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from core import evaluation, report
-from views.common import cached_figure, require_run
+from core import report
+from ui import cached_figure, economics, group_importance, require_run
 
 BEESWARM_POINTS = 300  # dots per feature in the SHAP summary
 DEPENDENCE_POINTS = 2000  # dots in the dependence plot
 
 run = require_run()
-met = run.json("metrics")
+met = run.metrics()
 
 st.title("Propensity model")
 st.write(f"Predicts, for each customer, the probability that they {run.target_label}.")
 
-if "comparison" not in met:  # a run from before calibration and intervals were recorded
-    st.info("This run predates the calibrated model and its evaluation tables: retrain to see them.")
-    st.stop()
-
-grade = met["grade"]
-st.subheader(f"Quality: {grade['grade']}")
-bands = grade.get("bands", [])
-st.caption(grade["explanation"] + ". Bands for this base rate: "
+grade = met.grade
+st.subheader(f"Quality: {grade.grade}")
+bands = grade.bands
+st.caption(grade.explanation + ". Bands for this base rate: "
            + "; ".join(f"{b['grade']} ROC-AUC >= {b['min_roc_auc']} and top-decile lift >= {b['min_lift']}x" for b in bands)
            + "; otherwise Poor.")
 
@@ -44,14 +40,14 @@ def _quality():
              "log loss": None if r["log_loss"] is None else round(r["log_loss"], 4),
              "Brier": None if r["brier"] is None else round(r["brier"], 4),
              "ECE": None if r["ece"] is None else round(r["ece"], 4),
-             "lift, top decile": round(r["lift_top_decile"], 2)} for r in met["comparison"]]
+             "lift, top decile": round(r["lift_top_decile"], 2)} for r in met.comparison]
     st.dataframe(pd.DataFrame(rows), hide_index=True)
-    x = met["xgboost"]
-    st.caption(f"Held-out test rows ({x['rows']:,}; base rate {x['base_rate']:.1%}), touched once. PR-AUC is average "
+    x = met.xgboost
+    st.caption(f"Held-out test rows ({x.rows:,}; base rate {x.base_rate:.1%}), touched once. PR-AUC is average "
                "precision (step-wise), not a trapezoid area; a random ranking scores the base rate. Intervals: 95% "
                "percentile bootstrap, 1,000 seeded resamples. ECE: expected calibration error over 10 equal-width bins. "
                "Recency only ranks customers by days since their last purchase: the simplest peer."
-               + (" The oracle is the generator's true propensity: the ceiling on the default data." if "oracle" in met else ""))
+               + (" The oracle is the generator's true propensity: the ceiling on the default data." if met.oracle else ""))
 
     c1, c2 = st.columns(2)
     roc, pr = cached_figure(KEY + ("curves",), lambda: report.curve_figures(met))
@@ -63,11 +59,11 @@ def _quality():
 def _calibration_section():
     """Reliability curve before and after calibration."""
     st.subheader("Calibration: does a 0.30 mean 30%?")
-    cal = met["calibration"]
+    cal = met.calibration
 
     st.plotly_chart(cached_figure(KEY + ("calibration",), lambda: report.calibration_figure(met)))
-    st.caption(f"Calibration method: **{cal['method']}** ({cal['why']}). ECE before {cal['ece_before']:.4f}, "
-               f"after {cal['ece_after']:.4f}.")
+    st.caption(f"Calibration method: **{cal.method}** ({cal.why}). ECE before {cal.ece_before:.4f}, "
+               f"after {cal.ece_after:.4f}.")
 
 
 def _lift_section():
@@ -80,14 +76,14 @@ def _lift_section():
     c2.plotly_chart(gain_fig)
 
     c1, c2 = st.columns(2)
-    cap = pd.DataFrame(met["capture"])
+    cap = pd.DataFrame(met.capture)
     c1.markdown("**Capture: contacts needed, best scores first**")
     c1.dataframe(pd.DataFrame({
         "buyers captured": cap["buyers_share"].map("{:.0%}".format),
         "share of customers to contact": cap["contact_share"].map("{:.1%}".format),
         "customers in this table": cap["contacts_in_base"].map(lambda v: "" if v is None or pd.isna(v) else f"{int(v):,}"),
     }), hide_index=True)
-    bud = pd.DataFrame(met["budget"])
+    bud = pd.DataFrame(met.budget)
     c2.markdown("**Budget: what contacting the top k% reaches (test rows)**")
     c2.dataframe(pd.DataFrame({
         "budget": bud["budget_share"].map("{:.0%}".format), "contacts": bud["contacts"].map("{:,}".format),
@@ -95,18 +91,14 @@ def _lift_section():
         "buyers": bud["buyers"].map("{:,}".format), "precision": bud["precision"].map("{:.1%}".format),
         "recall": bud["recall"].map("{:.1%}".format), "lift": bud["lift"].round(2)}), hide_index=True)
 
-    scored_all = run.table("scored")
-    test = scored_all[scored_all["split"] == "test"] if "split" in scored_all else scored_all.iloc[:0]
-    target = run.json("manifest")["spec"]["target"]
-    if len(test) and target in test:
+    if len(run.test_rows()):
         st.markdown("**Your budget and your economics** (test rows, calibrated probabilities)")
         c1, c2, c3 = st.columns(3)
         k = c1.slider("Contact the top ... of customers", 1, 100, 10, format="%d%%")
-        cost = c2.number_input("Cost of one contact", min_value=0.01, value=float(met["profit"]["contact_cost"]))
-        value = c3.number_input("Value of one conversion", min_value=0.01, value=float(met["profit"]["conversion_value"]))
-        yt, pt = test[target].to_numpy(int), test["propensity"].to_numpy(float)
-        b = evaluation.budget_table(yt, pt, budgets=(k / 100,)).iloc[0]
-        pf_now = evaluation.profit_at_threshold(yt, pt, cost, value)
+        cost = c2.number_input("Cost of one contact", min_value=0.01, value=float(met.profit.contact_cost))
+        value = c3.number_input("Value of one conversion", min_value=0.01, value=float(met.profit.conversion_value))
+        what_if = economics(str(run.artifacts), run.run_id, k / 100, cost, value)
+        b, pf_now = what_if["budget"], what_if["profit"]
         c1.write(f"{b['contacts']:,} contacts reach **{b['buyers']:,}** buyers ({b['expected_buyers']:,.0f} expected): "
                  f"precision {b['precision']:.1%}, recall {b['recall']:.1%}, lift {b['lift']:.2f}x.")
         c2.write(f"Profit-maximising threshold: **{pf_now['threshold']:.3f}** (cost / value), contacting "
@@ -114,21 +106,21 @@ def _lift_section():
         c3.write(f"Realised profit on the test rows: **{pf_now['realised_profit']:,.0f}** (expected "
                  f"{pf_now['expected_profit']:,.0f}; contacting everyone: {pf_now['profit_contact_all']:,.0f}).")
 
-    pf = met["profit"]
+    pf = met.profit
     st.subheader("Who is worth contacting?")
-    st.write(f"With a contact cost of **{pf['contact_cost']:g}** and a conversion worth **{pf['conversion_value']:g}** "
+    st.write(f"With a contact cost of **{pf.contact_cost:g}** and a conversion worth **{pf.conversion_value:g}** "
              f"(settings `contact_cost`, `conversion_value`), contacting pays when the calibrated probability exceeds "
-             f"**{pf['threshold']:.3f}** (= cost / value). On the test rows that means contacting "
-             f"{pf['contacts']:,} customers ({pf['contact_share']:.0%}): realised profit **{pf['realised_profit']:,.0f}** "
-             f"(expected {pf['expected_profit']:,.0f}) against {pf['profit_contact_all']:,.0f} for contacting everyone.")
-    st.dataframe(pd.DataFrame({"": ["contacted", "not contacted"], "bought": [pf["tp"], pf["fn"]],
-                               "did not buy": [pf["fp"], pf["tn"]]}), hide_index=True)
-    st.caption(f"Confusion matrix at the threshold: precision {pf['precision']:.1%}, recall {pf['recall']:.1%}.")
+             f"**{pf.threshold:.3f}** (= cost / value). On the test rows that means contacting "
+             f"{pf.contacts:,} customers ({pf.contact_share:.0%}): realised profit **{pf.realised_profit:,.0f}** "
+             f"(expected {pf.expected_profit:,.0f}) against {pf.profit_contact_all:,.0f} for contacting everyone.")
+    st.dataframe(pd.DataFrame({"": ["contacted", "not contacted"], "bought": [pf.tp, pf.fn],
+                               "did not buy": [pf.fp, pf.tn]}), hide_index=True)
+    st.caption(f"Confusion matrix at the threshold: precision {pf.precision:.1%}, recall {pf.recall:.1%}.")
 
 
 def _segment_section():
     """Calibration and ranking inside each segment."""
-    seg = pd.DataFrame(met.get("segments_propensity", []))
+    seg = pd.DataFrame(met.segments_propensity)
     if len(seg):
         st.subheader("By segment: calibration and ranking inside each segment (test rows)")
         names = run.segment_names()
@@ -150,7 +142,7 @@ def _drivers():
         imp_fig = px.bar(imp.head(20), x="mean_abs_shap", y="label", color="group", orientation="h", height=550,
                          labels={"mean_abs_shap": "mean |SHAP| (log-odds)", "label": ""})
         imp_fig.update_yaxes(categoryorder="total ascending")
-        grp = imp.groupby("group", as_index=False)["mean_abs_shap"].sum().sort_values("mean_abs_shap", ascending=False)
+        grp = group_importance(str(run.artifacts), run.run_id)
         return imp_fig, px.bar(grp, x="group", y="mean_abs_shap", title="By feature group",
                                labels={"mean_abs_shap": "mean |SHAP|", "group": ""})
 
@@ -162,9 +154,6 @@ def _drivers():
 
 def _shap_detail():
     """SHAP summary (beeswarm-like) and dependence plots on the seeded sample."""
-    if not run.has_table("shap_points"):
-        st.info("This run keeps no SHAP sample: retrain to see the summary.")
-        return
     pts = run.table("shap_points")
     order = list(dict.fromkeys(pts["label"]))
 
@@ -200,20 +189,17 @@ def _shap_detail():
 
 def _training():
     """How the model was trained: tuning trials, class weights, calibration, reason agreement."""
-    info = met.get("propensity_model", {})
+    info = met.propensity_model
     with st.expander("How the model was trained: tuning trials, class weights, calibration"):
-        st.write(f"Validation: {info.get('validation')}; {info.get('n_trees')} trees; parameters {info.get('params')}. "
-                 f"Tuning took {info.get('tuning_seconds')} s (Optuna TPE, seeded).")
-        spw = info.get("scale_pos_weight", {})
-        if spw:
-            st.write(f"scale_pos_weight = {spw['value']:.2f}: validation PR-AUC {spw['val_pr_auc_on']:.4f} on vs "
-                     f"{spw['val_pr_auc_off']:.4f} off; {'used' if spw['used'] else 'not used'}.")
-        if info.get("trials"):
-            st.dataframe(pd.DataFrame(info["trials"]), hide_index=True)
-        agree = met.get("reason_agreement")
-        if agree:
-            st.write(f"Reasons: {agree['method']}; top-3 features agree on {agree['top3_agreement']:.1%} of "
-                     f"{agree['rows']:,} seeded rows (largest difference {agree['max_abs_diff']:.1e} log-odds).")
+        st.write(f"Validation: {info.validation}; {info.n_trees} trees; parameters {info.params}. "
+                 f"Tuning took {info.tuning_seconds} s (Optuna TPE, seeded).")
+        spw = info.scale_pos_weight
+        st.write(f"scale_pos_weight = {spw['value']:.2f}: validation PR-AUC {spw['val_pr_auc_on']:.4f} on vs "
+                 f"{spw['val_pr_auc_off']:.4f} off; {'used' if spw['used'] else 'not used'}.")
+        st.dataframe(pd.DataFrame(info.trials), hide_index=True)
+        agree = met.reason_agreement
+        st.write(f"Reasons: {agree.method}; top-3 features agree on {agree.top3_agreement:.1%} of "
+                 f"{agree.rows:,} seeded rows (largest difference {agree.max_abs_diff:.1e} log-odds).")
 
 
 def _lookup():

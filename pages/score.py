@@ -3,10 +3,9 @@ from datetime import date
 
 import streamlit as st
 
-from core.data import read_bytes
+from core.data import quality_notes, read_bytes
 from core.errors import DataError
-from core.pipeline import quality_notes
-from views.common import require_run, scoring_model, settings, show_error
+from ui import require_run, scoring_model, settings, show_error
 
 run = require_run()
 cfg = settings()

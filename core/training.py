@@ -1,0 +1,351 @@
+"""Training a run: a short sequence of named steps, then one :func:`core.registry.save_run`.
+
+Each step is a function that takes data and settings and returns a typed result; none
+touches the disk (the previous run is read before the steps, the run written after them):
+
+1. :func:`load_table` - read, validate and hash the table;
+2. :func:`split_and_guard` - train / validation / test split and the leakage guard;
+3. :func:`fit_segments` - the segmenter fitted on a sample, every customer assigned;
+4. :func:`link_segments` - ids and names matched to the previous run (:mod:`core.continuity`);
+5. :func:`describe_segments` - profiles, persona names, rules, descriptions;
+6. :func:`fit_propensity` - the logistic baseline and the tuned, calibrated XGBoost;
+7. :func:`evaluate_propensity` - test metrics with intervals, calibration, lift, budget;
+8. :func:`explain_model` - SHAP importance, summary points, reason agreement;
+9. :func:`score_table` - the scored training table with reasons, the matrix, per-segment figures;
+10. :func:`assemble` - the typed results and tables of the run.
+
+Progress goes to a callback ``progress(fraction, message)`` with fraction in 0..1.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import adjusted_rand_score
+
+from core import continuity, evaluation, explain, playbook, profiling, propensity, registry, synthetic
+from core import data as data_mod
+from core import results as R
+from core.config import Settings
+from core.errors import DataError
+from core.features import learn_categories
+from core.schema import DatasetSpec, resolve_spec, spec_hash
+from core.scoring import scored_frame
+from core.segmentation import Segmenter
+
+log = logging.getLogger(__name__)
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class LoadedTable:
+    """Step 1: the validated table (n rows), its quality summary, its hash, where it came from
+    and the target as an int array of shape (n,)."""
+
+    clean: pd.DataFrame
+    quality: dict
+    data_hash: str
+    source: str
+    y: np.ndarray
+
+
+@dataclass
+class Split:
+    """Step 2: ``"train"`` / ``"val"`` / ``"test"`` per row (shape (n,)) and each feature's
+    single-feature ROC-AUC from the leakage guard."""
+
+    rows: np.ndarray
+    single_feature_auc: dict
+
+
+@dataclass
+class Segments:
+    """Steps 3-5: the fitted segmenter, every customer's assignment (n rows: ``segment_id``
+    with public ids after step 4, ``segment_confidence``, ``segment_reassigned``), the link
+    to the previous run, profiles, rules and names."""
+
+    segmenter: Segmenter
+    assigned: pd.DataFrame
+    link: dict | None = None
+    profiles: list[dict] | None = None
+    rules: dict | None = None
+    names: dict[int, str] | None = None
+
+
+@dataclass
+class Explanation:
+    """Step 8: the explainer, the importance table, the SHAP summary points and the
+    agreement of the reasons with XGBoost's own TreeSHAP."""
+
+    explainer: object
+    importance: pd.DataFrame
+    shap_points: pd.DataFrame
+    reason_agreement: dict
+
+
+@dataclass
+class ScoredTable:
+    """Step 9: the scored training table, its validated features (same rows and order), the
+    propensity-by-segment matrix, per-segment propensity figures and the unseen-category
+    counts of the training table."""
+
+    scored: pd.DataFrame
+    features: pd.DataFrame
+    matrix: pd.DataFrame
+    segment_metrics: list[dict]
+    unseen: dict
+
+
+def load_table(data_path: str | Path, spec: DatasetSpec, progress: Progress) -> LoadedTable:
+    """Read and validate the training table (:func:`core.data.read_table`,
+    :func:`core.data.validate` with the target) and hash it as read. Raises DataError."""
+    progress(0.02, f"reading {data_path}")
+    raw = data_mod.read_table(data_path, spec)
+    clean, quality = data_mod.validate(raw, spec, require_target=True, source=str(data_path))
+    data_hash = data_mod.frame_hash(raw)
+    return LoadedTable(clean, quality, data_hash, str(data_path), clean[spec.target].to_numpy(int))
+
+
+def split_and_guard(table: LoadedTable, spec: DatasetSpec, settings: Settings) -> Split:
+    """The split (:func:`core.propensity.split_rows`: stratified, or out of time on the spec's
+    ``snapshot_column``) and the leakage guard on the training rows
+    (:func:`core.propensity.leakage_check`). Fails fast, before any fit.
+
+    Raises
+    ------
+    DataError
+        Too few positives or negatives, or a leaky feature (the message names the file).
+    """
+    clean = table.clean
+    try:
+        snapshot = clean[spec.snapshot_column] if spec.snapshot_column else None
+        rows = propensity.split_rows(table.y, settings.propensity, settings.seed, snapshot)
+        auc = propensity.leakage_check(clean, spec, table.y, rows == "train", settings.propensity.leakage_max_auc,
+                                       settings.seed)
+    except DataError as exc:
+        raise DataError(f"{table.source}: {exc}") from None
+    return Split(rows, auc)
+
+
+def fit_segments(clean: pd.DataFrame, spec: DatasetSpec, categories: dict, settings: Settings,
+                 progress: Progress) -> Segments:
+    """Fit the segmenter on a sample and assign every customer (:mod:`core.segmentation`).
+    Raises DataError when the segmentation inputs cannot form segments."""
+    progress(0.08, "segmentation: fitting on a sample")
+    seg = Segmenter(settings=settings.segmentation, random_state=settings.seed, n_jobs=settings.n_jobs)
+    seg.fit(clean, spec, categories, progress=lambda m: progress(0.2, "segmentation: " + m))
+    progress(0.45, f"segmentation: assigning {len(clean):,} customers")
+    return Segments(seg, seg.assign(clean))
+
+
+def link_segments(segments: Segments, previous: continuity.PreviousSegmentation | None, clean: pd.DataFrame,
+                  spec: DatasetSpec, settings: Settings, progress: Progress) -> Segments:
+    """Match the new segments to the previous run's (:func:`core.continuity.link_to_previous`)
+    and give them public ids; returns ``segments`` with ``link`` set and ``assigned``
+    renumbered."""
+    progress(0.47, "segmentation: matching segments to the current run's")
+    seg = segments.segmenter
+    link = continuity.link_to_previous(previous, seg, clean, segments.assigned["segment_id"].to_numpy(),
+                                       settings.segmentation.match_min_jaccard, spec.name)
+    seg.relabel(link["mapping"])
+    assigned = segments.assigned.copy()
+    assigned["segment_id"] = seg.segment_ids_[assigned["segment_id"].to_numpy()]
+    segments.assigned, segments.link = assigned, link
+    return segments
+
+
+def describe_segments(segments: Segments, clean: pd.DataFrame, spec: DatasetSpec, settings: Settings) -> Segments:
+    """Profiles (:func:`core.profiling.profile_segments`), names carried from the previous
+    run (:func:`core.continuity.carry_names`), depth-4 rules and descriptions; the
+    transition matrix when compared with a previous run."""
+    ids = segments.assigned["segment_id"].to_numpy()
+    link = segments.link
+    profiles = profiling.profile_segments(clean, ids, spec)
+    continuity.carry_names(profiles, link)
+    rules = profiling.surrogate_rules(clean, ids, spec, segments.segmenter.columns_, settings.seed)
+    base_rate = float(clean[spec.target].mean())
+    for p in profiles:
+        r = rules["segments"].get(p["segment_id"], {"fidelity": 0.0, "rules": []})
+        p["rules"], p["rule_fidelity"] = r["rules"], r["fidelity"]
+        p["description"] = profiling.describe_segment(p, spec, base_rate)
+    if link["previous_run"]:
+        link["transitions"] = continuity.transition_matrix(
+            link.pop("previous_scored"), clean[spec.id_column], ids).to_dict("records")
+    link.pop("previous_scored", None)
+    segments.profiles, segments.rules = profiles, rules
+    segments.names = {p["segment_id"]: p["name"] for p in profiles}
+    return segments
+
+
+def fit_propensity(clean: pd.DataFrame, spec: DatasetSpec, split: Split, categories: dict, settings: Settings,
+                   progress: Progress) -> propensity.PropensityModels:
+    """The logistic baseline and the tuned, calibrated XGBoost (:func:`core.propensity.fit`)."""
+    progress(0.55, "propensity: logistic baseline and XGBoost (Optuna tuning, early stopping, calibration)")
+    return propensity.fit(clean, spec, split.rows, categories, settings.propensity, settings.seed, settings.n_jobs,
+                          progress=lambda m: progress(0.6, "propensity: " + m))
+
+
+def evaluate_propensity(models: propensity.PropensityModels, clean: pd.DataFrame, spec: DatasetSpec, split: Split,
+                        settings: Settings, progress: Progress) -> dict:
+    """Test metrics (:func:`core.propensity.evaluate`), with the leakage guard's figures."""
+    progress(0.75, "propensity: test metrics with bootstrap intervals, calibration, lift, budget")
+    metrics = propensity.evaluate(models, clean, spec, split.rows, settings.propensity, settings.seed)
+    metrics["leakage_single_feature_auc"] = split.single_feature_auc
+    return metrics
+
+
+def explain_model(models: propensity.PropensityModels, clean: pd.DataFrame, spec: DatasetSpec, settings: Settings,
+                  progress: Progress) -> Explanation:
+    """SHAP importance and summary points on a seeded sample of ``shap_sample`` rows, and the
+    agreement of the pattern TreeSHAP (:class:`core.fastshap.TreeShapPatterns`) with
+    XGBoost's own on 2,000 of them."""
+    progress(0.8, "explaining: SHAP importance on a sample")
+    rng = np.random.default_rng(settings.seed)
+    sample = np.sort(rng.choice(len(clean), size=min(settings.propensity.shap_sample, len(clean)), replace=False))
+    X_sample, _ = models.frame(clean.iloc[sample], spec)
+    explainer = explain.TreeShapPatterns(models.booster, models.best_iteration + 1)
+    contrib = explainer.shap_values(X_sample)
+    importance = explain.importance_table(contrib, list(X_sample.columns), spec)
+    points = explain.shap_points(X_sample, contrib, importance["feature"].head(10).tolist(), spec)
+    agreement = explain.agreement_with_treeshap(models.booster, models.best_iteration + 1, explainer,
+                                                X_sample.iloc[:2000])
+    return Explanation(explainer, importance, points, agreement)
+
+
+def score_table(models: propensity.PropensityModels, segments: Segments, explanation: Explanation, table: LoadedTable,
+                spec: DatasetSpec, split: Split, settings: Settings, progress: Progress) -> ScoredTable:
+    """Score the training table (segments, calibrated propensity, reasons for every
+    customer), with the split and target columns; the matrix (:func:`core.playbook.segment_matrix`)
+    and the per-segment calibration and ROC-AUC on the test rows."""
+    progress(0.85, "scoring the training table (segments, calibrated propensity, reasons)")
+    clean, y = table.clean, table.y
+    X_all, unseen = models.frame(clean, spec)
+    p = models.predict_X(X_all)
+    reasons = explain.reason_texts(X_all, explain.contributions(explanation.explainer, X_all, settings.n_jobs), spec)
+    del X_all
+    scored = scored_frame(clean[spec.id_column], segments.assigned, segments.names, p, models.decile_cuts, reasons)
+    scored["split"] = split.rows
+    scored[spec.target] = y
+    te = split.rows == "test"
+    features = clean[[spec.id_column] + spec.feature_names].reset_index(drop=True)
+    matrix = playbook.segment_matrix(scored, y, te, features, spec)
+    names = segments.names
+    seg_metrics = evaluation.segment_metrics(y[te], p[te], scored["segment_id"].to_numpy()[te]).assign(
+        name=lambda d: d["segment_id"].map(names)).to_dict("records")
+    return ScoredTable(scored, features, matrix, seg_metrics, unseen)
+
+
+def assemble(table: LoadedTable, spec: DatasetSpec, categories: dict, settings: Settings, segments: Segments,
+             models: propensity.PropensityModels, metrics: dict, explanation: Explanation, scored: ScoredTable,
+             timings: dict) -> registry.RunArtifacts:
+    """The run as :func:`core.registry.save_run` writes it: typed results and tables."""
+    clean, seg = table.clean, segments.segmenter
+    seg_info = dict(seg.fit_info_)
+    if "_persona" in clean:
+        seg_info["ari_vs_true_persona"] = float(adjusted_rand_score(clean["_persona"], segments.assigned["segment_id"]))
+    seg_info["reassigned_share"] = float(segments.assigned["segment_reassigned"].mean())
+    seg_info["surrogate_fidelity"] = segments.rules["fidelity"]
+    seg_info["surrogate_depth"] = segments.rules["depth"]
+    metrics = {**metrics, "reason_agreement": explanation.reason_agreement,
+               "unseen_categories_train": scored.unseen, "segments_propensity": scored.segment_metrics,
+               "segmentation": seg_info, "propensity_model": models.info}
+    proj = seg.projection_.copy()
+    proj["customer_id"] = clean[spec.id_column].to_numpy()[proj["row"]]
+    proj = proj.merge(scored.scored[["customer_id", "segment_id", "segment_name", "propensity"]], on="customer_id")
+    return registry.RunArtifacts(
+        booster=models.booster, baseline=models.baseline, segmenter=seg,
+        scoring=R.ScoringInfo.from_dict({
+            "feature_names": models.feature_names, "categories": categories,
+            "decile_cuts": models.decile_cuts, "best_iteration": models.best_iteration,
+            "calibrator": models.calibrator, "spec_hash": spec_hash(spec),
+            "reference_date": table.quality.get("reference_date"), "segment_names": segments.names,
+            "empty_at_training": [c for c in spec.feature_names if clean[c].isna().all()]}, "scoring.json"),
+        metrics=R.RunMetrics.from_dict(metrics, "metrics.json"),
+        profiles=R.Profiles.from_dict(segments.profiles, "profiles.json").segments,
+        quality=R.Quality.from_dict(table.quality, "quality.json"),
+        continuity=R.Continuity.from_dict({k: v for k, v in segments.link.items() if k != "mapping"},
+                                          "continuity.json"),
+        tables={"importance": explanation.importance, "shap_points": explanation.shap_points,
+                "scored": scored.scored, "features": scored.features, "matrix": scored.matrix,
+                "projection": proj.drop(columns="row")},
+        manifest={"dataset": spec.name, "data_path": table.source, "data_hash": table.data_hash,
+                  "rows": int(len(clean)), "seed": settings.seed, "settings": settings.to_dict(),
+                  "spec": spec.to_dict(), "versions": registry.library_versions(), "timings_s": timings,
+                  "n_segments": seg.n_segments_, "segmentation_method": seg.method_})
+
+
+def train(data_path: str | Path | None = None, spec_path: str | Path | None = None,
+          settings: Settings = Settings(), progress: Progress | None = None, make_current: bool = True) -> registry.Run:
+    """Train a run on a table and (by default) make it current.
+
+    One training at a time per runs folder (:func:`core.registry.training_lock`); after a
+    successful training, runs beyond ``settings.keep_runs`` are deleted
+    (:func:`core.registry.prune_runs`: never the current run or an earlier champion).
+    This makes the new run current whatever the current run is; the monthly flow with a
+    human gate is :func:`core.champion.train_or_retrain`.
+
+    Parameters
+    ----------
+    data_path : CSV or Parquet; None: the default ShopSphere table (generated if absent).
+    spec_path : TOML spec; None: the built-in ShopSphere spec.
+    settings : the one settings object.
+    progress : callback ``(fraction, message)``.
+    make_current : False trains a challenger: saved, but the current run stays.
+
+    Returns
+    -------
+    The saved run.
+
+    Raises
+    ------
+    DataError
+        Bad spec, file or table, or another training running in the same folder (nothing
+        is written; the current run is unchanged).
+    """
+    with registry.training_lock(settings.artifacts_dir):
+        run = _train(data_path, spec_path, settings, progress or _log_progress, make_current)
+        registry.prune_runs(settings.artifacts_dir, settings.keep_runs)
+    return run
+
+
+def _log_progress(fraction: float, message: str) -> None:
+    log.info("%3.0f%% %s", 100 * fraction, message)
+
+
+def _train(data_path, spec_path, settings: Settings, progress: Progress, make_current: bool) -> registry.Run:
+    timings: dict[str, float] = {}
+
+    def timed(name, fn, *args):
+        t0 = time.perf_counter()
+        out = fn(*args)
+        timings[name] = round(time.perf_counter() - t0, 3)
+        return out
+
+    spec = resolve_spec(spec_path)
+    if data_path is None:
+        data_path = timed("generate", synthetic.ensure_default_data, settings, progress)
+    table = timed("load_validate", load_table, data_path, spec, progress)
+    split = timed("split_guard", split_and_guard, table, spec, settings)
+    categories = learn_categories(table.clean, spec)
+    previous = continuity.previous_segmentation(settings.artifacts_dir, spec.name)
+
+    def segment():
+        s = fit_segments(table.clean, spec, categories, settings, progress)
+        s = link_segments(s, previous, table.clean, spec, settings, progress)
+        return describe_segments(s, table.clean, spec, settings)
+
+    segments = timed("segmentation", segment)
+    models = timed("propensity", fit_propensity, table.clean, spec, split, categories, settings, progress)
+    metrics = timed("evaluate", evaluate_propensity, models, table.clean, spec, split, settings, progress)
+    explanation = timed("explain", explain_model, models, table.clean, spec, settings, progress)
+    scored = timed("score", score_table, models, segments, explanation, table, spec, split, settings, progress)
+    art = assemble(table, spec, categories, settings, segments, models, metrics, explanation, scored, timings)
+    progress(0.92, "saving the run")
+    run = registry.save_run(settings.artifacts_dir, art, make_current=make_current)
+    progress(1.0, f"run {run.run_id} saved" + (" and made current" if make_current else " (not made current)"))
+    return run

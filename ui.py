@@ -1,0 +1,335 @@
+"""The pages' one way into core: settings, the active run, cached readers and computations,
+shared widgets, error display, and the frame guard.
+
+Pages read runs only through :class:`RunView` and the cached functions here; they never
+fit a model or compute a metric themselves. Typed results (:mod:`core.results`, frozen)
+and tables are cached once per run id with ``st.cache_resource`` (shared, never copied:
+pages must not modify them in place); computations that depend on widget values are
+cached with ``st.cache_data`` keyed on the run id and those values. Hand-set segment names
+are read again only when their file changes.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core import evaluation, explain, playbook, registry, report
+from core.config import Settings, load_settings
+from core.errors import DataError
+from core.scoring import ScoringModel
+
+SETTINGS_FILE = Path("configs/default.toml")
+
+
+def frame() -> None:
+    """Hand a page opened without the app's frame over to the registered navigation.
+
+    Streamlit 1.67 treats an app whose main script has a ``pages/`` folder beside it as a
+    legacy multipage app until the main script has called ``st.navigation`` in this server
+    process (``PagesManager.uses_pages_directory``, set when the first session starts and
+    cleared by ``st.navigation``): the first request after a server start for a page URL
+    such as ``/segments`` therefore runs ``pages/segments.py`` alone, without ``app.py``'s
+    sidebar and page list. This guard, the first call of every page, clears that flag the
+    way ``st.navigation`` does and reruns: the rerun executes ``app.py``, whose
+    ``st.navigation`` resolves the same URL to the same page, now inside the frame. Under
+    ``app.py`` it does nothing. Tested by a browser test that opens each page's URL as the
+    first request of a fresh server.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+def settings() -> Settings:
+    """The app's settings: ``configs/default.toml``; the environment variables
+    ``SHOPSPHERE_ARTIFACTS`` (runs folder) and ``SHOPSPHERE_UPLOAD_MAX_MB`` override it."""
+    limit = os.environ.get("SHOPSPHERE_UPLOAD_MAX_MB")
+    return load_settings(SETTINGS_FILE if SETTINGS_FILE.is_file() else None,
+                         artifacts_dir=os.environ.get("SHOPSPHERE_ARTIFACTS"),
+                         upload_max_mb=int(limit) if limit else None)
+
+
+def active_run_id() -> str | None:
+    """The current run id (read from disk each rerun: cheap, and sees a new retrain)."""
+    return registry.current_run_id(settings().artifacts_dir)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _result(artifacts: str, run_id: str, name: str):
+    """A run's typed result (``manifest``, ``metrics``, ``profiles``, ``quality``,
+    ``scoring``, ``continuity``), read once per run (runs are immutable; results are frozen)."""
+    return getattr(registry.load_run(Path(artifacts), run_id), name)()
+
+
+@st.cache_resource(show_spinner="Loading the run's tables...", max_entries=16)
+def _table(artifacts: str, run_id: str, name: str) -> pd.DataFrame:
+    """A run's table, loaded once and shared by every session without copying (runs are
+    immutable, and pages treat tables as read-only: ``st.cache_data`` would unpickle a fresh
+    copy on every rerun, 0.4 s for the 240K-row scored table)."""
+    return registry.load_run(Path(artifacts), run_id).table(name)
+
+
+def _names_version(artifacts: str) -> int:
+    f = Path(artifacts) / "display_names.json"
+    return f.stat().st_mtime_ns if f.is_file() else 0
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _segment_names(artifacts: str, run_id: str, version: int) -> dict[int, str]:
+    """Hand-set over automatic names, read again when ``display_names.json`` changes
+    (``version`` is its modification time)."""
+    return registry.load_run(Path(artifacts), run_id).segment_names()
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _named_table(artifacts: str, run_id: str, name: str, version: int) -> pd.DataFrame:
+    """The table with ``segment_name`` showing the current names (hand-set where set)."""
+    df = _table(artifacts, run_id, name)
+    names = _segment_names(artifacts, run_id, version)
+    return df.assign(segment_name=df["segment_id"].map(names))
+
+
+class RunView:
+    """Read-only, cached access to one run for the pages."""
+
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+        self._art = str(settings().artifacts_dir)
+
+    @property
+    def artifacts(self) -> Path:
+        """The runs folder."""
+        return Path(self._art)
+
+    @property
+    def run(self) -> registry.Run:
+        """The run on disk (for core functions that take one)."""
+        return registry.load_run(self.artifacts, self.run_id)
+
+    def manifest(self):
+        """:class:`core.results.Manifest`."""
+        return _result(self._art, self.run_id, "manifest")
+
+    def metrics(self):
+        """:class:`core.results.RunMetrics`."""
+        return _result(self._art, self.run_id, "metrics")
+
+    def quality(self):
+        """:class:`core.results.Quality`."""
+        return _result(self._art, self.run_id, "quality")
+
+    def continuity(self):
+        """:class:`core.results.Continuity`."""
+        return _result(self._art, self.run_id, "continuity")
+
+    def spec(self):
+        """The run's :class:`~core.schema.DatasetSpec`."""
+        return _spec(self._art, self.run_id)
+
+    def has_table(self, name: str) -> bool:
+        """True when the run has the table ``name``."""
+        return self.run.has_table(name)
+
+    def table(self, name: str) -> pd.DataFrame:
+        """``scored``, ``features``, ``matrix``, ``projection``, ``importance``,
+        ``shap_points``: the run's table, its ``segment_name`` column showing hand-set names
+        where set. Read-only (shared by every session)."""
+        df = _table(self._art, self.run_id, name)
+        if "segment_name" in df.columns and "segment_id" in df.columns:
+            return _named_table(self._art, self.run_id, name, _names_version(self._art))
+        return df
+
+    def segment_names(self) -> dict[int, str]:
+        """``{segment_id: name}``: names set by hand win over the automatic persona names; a
+        damaged names file is said once and the automatic names are shown."""
+        try:
+            names = _segment_names(self._art, self.run_id, _names_version(self._art))
+        except DataError as exc:
+            if not st.session_state.get("_names_error_shown"):
+                show_error(exc)
+                st.session_state["_names_error_shown"] = True
+            return {p.segment_id: p.name for p in _result(self._art, self.run_id, "profiles")}
+        st.session_state.pop("_names_error_shown", None)
+        return names
+
+    def profiles(self) -> list:
+        """The run's :class:`core.results.SegmentProfile` list, ``name`` being the shown name
+        (hand-set or automatic; :meth:`auto_names` has the automatic ones)."""
+        names = self.segment_names()
+        return [p.model_copy(update={"name": names[p.segment_id]}) for p in _result(self._art, self.run_id, "profiles")]
+
+    def auto_names(self) -> dict[int, str]:
+        """``{segment_id: automatic persona name}``."""
+        return {p.segment_id: p.name for p in _result(self._art, self.run_id, "profiles")}
+
+    @property
+    def target_label(self) -> str:
+        """What a positive outcome means for this data set ("bought in the next 30 days")."""
+        return self.spec().target_label
+
+    def feature_labels(self) -> dict:
+        """``{column: plain-English label}`` from the run's spec."""
+        return {c.name: c.label for c in self.spec().columns}
+
+    def test_rows(self) -> pd.DataFrame:
+        """The scored table's held-out test rows (empty when the run has none)."""
+        return _test_rows(self._art, self.run_id)
+
+    def report(self, kind: str) -> bytes:
+        """The stakeholder report (``html`` or ``md``) as UTF-8 bytes, made on request."""
+        fn = report.render_html if kind == "html" else report.render_markdown
+        return fn(self.run).encode("utf-8")
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _spec(artifacts: str, run_id: str):
+    return registry.load_run(Path(artifacts), run_id).spec()
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _test_rows(artifacts: str, run_id: str) -> pd.DataFrame:
+    scored = _table(artifacts, run_id, "scored")
+    return scored[scored["split"] == "test"] if "split" in scored else scored.iloc[:0]
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def economics(artifacts: str, run_id: str, budget_share: float, contact_cost: float, conversion_value: float) -> dict:
+    """:func:`core.evaluation.economics` on the run's test rows, per run and parameters."""
+    test = _test_rows(artifacts, run_id)
+    target = _spec(artifacts, run_id).target
+    return evaluation.economics(test[target].to_numpy(int), test["propensity"].to_numpy(float), budget_share,
+                                contact_cost, conversion_value)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def group_importance(artifacts: str, run_id: str) -> pd.DataFrame:
+    """:func:`core.explain.group_importance` of the run's importance table."""
+    return explain.group_importance(_table(artifacts, run_id, "importance"))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def segment_only_scores(artifacts: str, run_id: str) -> dict:
+    """:func:`core.playbook.segment_only_scores` of the run; ``{"error": why}`` when not measurable."""
+    try:
+        return playbook.segment_only_scores(_table(artifacts, run_id, "scored"), _spec(artifacts, run_id).target)
+    except ValueError as exc:
+        return {"error": str(exc)}
+
+
+@st.cache_resource(show_spinner=False, max_entries=128)
+def filter_control(artifacts: str, run_id: str, column: str) -> dict:
+    """:func:`core.playbook.filter_control` for a feature of the run."""
+    return playbook.filter_control(_table(artifacts, run_id, "features"), _spec(artifacts, run_id), column)
+
+
+def banded_matrix(run: RunView, bands: str, relative_lift: float, segment_ids: list[int]) -> pd.DataFrame:
+    """:func:`core.playbook.banded_matrix` of the run's matrix restricted to ``segment_ids``,
+    observed rates blanked below :data:`core.playbook.MIN_TEST_CUSTOMERS` test customers;
+    cached per run, names, bands, uplift and segments."""
+    return _banded_matrix(run._art, run.run_id, _names_version(run._art), bands, relative_lift, tuple(segment_ids))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _banded_matrix(artifacts: str, run_id: str, version: int, bands: str, relative_lift: float,
+                   segment_ids: tuple) -> pd.DataFrame:
+    m = _named_table(artifacts, run_id, "matrix", version)
+    return playbook.observed_cells(playbook.banded_matrix(m[m["segment_id"].isin(segment_ids)], bands, relative_lift))
+
+
+@st.cache_resource(show_spinner="Loading the models...")
+def scoring_model(artifacts: str, run_id: str) -> ScoringModel:
+    """The run's scoring objects, loaded once per run id and shared (never hashed or copied)."""
+    return ScoringModel.load(registry.load_run(Path(artifacts), run_id))
+
+
+@st.cache_resource(show_spinner=False, max_entries=128)
+def cached_figure(key: tuple, _build):
+    """The Plotly figure ``_build()`` makes, built once per ``key`` and shared by every session.
+
+    ``key`` must hold everything the figure depends on (the run's id and folder, the page's
+    options); building a Plotly figure costs 0.05-0.2 s in plotly.py, which would otherwise
+    be paid on every rerun. ``st.plotly_chart`` serialises a copy, so sharing is safe; pages
+    must not modify the returned figure.
+    """
+    return _build()
+
+
+def clear_caches() -> None:
+    """Forget every cached read and computation (after a retrain, promote or roll back)."""
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+SEGMENT_FILTER = "segment_filter"  # persistent UI state shared by the pages that filter segments
+
+
+def segment_filter(run: RunView, options: list[str], label: str = "Segments") -> list[str]:
+    """A segment multiselect (of the shown ``options``, segment names) whose choice survives
+    switching pages.
+
+    Streamlit drops a widget's state when its page is left, so the choice is copied to a
+    plain session-state key on change and restored when the widget is drawn again. It is
+    kept as segment ids of one run, so renaming a segment keeps it chosen, and another run
+    (a retrain, a promotion) starts again from every segment.
+    """
+    names = run.segment_names()
+    by_name = {n: i for i, n in names.items()}
+    saved = st.session_state.get(SEGMENT_FILTER)
+    if isinstance(saved, dict) and saved.get("run") == run.run_id:
+        default = [o for o in options if by_name.get(o) in saved["ids"]]
+    else:
+        default = list(options)
+
+    def _keep():
+        st.session_state[SEGMENT_FILTER] = {"run": run.run_id, "ids": [by_name[n] for n in
+                                                                       st.session_state["_segment_filter_widget"]
+                                                                       if n in by_name]}
+
+    return st.multiselect(label, options, default=default, key="_segment_filter_widget", on_change=_keep)
+
+
+def require_run() -> RunView:
+    """The active run, or an explanation and ``st.stop()`` when there is none or it cannot be
+    read (a run of another version: the message says how to retrain)."""
+    frame()
+    rid = active_run_id()
+    if rid is None:
+        st.info("No trained run yet. Train one on the Admin page or with `python -m core train`.")
+        st.stop()
+    view = RunView(rid)
+    try:
+        view.manifest()
+    except DataError as exc:
+        show_error(exc)
+        st.stop()
+    return view
+
+
+def show_error(exc: DataError) -> None:
+    """Show a bad-input error as one line."""
+    st.error(str(exc))
+
+
+def admin_password() -> str | None:
+    """The admin password: Streamlit secret ``admin_password``, else the environment
+    variable ``SHOPSPHERE_ADMIN_PASSWORD``; None when neither is set (or empty)."""
+    try:
+        secret = st.secrets.get("admin_password")
+    except Exception:  # no secrets file: Streamlit raises rather than returning nothing
+        secret = None
+    return secret or os.environ.get("SHOPSPHERE_ADMIN_PASSWORD") or None
+
+
+LOCAL_ADDRESSES = ("localhost", "127.0.0.1", "::1")
+
+
+def server_is_local(address: str | None = None) -> bool:
+    """True when the server listens on the loopback interface only (``server.address``;
+    an empty address means all interfaces)."""
+    addr = st.get_option("server.address") if address is None else address
+    return bool(addr) and addr in LOCAL_ADDRESSES
