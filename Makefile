@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.requirements-installed
 PORT    ?= 8501
 
-.PHONY: run test train data bench clean
+.PHONY: run test test-fast train data bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -29,6 +29,10 @@ run: train
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The suite without the tests that train a run or drive a browser (pytest marker "slow").
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_pipeline.py

@@ -30,19 +30,23 @@ def frame() -> None:
     Streamlit 1.67 treats an app whose main script has a ``pages/`` folder beside it as a
     legacy multipage app until the main script has called ``st.navigation`` in this server
     process (``PagesManager.uses_pages_directory``, set when the first session starts and
-    cleared by ``st.navigation``): the first request after a server start for a page URL
-    such as ``/segments`` therefore runs ``pages/segments.py`` alone, without ``app.py``'s
-    sidebar and page list. This guard, the first call of every page, clears that flag the
-    way ``st.navigation`` does and reruns: the rerun executes ``app.py``, whose
-    ``st.navigation`` resolves the same URL to the same page, now inside the frame. Under
-    ``app.py`` it does nothing. Tested by a browser test that opens each page's URL as the
-    first request of a fresh server.
+    cleared by ``st.navigation``; ``AppTest`` sets it again before every run): such a run
+    executes ``pages/<page>.py`` alone, without ``app.py``'s sidebar and page list. This
+    guard, the first call of every page, then runs ``app.py`` in its place, in the same
+    script run (so widget events are kept): its ``st.navigation`` switches the legacy mode
+    off, resolves the same URL to the same page and runs it inside the frame; the page alone
+    stops there. Under ``app.py`` it does nothing. Tested by a browser test that opens each
+    page's URL as the first request of a fresh server.
     """
     from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+    if not PagesManager.uses_pages_directory:
+        return
+    PagesManager.uses_pages_directory = False
+    main = Path(get_script_run_ctx().pages_manager.main_script_path)
+    exec(compile(main.read_text(encoding="utf-8"), str(main), "exec"), {"__name__": "__main__", "__file__": str(main)})
+    st.stop()
 
 
 def settings() -> Settings:
@@ -70,7 +74,7 @@ def _result(artifacts: str, run_id: str, name: str):
 def _table(artifacts: str, run_id: str, name: str) -> pd.DataFrame:
     """A run's table, loaded once and shared by every session without copying (runs are
     immutable, and pages treat tables as read-only: ``st.cache_data`` would unpickle a fresh
-    copy on every rerun, 0.4 s for the 240K-row scored table)."""
+    copy on every rerun)."""
     return registry.load_run(Path(artifacts), run_id).table(name)
 
 
@@ -252,9 +256,9 @@ def cached_figure(key: tuple, _build):
     """The Plotly figure ``_build()`` makes, built once per ``key`` and shared by every session.
 
     ``key`` must hold everything the figure depends on (the run's id and folder, the page's
-    options); building a Plotly figure costs 0.05-0.2 s in plotly.py, which would otherwise
-    be paid on every rerun. ``st.plotly_chart`` serialises a copy, so sharing is safe; pages
-    must not modify the returned figure.
+    options); building a Plotly figure in plotly.py would otherwise be paid on every rerun.
+    ``st.plotly_chart`` serialises a copy, so sharing is safe; pages must not modify the
+    returned figure.
     """
     return _build()
 

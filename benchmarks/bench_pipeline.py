@@ -23,7 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core import data, synthetic  # noqa: E402
 from core.config import load_settings  # noqa: E402
-from core.pipeline import score, train, write_table  # noqa: E402
+from core.scoring import score  # noqa: E402
+from core.sinks import write_table  # noqa: E402
+from core.training import train  # noqa: E402
 
 
 def main() -> None:
@@ -45,20 +47,21 @@ def main() -> None:
         t_train = time.perf_counter() - t0
         man, m = run.manifest(), run.metrics()
         print(f"train (generate, validate, segment, fit, explain, score, save): {t_train:.1f} s "
-              f"[{', '.join(f'{k} {v:.1f}s' for k, v in man['timings_s'].items())}]")
+              f"[{', '.join(f'{k} {v:.1f}s' for k, v in man.timings_s.items())}]")
         for k in ("xgboost", "logistic", "oracle"):
-            print(f"test {k}: ROC-AUC {m[k]['roc_auc']:.4f}  PR-AUC (average precision) {m[k]['pr_auc']:.4f}  "
-                  f"top-decile lift {m[k]['lift_top_decile']:.2f}")
-        s = m["segmentation"]
-        print(f"segments: {s['n_segments']} ({s['method']}), Hopkins {s['hopkins']:.3f}, noise reassigned "
-              f"{s['noise_share_in_sample']:.2%} of sample, assignment agreement {s['assignment_agreement']:.2%}, "
-              f"surrogate-rule fidelity {s['surrogate_fidelity']:.1%}, "
-              f"bootstrap ARI {s['bootstrap_ari'] or float('nan'):.3f}, DBCV {s['dbcv'] or float('nan'):.3f}, "
-              f"silhouette scaled {s['silhouette_scaled'] or float('nan'):.3f} / embedding "
-              f"{s['silhouette_embedding'] or float('nan'):.3f}, "
-              f"ARI vs true persona {s.get('ari_vs_true_persona', float('nan')):.3f}")
+            x = getattr(m, k)
+            print(f"test {k}: ROC-AUC {x.roc_auc:.4f}  PR-AUC (average precision) {x.pr_auc:.4f}  "
+                  f"top-decile lift {x.lift_top_decile:.2f}")
+        s = m.segmentation
+        nan = float("nan")
+        print(f"segments: {s.n_segments} ({s.method}), Hopkins {s.hopkins:.3f}, noise reassigned "
+              f"{s.noise_share_in_sample:.2%} of sample, assignment agreement {s.assignment_agreement or nan:.2%}, "
+              f"surrogate-rule fidelity {s.surrogate_fidelity:.1%}, "
+              f"bootstrap ARI {s.bootstrap_ari or nan:.3f}, DBCV {s.dbcv or nan:.3f}, "
+              f"silhouette scaled {s.silhouette_scaled or nan:.3f} / embedding {s.silhouette_embedding or nan:.3f}, "
+              f"ARI vs true persona {s.ari_vs_true_persona or nan:.3f}")
         for p in run.profiles():
-            print(f"  segment {p['segment_id']}: {p['name']!r:55} {p['size']:>7,} ({p['share']:.1%})  purchase rate {p['purchase_rate']:.1%}")
+            print(f"  segment {p.segment_id}: {p.name!r:55} {p.size:>7,} ({p.share:.1%})  purchase rate {p.purchase_rate:.1%}")
 
         inp = tmp / "to_score.parquet"
         df.drop(columns=["purchased_next_30d", "_persona", "_true_propensity"]).to_parquet(inp, index=False)

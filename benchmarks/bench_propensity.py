@@ -20,7 +20,7 @@ tuning, class weights, calibration, baseline) and its test figures against the o
 process each, with rows per second, the share of time per step and peak memory (RSS).
 
 ``dask``: the same run scores the same two tables written as partitioned Parquet data sets
-(8 parts each) with ``--engine dask`` semantics (:func:`core.pipeline.score_dask`) on a
+(8 parts each) with ``--engine dask`` semantics (:func:`core.dask_scoring.score_dask`) on a
 ``LocalCluster`` of 2 worker processes, 1 thread each; prints wall time (cluster start
 included) and rows per second, and checks the output equals the single-process output.
 """
@@ -106,7 +106,7 @@ def train() -> None:
     from core import data, propensity
     from core.config import load_settings
     from core.features import learn_categories
-    from core.pipeline import ensure_default_data
+    from core.synthetic import ensure_default_data
     from core.schema import shopsphere_spec
 
     settings = load_settings(ROOT / "configs" / "default.toml")
@@ -149,7 +149,8 @@ def train() -> None:
 def _score_child(run_dir: str, data_path: str, out: str) -> None:
     """One scoring in this process; prints a JSON line of figures."""
     from core import data, registry
-    from core.pipeline import ScoringModel, write_table
+    from core.scoring import ScoringModel
+    from core.sinks import write_table
 
     t0 = time.perf_counter()
     run = registry.Run(Path(run_dir))
@@ -177,7 +178,7 @@ def score(artifacts: Path) -> None:
     end, each in a fresh process (:func:`_score_child`), printing time shares and peak memory."""
     from core import registry, synthetic
     from core.config import load_settings
-    from core.pipeline import train as train_run
+    from core.training import train as train_run
 
     settings = load_settings(ROOT / "configs" / "default.toml")
     settings = settings.replace(artifacts_dir=artifacts, default_data=ROOT / settings.default_data)
@@ -206,7 +207,8 @@ def dask_bench(artifacts: Path) -> None:
 
     from core import registry
     from core.config import load_settings
-    from core.pipeline import score_dask
+    from core.dask_scoring import score_dask
+    from core.scoring import ScoringModel
 
     settings = load_settings(ROOT / "configs" / "default.toml")
     run = registry.load_run(artifacts)
@@ -219,7 +221,7 @@ def dask_bench(artifacts: Path) -> None:
             for i in range(8):
                 df.iloc[i * step:(i + 1) * step].to_parquet(parts / f"part-{i}.parquet", index=False)
         t0 = time.perf_counter()
-        out = score_dask(run, parts, n_workers=2, threads_per_worker=1)
+        out = score_dask(ScoringModel.load(run), parts, n_workers=2, threads_per_worker=1)
         wall = time.perf_counter() - t0
         single = artifacts / f"scored_{Path(path).stem}.parquet"
         same = ""

@@ -33,7 +33,7 @@ from core import profiling, synthetic  # noqa: E402
 from core.config import load_settings  # noqa: E402
 from core.data import read_table, validate  # noqa: E402
 from core.features import learn_categories  # noqa: E402
-from core.pipeline import resolve_spec  # noqa: E402
+from core.schema import resolve_spec  # noqa: E402
 from core.segmentation import Segmenter  # noqa: E402
 
 

@@ -24,7 +24,8 @@ class SegmentationSettings:
     HDBSCAN); every customer is then assigned by a ``knn_k``-nearest-neighbour vote in the
     scaled feature space against ``reference_size`` fitted customers.
 
-    Parameter search (see :class:`core.segmentation.Segmenter`): HDBSCAN's
+    ``method``: the clusterer (:func:`core.segmentation.choose_method`). Parameter search
+    (:class:`core.segmentation.clusterers.HDBSCANSearch`): HDBSCAN's
     ``min_cluster_size`` (as shares ``min_cluster_shares`` of the fitted sample) x
     ``min_samples_grid`` x cluster selection (excess of mass, leaf) on one UMAP embedding
     (McInnes, Healy & Astels 2017, *hdbscan: Hierarchical density based clustering*, JOSS
@@ -41,8 +42,8 @@ class SegmentationSettings:
     ``n_neighbors``/``min_dist`` are UMAP's (McInnes, Healy & Melville 2018, arXiv:1802.03426);
     ``min_dist=0`` packs clusters tightly, as the UMAP docs advise for clustering.
     Below ``min_hopkins`` (Hopkins statistic of the scaled sample, see
-    :func:`core.segmentation.hopkins`: 0.50 for independent columns, 0.64 on the ShopSphere
-    default, 0.71 on the marketing table) the table is treated as having no cluster structure.
+    :func:`core.segmentation.hopkins`: about 0.50 for independent columns; measured values
+    in ``docs/segmentation.md``) the table is treated as having no cluster structure.
     """
 
     method: str = "umap+hdbscan"

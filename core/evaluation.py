@@ -316,5 +316,5 @@ def economics(y: np.ndarray, p: np.ndarray, budget_share: float, contact_cost: f
 
     Raises ValueError when the cost or value is not positive.
     """
-    return {"budget": budget_table(y, p, budgets=(budget_share,)).iloc[0].to_dict(),
+    return {"budget": budget_table(y, p, budgets=(budget_share,)).to_dict("records")[0],
             "profit": profit_at_threshold(y, p, contact_cost, conversion_value)}

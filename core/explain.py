@@ -198,9 +198,3 @@ def agreement_with_treeshap(booster: xgb.Booster, n_trees: int, explainer: TreeS
             "max_abs_diff": float(np.abs(ref - mine).max()) if len(X) else 0.0,
             "method": "exact TreeSHAP per decision pattern (core.fastshap) vs XGBoost pred_contribs"}
 
-
-def group_importance(importance: pd.DataFrame) -> pd.DataFrame:
-    """Mean |SHAP| summed by feature group from :func:`importance_table`'s rows: ``group``,
-    ``mean_abs_shap`` (log-odds), largest first."""
-    return (importance.groupby("group", as_index=False)["mean_abs_shap"].sum()
-            .sort_values("mean_abs_shap", ascending=False, kind="stable").reset_index(drop=True))

@@ -52,7 +52,6 @@ from pathlib import Path
 from typing import Any
 
 import joblib
-import numpy as np
 import pandas as pd
 import xgboost as xgb
 
@@ -265,16 +264,11 @@ RUN_FILES = ("manifest.json", "scoring.json", "metrics.json", "profiles.json", "
 
 
 def check_complete(run: "Run") -> None:
-    """Raise DataError naming the first of :data:`RUN_FILES` the run lacks, or an unreadable manifest."""
+    """Raise DataError naming the first of :data:`RUN_FILES` the run lacks, or a damaged
+    manifest or another run format (:func:`_check_format`)."""
     missing = [f for f in RUN_FILES if not (run.path / f).is_file()]
     if missing:
         raise DataError(f"run {run.run_id} is incomplete: {missing[0]} is missing from {run.path}")
-    try:
-        man = json.loads((run.path / "manifest.json").read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
-        man = None
-    if not isinstance(man, dict) or man.get("run_id") != run.run_id:
-        raise DataError(f"run {run.run_id} is damaged: {run.path / 'manifest.json'} is not its manifest")
     _check_format(run.path)
 
 
@@ -495,11 +489,15 @@ def load_run(artifacts: Path, run_id: str | None = None) -> Run:
 
 
 def _check_format(path: Path) -> None:
-    """Raise DataError unless the run folder ``path`` is of :data:`core.results.RUN_FORMAT`."""
+    """Raise DataError unless the run folder ``path`` has its own manifest (else: damaged)
+    and is of :data:`core.results.RUN_FORMAT` (else: written by another version)."""
     try:
-        fmt = json.loads((path / "manifest.json").read_text(encoding="utf-8")).get("run_format")
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-        fmt = "unreadable"
+        man = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        man = None
+    if not isinstance(man, dict) or man.get("run_id") != path.name:
+        raise DataError(f"run {path.name} is damaged: {path / 'manifest.json'} is not its manifest")
+    fmt = man.get("run_format")
     if fmt != R.RUN_FORMAT:
         raise DataError(f"run {path.name} was written by another version of the product (run format {fmt or 1}, this "
                         f"version reads {R.RUN_FORMAT}): retrain it (python -m core train) or roll back the product")

@@ -13,7 +13,6 @@ with Streamlit).
 from __future__ import annotations
 
 import html
-from pathlib import Path
 
 import pandas as pd
 import plotly.graph_objects as go

@@ -32,6 +32,18 @@ bootstrap_resamples = 200
 """
 
 
+#: Fixtures that train a run: a test using any of them (directly or through another fixture)
+#: is marked ``slow`` (``make test-fast`` skips those).
+TRAINING_FIXTURES = {"trained", "two_runs", "run_with_empty_column"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that trains a run (through :data:`TRAINING_FIXTURES`) as slow."""
+    for item in items:
+        if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 def small_settings(artifacts: Path) -> Settings:
     """Settings sized for a few thousand rows: fast enough for unit tests."""
     return Settings(
@@ -66,7 +78,7 @@ def settings_file(tmp_path_factory):
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory, small_csv):
     """A run trained on the small table: (artifacts dir, Run)."""
-    from core.pipeline import train
+    from core.training import train
 
     art = tmp_path_factory.mktemp("artifacts")
     run = train(small_csv, None, small_settings(art))

@@ -1,4 +1,5 @@
 """Every page renders against a small trained run without exception (streamlit AppTest)."""
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -24,7 +25,7 @@ def test_app_shell_renders(app_env):
 @pytest.mark.parametrize("page", PAGES)
 def test_page_renders(app_env, page):
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
-    at.switch_page(f"views/{page}.py").run()
+    at.switch_page(f"pages/{page}.py").run()
     assert not at.exception, at.exception
     assert at.title, f"page {page} shows no title"
 
@@ -34,7 +35,7 @@ def test_overview_shows_metrics(app_env):
     labels = [m.label for m in at.metric]
     assert "Customers" in labels and "ROC-AUC (XGBoost, test)" in labels
     roc = next(m for m in at.metric if m.label == "ROC-AUC (XGBoost, test)")
-    assert roc.value == f"{app_env.metrics()['xgboost']['roc_auc']:.3f}"
+    assert roc.value == f"{app_env.metrics().xgboost.roc_auc:.3f}"
 
 
 def test_no_run_yet_explains(tmp_path, monkeypatch):
@@ -56,16 +57,16 @@ def test_renaming_a_segment_on_the_segments_page(trained, tmp_path, monkeypatch)
     monkeypatch.setenv("SHOPSPHERE_ARTIFACTS", str(copy))
     monkeypatch.chdir(REPO)
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
-    at.switch_page("views/segments.py").run()
+    at.switch_page("pages/segments.py").run()
     first = run.profiles()[0]
-    _rename(at, first["segment_id"], "Weekend browsers")
+    _rename(at, first.segment_id, "Weekend browsers")
     assert not at.exception and not at.error
-    assert registry.display_names(copy, "shopsphere") == {first["segment_id"]: "Weekend browsers"}
+    assert registry.display_names(copy, "shopsphere") == {first.segment_id: "Weekend browsers"}
     assert any("Weekend browsers" in e.label for e in at.expander)
-    assert registry.Run(copy / "runs" / run.run_id).segment_names()[first["segment_id"]] == "Weekend browsers"
+    assert registry.Run(copy / "runs" / run.run_id).segment_names()[first.segment_id] == "Weekend browsers"
     # a name another segment already has is refused with one line
-    at.switch_page("views/segments.py").run()
-    _rename(at, run.profiles()[1]["segment_id"], "weekend BROWSERS")
+    at.switch_page("pages/segments.py").run()
+    _rename(at, run.profiles()[1].segment_id, "weekend BROWSERS")
     assert any("already used by segment" in e.value for e in at.error)
 
 
@@ -80,11 +81,11 @@ def _rename(at, segment_id: int, name: str) -> None:
 
 def test_propensity_page_lookup_shows_the_customers_reasons(app_env):
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
-    at.switch_page("views/propensity.py").run()
+    at.switch_page("pages/propensity.py").run()
     assert [t.label for t in at.tabs] == ["Quality", "Calibration", "Lift, capture and budget", "By segment",
                                           "What drives the score", "SHAP summary and dependence",
                                           "Look up a customer"]
-    grade = app_env.metrics()["grade"]["grade"]
+    grade = app_env.metrics().grade.grade
     assert any(s.value == f"Quality: {grade}" for s in at.subheader)
     at.session_state["propensity_tab"] = "Look up a customer"  # only the open tab's section runs
     at.run()
@@ -107,15 +108,13 @@ def test_propensity_page_lookup_shows_the_customers_reasons(app_env):
 
 def test_overview_shows_the_quality_grade(app_env):
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
-    g = app_env.metrics()["grade"]
-    assert any(s.value == f"Propensity model quality: {g['grade']}" for s in at.subheader)
+    g = app_env.metrics().grade
+    assert any(s.value == f"Propensity model quality: {g.grade}" for s in at.subheader)
 
 
 def test_budget_slider_and_economics_on_the_propensity_page(app_env):
-    from core import evaluation
-
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
-    at.switch_page("views/propensity.py").run()
+    at.switch_page("pages/propensity.py").run()
     at.session_state["propensity_tab"] = "Lift, capture and budget"
     at.run()
     at.slider[0].set_value(20).run()
@@ -124,16 +123,15 @@ def test_budget_slider_and_economics_on_the_propensity_page(app_env):
     assert not at.exception
     s = app_env.table("scored")
     t = s[s["split"] == "test"]
-    y, p = t["purchased_next_30d"].to_numpy(int), t["propensity"].to_numpy()
-    b = evaluation.budget_table(y, p, budgets=(0.2,)).iloc[0]
+    top = t.sort_values("propensity", ascending=False, kind="stable").head(round(0.2 * len(t)))
     text = " ".join(m.value for m in at.markdown)
-    assert f"reach **{b['buyers']:,}** buyers" in text
+    assert f"reach **{int(top['purchased_next_30d'].sum()):,}** buyers" in text
     assert "Profit-maximising threshold: **0.200**" in text
 
 
 def test_cohort_builder_size_and_export_match_pandas(app_env):
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
-    at.switch_page("views/cohort.py").run()
+    at.switch_page("pages/cohort.py").run()
     scored = app_env.table("scored")
     first = sorted(scored["segment_id"].unique())[:2]
     at.multiselect[0].set_value([int(i) for i in first]).run()
@@ -168,7 +166,7 @@ def test_approach_page_measures_segments_against_the_classifier(app_env):
     from sklearn.metrics import roc_auc_score
 
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
-    at.switch_page("views/approach.py").run()
+    at.switch_page("pages/approach.py").run()
     assert not at.exception
     s = app_env.table("scored")
     tr, te = s[s["split"] == "train"], s[s["split"] == "test"]
@@ -183,7 +181,7 @@ def test_approach_page_measures_segments_against_the_classifier(app_env):
 def test_admin_needs_the_password_when_one_is_set(app_env, monkeypatch):
     monkeypatch.setenv("SHOPSPHERE_ADMIN_PASSWORD", "s3cret-pass")
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
-    at.switch_page("views/admin.py").run()
+    at.switch_page("pages/admin.py").run()
     assert not at.button  # nothing to press before the password
     at.text_input[0].input("wrong").run()
     assert any(e.value == "Wrong admin password." for e in at.error) and not at.button
@@ -192,7 +190,7 @@ def test_admin_needs_the_password_when_one_is_set(app_env, monkeypatch):
 
 
 def test_admin_without_password_only_on_localhost():
-    from views.common import server_is_local
+    from ui import server_is_local
 
     assert server_is_local("localhost") and server_is_local("127.0.0.1")
     assert not server_is_local("0.0.0.0") and not server_is_local("")
@@ -200,7 +198,7 @@ def test_admin_without_password_only_on_localhost():
 
 def test_cohort_feature_filters_match_pandas(app_env):
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
-    at.switch_page("views/cohort.py").run()
+    at.switch_page("pages/cohort.py").run()
     next(m for m in at.multiselect if m.label.startswith("Filter on features")).set_value(["orders_90d", "region"]).run()
     at.slider(key="f_orders_90d").set_value((1.0, 3.0)).run()
     regions = at.multiselect(key="f_region").options[:2]
@@ -217,7 +215,7 @@ def test_matrix_page_bands_actions_and_holdouts(app_env):
     from core import playbook
 
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
-    at.switch_page("views/matrix.py").run()
+    at.switch_page("pages/matrix.py").run()
     assert not at.exception
     table = at.dataframe[0].value
     s = app_env.table("scored")
@@ -226,7 +224,12 @@ def test_matrix_page_bands_actions_and_holdouts(app_env):
     assert set(table["action"]) <= {rule[3] for rule in playbook.PLAYBOOK}
     assert table["customers"].sum() == len(s)
     first = table.iloc[0]
-    assert first["holdout_per_group"] == playbook.holdout_size(first["mean_propensity"], 0.10)
+    # Fleiss, Levin & Paik (2003) eq. 4.14 by hand: alpha 0.05 two-sided, power 0.8, +10% relative uplift
+    p1 = first["mean_propensity"]
+    p2, za, zb = p1 * 1.1, 1.959964, 0.841621
+    pbar = (p1 + p2) / 2
+    n = (za * np.sqrt(2 * pbar * (1 - pbar)) + zb * np.sqrt(p1 * (1 - p1) + p2 * (1 - p2))) ** 2 / (p2 - p1) ** 2
+    assert first["holdout_per_group"] == int(np.ceil(n))
     assert table["expected_revenue"].notna().any()
     at.radio[0].set_value("deciles").run()
     assert not at.exception and len(at.dataframe[0].value) == len(app_env.table("matrix"))
@@ -234,7 +237,7 @@ def test_matrix_page_bands_actions_and_holdouts(app_env):
 
 def test_projection_colours_by_a_feature(app_env):
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
-    at.switch_page("views/projection.py").run()
+    at.switch_page("pages/projection.py").run()
     at.radio[0].set_value("a feature").run()
     at.selectbox[0].set_value("csat_score").run()
     assert not at.exception
@@ -260,7 +263,7 @@ def test_admin_promotes_and_rolls_back(trained, tmp_path, monkeypatch):
     monkeypatch.setenv("SHOPSPHERE_ARTIFACTS", str(copy))
     monkeypatch.chdir(REPO)
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
-    at.switch_page("views/admin.py").run()
+    at.switch_page("pages/admin.py").run()
     assert at.dataframe[0].value["run_id"].tolist() == [other, run.run_id]
     next(s for s in at.selectbox if s.label == "Run").set_value(other).run()
     next(b for b in at.button if b.label == "Promote this run").click().run()
@@ -274,7 +277,7 @@ def test_admin_promotes_and_rolls_back(trained, tmp_path, monkeypatch):
 
 def test_every_propensity_tab_renders(app_env):
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
-    at.switch_page("views/propensity.py").run()
+    at.switch_page("pages/propensity.py").run()
     for label in [t.label for t in at.tabs]:
         at.session_state["propensity_tab"] = label
         at.run()

@@ -43,7 +43,7 @@ def test_overview_segments_and_matrix_draw(session):
     metrics = driver.find_elements(By.CSS_SELECTOR, "[data-testid=stMetric]")
     assert len(metrics) >= 8
     roc = next(m for m in metrics if m.text.startswith("ROC-AUC"))
-    assert f"{run.metrics()['xgboost']['roc_auc']:.3f}" in roc.text
+    assert f"{run.metrics().xgboost.roc_auc:.3f}" in roc.text
     assert (browser.screenshot(driver, shots / "overview.png")).stat().st_size > 10_000
     for path in ("segments", "matrix"):
         _, state = browser.open_page(driver, path, min_charts=1)
@@ -86,3 +86,27 @@ def test_admin_upload_shows_the_validation_report(session, small_csv):
     text = driver.find_element(By.CSS_SELECTOR, "[data-testid=stMain]").text
     assert "Rows\n4,000" in text and "Positive rate" in text
     browser.screenshot(driver, shots / "admin_upload.png")
+
+
+def test_every_page_url_as_the_first_request_of_a_fresh_server_shows_the_frame(trained, tmp_path):
+    """Before any session has run app.py's st.navigation, Streamlit treats the pages/ folder
+    as a legacy page list; the first request for a page URL must still show that page inside
+    the frame (ui.frame hands it over): the sidebar with the active run and every registered
+    page."""
+    from selenium.webdriver.common.by import By
+
+    art, run = trained
+    driver = browser.chrome(tmp_path)
+    try:
+        for path, (nav, title) in browser.PAGES.items():
+            with browser.app_server(art, tmp_path / f"streamlit-{path or 'root'}.log") as url:
+                driver.get(f"{url}/{path}")
+                browser.wait_page(driver, title)
+                sidebar = driver.find_element(By.CSS_SELECTOR, "[data-testid=stSidebar]").text
+                assert run.run_id in sidebar, f"/{path}: no active run in the sidebar"
+                links = [a.text.strip() for a in driver.find_elements(By.CSS_SELECTOR, "[data-testid=stSidebarNavLink]")]
+                assert links == [n for n, _ in browser.PAGES.values()], f"/{path}: page list {links}"
+                active = driver.find_element(By.CSS_SELECTOR, "[data-testid=stSidebarNavLink][aria-current=page]")
+                assert active.text.strip() == nav, f"/{path}: {active.text} is marked as the open page"
+    finally:
+        driver.quit()

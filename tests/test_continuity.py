@@ -6,7 +6,8 @@ import pytest
 from conftest import small_settings
 from core import continuity, registry, synthetic
 from core.errors import DataError
-from core.pipeline import ScoringModel, train
+from core.scoring import ScoringModel
+from core.training import train
 
 
 # -- matching (pure functions) ---------------------------------------------------------------
@@ -92,27 +93,27 @@ def two_runs(tmp_path_factory, small_csv):
 def test_second_run_is_matched_to_the_first(two_runs):
     art, first, second = two_runs
     c1, c2 = first.continuity(), second.continuity()
-    assert c1["previous_run"] is None and set(c1["status"].values()) == {"first run"}
-    assert c2["previous_run"] == first.run_id
-    ids2 = {p["segment_id"] for p in second.profiles()}
-    ids1 = {p["segment_id"] for p in first.profiles()}
-    matched = {int(k) for k, v in c2["status"].items() if v == "matched"}
+    assert c1.previous_run is None and set(c1.status.values()) == {"first run"}
+    assert c2.previous_run == first.run_id
+    ids2 = {p.segment_id for p in second.profiles()}
+    ids1 = {p.segment_id for p in first.profiles()}
+    matched = {k for k, v in c2.status.items() if v == "matched"}
     assert matched and matched <= ids1 & ids2
-    assert {r["segment_id"] for r in c2["retired"]} == ids1 - matched
-    new = {int(k) for k, v in c2["status"].items() if v == "new"}
-    assert all(i >= c1["next_id"] for i in new) and c2["next_id"] > max(ids2)
+    assert {r["segment_id"] for r in c2.retired} == ids1 - matched
+    new = {k for k, v in c2.status.items() if v == "new"}
+    assert all(i >= c1.next_id for i in new) and c2.next_id > max(ids2)
     # matched segments keep the first run's automatic name
-    names1 = {p["segment_id"]: p["name"] for p in first.profiles()}
+    names1 = {p.segment_id: p.name for p in first.profiles()}
     for p in second.profiles():
-        if p["segment_id"] in matched:
-            assert p["name"] == names1[p["segment_id"]]
+        if p.segment_id in matched:
+            assert p.name == names1[p.segment_id]
     # the scored table uses the carried ids
     assert set(second.table("scored")["segment_id"]) == ids2
 
 
 def test_transitions_cover_every_customer_in_both_runs(two_runs, small_table):
     _, first, second = two_runs
-    tm = pd.DataFrame(second.continuity()["transitions"])
+    tm = pd.DataFrame(second.continuity().transitions)
     assert tm["customers"].sum() == len(small_table)
     s1 = first.table("scored").set_index("customer_id")["segment_id"]
     s2 = second.table("scored").set_index("customer_id")["segment_id"]
@@ -124,7 +125,7 @@ def test_transitions_cover_every_customer_in_both_runs(two_runs, small_table):
 def test_hand_set_name_wins_and_carries_over(two_runs):
     art, first, second = two_runs
     assert first.segment_names()[0] == "Our regulars"
-    if second.continuity()["status"].get("0") == "matched":
+    if second.continuity().status.get(0) == "matched":
         assert second.segment_names()[0] == "Our regulars"
     else:  # segment 0 retired: its hand-set name is not shown on another segment
         assert "Our regulars" not in second.segment_names().values()
@@ -138,18 +139,16 @@ def test_hand_set_name_wins_and_carries_over(two_runs):
 
 def test_quality_figures_are_in_the_run(two_runs):
     _, first, _ = two_runs
-    seg = first.metrics()["segmentation"]
-    assert len(seg["bootstrap_aris"]) == 2 and all(-1 <= a <= 1 for a in seg["bootstrap_aris"])
-    assert seg["bootstrap_ari"] == pytest.approx(np.mean(seg["bootstrap_aris"]))
-    for key in ("silhouette_scaled", "dbcv"):
-        assert -1 <= seg[key] <= 1
-    if seg["method"] == "umap+hdbscan":
-        cands = seg["hdbscan_candidates"]
-        chosen = [c for c in cands if c["chosen"]]
+    seg = first.metrics().segmentation
+    assert len(seg.bootstrap_aris) == 2
+    assert seg.bootstrap_ari == pytest.approx(np.mean(seg.bootstrap_aris))
+    if seg.method == "umap+hdbscan":
+        chosen = [c for c in seg.hdbscan_candidates if c["chosen"]]
         assert len(chosen) == 1 and chosen[0]["actionable"]
         assert 5 <= chosen[0]["clusters"] <= 10 and chosen[0]["smallest_share"] >= 0.02
-        assert chosen[0]["min_cluster_size"] == seg["min_cluster_size"]
-        assert -1 <= seg["silhouette_embedding"] <= 1
+        assert chosen[0]["min_cluster_size"] == seg.min_cluster_size
+        # the chosen candidate's refits are the run's bootstrap ARIs
+        assert chosen[0]["stability_aris"] == seg.bootstrap_aris
 
 
 # -- bad input for segmentation ----------------------------------------------------------------
@@ -219,7 +218,7 @@ def test_no_actionable_hdbscan_setting_falls_back_to_kmeans_with_a_stated_k(smal
                                max_segments=10, min_segment_share=0.12, fallback_k=(9, 10),
                                stability_resamples=1, stability_size=500)
     seg = Segmenter(settings=cfg, random_state=2).fit(clean, spec, learn_categories(clean, spec))
-    assert seg.method_ == "umap+kmeans (fallback)" and seg.n_segments_ in (9, 10)
+    assert seg.method_ == "umap+kmeans" and seg.fallback_reason_.startswith("HDBSCAN found no setting") and seg.n_segments_ in (9, 10)
     assert not any(c["actionable"] for c in seg.fit_info_["hdbscan_candidates"])
     assert seg.fit_info_["bootstrap_ari"] is not None
 
@@ -228,7 +227,6 @@ def test_a_run_of_another_table_in_between_does_not_restart_ids(two_runs, tmp_pa
     """shopsphere run, then a run on other inputs, then shopsphere again: ids never reused."""
     import shutil
 
-    from core.config import SegmentationSettings
 
     art, first, second = two_runs
     copy = tmp_path / "art"
@@ -243,10 +241,10 @@ def test_a_run_of_another_table_in_between_does_not_restart_ids(two_runs, tmp_pa
     df.to_csv(path, index=False)
     third = train(path, None, s)
     c3 = third.continuity()
-    assert c3["previous_run"] is None and "other inputs" in c3["reason"]
-    used = {p["segment_id"] for p in first.profiles()} | {p["segment_id"] for p in second.profiles()}
-    ids3 = {p["segment_id"] for p in third.profiles()}
-    assert not ids3 & used and min(ids3) == second.continuity()["next_id"]
+    assert c3.previous_run is None and "other inputs" in c3.reason
+    used = {p.segment_id for p in first.profiles()} | {p.segment_id for p in second.profiles()}
+    ids3 = {p.segment_id for p in third.profiles()}
+    assert not ids3 & used and min(ids3) == second.continuity().next_id
     assert "Our regulars" not in third.segment_names().values()
 
 

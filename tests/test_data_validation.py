@@ -1,5 +1,4 @@
 import numpy as np
-import pandas as pd
 import pytest
 
 from core.data import load, read_table, validate
@@ -248,7 +247,7 @@ def test_settings_file_missing_or_binary(tmp_path):
 
 
 def test_duplicate_feature_rows_are_counted_and_noted(small_table, spec):
-    from core.pipeline import quality_notes
+    from core.data import quality_notes
 
     df = small_table.head(1000).copy()
     feats = spec.feature_names

@@ -112,7 +112,7 @@ def test_case10_too_little_to_learn_from(rows, positives):
 
 
 def test_case7_column_drift_at_scoring(trained, small_table):
-    from core.pipeline import quality_notes, score
+    from core.scoring import score
 
     art, run = trained
     new = small_table.drop(columns="purchased_next_30d").head(300)
@@ -130,7 +130,7 @@ def test_case7_column_drift_at_scoring(trained, small_table):
 @pytest.fixture(scope="module")
 def run_with_empty_column(tmp_path_factory):
     from conftest import small_settings
-    from core.pipeline import train
+    from core.training import train
 
     df = synthetic.generate(3000, seed=31)
     df["wishlist_adds_90d"] = np.nan  # entirely empty at training
@@ -141,11 +141,12 @@ def run_with_empty_column(tmp_path_factory):
 
 
 def test_case7_column_empty_at_training_filled_now_is_warned_not_shifted(run_with_empty_column):
-    from core.pipeline import quality_notes, score
+    from core.data import quality_notes
+    from core.scoring import score
 
     df, run = run_with_empty_column
-    assert "wishlist_adds_90d" in run._json("scoring.json")["empty_at_training"]
-    assert "wishlist_adds_90d" in run.metrics()["segmentation"]["empty_inputs_left_out"]
+    assert "wishlist_adds_90d" in run.scoring().empty_at_training
+    assert "wishlist_adds_90d" in run.metrics().segmentation.empty_inputs_left_out
     new = df.drop(columns="purchased_next_30d").head(500)
     blank, _ = score(new, run)
     filled, rep = score(new.assign(wishlist_adds_90d=np.arange(500) % 7), run)
@@ -171,7 +172,7 @@ def test_case5_no_structure_runs_the_documented_fallback():
     clean, _ = validate(_uniform_noise_table(2000, 5), SPEC, require_target=True)
     seg = Segmenter(settings=SegmentationSettings(sample_size=2000, reference_size=1500, projection_size=300),
                     random_state=0).fit(clean, SPEC, learn_categories(clean, SPEC))
-    assert seg.method_ == "kmeans (no cluster structure)"
+    assert seg.method_ == "kmeans" and seg.fallback_reason_.startswith("no cluster structure")
     assert seg.fit_info_["hopkins"] < 0.55
     a = seg.assign(clean)
     assert a["segment_id"].nunique() == seg.n_segments_ >= 2 and len(a) == len(clean)
@@ -198,25 +199,26 @@ def test_case5_five_uninformative_columns_do_not_break_segmentation():
     assert seg.assign(clean)["segment_id"].nunique() == seg.n_segments_
 
 
+@pytest.mark.slow
 def test_case5_app_says_what_happened(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
     from conftest import REPO, small_settings
-    from core.pipeline import train
+    from core.training import train
 
     p = tmp_path / "noise.csv"
     _uniform_noise_table(2000, 6).to_csv(p, index=False)
     run = train(p, None, small_settings(tmp_path / "art"))
-    assert run.manifest()["segmentation_method"] == "kmeans (no cluster structure)"
+    assert run.metrics().segmentation.fallback_reason.startswith("no cluster structure")
     monkeypatch.setenv("SHOPSPHERE_ARTIFACTS", str(tmp_path / "art"))
     monkeypatch.chdir(REPO)
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
     assert not at.exception
-    assert any("no clustering tendency" in w.value for w in at.warning)
+    assert any(run.metrics().segmentation.fallback_reason in w.value for w in at.warning)
 
 
 def test_case6_batch_invariance(trained, small_table):
-    from core.pipeline import score
+    from core.scoring import score
 
     art, run = trained
     train_scored = run.table("scored").set_index("customer_id")
@@ -233,6 +235,7 @@ def test_case6_batch_invariance(trained, small_table):
             assert alone[col].iloc[0] == in_batch[col] == train_scored.loc[cid, col], col
 
 
+@pytest.mark.slow
 def test_case4_duplicate_heavy_table_same_segments_across_fresh_processes(tmp_path, settings_file):
     import subprocess
     import sys
@@ -274,20 +277,20 @@ def app(trained, monkeypatch):
 
 def test_case11_segment_filter_survives_page_changes(app):
     at, run = app
-    at.switch_page("views/projection.py").run()
-    names = sorted(p["name"] for p in run.profiles())
+    at.switch_page("pages/projection.py").run()
+    names = sorted(p.name for p in run.profiles())
     at.multiselect(key="_segment_filter_widget").set_value(names[:1]).run()
-    at.switch_page("views/matrix.py").run()
+    at.switch_page("pages/matrix.py").run()
     assert at.multiselect(key="_segment_filter_widget").value == names[:1]
-    at.switch_page("views/overview.py").run()
-    at.switch_page("views/projection.py").run()
+    at.switch_page("pages/overview.py").run()
+    at.switch_page("pages/projection.py").run()
     assert not at.exception
     assert at.multiselect(key="_segment_filter_widget").value == names[:1]
 
 
 def test_case11_upload_is_parsed_once_from_the_same_bytes(app, small_table):
     at, run = app
-    at.switch_page("views/score.py").run()
+    at.switch_page("pages/score.py").run()
     body = small_table.head(1234).drop(columns="purchased_next_30d").to_csv(index=False).encode()
     at.file_uploader[0].set_value(("new.csv", body, "text/csv")).run()
     assert not at.exception
@@ -307,7 +310,7 @@ def test_case11_upload_over_the_limit_gets_a_message(trained, monkeypatch, small
     monkeypatch.setenv("SHOPSPHERE_UPLOAD_MAX_MB", "1")
     monkeypatch.chdir(REPO)
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
-    at.switch_page("views/score.py").run()
+    at.switch_page("pages/score.py").run()
     body = small_table.to_csv(index=False).encode() * 2  # about 2 MB
     at.file_uploader[0].set_value(("big.csv", body, "text/csv")).run()
     assert not at.exception
@@ -315,7 +318,7 @@ def test_case11_upload_over_the_limit_gets_a_message(trained, monkeypatch, small
 
 
 def test_case11_models_are_cached_resources_keyed_on_the_run(trained):
-    from views.common import scoring_model
+    from ui import scoring_model
 
     art, run = trained
     a = scoring_model(str(art), run.run_id)

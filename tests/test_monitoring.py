@@ -81,7 +81,7 @@ def test_admin_monitoring_tab_shows_the_latest_drift_report(trained, tmp_path, m
 
     from conftest import REPO
     from core import registry
-    from core.pipeline import drift_against_run
+    from core.monitoring import drift_against_run
 
     art, run = trained
     copy = tmp_path / "art"
@@ -93,7 +93,7 @@ def test_admin_monitoring_tab_shows_the_latest_drift_report(trained, tmp_path, m
     monkeypatch.setenv("SHOPSPHERE_ARTIFACTS", str(copy))
     monkeypatch.chdir(REPO)
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
-    at.switch_page("views/admin.py").run()
+    at.switch_page("pages/admin.py").run()
     assert not at.exception
     shown = {m.label: m.value for m in at.metric}
     assert shown["Features to act on"] == str(report["summary"]["act"])
@@ -130,7 +130,7 @@ def test_backtest_command_matches_sklearn_on_realised_outcomes(trained, small_ta
     monkeypatch.setenv("SHOPSPHERE_ARTIFACTS", str(art))
     monkeypatch.chdir(REPO)
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
-    at.switch_page("views/admin.py").run()
+    at.switch_page("pages/admin.py").run()
     shown = {m.label: m.value for m in at.metric}
     assert not at.exception and shown["ROC-AUC"] == f"{roc_auc_score(y, p):.3f}"
     bad = small_table[["customer_id"]].assign(purchased_next_30d="yes")
@@ -152,8 +152,8 @@ def test_report_html_is_self_contained_and_markdown_has_the_tables(trained, tmp_
                   "Provenance"):
         assert f"<h2>{title}" in html, title
     assert "<script src=\"http" not in html and "Plotly.newPlot" in html     # plotly.js inlined: opens offline
-    assert run.manifest()["data_hash"] in html
+    assert run.manifest().data_hash in html
     md = (tmp_path / "r.md").read_text()
-    x = run.metrics()["xgboost"]
-    assert f"| {x['roc_auc']:.3f} |" in md and "## Recommended production design" in md
+    x = run.metrics().xgboost
+    assert f"| {x.roc_auc:.3f} |" in md and "## Recommended production design" in md
     assert main(["--artifacts", str(art), "report", "--out", str(tmp_path / "r.pdf")]) == 2

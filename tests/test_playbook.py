@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from core import playbook, registry
+from core.results import RUN_FORMAT
 from core.data import guess_mapping, map_columns
 from core.errors import DataError
 from core.schema import shopsphere_spec
@@ -121,7 +122,7 @@ def _fake_runs(art, ids):
         (registry.runs_dir(art) / rid).mkdir(parents=True)
         for f in registry.RUN_FILES:
             (registry.runs_dir(art) / rid / f).write_text("")
-        (registry.runs_dir(art) / rid / "manifest.json").write_text(json.dumps({"run_id": rid}))
+        (registry.runs_dir(art) / rid / "manifest.json").write_text(json.dumps({"run_id": rid, "run_format": RUN_FORMAT}))
 
 
 def test_promote_and_rollback_walk_the_champions(tmp_path):

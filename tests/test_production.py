@@ -13,6 +13,7 @@ import pytest
 
 from conftest import REPO
 from core import registry
+from core.results import RUN_FORMAT
 from core.cli import main
 
 
@@ -63,7 +64,7 @@ def test_pruning_keeps_the_newest_runs_and_every_champion(tmp_path):
     ids = [f"2026010{i}-000000-aaaaaa" for i in range(1, 7)]
     for rid in ids:
         (registry.runs_dir(tmp_path) / rid).mkdir(parents=True)
-        (registry.runs_dir(tmp_path) / rid / "manifest.json").write_text(json.dumps({"run_id": rid}))
+        (registry.runs_dir(tmp_path) / rid / "manifest.json").write_text(json.dumps({"run_id": rid, "run_format": RUN_FORMAT}))
     registry._set_current(tmp_path, ids[0], "train")
     registry._set_current(tmp_path, ids[1], "promote")   # ids[0] stays a champion to roll back to
     assert registry.prune_runs(tmp_path, keep=2) == ids[2:4]
@@ -82,7 +83,7 @@ def test_pruning_keeps_the_newest_runs_and_every_champion(tmp_path):
     ({"roc_auc": 0.80, "pr_auc": 0.50, "ece": 0.020}, True, "kept champion"),         # ECE rose 0.01
 ])
 def test_promotion_decision(challenger, auto, decision):
-    from core.pipeline import promotion_decision
+    from core.champion import promotion_decision
 
     champion = {"roc_auc": 0.80, "pr_auc": 0.50, "ece": 0.010}
     not_worse, got, why = promotion_decision(champion, challenger, 0.005, auto, "R1")
@@ -118,9 +119,11 @@ def test_retrain_on_next_month_compares_on_the_challengers_test_rows(trained, se
     monkeypatch.setenv("SHOPSPHERE_ARTIFACTS", str(copy))
     monkeypatch.chdir(REPO)
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-    at.session_state["retrain_report"] = report
+    from core.results import RetrainReport
+
+    at.session_state["retrain_report"] = RetrainReport.from_dict(report)
     at.run()
-    at.switch_page("views/admin.py").run()
+    at.switch_page("pages/admin.py").run()
     assert not at.exception
     assert at.dataframe[0].value["model"].tolist() == ["champion", "challenger"]
     assert any(f"Decision: {report['decision']}" in m.value for m in list(at.info) + list(at.warning))

@@ -48,8 +48,8 @@ def run_jobs(jobs: list[tuple], n_jobs: int) -> list[np.ndarray]:
     """The embeddings of UMAP ``jobs`` (as :func:`umap_many` takes them), in job order.
 
     With ``n_jobs`` of 2 or more and more than two jobs, the first two run in this process
-    and the rest in a second one: each process also compiles UMAP's numba code once (about
-    50 s on a 2-core machine), so this split balances the two.
+    and the rest in a second one: each process also compiles UMAP's numba code once, so
+    this split balances the two (timings in ``docs/segmentation.md``).
     """
     return run_parallel(umap_many, [jobs[:2], jobs[2:]] if n_jobs > 1 and len(jobs) > 2 else [jobs])
 

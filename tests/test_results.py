@@ -1,0 +1,60 @@
+"""Typed results at the registry boundary, and runs of another format."""
+import json
+
+import pytest
+
+from core import registry
+from core import results as R
+from core.cli import main
+from core.errors import DataError
+
+
+def test_a_misspelt_key_fails_at_load_naming_the_file_and_the_key(tmp_path):
+    good = {"previous_run": None, "reason": "first", "status": {"0": "first run"}, "retired": [], "pairs": [],
+            "next_id": 1, "previous_names": {}}
+    path = tmp_path / "continuity.json"
+    path.write_text(json.dumps(good))
+    c = R.Continuity.from_json(path)
+    assert c.status == {0: "first run"} and c.next_id == 1 and c.transitions is None
+    assert R.Continuity.from_dict(c.to_json()) == c          # what is written reads back
+    path.write_text(json.dumps({**good, "nxt_id": 1}))       # misspelt (and so the real key is missing)
+    with pytest.raises(DataError, match=r"continuity\.json: not a Continuity of this version \((next_id|nxt_id)"):
+        R.Continuity.from_json(path)
+    path.write_text(json.dumps({**good, "next_id": "one"}))  # mistyped
+    with pytest.raises(DataError, match=r"next_id: input should be a valid integer"):
+        R.Continuity.from_json(path)
+
+
+def _run_folder(art, rid, manifest):
+    d = registry.runs_dir(art) / rid
+    d.mkdir(parents=True)
+    for f in registry.RUN_FILES:
+        (d / f).write_text("")
+    (d / "manifest.json").write_text(json.dumps(manifest))
+    return d
+
+
+@pytest.mark.parametrize("manifest, shown", [
+    ({"run_id": "20261101-000000-abcdef"}, "run format 1"),                     # written before run formats
+    ({"run_id": "20261101-000000-abcdef", "run_format": 99}, "run format 99"),
+])
+def test_a_run_of_another_format_is_refused_in_one_line(tmp_path, capsys, manifest, shown):
+    rid = "20261101-000000-abcdef"
+    _run_folder(tmp_path, rid, manifest)
+    (tmp_path / "CURRENT").write_text(rid)
+    with pytest.raises(DataError, match=f"run {rid} was written by another version of the product \\({shown}, "
+                                        f"this version reads {R.RUN_FORMAT}\\): retrain it"):
+        registry.load_run(tmp_path)
+    data = tmp_path / "t.csv"
+    data.write_text("customer_id\n1\n")
+    assert main(["--artifacts", str(tmp_path), "score", "--data", str(data), "--out", str(tmp_path / "o.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "retrain it (python -m core train)" in err
+    assert registry.run_history(tmp_path)["run_id"].tolist() == [rid]  # still listed, with blanks
+
+
+def test_a_run_folder_without_its_own_manifest_is_damaged(tmp_path):
+    rid = "20261101-000000-abcdef"
+    _run_folder(tmp_path, rid, {"run_id": "20261101-000000-000000", "run_format": R.RUN_FORMAT})
+    with pytest.raises(DataError, match="is damaged"):
+        registry.load_run(tmp_path, rid)
