@@ -135,7 +135,7 @@ def bootstrap_intervals(y: np.ndarray, p: np.ndarray, n_resamples: int = 1000, s
     Each resample draws len(y) rows with replacement (seeded ``numpy`` generator); a
     resample with a single class is drawn again. All metrics come from bootstrap counts
     on the sorted scores, equal to ``roc_auc_score`` / ``average_precision_score`` with the
-    counts as sample weights (tested), about 50x faster than calling them per resample.
+    counts as sample weights (tested), far faster than calling them per resample.
 
     Returns ``{"roc_auc": [lo, hi], "pr_auc": [lo, hi], "n_resamples", "level"}``.
     """

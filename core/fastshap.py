@@ -22,9 +22,8 @@ So, per tree:
 
 The result equals ``Booster.predict(pred_contribs=True)`` up to float32 rounding (the test
 suite checks it to 1e-4 on the default and the marketing table), at a fraction of the
-cost for shallow models: measured on this 2-core machine with a 514-tree depth-2 model,
-24,000 rows take 2.3 s with XGBoost's TreeSHAP and well under a second here (see
-``benchmarks/bench_propensity.py`` for the figures at 240K and 1.2M rows).
+cost for shallow models (measured figures and the command behind them:
+``docs/propensity.md``).
 
 Trees whose pattern count would exceed :data:`MAX_PATTERN_BITS` bits fall back to
 XGBoost's TreeSHAP for that tree, so any model is explained exactly, only slower.

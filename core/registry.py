@@ -624,18 +624,11 @@ def save_run(artifacts: Path, art: RunArtifacts, make_current: bool = True) -> R
 
 def save_upload(artifacts: Path, table: pd.DataFrame, dataset: str, content: bytes) -> Path:
     """Keep an uploaded, mapped table for training: ``uploads/<dataset>-<sha256 of the
-    uploaded bytes, 12 hex>.parquet`` under the runs folder, written atomically; returns
-    the path. Raises DataError when it cannot be written."""
+    uploaded bytes, 12 hex>.parquet`` under the runs folder, written atomically
+    (:func:`core.sinks.write_table`); returns the path. Raises DataError when it cannot be
+    written."""
     import hashlib
 
-    folder = Path(artifacts) / "uploads"
-    path = folder / f"{dataset}-{hashlib.sha256(content).hexdigest()[:12]}.parquet"
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        table.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise DataError(f"{path}: cannot save the upload ({exc.strerror or exc})") from None
-    return path
+    from core.sinks import write_table
+
+    return write_table(table, Path(artifacts) / "uploads" / f"{dataset}-{hashlib.sha256(content).hexdigest()[:12]}.parquet")
