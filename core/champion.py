@@ -13,7 +13,7 @@ from core.config import Settings
 from core.errors import DataError
 from core.schema import resolve_spec
 from core.scoring import ScoringModel
-from core.training import Progress, train
+from core.training import Progress, train, train_log
 
 
 def promotion_decision(champion: dict, challenger: dict, tolerance: float, auto_promote: bool,
@@ -39,8 +39,16 @@ def promotion_decision(champion: dict, challenger: dict, tolerance: float, auto_
                                         f"after a look (python -m core promote {challenger_id})")
 
 
+def _dataset_name(spec_path, log: bool) -> str:
+    if log:
+        from core.log import load_log_spec
+
+        return load_log_spec(spec_path).name
+    return resolve_spec(spec_path).name
+
+
 def retrain(data_path: str | Path | None, spec_path: str | Path | None, settings: Settings,
-            progress: Progress | None = None) -> R.RetrainReport:
+            progress: Progress | None = None, log: bool = False) -> R.RetrainReport:
     """Monthly retrain with a human gate: train a challenger beside the champion (the current
     run), compare them, and promote the challenger only when configured and not worse.
 
@@ -65,7 +73,10 @@ def retrain(data_path: str | Path | None, spec_path: str | Path | None, settings
     if champ_id is None:
         raise DataError(f"no current run in {artifacts} to challenge: train one first (python -m core train)")
     champion = registry.load_run(artifacts, champ_id)
-    challenger = train(data_path, spec_path, settings, progress, make_current=False)
+    if log:  # a transaction log with its log spec (core.log)
+        challenger = train_log(data_path, spec_path, settings, progress, make_current=False)
+    else:
+        challenger = train(data_path, spec_path, settings, progress, make_current=False)
     spec = challenger.spec()
     if spec.name != champion.spec().name:
         raise DataError(f"challenger {challenger.run_id} is of data set '{spec.name}', the champion "
@@ -120,13 +131,14 @@ class TrainOutcome:
 
 
 def train_or_retrain(data_path: str | Path | None, spec_path: str | Path | None, settings: Settings,
-                     progress: Progress | None = None) -> TrainOutcome:
+                     progress: Progress | None = None, log: bool = False) -> TrainOutcome:
     """Train a new run, safely for the current one.
 
     With a current run of the same data set (spec name), the new run is a challenger
     (:func:`retrain`: compared with the champion on its test rows, promoted only when
     ``auto_promote`` is on and it is not worse); otherwise (no current run, or a current run
-    of another data set) the new run is trained and made current.
+    of another data set) the new run is trained and made current. With ``log``, ``data_path``
+    is a transaction log and ``spec_path`` its log spec (:func:`core.training.train_log`).
 
     Raises
     ------
@@ -135,7 +147,9 @@ def train_or_retrain(data_path: str | Path | None, spec_path: str | Path | None,
     """
     artifacts = settings.artifacts_dir
     current = registry.current_run_id(artifacts)
-    if current is not None and registry.load_run(artifacts, current).spec().name == resolve_spec(spec_path).name:
-        report = retrain(data_path, spec_path, settings, progress)
+    if current is not None and registry.load_run(artifacts, current).spec().name == _dataset_name(spec_path, log):
+        report = retrain(data_path, spec_path, settings, progress, log)
         return TrainOutcome(registry.load_run(artifacts, report.challenger), report)
+    if log:
+        return TrainOutcome(train_log(data_path, spec_path, settings, progress))
     return TrainOutcome(train(data_path, spec_path, settings, progress))

@@ -47,11 +47,14 @@ def _parser() -> argparse.ArgumentParser:
                        help="train a run (segments + propensity): made current when no run of this data set is; "
                             "otherwise a challenger to the current run, as retrain")
     t.add_argument("--data", default=None, help="CSV or Parquet table (default: the generated ShopSphere table)")
-    t.add_argument("--spec", default=None, help="TOML spec of the table (default: built-in ShopSphere spec)")
+    t.add_argument("--log", default=None, help="a transaction log (CSV, TSV, TXT, Parquet or a folder of parts) "
+                                               "instead of a table; --spec is then its log spec")
+    t.add_argument("--spec", default=None, help="TOML spec of the table or log (default: built-in ShopSphere spec)")
 
     rt = sub.add_parser("retrain", parents=[common],
                         help="train a challenger, compare it with the current run, promote only if configured and not worse")
     rt.add_argument("--data", default=None, help="the new CSV or Parquet table (default: the generated ShopSphere table)")
+    rt.add_argument("--log", default=None, help="a transaction log instead of a table (with its log spec as --spec)")
     rt.add_argument("--spec", default=None, help="TOML spec of the table (default: built-in ShopSphere spec)")
 
     s = sub.add_parser("score", parents=[common], help="score a table with the current run")
@@ -146,7 +149,9 @@ def _train(args, settings) -> int:
     from core.champion import train_or_retrain
     from core.data import quality_notes
 
-    outcome = train_or_retrain(args.data, args.spec, settings, progress=_progress)
+    if args.log and (args.data or not args.spec):
+        raise DataError("train --log LOG needs --spec configs/NAME.toml (a log spec) and no --data")
+    outcome = train_or_retrain(args.log or args.data, args.spec, settings, progress=_progress, log=bool(args.log))
     if outcome.retrain is not None:
         return _print_retrain(outcome.retrain)
     run = outcome.run
@@ -154,10 +159,21 @@ def _train(args, settings) -> int:
     for line in quality_notes(run.quality().to_json(), m.unseen_categories_train, training=True):
         print(f"note: {line}", file=sys.stderr)
     x, lr, seg = m.xgboost, m.logistic, m.segmentation
+    src = run.manifest().source
+    if src:
+        print(f"built from the log {src['path']}: {src['events']:,} lines of {src['customers']:,} customers, "
+              f"{len(src['cutoffs'])} cutoffs, {src['horizon_days']}-day label window")
+        for w in src["windows"]:
+            print(f"  {w}")
     print(f"run {run.run_id}: {seg.n_segments} segments ({seg.method}"
           + (f"; {seg.fallback_reason}" if seg.fallback_reason else "") + "); "
           f"test ROC-AUC XGBoost {x.roc_auc:.3f} / logistic {lr.roc_auc:.3f}; "
           f"PR-AUC (average precision) XGBoost {x.pr_auc:.3f} / logistic {lr.pr_auc:.3f}")
+    if m.bgnbd is not None:
+        d = m.paired_differences["bgnbd"]
+        print(f"BG/NBD on the same test rows: ROC-AUC {m.bgnbd.roc_auc:.3f}, PR-AUC {m.bgnbd.pr_auc:.3f}; "
+              f"XGBoost - BG/NBD: ROC-AUC {d['roc_auc'][0]:+.3f} [{d['roc_auc'][1]:+.3f}, {d['roc_auc'][2]:+.3f}], "
+              f"PR-AUC {d['pr_auc'][0]:+.3f} [{d['pr_auc'][1]:+.3f}, {d['pr_auc'][2]:+.3f}]")
     boot = seg.bootstrap_ari
     print(f"segments: stability (bootstrap ARI) {'n/a' if boot is None else f'{boot:.2f}'}, "
           f"rules reproduce {seg.surrogate_fidelity:.0%}")
@@ -272,7 +288,9 @@ def _backtest(args, settings) -> int:
 def _retrain(args, settings) -> int:
     from core.champion import retrain
 
-    return _print_retrain(retrain(args.data, args.spec, settings, progress=_progress))
+    if args.log and (args.data or not args.spec):
+        raise DataError("retrain --log LOG needs --spec configs/NAME.toml (a log spec) and no --data")
+    return _print_retrain(retrain(args.log or args.data, args.spec, settings, progress=_progress, log=bool(args.log)))
 
 
 def _print_retrain(r) -> int:

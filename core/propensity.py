@@ -70,8 +70,10 @@ def split_rows(y: np.ndarray, settings: PropensitySettings, seed: int, snapshot:
     ----------
     y : 0/1 array of shape (n,).
     snapshot : optional dates (n,) of each row's snapshot; when given, the rows of the
-        latest snapshot are the test set and the earlier rows are split into train and
-        validation (stratified, validation share ``val_share / (1 - test_share)``).
+        latest snapshot are the test set; with three or more snapshots the one before it is
+        the validation set and the earlier ones train (out of time throughout); with two,
+        the earlier rows are split into train and validation (stratified, validation share
+        ``val_share / (1 - test_share)``).
 
     Returns
     -------
@@ -103,8 +105,17 @@ def split_rows(y: np.ndarray, settings: PropensitySettings, seed: int, snapshot:
                 raise DataError(f"out-of-time split: {name} ({latest.date() if part is te else 'before it'}) hold "
                                 f"{pos_p} positives and {neg_p} negatives; need at least {MIN_TEST_CLASS} of each "
                                 "to test on")
-        share = settings.val_share / (1 - settings.test_share)
-        tr, va = train_test_split(rest, test_size=share, stratify=y[rest], random_state=seed)
+        dates_rest = dates.iloc[rest]
+        if dates_rest.nunique() >= 2:  # out of time: validate on the snapshot before the test one
+            second = dates_rest.max()
+            va, tr = rest[(dates_rest == second).to_numpy()], rest[(dates_rest < second).to_numpy()]
+            pos_v = int(y[va].sum())
+            if min(pos_v, len(va) - pos_v) < MIN_TEST_CLASS:
+                raise DataError(f"out-of-time split: the validation snapshot ({second.date()}) holds {pos_v} "
+                                f"positives and {len(va) - pos_v} negatives; need at least {MIN_TEST_CLASS} of each")
+        else:
+            share = settings.val_share / (1 - settings.test_share)
+            tr, va = train_test_split(rest, test_size=share, stratify=y[rest], random_state=seed)
     else:
         holdout = settings.val_share + settings.test_share
         tr, rest = train_test_split(idx, test_size=holdout, stratify=y, random_state=seed)
@@ -486,7 +497,10 @@ def evaluate(models: PropensityModels, clean: pd.DataFrame, spec, split: np.ndar
       same figures by name;
     - ``calibration``: reliability tables before and after, and the method;
     - ``deciles_xgboost``, ``capture``, ``budget``, ``profit``, ``grade``;
-    - ``curves_xgboost`` and ``curves_logistic`` (ROC and PR points).
+    - ``curves_xgboost`` and ``curves_logistic`` (ROC and PR points);
+    - on a log-built table (an evaluation-only ``_bgnbd_p`` column), the BG/NBD row and
+      ``paired_differences["bgnbd"]``: XGBoost minus BG/NBD, ROC-AUC and PR-AUC with paired
+      bootstrap intervals.
     """
     y = clean[spec.target].to_numpy(int)
     te = split == "test"
@@ -499,11 +513,14 @@ def evaluate(models: PropensityModels, clean: pd.DataFrame, spec, split: np.ndar
         r = clean.loc[te, spec.recency_column].to_numpy(float)
         scorers["recency"] = (-np.where(np.isnan(r), np.nanmax(r) if not np.isnan(r).all() else 0, r), False)
     scorers["logistic"] = (models.predict_baseline(clean.loc[te]), True)
+    if "_bgnbd_p" in clean:  # a log-built table: BG/NBD fitted at the test cutoff, the peer to beat
+        scorers["bgnbd"] = (clean.loc[te, "_bgnbd_p"].to_numpy(float), True)
     scorers["xgboost_uncalibrated"] = (p_raw, True)
     scorers["xgboost"] = (p_cal, True)
     if "_true_propensity" in clean:
         scorers["oracle"] = (clean.loc[te, "_true_propensity"].to_numpy(float), True)
     labels = {"recency": f"recency only ({spec.recency_column}, fewer days first)", "logistic": "logistic regression",
+              "bgnbd": "BG/NBD, P(a purchase in the horizon) (Fader, Hardie & Lee 2005)",
               "xgboost_uncalibrated": "XGBoost, uncalibrated",
               "xgboost": f"XGBoost, calibrated ({models.calibrator['method']})",
               "oracle": "oracle (the generator's true propensity)"}
@@ -530,4 +547,7 @@ def evaluate(models: PropensityModels, clean: pd.DataFrame, spec, split: np.ndar
     out["grade"] = ev.quality_grade(out["xgboost"]["roc_auc"], out["xgboost"]["lift_top_decile"], float(yt.mean()))
     out["curves_xgboost"] = ev.curves(yt, p_cal)
     out["curves_logistic"] = ev.curves(yt, scorers["logistic"][0])
+    if "bgnbd" in scorers:
+        out["paired_differences"] = {"bgnbd": ev.paired_bootstrap_difference(
+            yt, p_cal, scorers["bgnbd"][0], settings.bootstrap_resamples, seed + 11)}
     return out

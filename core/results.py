@@ -213,6 +213,7 @@ class RunMetrics(Record):
 
     recency: ScorerMetrics | None = None
     logistic: ScorerMetrics
+    bgnbd: ScorerMetrics | None = None
     xgboost_uncalibrated: ScorerMetrics
     xgboost: ScorerMetrics
     oracle: ScorerMetrics | None = None
@@ -227,6 +228,8 @@ class RunMetrics(Record):
     curves_logistic: dict[str, dict[str, list[float]]]
     leakage_single_feature_auc: dict[str, float]
     reason_agreement: ReasonAgreement
+    paired_differences: dict[str, dict[str, list[float]]] | None = None
+    per_snapshot: Table | None = None
     unseen_categories_train: dict[str, int]
     segments_propensity: Table
     segmentation: SegmentationInfo
@@ -253,7 +256,9 @@ class Continuity(Record):
 class Manifest(Record):
     """``manifest.json``: the run's id, time (UTC, ISO 8601), data set, data path and hash,
     rows, seed, settings, spec, library versions, timings (seconds per step), number of
-    segments and segmentation method, and the run format."""
+    segments and segmentation method, the run format, and for a run built from a
+    transaction log its ``source`` (log path, cutoffs, horizon, label windows, snapshots,
+    the BG/NBD and Gamma-Gamma fits per cutoff, cleaning notes)."""
 
     run_format: int
     run_id: str
@@ -269,6 +274,7 @@ class Manifest(Record):
     timings_s: dict[str, float]
     n_segments: int
     segmentation_method: str
+    source: dict[str, Any] | None = None
 
 
 class ScoringInfo(Record):

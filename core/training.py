@@ -44,14 +44,16 @@ Progress = Callable[[float, str], None]
 
 @dataclass
 class LoadedTable:
-    """Step 1: the validated table (n rows), its quality summary, its hash, where it came from
-    and the target as an int array of shape (n,)."""
+    """Step 1: the validated table (n rows), its quality summary, its hash, where it came from,
+    the target as an int array of shape (n,), and for a log-built table the log's summary
+    (cutoffs, horizon, windows, snapshots, notes; None for a customer table)."""
 
     clean: pd.DataFrame
     quality: dict
     data_hash: str
     source: str
     y: np.ndarray
+    origin: dict | None = None
 
 
 @dataclass
@@ -91,14 +93,15 @@ class Explanation:
 @dataclass
 class ScoredTable:
     """Step 9: the scored training table, its validated features (same rows and order), the
-    propensity-by-segment matrix, per-segment propensity figures and the unseen-category
-    counts of the training table."""
+    propensity-by-segment matrix, per-segment propensity figures, the unseen-category
+    counts of the training table, and for a snapshot table the figures per snapshot."""
 
     scored: pd.DataFrame
     features: pd.DataFrame
     matrix: pd.DataFrame
     segment_metrics: list[dict]
     unseen: dict
+    per_snapshot: list[dict] | None = None
 
 
 def load_table(data_path: str | Path, spec: DatasetSpec, progress: Progress) -> LoadedTable:
@@ -109,6 +112,34 @@ def load_table(data_path: str | Path, spec: DatasetSpec, progress: Progress) -> 
     clean, quality = data_mod.validate(raw, spec, require_target=True, source=str(data_path))
     data_hash = data_mod.frame_hash(raw)
     return LoadedTable(clean, quality, data_hash, str(data_path), clean[spec.target].to_numpy(int))
+
+
+def load_log(log_path: str | Path, log_spec, progress: Progress) -> tuple[LoadedTable, DatasetSpec]:
+    """Read a transaction log, build its snapshot table (:mod:`core.log`: features strictly
+    before each cutoff, labels in the window after it, BG/NBD fitted per cutoff), check that
+    no earlier label window reaches the test cutoff, and validate the table against the
+    derived spec. Returns the loaded table (hash of the log as read) and that spec.
+
+    Raises DataError for a bad log, too short a log, a cutoff outside it, or overlapping
+    windows."""
+    from core import log
+
+    progress(0.02, f"reading the log {log_path}")
+    raw = log.read_log(log_path, log_spec)
+    ev, notes = log.events(raw, log_spec, str(log_path))
+    cuts = log.cutoff_days(log_spec, int(ev["day"].min()), int(ev["day"].max()))
+    try:
+        windows = log.check_windows(cuts, log_spec.horizon_days)
+    except DataError as exc:
+        raise DataError(f"{log_path}: {exc}") from None
+    progress(0.03, f"snapshots at {len(cuts)} cutoffs: " + "; ".join(windows))
+    table, spec, summary = log.snapshot_table(ev, log_spec, cuts)
+    clean, quality = data_mod.validate(table, spec, require_target=True, source=str(log_path))
+    origin = {"kind": "log", "path": str(log_path), "lines": int(len(raw)), "events": int(len(ev)),
+              "customers": int(ev["customer_id"].nunique()), "first_day": log.day_iso(int(ev["day"].min())),
+              "last_day": log.day_iso(int(ev["day"].max())), "windows": windows, "notes": notes, **summary}
+    return LoadedTable(clean, quality, data_mod.frame_hash(raw), str(log_path), clean[spec.target].to_numpy(int),
+                       origin), spec
 
 
 def split_and_guard(table: LoadedTable, spec: DatasetSpec, settings: Settings) -> Split:
@@ -237,7 +268,32 @@ def score_table(models: propensity.PropensityModels, segments: Segments, explana
     names = segments.names
     seg_metrics = evaluation.segment_metrics(y[te], p[te], scored["segment_id"].to_numpy()[te]).assign(
         name=lambda d: d["segment_id"].map(names)).to_dict("records")
-    return ScoredTable(scored, features, matrix, seg_metrics, unseen)
+    per = per_snapshot_figures(clean, spec, split.rows, y, p) if spec.snapshot_column else None
+    return ScoredTable(scored, features, matrix, seg_metrics, unseen, per)
+
+
+def per_snapshot_figures(clean: pd.DataFrame, spec: DatasetSpec, rows: np.ndarray, y: np.ndarray,
+                         p: np.ndarray) -> list[dict]:
+    """One row per snapshot: its date, role (train, val, test), customers, positive rate and
+    the model's ROC-AUC and PR-AUC on its rows (in-sample on train snapshots), beside BG/NBD's
+    where the table has it."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    dates = pd.to_datetime(clean[spec.snapshot_column]).dt.date.astype(str).to_numpy()
+    out = []
+    for d in sorted(set(dates)):
+        m = dates == d
+        row = {"snapshot": d, "role": "+".join(sorted(set(rows[m]), key=["train", "val", "test"].index)),
+               "customers": int(m.sum()), "positive_rate": float(y[m].mean())}
+        both = 0 < y[m].sum() < m.sum()
+        row["roc_auc"] = float(roc_auc_score(y[m], p[m])) if both else None
+        row["pr_auc"] = float(average_precision_score(y[m], p[m])) if both else None
+        if "_bgnbd_p" in clean:
+            b = clean["_bgnbd_p"].to_numpy(float)[m]
+            row["bgnbd_roc_auc"] = float(roc_auc_score(y[m], b)) if both else None
+            row["bgnbd_pr_auc"] = float(average_precision_score(y[m], b)) if both else None
+        out.append(row)
+    return out
 
 
 def assemble(table: LoadedTable, spec: DatasetSpec, categories: dict, settings: Settings, segments: Segments,
@@ -251,6 +307,8 @@ def assemble(table: LoadedTable, spec: DatasetSpec, categories: dict, settings: 
     seg_info["reassigned_share"] = float(segments.assigned["segment_reassigned"].mean())
     seg_info["surrogate_fidelity"] = segments.rules["fidelity"]
     seg_info["surrogate_depth"] = segments.rules["depth"]
+    if scored.per_snapshot is not None:
+        metrics["per_snapshot"] = scored.per_snapshot
     metrics = {**metrics, "reason_agreement": explanation.reason_agreement,
                "unseen_categories_train": scored.unseen, "segments_propensity": scored.segment_metrics,
                "segmentation": seg_info, "propensity_model": models.info}
@@ -276,7 +334,8 @@ def assemble(table: LoadedTable, spec: DatasetSpec, categories: dict, settings: 
         manifest={"dataset": spec.name, "data_path": table.source, "data_hash": table.data_hash,
                   "rows": int(len(clean)), "seed": settings.seed, "settings": settings.to_dict(),
                   "spec": spec.to_dict(), "versions": registry.library_versions(), "timings_s": timings,
-                  "n_segments": seg.n_segments_, "segmentation_method": seg.method_})
+                  "n_segments": seg.n_segments_, "segmentation_method": seg.method_,
+                  **({"source": table.origin} if table.origin else {})})
 
 
 def train(data_path: str | Path | None = None, spec_path: str | Path | None = None,
@@ -317,19 +376,48 @@ def _log_progress(fraction: float, message: str) -> None:
     log.info("%3.0f%% %s", 100 * fraction, message)
 
 
+def train_log(log_path: str | Path, spec_path: str | Path, settings: Settings = Settings(),
+              progress: Progress | None = None, make_current: bool = True) -> registry.Run:
+    """Train a run on a transaction log described by a log spec (:mod:`core.log`), as
+    :func:`train` does on a table: the snapshot table built from the log is split out of
+    time (train on the earlier snapshots, validate on the one before the test snapshot,
+    test on the latest), and BG/NBD is a row of the comparison table.
+
+    Raises DataError as :func:`train` and :func:`load_log` do."""
+    from core.log import load_log_spec
+
+    log_spec = load_log_spec(spec_path)
+    progress = progress or _log_progress
+    with registry.training_lock(settings.artifacts_dir):
+        t0 = time.perf_counter()
+        table, spec = load_log(log_path, log_spec, progress)
+        run = _run_steps(table, spec, settings, progress, make_current, {"load_validate": round(time.perf_counter() - t0, 3)})
+        registry.prune_runs(settings.artifacts_dir, settings.keep_runs)
+    return run
+
+
 def _train(data_path, spec_path, settings: Settings, progress: Progress, make_current: bool) -> registry.Run:
     timings: dict[str, float] = {}
+    spec = resolve_spec(spec_path)
+    if data_path is None:
+        t0 = time.perf_counter()
+        data_path = synthetic.ensure_default_data(settings, progress)
+        timings["generate"] = round(time.perf_counter() - t0, 3)
+    t0 = time.perf_counter()
+    table = load_table(data_path, spec, progress)
+    timings["load_validate"] = round(time.perf_counter() - t0, 3)
+    return _run_steps(table, spec, settings, progress, make_current, timings)
 
+
+def _run_steps(table: LoadedTable, spec: DatasetSpec, settings: Settings, progress: Progress, make_current: bool,
+               timings: dict) -> registry.Run:
+    """Steps 2-10 on a loaded table, then :func:`core.registry.save_run`."""
     def timed(name, fn, *args):
         t0 = time.perf_counter()
         out = fn(*args)
         timings[name] = round(time.perf_counter() - t0, 3)
         return out
 
-    spec = resolve_spec(spec_path)
-    if data_path is None:
-        data_path = timed("generate", synthetic.ensure_default_data, settings, progress)
-    table = timed("load_validate", load_table, data_path, spec, progress)
     split = timed("split_guard", split_and_guard, table, spec, settings)
     categories = learn_categories(table.clean, spec)
     previous = continuity.previous_segmentation(settings.artifacts_dir, spec.name)

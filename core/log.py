@@ -1,0 +1,562 @@
+"""From a transaction log to a customer table: snapshots at cutoffs, features, labels.
+
+A log is order lines (a customer, a time, an amount, optionally an order id, product,
+category, channel, and a way returns show). A :class:`LogSpec` (TOML in ``configs/``,
+``kind = "log"``) names its columns. :func:`snapshot_table` turns it into the stacked
+snapshot table the rest of the product trains on:
+
+- **Events.** Timestamps are parsed (the spec's format and time zone; values with an
+  offset are converted to it) and reduced to local calendar days; amounts come from a
+  column or quantity x unit price; returns show as negative amounts or quantities, as
+  order ids with a cancellation prefix, or as a flag column, and net out of spend. Exact
+  duplicate lines are dropped and counted.
+- **Purchase days.** A customer-day with positive net spend is a purchase; a day with
+  only returns is not.
+- **Cutoffs.** Every ``step_days`` from ``start`` (default: three steps after the first
+  event) to the last cutoff whose label window is complete, or the spec's explicit list.
+- **Features** at a cutoff use only events strictly before it (:data:`FEATURE_SQL`, one SQL
+  text run by DuckDB; integer day numbers and standard aggregates only, so the same text
+  runs on Spark SQL); **labels** only purchase days in ``[cutoff, cutoff + horizon)``.
+  A customer is in a snapshot when they made at least ``min_purchases`` purchase days
+  before the cutoff.
+- **BG/NBD** (:mod:`core.btyd`) is fitted at each cutoff on the purchase days before it
+  (no labels): its exact P(at least one purchase in the horizon) is the peer column
+  ``_bgnbd_p`` (evaluation only, never a model input), and its P(alive) and expected
+  purchases are candidate features; the Gamma-Gamma expected spend per purchase gives the
+  expected revenue.
+
+Every feature is declared as a spec column (kind, group, label, reason template), so
+segmentation, profiles, reasons, the matrix and every page work on a log-built run as on
+a customer table.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core.errors import DataError
+from core.schema import ColumnSpec, DatasetSpec
+
+RETURN_MODES = ("negative", "prefix", "flag", "none")
+#: Windows (days) of the recent-activity features.
+WINDOWS = (30, 90, 180, 365)
+EPOCH = pd.Timestamp("1970-01-01")
+
+
+@dataclass(frozen=True)
+class LogSpec:
+    """A transaction log's columns and snapshot settings.
+
+    Parameters
+    ----------
+    name : data-set name of the runs built from it.
+    customer_id, timestamp : column names (ids read as text).
+    timestamp_format : ``strftime`` format; None: ISO or anything pandas parses.
+    timezone : IANA zone the days are counted in; timestamps with an offset are converted
+        to it, naive ones are taken as local to it. None: as written (UTC for offsets).
+    amount : a money column; or ``quantity`` x ``unit_price``.
+    quantity, unit_price, order_id, product, category, channel : optional columns.
+    returns : ``negative`` (negative amount or quantity), ``prefix`` (order id starting
+        with ``return_prefix``), ``flag`` (truthy ``return_flag`` column) or ``none``.
+    delimiter : for text logs; None detects ``, ; tab |``; ``"whitespace"`` for runs of
+        spaces (as CDNOW's master file).
+    step_days, horizon_days : days between cutoffs; the label window in days.
+    start : first cutoff (ISO date); None: three steps after the first event.
+    cutoffs : explicit cutoffs (ISO dates), used instead of ``start`` and ``step_days``.
+    min_purchases : purchase days before a cutoff a customer needs to be in its snapshot.
+    currency : shown with money ("currency" by default).
+    """
+
+    name: str
+    customer_id: str
+    timestamp: str
+    timestamp_format: str | None = None
+    timezone: str | None = None
+    amount: str | None = None
+    quantity: str | None = None
+    unit_price: str | None = None
+    order_id: str | None = None
+    product: str | None = None
+    category: str | None = None
+    channel: str | None = None
+    returns: str = "negative"
+    return_prefix: str = "C"
+    return_flag: str | None = None
+    delimiter: str | None = None
+    step_days: int = 30
+    horizon_days: int = 30
+    start: str | None = None
+    cutoffs: tuple[str, ...] = ()
+    min_purchases: int = 1
+    currency: str = "currency"
+
+    def __post_init__(self) -> None:
+        if not self.amount and not (self.quantity and self.unit_price):
+            raise DataError(f"log spec '{self.name}': give amount, or quantity and unit_price")
+        if self.returns not in RETURN_MODES:
+            raise DataError(f"log spec '{self.name}': returns must be one of {', '.join(RETURN_MODES)}")
+        if self.returns == "prefix" and not self.order_id:
+            raise DataError(f"log spec '{self.name}': returns = 'prefix' needs order_id")
+        if self.returns == "flag" and not self.return_flag:
+            raise DataError(f"log spec '{self.name}': returns = 'flag' needs return_flag")
+        for key in ("step_days", "horizon_days", "min_purchases"):
+            v = getattr(self, key)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise DataError(f"log spec '{self.name}': {key} must be a whole number >= 1, got {v!r}")
+        for d in ([self.start] if self.start else []) + list(self.cutoffs):
+            try:
+                pd.Timestamp(str(d))
+            except ValueError:
+                raise DataError(f"log spec '{self.name}': '{d}' is not a date (yyyy-mm-dd)") from None
+
+    @property
+    def target(self) -> str:
+        """The label's column name: ``purchased_next_<horizon>d``."""
+        return f"purchased_next_{self.horizon_days}d"
+
+
+def load_log_spec(path: str | Path) -> LogSpec:
+    """Read a log spec TOML (top-level keys of :class:`LogSpec` and ``kind = "log"``).
+
+    Raises DataError for a missing or bad file or an unknown key (naming the file)."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"log spec {p}: not found")
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"log spec {p}: not valid TOML ({exc})") from None
+    if raw.pop("kind", None) != "log":
+        raise DataError(f"{p}: not a log spec (it needs kind = \"log\")")
+    known = {f.name for f in dataclasses.fields(LogSpec)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise DataError(f"log spec {p}: unknown key '{unknown[0]}'")
+    if "cutoffs" in raw:
+        raw["cutoffs"] = tuple(str(c) for c in raw["cutoffs"])
+    try:
+        return LogSpec(**raw)
+    except DataError as exc:
+        raise DataError(f"{p}: {exc}") from None
+    except TypeError as exc:
+        raise DataError(f"log spec {p}: {exc}") from None
+
+
+def is_log_spec(path: str | Path) -> bool:
+    """True when the TOML file at ``path`` declares ``kind = "log"``."""
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8")).get("kind") == "log"
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+
+
+def read_log(path: str | Path, spec: LogSpec) -> pd.DataFrame:
+    """The log as read (CSV, TSV, TXT, Parquet or a folder of Parquet parts; ids as text).
+
+    Raises DataError for a missing, empty or unreadable file, or a missing column."""
+    from core import data
+
+    path = Path(path)
+    if spec.delimiter == "whitespace" and path.is_file():
+        try:
+            raw = pd.read_csv(path, sep=r"\s+", dtype={spec.customer_id: str}, engine="python")
+        except (OSError, ValueError, pd.errors.ParserError) as exc:
+            raise DataError(f"{path}: cannot read the log ({str(exc).splitlines()[0]})") from None
+    else:
+        raw = data.read_table(path)
+        if spec.customer_id in raw:
+            raw[spec.customer_id] = raw[spec.customer_id].astype("string")
+    needed = [spec.customer_id, spec.timestamp] + [c for c in (spec.amount, spec.quantity, spec.unit_price,
+                                                               spec.order_id, spec.product, spec.category,
+                                                               spec.channel, spec.return_flag) if c]
+    missing = [c for c in needed if c not in raw.columns]
+    if missing:
+        raise DataError(f"{path}: missing log column '{missing[0]}' (the log spec's columns: {', '.join(needed)})")
+    if raw.empty:
+        raise DataError(f"{path}: the log has no rows")
+    return raw
+
+
+def _first_bad(mask, values, source: str, column: str, what: str):
+    i = int(np.flatnonzero(np.asarray(mask))[0])
+    raise DataError(f"{source}: column '{column}': '{values.iloc[i]}' at row {i + 1} is not {what}")
+
+
+def _days(ts: pd.Series, spec: LogSpec, source: str) -> tuple[np.ndarray, dict]:
+    """Local calendar day numbers (days since 1970-01-01) of the timestamps, and notes."""
+    notes = {}
+    text = ts.astype("string")
+    has_offset = text.str.contains(r"(?:[+-]\d{2}:?\d{2}|Z)$", regex=True, na=False)
+    if has_offset.any() and not has_offset[ts.notna()].all():
+        _first_bad(~has_offset & ts.notna(), ts, source, spec.timestamp,
+                   "in the same form as the others (some timestamps carry a time zone, this one does not)")
+    try:
+        parsed = pd.to_datetime(ts, format=spec.timestamp_format, errors="coerce", utc=bool(has_offset.any()))
+    except (ValueError, TypeError):
+        parsed = pd.to_datetime(ts.astype(str), format=spec.timestamp_format, errors="coerce",
+                                utc=bool(has_offset.any()))
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        _first_bad(bad, ts, source, spec.timestamp,
+                   f"a timestamp{f' ({spec.timestamp_format})' if spec.timestamp_format else ''}")
+    if getattr(parsed.dt, "tz", None) is not None:
+        offsets = text[has_offset].str.extract(r"([+-]\d{2}:?\d{2}|Z)$")[0].nunique()
+        if offsets > 1:
+            notes["time_zones_converted"] = int(offsets)
+        parsed = parsed.dt.tz_convert(spec.timezone or "UTC").dt.tz_localize(None)
+    days = ((parsed.dt.normalize() - EPOCH) // pd.Timedelta(days=1)).to_numpy(np.int64)
+    return days, notes
+
+
+def events(raw: pd.DataFrame, spec: LogSpec, source: str = "log") -> tuple[pd.DataFrame, dict]:
+    """Clean events from the log as read: one row per line, ``customer_id`` (text), ``day``
+    (int, local days since 1970-01-01), ``amount`` (net money: returns negative),
+    ``quantity`` (float, 1 without a column), ``is_return`` (0/1), and ``order_id``,
+    ``product``, ``category``, ``channel`` (text or None).
+
+    Returns ``(events, notes)``; notes count duplicated lines (dropped when the log has
+    order ids, where a repeated line is a re-export; kept and counted without them, where it
+    may be a second purchase), customers with only returns and time zones converted.
+
+    Raises
+    ------
+    DataError
+        An empty id, an unparseable timestamp or amount (naming the column and row), or a
+        mixture of timestamps with and without a time zone.
+    """
+    notes: dict = {}
+    dup = raw.duplicated()
+    if dup.any():  # with an order id a repeated line is a re-export; without one it may be a real purchase
+        if spec.order_id:
+            notes["duplicate_lines_dropped"] = int(dup.sum())
+            raw = raw[~dup.to_numpy()]
+        else:
+            notes["identical_lines_kept"] = int(dup.sum())
+    ids = raw[spec.customer_id]
+    if ids.isna().any():
+        _first_bad(ids.isna().to_numpy(), ids.astype(str), source, spec.customer_id, "an id (it is empty)")
+    days, tz_notes = _days(raw[spec.timestamp], spec, source)
+    notes.update(tz_notes)
+
+    def number(col):
+        v = pd.to_numeric(raw[col], errors="coerce")
+        bad = (v.isna() & raw[col].notna()).to_numpy() | ~np.isfinite(v.fillna(0).to_numpy(float))
+        if bad.any():
+            _first_bad(bad, raw[col], source, col, "a number")
+        return v.fillna(0).to_numpy(float)
+
+    qty = number(spec.quantity) if spec.quantity else np.ones(len(raw))
+    amount = number(spec.amount) if spec.amount else qty * number(spec.unit_price)
+    if spec.returns == "negative":
+        is_ret = (amount < 0) | (qty < 0)
+        amount = np.where(is_ret, -np.abs(amount), amount)
+    elif spec.returns == "prefix":
+        is_ret = raw[spec.order_id].astype("string").str.startswith(spec.return_prefix, na=False).to_numpy()
+        amount = np.where(is_ret, -np.abs(amount), amount)
+    elif spec.returns == "flag":
+        flag = raw[spec.return_flag]
+        is_ret = flag.astype("string").str.strip().str.lower().isin(["1", "true", "yes", "y", "t"]).fillna(False).to_numpy()
+        amount = np.where(is_ret, -np.abs(amount), amount)
+    else:
+        is_ret = np.zeros(len(raw), dtype=bool)
+    text = lambda c: raw[c].astype("string").to_numpy(dtype=object, na_value=None) if c else None  # noqa: E731
+    ev = pd.DataFrame({"customer_id": ids.astype(str).to_numpy(), "day": days, "amount": amount,
+                       "quantity": np.abs(qty), "is_return": is_ret.astype(np.int8),
+                       "order_id": text(spec.order_id), "product": text(spec.product),
+                       "category": text(spec.category), "channel": text(spec.channel)})
+    only_returns = ev.groupby("customer_id")["is_return"].min()
+    if (only_returns == 1).any():
+        notes["customers_with_only_returns"] = int((only_returns == 1).sum())
+    return ev, notes
+
+
+def cutoff_days(spec: LogSpec, first_day: int, last_day: int) -> list[int]:
+    """The cutoffs (day numbers) of the log spanning ``first_day``..``last_day``.
+
+    A cutoff needs history before it and a complete label window:
+    ``first_day < cutoff`` and ``cutoff + horizon_days <= last_day + 1``.
+
+    Raises
+    ------
+    DataError
+        The log spans less than three horizons (naming the minimum), an explicit cutoff
+        lies outside the log, or no cutoff fits.
+    """
+    h = spec.horizon_days
+    span = last_day - first_day + 1
+    if span < 3 * h:
+        raise DataError(f"the log spans {span} days, less than three label windows ({3 * h} days at a horizon of "
+                        f"{h} days): too short to train and test out of time")
+    last_ok = last_day + 1 - h
+    if spec.cutoffs:
+        out = sorted({int((pd.Timestamp(c) - EPOCH).days) for c in spec.cutoffs})
+        for c in out:
+            if not first_day < c <= last_ok:
+                raise DataError(f"cutoff {day_iso(c)} lies outside the log: cutoffs need events before them and a "
+                                f"complete {h}-day window after them, so between {day_iso(first_day + 1)} and "
+                                f"{day_iso(last_ok)}")
+        return out
+    start = int((pd.Timestamp(spec.start) - EPOCH).days) if spec.start else first_day + 3 * spec.step_days
+    if not first_day < start <= last_ok:
+        raise DataError(f"start {day_iso(start)} lies outside the log (between {day_iso(first_day + 1)} and "
+                        f"{day_iso(last_ok)})")
+    return list(range(start, last_ok + 1, spec.step_days))
+
+
+def day_iso(day: int) -> str:
+    """ISO date of a day number."""
+    return str((EPOCH + pd.Timedelta(days=int(day))).date())
+
+
+#: Features at each cutoff from the events strictly before it, and labels from the purchase
+#: days in [cutoff, cutoff + horizon). Tables: ``events`` (as :func:`events` returns them)
+#: and ``cutoffs`` (one column ``cutoff``, day numbers). Placeholders: ``{horizon}``,
+#: ``{min_purchases}``, ``{windows}`` (the recent-window columns) and ``{channels}``.
+FEATURE_SQL = """
+WITH e AS (
+    SELECT c.cutoff, ev.customer_id, ev.day, ev.amount, ev.quantity, ev.is_return, ev.product, ev.category,
+           ev.channel
+    FROM events ev JOIN cutoffs c ON ev.day < c.cutoff
+),
+d AS (
+    SELECT cutoff, customer_id, day, SUM(amount) AS net, SUM(quantity) AS units, COUNT(*) AS lines,
+           SUM(is_return) AS return_lines
+    FROM e GROUP BY cutoff, customer_id, day
+),
+p AS (
+    SELECT cutoff, customer_id, day, net, units, lines,
+           day - LAG(day) OVER (PARTITION BY cutoff, customer_id ORDER BY day) AS gap
+    FROM d WHERE net > 0
+),
+f AS (
+    SELECT cutoff, customer_id, COUNT(*) AS frequency, MIN(day) AS first_day, MAX(day) AS last_day,
+           AVG(net) AS spend_mean, MAX(net) AS spend_max, AVG(units) AS units_per_purchase,
+           AVG(lines) AS lines_per_purchase, AVG(gap) AS gap_mean, STDDEV_SAMP(gap) AS gap_sd
+           {windows}
+    FROM p GROUP BY cutoff, customer_id
+),
+t AS (
+    SELECT cutoff, customer_id, SUM(net) AS spend_total, SUM(return_lines) AS return_lines, SUM(lines) AS lines
+    FROM d GROUP BY cutoff, customer_id
+),
+x AS (
+    SELECT cutoff, customer_id, COUNT(DISTINCT product) AS distinct_products,
+           COUNT(DISTINCT category) AS distinct_categories, COUNT(DISTINCT channel) AS distinct_channels
+           {channels}
+    FROM e WHERE is_return = 0 GROUP BY cutoff, customer_id
+),
+lab AS (
+    SELECT c.cutoff, dd.customer_id, MAX(CASE WHEN dd.net > 0 THEN 1 ELSE 0 END) AS label
+    FROM (SELECT customer_id, day, SUM(amount) AS net FROM events GROUP BY customer_id, day) dd
+    JOIN cutoffs c ON dd.day >= c.cutoff AND dd.day < c.cutoff + {horizon}
+    GROUP BY c.cutoff, dd.customer_id
+)
+SELECT f.*, t.spend_total, t.return_lines, t.lines, x.distinct_products, x.distinct_categories,
+       x.distinct_channels {channel_cols}, COALESCE(lab.label, 0) AS label
+FROM f JOIN t ON f.cutoff = t.cutoff AND f.customer_id = t.customer_id
+LEFT JOIN x ON f.cutoff = x.cutoff AND f.customer_id = x.customer_id
+LEFT JOIN lab ON f.cutoff = lab.cutoff AND f.customer_id = lab.customer_id
+WHERE f.frequency >= {min_purchases}
+ORDER BY f.cutoff, f.customer_id
+"""
+
+
+def _channel_names(ev: pd.DataFrame, most: int = 5) -> list[str]:
+    if ev["channel"].isna().all():
+        return []
+    return ev.loc[ev["is_return"] == 0, "channel"].value_counts().head(most).index.tolist()
+
+
+def feature_sql(spec: LogSpec, channels: list[str]) -> str:
+    """The SQL of :data:`FEATURE_SQL` for this spec and these channel levels."""
+    windows = "".join(f", SUM(CASE WHEN day >= cutoff - {w} THEN 1 ELSE 0 END) AS purchases_{w}d"
+                      f", SUM(CASE WHEN day >= cutoff - {w} THEN net ELSE 0 END) AS spend_{w}d" for w in WINDOWS)
+    chan = "".join(f", AVG(CASE WHEN channel = '{c.replace(chr(39), chr(39) * 2)}' THEN 1.0 ELSE 0.0 END) "
+                   f"AS channel_share_{i}" for i, c in enumerate(channels))
+    chan_cols = "".join(f", x.channel_share_{i}" for i in range(len(channels)))
+    return FEATURE_SQL.format(horizon=spec.horizon_days, min_purchases=spec.min_purchases, windows=windows,
+                              channels=chan, channel_cols=chan_cols)
+
+
+def raw_features(ev: pd.DataFrame, spec: LogSpec, cutoffs: list[int]) -> tuple[pd.DataFrame, list[str]]:
+    """:func:`feature_sql` run by DuckDB on the events: one row per (cutoff, customer) with
+    the aggregates and the label; and the channel levels used."""
+    import duckdb
+
+    channels = _channel_names(ev)
+    con = duckdb.connect()
+    try:
+        con.register("events", ev)
+        con.register("cutoffs", pd.DataFrame({"cutoff": np.asarray(cutoffs, dtype=np.int64)}))
+        out = con.execute(feature_sql(spec, channels)).df()
+    finally:
+        con.close()
+    return out, channels
+
+
+def _col(name, kind, group, label, reason, unit="", high="", low="", lo=None, hi=None):
+    return ColumnSpec(name, kind, group, unit=unit, label=label, high_name=high, low_name=low, min=lo, max=hi,
+                      reason=reason)
+
+
+def feature_columns(spec: LogSpec, channels: list[str], has_products: bool, has_categories: bool,
+                    has_quantity: bool) -> tuple[ColumnSpec, ...]:
+    """The spec columns of the log features (kinds, groups, labels, persona words, reasons)."""
+    cur = spec.currency
+    cols = [
+        _col("recency_days", "duration", "behavioral", "days since the last purchase", "Last purchase {value} days ago",
+             "days", "Lapsed", "Recent buyers", lo=0),
+        _col("tenure_days", "duration", "tenure", "days since the first purchase",
+             "First purchase {value} days ago", "days", "Long-standing", "New", lo=0),
+        _col("frequency", "count", "transactional", "purchase days", "Bought on {value} days", "",
+             "Frequent buyers", "One-time buyers", lo=0),
+        _col("spend_total", "currency", "transactional", "net spend, all time", "Spent {value} in all", cur,
+             "Big spenders", "Low spenders"),
+        _col("spend_mean", "currency", "transactional", "mean spend per purchase day",
+             "Spends {value} per purchase", cur, "Big-basket", "Small-basket"),
+        _col("spend_max", "currency", "transactional", "largest purchase day", "Largest purchase {value}", cur),
+    ]
+    for w in WINDOWS:
+        cols.append(_col(f"purchases_{w}d", "count", "transactional", f"purchase days in the last {w} days",
+                         f"Bought on {{value}} days in the last {w} days", "", lo=0))
+        cols.append(_col(f"spend_{w}d", "currency", "transactional", f"net spend in the last {w} days",
+                         f"Spent {{value}} in the last {w} days", cur))
+    cols += [
+        _col("gap_mean", "duration", "behavioral", "mean days between purchases", "Buys every {value} days on average",
+             "days", "Slow-cycle", "Fast-cycle", lo=0),
+        _col("gap_sd", "duration", "behavioral", "spread of the days between purchases",
+             "Gaps between purchases vary by {value} days", "days", "Irregular", "Regular", lo=0),
+        _col("overdue_ratio", "numeric", "behavioral", "days since the last purchase / mean gap",
+             "Last purchase {value} x their usual gap ago", "", "Overdue", "On schedule", lo=0),
+        _col("trend", "numeric", "behavioral", "recent vs earlier purchases (-1..1)",
+             "Trend of purchases {value} (-1 slowing, +1 growing)", "", "Growing", "Slowing", lo=-1, hi=1),
+        _col("return_share", "rate", "support", "share of lines returned", "Returned {value} of lines", "share",
+             "Returners", "", lo=0, hi=1),
+        _col("lines_per_purchase", "count", "transactional", "lines per purchase day", "{value} lines per purchase",
+             "", lo=0),
+    ]
+    if has_quantity:
+        cols.append(_col("units_per_purchase", "count", "transactional", "units per purchase day",
+                         "{value} units per purchase", "", "Bulk buyers", "", lo=0))
+    if has_products:
+        cols.append(_col("distinct_products", "count", "transactional", "distinct products bought",
+                         "Bought {value} different products", "", "Broad-range", "Narrow-range", lo=0))
+    if has_categories:
+        cols.append(_col("distinct_categories", "count", "transactional", "distinct categories bought",
+                         "Bought in {value} categories", "", "Multi-category", "Single-category", lo=0))
+    for i, c in enumerate(channels):
+        cols.append(_col(f"channel_share_{i}", "rate", "behavioral", f"share of lines bought via {c}",
+                         f"Bought {{value}} of lines via {c}", "share", f"{c}-first", "", lo=0, hi=1))
+    cols += [
+        _col("bgnbd_p_alive", "rate", "behavioral", "BG/NBD probability of being still active",
+             "BG/NBD: {value} likely still active", "share", "Active", "Dormant", lo=0, hi=1),
+        _col("bgnbd_expected", "numeric", "behavioral", f"BG/NBD expected purchases in {spec.horizon_days} days",
+             f"BG/NBD expects {{value}} purchases in {spec.horizon_days} days", "", lo=0),
+    ]
+    return tuple(cols)
+
+
+def snapshot_table(ev: pd.DataFrame, spec: LogSpec, cutoffs: list[int]) -> tuple[pd.DataFrame, DatasetSpec, dict]:
+    """The stacked snapshot table of the events at the cutoffs, its spec and a summary.
+
+    Rows: one per (cutoff, customer who bought before it); columns ``customer_id``,
+    ``snapshot_date`` (the cutoff, ISO), the features of :func:`feature_columns`, the
+    label ``purchased_next_<h>d`` (a purchase day in ``[cutoff, cutoff + h)``), and the
+    evaluation-only ``_bgnbd_p`` (BG/NBD's P(at least one purchase in the horizon), fitted
+    at that cutoff) and ``_expected_spend`` (Gamma-Gamma expected spend per purchase).
+    The spec has ``snapshot_column`` set, so training splits out of time.
+
+    Raises DataError when no customer is in any snapshot.
+    """
+    from core.btyd import BGNBD, GammaGamma
+
+    f, channels = raw_features(ev, spec, cutoffs)
+    if f.empty:
+        raise DataError("no customer bought before any cutoff: nothing to learn from")
+    c = f["cutoff"].to_numpy(float)
+    freq = f["frequency"].to_numpy(float)
+    out = pd.DataFrame({"customer_id": f["customer_id"].astype(str),
+                        "snapshot_date": [day_iso(d) for d in f["cutoff"]]})
+    out["recency_days"] = c - f["last_day"]
+    out["tenure_days"] = c - f["first_day"]
+    for k in ("frequency", "spend_total", "spend_mean", "spend_max"):
+        out[k] = f[k].astype(float)
+    out["spend_total"] = out["spend_total"].clip(lower=0)
+    for w in WINDOWS:
+        out[f"purchases_{w}d"] = f[f"purchases_{w}d"].astype(float)
+        out[f"spend_{w}d"] = f[f"spend_{w}d"].astype(float)
+    out["gap_mean"] = f["gap_mean"].astype(float)
+    out["gap_sd"] = f["gap_sd"].astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["overdue_ratio"] = np.where(out["gap_mean"] > 0, out["recency_days"] / out["gap_mean"], np.nan)
+        recent, earlier = f["purchases_90d"].to_numpy(float), (f["purchases_180d"] - f["purchases_90d"]).to_numpy(float)
+        out["trend"] = np.where(recent + earlier > 0, (recent - earlier) / (recent + earlier), np.nan)
+        out["return_share"] = np.where(f["lines"] > 0, f["return_lines"] / f["lines"], 0.0)
+    out["lines_per_purchase"] = f["lines_per_purchase"].astype(float)
+    has_qty = bool(spec.quantity)
+    if has_qty:
+        out["units_per_purchase"] = f["units_per_purchase"].astype(float)
+    has_products, has_categories = ev["product"].notna().any(), ev["category"].notna().any()
+    if has_products:
+        out["distinct_products"] = f["distinct_products"].astype(float)
+    if has_categories:
+        out["distinct_categories"] = f["distinct_categories"].astype(float)
+    for i in range(len(channels)):
+        out[f"channel_share_{i}"] = f[f"channel_share_{i}"].astype(float)
+    # BG/NBD and Gamma-Gamma at each cutoff, on the histories before it (no labels)
+    x, t_x, T = freq - 1, (f["last_day"] - f["first_day"]).to_numpy(float), c - f["first_day"].to_numpy(float)
+    p_alive, expected, p_buy, spend = (np.full(len(f), np.nan) for _ in range(4))
+    fits = {}
+    for cut in sorted(set(f["cutoff"])):
+        m = f["cutoff"].to_numpy() == cut
+        bg = BGNBD.fit(x[m], t_x[m], T[m])
+        p_alive[m] = bg.p_alive(x[m], t_x[m], T[m])
+        expected[m] = bg.expected_purchases(x[m], t_x[m], T[m], spec.horizon_days)
+        p_buy[m] = bg.p_buy(x[m], t_x[m], T[m], spec.horizon_days)
+        try:
+            gg = GammaGamma.fit(x[m], out.loc[m, "spend_mean"].to_numpy(float))
+            spend[m] = gg.expected_spend(x[m], out.loc[m, "spend_mean"].to_numpy(float))
+        except ValueError:
+            gg = None
+            spend[m] = out.loc[m, "spend_mean"].to_numpy(float)
+        fits[day_iso(cut)] = {"bgnbd": dataclasses.asdict(bg), "gamma_gamma": None if gg is None else dataclasses.asdict(gg)}
+    out["bgnbd_p_alive"] = p_alive
+    out["bgnbd_expected"] = expected
+    out[spec.target] = f["label"].astype(int).to_numpy()
+    out["_bgnbd_p"] = p_buy
+    out["_expected_spend"] = spend
+    columns = feature_columns(spec, channels, bool(has_products), bool(has_categories), has_qty)
+    ds = DatasetSpec(
+        name=spec.name, id_column="customer_id", target=spec.target, columns=columns,
+        segmentation_groups=("behavioral", "transactional", "tenure"),
+        evaluation_columns=("_bgnbd_p", "_expected_spend"),
+        target_label=f"bought in the next {spec.horizon_days} days", value_column="spend_total",
+        recency_column="recency_days", snapshot_column="snapshot_date", order_value_column="spend_mean")
+    per = out.groupby("snapshot_date")[spec.target].agg(["size", "mean"])
+    summary = {"cutoffs": [day_iso(d) for d in cutoffs], "horizon_days": spec.horizon_days,
+               "step_days": spec.step_days, "channels": channels, "btyd": fits,
+               "snapshots": [{"cutoff": k, "customers": int(v["size"]), "positive_rate": float(v["mean"])}
+                             for k, v in per.iterrows()]}
+    return out, ds, summary
+
+
+def check_windows(cutoffs: list[int], horizon: int) -> list[str]:
+    """The label windows, one line each (``train``/``validation``/``test``), after checking
+    that no earlier window reaches the test cutoff (the latest).
+
+    Raises DataError naming the first window that does."""
+    test = max(cutoffs)
+    rest = sorted(c for c in cutoffs if c != test)
+    lines = []
+    for i, c in enumerate(rest + [test]):
+        role = "test" if c == test else "validation" if i == len(rest) - 1 and len(rest) >= 2 else "train"
+        if c != test and c + horizon > test:
+            raise DataError(f"the {role} label window [{day_iso(c)}, {day_iso(c + horizon)}) reaches the test cutoff "
+                            f"{day_iso(test)}: space the cutoffs at least {horizon} days apart")
+        lines.append(f"{role} cutoff {day_iso(c)}: features before it, label in [{day_iso(c)}, {day_iso(c + horizon)})")
+    return lines
