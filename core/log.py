@@ -410,21 +410,21 @@ def feature_columns(spec: LogSpec, channels: list[str], has_products: bool, has_
     cur = spec.currency
     cols = [
         _col("recency_days", "duration", "behavioral", "days since the last purchase", "Last purchase {value} days ago",
-             "days", "Lapsed", "Recent buyers", lo=0),
+             "days", "Lapsed", "Recent", lo=0),
         _col("tenure_days", "duration", "tenure", "days since the first purchase",
              "First purchase {value} days ago", "days", "Long-standing", "New", lo=0),
         _col("frequency", "count", "transactional", "purchase days", "Bought on {value} days", "",
-             "Frequent buyers", "One-time buyers", lo=0),
+             "Loyal frequent buyers", "One-time buyers", lo=0),
         _col("spend_total", "currency", "transactional", "net spend, all time", "Spent {value} in all", cur,
              "Big spenders", "Low spenders"),
         _col("spend_mean", "currency", "transactional", "mean spend per purchase day",
              "Spends {value} per purchase", cur, "Big-basket", "Small-basket"),
-        _col("spend_max", "currency", "transactional", "largest purchase day", "Largest purchase {value}", cur),
+        _col("spend_max", "currency", "other", "largest purchase day", "Largest purchase {value}", cur),
     ]
     for w in WINDOWS:
-        cols.append(_col(f"purchases_{w}d", "count", "transactional", f"purchase days in the last {w} days",
+        cols.append(_col(f"purchases_{w}d", "count", "activity", f"purchase days in the last {w} days",
                          f"Bought on {{value}} days in the last {w} days", "", lo=0))
-        cols.append(_col(f"spend_{w}d", "currency", "transactional", f"net spend in the last {w} days",
+        cols.append(_col(f"spend_{w}d", "currency", "activity", f"net spend in the last {w} days",
                          f"Spent {{value}} in the last {w} days", cur))
     cols += [
         _col("gap_mean", "duration", "behavioral", "mean days between purchases", "Buys every {value} days on average",
@@ -433,15 +433,15 @@ def feature_columns(spec: LogSpec, channels: list[str], has_products: bool, has_
              "Gaps between purchases vary by {value} days", "days", "Irregular", "Regular", lo=0),
         _col("overdue_ratio", "numeric", "behavioral", "days since the last purchase / mean gap",
              "Last purchase {value} x their usual gap ago", "", "Overdue", "On schedule", lo=0),
-        _col("trend", "numeric", "behavioral", "recent vs earlier purchases (-1..1)",
+        _col("trend", "numeric", "activity", "recent vs earlier purchases (-1..1)",
              "Trend of purchases {value} (-1 slowing, +1 growing)", "", "Growing", "Slowing", lo=-1, hi=1),
         _col("return_share", "rate", "support", "share of lines returned", "Returned {value} of lines", "share",
              "Returners", "", lo=0, hi=1),
-        _col("lines_per_purchase", "count", "transactional", "lines per purchase day", "{value} lines per purchase",
+        _col("lines_per_purchase", "count", "other", "lines per purchase day", "{value} lines per purchase",
              "", lo=0),
     ]
     if has_quantity:
-        cols.append(_col("units_per_purchase", "count", "transactional", "units per purchase day",
+        cols.append(_col("units_per_purchase", "count", "other", "units per purchase day",
                          "{value} units per purchase", "", "Bulk buyers", "", lo=0))
     if has_products:
         cols.append(_col("distinct_products", "count", "transactional", "distinct products bought",
@@ -453,9 +453,9 @@ def feature_columns(spec: LogSpec, channels: list[str], has_products: bool, has_
         cols.append(_col(f"channel_share_{i}", "rate", "behavioral", f"share of lines bought via {c}",
                          f"Bought {{value}} of lines via {c}", "share", f"{c}-first", "", lo=0, hi=1))
     cols += [
-        _col("bgnbd_p_alive", "rate", "behavioral", "BG/NBD probability of being still active",
+        _col("bgnbd_p_alive", "rate", "activity", "BG/NBD probability of being still active",
              "BG/NBD: {value} likely still active", "share", "Active", "Dormant", lo=0, hi=1),
-        _col("bgnbd_expected", "numeric", "behavioral", f"BG/NBD expected purchases in {spec.horizon_days} days",
+        _col("bgnbd_expected", "numeric", "activity", f"BG/NBD expected purchases in {spec.horizon_days} days",
              f"BG/NBD expects {{value}} purchases in {spec.horizon_days} days", "", lo=0),
     ]
     return tuple(cols)

@@ -39,7 +39,10 @@ from core.errors import DataError
 KINDS = ("numeric", "count", "currency", "duration", "rate", "binary", "categorical", "date")
 #: Kinds whose distribution is right-skewed: log1p is applied before scaling.
 SKEWED_KINDS = ("count", "currency", "duration")
-GROUPS = ("demographics", "behavioral", "transactional", "support", "tenure", "campaigns", "other")
+#: Feature groups. ``activity`` holds recent-window counts and model-based scores (a log's
+#: purchases in the last 30 days, BG/NBD's P(alive)): strong for propensity, but redundant
+#: with the behaviour they summarise, so by default they profile segments, not make them.
+GROUPS = ("demographics", "behavioral", "transactional", "support", "tenure", "campaigns", "activity", "other")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,13 @@ min_stab = man.settings["segmentation"]["min_stability"]
 
 st.title("Customer intelligence overview")
 st.caption(f"Data set **{man.dataset}** ({man.data_path}), run `{man.run_id}` trained {man.created_at}")
+if man.source:  # built from a transaction log: where the rows come from
+    src = man.source
+    st.info(f"Built from the transaction log **{src['path']}** ({src['events']:,} lines of {src['customers']:,} "
+            f"customers, {src['first_day']} to {src['last_day']}): one snapshot of every customer who had bought "
+            f"before each of {len(src['cutoffs'])} cutoffs ({', '.join(src['cutoffs'])}), features from the days "
+            f"before the cutoff, the label a purchase in the {src['horizon_days']} days after it. Tested out of time "
+            f"on the latest cutoff ({src['cutoffs'][-1]}); the figures per snapshot are on the Propensity page.")
 c = st.columns(4)
 c[0].metric("Customers", f"{man.rows:,}")
 c[1].metric("Base rate", f"{x.base_rate:.1%}", help=f"Share of test customers who {run.target_label}.")
