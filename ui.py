@@ -84,17 +84,22 @@ def _names_version(artifacts: str) -> int:
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
-def _segment_names(artifacts: str, run_id: str, version: int) -> dict[int, str]:
+def _segment_names(artifacts: str, run_id: str, version: int) -> tuple[dict[int, str], str | None]:
     """Hand-set over automatic names, read again when ``display_names.json`` changes
-    (``version`` is its modification time)."""
-    return registry.load_run(Path(artifacts), run_id).segment_names()
+    (``version`` is its modification time); with a damaged names file, the automatic names
+    and the one-line error."""
+    run = registry.load_run(Path(artifacts), run_id)
+    try:
+        return run.segment_names(), None
+    except DataError as exc:
+        return run.scoring().segment_names, str(exc)
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _named_table(artifacts: str, run_id: str, name: str, version: int) -> pd.DataFrame:
     """The table with ``segment_name`` showing the current names (hand-set where set)."""
     df = _table(artifacts, run_id, name)
-    names = _segment_names(artifacts, run_id, version)
+    names, _ = _segment_names(artifacts, run_id, version)
     return df.assign(segment_name=df["segment_id"].map(names))
 
 
@@ -151,14 +156,12 @@ class RunView:
     def segment_names(self) -> dict[int, str]:
         """``{segment_id: name}``: names set by hand win over the automatic persona names; a
         damaged names file is said once and the automatic names are shown."""
-        try:
-            names = _segment_names(self._art, self.run_id, _names_version(self._art))
-        except DataError as exc:
-            if not st.session_state.get("_names_error_shown"):
-                show_error(exc)
-                st.session_state["_names_error_shown"] = True
-            return {p.segment_id: p.name for p in _result(self._art, self.run_id, "profiles")}
-        st.session_state.pop("_names_error_shown", None)
+        names, error = _segment_names(self._art, self.run_id, _names_version(self._art))
+        if error is None:
+            st.session_state.pop("_names_error_shown", None)
+        elif not st.session_state.get("_names_error_shown"):
+            st.error(error)
+            st.session_state["_names_error_shown"] = True
         return names
 
     def profiles(self) -> list:
@@ -306,10 +309,12 @@ def require_run() -> RunView:
         st.info("No trained run yet. Train one on the Admin page or with `python -m core train`.")
         st.stop()
     view = RunView(rid)
-    try:
-        view.manifest()
+    try:  # a run of another version or a damaged file: one line, never a traceback
+        view.manifest(), view.metrics(), _result(view._art, rid, "profiles"), view.continuity()
     except DataError as exc:
         show_error(exc)
+        st.info("Roll back or promote another run on the Admin page (or python -m core rollback), or train a new "
+                "run.")
         st.stop()
     return view
 

@@ -24,7 +24,7 @@ each customer's expected spend per transaction, shrinking their own mean towards
 population's.
 
 The parameter check on CDNOW (calibration to 1997-09-30, weeks, all 23,570 customers) is
-in ``tests/test_btyd.py``.
+in ``tests/test_log.py``.
 """
 from __future__ import annotations
 

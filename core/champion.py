@@ -73,6 +73,10 @@ def retrain(data_path: str | Path | None, spec_path: str | Path | None, settings
     if champ_id is None:
         raise DataError(f"no current run in {artifacts} to challenge: train one first (python -m core train)")
     champion = registry.load_run(artifacts, champ_id)
+    name, champ_name = _dataset_name(spec_path, log), champion.spec().name
+    if name != champ_name:  # refused before training, not after
+        raise DataError(f"the new table is of data set '{name}', the champion {champ_id} of '{champ_name}': retrain on "
+                        "the champion's kind of table, or train it with python -m core train")
     if log:  # a transaction log with its log spec (core.log)
         challenger = train_log(data_path, spec_path, settings, progress, make_current=False)
     else:
@@ -136,8 +140,9 @@ def train_or_retrain(data_path: str | Path | None, spec_path: str | Path | None,
 
     With a current run of the same data set (spec name), the new run is a challenger
     (:func:`retrain`: compared with the champion on its test rows, promoted only when
-    ``auto_promote`` is on and it is not worse); otherwise (no current run, or a current run
-    of another data set) the new run is trained and made current. With ``log``, ``data_path``
+    ``auto_promote`` is on and it is not worse); otherwise (no current run, a current run of
+    another data set, or one that cannot be read: another version, damaged) the new run is
+    trained and made current. With ``log``, ``data_path``
     is a transaction log and ``spec_path`` its log spec (:func:`core.training.train_log`).
 
     Raises
@@ -147,7 +152,13 @@ def train_or_retrain(data_path: str | Path | None, spec_path: str | Path | None,
     """
     artifacts = settings.artifacts_dir
     current = registry.current_run_id(artifacts)
-    if current is not None and registry.load_run(artifacts, current).spec().name == _dataset_name(spec_path, log):
+    try:  # a current run that cannot be read (another version, damaged) is no champion to compare with
+        champion = registry.load_run(artifacts, current) if current else None
+        if champion is not None:
+            champion.spec()
+    except DataError:
+        champion = None
+    if champion is not None and champion.spec().name == _dataset_name(spec_path, log):
         report = retrain(data_path, spec_path, settings, progress, log)
         return TrainOutcome(registry.load_run(artifacts, report.challenger), report)
     if log:

@@ -15,8 +15,6 @@ from core.config import load_settings
 from core.errors import DataError
 
 DEFAULT_SETTINGS = Path("configs/default.toml")
-#: Column names of the batch-scoring output that differ from the scored table's.
-OUTPUT_NAMES = {"segment_name": "persona"}
 
 
 def _progress(fraction: float, message: str) -> None:
@@ -188,7 +186,7 @@ def _train(args, settings) -> int:
 def _score(args, settings) -> int:
     from core import data, registry
     from core.schema import resolve_spec
-    from core.scoring import ScoringModel
+    from core.scoring import OUTPUT_NAMES, ScoringModel
     from core.sinks import check_output_path, write_table
 
     run = registry.load_run(settings.artifacts_dir, args.run)

@@ -255,7 +255,7 @@ def run_history(artifacts: Path) -> pd.DataFrame:
         rows.append(row)
     cols = ["current", "run_id", "created_at", "dataset", "rows", "segments", "method", "roc_auc", "pr_auc",
             "grade", "stability"]
-    return pd.DataFrame(rows).reindex(columns=cols)
+    return pd.DataFrame(rows).reindex(columns=cols).astype({"rows": "Int64", "segments": "Int64"})
 
 
 #: Files every run this product writes has; a folder without them is not a run to promote or score with.
@@ -478,6 +478,11 @@ def load_run(artifacts: Path, run_id: str | None = None) -> Run:
     """
     rid = run_id or current_run_id(artifacts)
     if rid is None:
+        named = (Path(artifacts) / "CURRENT").read_text(encoding="utf-8", errors="replace").strip() \
+            if (Path(artifacts) / "CURRENT").is_file() else ""
+        if named and list_runs(artifacts):
+            raise DataError(f"{Path(artifacts) / 'CURRENT'} names '{named[:40]}', which is not a run in "
+                            f"{runs_dir(artifacts)}: promote one (python -m core runs, then python -m core promote RUN_ID)")
         raise DataError(f"no trained run in {artifacts}: run 'python -m core train' first")
     if not RUN_ID.fullmatch(rid):
         raise DataError(f"'{rid}' is not a run id (expected e.g. 20261129-073608-fa7f61; see {runs_dir(artifacts)})")

@@ -7,6 +7,7 @@ Scoring a Parquet data set on a Dask cluster is :mod:`core.dask_scoring`.
 """
 from __future__ import annotations
 
+import logging
 import time
 from datetime import datetime, timezone
 
@@ -17,6 +18,11 @@ from core import data as data_mod
 from core import evaluation, explain, propensity, registry
 from core.errors import DataError
 from core.schema import DatasetSpec, spec_hash
+
+log = logging.getLogger(__name__)
+
+#: Column names of a scored file that differ from the scored table's (the export contract).
+OUTPUT_NAMES = {"segment_name": "persona"}
 
 
 def scored_frame(ids: pd.Series, assigned: pd.DataFrame, names: dict, p: np.ndarray,
@@ -59,8 +65,14 @@ class ScoringModel:
     @property
     def segment_names(self) -> dict[int, str]:
         """``{segment_id: name}``, hand-set names winning; read at each call, so a name set
-        after the model was loaded is used."""
-        return self.run.segment_names()
+        after the model was loaded is used. A damaged names file (see
+        :func:`core.registry.display_names`) gives the automatic names, with a warning logged:
+        a scoring job does not fail over display names."""
+        try:
+            return self.run.segment_names()
+        except DataError as exc:
+            log.warning("%s; scoring with the automatic segment names", exc)
+            return self.scoring.segment_names
 
     @classmethod
     def load(cls, run: registry.Run, spec: DatasetSpec | None = None) -> "ScoringModel":

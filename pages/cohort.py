@@ -57,10 +57,12 @@ if use_holdout:
     base = max(min(s["expected_precision"], 0.99), 0.001)
     try:
         need = playbook.holdout_size(base, lift)
-    except ValueError as exc:
-        st.warning(str(exc))
-        st.stop()
-    holdout = min(need, s["customers"] // 2)
+    except ValueError:
+        need = None
+        st.warning(f"An uplift of {lift:.0%} on an expected rate of {base:.1%} would push the rate above 100%: "
+                   "choose a smaller uplift to size a holdout. The cohort below has no holdout.")
+    holdout = 0 if need is None else min(need, s["customers"] // 2)
+if use_holdout and need is not None:
     st.write(f"Two-proportion test, alpha 0.05, power 0.8, expected rate {base:.1%}: **{need:,}** customers per "
              f"group. Holdout: **{holdout:,}** customers, drawn at random (seed {settings().seed}).")
     if holdout < need:

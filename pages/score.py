@@ -5,6 +5,7 @@ import streamlit as st
 
 from core.data import quality_notes, read_bytes
 from core.errors import DataError
+from core.scoring import OUTPUT_NAMES
 from ui import require_run, scoring_model, settings, show_error
 
 run = require_run()
@@ -47,6 +48,6 @@ if result is not None and result[0] == key:
         st.warning(note)
     st.success(f"Scored {len(scored):,} customers.")
     st.dataframe(scored.head(50), hide_index=True)
-    st.download_button("Download scored CSV", scored.to_csv(index=False).encode("utf-8"),
+    st.download_button("Download scored CSV", scored.rename(columns=OUTPUT_NAMES).to_csv(index=False).encode("utf-8"),
                        file_name=f"scored_{run.run_id}_{date.today().isoformat()}.csv", mime="text/csv",
                        on_click="ignore")

@@ -58,3 +58,55 @@ def test_a_run_folder_without_its_own_manifest_is_damaged(tmp_path):
     _run_folder(tmp_path, rid, {"run_id": "20261101-000000-000000", "run_format": R.RUN_FORMAT})
     with pytest.raises(DataError, match="is damaged"):
         registry.load_run(tmp_path, rid)
+
+
+def test_train_replaces_a_current_run_of_another_format(trained, small_csv, settings_file, tmp_path):
+    """The one-line refusal says to retrain: train then works, and the new run is current."""
+    import shutil
+
+    art, run = trained
+    copy = tmp_path / "art"
+    shutil.copytree(art, copy)
+    man = json.loads((copy / "runs" / run.run_id / "manifest.json").read_text())
+    (copy / "runs" / run.run_id / "manifest.json").write_text(json.dumps({**man, "run_format": 1}))
+    assert main(["--artifacts", str(copy), "--settings", str(settings_file), "train", "--data", str(small_csv)]) == 0
+    new = registry.current_run_id(copy)
+    assert new != run.run_id and registry.load_run(copy).manifest().run_format == R.RUN_FORMAT
+
+
+def test_retrain_on_another_data_set_is_refused_before_training(trained, tmp_path, capsys):
+    import shutil
+
+    from conftest import MARKETING, REPO
+
+    art, run = trained
+    copy = tmp_path / "art"
+    shutil.copytree(art, copy)
+    code = main(["--artifacts", str(copy), "retrain", "--data", str(MARKETING), "--spec",
+                 str(REPO / "configs" / "marketing_campaign.toml")])
+    assert code == 2 and "of data set 'marketing_campaign', the champion" in capsys.readouterr().err
+    assert registry.list_runs(copy) == [run.run_id]  # nothing was trained
+
+
+def test_a_damaged_names_file_falls_back_to_automatic_names_on_every_page(trained, tmp_path, monkeypatch):
+    import shutil
+
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import REPO
+
+    art, run = trained
+    copy = tmp_path / "art"
+    shutil.copytree(art, copy)
+    (copy / "display_names.json").write_text(json.dumps({"shopsphere": {"0": 5}}))
+    monkeypatch.setenv("SHOPSPHERE_ARTIFACTS", str(copy))
+    monkeypatch.chdir(REPO)
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    for page in ("projection", "matrix", "cohort", "segments"):
+        at.switch_page(f"pages/{page}.py").run()
+        assert not at.exception, (page, at.exception)
+    from core.scoring import ScoringModel
+    from core import synthetic
+
+    scored, _ = ScoringModel.load(registry.load_run(copy)).score(synthetic.generate(200, seed=4))
+    assert set(scored["segment_name"]) <= set(run.scoring().segment_names.values())
