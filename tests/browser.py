@@ -86,6 +86,46 @@ def app_server(artifacts: Path, log: Path, timeout: float = 60.0):
             proc.kill()
 
 
+@contextmanager
+def app_servers(artifacts: Path, logs: list[Path], timeout: float = 120.0):
+    """As :func:`app_server`, for ``len(logs)`` servers started at once (their start-up
+    overlaps); yields their base URLs in order and stops them all on exit."""
+    import urllib.request
+
+    env = dict(os.environ, SHOPSPHERE_ARTIFACTS=str(artifacts))
+    env.pop("SHOPSPHERE_ADMIN_PASSWORD", None)
+    procs, urls = [], []
+    try:
+        for log in logs:
+            port = free_port()
+            cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
+                   "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+            with open(log, "w") as out:
+                procs.append(subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT))
+            urls.append(f"http://127.0.0.1:{port}")
+        deadline = time.monotonic() + timeout
+        for proc, url, log in zip(procs, urls, logs):
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"streamlit did not start at {url}; see {log}")
+                time.sleep(0.2)
+        yield urls
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
 def chrome(download_dir: Path, width: int = 1366, height: int = 900):
     """A headless Chromium driven by Selenium, laptop-sized, downloading into ``download_dir``."""
     from selenium import webdriver

@@ -92,16 +92,23 @@ def test_every_page_url_as_the_first_request_of_a_fresh_server_shows_the_frame(t
     """Before any session has run app.py's st.navigation, Streamlit treats the pages/ folder
     as a legacy page list; the first request for a page URL must still show that page inside
     the frame (ui.frame hands it over): the sidebar with the active run and every registered
-    page."""
+    page. One fresh server per page, all started at once; each gets its page's URL as its
+    first request, in a tab of its own."""
     from selenium.webdriver.common.by import By
 
     art, run = trained
     driver = browser.chrome(tmp_path)
     try:
-        for path, (nav, title) in browser.PAGES.items():
-            with browser.app_server(art, tmp_path / f"streamlit-{path or 'root'}.log") as url:
+        with browser.app_servers(art, [tmp_path / f"streamlit-{p or 'root'}.log" for p in browser.PAGES]) as started:
+            urls = dict(zip(browser.PAGES, started))
+            tabs = {}
+            for path, url in urls.items():  # every server's first request, in flight together
+                driver.switch_to.new_window("tab")
                 driver.get(f"{url}/{path}")
-                browser.wait_page(driver, title)
+                tabs[path] = driver.current_window_handle
+            for path, (nav, title) in browser.PAGES.items():
+                driver.switch_to.window(tabs[path])
+                browser.wait_page(driver, title, timeout=120)
                 sidebar = driver.find_element(By.CSS_SELECTOR, "[data-testid=stSidebar]").text
                 assert run.run_id in sidebar, f"/{path}: no active run in the sidebar"
                 links = [a.text.strip() for a in driver.find_elements(By.CSS_SELECTOR, "[data-testid=stSidebarNavLink]")]

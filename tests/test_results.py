@@ -60,18 +60,32 @@ def test_a_run_folder_without_its_own_manifest_is_damaged(tmp_path):
         registry.load_run(tmp_path, rid)
 
 
-def test_train_replaces_a_current_run_of_another_format(trained, small_csv, settings_file, tmp_path):
-    """The one-line refusal says to retrain: train then works, and the new run is current."""
+def test_train_replaces_a_current_run_of_another_format(trained, tmp_path, monkeypatch):
+    """The one-line refusal says to retrain: train_or_retrain then trains and makes the new
+    run current (it does not try to challenge the unreadable run)."""
     import shutil
+
+    from core import champion
 
     art, run = trained
     copy = tmp_path / "art"
     shutil.copytree(art, copy)
     man = json.loads((copy / "runs" / run.run_id / "manifest.json").read_text())
     (copy / "runs" / run.run_id / "manifest.json").write_text(json.dumps({**man, "run_format": 1}))
-    assert main(["--artifacts", str(copy), "--settings", str(settings_file), "train", "--data", str(small_csv)]) == 0
-    new = registry.current_run_id(copy)
-    assert new != run.run_id and registry.load_run(copy).manifest().run_format == R.RUN_FORMAT
+    calls = []
+    monkeypatch.setattr(champion, "train", lambda *a, **k: calls.append(("train", k)) or "new run")
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(champion, "retrain",
+                        lambda *a, **k: calls.append(("retrain", k)) or SimpleNamespace(challenger=run.run_id))
+    from core.config import Settings
+
+    out = champion.train_or_retrain(None, None, Settings(artifacts_dir=copy))
+    assert calls == [("train", {})] and out.run == "new run" and out.retrain is None
+    (copy / "runs" / run.run_id / "manifest.json").write_text(json.dumps(man))  # readable again: a challenger
+    calls.clear()
+    champion.train_or_retrain(None, None, Settings(artifacts_dir=copy))
+    assert [c[0] for c in calls] == ["retrain"]
 
 
 def test_retrain_on_another_data_set_is_refused_before_training(trained, tmp_path, capsys):
