@@ -55,35 +55,8 @@ def app_server(artifacts: Path, log: Path, timeout: float = 60.0):
     """Run ``streamlit run app.py`` on a free localhost port against ``artifacts``; yields the
     base URL and stops the server on exit. Raises RuntimeError when it does not answer in
     ``timeout`` seconds (the server's output is in ``log``)."""
-    import urllib.request
-
-    port = free_port()
-    env = dict(os.environ, SHOPSPHERE_ARTIFACTS=str(artifacts))
-    env.pop("SHOPSPHERE_ADMIN_PASSWORD", None)
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start on port {port}; see {log}")
-            time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with app_servers(artifacts, [log], timeout) as urls:
+        yield urls[0]
 
 
 @contextmanager
