@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.requirements-installed
 PORT    ?= 8501
 
-.PHONY: run test test-fast train data bench clean
+.PHONY: run test test-fast test-spark install train data bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -33,6 +33,11 @@ test: $(STAMP)
 # The suite without the tests that train a run or drive a browser (pytest marker "slow").
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# The optional Spark backend of the log features (requirements-spark.txt; Java 17+) and its test.
+test-spark: $(STAMP)
+	$(BIN)/python -m pip install --quiet -r requirements-spark.txt
+	$(BIN)/python -m pytest -q tests/test_log_spark.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_pipeline.py

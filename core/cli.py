@@ -40,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--rows", type=int, default=None, help="customers (default 240000)")
     g.add_argument("--out", default=None, help="CSV or Parquet path (default data/shopsphere.parquet)")
     g.add_argument("--month", type=int, default=0, help="the same customers N months later (default 0: the base table)")
+    g.add_argument("--log", action="store_true",
+                   help="write the ShopSphere-like order log instead (data/shopsphere_log.parquet, its customer "
+                        "attributes data/shopsphere_customers.parquet; spec configs/shopsphere_log.toml)")
+    g.add_argument("--customers", type=int, default=40_000, help="with --log: customers (default 40000)")
 
     t = sub.add_parser("train", parents=[common],
                        help="train a run (segments + propensity): made current when no run of this data set is; "
@@ -56,7 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     rt.add_argument("--spec", default=None, help="TOML spec of the table (default: built-in ShopSphere spec)")
 
     s = sub.add_parser("score", parents=[common], help="score a table with the current run")
-    s.add_argument("--data", required=True, help="CSV or Parquet table, or a folder of Parquet parts (no target needed)")
+    s.add_argument("--data", default=None, help="CSV or Parquet table, or a folder of Parquet parts (no target needed)")
+    s.add_argument("--log", default=None, help="a transaction log instead of a table, for a run built from a log: "
+                                               "features as of --cutoff, read with the run's log spec")
+    s.add_argument("--cutoff", default=None, help="with --log: the date features are built before (yyyy-mm-dd; "
+                                                  "default: the day after the last event)")
     s.add_argument("--out", default=None, help="output .csv or .parquet (default: scores_<run id>_<UTC date>.parquet "
                                                "in this folder)")
     s.add_argument("--run", default=None, help="run id (default: the current run)")
@@ -128,6 +136,8 @@ def _generate(args, settings) -> int:
     from core import synthetic
     from core.sinks import check_output_path, write_table
 
+    if args.log:
+        return _generate_log(args, settings)
     rows = args.rows or settings.default_rows
     if rows < 100:
         raise DataError(f"--rows must be at least 100, got {rows}")
@@ -140,6 +150,27 @@ def _generate(args, settings) -> int:
     print(f"wrote {len(df):,} customers{f' (month {args.month})' if args.month else ''} to {out} in "
           f"{time.perf_counter() - t0:.1f} s "
           f"(purchase rate {df['purchased_next_30d'].mean():.3f})")
+    return 0
+
+
+def _generate_log(args, settings) -> int:
+    from core import synthetic_log
+    from core.sinks import check_output_path, write_table
+
+    if args.customers < 100:
+        raise DataError(f"--customers must be at least 100, got {args.customers}")
+    out = Path(args.out or "data/shopsphere_log.parquet")
+    attrs_out = out.with_name("shopsphere_customers.parquet")
+    check_output_path(out)
+    t0 = time.perf_counter()
+    df = synthetic_log.generate_log(args.customers, settings.seed)
+    attrs = synthetic_log.attributes(args.customers, settings.seed)
+    write_table(df, out)
+    write_table(attrs, attrs_out)
+    print(f"wrote {len(df):,} order lines of {args.customers:,} customers ({df['ordered_at'].min():%Y-%m-%d} to "
+          f"{df['ordered_at'].max():%Y-%m-%d}, {int((df['quantity'] < 0).sum()):,} return lines) to {out} and their "
+          f"attributes to {attrs_out} in {time.perf_counter() - t0:.1f} s; train with: python -m core train --log {out} "
+          f"--spec configs/shopsphere_log.toml")
     return 0
 
 
@@ -189,6 +220,10 @@ def _score(args, settings) -> int:
     from core.scoring import OUTPUT_NAMES, ScoringModel
     from core.sinks import check_output_path, write_table
 
+    if bool(args.data) == bool(args.log):
+        raise DataError("score needs one of --data TABLE or --log LOG")
+    if args.cutoff and not args.log:
+        raise DataError("--cutoff goes with --log")
     run = registry.load_run(settings.artifacts_dir, args.run)
     if args.out is None:
         from datetime import datetime, timezone
@@ -206,7 +241,16 @@ def _score(args, settings) -> int:
         print(f"scored {len(scored):,} customers with run {run.run_id} on Dask "
               f"({args.scheduler or f'LocalCluster, {args.workers} workers'}) in {time.perf_counter() - t0:.1f} s -> {out}")
         return 0
-    raw = data.read_table(args.data, model.spec)  # the spec's id column is read as text
+    if args.log:
+        if args.engine != "pandas":
+            raise DataError("score --log builds features in this process: use --engine pandas")
+        raw, note = _log_features(run, args.log, args.cutoff)
+        args.data = args.log
+        print(f"features of {len(raw):,} customers as of {note['cutoff']} from the log {args.log}"
+              + (f" ({note['events_after_cutoff_ignored']:,} lines on or after the cutoff ignored)"
+                 if note["events_after_cutoff_ignored"] else ""), file=sys.stderr)
+    else:
+        raw = data.read_table(args.data, model.spec)  # the spec's id column is read as text
     from tqdm import tqdm
 
     with tqdm(total=len(raw), unit=" rows", desc="scoring", file=sys.stderr, disable=None) as bar:
@@ -217,6 +261,24 @@ def _score(args, settings) -> int:
     for line in data.quality_notes(report["quality"], report["unseen_categories"]):
         print(f"note: {line}", file=sys.stderr)
     return 0
+
+
+def _log_features(run, log_path, cutoff):
+    """The scoring table of a log for a run built from a log (its saved log spec and
+    channel levels), as of ``cutoff``. Raises DataError for a run built from a table."""
+    from core import log
+
+    src = run.manifest().source or {}
+    if src.get("kind") != "log" or "log_spec" not in src:
+        raise DataError(f"run {run.run_id} was trained on a table, not a log: score it with --data")
+    raw_spec = dict(src["log_spec"])
+    raw_spec["cutoffs"] = tuple(raw_spec.get("cutoffs") or ())
+    spec = log.LogSpec(**raw_spec)
+    ev, _ = log.events(log.read_log(log_path, spec), spec, str(log_path))
+    table, note = log.scoring_table(ev, spec, cutoff, src.get("channels") or [], log.read_attributes(spec))
+    model_spec = run.spec()  # candidate features the run judged unhelpful are not its inputs
+    keep = {model_spec.id_column, model_spec.snapshot_column, *model_spec.feature_names, *model_spec.evaluation_columns}
+    return table[[c for c in table.columns if c in keep]], note
 
 
 def _runs(settings) -> int:

@@ -32,6 +32,7 @@ a customer table.
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,9 @@ from core.errors import DataError
 from core.schema import ColumnSpec, DatasetSpec
 
 RETURN_MODES = ("negative", "prefix", "flag", "none")
+ATTRIBUTE_KINDS = ("categorical", "numeric", "count", "currency", "rate", "binary", "date")
+#: Features judged on the validation snapshot before training (kept only when they help).
+CANDIDATE_FEATURES = ("bgnbd_p_alive", "bgnbd_expected")
 #: Windows (days) of the recent-activity features.
 WINDOWS = (30, 90, 180, 365)
 EPOCH = pd.Timestamp("1970-01-01")
@@ -70,6 +74,12 @@ class LogSpec:
     cutoffs : explicit cutoffs (ISO dates), used instead of ``start`` and ``step_days``.
     min_purchases : purchase days before a cutoff a customer needs to be in its snapshot.
     currency : shown with money ("currency" by default).
+    attributes : optional path of a customer attributes table (CSV, Parquet, Excel) joined
+        by id, for profiling and as model inputs; ``attributes_id`` its id column (default:
+        ``customer_id``'s name); ``attribute_kinds`` maps the columns to use to a kind
+        (``categorical``, ``numeric``, ``count``, ``currency``, ``rate``, ``binary`` or
+        ``date``; a date becomes the days from it to each cutoff, blank when it lies on or
+        after the cutoff). None: every column but the id, categorical when text.
     """
 
     name: str
@@ -94,6 +104,9 @@ class LogSpec:
     cutoffs: tuple[str, ...] = ()
     min_purchases: int = 1
     currency: str = "currency"
+    attributes: str | None = None
+    attributes_id: str | None = None
+    attribute_kinds: dict | None = None
 
     def __post_init__(self) -> None:
         if not self.amount and not (self.quantity and self.unit_price):
@@ -108,6 +121,10 @@ class LogSpec:
             v = getattr(self, key)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise DataError(f"log spec '{self.name}': {key} must be a whole number >= 1, got {v!r}")
+        for col, kind in (self.attribute_kinds or {}).items():
+            if kind not in ATTRIBUTE_KINDS:
+                raise DataError(f"log spec '{self.name}': attribute '{col}' has kind '{kind}'; "
+                                f"expected one of {', '.join(ATTRIBUTE_KINDS)}")
         for d in ([self.start] if self.start else []) + list(self.cutoffs):
             try:
                 pd.Timestamp(str(d))
@@ -162,7 +179,7 @@ def read_log(path: str | Path, spec: LogSpec) -> pd.DataFrame:
     from core import data
 
     path = Path(path)
-    if spec.delimiter == "whitespace" and path.is_file():
+    if spec.delimiter == "whitespace" and path.is_file() and path.suffix.lower() != ".parquet":
         try:
             raw = pd.read_csv(path, sep=r"\s+", dtype={spec.customer_id: str}, engine="python")
         except (OSError, ValueError, pd.errors.ParserError) as exc:
@@ -190,6 +207,12 @@ def _first_bad(mask, values, source: str, column: str, what: str):
 def _days(ts: pd.Series, spec: LogSpec, source: str) -> tuple[np.ndarray, dict]:
     """Local calendar day numbers (days since 1970-01-01) of the timestamps, and notes."""
     notes = {}
+    if pd.api.types.is_datetime64_any_dtype(ts):  # typed timestamps (Parquet): no text to parse
+        if ts.isna().any():
+            _first_bad(ts.isna().to_numpy(), ts.astype(str), source, spec.timestamp, "a timestamp (it is empty)")
+        if getattr(ts.dt, "tz", None) is not None:
+            ts = ts.dt.tz_convert(spec.timezone or "UTC").dt.tz_localize(None)
+        return ((ts.dt.normalize() - EPOCH) // pd.Timedelta(days=1)).to_numpy(np.int64), notes
     text = ts.astype("string")
     has_offset = text.str.contains(r"(?:[+-]\d{2}:?\d{2}|Z)$", regex=True, na=False)
     if has_offset.any() and not has_offset[ts.notna()].all():
@@ -372,25 +395,45 @@ def _channel_names(ev: pd.DataFrame, most: int = 5) -> list[str]:
     return ev.loc[ev["is_return"] == 0, "channel"].value_counts().head(most).index.tolist()
 
 
+def sql_literal(text: str) -> str:
+    """A SQL expression for the string ``text`` that DuckDB and Spark SQL read alike.
+
+    The engines read quotes and backslashes in literals differently (Spark has no doubled
+    quote, ``'o''shop'`` is ``oshop`` there, and reads a backslash as an escape), so those
+    become ``CHR(39)`` and ``CHR(92)`` joined with ``||``: ``"o'shop"`` ->
+    ``('o' || CHR(39) || 'shop')``; other text is one plain literal (``'web'``). Sources:
+    https://spark.apache.org/docs/latest/sql-ref-literals.html, DuckDB's literal docs."""
+    pieces = [f"CHR({ord(p)})" if p in ("'", "\\") else f"'{p}'" for p in re.split(r"(['\\])", text) if p]
+    if len(pieces) <= 1:
+        return pieces[0] if pieces else "''"
+    return "(" + " || ".join(pieces) + ")"
+
+
 def feature_sql(spec: LogSpec, channels: list[str]) -> str:
-    """The SQL of :data:`FEATURE_SQL` for this spec and these channel levels."""
+    """The SQL of :data:`FEATURE_SQL` for this spec and these channel levels: the same text
+    runs on DuckDB and on Spark SQL (:mod:`core.log_spark`), channel levels written with
+    :func:`sql_literal` and shares averaged over integers (``AVG`` of a decimal literal is
+    a rounded DECIMAL on Spark, a DOUBLE on DuckDB)."""
     windows = "".join(f", SUM(CASE WHEN day >= cutoff - {w} THEN 1 ELSE 0 END) AS purchases_{w}d"
                       f", SUM(CASE WHEN day >= cutoff - {w} THEN net ELSE 0 END) AS spend_{w}d" for w in WINDOWS)
-    chan = "".join(f", AVG(CASE WHEN channel = '{c.replace(chr(39), chr(39) * 2)}' THEN 1.0 ELSE 0.0 END) "
-                   f"AS channel_share_{i}" for i, c in enumerate(channels))
+    chan = "".join(f", AVG(CASE WHEN channel = {sql_literal(c)} THEN 1 ELSE 0 END) AS channel_share_{i}"
+                   for i, c in enumerate(channels))
     chan_cols = "".join(f", x.channel_share_{i}" for i in range(len(channels)))
     return FEATURE_SQL.format(horizon=spec.horizon_days, min_purchases=spec.min_purchases, windows=windows,
                               channels=chan, channel_cols=chan_cols)
 
 
-def raw_features(ev: pd.DataFrame, spec: LogSpec, cutoffs: list[int]) -> tuple[pd.DataFrame, list[str]]:
+def raw_features(ev: pd.DataFrame, spec: LogSpec, cutoffs: list[int],
+                 channels: list[str] | None = None) -> tuple[pd.DataFrame, list[str]]:
     """:func:`feature_sql` run by DuckDB on the events: one row per (cutoff, customer) with
-    the aggregates and the label; and the channel levels used."""
+    the aggregates and the label; and the channel levels used (given, or the log's five
+    most used)."""
     import duckdb
 
-    channels = _channel_names(ev)
+    channels = _channel_names(ev) if channels is None else list(channels)
     con = duckdb.connect()
     try:
+        con.execute("SET enable_progress_bar = false")
         con.register("events", ev)
         con.register("cutoffs", pd.DataFrame({"cutoff": np.asarray(cutoffs, dtype=np.int64)}))
         out = con.execute(feature_sql(spec, channels)).df()
@@ -450,7 +493,9 @@ def feature_columns(spec: LogSpec, channels: list[str], has_products: bool, has_
         cols.append(_col("distinct_categories", "count", "transactional", "distinct categories bought",
                          "Bought in {value} categories", "", "Multi-category", "Single-category", lo=0))
     for i, c in enumerate(channels):
-        cols.append(_col(f"channel_share_{i}", "rate", "behavioral", f"share of lines bought via {c}",
+        # group "other": model inputs and profiles, but not segmentation inputs (near-binary
+        # shares would split customers by channel before behaviour)
+        cols.append(_col(f"channel_share_{i}", "rate", "other", f"share of lines bought via {c}",
                          f"Bought {{value}} of lines via {c}", "share", f"{c}-first", "", lo=0, hi=1))
     cols += [
         _col("bgnbd_p_alive", "rate", "activity", "BG/NBD probability of being still active",
@@ -461,21 +506,25 @@ def feature_columns(spec: LogSpec, channels: list[str], has_products: bool, has_
     return tuple(cols)
 
 
-def snapshot_table(ev: pd.DataFrame, spec: LogSpec, cutoffs: list[int]) -> tuple[pd.DataFrame, DatasetSpec, dict]:
+def snapshot_table(ev: pd.DataFrame, spec: LogSpec, cutoffs: list[int], attrs: "Attributes | None" = None,
+                   channels: list[str] | None = None) -> tuple[pd.DataFrame, DatasetSpec, dict]:
     """The stacked snapshot table of the events at the cutoffs, its spec and a summary.
 
     Rows: one per (cutoff, customer who bought before it); columns ``customer_id``,
     ``snapshot_date`` (the cutoff, ISO), the features of :func:`feature_columns`, the
-    label ``purchased_next_<h>d`` (a purchase day in ``[cutoff, cutoff + h)``), and the
+    attributes (:func:`read_attributes`, as of each cutoff), the label
+    ``purchased_next_<h>d`` (a purchase day in ``[cutoff, cutoff + h)``), and the
     evaluation-only ``_bgnbd_p`` (BG/NBD's P(at least one purchase in the horizon), fitted
     at that cutoff) and ``_expected_spend`` (Gamma-Gamma expected spend per purchase).
-    The spec has ``snapshot_column`` set, so training splits out of time.
+    The spec has ``snapshot_column`` set, so training splits out of time. ``channels``:
+    the channel levels of the channel-share features (None: the log's five most used; a
+    run's own levels when scoring).
 
     Raises DataError when no customer is in any snapshot.
     """
     from core.btyd import BGNBD, GammaGamma
 
-    f, channels = raw_features(ev, spec, cutoffs)
+    f, channels = raw_features(ev, spec, cutoffs, channels)
     if f.empty:
         raise DataError("no customer bought before any cutoff: nothing to learn from")
     c = f["cutoff"].to_numpy(float)
@@ -531,6 +580,9 @@ def snapshot_table(ev: pd.DataFrame, spec: LogSpec, cutoffs: list[int]) -> tuple
     out["_bgnbd_p"] = p_buy
     out["_expected_spend"] = spend
     columns = feature_columns(spec, channels, bool(has_products), bool(has_categories), has_qty)
+    if attrs is not None:
+        out, extra = attrs.join(out, c)
+        columns = columns + extra
     ds = DatasetSpec(
         name=spec.name, id_column="customer_id", target=spec.target, columns=columns,
         segmentation_groups=("behavioral", "transactional", "tenure"),
@@ -539,10 +591,33 @@ def snapshot_table(ev: pd.DataFrame, spec: LogSpec, cutoffs: list[int]) -> tuple
         recency_column="recency_days", snapshot_column="snapshot_date", order_value_column="spend_mean")
     per = out.groupby("snapshot_date")[spec.target].agg(["size", "mean"])
     summary = {"cutoffs": [day_iso(d) for d in cutoffs], "horizon_days": spec.horizon_days,
+               "attributes": None if attrs is None else attrs.summary(),
                "step_days": spec.step_days, "channels": channels, "btyd": fits,
                "snapshots": [{"cutoff": k, "customers": int(v["size"]), "positive_rate": float(v["mean"])}
                              for k, v in per.iterrows()]}
     return out, ds, summary
+
+
+def scoring_table(ev: pd.DataFrame, spec: LogSpec, cutoff: str | None, channels: list[str],
+                  attrs: Attributes | None = None) -> tuple[pd.DataFrame, dict]:
+    """The features of every customer who bought before ``cutoff`` (ISO date; None: the
+    day after the last event), to score: :func:`snapshot_table` at that one cutoff with a
+    run's channel levels, without the label. Events on or after the cutoff are ignored and
+    counted. Returns the table (one row per customer, ``customer_id`` and
+    ``snapshot_date`` first) and notes (``cutoff``, ``events_after_cutoff_ignored``).
+
+    Raises DataError for a cutoff with no event before it."""
+    first, last = int(ev["day"].min()), int(ev["day"].max())
+    try:
+        cut = last + 1 if cutoff is None else int((pd.Timestamp(str(cutoff)) - EPOCH).days)
+    except ValueError:
+        raise DataError(f"--cutoff '{cutoff}' is not a date (yyyy-mm-dd)") from None
+    if cut <= first:
+        raise DataError(f"cutoff {day_iso(cut)} lies before the log's first event ({day_iso(first)}): nothing to "
+                        "build features from")
+    after = int((ev["day"].to_numpy() >= cut).sum())
+    table, _, _ = snapshot_table(ev[ev["day"].to_numpy() < cut], spec, [cut], attrs, channels)
+    return table.drop(columns=[spec.target]), {"cutoff": day_iso(cut), "events_after_cutoff_ignored": after}
 
 
 def check_windows(cutoffs: list[int], horizon: int) -> list[str]:
@@ -560,3 +635,94 @@ def check_windows(cutoffs: list[int], horizon: int) -> list[str]:
                             f"{day_iso(test)}: space the cutoffs at least {horizon} days apart")
         lines.append(f"{role} cutoff {day_iso(c)}: features before it, label in [{day_iso(c)}, {day_iso(c + horizon)})")
     return lines
+
+
+@dataclass
+class Attributes:
+    """A customer attributes table read for a log (:func:`read_attributes`): ``table`` has
+    ``customer_id`` (text) and one column per attribute (text for categorical, float
+    otherwise, day numbers for dates); ``kinds`` maps each attribute to its kind."""
+
+    table: pd.DataFrame
+    kinds: dict
+    path: str
+
+    def join(self, snap: pd.DataFrame, cutoff: np.ndarray) -> tuple[pd.DataFrame, tuple[ColumnSpec, ...]]:
+        """``snap`` (rows of a snapshot table, ``customer_id`` column) with the attributes
+        left-joined by id, and their spec columns (group ``demographics``). A date becomes
+        ``<name>_days``, the days from it to the row's cutoff (``cutoff``, day numbers of
+        shape (n,)), blank when it lies on or after the cutoff: a date not yet known then.
+        Customers without a row stay blank. Raises DataError when an attribute's name is a
+        log feature's."""
+        clash = [c for c in self.kinds if c in snap.columns or f"{c}_days" in snap.columns]
+        if clash:
+            raise DataError(f"{self.path}: attribute '{clash[0]}' has the name of a log feature; rename it")
+        joined = snap[["customer_id"]].merge(self.table, on="customer_id", how="left")
+        out, cols = snap.copy(), []
+        for c, kind in self.kinds.items():
+            label = c.replace("_", " ")
+            if kind == "date":
+                days = cutoff - joined[c].to_numpy(float)
+                out[f"{c}_days"] = np.where(days > 0, days, np.nan)
+                cols.append(_col(f"{c}_days", "duration", "demographics", f"days since {label}",
+                                 f"{label.capitalize()} {{value}} days ago", "days", lo=0))
+            elif kind == "categorical":
+                out[c] = joined[c].to_numpy(dtype=object)
+                cols.append(_col(c, "categorical", "demographics", label, f"{label.capitalize()}: {{value}}"))
+            else:
+                out[c] = joined[c].to_numpy(float)
+                cols.append(_col(c, kind, "demographics", label, f"{label.capitalize()}: {{value}}"))
+        return out, tuple(cols)
+
+    def summary(self) -> dict:
+        """Path, rows and kinds, for the run's source."""
+        return {"path": self.path, "rows": int(len(self.table)), "kinds": dict(self.kinds)}
+
+
+def read_attributes(spec: LogSpec) -> Attributes | None:
+    """The spec's customer attributes table (``spec.attributes``), or None without one.
+
+    Raises
+    ------
+    DataError
+        The file is missing or unreadable, lacks the id or a named column, has an empty or
+        repeated id, or a value that is not of its kind (naming the file, column and row).
+    """
+    from core import data
+
+    if not spec.attributes:
+        return None
+    path = str(spec.attributes)
+    raw = data.read_table(path)
+    idc = spec.attributes_id or spec.customer_id
+    if idc not in raw.columns:
+        raise DataError(f"{path}: missing the id column '{idc}' of the attributes table (attributes_id in the log spec)")
+    kinds = dict(spec.attribute_kinds) if spec.attribute_kinds else {
+        c: ("numeric" if pd.api.types.is_numeric_dtype(raw[c]) else "categorical") for c in raw.columns if c != idc}
+    missing = [c for c in kinds if c not in raw.columns]
+    if missing:
+        raise DataError(f"{path}: missing attribute column '{missing[0]}' (attribute_kinds in the log spec)")
+    ids = raw[idc].astype("string").str.strip()
+    if ids.isna().any() or (ids == "").any():
+        _first_bad((ids.isna() | (ids == "")).to_numpy(), raw[idc].astype(str), path, idc, "an id (it is empty)")
+    dup = ids.duplicated().to_numpy()
+    if dup.any():
+        _first_bad(dup, ids, path, idc, "a unique id (it appears twice)")
+    table = pd.DataFrame({"customer_id": ids.astype(str).to_numpy()})
+    for c, kind in kinds.items():
+        v = raw[c]
+        if kind == "date":
+            d = pd.to_datetime(v, errors="coerce")
+            bad = (d.isna() & v.notna()).to_numpy()
+            if bad.any():
+                _first_bad(bad, v, path, c, "a date")
+            table[c] = ((d.dt.normalize() - EPOCH) / pd.Timedelta(days=1)).to_numpy(float)
+        elif kind == "categorical":
+            table[c] = v.astype("string").to_numpy(dtype=object, na_value=None)
+        else:
+            n = pd.to_numeric(v, errors="coerce")
+            bad = (n.isna() & v.notna()).to_numpy()
+            if bad.any():
+                _first_bad(bad, v, path, c, "a number")
+            table[c] = n.to_numpy(float)
+    return Attributes(table, kinds, path)

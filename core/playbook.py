@@ -108,7 +108,9 @@ def segment_matrix(scored: pd.DataFrame, y: np.ndarray | None = None, test_mask:
     ``observed_rate_test`` (None where the cell has no test rows); with ``features`` and a
     spec, ``segment_aov`` (mean order value of the segment's customers with one, currency)
     and ``expected_revenue`` (expected buyers x ``segment_aov``) when the spec has an
-    order-value column, and ``discount_std_diff`` / ``value_std_diff`` (the cell's
+    order-value column; when ``scored`` has ``expected_revenue`` per customer (a log-built
+    run: P(buy) x Gamma-Gamma expected spend, :func:`core.scoring.scored_frame`), the cell's
+    ``expected_revenue`` is its sum instead; and ``discount_std_diff`` / ``value_std_diff`` (the cell's
     standardized differences, see the module doc) when it has those columns.
     """
     df = scored[["segment_id", "segment_name", "propensity", "propensity_decile"]].copy()
@@ -135,6 +137,10 @@ def segment_matrix(scored: pd.DataFrame, y: np.ndarray | None = None, test_mask:
                 z = _std_diff(pd.to_numeric(feats[col], errors="coerce"), [seg, dec])
                 out[f"{role}_std_diff"] = [z.get((s, d), np.nan) for s, d in
                                            zip(out["segment_id"], out["propensity_decile"])]
+    if "expected_revenue" in scored.columns:  # a log-built run: each customer's P(buy) x expected spend
+        rev = scored["expected_revenue"].groupby([scored["segment_id"], scored["propensity_decile"]]).sum()
+        out["expected_revenue"] = [float(rev.get((s, d), np.nan)) for s, d in
+                                   zip(out["segment_id"], out["propensity_decile"])]
     return out.sort_values(["segment_id", "propensity_decile"]).reset_index(drop=True)
 
 
@@ -294,18 +300,41 @@ def filter_control(features: pd.DataFrame, spec, column: str) -> dict:
     return {"kind": "range", "low": lo, "high": hi}
 
 
+def latest_snapshot(scored: pd.DataFrame, features: pd.DataFrame | None = None):
+    """For a run trained on stacked snapshots (ids ``<id>@<yyyy-mm-dd>``,
+    :func:`core.data.validate`): the rows of the latest snapshot, ids without the date, so
+    that a cohort holds each customer once, as of the latest cutoff; ``features`` (same rows
+    and order) filtered alike. Returns ``(scored, features, date)``; a table without
+    snapshot ids comes back unchanged with date None."""
+    ids = scored["customer_id"].astype(str)
+    parts = ids.str.rpartition("@")
+    if not (parts[1] == "@").all():
+        return scored, features, None
+    date = parts[2].max()
+    keep = (parts[2] == date).to_numpy()
+    out = scored[keep].assign(customer_id=parts[0][keep].to_numpy()).reset_index(drop=True)
+    if features is not None:
+        features = features[keep].reset_index(drop=True)
+    return out, features, date
+
+
 def cohort_summary(scored: pd.DataFrame, mask: np.ndarray) -> dict:
     """The cohort's size, expected buyers (sum of calibrated propensities), expected
     precision (their mean), lift over the base rate (expected precision / mean propensity of
-    all customers) and the share of all expected buyers it captures."""
+    all customers) and the share of all expected buyers it captures; with an
+    ``expected_revenue`` column (a log-built run), the cohort's expected revenue in the
+    horizon (its sum) too."""
     p = scored["propensity"].to_numpy(float)
     size = int(mask.sum())
     expected = float(p[mask].sum())
     base = float(p.mean()) if len(p) else 0.0
     precision = expected / size if size else 0.0
-    return {"customers": size, "share_of_customers": size / max(1, len(p)), "expected_buyers": expected,
-            "expected_precision": precision, "lift": precision / base if base > 0 else 0.0,
-            "share_of_expected_buyers": expected / p.sum() if p.sum() > 0 else 0.0}
+    out = {"customers": size, "share_of_customers": size / max(1, len(p)), "expected_buyers": expected,
+           "expected_precision": precision, "lift": precision / base if base > 0 else 0.0,
+           "share_of_expected_buyers": expected / p.sum() if p.sum() > 0 else 0.0}
+    if "expected_revenue" in scored.columns:
+        out["expected_revenue"] = float(scored["expected_revenue"].to_numpy(float)[mask].sum())
+    return out
 
 
 def cohort_export(scored: pd.DataFrame, mask: np.ndarray, holdout: int = 0, seed: int = 0) -> pd.DataFrame:
@@ -317,7 +346,7 @@ def cohort_export(scored: pd.DataFrame, mask: np.ndarray, holdout: int = 0, seed
     Raises ValueError when the holdout is larger than the cohort.
     """
     cols = ["customer_id", "segment_id", "segment_name", "propensity", "propensity_decile"]
-    cols += [c for c in ("reason_1", "reason_2", "reason_3") if c in scored.columns]
+    cols += [c for c in ("expected_revenue", "reason_1", "reason_2", "reason_3") if c in scored.columns]
     out = scored.loc[mask, cols].rename(columns={"segment_name": "persona"}).reset_index(drop=True)
     if holdout > len(out):
         raise ValueError(f"a holdout of {holdout:,} does not fit in a cohort of {len(out):,}")

@@ -184,6 +184,9 @@ def _fmt_threshold(value: float, unit: str) -> str:
 def _conditions(col, threshold: float, has_missing: bool, missing_left: bool) -> tuple[str, str]:
     """The two plain-language conditions of a split ``value <= threshold`` on ``col``."""
     unk = " (or unknown)"
+    if not np.isfinite(threshold):  # scikit-learn's split of the known values from the missing ones
+        known, unknown = f"{col.label} known", f"{col.label} unknown"
+        return (unknown, known) if missing_left else (known, unknown)
     if col.kind in ("count", "binary") or (col.kind == "duration" and col.unit == "days"):
         lo = int(np.floor(threshold))
         left, right = f"{col.label} at most {lo:,}", f"{col.label} {lo + 1:,} or more"

@@ -551,3 +551,47 @@ def evaluate(models: PropensityModels, clean: pd.DataFrame, spec, split: np.ndar
         out["paired_differences"] = {"bgnbd": ev.paired_bootstrap_difference(
             yt, p_cal, scorers["bgnbd"][0], settings.bootstrap_resamples, seed + 11)}
     return out
+
+
+#: Fixed XGBoost settings of :func:`judge_candidates` (a quick, untuned comparison).
+JUDGE_PARAMS = {"max_depth": 5, "eta": 0.05, "min_child_weight": 5, "subsample": 0.8, "colsample_bytree": 0.8}
+
+
+def judge_candidates(clean: pd.DataFrame, spec, split: np.ndarray, categories: dict, candidates: list[str],
+                     seed: int, n_jobs: int = 2) -> dict:
+    """Whether candidate features earn their place, judged on the validation rows only.
+
+    Two XGBoost models with the fixed :data:`JUDGE_PARAMS` (up to 600 rounds, early stopping
+    after 40 without improvement of the validation log loss) are trained on the train rows,
+    with and without ``candidates``; the candidates are kept when the validation ROC-AUC
+    with them is higher. The test rows are never read.
+
+    Parameters
+    ----------
+    clean : validated table with the target (n rows); split : ``train``/``val``/``test``
+        of shape (n,); candidates : names among ``spec.feature_names``.
+
+    Returns
+    -------
+    dict: ``candidates``, ``keep`` (bool), ``val_roc_auc_with``, ``val_roc_auc_without``,
+    ``val_pr_auc_with``, ``val_pr_auc_without``; ``keep`` True without a judgement
+    (``reason`` says why) when the split has no validation rows with both classes.
+    """
+    y = clean[spec.target].to_numpy(int)
+    tr, va = split == "train", split == "val"
+    out = {"candidates": list(candidates)}
+    if not va.any() or y[va].min() == y[va].max() or not candidates:
+        return {**out, "keep": True, "reason": "no validation rows with buyers and non-buyers to judge on"}
+    X, _ = model_frame(clean, spec, categories)
+    params = _params(JUDGE_PARAMS, seed, n_jobs)
+    figures = {}
+    for name, cols in (("with", list(spec.feature_names)),
+                       ("without", [c for c in spec.feature_names if c not in candidates])):
+        dtr = xgb.DMatrix(X.loc[tr, cols], label=y[tr], enable_categorical=True)
+        dva = xgb.DMatrix(X.loc[va, cols], label=y[va], enable_categorical=True)
+        b = xgb.train(params, dtr, num_boost_round=600, evals=[(dva, "val")], early_stopping_rounds=40,
+                      verbose_eval=False)
+        p = b.predict(dva, iteration_range=(0, b.best_iteration + 1))
+        figures[f"val_roc_auc_{name}"] = float(roc_auc_score(y[va], p))
+        figures[f"val_pr_auc_{name}"] = float(average_precision_score(y[va], p))
+    return {**out, **figures, "keep": figures["val_roc_auc_with"] > figures["val_roc_auc_without"]}

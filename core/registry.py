@@ -637,3 +637,22 @@ def save_upload(artifacts: Path, table: pd.DataFrame, dataset: str, content: byt
     from core.sinks import write_table
 
     return write_table(table, Path(artifacts) / "uploads" / f"{dataset}-{hashlib.sha256(content).hexdigest()[:12]}.parquet")
+
+
+def save_upload_bytes(artifacts: Path, name: str, content: bytes) -> Path:
+    """Keep an uploaded file as sent (a transaction log): ``uploads/<stem>-<sha256 of the
+    bytes, 12 hex><suffix>`` under the runs folder, written to a temporary name and moved
+    into place; returns the path. Raises DataError when it cannot be written."""
+    import hashlib
+    import os
+
+    src = Path(name)
+    out = Path(artifacts) / "uploads" / f"{src.stem}-{hashlib.sha256(content).hexdigest()[:12]}{src.suffix.lower()}"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_bytes(content)
+        os.replace(tmp, out)
+    except OSError as exc:
+        raise DataError(f"{out}: cannot keep the upload ({exc.strerror or exc})") from None
+    return out

@@ -23,14 +23,22 @@ log = logging.getLogger(__name__)
 
 #: Column names of a scored file that differ from the scored table's (the export contract).
 OUTPUT_NAMES = {"segment_name": "persona"}
+#: The evaluation column of a log-built table with each customer's expected spend per
+#: purchase (Gamma-Gamma, :mod:`core.btyd`); scoring turns it into ``expected_revenue``.
+EXPECTED_SPEND = "_expected_spend"
 
 
 def scored_frame(ids: pd.Series, assigned: pd.DataFrame, names: dict, p: np.ndarray,
-                 decile_cuts: np.ndarray, reasons: pd.DataFrame | None = None) -> pd.DataFrame:
+                 decile_cuts: np.ndarray, reasons: pd.DataFrame | None = None,
+                 expected_spend: np.ndarray | None = None) -> pd.DataFrame:
     """The scored table, one row per customer (n rows): ``customer_id``, ``segment_id``,
     ``segment_name``, ``segment_confidence``, ``segment_reassigned``, ``propensity`` (0..1,
-    calibrated), ``propensity_decile`` (1 = top 10% of the training scores) and, when
-    ``reasons`` is given, ``reason_1`` .. ``reason_3`` (:func:`core.explain.reason_texts`)."""
+    calibrated), ``propensity_decile`` (1 = top 10% of the training scores), when
+    ``reasons`` is given ``reason_1`` .. ``reason_3`` (:func:`core.explain.reason_texts`),
+    and when ``expected_spend`` (shape (n,), money per purchase: the Gamma-Gamma estimate
+    of a log-built run, :data:`EXPECTED_SPEND`) is given, ``expected_revenue`` = propensity x
+    expected spend, the revenue expected in the horizon (Fader, Hardie & Lee 2005, RFM and
+    CLV: P(buy) times the expected spend of a purchase)."""
     out = pd.DataFrame({
         "customer_id": ids.to_numpy(),
         "segment_id": assigned["segment_id"].to_numpy(),
@@ -43,7 +51,14 @@ def scored_frame(ids: pd.Series, assigned: pd.DataFrame, names: dict, p: np.ndar
     if reasons is not None:
         for c in [c for c in reasons.columns if not c.endswith("_feature")]:
             out[c] = reasons[c].to_numpy()
+    if expected_spend is not None:
+        out["expected_revenue"] = p * np.asarray(expected_spend, float)
     return out
+
+
+def expected_spend(table: pd.DataFrame) -> np.ndarray | None:
+    """The table's :data:`EXPECTED_SPEND` column as floats (shape (n,)), None without one."""
+    return table[EXPECTED_SPEND].to_numpy(float) if EXPECTED_SPEND in table.columns else None
 
 
 class ScoringModel:
@@ -165,7 +180,8 @@ class ScoringModel:
             timings["reasons"] += t3 - t2
             for k, v in u.items():
                 unseen[k] = unseen.get(k, 0) + v
-            parts.append(scored_frame(part[spec.id_column], assigned, names, p, self.models.decile_cuts, reasons))
+            parts.append(scored_frame(part[spec.id_column], assigned, names, p, self.models.decile_cuts, reasons,
+                                      expected_spend(part)))
             if progress is not None:
                 progress(min(a + chunk_size, len(clean)), len(clean))
         # A column that was entirely empty at training carries no learned effect: values that

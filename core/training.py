@@ -18,6 +18,7 @@ Progress goes to a callback ``progress(fraction, message)`` with fraction in 0..
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from core.config import Settings
 from core.errors import DataError
 from core.features import learn_categories
 from core.schema import DatasetSpec, resolve_spec, spec_hash
-from core.scoring import scored_frame
+from core.scoring import expected_spend, scored_frame
 from core.segmentation import Segmenter
 
 log = logging.getLogger(__name__)
@@ -133,13 +134,32 @@ def load_log(log_path: str | Path, log_spec, progress: Progress) -> tuple[Loaded
     except DataError as exc:
         raise DataError(f"{log_path}: {exc}") from None
     progress(0.03, f"snapshots at {len(cuts)} cutoffs: " + "; ".join(windows))
-    table, spec, summary = log.snapshot_table(ev, log_spec, cuts)
+    attrs = log.read_attributes(log_spec)
+    table, spec, summary = log.snapshot_table(ev, log_spec, cuts, attrs)
     clean, quality = data_mod.validate(table, spec, require_target=True, source=str(log_path))
     origin = {"kind": "log", "path": str(log_path), "lines": int(len(raw)), "events": int(len(ev)),
               "customers": int(ev["customer_id"].nunique()), "first_day": log.day_iso(int(ev["day"].min())),
-              "last_day": log.day_iso(int(ev["day"].max())), "windows": windows, "notes": notes, **summary}
+              "last_day": log.day_iso(int(ev["day"].max())), "windows": windows, "notes": notes,
+              "log_spec": dataclasses.asdict(log_spec),
+              "candidate_features": {"candidates": list(log.CANDIDATE_FEATURES)}, **summary}
     return LoadedTable(clean, quality, data_mod.frame_hash(raw), str(log_path), clean[spec.target].to_numpy(int),
                        origin), spec
+
+
+def judge_candidates(table: LoadedTable, spec: DatasetSpec, split: Split, categories: dict, settings: Settings,
+                     progress: Progress) -> DatasetSpec:
+    """Keep or drop the table's candidate features (for a log: BG/NBD's P(alive) and
+    expected purchases) by :func:`core.propensity.judge_candidates` on the validation rows;
+    the decision is written into the table's origin (``candidate_features``) and the spec
+    returned has the kept columns."""
+    names = [c for c in table.origin["candidate_features"]["candidates"] if c in spec.feature_names]
+    progress(0.05, f"judging the candidate features {', '.join(names)} on the validation snapshot")
+    verdict = propensity.judge_candidates(table.clean, spec, split.rows, categories, names, settings.seed,
+                                          settings.n_jobs)
+    table.origin["candidate_features"] = verdict
+    if verdict["keep"]:
+        return spec
+    return dataclasses.replace(spec, columns=tuple(c for c in spec.columns if c.name not in names))
 
 
 def split_and_guard(table: LoadedTable, spec: DatasetSpec, settings: Settings) -> Split:
@@ -259,12 +279,17 @@ def score_table(models: propensity.PropensityModels, segments: Segments, explana
     p = models.predict_X(X_all)
     reasons = explain.reason_texts(X_all, explain.contributions(explanation.explainer, X_all, settings.n_jobs), spec)
     del X_all
-    scored = scored_frame(clean[spec.id_column], segments.assigned, segments.names, p, models.decile_cuts, reasons)
+    scored = scored_frame(clean[spec.id_column], segments.assigned, segments.names, p, models.decile_cuts, reasons,
+                          expected_spend(clean))
     scored["split"] = split.rows
     scored[spec.target] = y
     te = split.rows == "test"
     features = clean[[spec.id_column] + spec.feature_names].reset_index(drop=True)
-    matrix = playbook.segment_matrix(scored, y, te, features, spec)
+    if spec.snapshot_column:  # stacked snapshots: the matrix shows the customers as of the latest cutoff
+        matrix = playbook.segment_matrix(scored[te].reset_index(drop=True), y[te], None,
+                                         features[te].reset_index(drop=True), spec)
+    else:
+        matrix = playbook.segment_matrix(scored, y, te, features, spec)
     names = segments.names
     seg_metrics = evaluation.segment_metrics(y[te], p[te], scored["segment_id"].to_numpy()[te]).assign(
         name=lambda d: d["segment_id"].map(names)).to_dict("records")
@@ -420,6 +445,8 @@ def _run_steps(table: LoadedTable, spec: DatasetSpec, settings: Settings, progre
 
     split = timed("split_guard", split_and_guard, table, spec, settings)
     categories = learn_categories(table.clean, spec)
+    if table.origin and table.origin.get("candidate_features"):
+        spec = timed("judge_candidates", judge_candidates, table, spec, split, categories, settings, progress)
     previous = continuity.previous_segmentation(settings.artifacts_dir, spec.name)
 
     def segment():

@@ -8,7 +8,9 @@ allowed only while the server listens on localhost (the default in
 Training calls ``core.champion.train_or_retrain``, the function behind the CLI's
 ``train``; the page waits for it with a step-by-step progress bar. An uploaded file is only
 ever parsed as a table (``core.data.read_bytes``) and, once mapped and validated, saved as
-Parquet under ``<artifacts>/uploads/`` (``core.registry.save_upload``) for training.
+Parquet under ``<artifacts>/uploads/`` (``core.registry.save_upload``) for training. An
+uploaded transaction log is kept as sent (``core.registry.save_upload_bytes``), read with
+the chosen log spec (``core.log``), its snapshots shown, and trained on as ``train --log``.
 """
 import hmac
 import json
@@ -17,10 +19,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import continuity, registry
+from core import continuity, log, registry
 from core.champion import train_or_retrain
 from core.data import guess_mapping, map_columns, quality_notes, read_bytes, validate
 from core.errors import DataError
+from core.log import is_log_spec, load_log_spec
 from core.monitoring import drift_against_run
 from core.propensity import MIN_CLASS_COUNT
 from core.schema import resolve_spec
@@ -55,7 +58,7 @@ if st.session_state.get("admin_message"):  # set by promote / roll back before t
     st.success(st.session_state.pop("admin_message"))
 
 
-def _train(data, spec, label: str) -> bool:
+def _train(data, spec, label: str, log: bool = False) -> bool:
     """Train with a progress bar (:func:`core.champion.train_or_retrain`, as the CLI's
     ``train``): with a current run of the same data set the new run is a challenger,
     compared with the champion and promoted only when the settings allow it and it is not
@@ -64,7 +67,7 @@ def _train(data, spec, label: str) -> bool:
     bar = st.progress(0.0, "starting")
     progress = lambda f, msg: bar.progress(min(f, 1.0), msg)  # noqa: E731
     try:
-        outcome = train_or_retrain(data, spec, cfg, progress=progress)
+        outcome = train_or_retrain(data, spec, cfg, progress=progress, log=log)
     except DataError as exc:  # name the file as the person knows it, not the server's copy of an upload
         st.error(str(exc).replace(str(data), label) if data else str(exc))
         return False
@@ -126,7 +129,64 @@ def _spec_choices() -> dict:
     return out
 
 
-retrain_tab, upload, history, monitor = st.tabs(["Retrain", "Upload a table", "Run history", "Monitoring"])
+def _log_spec_choices() -> dict:
+    """``{label: path}`` of every log spec TOML (``kind = "log"``) in ``configs/``."""
+    out = {}
+    for p in sorted(Path("configs").glob("*.toml")):
+        if is_log_spec(p):
+            try:
+                out[f"{load_log_spec(p).name} ({p})"] = str(p)
+            except DataError:  # a broken log spec is not offered
+                continue
+    return out
+
+
+def _upload_log_tab() -> None:
+    """Upload a transaction log, read it with a log spec, see its snapshots, train."""
+    specs = _log_spec_choices()
+    if not specs:
+        st.info("No log spec in configs/ (a TOML with kind = \"log\"; see configs/cdnow.toml).")
+        return
+    spec_label = st.selectbox("The log follows the log spec", list(specs), key="log_spec")
+    log_spec = load_log_spec(specs[spec_label])
+    up = st.file_uploader(f"Transaction log (CSV, TSV, TXT or Parquet; at most {cfg.upload_max_mb} MB)",
+                          type=UPLOAD_TYPES, key="log_upload")
+    if up is None:
+        return
+    if up.size > cfg.upload_max_mb * 1024 * 1024:
+        st.error(f"{up.name} is {up.size / 1024 / 1024:.1f} MB; the limit here is {cfg.upload_max_mb} MB "
+                 "(setting upload_max_mb). Train on it with `python -m core train --log FILE --spec SPEC`.")
+        return
+    try:  # kept as sent (a log is read from a file), removed again when it does not read
+        path = registry.save_upload_bytes(cfg.artifacts_dir, up.name, up.getvalue())
+    except DataError as exc:
+        show_error(exc)
+        return
+    try:
+        raw = log.read_log(path, log_spec)
+        ev, notes = log.events(raw, log_spec, up.name)
+        cuts = log.cutoff_days(log_spec, int(ev["day"].min()), int(ev["day"].max()))
+        windows = log.check_windows(cuts, log_spec.horizon_days)
+    except DataError as exc:
+        path.unlink(missing_ok=True)
+        st.error(str(exc).replace(str(path), up.name))
+        return
+    c = st.columns(4)
+    c[0].metric("Lines", f"{len(raw):,}")
+    c[1].metric("Customers", f"{ev['customer_id'].nunique():,}")
+    c[2].metric("First day", log.day_iso(int(ev["day"].min())))
+    c[3].metric("Last day", log.day_iso(int(ev["day"].max())))
+    st.write(f"Snapshots at {len(cuts)} cutoffs, label window {log_spec.horizon_days} days:")
+    st.code("\n".join(windows), language=None)
+    for key, value in notes.items():
+        st.warning(f"{key.replace('_', ' ')}: {value:,}")
+    if st.button("Train a new run on this log", type="primary"):
+        if not _train(path, specs[spec_label], up.name, log=True):
+            path.unlink(missing_ok=True)  # a failed upload is not kept
+
+
+retrain_tab, upload, upload_log, history, monitor = st.tabs(
+    ["Retrain", "Upload a table", "Upload a log", "Run history", "Monitoring"])
 
 with retrain_tab:
     st.write("Train a new run on a file already on the server. Takes about 6 minutes for 240,000 customers; "
@@ -327,6 +387,8 @@ def _monitoring_tab() -> None:
 
 with upload:
     _upload_tab()
+with upload_log:
+    _upload_log_tab()
 with history:
     _history_tab()
 with monitor:

@@ -9,10 +9,16 @@ from ui import filter_control, require_run, settings
 
 run = require_run()
 scored = run.table("scored")
+features = run.table("features")  # same rows and order as the scored table (the run writes both)
 names = run.segment_names()
 
 st.title("Cohort builder")
 st.write(f"Choose who to contact: segments and a range of the probability that a customer {run.target_label}.")
+if run.spec().snapshot_column:
+    scored, features, as_of = playbook.latest_snapshot(scored, features)
+    if as_of:
+        st.caption(f"Built from snapshots: the cohort holds each customer once, as of the latest cutoff ({as_of}). "
+                   "For scores as of today, score the log again (`python -m core score --log LOG`).")
 ids = sorted(int(i) for i in scored["segment_id"].unique())
 chosen = st.multiselect("Segments", ids, default=ids, format_func=lambda i: f"{i}: {names.get(i, i)}")
 mode = st.radio("Propensity range on", ["score (probability)", "percentile (100 = highest score)"], horizontal=True)
@@ -22,7 +28,6 @@ if mode.startswith("score"):
 else:
     lo, hi = st.slider("Percentile", 0, 100, (90, 100))
     mask = playbook.cohort_mask(scored, chosen, min_percentile=lo, max_percentile=hi)
-features = run.table("features")  # same rows and order as the scored table (the run writes both)
 labels = run.feature_labels()
 filters = {}
 picked = st.multiselect("Filter on features (optional)", [c for c in labels if c in features.columns],
@@ -45,6 +50,10 @@ c[2].metric("Expected precision", f"{s['expected_precision']:.1%}", help="Mean c
 c[3].metric("Lift over the base rate", f"{s['lift']:.2f}x")
 c[4].metric("Share of expected buyers", f"{s['share_of_expected_buyers']:.1%}",
             help="Of all customers' expected buyers, the share this cohort holds.")
+if "expected_revenue" in s:
+    st.metric("Expected revenue in the horizon", f"{s['expected_revenue']:,.0f}",
+              help="Sum over the cohort of P(buy) x the customer's Gamma-Gamma expected spend per purchase "
+                   "(a log-built run).")
 if s["customers"] == 0:
     st.info("No customer matches: widen the propensity range, add segments or loosen the feature filters.")
     st.stop()

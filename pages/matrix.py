@@ -46,7 +46,10 @@ fig.update_xaxes(type="category")  # every band or decile labelled
 fig.update_traces(customdata=actions.fillna("").to_numpy(),
                   hovertemplate="%{y}<br>%{x}: %{z}<br>action: %{customdata}<extra></extra>")
 st.plotly_chart(fig)
-if "expected_revenue" in m:
+if "expected_revenue" in run.table("scored").columns:
+    st.caption("Expected revenue = the sum over the cell's customers of P(buy) x their expected spend per purchase "
+               "(Gamma-Gamma, fitted on the log before the cutoff).")
+elif "expected_revenue" in m:
     st.caption("Expected revenue = expected buyers (sum of calibrated propensities) x the segment's average order "
                "value; blank where the segment's customers have no orders.")
 else:

@@ -34,7 +34,7 @@ bootstrap_resamples = 200
 
 #: Fixtures that train a run: a test using any of them (directly or through another fixture)
 #: is marked ``slow`` (``make test-fast`` skips those).
-TRAINING_FIXTURES = {"trained", "two_runs", "run_with_empty_column"}
+TRAINING_FIXTURES = {"trained", "two_runs", "run_with_empty_column", "log_run"}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -217,3 +217,90 @@ def test_a_log_spec_names_its_file_on_error(tmp_path):
     with pytest.raises(DataError, match='not a log spec'):
         log.load_log_spec(p)
     assert log.load_log_spec(Path(__file__).resolve().parents[1] / "configs" / "cdnow.toml").horizon_days == 30
+
+
+def test_attributes_join_as_of_each_cutoff(tmp_path):
+    path = tmp_path / "people.csv"
+    pd.DataFrame({"cid": ["a", "b", "d"], "joined": ["2023-12-01", "2024-01-15", "2024-04-20"],
+                  "age_band": ["25-34", None, "65+"], "score": [1.5, 2.0, None]}).to_csv(path, index=False)
+    spec = log.LogSpec(**{**SPEC.__dict__, "attributes": str(path),
+                          "attribute_kinds": {"joined": "date", "age_band": "categorical", "score": "numeric"}})
+    ev, _ = log.events(_toy_log(), spec, "toy.csv")
+    cuts = log.cutoff_days(spec, int(ev["day"].min()), int(ev["day"].max()))
+    tab, ds, summary = log.snapshot_table(ev, spec, cuts, log.read_attributes(spec))
+    first = tab[tab["snapshot_date"] == "2024-04-01"].set_index("customer_id")
+    assert first.loc["a", "joined_days"] == _day("2024-04-01") - _day("2023-12-01")
+    assert pd.isna(first.loc["a", "age_band"]) is False and first.loc["a", "age_band"] == "25-34"
+    assert pd.isna(first.loc["b", "age_band"]) and first.loc["b", "score"] == 2.0
+    second = tab[tab["snapshot_date"] == "2024-05-01"].set_index("customer_id")
+    # d joined on 04-20, before the 05-01 cutoff; e has no attributes row
+    assert second.loc["d", "joined_days"] == _day("2024-05-01") - _day("2024-04-20")
+    third = tab[tab["snapshot_date"] == "2024-06-01"].set_index("customer_id")
+    assert "e" not in third.index or pd.isna(third.loc["e", "joined_days"])
+    kinds = {c.name: (c.kind, c.group) for c in ds.columns}
+    assert kinds["joined_days"] == ("duration", "demographics") and kinds["age_band"] == ("categorical", "demographics")
+    assert summary["attributes"]["rows"] == 3
+
+
+@pytest.mark.parametrize("table, message", [
+    ({"cid": ["a", "a"], "x": ["u", "v"]}, "'a' at row 2 is not a unique id"),
+    ({"cid": ["a", None], "x": ["u", "v"]}, "at row 2 is not an id"),
+    ({"who": ["a"], "x": ["u"]}, "missing the id column 'cid'"),
+])
+def test_bad_attribute_tables_are_named(tmp_path, table, message):
+    path = tmp_path / "people.csv"
+    pd.DataFrame(table).to_csv(path, index=False)
+    spec = log.LogSpec(**{**SPEC.__dict__, "attributes": str(path)})
+    with pytest.raises(DataError, match=message):
+        log.read_attributes(spec)
+
+
+def test_attribute_values_not_of_their_kind_are_named(tmp_path):
+    path = tmp_path / "people.csv"
+    pd.DataFrame({"cid": ["a", "b"], "x": ["2024-01-01", "soon"], "n": ["1", "two"]}).to_csv(path, index=False)
+    for kinds, message in [({"x": "date"}, "'x': 'soon' at row 2 is not a date"),
+                           ({"n": "count"}, "'n': 'two' at row 2 is not a number"),
+                           ({"gone": "numeric"}, "missing attribute column 'gone'")]:
+        spec = log.LogSpec(**{**SPEC.__dict__, "attributes": str(path), "attribute_kinds": kinds})
+        with pytest.raises(DataError, match=message):
+            log.read_attributes(spec)
+    with pytest.raises(DataError, match="attribute 'x' has kind 'text'"):
+        log.LogSpec(**{**SPEC.__dict__, "attributes": str(path), "attribute_kinds": {"x": "text"}})
+
+
+def test_scoring_table_uses_the_events_before_the_cutoff_and_the_runs_channels():
+    ev, _ = log.events(_toy_log(), SPEC, "toy.csv")
+    tab, notes = log.scoring_table(ev, SPEC, "2024-04-01", channels=["store", "web"])
+    assert notes == {"cutoff": "2024-04-01", "events_after_cutoff_ignored": 5}
+    assert SPEC.target not in tab and sorted(tab["customer_id"]) == ["a", "b"]
+    snap, _, _ = log.snapshot_table(ev, SPEC, [_day("2024-04-01")], channels=["store", "web"])
+    pd.testing.assert_frame_equal(tab.reset_index(drop=True), snap.drop(columns=[SPEC.target]).reset_index(drop=True))
+    assert tab.set_index("customer_id").loc["b", "channel_share_0"] == 1.0   # store, the run's level 0
+    latest, notes = log.scoring_table(ev, SPEC, None, channels=["web"])
+    assert notes["cutoff"] == "2024-07-01" and notes["events_after_cutoff_ignored"] == 0
+    with pytest.raises(DataError, match="before the log's first event"):
+        log.scoring_table(ev, SPEC, "2023-01-01", channels=[])
+
+
+def test_generated_log_is_seeded_and_reads_with_its_spec(tmp_path):
+    from core import synthetic_log
+
+    a, b = synthetic_log.generate_log(800, seed=5), synthetic_log.generate_log(800, seed=5)
+    pd.testing.assert_frame_equal(a, b)
+    assert not a.equals(synthetic_log.generate_log(800, seed=6))
+    assert not a.duplicated().any() and a["customer_id"].nunique() == 800
+    assert (a["quantity"] < 0).any() and set(a["channel"]) == set(synthetic_log.CHANNELS)
+    # the November-December peak
+    month = a.loc[a["quantity"] > 0, "ordered_at"].dt.month.value_counts()
+    assert month[12] > 1.3 * month[[5, 6, 7]].mean()
+    a.to_parquet(tmp_path / "log.parquet")
+    attrs = synthetic_log.attributes(800, seed=5)
+    attrs.to_parquet(tmp_path / "customers.parquet")
+    spec = log.load_log_spec(Path(__file__).resolve().parents[1] / "configs" / "shopsphere_log.toml")
+    spec = log.LogSpec(**{**spec.__dict__, "attributes": str(tmp_path / "customers.parquet")})
+    ev, notes = log.events(log.read_log(tmp_path / "log.parquet", spec), spec, "log.parquet")
+    assert "duplicate_lines_dropped" not in notes
+    # every first order is on the signup date
+    first = ev.groupby("customer_id")["day"].min()
+    signup = log.read_attributes(spec).table.set_index("customer_id")["signup_date"]
+    assert (first == signup.loc[first.index].astype(int)).all()

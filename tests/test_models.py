@@ -182,6 +182,21 @@ def test_surrogate_rules_reproduce_separable_segments():
     assert r["segments"][0]["rules"][0]["customers"] == int((seg == 0).sum())
 
 
+def test_surrogate_rules_name_a_split_of_known_from_unknown_values():
+    # one-time buyers have no gap between purchases: a tree splits the known from the unknown
+    spec = shopsphere_spec()
+    rng = np.random.default_rng(1)
+    n = 1000
+    df = pd.DataFrame({c: rng.random(n) for c in spec.feature_names if not spec.column(c).is_categorical})
+    df["avg_session_duration"] = np.where(np.arange(n) < 400, np.nan, rng.random(n) * 300)
+    seg = (np.arange(n) < 400).astype(int)
+    r = profiling.surrogate_rules(df, seg, spec, ["avg_session_duration", "sessions_30d"], 0)
+    label = spec.column("avg_session_duration").label
+    assert r["fidelity"] == 1.0
+    assert [x["text"] for x in r["segments"][1]["rules"]] == [f"{label} unknown"]
+    assert [x["text"] for x in r["segments"][0]["rules"]] == [f"{label} known"]
+
+
 def test_hopkins_half_for_independent_columns_high_for_blobs():
     from sklearn.datasets import make_blobs
 

@@ -1,0 +1,87 @@
+"""Log-to-features at scale: about 10 million order lines of 1.2 million customers, features
+for 4 cutoffs, on one machine.
+
+Run: ``.venv/bin/python benchmarks/bench_log_scale.py [--customers 1200000] [--dir DIR]``.
+It writes the generated log (:func:`core.synthetic_log.generate_log`, seed 42) to
+``DIR/orders.parquet`` (default a temporary folder; kept and reused when it exists), then
+measures, in a fresh process so the generator's memory is not counted: reading the log
+(:func:`core.log.read_log`), cleaning it (:func:`core.log.events`) and the snapshot table at
+4 monthly cutoffs (:func:`core.log.snapshot_table`: the DuckDB feature SQL, BG/NBD and
+Gamma-Gamma per cutoff). Prints the wall time of each step and the peak resident memory of
+the measuring process (``resource.getrusage``, ``ru_maxrss``: DuckDB runs in-process, so it
+is included). Targets: under 60 s and under 4 GB.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CUTOFFS = ["2025-08-01", "2025-09-01", "2025-10-01", "2025-11-01"]
+
+
+def measure(path: Path) -> dict:
+    """Read, clean and build the 4-cutoff snapshot table of the log at ``path``; timings (s),
+    rows and peak memory (GB)."""
+    from core import log
+
+    spec = log.load_log_spec(ROOT / "configs" / "shopsphere_log.toml")
+    spec = log.LogSpec(**{**spec.__dict__, "cutoffs": tuple(CUTOFFS), "start": None, "attributes": None})
+    t = {}
+    t0 = time.perf_counter()
+    raw = log.read_log(path, spec)
+    t["read"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ev, notes = log.events(raw, spec, str(path))
+    lines = len(raw)
+    del raw
+    t["events"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    cuts = log.cutoff_days(spec, int(ev["day"].min()), int(ev["day"].max()))
+    table, _, _ = log.snapshot_table(ev, spec, cuts)
+    t["snapshots"] = time.perf_counter() - t0
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+    return {"lines": lines, "customers": int(ev["customer_id"].nunique()), "snapshot_rows": len(table),
+            "features": table.shape[1], "timings_s": {k: round(v, 2) for k, v in t.items()},
+            "total_s": round(sum(t.values()), 2), "peak_memory_gb": round(peak_gb, 2), "notes": notes}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--customers", type=int, default=1_200_000)
+    ap.add_argument("--dir", default=None, help="folder for the generated log (default: a temporary one)")
+    ap.add_argument("--measure", default=None, help=argparse.SUPPRESS)  # the child process
+    args = ap.parse_args()
+    if args.measure:
+        print(json.dumps(measure(Path(args.measure))))
+        return
+    folder = Path(args.dir or tempfile.mkdtemp(prefix="bench_log_scale_"))
+    path = folder / f"orders_{args.customers}.parquet"
+    if not path.exists():
+        from core.synthetic_log import generate_log
+
+        t0 = time.perf_counter()
+        folder.mkdir(parents=True, exist_ok=True)
+        generate_log(args.customers, seed=42).to_parquet(path, index=False)
+        print(f"generated {path} in {time.perf_counter() - t0:.1f} s")
+    out = subprocess.run([sys.executable, __file__, "--measure", str(path)], capture_output=True, text=True)
+    if out.returncode:
+        sys.exit(out.stderr)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"log: {r['lines']:,} lines of {r['customers']:,} customers; {len(CUTOFFS)} cutoffs ({', '.join(CUTOFFS)}) "
+          f"-> {r['snapshot_rows']:,} snapshot rows x {r['features']} columns")
+    print("wall time: " + ", ".join(f"{k} {v:.1f} s" for k, v in r["timings_s"].items()) + f"; total {r['total_s']:.1f} s "
+          f"(target < 60 s)")
+    print(f"peak memory: {r['peak_memory_gb']:.2f} GB (target < 4 GB)")
+
+
+if __name__ == "__main__":
+    main()
