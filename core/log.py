@@ -45,6 +45,9 @@ from core.schema import ColumnSpec, DatasetSpec
 
 RETURN_MODES = ("negative", "prefix", "flag", "none")
 ATTRIBUTE_KINDS = ("categorical", "numeric", "count", "currency", "rate", "binary", "date")
+#: DuckDB's memory limit for the feature SQL (``SET memory_limit``; beyond it DuckDB spills
+#: to disk): https://duckdb.org/docs/stable/configuration/overview
+DUCKDB_MEMORY_LIMIT = "2GB"
 #: Features judged on the validation snapshot before training (kept only when they help).
 CANDIDATE_FEATURES = ("bgnbd_p_alive", "bgnbd_expected")
 #: Windows (days) of the recent-activity features.
@@ -236,6 +239,28 @@ def _days(ts: pd.Series, spec: LogSpec, source: str) -> tuple[np.ndarray, dict]:
     return days, notes
 
 
+def _duplicated(raw: pd.DataFrame) -> np.ndarray:
+    """Rows equal in every column to an earlier row (as ``DataFrame.duplicated``), shape (n,)
+    bool: each row is hashed by DuckDB (``hash`` of all columns, in row order) and only the
+    rows whose hash repeats are compared, so a log of millions of lines is hashed once."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute("SET enable_progress_bar = false")
+        con.execute("SET preserve_insertion_order = true")
+        con.register("raw", raw)
+        cols = ", ".join('"' + str(c).replace('"', '""') + '"' for c in raw.columns)
+        h = con.sql(f"SELECT hash({cols}) AS h FROM raw").fetchnumpy()["h"]
+    finally:
+        con.close()
+    cand = pd.Series(h).duplicated(keep=False).to_numpy()
+    dup = np.zeros(len(raw), dtype=bool)
+    if cand.any():
+        dup[np.flatnonzero(cand)] = raw[cand].duplicated().to_numpy()
+    return dup
+
+
 def events(raw: pd.DataFrame, spec: LogSpec, source: str = "log") -> tuple[pd.DataFrame, dict]:
     """Clean events from the log as read: one row per line, ``customer_id`` (text), ``day``
     (int, local days since 1970-01-01), ``amount`` (net money: returns negative),
@@ -253,11 +278,11 @@ def events(raw: pd.DataFrame, spec: LogSpec, source: str = "log") -> tuple[pd.Da
         mixture of timestamps with and without a time zone.
     """
     notes: dict = {}
-    dup = raw.duplicated()
+    dup = _duplicated(raw)
     if dup.any():  # with an order id a repeated line is a re-export; without one it may be a real purchase
         if spec.order_id:
             notes["duplicate_lines_dropped"] = int(dup.sum())
-            raw = raw[~dup.to_numpy()]
+            raw = raw[~dup]
         else:
             notes["identical_lines_kept"] = int(dup.sum())
     ids = raw[spec.customer_id]
@@ -287,8 +312,9 @@ def events(raw: pd.DataFrame, spec: LogSpec, source: str = "log") -> tuple[pd.Da
         amount = np.where(is_ret, -np.abs(amount), amount)
     else:
         is_ret = np.zeros(len(raw), dtype=bool)
-    text = lambda c: raw[c].astype("string").to_numpy(dtype=object, na_value=None) if c else None  # noqa: E731
-    ev = pd.DataFrame({"customer_id": ids.astype(str).to_numpy(), "day": days, "amount": amount,
+    # text stays in pandas' Arrow-backed string dtype (no Python objects per line: DuckDB reads it as is)
+    text = lambda c: raw[c].astype("str").array if c else None  # noqa: E731
+    ev = pd.DataFrame({"customer_id": ids.astype("str").array, "day": days, "amount": amount,
                        "quantity": np.abs(qty), "is_return": is_ret.astype(np.int8),
                        "order_id": text(spec.order_id), "product": text(spec.product),
                        "category": text(spec.category), "channel": text(spec.channel)})
@@ -339,54 +365,77 @@ def day_iso(day: int) -> str:
 #: Features at each cutoff from the events strictly before it, and labels from the purchase
 #: days in [cutoff, cutoff + horizon). Tables: ``events`` (as :func:`events` returns them)
 #: and ``cutoffs`` (one column ``cutoff``, day numbers). Placeholders: ``{horizon}``,
-#: ``{min_purchases}``, ``{windows}`` (the recent-window columns) and ``{channels}``.
-FEATURE_SQL = """
-WITH e AS (
-    SELECT c.cutoff, ev.customer_id, ev.day, ev.amount, ev.quantity, ev.is_return, ev.product, ev.category,
-           ev.channel
-    FROM events ev JOIN cutoffs c ON ev.day < c.cutoff
-),
-d AS (
-    SELECT cutoff, customer_id, day, SUM(amount) AS net, SUM(quantity) AS units, COUNT(*) AS lines,
-           SUM(is_return) AS return_lines
-    FROM e GROUP BY cutoff, customer_id, day
-),
-p AS (
-    SELECT cutoff, customer_id, day, net, units, lines,
-           day - LAG(day) OVER (PARTITION BY cutoff, customer_id ORDER BY day) AS gap
-    FROM d WHERE net > 0
-),
-f AS (
-    SELECT cutoff, customer_id, COUNT(*) AS frequency, MIN(day) AS first_day, MAX(day) AS last_day,
-           AVG(net) AS spend_mean, MAX(net) AS spend_max, AVG(units) AS units_per_purchase,
-           AVG(lines) AS lines_per_purchase, AVG(gap) AS gap_mean, STDDEV_SAMP(gap) AS gap_sd
-           {windows}
-    FROM p GROUP BY cutoff, customer_id
-),
-t AS (
-    SELECT cutoff, customer_id, SUM(net) AS spend_total, SUM(return_lines) AS return_lines, SUM(lines) AS lines
-    FROM d GROUP BY cutoff, customer_id
-),
-x AS (
-    SELECT cutoff, customer_id, COUNT(DISTINCT product) AS distinct_products,
-           COUNT(DISTINCT category) AS distinct_categories, COUNT(DISTINCT channel) AS distinct_channels
-           {channels}
-    FROM e WHERE is_return = 0 GROUP BY cutoff, customer_id
-),
-lab AS (
-    SELECT c.cutoff, dd.customer_id, MAX(CASE WHEN dd.net > 0 THEN 1 ELSE 0 END) AS label
-    FROM (SELECT customer_id, day, SUM(amount) AS net FROM events GROUP BY customer_id, day) dd
-    JOIN cutoffs c ON dd.day >= c.cutoff AND dd.day < c.cutoff + {horizon}
-    GROUP BY c.cutoff, dd.customer_id
-)
-SELECT f.*, t.spend_total, t.return_lines, t.lines, x.distinct_products, x.distinct_categories,
-       x.distinct_channels {channel_cols}, COALESCE(lab.label, 0) AS label
-FROM f JOIN t ON f.cutoff = t.cutoff AND f.customer_id = t.customer_id
-LEFT JOIN x ON f.cutoff = x.cutoff AND f.customer_id = x.customer_id
-LEFT JOIN lab ON f.cutoff = lab.cutoff AND f.customer_id = lab.customer_id
+#: ``{min_purchases}``, ``{windows}`` (the recent-window columns), ``{channel_days}`` and
+#: ``{channels}`` (the channel-share sums and columns).
+#:
+#: Everything that does not depend on the cutoff is computed once, on the events: the
+#: customer-days (``d0``: net spend, units, lines; a day lies wholly before a cutoff or not,
+#: since cutoffs are day numbers), on each day the products, categories and channels the
+#: customer bought for the first time (``np``, ``nc``, ``nh``: a distinct count before a
+#: cutoff is the sum of those before it) and the gap since the previous purchase day (the
+#: same at every later cutoff). Then one aggregation over the customer-days joined to the
+#: cutoffs gives every feature, so the join meets customer-days, not lines.
+FEATURE_STAGES = (
+    ("d0", """
+    SELECT customer_id, day, SUM(amount) AS net, SUM(quantity) AS units, COUNT(*) AS lines,
+               SUM(is_return) AS return_lines, SUM(1 - is_return) AS sale_lines {channel_days}
+        FROM events GROUP BY customer_id, day
+"""),
+    ("np", """
+    SELECT customer_id, day, COUNT(*) AS n FROM (
+               SELECT customer_id, MIN(day) AS day FROM events WHERE is_return = 0 AND product IS NOT NULL
+               GROUP BY customer_id, product) fp GROUP BY customer_id, day
+"""),
+    ("nc", """
+    SELECT customer_id, day, COUNT(*) AS n FROM (
+               SELECT customer_id, MIN(day) AS day FROM events WHERE is_return = 0 AND category IS NOT NULL
+               GROUP BY customer_id, category) fc GROUP BY customer_id, day
+"""),
+    ("nh", """
+    SELECT customer_id, day, COUNT(*) AS n FROM (
+               SELECT customer_id, MIN(day) AS day FROM events WHERE is_return = 0 AND channel IS NOT NULL
+               GROUP BY customer_id, channel) fh GROUP BY customer_id, day
+"""),
+    ("d", """
+    SELECT d0.*, COALESCE(np.n, 0) AS new_products, COALESCE(nc.n, 0) AS new_categories,
+               COALESCE(nh.n, 0) AS new_channels,
+               CASE WHEN d0.net > 0 THEN d0.day - LAG(d0.day) OVER (PARTITION BY d0.customer_id, d0.net > 0
+                                                                    ORDER BY d0.day) END AS gap
+        FROM d0
+        LEFT JOIN np ON d0.customer_id = np.customer_id AND d0.day = np.day
+        LEFT JOIN nc ON d0.customer_id = nc.customer_id AND d0.day = nc.day
+        LEFT JOIN nh ON d0.customer_id = nh.customer_id AND d0.day = nh.day
+"""),
+    ("f", """
+    SELECT c.cutoff, d.customer_id,
+               SUM(CASE WHEN d.net > 0 THEN 1 ELSE 0 END) AS frequency,
+               MIN(CASE WHEN d.net > 0 THEN d.day END) AS first_day, MAX(CASE WHEN d.net > 0 THEN d.day END) AS last_day,
+               AVG(CASE WHEN d.net > 0 THEN d.net END) AS spend_mean, MAX(CASE WHEN d.net > 0 THEN d.net END) AS spend_max,
+               AVG(CASE WHEN d.net > 0 THEN d.units END) AS units_per_purchase,
+               AVG(CASE WHEN d.net > 0 THEN d.lines END) AS lines_per_purchase,
+               AVG(d.gap) AS gap_mean, STDDEV_SAMP(d.gap) AS gap_sd {windows},
+               SUM(d.net) AS spend_total, SUM(d.return_lines) AS return_lines, SUM(d.lines) AS lines,
+               SUM(d.sale_lines) AS sale_lines, SUM(d.new_products) AS distinct_products,
+               SUM(d.new_categories) AS distinct_categories, SUM(d.new_channels) AS distinct_channels {channels}
+        FROM d JOIN cutoffs c ON d.day < c.cutoff
+        GROUP BY c.cutoff, d.customer_id
+"""),
+    ("lab", """
+    SELECT c.cutoff, d0.customer_id, MAX(CASE WHEN d0.net > 0 THEN 1 ELSE 0 END) AS label
+        FROM d0 JOIN cutoffs c ON d0.day >= c.cutoff AND d0.day < c.cutoff + {horizon}
+        GROUP BY c.cutoff, d0.customer_id
+"""),
+    ("features", """
+SELECT f.* {channel_cols}, COALESCE(lab.label, 0) AS label
+FROM f LEFT JOIN lab ON f.cutoff = lab.cutoff AND f.customer_id = lab.customer_id
 WHERE f.frequency >= {min_purchases}
 ORDER BY f.cutoff, f.customer_id
-"""
+"""),
+)
+#: The same stages as one SQL text: the stages before the last as common table
+#: expressions (``WITH d0 AS (...), ...``), the last as its query; Spark runs this text.
+FEATURE_SQL = "WITH " + ",\n".join(f"{name} AS ({sql.strip()})" for name, sql in FEATURE_STAGES[:-1]) + "\n" + \
+    FEATURE_STAGES[-1][1].strip() + "\n"
 
 
 def _channel_names(ev: pd.DataFrame, most: int = 5) -> list[str]:
@@ -412,15 +461,30 @@ def sql_literal(text: str) -> str:
 def feature_sql(spec: LogSpec, channels: list[str]) -> str:
     """The SQL of :data:`FEATURE_SQL` for this spec and these channel levels: the same text
     runs on DuckDB and on Spark SQL (:mod:`core.log_spark`), channel levels written with
-    :func:`sql_literal` and shares averaged over integers (``AVG`` of a decimal literal is
-    a rounded DECIMAL on Spark, a DOUBLE on DuckDB)."""
-    windows = "".join(f", SUM(CASE WHEN day >= cutoff - {w} THEN 1 ELSE 0 END) AS purchases_{w}d"
-                      f", SUM(CASE WHEN day >= cutoff - {w} THEN net ELSE 0 END) AS spend_{w}d" for w in WINDOWS)
-    chan = "".join(f", AVG(CASE WHEN channel = {sql_literal(c)} THEN 1 ELSE 0 END) AS channel_share_{i}"
-                   for i, c in enumerate(channels))
-    chan_cols = "".join(f", x.channel_share_{i}" for i in range(len(channels)))
-    return FEATURE_SQL.format(horizon=spec.horizon_days, min_purchases=spec.min_purchases, windows=windows,
-                              channels=chan, channel_cols=chan_cols)
+    :func:`sql_literal` and shares as a DOUBLE over integer sums (a decimal literal such as
+    ``1.0`` would make Spark round an average to a DECIMAL, where DuckDB keeps a DOUBLE)."""
+    return FEATURE_SQL.format(**_placeholders(spec, channels))
+
+
+def feature_stages(spec: LogSpec, channels: list[str]) -> list[tuple[str, str]]:
+    """:data:`FEATURE_STAGES` for this spec and these channel levels: ``(name, query)``
+    pairs, each query reading the tables the earlier stages named (DuckDB runs them one by
+    one into temporary tables, so no stage is computed twice)."""
+    values = _placeholders(spec, channels)
+    return [(name, sql.format(**values)) for name, sql in FEATURE_STAGES]
+
+
+def _placeholders(spec: LogSpec, channels: list[str]) -> dict:
+    windows = "".join(f", SUM(CASE WHEN d.net > 0 AND d.day >= c.cutoff - {w} THEN 1 ELSE 0 END) AS purchases_{w}d"
+                      f", SUM(CASE WHEN d.net > 0 AND d.day >= c.cutoff - {w} THEN d.net ELSE 0 END) AS spend_{w}d"
+                      for w in WINDOWS)
+    channel_days = "".join(f", SUM(CASE WHEN is_return = 0 AND channel = {sql_literal(c)} THEN 1 ELSE 0 END) "
+                           f"AS ch_{i}" for i, c in enumerate(channels))
+    chan = "".join(f", SUM(d.ch_{i}) AS ch_{i}" for i in range(len(channels)))
+    chan_cols = "".join(f", CAST(f.ch_{i} AS DOUBLE) / NULLIF(f.sale_lines, 0) AS channel_share_{i}"
+                        for i in range(len(channels)))
+    return {"horizon": spec.horizon_days, "min_purchases": spec.min_purchases, "windows": windows,
+            "channel_days": channel_days, "channels": chan, "channel_cols": chan_cols}
 
 
 def raw_features(ev: pd.DataFrame, spec: LogSpec, cutoffs: list[int],
@@ -430,16 +494,32 @@ def raw_features(ev: pd.DataFrame, spec: LogSpec, cutoffs: list[int],
     most used)."""
     import duckdb
 
+    import tempfile
+
     channels = _channel_names(ev) if channels is None else list(channels)
     con = duckdb.connect()
     try:
         con.execute("SET enable_progress_bar = false")
+        # DuckDB keeps to this much memory and spills the rest to a temporary folder
+        con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
+        con.execute(f"SET temp_directory = '{tempfile.gettempdir()}/shopsphere-duckdb'")
+        con.execute("SET preserve_insertion_order = false")  # the SQL orders its result itself
         con.register("events", ev)
         con.register("cutoffs", pd.DataFrame({"cutoff": np.asarray(cutoffs, dtype=np.int64)}))
-        out = con.execute(feature_sql(spec, channels)).df()
+        *stages, (_, final) = feature_stages(spec, channels)
+        for name, sql in stages:
+            con.execute(f"CREATE TEMP TABLE {name} AS {sql}")
+        table = con.sql(final).to_arrow_table()
     finally:
         con.close()
-    return out, channels
+    # DuckDB's SUM of integers is a HUGEINT, which Arrow carries as decimal128: as float64,
+    # not one Python Decimal per value
+    import pyarrow as pa
+
+    schema = pa.schema([pa.field(f.name, pa.float64()) if pa.types.is_decimal(f.type) else f for f in table.schema])
+    table = table.cast(schema)
+    # column by column, freeing the Arrow buffers as it goes (pyarrow's to_pandas options)
+    return table.to_pandas(self_destruct=True, split_blocks=True), channels
 
 
 def _col(name, kind, group, label, reason, unit="", high="", low="", lo=None, hi=None):
@@ -506,6 +586,21 @@ def feature_columns(spec: LogSpec, channels: list[str], has_products: bool, has_
     return tuple(cols)
 
 
+#: The most customers BG/NBD and Gamma-Gamma are fitted on at one cutoff: a seeded random
+#: sample beyond that (their four and three parameters are population figures; the standard
+#: errors at 100,000 customers are about 1% of the values). Scoring uses every customer.
+MAX_FIT_CUSTOMERS = 100_000
+
+
+def _fit_rows(mask: np.ndarray, cutoff: int) -> np.ndarray:
+    """Indices of the rows of ``mask`` to fit on: all, or :data:`MAX_FIT_CUSTOMERS` drawn
+    at random with the cutoff's day number as the seed (the same rows on every run)."""
+    rows = np.flatnonzero(mask)
+    if len(rows) <= MAX_FIT_CUSTOMERS:
+        return rows
+    return np.sort(np.random.default_rng(cutoff).choice(rows, MAX_FIT_CUSTOMERS, replace=False))
+
+
 def snapshot_table(ev: pd.DataFrame, spec: LogSpec, cutoffs: list[int], attrs: "Attributes | None" = None,
                    channels: list[str] | None = None) -> tuple[pd.DataFrame, DatasetSpec, dict]:
     """The stacked snapshot table of the events at the cutoffs, its spec and a summary.
@@ -527,56 +622,70 @@ def snapshot_table(ev: pd.DataFrame, spec: LogSpec, cutoffs: list[int], attrs: "
     f, channels = raw_features(ev, spec, cutoffs, channels)
     if f.empty:
         raise DataError("no customer bought before any cutoff: nothing to learn from")
-    c = f["cutoff"].to_numpy(float)
+    # arrays used below; every feature column then moves from f to out (popped, so the
+    # table is held once, not twice)
+    cut_day = f["cutoff"].to_numpy()
+    c = cut_day.astype(float)
     freq = f["frequency"].to_numpy(float)
-    out = pd.DataFrame({"customer_id": f["customer_id"].astype(str),
-                        "snapshot_date": [day_iso(d) for d in f["cutoff"]]})
-    out["recency_days"] = c - f["last_day"]
-    out["tenure_days"] = c - f["first_day"]
-    for k in ("frequency", "spend_total", "spend_mean", "spend_max"):
-        out[k] = f[k].astype(float)
-    out["spend_total"] = out["spend_total"].clip(lower=0)
+    first, last = f["first_day"].to_numpy(float), f["last_day"].to_numpy(float)
+    p90, p180 = f["purchases_90d"].to_numpy(float), f["purchases_180d"].to_numpy(float)
+    lines, ret_lines = f["lines"].to_numpy(float), f["return_lines"].to_numpy(float)
+    label = f["label"].to_numpy(int)
+    take = lambda k: f.pop(k).to_numpy(float)  # noqa: E731
+    out = pd.DataFrame({"customer_id": f.pop("customer_id").astype(str),
+                        "snapshot_date": f["cutoff"].map({d: day_iso(d) for d in set(cut_day)}).astype(str)})
+    out["recency_days"] = c - last
+    out["tenure_days"] = c - first
+    out["frequency"] = freq
+    out["spend_total"] = np.clip(take("spend_total"), 0, None)
+    out["spend_mean"] = take("spend_mean")
+    out["spend_max"] = take("spend_max")
     for w in WINDOWS:
-        out[f"purchases_{w}d"] = f[f"purchases_{w}d"].astype(float)
-        out[f"spend_{w}d"] = f[f"spend_{w}d"].astype(float)
-    out["gap_mean"] = f["gap_mean"].astype(float)
-    out["gap_sd"] = f["gap_sd"].astype(float)
+        out[f"purchases_{w}d"] = take(f"purchases_{w}d")
+        out[f"spend_{w}d"] = take(f"spend_{w}d")
+    out["gap_mean"] = take("gap_mean")
+    out["gap_sd"] = take("gap_sd")
     with np.errstate(divide="ignore", invalid="ignore"):
-        out["overdue_ratio"] = np.where(out["gap_mean"] > 0, out["recency_days"] / out["gap_mean"], np.nan)
-        recent, earlier = f["purchases_90d"].to_numpy(float), (f["purchases_180d"] - f["purchases_90d"]).to_numpy(float)
-        out["trend"] = np.where(recent + earlier > 0, (recent - earlier) / (recent + earlier), np.nan)
-        out["return_share"] = np.where(f["lines"] > 0, f["return_lines"] / f["lines"], 0.0)
-    out["lines_per_purchase"] = f["lines_per_purchase"].astype(float)
+        gm = out["gap_mean"].to_numpy()
+        out["overdue_ratio"] = np.where(gm > 0, out["recency_days"].to_numpy() / gm, np.nan)
+        earlier = p180 - p90
+        out["trend"] = np.where(p90 + earlier > 0, (p90 - earlier) / (p90 + earlier), np.nan)
+        out["return_share"] = np.where(lines > 0, ret_lines / lines, 0.0)
+    out["lines_per_purchase"] = take("lines_per_purchase")
     has_qty = bool(spec.quantity)
     if has_qty:
-        out["units_per_purchase"] = f["units_per_purchase"].astype(float)
+        out["units_per_purchase"] = take("units_per_purchase")
     has_products, has_categories = ev["product"].notna().any(), ev["category"].notna().any()
     if has_products:
-        out["distinct_products"] = f["distinct_products"].astype(float)
+        out["distinct_products"] = take("distinct_products")
     if has_categories:
-        out["distinct_categories"] = f["distinct_categories"].astype(float)
+        out["distinct_categories"] = take("distinct_categories")
     for i in range(len(channels)):
-        out[f"channel_share_{i}"] = f[f"channel_share_{i}"].astype(float)
+        out[f"channel_share_{i}"] = take(f"channel_share_{i}")
+    del f
     # BG/NBD and Gamma-Gamma at each cutoff, on the histories before it (no labels)
-    x, t_x, T = freq - 1, (f["last_day"] - f["first_day"]).to_numpy(float), c - f["first_day"].to_numpy(float)
-    p_alive, expected, p_buy, spend = (np.full(len(f), np.nan) for _ in range(4))
-    fits = {}
-    for cut in sorted(set(f["cutoff"])):
-        m = f["cutoff"].to_numpy() == cut
-        bg = BGNBD.fit(x[m], t_x[m], T[m])
+    x, t_x, T = freq - 1, last - first, c - first
+    p_alive, expected, p_buy, spend = (np.full(len(out), np.nan) for _ in range(4))
+    fits, start = {}, (1.0, 1.0, 1.0, 1.0)
+    spend_mean = out["spend_mean"].to_numpy(float)
+    for cut in sorted(set(cut_day)):
+        m = cut_day == cut
+        fit = _fit_rows(m, int(cut))
+        bg = BGNBD.fit(x[fit], t_x[fit], T[fit], start=start)  # started where the previous cutoff ended
+        start = (bg.r, bg.alpha, bg.a, bg.b)
         p_alive[m] = bg.p_alive(x[m], t_x[m], T[m])
         expected[m] = bg.expected_purchases(x[m], t_x[m], T[m], spec.horizon_days)
         p_buy[m] = bg.p_buy(x[m], t_x[m], T[m], spec.horizon_days)
         try:
-            gg = GammaGamma.fit(x[m], out.loc[m, "spend_mean"].to_numpy(float))
-            spend[m] = gg.expected_spend(x[m], out.loc[m, "spend_mean"].to_numpy(float))
+            gg = GammaGamma.fit(x[fit], spend_mean[fit])
+            spend[m] = gg.expected_spend(x[m], spend_mean[m])
         except ValueError:
             gg = None
-            spend[m] = out.loc[m, "spend_mean"].to_numpy(float)
+            spend[m] = spend_mean[m]
         fits[day_iso(cut)] = {"bgnbd": dataclasses.asdict(bg), "gamma_gamma": None if gg is None else dataclasses.asdict(gg)}
     out["bgnbd_p_alive"] = p_alive
     out["bgnbd_expected"] = expected
-    out[spec.target] = f["label"].astype(int).to_numpy()
+    out[spec.target] = label
     out["_bgnbd_p"] = p_buy
     out["_expected_spend"] = spend
     columns = feature_columns(spec, channels, bool(has_products), bool(has_categories), has_qty)

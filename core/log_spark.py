@@ -12,7 +12,7 @@ The text is written so that both engines read it alike (``tests/test_log_spark.p
 checks the results are equal): a channel level is built with :func:`core.log.sql_literal`
 (``CHR(39)`` for a quote, ``CHR(92)`` for a backslash, joined with ``||``; Spark reads
 ``'o''shop'`` as ``oshop`` and a backslash as an escape), and the channel shares average
-integers (``THEN 1 ELSE 0``: ``AVG`` of the decimal literal ``1.0`` is a rounded
+integers (integer sums cast to ``DOUBLE``; ``AVG`` of the decimal literal ``1.0`` would be a rounded
 ``DECIMAL(6,5)`` on Spark, a ``DOUBLE`` on DuckDB). Everything else (CTEs, the non-equi join
 ``ev.day < c.cutoff``, ``LAG ... OVER (PARTITION BY ... ORDER BY day)``, ``STDDEV_SAMP``,
 ``COUNT(DISTINCT ...)``, ``COALESCE``, ``f.*``) is standard and runs under Spark's default
