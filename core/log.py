@@ -631,7 +631,9 @@ def snapshot_table(ev: pd.DataFrame, spec: LogSpec, cutoffs: list[int], attrs: "
     p90, p180 = f["purchases_90d"].to_numpy(float), f["purchases_180d"].to_numpy(float)
     lines, ret_lines = f["lines"].to_numpy(float), f["return_lines"].to_numpy(float)
     label = f["label"].to_numpy(int)
-    take = lambda k: f.pop(k).to_numpy(float)  # noqa: E731
+    def take(k, frame=f):
+        return frame.pop(k).to_numpy(float)
+
     out = pd.DataFrame({"customer_id": f.pop("customer_id").astype(str),
                         "snapshot_date": f["cutoff"].map({d: day_iso(d) for d in set(cut_day)}).astype(str)})
     out["recency_days"] = c - last
@@ -662,7 +664,7 @@ def snapshot_table(ev: pd.DataFrame, spec: LogSpec, cutoffs: list[int], attrs: "
         out["distinct_categories"] = take("distinct_categories")
     for i in range(len(channels)):
         out[f"channel_share_{i}"] = take(f"channel_share_{i}")
-    del f
+    del f, take
     # BG/NBD and Gamma-Gamma at each cutoff, on the histories before it (no labels)
     x, t_x, T = freq - 1, last - first, c - first
     p_alive, expected, p_buy, spend = (np.full(len(out), np.nan) for _ in range(4))
