@@ -11,6 +11,7 @@ caches, the later ones show what a user waits for afterwards (the target: under 
 Usage::
 
     python benchmarks/bench_app.py [--artifacts artifacts] [--visits 3] [--shots docs/screenshots]
+                                   [--pages overview,segments,matrix]
 
 Prints one line per page: first visit, then the median of the later ones, in seconds.
 Screenshots are taken on the last visit, 1366 px wide (a laptop screen), then shrunk to
@@ -51,6 +52,8 @@ def main() -> int:
     ap.add_argument("--artifacts", default=None, help="runs folder (default: from configs/default.toml)")
     ap.add_argument("--visits", type=int, default=3, help="visits per page (first = cold cache)")
     ap.add_argument("--shots", default=str(REPO / "docs" / "screenshots"), help="screenshot folder ('' = none)")
+    ap.add_argument("--pages", default=None, help="comma-separated pages to open (default: all), e.g. "
+                                                  "overview,segments,matrix")
     args = ap.parse_args()
     art = Path(args.artifacts or load_settings(REPO / "configs" / "default.toml").artifacts_dir)
     if not art.is_absolute():
@@ -60,7 +63,9 @@ def main() -> int:
         shots.mkdir(parents=True, exist_ok=True)
     downloads = Path("/tmp") / f"bench_app_downloads_{int(time.time())}"
     downloads.mkdir()
-    times: dict[str, list[float]] = {p: [] for p in browser.PAGES}
+    wanted = None if args.pages is None else {"" if p == "overview" else p for p in args.pages.split(",")}
+    pages = [p for p in browser.PAGES if wanted is None or p in wanted]
+    times: dict[str, list[float]] = {p: [] for p in pages}
     with browser.app_server(art, downloads / "streamlit.log") as url:
         driver = browser.chrome(downloads)
         try:
@@ -69,7 +74,7 @@ def main() -> int:
             drawn, _ = browser.wait_page(driver, browser.PAGES[""][1], timeout=300)
             print(f"app start (first page, cold): {drawn - t0:.2f} s")
             for visit in range(args.visits):
-                for path in list(browser.PAGES)[1:] + [""]:
+                for path in [p for p in pages if p] + ([""] if "" in pages else []):
                     seconds, state = browser.open_page(driver, path, CHARTS.get(path, 0), timeout=300)
                     times[path].append(seconds)
                     if shots and visit == args.visits - 1:

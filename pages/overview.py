@@ -18,7 +18,11 @@ if man.source:  # built from a transaction log: where the rows come from
             f"before the cutoff, the label a purchase in the {src['horizon_days']} days after it. Tested out of time "
             f"on the latest cutoff ({src['cutoffs'][-1]}); the figures per snapshot are on the Propensity page.")
 c = st.columns(4)
-c[0].metric("Customers", f"{man.rows:,}")
+if man.source:  # stacked snapshots: one row per customer and cutoff
+    c[0].metric("Customer snapshots", f"{man.rows:,}",
+                help=f"{man.source['customers']:,} customers in the log, one row per cutoff they had bought before.")
+else:
+    c[0].metric("Customers", f"{man.rows:,}")
 c[1].metric("Base rate", f"{x.base_rate:.1%}", help=f"Share of test customers who {run.target_label}.")
 c[2].metric("Segments", man.n_segments)
 c[3].metric("Top-decile lift", f"{x.lift_top_decile:.2f}x")

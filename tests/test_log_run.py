@@ -109,6 +109,7 @@ def test_pages_work_on_a_log_run_and_the_admin_reads_an_uploaded_log(log_run, lo
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=90).run()
     assert not at.exception
     assert any("Built from the transaction log" in i.value for i in at.info)
+    assert next(m for m in at.metric if m.label == "Customer snapshots").value == f"{run.manifest().rows:,}"
     for page in ("segments", "propensity", "matrix", "projection", "cohort"):
         at.switch_page(f"pages/{page}.py").run()
         assert not at.exception, page
