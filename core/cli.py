@@ -180,6 +180,7 @@ def _train(args, settings) -> int:
 
     if args.log and (args.data or not args.spec):
         raise DataError("train --log LOG needs --spec configs/NAME.toml (a log spec) and no --data")
+    _refuse_log_spec_for_a_table(args)
     outcome = train_or_retrain(args.log or args.data, args.spec, settings, progress=_progress, log=bool(args.log))
     if outcome.retrain is not None:
         return _print_retrain(outcome.retrain)
@@ -224,7 +225,12 @@ def _score(args, settings) -> int:
         raise DataError("score needs one of --data TABLE or --log LOG")
     if args.cutoff and not args.log:
         raise DataError("--cutoff goes with --log")
+    if args.log and args.spec:
+        raise DataError("score --log reads the log with the run's own log spec: leave out --spec")
+    _refuse_log_spec_for_a_table(args)
     run = registry.load_run(settings.artifacts_dir, args.run)
+    if args.data and (run.manifest().source or {}).get("kind") == "log":
+        raise DataError(f"run {run.run_id} was built from a log: score it with --log LOG [--cutoff DATE]")
     if args.out is None:
         from datetime import datetime, timezone
 
@@ -249,6 +255,9 @@ def _score(args, settings) -> int:
         print(f"features of {len(raw):,} customers as of {note['cutoff']} from the log {args.log}"
               + (f" ({note['events_after_cutoff_ignored']:,} lines on or after the cutoff ignored)"
                  if note["events_after_cutoff_ignored"] else ""), file=sys.stderr)
+        if note.get("days_after_the_log_ends"):
+            print(f"note: the cutoff lies {note['days_after_the_log_ends']:,} days after the log ends: customers are "
+                  "scored as if none of them bought in between", file=sys.stderr)
     else:
         raw = data.read_table(args.data, model.spec)  # the spec's id column is read as text
     from tqdm import tqdm
@@ -263,6 +272,14 @@ def _score(args, settings) -> int:
     return 0
 
 
+def _refuse_log_spec_for_a_table(args) -> None:
+    """A log spec given for a table: say to use --log (not 'unknown key')."""
+    from core.log import is_log_spec
+
+    if not args.log and args.spec and is_log_spec(args.spec):
+        raise DataError(f"{args.spec} is a log spec: give the log with --log LOG, not --data")
+
+
 def _log_features(run, log_path, cutoff):
     """The scoring table of a log for a run built from a log (its saved log spec and
     channel levels), as of ``cutoff``. Raises DataError for a run built from a table."""
@@ -274,7 +291,11 @@ def _log_features(run, log_path, cutoff):
     raw_spec = dict(src["log_spec"])
     raw_spec["cutoffs"] = tuple(raw_spec.get("cutoffs") or ())
     spec = log.LogSpec(**raw_spec)
-    ev, _ = log.events(log.read_log(log_path, spec), spec, str(log_path))
+    ev, notes = log.events(log.read_log(log_path, spec), spec, str(log_path))
+    for key, value in notes.items():
+        print(f"note: {key.replace('_', ' ')}: {value:,}"
+              + (" (they made no purchase, so they are not scored)" if key == "customers_with_only_returns" else ""),
+              file=sys.stderr)
     table, note = log.scoring_table(ev, spec, cutoff, src.get("channels") or [], log.read_attributes(spec))
     model_spec = run.spec()  # candidate features the run judged unhelpful are not its inputs
     keep = {model_spec.id_column, model_spec.snapshot_column, *model_spec.feature_names, *model_spec.evaluation_columns}

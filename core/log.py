@@ -159,6 +159,8 @@ def load_log_spec(path: str | Path) -> LogSpec:
         raise DataError(f"log spec {p}: unknown key '{unknown[0]}'")
     if "cutoffs" in raw:
         raw["cutoffs"] = tuple(str(c) for c in raw["cutoffs"])
+    if raw.get("attributes"):  # as the person running the command means it; kept absolute in the run
+        raw["attributes"] = str(Path(raw["attributes"]).resolve())
     try:
         return LogSpec(**raw)
     except DataError as exc:
@@ -219,6 +221,10 @@ def _days(ts: pd.Series, spec: LogSpec, source: str) -> tuple[np.ndarray, dict]:
     text = ts.astype("string")
     has_offset = text.str.contains(r"(?:[+-]\d{2}:?\d{2}|Z)$", regex=True, na=False)
     if has_offset.any() and not has_offset[ts.notna()].all():
+        with_zone = int(has_offset.sum())
+        if with_zone <= int((~has_offset & ts.notna()).sum()):  # name a row of the minority form
+            _first_bad(has_offset, ts, source, spec.timestamp,
+                       "in the same form as the others (it carries a time zone, most timestamps do not)")
         _first_bad(~has_offset & ts.notna(), ts, source, spec.timestamp,
                    "in the same form as the others (some timestamps carry a time zone, this one does not)")
     try:
@@ -715,7 +721,8 @@ def scoring_table(ev: pd.DataFrame, spec: LogSpec, cutoff: str | None, channels:
     day after the last event), to score: :func:`snapshot_table` at that one cutoff with a
     run's channel levels, without the label. Events on or after the cutoff are ignored and
     counted. Returns the table (one row per customer, ``customer_id`` and
-    ``snapshot_date`` first) and notes (``cutoff``, ``events_after_cutoff_ignored``).
+    ``snapshot_date`` first) and notes (``cutoff``, ``events_after_cutoff_ignored``, and
+    ``days_after_the_log_ends`` for a cutoff later than the day after the last event).
 
     Raises DataError for a cutoff with no event before it."""
     first, last = int(ev["day"].min()), int(ev["day"].max())
@@ -728,7 +735,10 @@ def scoring_table(ev: pd.DataFrame, spec: LogSpec, cutoff: str | None, channels:
                         "build features from")
     after = int((ev["day"].to_numpy() >= cut).sum())
     table, _, _ = snapshot_table(ev[ev["day"].to_numpy() < cut], spec, [cut], attrs, channels)
-    return table.drop(columns=[spec.target]), {"cutoff": day_iso(cut), "events_after_cutoff_ignored": after}
+    notes = {"cutoff": day_iso(cut), "events_after_cutoff_ignored": after}
+    if cut > last + 1:  # allowed (scoring as of a later day), but said
+        notes["days_after_the_log_ends"] = cut - last - 1
+    return table.drop(columns=[spec.target]), notes
 
 
 def check_windows(cutoffs: list[int], horizon: int) -> list[str]:

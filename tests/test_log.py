@@ -175,7 +175,7 @@ def test_paired_bootstrap_difference_matches_sklearn_on_the_same_resamples():
 @pytest.mark.parametrize("change, message", [
     (lambda r: r.assign(ts=r["ts"].where(r.index != 3, "next tuesday")), "column 'ts': 'next tuesday' at row 4 is not a timestamp"),
     (lambda r: r.assign(amount=r["amount"].astype(object).where(r.index != 2, "12,5 EUR")), "column 'amount': '12,5 EUR' at row 3 is not a number"),
-    (lambda r: r.assign(ts=r["ts"].where(r.index != 1, "2024-02-10T09:00:00+02:00")), "row 1 is not in the same form"),
+    (lambda r: r.assign(ts=r["ts"].where(r.index != 1, "2024-02-10T09:00:00+02:00")), "'2024-02-10T09:00:00\\+02:00' at row 2 is not in the same form"),
     (lambda r: r.assign(cid=r["cid"].where(r.index != 5, None)), "column 'cid': .* at row 6 is not an id \\(it is empty\\)"),
 ])
 def test_bad_log_lines_are_named(change, message):
@@ -304,3 +304,10 @@ def test_generated_log_is_seeded_and_reads_with_its_spec(tmp_path):
     first = ev.groupby("customer_id")["day"].min()
     signup = log.read_attributes(spec).table.set_index("customer_id")["signup_date"]
     assert (first == signup.loc[first.index].astype(int)).all()
+
+
+def test_attributes_path_is_kept_absolute(tmp_path, monkeypatch):
+    (tmp_path / "spec.toml").write_text('kind = "log"\nname = "x"\ncustomer_id = "c"\ntimestamp = "t"\n'
+                                        'amount = "a"\nattributes = "people.csv"\n')
+    monkeypatch.chdir(tmp_path)
+    assert log.load_log_spec("spec.toml").attributes == str(tmp_path / "people.csv")

@@ -135,3 +135,17 @@ def test_pages_work_on_a_log_run_and_the_admin_reads_an_uploaded_log(log_run, lo
     assert any("Snapshots at 8 cutoffs" in m.value for m in at.markdown)
     assert any(b.label == "Train a new run on this log" for b in at.button)
     assert [m.value for m in at.metric if m.label == "Customers"][-1] == f"{CUSTOMERS:,}"
+
+
+def test_cli_points_log_runs_and_log_specs_to_the_log_commands(log_run, log_files, tmp_path, capsys):
+    art, _ = log_run
+    orders, spec = log_files
+    code = main(["--artifacts", str(art), "score", "--data", str(orders), "--out", str(tmp_path / "a.csv")])
+    assert code == 2 and "was built from a log: score it with --log LOG" in capsys.readouterr().err
+    code = main(["--artifacts", str(art), "score", "--log", str(orders), "--spec", str(spec)])
+    assert code == 2 and "leave out --spec" in capsys.readouterr().err
+    code = main(["--artifacts", str(tmp_path / "other"), "train", "--data", str(orders), "--spec", str(spec)])
+    assert code == 2 and "is a log spec: give the log with --log LOG" in capsys.readouterr().err
+    code = main(["--artifacts", str(art), "score", "--log", str(orders), "--cutoff", "2026-03-01",
+                 "--out", str(tmp_path / "late.csv")])
+    assert code == 0 and "days after the log ends" in capsys.readouterr().err
