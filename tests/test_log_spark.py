@@ -207,7 +207,7 @@ def test_spark_features_equal_duckdb(spark, case):
 
 
 @pytest.mark.slow
-def test_portable_literal_reads_back_on_spark(spark):
+def test_sql_literal_reads_back_on_spark(spark):
     row = spark.sql("SELECT " + ", ".join(f"{log.sql_literal(t)} AS c{i}"
                                           for i, t in enumerate(TRICKY))).collect()[0]
     assert list(row) == TRICKY
