@@ -180,7 +180,6 @@ def _train(args, settings) -> int:
 
     if args.log and (args.data or not args.spec):
         raise DataError("train --log LOG needs --spec configs/NAME.toml (a log spec) and no --data")
-    _refuse_log_spec_for_a_table(args)
     outcome = train_or_retrain(args.log or args.data, args.spec, settings, progress=_progress, log=bool(args.log))
     if outcome.retrain is not None:
         return _print_retrain(outcome.retrain)
@@ -227,7 +226,6 @@ def _score(args, settings) -> int:
         raise DataError("--cutoff goes with --log")
     if args.log and args.spec:
         raise DataError("score --log reads the log with the run's own log spec: leave out --spec")
-    _refuse_log_spec_for_a_table(args)
     run = registry.load_run(settings.artifacts_dir, args.run)
     if args.data and (run.manifest().source or {}).get("kind") == "log":
         raise DataError(f"run {run.run_id} was built from a log: score it with --log LOG [--cutoff DATE]")
@@ -270,14 +268,6 @@ def _score(args, settings) -> int:
     for line in data.quality_notes(report["quality"], report["unseen_categories"]):
         print(f"note: {line}", file=sys.stderr)
     return 0
-
-
-def _refuse_log_spec_for_a_table(args) -> None:
-    """A log spec given for a table: say to use --log (not 'unknown key')."""
-    from core.log import is_log_spec
-
-    if not args.log and args.spec and is_log_spec(args.spec):
-        raise DataError(f"{args.spec} is a log spec: give the log with --log LOG, not --data")
 
 
 def _log_features(run, log_path, cutoff):

@@ -131,7 +131,8 @@ def segment_matrix(scored: pd.DataFrame, y: np.ndarray | None = None, test_mask:
             aov = pd.to_numeric(feats[spec.order_value_column], errors="coerce")
             seg_aov = aov.where(aov > 0).groupby(seg).mean()  # customers with no order have no order value
             out["segment_aov"] = out["segment_id"].map(seg_aov).to_numpy(float)
-            out["expected_revenue"] = out["expected_buyers"] * out["segment_aov"]  # NaN: the segment has no orders
+            if "expected_revenue" not in scored.columns:  # else each customer's own, summed below
+                out["expected_revenue"] = out["expected_buyers"] * out["segment_aov"]  # NaN: no orders
         for role, col in (("discount", spec.discount_column), ("value", spec.value_column)):
             if col:
                 z = _std_diff(pd.to_numeric(feats[col], errors="coerce"), [seg, dec])

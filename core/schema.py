@@ -278,7 +278,8 @@ def load_spec(path: str | Path) -> DatasetSpec:
     Raises
     ------
     DataError
-        File missing or unreadable, TOML syntax error, unknown key, unknown kind/group.
+        File missing or unreadable, TOML syntax error, unknown key, unknown kind/group, or
+        a log spec (``kind = "log"``).
     """
     path = Path(path)
     if not path.is_file():
@@ -287,6 +288,8 @@ def load_spec(path: str | Path) -> DatasetSpec:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"spec file {path}: not valid TOML ({exc})") from None
+    if raw.get("kind") == "log":  # a transaction log's spec (core.log.load_log_spec), not a table's
+        raise DataError(f"{path} is a log spec: give the log with --log LOG (train, retrain, score), not as a table")
     allowed = {"name", "id", "target", "target_label", "segmentation_groups", "reference_date", "ignore", "columns",
                "value_column", "recency_column", "snapshot_column", "allow_leaky", "order_value_column",
                "discount_column"}

@@ -157,25 +157,31 @@ def _upload_log_tab() -> None:
         st.error(f"{up.name} is {up.size / 1024 / 1024:.1f} MB; the limit here is {cfg.upload_max_mb} MB "
                  "(setting upload_max_mb). Train on it with `python -m core train --log FILE --spec SPEC`.")
         return
-    try:  # kept as sent (a log is read from a file), removed again when it does not read
-        path = registry.save_upload_bytes(cfg.artifacts_dir, up.name, up.getvalue())
-    except DataError as exc:
-        show_error(exc)
-        return
-    try:
-        raw = log.read_log(path, log_spec)
-        ev, notes = log.events(raw, log_spec, up.name)
-        cuts = log.cutoff_days(log_spec, int(ev["day"].min()), int(ev["day"].max()))
-        windows = log.check_windows(cuts, log_spec.horizon_days)
-    except DataError as exc:
-        path.unlink(missing_ok=True)
-        st.error(str(exc).replace(str(path), up.name))
-        return
+    key = (up.file_id, spec_label)
+    if st.session_state.get("log_check", (None,))[0] != key:  # read once per file and spec, not on every rerun
+        try:  # kept as sent (a log is read from a file), removed again when it does not read
+            path = registry.save_upload_bytes(cfg.artifacts_dir, up.name, up.getvalue())
+        except DataError as exc:
+            show_error(exc)
+            return
+        try:
+            raw = log.read_log(path, log_spec)
+            ev, notes = log.events(raw, log_spec, up.name)
+            cuts = log.cutoff_days(log_spec, int(ev["day"].min()), int(ev["day"].max()))
+            windows = log.check_windows(cuts, log_spec.horizon_days)
+        except DataError as exc:
+            path.unlink(missing_ok=True)
+            st.error(str(exc).replace(str(path), up.name))
+            return
+        summary = {"lines": len(raw), "customers": int(ev["customer_id"].nunique()),
+                   "first": log.day_iso(int(ev["day"].min())), "last": log.day_iso(int(ev["day"].max()))}
+        st.session_state["log_check"] = (key, path, summary, cuts, windows, notes)
+    _, path, summary, cuts, windows, notes = st.session_state["log_check"]
     c = st.columns(4)
-    c[0].metric("Lines", f"{len(raw):,}")
-    c[1].metric("Customers", f"{ev['customer_id'].nunique():,}")
-    c[2].metric("First day", log.day_iso(int(ev["day"].min())))
-    c[3].metric("Last day", log.day_iso(int(ev["day"].max())))
+    c[0].metric("Lines", f"{summary['lines']:,}")
+    c[1].metric("Customers", f"{summary['customers']:,}")
+    c[2].metric("First day", summary["first"])
+    c[3].metric("Last day", summary["last"])
     st.write(f"Snapshots at {len(cuts)} cutoffs, label window {log_spec.horizon_days} days:")
     st.code("\n".join(windows), language=None)
     for key, value in notes.items():
@@ -183,6 +189,7 @@ def _upload_log_tab() -> None:
     if st.button("Train a new run on this log", type="primary"):
         if not _train(path, specs[spec_label], up.name, log=True):
             path.unlink(missing_ok=True)  # a failed upload is not kept
+            st.session_state.pop("log_check", None)
 
 
 retrain_tab, upload, upload_log, history, monitor = st.tabs(
