@@ -59,6 +59,29 @@ def bgnbd_log_likelihood(params, x, t_x, T) -> np.ndarray:
     return a1 + a2 + np.logaddexp(a3, a4)
 
 
+class _LikelihoodTable:
+    """:func:`bgnbd_log_likelihood` for many evaluations on the same histories: the terms
+    that depend on ``x`` alone are computed once per distinct ``x``, and ``log(alpha + t)``
+    once per distinct time, then gathered (frequencies and day counts take a few hundred
+    values among many thousand customers, so an evaluation costs gathers, not ``gammaln``
+    per customer)."""
+
+    def __init__(self, x, t_x, T):
+        self.xs, self.xi = np.unique(x, return_inverse=True)
+        times, ti = np.unique(np.concatenate([t_x, T]), return_inverse=True)
+        self.times, self.ti_t, self.ti_T = times, ti[:len(x)], ti[len(x):]
+
+    def log_likelihood(self, params) -> np.ndarray:
+        r, alpha, a, b = params
+        xs, xi = self.xs, self.xi
+        per_x = gammaln(r + xs) - gammaln(r) + r * np.log(alpha) + betaln(a, b + xs) - betaln(a, b)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a4_x = np.where(xs > 0, np.log(a) - np.log(np.maximum(b + xs - 1, 1e-300)), -np.inf)
+        log_t = np.log(alpha + self.times)
+        rx = (r + xs)[xi]
+        return per_x[xi] + np.logaddexp(-rx * log_t[self.ti_T], a4_x[xi] - rx * log_t[self.ti_t])
+
+
 @dataclass(frozen=True)
 class BGNBD:
     """Fitted BG/NBD parameters and the time unit they are in (``"days"``, ``"weeks"``)."""
@@ -78,10 +101,10 @@ class BGNBD:
         keys, inverse, weights = np.unique(np.column_stack([x, t_x, T]), axis=0, return_inverse=True,
                                            return_counts=True)
         ux, ut, uT = keys.T
+        table = _LikelihoodTable(ux, ut, uT)
 
         def nll(logp):
-            ll = bgnbd_log_likelihood(np.exp(logp), ux, ut, uT)
-            return -float(np.dot(weights, ll)) / weights.sum()
+            return -float(np.dot(weights, table.log_likelihood(np.exp(logp)))) / weights.sum()
 
         res = minimize(nll, np.log(np.asarray(start, float)), method="L-BFGS-B",
                        bounds=[(-12, 12)] * 4)

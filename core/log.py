@@ -47,7 +47,7 @@ RETURN_MODES = ("negative", "prefix", "flag", "none")
 ATTRIBUTE_KINDS = ("categorical", "numeric", "count", "currency", "rate", "binary", "date")
 #: DuckDB's memory limit for the feature SQL (``SET memory_limit``; beyond it DuckDB spills
 #: to disk): https://duckdb.org/docs/stable/configuration/overview
-DUCKDB_MEMORY_LIMIT = "2GB"
+DUCKDB_MEMORY_LIMIT = "1500MB"
 #: Features judged on the validation snapshot before training (kept only when they help).
 CANDIDATE_FEATURES = ("bgnbd_p_alive", "bgnbd_expected")
 #: Windows (days) of the recent-activity features.
@@ -260,18 +260,54 @@ def _duplicated(raw: pd.DataFrame) -> np.ndarray:
         h = con.sql(f"SELECT hash({cols}) AS h FROM raw").fetchnumpy()["h"]
     finally:
         con.close()
-    cand = pd.Series(h).duplicated(keep=False).to_numpy()
+    # rows whose hash occurs more than once (a sort of the hashes: faster than a hash table
+    # of 10 million of them)
+    srt = np.sort(h)
+    repeated = np.unique(srt[1:][srt[1:] == srt[:-1]])
+    cand = np.isin(h, repeated) if len(repeated) else np.zeros(len(raw), dtype=bool)
     dup = np.zeros(len(raw), dtype=bool)
     if cand.any():
         dup[np.flatnonzero(cand)] = raw[cand].duplicated().to_numpy()
     return dup
 
 
+
+def _categorical(values: pd.Series) -> pd.Categorical:
+    """Text values as a Categorical whose categories are sorted (missing values stay
+    missing), shape (n,). Built with Arrow's dictionary encoding
+    (``pyarrow.compute.dictionary_encode``) and the dictionary then sorted by bytes
+    (``pyarrow.compute.array_sort_indices``), so the codes order the rows as the text orders
+    them in DuckDB and Spark SQL (both compare strings by their UTF-8 bytes)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:  # Arrow-backed text (as Parquet and pandas' "str" give it) is taken as it is, not copied
+        arr = pa.array(values.array, from_pandas=True)
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+            raise TypeError(arr.type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):  # numbers, mixed objects: as pandas writes them
+        arr = pa.array(values.astype("str").array, type=pa.string(), from_pandas=True)
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+    enc = pc.dictionary_encode(arr)
+    order = pc.array_sort_indices(enc.dictionary).to_numpy()
+    rank = np.empty(len(order), dtype=np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    idx = enc.indices.fill_null(-1).to_numpy().astype(np.int32)
+    codes = np.where(idx >= 0, rank[np.maximum(idx, 0)], -1).astype(np.int32) if len(rank) else idx
+    categories = pd.Index(enc.dictionary.take(pa.array(order)).to_pandas(), dtype="str")
+    return pd.Categorical.from_codes(codes, categories=categories)
+
+
 def events(raw: pd.DataFrame, spec: LogSpec, source: str = "log") -> tuple[pd.DataFrame, dict]:
     """Clean events from the log as read: one row per line, ``customer_id`` (text), ``day``
     (int, local days since 1970-01-01), ``amount`` (net money: returns negative),
-    ``quantity`` (float, 1 without a column), ``is_return`` (0/1), and ``order_id``,
-    ``product``, ``category``, ``channel`` (text or None).
+    ``quantity`` (float, 1 without a column), ``is_return`` (0/1), and ``product``,
+    ``category``, ``channel`` (text or None). The text columns are pandas Categoricals with
+    sorted categories (:func:`_categorical`); the order id has served its purposes (duplicate
+    lines, cancellation prefixes) and is not kept.
 
     Returns ``(events, notes)``; notes count duplicated lines (dropped when the log has
     order ids, where a repeated line is a re-export; kept and counted without them, where it
@@ -318,15 +354,20 @@ def events(raw: pd.DataFrame, spec: LogSpec, source: str = "log") -> tuple[pd.Da
         amount = np.where(is_ret, -np.abs(amount), amount)
     else:
         is_ret = np.zeros(len(raw), dtype=bool)
-    # text stays in pandas' Arrow-backed string dtype (no Python objects per line: DuckDB reads it as is)
-    text = lambda c: raw[c].astype("str").array if c else None  # noqa: E731
-    ev = pd.DataFrame({"customer_id": ids.astype("str").array, "day": days, "amount": amount,
+    # text as Categoricals (Arrow's dictionary encoding): 10 million lines of ids take 40 MB
+    # of codes, not 10 million strings, and DuckDB groups integers
+    customers = _categorical(ids)
+    text = lambda c: _categorical(raw[c]) if c else None  # noqa: E731
+    ev = pd.DataFrame({"customer_id": customers, "day": days, "amount": amount,
                        "quantity": np.abs(qty), "is_return": is_ret.astype(np.int8),
-                       "order_id": text(spec.order_id), "product": text(spec.product),
-                       "category": text(spec.category), "channel": text(spec.channel)})
-    only_returns = ev.groupby("customer_id")["is_return"].min()
-    if (only_returns == 1).any():
-        notes["customers_with_only_returns"] = int((only_returns == 1).sum())
+                       "product": text(spec.product), "category": text(spec.category),
+                       "channel": text(spec.channel)})
+    codes = customers.codes
+    lines = np.bincount(codes, minlength=len(customers.categories))
+    sales = np.bincount(codes, weights=1 - ev["is_return"].to_numpy(), minlength=len(customers.categories))
+    only_returns = int(((lines > 0) & (sales == 0)).sum())
+    if only_returns:
+        notes["customers_with_only_returns"] = only_returns
     return ev, notes
 
 
@@ -384,7 +425,8 @@ def day_iso(day: int) -> str:
 FEATURE_STAGES = (
     ("d0", """
     SELECT customer_id, day, SUM(amount) AS net, SUM(quantity) AS units, COUNT(*) AS lines,
-               SUM(is_return) AS return_lines, SUM(1 - is_return) AS sale_lines {channel_days}
+               COUNT(CASE WHEN is_return = 1 THEN 1 END) AS return_lines,
+               COUNT(CASE WHEN is_return = 0 THEN 1 END) AS sale_lines {channel_days}
         FROM events GROUP BY customer_id, day
 """),
     ("np", """
@@ -414,15 +456,17 @@ FEATURE_STAGES = (
 """),
     ("f", """
     SELECT c.cutoff, d.customer_id,
-               SUM(CASE WHEN d.net > 0 THEN 1 ELSE 0 END) AS frequency,
+               COUNT(CASE WHEN d.net > 0 THEN 1 END) AS frequency,
                MIN(CASE WHEN d.net > 0 THEN d.day END) AS first_day, MAX(CASE WHEN d.net > 0 THEN d.day END) AS last_day,
                AVG(CASE WHEN d.net > 0 THEN d.net END) AS spend_mean, MAX(CASE WHEN d.net > 0 THEN d.net END) AS spend_max,
                AVG(CASE WHEN d.net > 0 THEN d.units END) AS units_per_purchase,
                AVG(CASE WHEN d.net > 0 THEN d.lines END) AS lines_per_purchase,
                AVG(d.gap) AS gap_mean, STDDEV_SAMP(d.gap) AS gap_sd {windows},
-               SUM(d.net) AS spend_total, SUM(d.return_lines) AS return_lines, SUM(d.lines) AS lines,
-               SUM(d.sale_lines) AS sale_lines, SUM(d.new_products) AS distinct_products,
-               SUM(d.new_categories) AS distinct_categories, SUM(d.new_channels) AS distinct_channels {channels}
+               SUM(d.net) AS spend_total, CAST(SUM(d.return_lines) AS BIGINT) AS return_lines,
+               CAST(SUM(d.lines) AS BIGINT) AS lines, CAST(SUM(d.sale_lines) AS BIGINT) AS sale_lines,
+               CAST(SUM(d.new_products) AS BIGINT) AS distinct_products,
+               CAST(SUM(d.new_categories) AS BIGINT) AS distinct_categories,
+               CAST(SUM(d.new_channels) AS BIGINT) AS distinct_channels {channels}
         FROM d JOIN cutoffs c ON d.day < c.cutoff
         GROUP BY c.cutoff, d.customer_id
 """),
@@ -447,7 +491,9 @@ FEATURE_SQL = "WITH " + ",\n".join(f"{name} AS ({sql.strip()})" for name, sql in
 def _channel_names(ev: pd.DataFrame, most: int = 5) -> list[str]:
     if ev["channel"].isna().all():
         return []
-    return ev.loc[ev["is_return"] == 0, "channel"].value_counts().head(most).index.tolist()
+    counts = ev.loc[ev["is_return"] == 0, "channel"].value_counts()
+    counts = counts[counts > 0]  # a Categorical counts its unused levels too
+    return [str(c) for c in sorted(counts.index, key=lambda c: (-counts[c], str(c)))[:most]]
 
 
 def sql_literal(text: str) -> str:
@@ -481,28 +527,85 @@ def feature_stages(spec: LogSpec, channels: list[str]) -> list[tuple[str, str]]:
 
 
 def _placeholders(spec: LogSpec, channels: list[str]) -> dict:
-    windows = "".join(f", SUM(CASE WHEN d.net > 0 AND d.day >= c.cutoff - {w} THEN 1 ELSE 0 END) AS purchases_{w}d"
+    windows = "".join(f", COUNT(CASE WHEN d.net > 0 AND d.day >= c.cutoff - {w} THEN 1 END) AS purchases_{w}d"
                       f", SUM(CASE WHEN d.net > 0 AND d.day >= c.cutoff - {w} THEN d.net ELSE 0 END) AS spend_{w}d"
                       for w in WINDOWS)
-    channel_days = "".join(f", SUM(CASE WHEN is_return = 0 AND channel = {sql_literal(c)} THEN 1 ELSE 0 END) "
+    channel_days = "".join(f", COUNT(CASE WHEN is_return = 0 AND channel = {sql_literal(c)} THEN 1 END) "
                            f"AS ch_{i}" for i, c in enumerate(channels))
-    chan = "".join(f", SUM(d.ch_{i}) AS ch_{i}" for i in range(len(channels)))
+    chan = "".join(f", CAST(SUM(d.ch_{i}) AS BIGINT) AS ch_{i}" for i in range(len(channels)))
     chan_cols = "".join(f", CAST(f.ch_{i} AS DOUBLE) / NULLIF(f.sale_lines, 0) AS channel_share_{i}"
                         for i in range(len(channels)))
     return {"horizon": spec.horizon_days, "min_purchases": spec.min_purchases, "windows": windows,
             "channel_days": channel_days, "channels": chan, "channel_cols": chan_cols}
 
 
+def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes (int32, -1 for missing) and categories of a text column (a Categorical
+    as :func:`events` returns it, or text, encoded by :func:`_categorical`)."""
+    cat = values.array if isinstance(values.dtype, pd.CategoricalDtype) else _categorical(values)
+    return np.asarray(cat.codes, dtype=np.int32), cat.categories
+
+
+def _events_for_sql(ev: pd.DataFrame):
+    """The events as the pyarrow Table the feature SQL reads on DuckDB: ``customer_id``,
+    ``product`` and ``category`` as int32 codes (null for missing; DuckDB groups and joins
+    integers several times faster than text), ``channel`` as a dictionary array (text to
+    the SQL, which compares it with literals), numbers as they are (no copy). Returns
+    ``(table, customer categories)``: code ``i`` is customer ``categories[i]``, and the codes
+    order the customers as their ids sort."""
+    import pyarrow as pa
+
+    cust, categories = _codes(ev["customer_id"])
+
+    def coded(col):
+        if ev[col].isna().all():
+            return pa.nulls(len(ev), pa.int32())
+        codes, _ = _codes(ev[col])
+        return pa.array(codes, mask=codes < 0)
+
+    ch_codes, ch_levels = (_codes(ev["channel"]) if ev["channel"].notna().any()
+                           else (np.full(len(ev), -1, dtype=np.int32), pd.Index([], dtype="str")))
+    channel = pa.DictionaryArray.from_arrays(pa.array(ch_codes, mask=ch_codes < 0),
+                                             pa.array(list(ch_levels), type=pa.string()))
+    table = pa.table({"customer_id": pa.array(cust), "day": pa.array(ev["day"].to_numpy(np.int64)),
+                      "amount": pa.array(ev["amount"].to_numpy(np.float64)),
+                      "quantity": pa.array(ev["quantity"].to_numpy(np.float64)),
+                      "is_return": pa.array(ev["is_return"].to_numpy(np.int8)),
+                      "product": coded("product"), "category": coded("category"), "channel": channel})
+    return table, categories
+
+
 def raw_features(ev: pd.DataFrame, spec: LogSpec, cutoffs: list[int],
                  channels: list[str] | None = None) -> tuple[pd.DataFrame, list[str]]:
-    """:func:`feature_sql` run by DuckDB on the events: one row per (cutoff, customer) with
-    the aggregates and the label; and the channel levels used (given, or the log's five
-    most used)."""
-    import duckdb
+    """:func:`feature_stages` run by DuckDB on the events: one row per (cutoff, customer)
+    with the aggregates and the label, ordered by cutoff then customer id; and the channel
+    levels used (given, or the log's five most used).
 
+    ``ev`` as :func:`events` returns it. DuckDB reads integer codes for the ids
+    (:func:`_events_for_sql`), runs the stages that do not depend on the cutoff once into
+    temporary tables (dropping each once the later stages have read it), then the features
+    stage (``f``) and the final query one cutoff at a time, so it holds one snapshot's
+    aggregates at a time. Memory: DuckDB keeps to :data:`DUCKDB_MEMORY_LIMIT` and spills
+    the rest to the system's temporary folder; the result is one float64 array per
+    column (``customer_id`` text, counts of DuckDB's integer sums as float64). Drop the log
+    as read before calling: its memory is handed back to the system here."""
     import tempfile
 
+    import duckdb
+    import pyarrow as pa
+
     channels = _channel_names(ev) if channels is None else list(channels)
+    table, customers = _events_for_sql(ev)
+    # Arrow's allocator keeps freed memory for reuse: what the log as read held (1.6 GB at
+    # 10 million lines, freed by the caller once it has its events) goes back to the system
+    # before DuckDB takes its share (pyarrow.MemoryPool.release_unused)
+    pa.default_memory_pool().release_unused()
+    stages = dict(feature_stages(spec, channels))
+    final = stages.pop("features")
+    per_cutoff = {"f": stages.pop("f")}
+    # last reader of each once-computed stage: it is dropped after that
+    drop_after = {"d": ("np", "nc", "nh"), "lab": ("d0",)}
+    pieces: dict[str, list[np.ndarray]] = {}
     con = duckdb.connect()
     try:
         con.execute("SET enable_progress_bar = false")
@@ -510,22 +613,35 @@ def raw_features(ev: pd.DataFrame, spec: LogSpec, cutoffs: list[int],
         con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
         con.execute(f"SET temp_directory = '{tempfile.gettempdir()}/shopsphere-duckdb'")
         con.execute("SET preserve_insertion_order = false")  # the SQL orders its result itself
-        con.register("events", ev)
-        con.register("cutoffs", pd.DataFrame({"cutoff": np.asarray(cutoffs, dtype=np.int64)}))
-        *stages, (_, final) = feature_stages(spec, channels)
-        for name, sql in stages:
+        con.register("events", table)
+        con.register("cutoffs", pa.table({"cutoff": pa.array(np.asarray(cutoffs, dtype=np.int64))}))
+        for name, sql in stages.items():  # d0, np, nc, nh, d, lab: in the order they read each other
             con.execute(f"CREATE TEMP TABLE {name} AS {sql}")
-        table = con.sql(final).to_arrow_table()
+            for done in drop_after.get(name, ()):
+                con.execute(f"DROP TABLE {done}")
+        con.unregister("events")
+        for cut in sorted(set(int(c) for c in cutoffs)):
+            con.register("cutoffs", pa.table({"cutoff": pa.array([cut], type=pa.int64())}))
+            part = con.sql(f"WITH f AS ({per_cutoff['f']}) {final}").to_arrow_table()
+            for name in part.column_names:
+                col = part.column(name)
+                # DuckDB's SUM of integers is a HUGEINT, which Arrow carries as decimal128:
+                # as float64, not one Python Decimal per value
+                if pa.types.is_decimal(col.type):
+                    col = col.cast(pa.float64())
+                pieces.setdefault(name, []).append(col.to_numpy())
+            del part, col
     finally:
         con.close()
-    # DuckDB's SUM of integers is a HUGEINT, which Arrow carries as decimal128: as float64,
-    # not one Python Decimal per value
-    import pyarrow as pa
-
-    schema = pa.schema([pa.field(f.name, pa.float64()) if pa.types.is_decimal(f.type) else f for f in table.schema])
-    table = table.cast(schema)
-    # column by column, freeing the Arrow buffers as it goes (pyarrow's to_pandas options)
-    return table.to_pandas(self_destruct=True, split_blocks=True), channels
+    columns = {}
+    for name in list(pieces):  # one column at a time, freeing the per-cutoff pieces as it goes
+        parts = pieces.pop(name)
+        columns[name] = np.concatenate(parts) if parts else np.empty(0)
+        del parts
+    if "customer_id" not in columns:  # no cutoff: the columns of an empty result
+        return pd.DataFrame(columns=["cutoff", "customer_id"]), channels
+    columns["customer_id"] = customers.take(columns["customer_id"].astype(np.int64))
+    return pd.DataFrame(columns, copy=False), channels
 
 
 def _col(name, kind, group, label, reason, unit="", high="", low="", lo=None, hi=None):

@@ -19,9 +19,10 @@ integers (integer sums cast to ``DOUBLE``; ``AVG`` of the decimal literal ``1.0`
 ANSI mode. :func:`raw_features_spark` refuses a result with any ``DECIMAL`` column, so a
 decimal literal added to the text later fails loudly rather than giving rounded numbers.
 
-Column types differ where the content does not: DuckDB's ``SUM`` of integers is a
-``HUGEINT`` that pandas receives as ``float64`` (``purchases_<w>d``, ``return_lines``,
-``lines``); Spark's is a ``BIGINT`` (``int64``). :mod:`core.log` casts these columns with
+Counts are ``COUNT(CASE WHEN ... THEN 1 END)`` or a ``SUM`` cast to ``BIGINT``, so both
+engines type them ``BIGINT`` (``int64``); an uncast ``SUM`` of integers would be a ``BIGINT``
+on Spark but a ``HUGEINT`` on DuckDB (16 bytes a value, carried by Arrow as a decimal, which
+:func:`core.log.raw_features` reads as ``float64``). :mod:`core.log` casts the columns with
 ``astype(float)`` before use, so either result serves.
 
 On a cluster
@@ -37,7 +38,7 @@ Parquet) and register them as the ``events`` view; then run the same text::
     spark = (SparkSession.builder.master("spark://host:7077")   # or leave it to spark-submit
              .appName("shopsphere-log").getOrCreate())
     ev = spark.read.parquet("s3a://bucket/events/")   # customer_id, day, amount, quantity, is_return,
-                                                      # order_id, product, category, channel
+                                                      # product, category, channel
     ev.createOrReplaceTempView("events")
     spark.createDataFrame([(c,) for c in cutoffs], "cutoff BIGINT").createOrReplaceTempView("cutoffs")
     out = spark.sql(log.feature_sql(spec, channels))                # a Spark DataFrame
@@ -86,7 +87,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: The events columns the SQL reads, with their Arrow and Spark types (in this order).
 EVENT_COLUMNS = (("customer_id", "string"), ("day", "int64"), ("amount", "double"), ("quantity", "double"),
-                 ("is_return", "int8"), ("order_id", "string"), ("product", "string"), ("category", "string"),
+                 ("is_return", "int8"), ("product", "string"), ("category", "string"),
                  ("channel", "string"))
 def _require_java() -> str:
     """The java that PySpark will start (``$JAVA_HOME/bin/java``, else ``java`` on PATH)."""
@@ -192,10 +193,11 @@ def raw_features_spark(spark: "SparkSession", ev: pd.DataFrame, spec: log.LogSpe
     Parameters
     ----------
     spark : a SparkSession (:func:`local_session`, or one on a cluster).
-    ev : DataFrame of shape (n_lines, >= 9), as :func:`core.log.events` returns it:
-        ``customer_id`` (text), ``day`` (int, days since 1970-01-01), ``amount``,
-        ``quantity`` (float), ``is_return`` (0/1), ``order_id``, ``product``, ``category``,
-        ``channel`` (text or None; a column may be all None). Other columns are ignored.
+    ev : DataFrame of shape (n_lines, >= 8), as :func:`core.log.events` returns it:
+        ``customer_id`` (text or a Categorical of text), ``day`` (int, days since
+        1970-01-01), ``amount``, ``quantity`` (float), ``is_return`` (0/1), ``product``,
+        ``category``, ``channel`` (text or None; a column may be all None). Other columns
+        are ignored.
     spec : the log spec (its ``horizon_days`` and ``min_purchases``).
     cutoffs : cutoff day numbers.
     channels : the channel levels of the ``channel_share_<i>`` columns (the list
@@ -206,8 +208,7 @@ def raw_features_spark(spark: "SparkSession", ev: pd.DataFrame, spec: log.LogSpe
     DataFrame of shape (n_snapshot_rows, n_features) (26 + len(channels) columns for the
     current text): one row per (cutoff, customer
     with at least ``min_purchases`` purchase days before it), ordered by cutoff then
-    customer_id, with DuckDB's columns in DuckDB's order. Counts are ``int64`` where
-    DuckDB's sums of integers are ``float64`` (same values); ``customer_id`` is text.
+    customer_id, with DuckDB's columns in DuckDB's order and types; ``customer_id`` is text.
 
     Side effects: replaces, then drops, the session's temporary views ``events`` and
     ``cutoffs`` (so do not run two calls at once on one session).

@@ -141,6 +141,27 @@ def test_bgnbd_fit_and_p_buy_on_simulated_customers():
     assert roc_auc_score(buys, p) > 0.75
 
 
+def test_the_fit_likelihood_table_equals_the_likelihood_formula():
+    from core.btyd import _LikelihoodTable, bgnbd_log_likelihood
+
+    rng = np.random.default_rng(3)
+    T = rng.integers(1, 400, 5_000).astype(float)
+    x = rng.poisson(1.5, 5_000).astype(float)
+    t_x = np.where(x > 0, np.floor(rng.random(5_000) * T), 0.0)
+    table = _LikelihoodTable(x, t_x, T)
+    for params in [(0.25, 4.8, 0.75, 2.2), (2.0, 30.0, 0.1, 9.0)]:
+        np.testing.assert_allclose(table.log_likelihood(params), bgnbd_log_likelihood(params, x, t_x, T),
+                                   rtol=1e-12, atol=1e-12)
+
+
+def test_text_columns_become_categoricals_ordered_as_the_text_sorts():
+    cat = log._categorical(pd.Series(["b", None, "a", "b", "é", "A"], dtype="str"))
+    assert list(cat.categories) == ["A", "a", "b", "é"]   # by UTF-8 bytes, as DuckDB and Spark order text
+    assert list(cat.codes) == [2, -1, 1, 2, 3, 0]
+    assert list(log._categorical(pd.Series([10, 2, 10])).categories) == ["10", "2"]  # numbers as written
+    assert (log._categorical(pd.Series([None, None], dtype=object)).codes == -1).all()
+
+
 def test_gamma_gamma_shrinks_towards_the_population_mean():
     rng = np.random.default_rng(1)
     nu = rng.gamma(3.0, 1 / 15.0, 20_000)          # q = 3, gamma = 15
