@@ -48,7 +48,7 @@ def _dataset_name(spec_path, log: bool) -> str:
 
 
 def retrain(data_path: str | Path | None, spec_path: str | Path | None, settings: Settings,
-            progress: Progress | None = None, log: bool = False) -> R.RetrainReport:
+            progress: Progress | None = None, log: bool = False, sheet: str | None = None) -> R.RetrainReport:
     """Monthly retrain with a human gate: train a challenger beside the champion (the current
     run), compare them, and promote the challenger only when configured and not worse.
 
@@ -80,7 +80,7 @@ def retrain(data_path: str | Path | None, spec_path: str | Path | None, settings
     if log:  # a transaction log with its log spec (core.log)
         challenger = train_log(data_path, spec_path, settings, progress, make_current=False)
     else:
-        challenger = train(data_path, spec_path, settings, progress, make_current=False)
+        challenger = train(data_path, spec_path, settings, progress, make_current=False, sheet=sheet)
     spec = challenger.spec()
     if spec.name != champion.spec().name:
         raise DataError(f"challenger {challenger.run_id} is of data set '{spec.name}', the champion "
@@ -135,7 +135,7 @@ class TrainOutcome:
 
 
 def train_or_retrain(data_path: str | Path | None, spec_path: str | Path | None, settings: Settings,
-                     progress: Progress | None = None, log: bool = False) -> TrainOutcome:
+                     progress: Progress | None = None, log: bool = False, sheet: str | None = None) -> TrainOutcome:
     """Train a new run, safely for the current one.
 
     With a current run of the same data set (spec name), the new run is a challenger
@@ -143,7 +143,8 @@ def train_or_retrain(data_path: str | Path | None, spec_path: str | Path | None,
     ``auto_promote`` is on and it is not worse); otherwise (no current run, a current run of
     another data set, or one that cannot be read: another version, damaged) the new run is
     trained and made current. With ``log``, ``data_path``
-    is a transaction log and ``spec_path`` its log spec (:func:`core.training.train_log`).
+    is a transaction log and ``spec_path`` its log spec (:func:`core.training.train_log`);
+    ``sheet`` picks the sheet of an Excel workbook.
 
     Raises
     ------
@@ -159,8 +160,8 @@ def train_or_retrain(data_path: str | Path | None, spec_path: str | Path | None,
     except DataError:
         champion = None
     if champion is not None and champion.spec().name == _dataset_name(spec_path, log):
-        report = retrain(data_path, spec_path, settings, progress, log)
+        report = retrain(data_path, spec_path, settings, progress, log, sheet)
         return TrainOutcome(registry.load_run(artifacts, report.challenger), report)
     if log:
         return TrainOutcome(train_log(data_path, spec_path, settings, progress))
-    return TrainOutcome(train(data_path, spec_path, settings, progress))
+    return TrainOutcome(train(data_path, spec_path, settings, progress, sheet=sheet))

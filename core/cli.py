@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 import time
 from pathlib import Path
@@ -51,7 +52,26 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--data", default=None, help="CSV or Parquet table (default: the generated ShopSphere table)")
     t.add_argument("--log", default=None, help="a transaction log (CSV, TSV, TXT, Parquet or a folder of parts) "
                                                "instead of a table; --spec is then its log spec")
-    t.add_argument("--spec", default=None, help="TOML spec of the table or log (default: built-in ShopSphere spec)")
+    t.add_argument("--spec", default=None, help="TOML spec of the table or log (default: the built-in ShopSphere "
+                                                "spec for a ShopSphere table; drafted from the data for any other)")
+    t.add_argument("--target", default=None, help="without --spec: the target column of the drafted spec")
+    t.add_argument("--id", default=None, help="without --spec: the id column of the drafted spec (default: a unique "
+                                              "column named like an id, else the row number)")
+    t.add_argument("--sheet", default=None, help="an Excel workbook's sheet (name or 0-based number; default the first)")
+    t.add_argument("--save-spec", default=None, help="without --spec: also write the drafted spec here "
+                                                     "(configs/NAME.toml)")
+
+    sp = sub.add_parser("spec", parents=[common], help="draft a spec from a table: python -m core spec draft DATA")
+    sp_sub = sp.add_subparsers(dest="spec_command", required=True)
+    dr_ = sp_sub.add_parser("draft", parents=[common], help="write a commented TOML spec drafted from a table")
+    dr_.add_argument("data", help="the table (CSV, TSV, TXT, Excel .xlsx or Parquet)")
+    dr_.add_argument("--target", default=None, help="the target column (default: the one binary column named like a "
+                                                    "response, purchase, conversion or churn)")
+    dr_.add_argument("--id", default=None, help="the id column (default: a unique column named like an id, else the "
+                                                "row number)")
+    dr_.add_argument("--sheet", default=None, help="an Excel workbook's sheet (default the first)")
+    dr_.add_argument("--name", default=None, help="the data set's name (default: the file name)")
+    dr_.add_argument("--out", default=None, help="where to write it (default: print it)")
 
     rt = sub.add_parser("retrain", parents=[common],
                         help="train a challenger, compare it with the current run, promote only if configured and not worse")
@@ -104,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             return _generate(args, settings)
         if args.command == "train":
             return _train(args, settings)
+        if args.command == "spec":
+            return _spec_draft(args)
         if args.command == "score":
             return _score(args, settings)
         if args.command == "retrain":
@@ -180,7 +202,13 @@ def _train(args, settings) -> int:
 
     if args.log and (args.data or not args.spec):
         raise DataError("train --log LOG needs --spec configs/NAME.toml (a log spec) and no --data")
-    outcome = train_or_retrain(args.log or args.data, args.spec, settings, progress=_progress, log=bool(args.log))
+    if args.spec and (args.target or args.id or args.save_spec):
+        raise DataError("--target, --id and --save-spec draft a spec: leave them out with --spec (the spec names them)")
+    spec_path = args.spec
+    if args.data and not args.spec:
+        spec_path = _draft_for_training(args)
+    outcome = train_or_retrain(args.log or args.data, spec_path, settings, progress=_progress, log=bool(args.log),
+                               sheet=args.sheet)
     if outcome.retrain is not None:
         return _print_retrain(outcome.retrain)
     run = outcome.run
@@ -212,6 +240,63 @@ def _train(args, settings) -> int:
         print(f"matched to run {link.previous_run}: {status.count('matched')} segments kept their id, "
               f"{status.count('new')} new, {len(link.retired)} retired")
     return 0
+
+
+def _draft(args):
+    from core import data, spec_draft
+
+    df = data.read_table(args.data, sheet=args.sheet)
+    name = getattr(args, "name", None) or re.sub(r"[^A-Za-z0-9_]+", "_", Path(args.data).stem).strip("_") or "table"
+    return spec_draft.draft_spec(df, target=args.target, id_column=args.id, name=name, source=str(args.data))
+
+
+def _spec_draft(args) -> int:
+    from core import spec_draft
+    from core.sinks import check_output_path
+
+    draft = _draft(args)
+    text = spec_draft.spec_toml(draft, Path(args.data).name)
+    if args.out:
+        check_output_path(args.out, (".toml",))
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote the drafted spec to {args.out}:", file=sys.stderr)
+        for line in draft.decisions:
+            print(f"  {line}", file=sys.stderr)
+    else:
+        print(text, end="")
+    return 0
+
+
+def _draft_for_training(args) -> str | None:
+    """The spec path to train ``args.data`` with when no --spec is given: None (the built-in
+    ShopSphere spec) for a ShopSphere table without --target/--id, else a drafted spec,
+    written to --save-spec or to a temporary file (the run keeps its own copy)."""
+    import tempfile
+
+    from core import data, spec_draft
+    from core.schema import shopsphere_spec
+
+    if not (args.target or args.id or args.save_spec):
+        shop = shopsphere_spec()
+        cols = data.read_table(args.data, shop, args.sheet).columns
+        if {shop.id_column, shop.target} <= set(cols):
+            return None
+    draft = _draft(args)
+    print("no --spec given: drafted one from the data (python -m core spec draft writes it to a file to edit):")
+    for line in draft.decisions:
+        print(f"  {line}")
+    text = spec_draft.spec_toml(draft, Path(args.data).name)
+    if args.save_spec:
+        from core.sinks import check_output_path
+
+        check_output_path(args.save_spec, (".toml",))
+        Path(args.save_spec).write_text(text, encoding="utf-8")
+        print(f"  saved to {args.save_spec}")
+        return args.save_spec
+    folder = Path(tempfile.mkdtemp(prefix="drafted-spec-"))
+    path = folder / f"{draft.spec.name}.toml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
 
 
 def _score(args, settings) -> int:

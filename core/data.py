@@ -20,6 +20,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -31,11 +33,19 @@ from core.schema import DatasetSpec
 
 TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+EXCEL_SUFFIXES = (".xlsx", ".xlsm")
+#: Text encodings tried in order: UTF-8 (with or without a byte-order mark), then
+#: Windows-1252 (what Excel on Windows writes as "CSV"; it leaves 5 byte values undefined),
+#: then Latin-1 (ISO-8859-1), which decodes every byte. Sources: the WHATWG Encoding
+#: Standard (windows-1252), Python's codecs documentation.
+ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
+ENCODING_NAMES = {"utf-8-sig": "UTF-8", "cp1252": "Windows-1252", "latin-1": "Latin-1 (ISO-8859-1)"}
 
 
-def read_table(path: str | Path, spec: DatasetSpec | None = None) -> pd.DataFrame:
-    """Read a delimited text file (``.csv``, ``.txt``, ``.tsv``), a Parquet file, or a folder
-    of Parquet parts (a partitioned data set, parts concatenated in name order).
+def read_table(path: str | Path, spec: DatasetSpec | None = None, sheet: str | int | None = None) -> pd.DataFrame:
+    """Read a delimited text file (``.csv``, ``.txt``, ``.tsv``), an Excel workbook
+    (``.xlsx``: the first sheet, or ``sheet``), a Parquet file, or a folder of Parquet parts
+    (a partitioned data set, parts concatenated in name order).
 
     Checks the path, then parses the file's bytes with :func:`read_bytes` (the same parser
     the app uses for uploads).
@@ -60,22 +70,39 @@ def read_table(path: str | Path, spec: DatasetSpec | None = None) -> pd.DataFram
         data = path.read_bytes()
     except OSError as exc:
         raise DataError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
-    return read_bytes(data, str(path), spec)
+    return read_bytes(data, str(path), spec, sheet)
 
 
 def _check_suffix(name: str, source: str) -> str:
     suffix = Path(name).suffix.lower()
-    if suffix not in TEXT_SUFFIXES + PARQUET_SUFFIXES:
-        raise DataError(f"{source}: unsupported file type '{suffix or '(none)'}' (expected .csv, .txt, .tsv or .parquet)")
+    if suffix not in TEXT_SUFFIXES + PARQUET_SUFFIXES + EXCEL_SUFFIXES:
+        raise DataError(f"{source}: unsupported file type '{suffix or '(none)'}' "
+                        "(expected .csv, .txt, .tsv, .xlsx or .parquet)")
     return suffix
 
 
-def read_bytes(data: bytes, name: str, spec: DatasetSpec | None = None) -> pd.DataFrame:
+def decode_text(data: bytes) -> tuple[str, str]:
+    """The text of a file's bytes and the encoding it was read with: the first of
+    :data:`ENCODINGS` that decodes every byte (so a file is never refused for one
+    non-UTF-8 byte). Returns ``(text, encoding)``; ``encoding`` is a key of
+    :data:`ENCODING_NAMES`."""
+    for enc in ENCODINGS:
+        try:
+            return data.decode(enc), enc
+        except UnicodeDecodeError:
+            continue
+    raise AssertionError("latin-1 decodes every byte")  # pragma: no cover
+
+
+def read_bytes(data: bytes, name: str, spec: DatasetSpec | None = None, sheet: str | int | None = None) -> pd.DataFrame:
     """Parse a table from the bytes of a file called ``name`` (its suffix picks the format).
 
-    Text: UTF-8 (a byte-order mark is allowed); the delimiter is detected from the first
-    64 KiB (``csv.Sniffer``, among ``, ; tab |``); every row must have as many fields as
-    the header (a short row is an error, never silently filled with blanks). Parquet: read
+    Text: UTF-8 (a byte-order mark is allowed), else Windows-1252, else Latin-1
+    (:func:`decode_text`; the encoding used is kept in ``df.attrs["encoding"]`` for the
+    quality notes); the delimiter is detected from the first 64 KiB (``csv.Sniffer``, among
+    ``, ; tab |``); every row must have as many fields as the header (a short row is an
+    error, never silently filled with blanks). Excel: the first sheet, or ``sheet`` (a name
+    or a 0-based position), read with openpyxl through ``pandas.read_excel``. Parquet: read
     with pyarrow.
 
     Parameters
@@ -83,6 +110,7 @@ def read_bytes(data: bytes, name: str, spec: DatasetSpec | None = None) -> pd.Da
     data : the file's bytes, read once by the caller.
     name : file name or path, used for the format and in messages.
     spec : optional; its id column is read as text so leading zeros are kept.
+    sheet : Excel only: the sheet to read (default the first).
 
     Returns
     -------
@@ -91,35 +119,58 @@ def read_bytes(data: bytes, name: str, spec: DatasetSpec | None = None) -> pd.Da
     Raises
     ------
     DataError
-        Unsupported type, empty (0 bytes or no data rows), not UTF-8, a row with the wrong
-        number of fields, or unreadable.
+        Unsupported type, empty (0 bytes or no data rows), a row with the wrong number of
+        fields, a sheet that is not in the workbook, or unreadable.
     """
     suffix = _check_suffix(name, name)
     if len(data) == 0:
         raise DataError(f"{name}: file is empty")
+    dtype = {spec.id_column: str} if spec is not None else None
+    encoding = None
     try:
         if suffix in PARQUET_SUFFIXES:
             df = pd.read_parquet(io.BytesIO(data))
+        elif suffix in EXCEL_SUFFIXES:
+            df = _read_excel(data, name, sheet, dtype)
         else:
-            text = data.decode("utf-8-sig")
+            text, encoding = decode_text(data)
             sep = _sniff_delimiter(text)
             _check_row_widths(text, sep, name)
-            dtype = {spec.id_column: str} if spec is not None else None
             df = pd.read_csv(io.StringIO(text), sep=sep, dtype=dtype, low_memory=False)
     except DataError:
         raise
     except pd.errors.EmptyDataError:
         raise DataError(f"{name}: file is empty") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{name}: not UTF-8 text (byte {exc.start}); save the file as UTF-8 CSV") from None
-    except (pd.errors.ParserError, ValueError, OSError, csv.Error) as exc:
+    except (pd.errors.ParserError, ValueError, OSError, csv.Error, KeyError, zipfile.BadZipFile) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{name}: cannot read the file ({first})") from None
     if len(df) == 0:
         raise DataError(f"{name}: file has a header but no data rows")
     if spec is not None and spec.id_column in df.columns and not str(df[spec.id_column].dtype).startswith(("str", "object")):
         df[spec.id_column] = df[spec.id_column].astype(str)
+    if encoding is not None:
+        df.attrs["encoding"] = ENCODING_NAMES[encoding]
     return df
+
+
+def _read_excel(data: bytes, name: str, sheet, dtype) -> pd.DataFrame:
+    """The first sheet (or ``sheet``) of an Excel workbook; DataError for a missing sheet."""
+    try:
+        import openpyxl  # noqa: F401  (pandas' engine for .xlsx)
+    except ImportError:
+        raise DataError(f"{name}: reading Excel files needs openpyxl (pip install openpyxl)") from None
+    book = pd.ExcelFile(io.BytesIO(data), engine="openpyxl")
+    names = book.sheet_names
+    if sheet is None:
+        sheet = 0
+    elif isinstance(sheet, str) and sheet not in names:
+        if sheet.isdigit() and int(sheet) < len(names):
+            sheet = int(sheet)
+        else:
+            raise DataError(f"{name}: no sheet '{sheet}' (the workbook has {', '.join(repr(n) for n in names)})")
+    if isinstance(sheet, int) and not 0 <= sheet < len(names):
+        raise DataError(f"{name}: no sheet {sheet} (the workbook has {len(names)}: {', '.join(repr(n) for n in names)})")
+    return pd.read_excel(book, sheet_name=sheet, dtype=dtype)
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -205,6 +256,52 @@ def _first_bad(mask: np.ndarray, values: pd.Series) -> tuple[int, object]:
     return i + 1, values.iloc[i]
 
 
+
+#: Two-valued answers as people write them (any case, surrounding spaces ignored).
+BINARY_WORDS = {"1": 1, "0": 0, "1.0": 1, "0.0": 0, "true": 1, "false": 0, "yes": 1, "no": 0, "y": 1, "n": 0,
+                "t": 1, "f": 0}
+
+
+def _binary_numbers(values: pd.Series) -> pd.Series:
+    """0/1 (object, missing kept) for booleans and the words of :data:`BINARY_WORDS`; any
+    other value is left as it is, for the caller to name."""
+    def one(v):
+        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+            return v
+        if isinstance(v, (bool, np.bool_)):
+            return int(v)
+        return BINARY_WORDS.get(str(v).strip().lower(), v)
+    return values.astype(object).map(one)
+
+
+#: A number as exported with a currency sign or thousands separators: ``$56.66``,
+#: ``1,234.50``, ``€ 1,200``, ``-£3``, ``12.5 €``.
+_NUMBER_TEXT = re.compile(r"^(?P<sign>[-+]?)\s*[$€£¥₹]?\s*(?P<sign2>[-+]?)(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
+                          r"\s*[$€£¥₹]?$")
+
+
+def to_number(values: pd.Series) -> tuple[pd.Series, int]:
+    """Numbers from a column as read: ``pd.to_numeric``, then text written with a currency
+    sign or thousands separators (:data:`_NUMBER_TEXT`) read as the number it shows.
+    Returns ``(numbers as float, with NaN where the value is missing or not a number;
+    how many values needed the second reading)``."""
+    num = pd.to_numeric(values, errors="coerce")
+    rest = (num.isna() & values.notna()).to_numpy()
+    if not rest.any() or values.dtype.kind in "biuf":
+        return num, 0
+    text = values[rest].astype(str).str.strip()
+    m = text.str.extract(_NUMBER_TEXT)
+    ok = m["num"].notna()
+    if not ok.any():
+        return num, 0
+    neg = (m["sign"] == "-") | (m["sign2"] == "-")
+    parsed = m.loc[ok, "num"].str.replace(",", "", regex=False).astype(float)
+    parsed[neg[ok]] = -parsed[neg[ok]]
+    num = num.astype(float).copy()
+    num.iloc[np.flatnonzero(rest)[ok.to_numpy()]] = parsed.to_numpy()
+    return num, int(ok.sum())
+
+
 def validate(df: pd.DataFrame, spec: DatasetSpec, *, require_target: bool, source: str = "table",
              reference_date: str | None = None) -> tuple[pd.DataFrame, dict]:
     """Check a table against a spec and return a clean typed copy and a quality summary.
@@ -241,6 +338,9 @@ def validate(df: pd.DataFrame, spec: DatasetSpec, *, require_target: bool, sourc
     """
     if require_target and not spec.target:
         raise DataError(f"{source}: spec '{spec.name}' names no target column: cannot train")
+    id_from_row = spec.id_from_row and spec.id_column not in df.columns
+    if id_from_row:  # no id in the file: the 1-based row number, as written (header not counted)
+        df = df.assign(**{spec.id_column: np.arange(1, len(df) + 1).astype(str)})
     missing = [c for c in [spec.id_column, *spec.feature_names] if c not in df.columns]
     if require_target and spec.target not in df.columns:
         missing.insert(0, spec.target)
@@ -275,7 +375,8 @@ def validate(df: pd.DataFrame, spec: DatasetSpec, *, require_target: bool, sourc
         raise DataError(f"{source}: column '{spec.id_column}': duplicate {what} '{first}' at rows {rows[0]} and {rows[1]}")
 
     out = {spec.id_column: ids.to_numpy()}
-    quality = {"rows": int(len(df)), "inf_to_missing": {}, "out_of_range": {}, "missing_share": {}}
+    quality = {"rows": int(len(df)), "inf_to_missing": {}, "out_of_range": {}, "missing_share": {},
+               "text_numbers": {}, "id_from_row": bool(id_from_row), "encoding": df.attrs.get("encoding")}
     ref = reference_date or spec.reference_date
     for col in spec.columns:
         s = df[col.name]
@@ -298,11 +399,15 @@ def validate(df: pd.DataFrame, spec: DatasetSpec, *, require_target: bool, sourc
         else:
             if s.dtype == bool or str(s.dtype) == "boolean":
                 s = s.astype("Float64")
-            num = pd.to_numeric(s, errors="coerce")
+            if col.kind == "binary":
+                s = _binary_numbers(s)
+            num, converted = to_number(s)
             bad = (num.isna() & s.notna()).to_numpy()
             if bad.any():
                 row, val = _first_bad(bad, s)
                 raise DataError(f"{source}: column '{col.name}': text '{val}' at row {row} (expected a number)")
+            if converted:
+                quality["text_numbers"][col.name] = converted
             num = num.astype(float)
         arr = num.to_numpy(dtype=float, na_value=np.nan).copy()
         with np.errstate(invalid="ignore"):  # beyond float32 (how XGBoost stores inputs) is infinite too
@@ -325,12 +430,13 @@ def validate(df: pd.DataFrame, spec: DatasetSpec, *, require_target: bool, sourc
         if t.isna().any():
             row, _ = _first_bad(t.isna().to_numpy(), t)
             raise DataError(f"{source}: target '{spec.target}': empty value at row {row}")
-        tn = pd.to_numeric(t.astype(object).map(lambda v: {True: 1, False: 0}.get(v, v) if isinstance(v, bool) else v),
-                           errors="coerce")
+        tn = pd.to_numeric(_binary_numbers(t), errors="coerce")
         bad = ~tn.isin([0, 1]).to_numpy()
         if bad.any():
+            found = ", ".join(repr(str(v)) for v in pd.unique(t.astype(str))[:6])
             row, val = _first_bad(bad, t)
-            raise DataError(f"{source}: target '{spec.target}' is not binary: value '{val}' at row {row} (expected 0 or 1)")
+            raise DataError(f"{source}: target '{spec.target}' is not binary: value '{val}' at row {row} (values found: "
+                            f"{found}; expected 0/1, true/false, yes/no or y/n)")
         if tn.nunique() < 2:
             raise DataError(f"{source}: target '{spec.target}' has a single class ({int(tn.iloc[0])}): cannot train")
         out[spec.target] = tn.to_numpy(dtype=np.int8)
@@ -360,6 +466,13 @@ def quality_notes(quality: dict, unseen: dict, training: bool = False) -> list[s
     """One plain line per cleaning action the data needed (for the CLI and the app);
     ``training`` adds the notes that only matter for a training table."""
     notes = []
+    if quality.get("encoding") and quality["encoding"] != "UTF-8":
+        notes.append(f"the file is not UTF-8: read as {quality['encoding']} text (check accented letters)")
+    if quality.get("id_from_row"):
+        notes.append("the table has no id column: the row number (1-based, header not counted) is the customer id "
+                     "in every export")
+    for col, n in quality.get("text_numbers", {}).items():
+        notes.append(f"column '{col}': {n:,} value(s) written with a currency sign or thousands separators read as numbers")
     if quality.get("extra_columns"):
         notes.append(f"ignored columns not in the spec: {', '.join(quality['extra_columns'])}")
     empty = [c for c, share in quality.get("missing_share", {}).items() if share >= 1.0]

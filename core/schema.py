@@ -162,6 +162,10 @@ class DatasetSpec:
     discount_column : str or None
         A feature measuring discount use (ShopSphere: ``discount_usage_rate``); the playbook
         (:mod:`core.playbook`) uses it to tell deal-seekers apart. None: that rule is skipped.
+    id_from_row : bool
+        The table has no id column: a table without a column ``id_column`` gets one holding
+        the 1-based row number (header not counted) as text, said in the quality notes and
+        written in every export.
     """
 
     name: str
@@ -179,6 +183,7 @@ class DatasetSpec:
     allow_leaky: tuple[str, ...] = ()
     order_value_column: str | None = None
     discount_column: str | None = None
+    id_from_row: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.segmentation_groups, str) or not all(isinstance(g, str) for g in self.segmentation_groups):
@@ -270,7 +275,8 @@ def spec_hash(spec: DatasetSpec) -> str:
 def load_spec(path: str | Path) -> DatasetSpec:
     """Read a TOML data-set spec.
 
-    The file has top-level keys ``name``, ``id``, ``target`` (optional),
+    The file has top-level keys ``name``, ``id`` (with ``id_from_row = true`` when the table
+    has no id column), ``target`` (optional),
     ``segmentation_groups``, ``reference_date``, ``ignore``, and a ``[columns.NAME]``
     table per feature with the :class:`ColumnSpec` fields (``kind`` required).
     See ``configs/marketing_campaign.toml``.
@@ -292,7 +298,7 @@ def load_spec(path: str | Path) -> DatasetSpec:
         raise DataError(f"{path} is a log spec: give the log with --log LOG (train, retrain, score), not as a table")
     allowed = {"name", "id", "target", "target_label", "segmentation_groups", "reference_date", "ignore", "columns",
                "value_column", "recency_column", "snapshot_column", "allow_leaky", "order_value_column",
-               "discount_column"}
+               "discount_column", "id_from_row"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise DataError(f"spec file {path}: unknown key '{unknown[0]}'")
@@ -329,6 +335,7 @@ def load_spec(path: str | Path) -> DatasetSpec:
             recency_column=None if raw.get("recency_column") is None else str(raw["recency_column"]),
             order_value_column=None if raw.get("order_value_column") is None else str(raw["order_value_column"]),
             discount_column=None if raw.get("discount_column") is None else str(raw["discount_column"]),
+            id_from_row=bool(raw.get("id_from_row", False)),
             snapshot_column=None if raw.get("snapshot_column") is None else str(raw["snapshot_column"]),
             allow_leaky=raw.get("allow_leaky", ()) if isinstance(raw.get("allow_leaky", ()), str)
             else tuple(str(c) for c in raw.get("allow_leaky", ())),

@@ -105,11 +105,12 @@ class ScoredTable:
     per_snapshot: list[dict] | None = None
 
 
-def load_table(data_path: str | Path, spec: DatasetSpec, progress: Progress) -> LoadedTable:
-    """Read and validate the training table (:func:`core.data.read_table`,
-    :func:`core.data.validate` with the target) and hash it as read. Raises DataError."""
+def load_table(data_path: str | Path, spec: DatasetSpec, progress: Progress, sheet: str | None = None) -> LoadedTable:
+    """Read and validate the training table (:func:`core.data.read_table`, ``sheet`` of a
+    workbook; :func:`core.data.validate` with the target) and hash it as read. Raises
+    DataError."""
     progress(0.02, f"reading {data_path}")
-    raw = data_mod.read_table(data_path, spec)
+    raw = data_mod.read_table(data_path, spec, sheet)
     clean, quality = data_mod.validate(raw, spec, require_target=True, source=str(data_path))
     data_hash = data_mod.frame_hash(raw)
     return LoadedTable(clean, quality, data_hash, str(data_path), clean[spec.target].to_numpy(int))
@@ -366,7 +367,8 @@ def assemble(table: LoadedTable, spec: DatasetSpec, categories: dict, settings: 
 
 
 def train(data_path: str | Path | None = None, spec_path: str | Path | None = None,
-          settings: Settings = Settings(), progress: Progress | None = None, make_current: bool = True) -> registry.Run:
+          settings: Settings = Settings(), progress: Progress | None = None, make_current: bool = True,
+          sheet: str | None = None) -> registry.Run:
     """Train a run on a table and (by default) make it current.
 
     One training at a time per runs folder (:func:`core.registry.training_lock`); after a
@@ -382,6 +384,7 @@ def train(data_path: str | Path | None = None, spec_path: str | Path | None = No
     settings : the one settings object.
     progress : callback ``(fraction, message)``.
     make_current : False trains a challenger: saved, but the current run stays.
+    sheet : for an Excel workbook, the sheet to read (default the first).
 
     Returns
     -------
@@ -394,7 +397,7 @@ def train(data_path: str | Path | None = None, spec_path: str | Path | None = No
         is written; the current run is unchanged).
     """
     with registry.training_lock(settings.artifacts_dir):
-        run = _train(data_path, spec_path, settings, progress or _log_progress, make_current)
+        run = _train(data_path, spec_path, settings, progress or _log_progress, make_current, sheet)
         registry.prune_runs(settings.artifacts_dir, settings.keep_runs)
     return run
 
@@ -423,7 +426,8 @@ def train_log(log_path: str | Path, spec_path: str | Path, settings: Settings = 
     return run
 
 
-def _train(data_path, spec_path, settings: Settings, progress: Progress, make_current: bool) -> registry.Run:
+def _train(data_path, spec_path, settings: Settings, progress: Progress, make_current: bool,
+           sheet: str | None = None) -> registry.Run:
     timings: dict[str, float] = {}
     spec = resolve_spec(spec_path)
     if data_path is None:
@@ -431,7 +435,7 @@ def _train(data_path, spec_path, settings: Settings, progress: Progress, make_cu
         data_path = synthetic.ensure_default_data(settings, progress)
         timings["generate"] = round(time.perf_counter() - t0, 3)
     t0 = time.perf_counter()
-    table = load_table(data_path, spec, progress)
+    table = load_table(data_path, spec, progress, sheet)
     timings["load_validate"] = round(time.perf_counter() - t0, 3)
     return _run_steps(table, spec, settings, progress, make_current, timings)
 

@@ -5,6 +5,7 @@ from datetime import date
 import streamlit as st
 
 from core import playbook
+from core.sinks import csv_bytes
 from ui import filter_control, require_run, settings
 
 run = require_run()
@@ -80,7 +81,7 @@ if use_holdout and need is not None:
 export = playbook.cohort_export(scored, mask, holdout, settings().seed)
 st.dataframe(export.head(50), hide_index=True)
 # the CSV is made when the button is clicked (a callable), not on every rerun of the page
-st.download_button("Download cohort CSV", lambda: export.to_csv(index=False).encode("utf-8"),
+st.download_button("Download cohort CSV", lambda: csv_bytes(export),
                    file_name=f"cohort_{run.run_id}_{date.today().isoformat()}.csv", mime="text/csv",
                    on_click="ignore")
 st.caption("Columns: customer_id, segment_id, persona, propensity, propensity_decile, reason_1..3, group "

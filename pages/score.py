@@ -6,6 +6,7 @@ import streamlit as st
 from core.data import quality_notes, read_bytes
 from core.errors import DataError
 from core.scoring import OUTPUT_NAMES
+from core.sinks import csv_bytes
 from ui import require_run, scoring_model, settings, show_error
 
 run = require_run()
@@ -17,7 +18,7 @@ st.write(f"Upload a customer table with the columns of the **{model.spec.name}**
          f"every customer gets a segment and a propensity from run `{run.run_id}`. "
          f"Files above {cfg.upload_max_mb} MB: use `python -m core score`.")
 # No type filter here: our parser names an unsupported type in a visible message.
-up = st.file_uploader("Customer table (CSV, TSV, TXT or Parquet)")
+up = st.file_uploader("Customer table (CSV, TSV, TXT, Excel .xlsx or Parquet)")
 if up is None:
     st.stop()
 if up.size > cfg.upload_max_mb * 1024 * 1024:
@@ -48,6 +49,6 @@ if result is not None and result[0] == key:
         st.warning(note)
     st.success(f"Scored {len(scored):,} customers.")
     st.dataframe(scored.head(50), hide_index=True)
-    st.download_button("Download scored CSV", scored.rename(columns=OUTPUT_NAMES).to_csv(index=False).encode("utf-8"),
+    st.download_button("Download scored CSV", csv_bytes(scored.rename(columns=OUTPUT_NAMES)),
                        file_name=f"scored_{run.run_id}_{date.today().isoformat()}.csv", mime="text/csv",
                        on_click="ignore")

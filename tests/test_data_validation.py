@@ -48,13 +48,24 @@ def test_text_in_numeric_column_names_column_row_value(tmp_path, small_table, sp
         load(p, spec, require_target=True)
 
 
-@pytest.mark.parametrize("bad,msg", [(2, "not binary: value '2' at row 4"), ("yes", "not binary: value 'yes' at row 4")])
+@pytest.mark.parametrize("bad,msg", [(2, "not binary: value '2' at row 4"),
+                                     ("maybe", r"not binary: value 'maybe' at row 4 \(values found: .*'maybe'")])
 def test_target_not_binary(small_table, spec, bad, msg):
     df = small_table.copy()
     df["purchased_next_30d"] = df["purchased_next_30d"].astype(object)
     df.loc[3, "purchased_next_30d"] = bad
     with pytest.raises(DataError, match=msg):
         validate(df, spec, require_target=True)
+
+
+@pytest.mark.parametrize("yes,no", [("yes", "no"), ("TRUE", "FALSE"), ("Y", "n"), (" True ", "false"), (True, False),
+                                    ("1", "0")])
+def test_targets_as_people_write_them(small_table, spec, yes, no):
+    df = small_table.copy()
+    y = df["purchased_next_30d"].to_numpy()
+    df["purchased_next_30d"] = np.where(y == 1, yes, no).astype(object) if not isinstance(yes, bool) else y == 1
+    clean, _ = validate(df, spec, require_target=True)
+    assert clean["purchased_next_30d"].tolist() == y.tolist()
 
 
 def test_target_single_class(small_table, spec):
