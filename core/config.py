@@ -123,7 +123,8 @@ class PropensitySettings:
     after ``early_stopping_rounds`` rounds without a better validation log loss; Optuna
     tunes depth (2..``tune_max_depth``), learning rate, ``min_child_weight``, row and
     column subsampling and L2 for at most ``tune_trials`` trials or ``tune_seconds``
-    seconds; ``max_depth``, ``learning_rate``, ``min_child_weight``, ``subsample`` and
+    seconds (a table of fewer than ``tune_full_rows`` train + validation rows gets
+    proportionally fewer trials, at least ``tune_min_trials``); ``max_depth``, ``learning_rate``, ``min_child_weight``, ``subsample`` and
     ``colsample_bytree`` are its first trial; of the trials within ``tune_tolerance``
     (relative) of the best validation log loss, the smallest model wins. With fewer than ``cv_below_val_positives``
     validation positives, ``cv_folds``-fold cross-validation replaces the validation set.
@@ -144,6 +145,8 @@ class PropensitySettings:
     colsample_bytree: float = 0.8
     early_stopping_rounds: int = 50
     tune_trials: int = 40
+    tune_full_rows: int = 50_000
+    tune_min_trials: int = 10
     tune_seconds: float = 120.0
     tune_max_depth: int = 4
     tune_tolerance: float = 0.001
@@ -160,7 +163,7 @@ class PropensitySettings:
 
 def _check_propensity(p) -> None:
     """Raise :class:`DataError` naming the first ``[propensity]`` key out of range."""
-    whole = {"n_estimators": 1, "max_depth": 1, "tune_trials": 1, "tune_max_depth": 2, "cv_folds": 2,
+    whole = {"n_estimators": 1, "max_depth": 1, "tune_trials": 1, "tune_full_rows": 1, "tune_min_trials": 1, "tune_max_depth": 2, "cv_folds": 2,
              "cv_below_val_positives": 0, "isotonic_min_positives": 1, "bootstrap_resamples": 10,
              "early_stopping_rounds": 1, "shap_sample": 10}
     in_range = {"val_share": (0.01, 0.5), "test_share": (0.01, 0.5), "learning_rate": (1e-4, 1),

@@ -342,6 +342,12 @@ class Quality(Record):
     duplicate_feature_rows: int
     extra_columns: list[str]
     reference_date: str | None
+    #: values read as numbers from text with a currency sign or thousands separators, per column
+    text_numbers: dict[str, int] = {}
+    #: the table had no id column: the 1-based row number is the id
+    id_from_row: bool = False
+    #: the text encoding the file was read with (None: not a text file)
+    encoding: str | None = None
 
 
 class SegmentContinuitySummary(Record):

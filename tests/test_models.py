@@ -242,3 +242,48 @@ def test_segment_description_states_the_numbers():
     assert text == ("9.2% of customers (22,080). 41.0% bought in the next 30 days, 2.3x the average. "
                     "Compared with the average customer: orders in the last 12 months 3.1x the average "
                     "(median 9 vs 3).")
+
+
+def test_trial_budget_scales_with_the_table():
+    s = PropensitySettings()   # 40 trials at 50,000 train + validation rows and above, at least 10
+    assert propensity.trial_budget(s, 204_000) == 40 and propensity.trial_budget(s, 50_000) == 40
+    assert propensity.trial_budget(s, 25_000) == 20 and propensity.trial_budget(s, 10_200) == 10
+    assert propensity.trial_budget(s, 1_900) == 10
+    assert propensity.trial_budget(PropensitySettings(tune_trials=4, tune_min_trials=10), 1_000) == 4
+
+
+def test_umap_jobs_alternate_over_two_processes_and_come_back_in_job_order(monkeypatch):
+    from core.segmentation import reducers
+
+    batches = []
+
+    def fake_parallel(fn, parts):
+        batches.append([[job[-1] for job in b] for b in parts])
+        return [r for b in parts for r in fn(b)]
+
+    monkeypatch.setattr(reducers, "run_parallel", fake_parallel)
+    monkeypatch.setattr(reducers, "umap_many", lambda jobs: [f"embedding {job[-1]}" for job in jobs])
+    jobs = [(None, 5, 15, 0.0, 200, seed) for seed in range(7)]
+    assert reducers.run_jobs(jobs, 2) == [f"embedding {s}" for s in range(7)]
+    assert batches == [[[0, 2, 4, 6], [1, 3, 5]]]
+    assert reducers.run_jobs(jobs[:1], 2) == ["embedding 0"] and reducers.run_jobs(jobs, 1)[3] == "embedding 3"
+
+
+def test_small_umap_fits_get_exact_neighbours_and_a_cached_jit():
+    from sklearn.metrics import pairwise_distances
+
+    from core.segmentation import reducers
+
+    X = np.random.default_rng(0).normal(size=(300, 4)).astype(np.float32)
+    idx, dist, index = reducers._exact_knn(X, 6)
+    assert idx.shape == dist.shape == (300, 6) and index is None and (idx[:, 0] == np.arange(300)).all()
+    np.testing.assert_array_equal(idx, np.argsort(pairwise_distances(X), axis=1, kind="stable")[:, :6])
+    reducers.enable_jit_cache()
+    from numba.core.caching import NullCache
+    from umap import layouts
+
+    assert not isinstance(layouts._nb_optimize_layout_euclidean_single_epoch._cache, NullCache)
+    assert reducers.enable_jit_cache() == 0   # once per process
+    E = reducers.umap_many([(X, 2, 6, 0.0, 50, 1)])[0]
+    assert E.shape == (300, 2) and np.isfinite(E).all()
+    np.testing.assert_array_equal(E, reducers.umap_many([(X, 2, 6, 0.0, 50, 1)])[0])   # seeded

@@ -25,13 +25,83 @@ import numpy as np
 CLUSTER_EPOCHS = 200
 
 
+#: Below this many rows a UMAP fit gets its exact nearest neighbours from scikit-learn
+#: (``NearestNeighbors``, brute force: under a second at 12,000 rows) instead of
+#: pynndescent's approximate search, whose numba code cannot be cached ("uses dynamic
+#: globals") and so costs about 20 s of compilation in every new process. UMAP itself
+#: uses exact neighbours below 4,096 rows (umap-learn's ``nearest_neighbors``); the
+#: ``precomputed_knn`` argument is documented in umap-learn's API reference.
+EXACT_KNN_ROWS = 20_000
+_JIT_CACHE_ON = False
+
+
+def enable_jit_cache() -> int:
+    """Turn on numba's on-disk cache for the compiled functions of umap-learn and
+    pynndescent that do not enable it themselves (``Dispatcher.enable_caching``, what
+    ``@njit(cache=True)`` calls), so a new process loads their machine code instead of
+    compiling it again (about 60 s of a first UMAP fit on this 2-core machine). numba keeps
+    the cache beside each module (``__pycache__``) or in ``NUMBA_CACHE_DIR``; it checks the
+    source file's time stamp and the CPU, so a changed library recompiles. A function numba
+    cannot cache is compiled as before (numba says so in a ``NumbaWarning``, silenced here).
+    Source: numba's documentation, "Cache" (numba.readthedocs.io, user/jit.html#cache).
+    Returns how many functions it turned on (0 on later calls in the same process)."""
+    global _JIT_CACHE_ON
+    if _JIT_CACHE_ON:
+        return 0
+    import importlib
+    import pkgutil
+    import warnings
+
+    from numba.core.caching import NullCache
+    from numba.core.errors import NumbaWarning
+    from numba.core.registry import CPUDispatcher
+
+    warnings.filterwarnings("ignore", message="Cannot cache compiled function", category=NumbaWarning)
+    turned = 0
+    for name in ("umap", "pynndescent"):
+        pkg = importlib.import_module(name)
+        for info in pkgutil.iter_modules(pkg.__path__):
+            if info.name in ("plot", "parametric_umap", "aligned_umap"):  # optional extras (plotting, keras)
+                continue
+            try:
+                mod = importlib.import_module(f"{name}.{info.name}")
+            except ImportError:
+                continue
+            for fn in vars(mod).values():
+                if isinstance(fn, CPUDispatcher) and isinstance(fn._cache, NullCache):
+                    fn.enable_caching()
+                    turned += 1
+    _JIT_CACHE_ON = True
+    return turned
+
+
+def _exact_knn(X: np.ndarray, k: int) -> tuple:
+    """UMAP's ``precomputed_knn`` from exact neighbours: ``(indices, distances, None)``,
+    shapes (m, k), each row's own point among its ``k`` (as umap-learn's search returns)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    dist, idx = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(X).kneighbors(X)
+    return idx, dist.astype(np.float32), None
+
+
 def umap_many(jobs: list[tuple]) -> list[np.ndarray]:
     """Run UMAP fits one after the other; each job is ``(X, n_components, n_neighbors,
-    min_dist, n_epochs, seed)``. A module-level function so a worker process can run it."""
+    min_dist, n_epochs, seed)``. A module-level function so a worker process can run it.
+    numba's cache is on (:func:`enable_jit_cache`); fits below :data:`EXACT_KNN_ROWS` rows
+    use exact neighbours."""
+    import warnings
+
     import umap  # heavy import (numba); only when fitting
 
-    return [umap.UMAP(n_components=k, n_neighbors=nn, min_dist=md, n_epochs=ep, random_state=seed,
-                      n_jobs=1).fit_transform(X) for X, k, nn, md, ep, seed in jobs]
+    enable_jit_cache()
+    out = []
+    for X, k, nn, md, ep, seed in jobs:
+        knn = _exact_knn(X, nn) if len(X) < EXACT_KNN_ROWS else (None, None, None)
+        with warnings.catch_warnings():  # no search index is kept: these fits never transform new rows
+            warnings.filterwarnings("ignore", message=".*precomputed_knn.*")
+            out.append(umap.UMAP(n_components=k, n_neighbors=nn, min_dist=md, n_epochs=ep, random_state=seed,
+                                 n_jobs=1, precomputed_knn=knn).fit_transform(X))
+    return out
 
 
 def run_parallel(fn, batches: list[list]) -> list:
@@ -47,11 +117,17 @@ def run_parallel(fn, batches: list[list]) -> list:
 def run_jobs(jobs: list[tuple], n_jobs: int) -> list[np.ndarray]:
     """The embeddings of UMAP ``jobs`` (as :func:`umap_many` takes them), in job order.
 
-    With ``n_jobs`` of 2 or more and more than two jobs, the first two run in this process
-    and the rest in a second one: each process also compiles UMAP's numba code once, so
-    this split balances the two (timings in ``docs/segmentation.md``).
+    With ``n_jobs`` of 2 or more and more than one job, alternate jobs run in this process
+    and in a second one (the fits are of similar sizes, and with numba's cache on,
+    :func:`enable_jit_cache`, a process no longer spends a minute compiling first).
     """
-    return run_parallel(umap_many, [jobs[:2], jobs[2:]] if n_jobs > 1 and len(jobs) > 2 else [jobs])
+    if n_jobs < 2 or len(jobs) < 2:
+        return umap_many(jobs)
+    even, odd = jobs[0::2], jobs[1::2]
+    out = run_parallel(umap_many, [even, odd])  # even jobs' embeddings, then odd jobs'
+    ordered = [None] * len(jobs)
+    ordered[0::2], ordered[1::2] = out[:len(even)], out[len(even):]
+    return ordered
 
 
 @dataclass(frozen=True)
