@@ -269,7 +269,8 @@ def _spec_draft(args) -> int:
 
 def _draft_for_training(args) -> str | None:
     """The spec path to train ``args.data`` with when no --spec is given: None (the built-in
-    ShopSphere spec) for a ShopSphere table without --target/--id, else a drafted spec,
+    ShopSphere spec) for a ShopSphere table (its id and at least half its features) without
+    --target/--id, or a file that does not exist (training names it), else a drafted spec,
     written to --save-spec or to a temporary file (the run keeps its own copy)."""
     import tempfile
 
@@ -277,9 +278,12 @@ def _draft_for_training(args) -> str | None:
     from core.schema import shopsphere_spec
 
     if not (args.target or args.id or args.save_spec):
+        if not Path(args.data).exists():
+            return None  # training names the missing file (after the training lock)
         shop = shopsphere_spec()
-        cols = data.read_table(args.data, shop, args.sheet).columns
-        if {shop.id_column, shop.target} <= set(cols):
+        cols = set(data.read_table(args.data, shop, args.sheet).columns)
+        # a ShopSphere table, even one lacking a column, is read with its spec (which names what is missing)
+        if shop.id_column in cols and len(cols & set(shop.feature_names)) >= len(shop.feature_names) // 2:
             return None
     draft = _draft(args)
     print("no --spec given: drafted one from the data (python -m core spec draft writes it to a file to edit):")

@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from dataclasses import replace as dataclasses_replace
 
 import numpy as np
 import pandas as pd
@@ -282,9 +283,7 @@ def draft_spec(df: pd.DataFrame, *, target: str | None = None, id_column: str | 
             notes[c] = "; ".join(check)
     if not cols:
         raise DataError(f"{source}: no column is left to learn from besides the id and the target")
-    numeric_groups = [g for g in dict.fromkeys(c.group for c in cols) if
-                      any(k.group == g and k.kind not in ("binary", "categorical") for k in cols)]
-    seg = [g for g in ("behavioral", "transactional") if g in numeric_groups] or numeric_groups
+    seg = _segmentation_groups(cols)
     if not seg:
         raise DataError(f"{source}: no numeric column to segment on (every feature is binary or categorical)")
     recency = next((c.name for c in cols if c.kind not in ("binary", "categorical", "date")
@@ -352,3 +351,54 @@ def spec_toml(draft: Draft, source: str = "") -> str:
         if c.date_format:
             lines.append(f"date_format = {_value(c.date_format)}")
     return "\n".join(lines) + "\n"
+
+
+def choices(draft: Draft) -> pd.DataFrame:
+    """The drafted columns as an editable table, one row per column of the file other than
+    the id and the target: ``column``, ``use`` (bool), ``kind``, ``group``, ``note`` (what
+    was guessed or why it is ignored). The Admin page's column form shows it."""
+    rows = [{"column": c.name, "use": True, "kind": c.kind, "group": c.group, "note": draft.notes.get(c.name, "")}
+            for c in draft.spec.columns]
+    rows += [{"column": c, "use": False, "kind": "numeric", "group": "other", "note": f"ignored: {why}"}
+             for c, why in draft.ignored.items()]
+    return pd.DataFrame(rows, columns=["column", "use", "kind", "group", "note"])
+
+
+def apply_choices(draft: Draft, edited: pd.DataFrame) -> Draft:
+    """The draft with the kinds, groups and use of ``edited`` (a :func:`choices` table as a
+    person changed it): a column's label, reason, range and date format stay as drafted
+    while its kind does; a changed kind drops the range (the drafted one belonged to the
+    old kind). The segmentation groups are chosen again by the module's rule.
+
+    Raises DataError for an unknown kind or group, or when no numeric column is left to
+    segment on."""
+    old = {c.name: c for c in draft.spec.columns}
+    cols, ignored = [], {}
+    for row in edited.itertuples(index=False):
+        name = str(row.column)
+        if not bool(row.use):
+            ignored[name] = draft.ignored.get(name, "left out on the column form")
+            continue
+        base = old.get(name)
+        if base is not None and base.kind == row.kind:
+            cols.append(dataclasses_replace(base, group=str(row.group)))
+        else:
+            lab = label(name)
+            cols.append(ColumnSpec(name=name, kind=str(row.kind), group=str(row.group), label=lab,
+                                   reason=f"{lab[:1].upper()}{lab[1:]}: {{value}}"))
+    if not cols:
+        raise DataError("no column is used: tick at least one")
+    seg = _segmentation_groups(cols)
+    if not seg:
+        raise DataError("no numeric column is left to segment on (every used column is binary or categorical)")
+    spec = dataclasses_replace(draft.spec, columns=tuple(cols), ignore=tuple(ignored), segmentation_groups=tuple(seg),
+                               recency_column=draft.spec.recency_column if draft.spec.recency_column in
+                               {c.name for c in cols if c.kind not in ("binary", "categorical", "date")} else None)
+    return Draft(spec, draft.decisions + ["kinds and groups edited on the column form"],
+                 {k: v for k, v in draft.notes.items() if k in {c.name for c in cols}}, ignored)
+
+
+def _segmentation_groups(cols) -> list[str]:
+    numeric_groups = [g for g in dict.fromkeys(c.group for c in cols)
+                      if any(k.group == g and k.kind not in ("binary", "categorical") for k in cols)]
+    return [g for g in ("behavioral", "transactional") if g in numeric_groups] or numeric_groups

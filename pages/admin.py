@@ -26,11 +26,12 @@ from core.errors import DataError
 from core.log import is_log_spec, load_log_spec
 from core.monitoring import drift_against_run
 from core.propensity import MIN_CLASS_COUNT
-from core.schema import resolve_spec
+from core.schema import resolve_spec, spec_hash
 from ui import RunView, active_run_id, admin_password, clear_caches, frame, server_is_local, settings, show_error
 
 NOT_IN_FILE = "(not in this file)"
-UPLOAD_TYPES = ["csv", "tsv", "txt", "parquet"]
+DRAFT = "(none: draft a spec from the table)"
+UPLOAD_TYPES = ["csv", "tsv", "txt", "xlsx", "parquet"]
 
 frame()
 st.title("Admin")
@@ -208,17 +209,81 @@ with retrain_tab:
     if st.session_state.get("retrain_report"):
         _show_retrain(st.session_state["retrain_report"])
 
-def _upload_tab() -> None:
-    """Upload, map the columns to a spec, validate, train."""
-    specs = _spec_choices()
-    spec_label = st.selectbox("The table follows the spec", list(specs), key="upload_spec")
+def _drafted_spec(raw: pd.DataFrame, name: str):
+    """The spec drafted from an uploaded table (``core.spec_draft``), with a form where the
+    target, the id and each column's kind, group and use can be changed, and a button that
+    saves it to ``configs/``. Returns ``(spec, path of the spec to train with)`` or None
+    when the draft cannot be made (the reason is shown)."""
+    from core import spec_draft
+    from core.schema import GROUPS, KINDS
+
+    columns = [str(c) for c in raw.columns]
+    stem = "".join(ch if ch.isalnum() else "_" for ch in Path(name).stem).strip("_") or "table"
+    c = st.columns(2)
     try:
-        spec = resolve_spec(specs[spec_label])
+        guessed = spec_draft.draft_spec(raw, name=stem, source=name).spec.target
+    except DataError:
+        guessed = None
+    target = c[0].selectbox("Target (what the model predicts)", columns,
+                            index=columns.index(guessed) if guessed in columns else 0, key="draft_target")
+    ids = ["(row number)"] + [col for col in columns if col != target]
+    try:
+        auto = spec_draft.draft_spec(raw, target=target, name=stem, source=name)
     except DataError as exc:
         show_error(exc)
-        return
-    up = st.file_uploader(f"Customer table with the target (CSV, TSV, TXT or Parquet; at most {cfg.upload_max_mb} MB)",
-                          type=UPLOAD_TYPES)
+        return None
+    id_pick = c[1].selectbox("Customer id", ids, key="draft_id",
+                             index=ids.index(auto.spec.id_column) if auto.spec.id_column in ids else 0)
+    try:
+        draft = spec_draft.draft_spec(raw, target=target, id_column=None if id_pick == ids[0] else id_pick,
+                                      name=stem, source=name)
+    except DataError as exc:
+        show_error(exc)
+        return None
+    for line in draft.decisions:
+        st.caption(line)
+    st.write("The drafted columns: change a kind, a group or whether a column is used.")
+    edited = st.data_editor(spec_draft.choices(draft), hide_index=True, key=f"draft_cols_{name}_{target}_{id_pick}",
+                            disabled=["column", "note"], column_config={
+                                "kind": st.column_config.SelectboxColumn(options=list(KINDS), required=True),
+                                "group": st.column_config.SelectboxColumn(options=list(GROUPS), required=True),
+                                "use": st.column_config.CheckboxColumn()})
+    try:
+        draft = spec_draft.apply_choices(draft, edited)
+    except DataError as exc:
+        show_error(exc)
+        return None
+    text = spec_draft.spec_toml(draft, name)
+    folder = Path(cfg.artifacts_dir) / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{stem}.spec.toml"
+    path.write_text(text, encoding="utf-8")
+    save_to = Path("configs") / f"{stem}.toml"
+    if st.button(f"Save this spec as {save_to}", help="Then it is offered in the spec lists and to the CLI."):
+        if save_to.exists():
+            st.error(f"{save_to} exists already: rename the file you upload, or edit that spec by hand.")
+        else:
+            save_to.parent.mkdir(parents=True, exist_ok=True)
+            save_to.write_text(text, encoding="utf-8")
+            st.success(f"Saved {save_to}.")
+    return draft.spec, str(path)
+
+
+def _upload_tab() -> None:
+    """Upload, map the columns to a spec (or draft one from the table), validate, train."""
+    specs = _spec_choices()
+    spec_label = st.selectbox("The table follows the spec", list(specs) + [DRAFT], key="upload_spec",
+                              help="No spec fits? The last choice drafts one from the table, to check and change.")
+    drafting = spec_label == DRAFT
+    spec, spec_path = None, specs.get(spec_label)
+    if not drafting:
+        try:
+            spec = resolve_spec(spec_path)
+        except DataError as exc:
+            show_error(exc)
+            return
+    up = st.file_uploader(f"Customer table with the target (CSV, TSV, TXT, Excel .xlsx or Parquet; at most "
+                          f"{cfg.upload_max_mb} MB)", type=UPLOAD_TYPES, key="table_upload")
     if up is not None:
         if up.size > cfg.upload_max_mb * 1024 * 1024:
             st.error(f"{up.name} is {up.size / 1024 / 1024:.1f} MB; the limit here is {cfg.upload_max_mb} MB "
@@ -232,6 +297,12 @@ def _upload_tab() -> None:
             return
         st.write(f"**{up.name}**: {len(raw):,} rows, {raw.shape[1]} columns.")
         st.dataframe(raw.head(10), hide_index=True)
+        if drafting:
+            got = _drafted_spec(raw, up.name)
+            if got is None:
+                return
+            spec, spec_path = got
+            spec_label = f"{DRAFT} {spec_hash(spec)}"  # a changed draft is checked again
         guess = guess_mapping(raw.columns, spec)
         labels = {spec.id_column: "customer id", **({spec.target: spec.target_label} if spec.target else {}),
                   **{c.name: c.label or c.name for c in spec.columns}}
@@ -295,7 +366,7 @@ def _upload_tab() -> None:
                 except DataError as exc:
                     show_error(exc)
                     return
-                if not _train(path, specs[spec_label], up.name):
+                if not _train(path, spec_path, up.name):
                     path.unlink(missing_ok=True)  # a failed upload is not kept
 
 

@@ -81,7 +81,7 @@ def test_train_replaces_a_current_run_of_another_format(trained, tmp_path, monke
     from core.config import Settings
 
     out = champion.train_or_retrain(None, None, Settings(artifacts_dir=copy))
-    assert calls == [("train", {})] and out.run == "new run" and out.retrain is None
+    assert calls == [("train", {"sheet": None})] and out.run == "new run" and out.retrain is None
     (copy / "runs" / run.run_id / "manifest.json").write_text(json.dumps(man))  # readable again: a challenger
     calls.clear()
     champion.train_or_retrain(None, None, Settings(artifacts_dir=copy))

@@ -161,3 +161,32 @@ def test_spec_draft_command_writes_a_spec_train_accepts(tmp_path, capsys):
     assert "no column 'Nope' (--target)" in capsys.readouterr().err
     assert cli.main(["train", "--data", str(src), "--spec", str(out), "--target", "Converted"]) == 2
     assert "leave them out with --spec" in capsys.readouterr().err
+
+
+def test_admin_drafts_a_spec_for_a_table_no_spec_fits(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import REPO
+
+    monkeypatch.setenv("SHOPSPHERE_ARTIFACTS", str(tmp_path / "art"))
+    monkeypatch.chdir(REPO)
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    at.switch_page("pages/admin.py").run()
+    assert not at.exception
+    box = next(s for s in at.selectbox if s.key == "upload_spec")
+    box.set_value(box.options[-1]).run()   # (none: draft a spec from the table)
+    at.file_uploader(key="table_upload").set_value(("export.csv", _export().to_csv(index=False).encode("cp1252"),
+                                                    "text/csv")).run()
+    assert not at.exception
+    assert next(s for s in at.selectbox if s.key == "draft_target").value == "Converted"
+    assert next(s for s in at.selectbox if s.key == "draft_id").value == "(row number)"
+    assert any("id: none found" in c.value for c in at.caption)
+    assert any(b.label.startswith("Save this spec as configs") for b in at.button)
+    assert (tmp_path / "art" / "uploads" / "export.spec.toml").exists()
+    assert load_spec(tmp_path / "art" / "uploads" / "export.spec.toml").id_from_row
+    at.button(key="FormSubmitter:mapping-Check the table").click().run()
+    assert not at.exception
+    notes = [w.value for w in at.warning]
+    assert any("no id column: the row number" in n for n in notes)
+    assert any("read as Windows-1252 text" in n for n in notes)
+    assert any(b.label == "Train a new run on this table" for b in at.button)
