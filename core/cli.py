@@ -1,4 +1,4 @@
-"""Command line: ``python -m core generate|train|retrain|score|runs|promote|rollback|drift|backtest|report``.
+"""Command line: ``python -m core generate|train|retrain|score|spec draft|runs|promote|rollback|drift|backtest|report``.
 
 Bad input (a :class:`~core.errors.DataError`) prints one line ``error: ...`` to stderr and
 exits with code 2; the current run is never changed by a failed command.
