@@ -80,7 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     rt.add_argument("--spec", default=None, help="TOML spec of the table (default: built-in ShopSphere spec)")
 
     s = sub.add_parser("score", parents=[common], help="score a table with the current run")
-    s.add_argument("--data", default=None, help="CSV or Parquet table, or a folder of Parquet parts (no target needed)")
+    s.add_argument("--data", default=None, help="CSV, Excel .xlsx or Parquet table, or a folder of Parquet parts "
+                                                "(no target needed)")
+    s.add_argument("--sheet", default=None, help="an Excel workbook's sheet (name or 0-based number; default the first)")
     s.add_argument("--log", default=None, help="a transaction log instead of a table, for a run built from a log: "
                                                "features as of --cutoff, read with the run's log spec")
     s.add_argument("--cutoff", default=None, help="with --log: the date features are built before (yyyy-mm-dd; "
@@ -247,18 +249,32 @@ def _draft(args):
 
     df = data.read_table(args.data, sheet=args.sheet)
     name = getattr(args, "name", None) or re.sub(r"[^A-Za-z0-9_]+", "_", Path(args.data).stem).strip("_") or "table"
-    return spec_draft.draft_spec(df, target=args.target, id_column=args.id, name=name, source=str(args.data))
+    source = str(args.data)
+    if len(df.attrs.get("sheets", ())) > 1:  # say which sheet was read, and which others there are
+        others = [s for s in df.attrs["sheets"] if s != df.attrs["sheet"]]
+        source += f" (sheet '{df.attrs['sheet']}'; also {', '.join(repr(s) for s in others)}: choose with --sheet)"
+    return spec_draft.draft_spec(df, target=args.target, id_column=args.id, name=name, source=source)
+
+
+def _write_text(path: str, text: str) -> None:
+    """Write a spec file (its folder made when missing); DataError naming the path if it cannot be."""
+    from core.sinks import check_output_path
+
+    out = check_output_path(path, (".toml",))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise DataError(f"{out}: cannot write ({exc.strerror or exc})") from None
 
 
 def _spec_draft(args) -> int:
     from core import spec_draft
-    from core.sinks import check_output_path
 
     draft = _draft(args)
     text = spec_draft.spec_toml(draft, Path(args.data).name)
     if args.out:
-        check_output_path(args.out, (".toml",))
-        Path(args.out).write_text(text, encoding="utf-8")
+        _write_text(args.out, text)
         print(f"wrote the drafted spec to {args.out}:", file=sys.stderr)
         for line in draft.decisions:
             print(f"  {line}", file=sys.stderr)
@@ -291,10 +307,7 @@ def _draft_for_training(args) -> str | None:
         print(f"  {line}")
     text = spec_draft.spec_toml(draft, Path(args.data).name)
     if args.save_spec:
-        from core.sinks import check_output_path
-
-        check_output_path(args.save_spec, (".toml",))
-        Path(args.save_spec).write_text(text, encoding="utf-8")
+        _write_text(args.save_spec, text)
         print(f"  saved to {args.save_spec}")
         return args.save_spec
     folder = Path(tempfile.mkdtemp(prefix="drafted-spec-"))
@@ -346,7 +359,7 @@ def _score(args, settings) -> int:
             print(f"note: the cutoff lies {note['days_after_the_log_ends']:,} days after the log ends: customers are "
                   "scored as if none of them bought in between", file=sys.stderr)
     else:
-        raw = data.read_table(args.data, model.spec)  # the spec's id column is read as text
+        raw = data.read_table(args.data, model.spec, args.sheet)  # the spec's id column is read as text
     from tqdm import tqdm
 
     with tqdm(total=len(raw), unit=" rows", desc="scoring", file=sys.stderr, disable=None) as bar:

@@ -125,6 +125,8 @@ def read_bytes(data: bytes, name: str, spec: DatasetSpec | None = None, sheet: s
     suffix = _check_suffix(name, name)
     if len(data) == 0:
         raise DataError(f"{name}: file is empty")
+    if sheet is not None and suffix not in EXCEL_SUFFIXES:
+        raise DataError(f"{name}: is not an Excel workbook: --sheet goes with .xlsx files")
     dtype = {spec.id_column: str} if spec is not None else None
     encoding = None
     try:
@@ -170,7 +172,10 @@ def _read_excel(data: bytes, name: str, sheet, dtype) -> pd.DataFrame:
             raise DataError(f"{name}: no sheet '{sheet}' (the workbook has {', '.join(repr(n) for n in names)})")
     if isinstance(sheet, int) and not 0 <= sheet < len(names):
         raise DataError(f"{name}: no sheet {sheet} (the workbook has {len(names)}: {', '.join(repr(n) for n in names)})")
-    return pd.read_excel(book, sheet_name=sheet, dtype=dtype)
+    df = pd.read_excel(book, sheet_name=sheet, dtype=dtype)
+    df.attrs["sheet"] = names[sheet] if isinstance(sheet, int) else sheet
+    df.attrs["sheets"] = list(names)
+    return df
 
 
 def _sniff_delimiter(text: str) -> str:

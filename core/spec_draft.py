@@ -55,21 +55,21 @@ GROUP_WORDS = (
     ("campaigns", ("campaign", "cmp", "accepted", "offer", "promo", "coupon", "newsletter", "email", "special")),
     ("tenure", ("tenure", "since", "signup", "joined", "member", "registration", "registered", "dt", "customer",
                 "first", "enrol", "enroll", "account", "age_days")),
-    ("demographics", ("age", "birth", "year", "gender", "sex", "income", "education", "marital", "kid", "kids",
+    ("demographics", ("age", "birth", "gender", "sex", "income", "education", "marital", "kid", "kids",
                       "teen", "child", "children", "kidhome", "teenhome", "household", "city", "region", "country", "state", "zip",
                       "location", "salary", "occupation", "job", "married", "dependents", "visitortype", "visitor",
                       "browser", "operatingsystems", "os", "traffictype", "device")),
     ("transactional", ("spend", "spent", "amount", "mnt", "purchase", "purchases", "order", "orders", "revenue",
                        "price", "value", "sales", "deal", "deals", "discount", "basket", "cart", "monetary",
                        "frequency", "transactions", "items", "products", "catalog", "store", "gold", "wines",
-                       "fruits", "meat", "fish", "sweet", "total")),
+                       "fruits", "meat", "fish", "sweet", "total", "charge", "charges", "fee", "fees", "bill")),
     ("behavioral", ("visit", "visits", "session", "sessions", "page", "pages", "pagevalues", "view", "views",
                     "recency", "duration", "bounce", "bounces", "exit", "exits", "browse", "login", "logins",
                     "click", "clicks", "web", "app", "administrative", "informational", "productrelated", "month",
                     "weekend", "day", "specialday", "last", "active")),
 )
 CURRENCY_WORDS = ("spend", "spent", "amount", "income", "price", "revenue", "sales", "value", "cost", "salary",
-                  "balance", "monetary", "mnt", "paid", "payment", "aov")
+                  "balance", "monetary", "mnt", "paid", "payment", "aov", "charge", "charges", "fee", "fees", "bill")
 DURATION_WORDS = ("duration", "seconds", "secs", "minutes", "mins", "hours", "time")
 RATE_WORDS = ("rate", "share", "ratio", "percent", "pct", "proportion", "probability", "prob")
 COUNT_WORDS = ("num", "number", "count", "n", "visits", "purchases", "orders", "times", "items", "qty",
@@ -153,9 +153,12 @@ def _kind(name: str, s: pd.Series) -> tuple[str | None, str, dict]:
     if not is_number:
         fmt = _date_format(s)
         if fmt is not False:
-            ambiguous = fmt in ("%d/%m/%Y", "%m/%d/%Y", "%d-%m-%Y", "%m-%d-%Y")
-            note = f"dates read as {fmt}" + (" (day and month could be the other way round: check)" if ambiguous else "")
-            return "date", note, {"date_format": fmt}
+            swapped = {"%d/%m/%Y": "%m/%d/%Y", "%m/%d/%Y": "%d/%m/%Y", "%d-%m-%Y": "%m-%d-%Y",
+                       "%m-%d-%Y": "%d-%m-%Y"}.get(fmt)
+            ambiguous = swapped is not None and bool(
+                pd.to_datetime(v.astype(str).str.strip(), format=swapped, errors="coerce").notna().all())
+            note = ("dates read as " + fmt + " (day and month could be the other way round: check)") if ambiguous else ""
+            return "date", note, {"date_format": fmt, "unit": "days"}
         levels = v.astype(str).str.strip().nunique()
         if levels <= MAX_LEVELS:
             return "categorical", "", {}
@@ -274,9 +277,12 @@ def draft_spec(df: pd.DataFrame, *, target: str | None = None, id_column: str | 
             continue
         group = _group(c)
         lab = label(c)
-        cols.append(ColumnSpec(name=c, kind=kind, group=group, label=lab,
-                               reason=f"{lab[:1].upper()}{lab[1:]}: {{value}}", **extra))
+        reason = f"{lab[:1].upper()}{lab[1:]}: {{value}}" + (" days ago" if kind == "date" else "")
+        cols.append(ColumnSpec(name=c, kind=kind, group=group, label=lab, reason=reason, **extra))
         check = [note] if note else []
+        if _has(c, TARGET_WORDS):
+            check.append("named like a target: if it is known only after the prediction date it leaks the answer "
+                         "(leave it out: use = false on the form, or move it to ignore)")
         if group == "other":
             check.append("group not recognised from the name: set it")
         if check:
@@ -343,6 +349,8 @@ def spec_toml(draft: Draft, source: str = "") -> str:
             lines.append(f"# CHECK: {draft.notes[c.name]}")
         lines += [f"kind = {_value(c.kind)}", f"group = {_value(c.group)}", f"label = {_value(c.label)}",
                   f"reason = {_value(c.reason)}"]
+        if c.unit:
+            lines.append(f"unit = {_value(c.unit)}")
         for key in ("min", "max"):
             if getattr(c, key) is not None:
                 lines.append(f"{key} = {_value(getattr(c, key))}")

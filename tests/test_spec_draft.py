@@ -51,7 +51,12 @@ def test_the_marketing_table_drafts_a_spec_that_trains_unchanged(tmp_path):
     clean, _ = data.validate(df, back, require_target=True)
     assert len(clean) == 2240 and clean["Response"].sum() == 334
     text = path.read_text()
-    assert "# CHECK: dates read as %m/%d/%Y (day and month could be the other way round" in text
+    assert "Dt_Customer" not in draft.notes   # some dates have a day above 12: the order is certain
+    # only dates whose day and month could swap are flagged
+    few = spec_draft.draft_spec(pd.DataFrame({"Joined": ["01/02/2020", "03/04/2021", "05/06/2022"] * 20,
+                                              "Spend": np.arange(60.0), "Converted": [0, 1] * 30}))
+    assert few.notes["Joined"].startswith("dates read as %d/%m/%Y (day and month could be the other way round")
+    assert "# CHECK" in text and "unit = \"days\"" in text
 
 
 def test_a_table_without_an_id_gets_row_numbers(tmp_path):
@@ -190,3 +195,27 @@ def test_admin_drafts_a_spec_for_a_table_no_spec_fits(tmp_path, monkeypatch):
     assert any("no id column: the row number" in n for n in notes)
     assert any("read as Windows-1252 text" in n for n in notes)
     assert any(b.label == "Train a new run on this table" for b in at.button)
+
+
+def test_draft_checks_named_by_what_the_data_shows(tmp_path, capsys):
+    df = _export(300)   # dd/mm/yyyy with days above 12: no day/month doubt
+    draft = spec_draft.draft_spec(df.assign(Purchased=df["Converted"]), target="Converted")
+    assert "Signup Date" not in draft.notes and draft.spec.column("Signup Date").reason.endswith("{value} days ago")
+    assert "named like a target" in draft.notes["Purchased"]
+    src = tmp_path / "export.csv"
+    df.to_csv(src, index=False)
+    assert cli.main(["spec", "draft", str(src), "--out", str(tmp_path / "new" / "folder" / "s.toml")]) == 0
+    assert (tmp_path / "new" / "folder" / "s.toml").exists()
+    capsys.readouterr()
+    (tmp_path / "afile").write_text("x")
+    assert cli.main(["spec", "draft", str(src), "--out", str(tmp_path / "afile" / "s.toml")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "cannot write" in err[0]
+    assert cli.main(["spec", "draft", str(src), "--sheet", "Customers"]) == 2
+    assert "is not an Excel workbook: --sheet goes with .xlsx files" in capsys.readouterr().err
+    book = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(book, engine="openpyxl") as w:
+        pd.DataFrame({"Info": ["read me"]}).to_excel(w, sheet_name="ReadMe", index=False)
+        df.to_excel(w, sheet_name="Customers", index=False)
+    assert cli.main(["spec", "draft", str(book)]) == 2
+    assert "(sheet 'ReadMe'; also 'Customers': choose with --sheet)" in capsys.readouterr().err
