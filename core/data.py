@@ -267,9 +267,11 @@ BINARY_WORDS = {"1": 1, "0": 0, "1.0": 1, "0.0": 0, "true": 1, "false": 0, "yes"
                 "t": 1, "f": 0}
 
 
-def _binary_numbers(values: pd.Series) -> pd.Series:
-    """0/1 (object, missing kept) for booleans and the words of :data:`BINARY_WORDS`; any
-    other value is left as it is, for the caller to name."""
+def binary_numbers(values: pd.Series) -> pd.Series:
+    """The values (shape (n,)) as 0/1 where they are booleans or words of
+    :data:`BINARY_WORDS` (any case, spaces ignored); missing values stay missing and any
+    other value is left as it is, for the caller to name. Returns an object Series of the
+    same index; raises nothing."""
     def one(v):
         if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
             return v
@@ -405,7 +407,7 @@ def validate(df: pd.DataFrame, spec: DatasetSpec, *, require_target: bool, sourc
             if s.dtype == bool or str(s.dtype) == "boolean":
                 s = s.astype("Float64")
             if col.kind == "binary":
-                s = _binary_numbers(s)
+                s = binary_numbers(s)
             num, converted = to_number(s)
             bad = (num.isna() & s.notna()).to_numpy()
             if bad.any():
@@ -435,7 +437,7 @@ def validate(df: pd.DataFrame, spec: DatasetSpec, *, require_target: bool, sourc
         if t.isna().any():
             row, _ = _first_bad(t.isna().to_numpy(), t)
             raise DataError(f"{source}: target '{spec.target}': empty value at row {row}")
-        tn = pd.to_numeric(_binary_numbers(t), errors="coerce")
+        tn = pd.to_numeric(binary_numbers(t), errors="coerce")
         bad = ~tn.isin([0, 1]).to_numpy()
         if bad.any():
             found = ", ".join(repr(str(v)) for v in pd.unique(t.astype(str))[:6])

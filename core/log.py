@@ -263,8 +263,7 @@ def _duplicated(raw: pd.DataFrame) -> np.ndarray:
     # rows whose hash occurs more than once (a sort of the hashes: faster than a hash table
     # of 10 million of them)
     srt = np.sort(h)
-    repeated = np.unique(srt[1:][srt[1:] == srt[:-1]])
-    cand = np.isin(h, repeated) if len(repeated) else np.zeros(len(raw), dtype=bool)
+    cand = np.isin(h, srt[1:][srt[1:] == srt[:-1]])
     dup = np.zeros(len(raw), dtype=bool)
     if cand.any():
         dup[np.flatnonzero(cand)] = raw[cand].duplicated().to_numpy()
@@ -283,14 +282,12 @@ def _categorical(values: pd.Series) -> pd.Categorical:
 
     try:  # Arrow-backed text (as Parquet and pandas' "str" give it) is taken as it is, not copied
         arr = pa.array(values.array, from_pandas=True)
-        if isinstance(arr, pa.ChunkedArray):
-            arr = arr.combine_chunks()
         if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
             raise TypeError(arr.type)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):  # numbers, mixed objects: as pandas writes them
         arr = pa.array(values.astype("str").array, type=pa.string(), from_pandas=True)
-        if isinstance(arr, pa.ChunkedArray):
-            arr = arr.combine_chunks()
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
     enc = pc.dictionary_encode(arr)
     order = pc.array_sort_indices(enc.dictionary).to_numpy()
     rank = np.empty(len(order), dtype=np.int32)
@@ -557,14 +554,11 @@ def _events_for_sql(ev: pd.DataFrame):
 
     cust, categories = _codes(ev["customer_id"])
 
-    def coded(col):
-        if ev[col].isna().all():
-            return pa.nulls(len(ev), pa.int32())
+    def coded(col):  # an all-missing column is all null
         codes, _ = _codes(ev[col])
         return pa.array(codes, mask=codes < 0)
 
-    ch_codes, ch_levels = (_codes(ev["channel"]) if ev["channel"].notna().any()
-                           else (np.full(len(ev), -1, dtype=np.int32), pd.Index([], dtype="str")))
+    ch_codes, ch_levels = _codes(ev["channel"])
     channel = pa.DictionaryArray.from_arrays(pa.array(ch_codes, mask=ch_codes < 0),
                                              pa.array(list(ch_levels), type=pa.string()))
     table = pa.table({"customer_id": pa.array(cust), "day": pa.array(ev["day"].to_numpy(np.int64)),
@@ -586,8 +580,8 @@ def raw_features(ev: pd.DataFrame, spec: LogSpec, cutoffs: list[int],
     temporary tables (dropping each once the later stages have read it), then the features
     stage (``f``) and the final query one cutoff at a time, so it holds one snapshot's
     aggregates at a time. Memory: DuckDB keeps to :data:`DUCKDB_MEMORY_LIMIT` and spills
-    the rest to the system's temporary folder; the result is one float64 array per
-    column (``customer_id`` text, counts of DuckDB's integer sums as float64). Drop the log
+    the rest to the system's temporary folder; the result is one array per column
+    (``customer_id`` text, counts int64, the rest float64). Drop the log
     as read before calling: its memory is handed back to the system here."""
     import tempfile
 
@@ -602,7 +596,7 @@ def raw_features(ev: pd.DataFrame, spec: LogSpec, cutoffs: list[int],
     pa.default_memory_pool().release_unused()
     stages = dict(feature_stages(spec, channels))
     final = stages.pop("features")
-    per_cutoff = {"f": stages.pop("f")}
+    per_cutoff = stages.pop("f")  # the stage that depends on the cutoff
     # last reader of each once-computed stage: it is dropped after that
     drop_after = {"d": ("np", "nc", "nh"), "lab": ("d0",)}
     pieces: dict[str, list[np.ndarray]] = {}
@@ -622,7 +616,7 @@ def raw_features(ev: pd.DataFrame, spec: LogSpec, cutoffs: list[int],
         con.unregister("events")
         for cut in sorted(set(int(c) for c in cutoffs)):
             con.register("cutoffs", pa.table({"cutoff": pa.array([cut], type=pa.int64())}))
-            part = con.sql(f"WITH f AS ({per_cutoff['f']}) {final}").to_arrow_table()
+            part = con.sql(f"WITH f AS ({per_cutoff}) {final}").to_arrow_table()
             for name in part.column_names:
                 col = part.column(name)
                 # DuckDB's SUM of integers is a HUGEINT, which Arrow carries as decimal128:
@@ -635,9 +629,7 @@ def raw_features(ev: pd.DataFrame, spec: LogSpec, cutoffs: list[int],
         con.close()
     columns = {}
     for name in list(pieces):  # one column at a time, freeing the per-cutoff pieces as it goes
-        parts = pieces.pop(name)
-        columns[name] = np.concatenate(parts) if parts else np.empty(0)
-        del parts
+        columns[name] = np.concatenate(pieces.pop(name))
     if "customer_id" not in columns:  # no cutoff: the columns of an empty result
         return pd.DataFrame(columns=["cutoff", "customer_id"]), channels
     columns["customer_id"] = customers.take(columns["customer_id"].astype(np.int64))

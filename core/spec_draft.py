@@ -119,7 +119,7 @@ def _binary_values(s: pd.Series) -> bool:
         return False
     if v.dtype == bool:
         return True
-    mapped = data_mod._binary_numbers(v)
+    mapped = data_mod.binary_numbers(v)
     return bool(mapped.isin([0, 1]).all()) and mapped.nunique() == 2
 
 
@@ -202,7 +202,11 @@ def _group(name: str) -> str:
     return "other"
 
 
-def _find_id(df: pd.DataFrame, given: str | None, target: str | None, source: str) -> str | None:
+def find_id(df: pd.DataFrame, given: str | None = None, target: str | None = None, source: str = "table") -> str | None:
+    """The id column of ``df``: ``given`` (checked unique and complete), else the first
+    complete, unique, non-float column named like an id (:data:`ID_WORDS`) other than the
+    target, else None (the row number is the id). Raises DataError for a ``given`` column
+    that is missing, repeats or lacks a value."""
     if given:
         if given not in df.columns:
             raise DataError(f"{source}: no column '{given}' (--id); the columns are {', '.join(map(str, df.columns))}")
@@ -221,7 +225,11 @@ def _find_id(df: pd.DataFrame, given: str | None, target: str | None, source: st
     return None
 
 
-def _find_target(df: pd.DataFrame, given: str | None, source: str) -> str:
+def find_target(df: pd.DataFrame, given: str | None = None, source: str = "table") -> str:
+    """The target column of ``df``: ``given`` (checked present), else the one two-valued
+    column (:func:`core.data.binary_numbers`) named like a response, purchase, conversion
+    or churn (:data:`TARGET_WORDS`). Raises DataError when ``given`` is missing, or when
+    two columns or none fit."""
     if given:
         if given not in df.columns:
             raise DataError(f"{source}: no column '{given}' (--target); the columns are {', '.join(map(str, df.columns))}")
@@ -258,12 +266,12 @@ def draft_spec(df: pd.DataFrame, *, target: str | None = None, id_column: str | 
         be the target, none could, the target is not binary, or no column is left to
         segment on.
     """
-    tgt = _find_target(df, target, source)
+    tgt = find_target(df, target, source)
     if not _binary_values(df[tgt]):
         found = ", ".join(repr(str(v)) for v in pd.unique(df[tgt].astype(str))[:6])
         raise DataError(f"{source}: target '{tgt}' is not binary (values found: {found}; expected 0/1, true/false, "
                         "yes/no or y/n)")
-    idc = _find_id(df, id_column, tgt, source)
+    idc = find_id(df, id_column, tgt, source)
     decisions = [f"target: '{tgt}'" + ("" if target else " (named like a response; give --target to choose another)")]
     decisions.append(f"id: '{idc}'" if idc else "id: none found, so the row number (1-based) is the customer id")
     cols, notes, ignored = [], {}, {}

@@ -212,8 +212,8 @@ with retrain_tab:
 def _drafted_spec(raw: pd.DataFrame, name: str):
     """The spec drafted from an uploaded table (``core.spec_draft``), with a form where the
     target, the id and each column's kind, group and use can be changed, and a button that
-    saves it to ``configs/``. Returns ``(spec, path of the spec to train with)`` or None
-    when the draft cannot be made (the reason is shown)."""
+    saves it to ``configs/``. Returns ``(spec, its TOML text)`` or None when the draft
+    cannot be made (the reason is shown)."""
     from core import spec_draft
     from core.schema import GROUPS, KINDS
 
@@ -221,19 +221,14 @@ def _drafted_spec(raw: pd.DataFrame, name: str):
     stem = "".join(ch if ch.isalnum() else "_" for ch in Path(name).stem).strip("_") or "table"
     c = st.columns(2)
     try:
-        guessed = spec_draft.draft_spec(raw, name=stem, source=name).spec.target
+        guessed = spec_draft.find_target(raw, source=name)
     except DataError:
         guessed = None
     target = c[0].selectbox("Target (what the model predicts)", columns,
                             index=columns.index(guessed) if guessed in columns else 0, key="draft_target")
     ids = ["(row number)"] + [col for col in columns if col != target]
-    try:
-        auto = spec_draft.draft_spec(raw, target=target, name=stem, source=name)
-    except DataError as exc:
-        show_error(exc)
-        return None
-    id_pick = c[1].selectbox("Customer id", ids, key="draft_id",
-                             index=ids.index(auto.spec.id_column) if auto.spec.id_column in ids else 0)
+    found = spec_draft.find_id(raw, target=target, source=name)
+    id_pick = c[1].selectbox("Customer id", ids, index=ids.index(found) if found in ids else 0, key="draft_id")
     try:
         draft = spec_draft.draft_spec(raw, target=target, id_column=None if id_pick == ids[0] else id_pick,
                                       name=stem, source=name)
@@ -254,10 +249,6 @@ def _drafted_spec(raw: pd.DataFrame, name: str):
         show_error(exc)
         return None
     text = spec_draft.spec_toml(draft, name)
-    folder = Path(cfg.artifacts_dir) / "uploads"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{stem}.spec.toml"
-    path.write_text(text, encoding="utf-8")
     save_to = Path("configs") / f"{stem}.toml"
     if st.button(f"Save this spec as {save_to}", help="Then it is offered in the spec lists and to the CLI."):
         if save_to.exists():
@@ -266,7 +257,7 @@ def _drafted_spec(raw: pd.DataFrame, name: str):
             save_to.parent.mkdir(parents=True, exist_ok=True)
             save_to.write_text(text, encoding="utf-8")
             st.success(f"Saved {save_to}.")
-    return draft.spec, str(path)
+    return draft.spec, text
 
 
 def _upload_tab() -> None:
@@ -297,11 +288,12 @@ def _upload_tab() -> None:
             return
         st.write(f"**{up.name}**: {len(raw):,} rows, {raw.shape[1]} columns.")
         st.dataframe(raw.head(10), hide_index=True)
+        drafted_text = None
         if drafting:
             got = _drafted_spec(raw, up.name)
             if got is None:
                 return
-            spec, spec_path = got
+            spec, drafted_text = got
             spec_label = f"{DRAFT} {spec_hash(spec)}"  # a changed draft is checked again
         guess = guess_mapping(raw.columns, spec)
         labels = {spec.id_column: "customer id", **({spec.target: spec.target_label} if spec.target else {}),
@@ -366,8 +358,13 @@ def _upload_tab() -> None:
                 except DataError as exc:
                     show_error(exc)
                     return
+                if drafted_text is not None:  # the drafted spec is kept beside the upload it describes
+                    spec_path = str(path.with_suffix(".spec.toml"))
+                    Path(spec_path).write_text(drafted_text, encoding="utf-8")
                 if not _train(path, spec_path, up.name):
                     path.unlink(missing_ok=True)  # a failed upload is not kept
+                    if drafted_text is not None:
+                        Path(spec_path).unlink(missing_ok=True)
 
 
 def _history_tab() -> None:
