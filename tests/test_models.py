@@ -252,7 +252,7 @@ def test_trial_budget_scales_with_the_table():
     assert propensity.trial_budget(PropensitySettings(tune_trials=4, tune_min_trials=10), 1_000) == 4
 
 
-def test_umap_jobs_alternate_over_two_processes_and_come_back_in_job_order(monkeypatch):
+def test_umap_jobs_are_spread_by_cost_over_two_processes_and_come_back_in_job_order(monkeypatch):
     from core.segmentation import reducers
 
     batches = []
@@ -263,10 +263,28 @@ def test_umap_jobs_alternate_over_two_processes_and_come_back_in_job_order(monke
 
     monkeypatch.setattr(reducers, "run_parallel", fake_parallel)
     monkeypatch.setattr(reducers, "umap_many", lambda jobs: [f"embedding {job[-1]}" for job in jobs])
-    jobs = [(None, 5, 15, 0.0, 200, seed) for seed in range(7)]
+    # the segmenter's jobs at 12,000 rows: the main fit, 5 refits of 6,000, the 2-D projection
+    X12, X6 = np.zeros((12_000, 1)), np.zeros((6_000, 1))
+    jobs = [(X12, 5, 15, 0.0, 200, 0)] + [(X6, 5, 15, 0.0, 200, s) for s in range(1, 6)] + [(X12, 2, 15, 0.1, None, 6)]
+    assert [reducers.job_cost(j) for j in jobs] == [2_400_000] + [1_200_000] * 5 + [2_400_000]
     assert reducers.run_jobs(jobs, 2) == [f"embedding {s}" for s in range(7)]
-    assert batches == [[[0, 2, 4, 6], [1, 3, 5]]]
+    # longest first to the lighter batch (ties: the first): 0 and 6 apart, then the refits
+    # in turn; loads 6.0 and 4.8 million row-epochs, the best split of these jobs
+    assert batches == [[[0, 1, 3, 5], [2, 4, 6]]]
+    assert reducers.spread([3, 3, 2, 2, 2], 2) == [[0, 2, 4], [1, 3]]   # loads 7 and 5
+    assert reducers.job_cost((np.zeros((100, 1)), 2, 15, 0.1, None, 0)) == 50_000   # umap's 500 epochs
     assert reducers.run_jobs(jobs[:1], 2) == ["embedding 0"] and reducers.run_jobs(jobs, 1)[3] == "embedding 3"
+
+
+def test_a_seeded_umap_job_gives_the_same_embedding_in_this_process_and_in_a_worker():
+    from core.segmentation import reducers
+
+    X = np.random.default_rng(3).normal(size=(400, 6)).astype(np.float32)
+    job = (X, 3, 10, 0.0, 60, 5)
+    here = reducers.umap_many([job])[0]
+    there = reducers.run_parallel(reducers.umap_many, [[job], [job]])   # two loky workers
+    np.testing.assert_array_equal(here, there[0])
+    np.testing.assert_array_equal(there[0], there[1])
 
 
 def test_small_umap_fits_get_exact_neighbours_and_a_cached_jit():
@@ -287,3 +305,11 @@ def test_small_umap_fits_get_exact_neighbours_and_a_cached_jit():
     E = reducers.umap_many([(X, 2, 6, 0.0, 50, 1)])[0]
     assert E.shape == (300, 2) and np.isfinite(E).all()
     np.testing.assert_array_equal(E, reducers.umap_many([(X, 2, 6, 0.0, 50, 1)])[0])   # seeded
+
+
+def test_stability_refits_take_at_most_half_of_the_fitted_sample():
+    from core.segmentation.quality import stability_subsample_size
+
+    assert stability_subsample_size(20_000, 50_000) == 20_000   # the default table: unchanged
+    assert stability_subsample_size(20_000, 12_000) == 6_000    # was 9,600 (80%)
+    assert stability_subsample_size(20_000, 2_240) == 1_120 and stability_subsample_size(750, 1_001) == 500

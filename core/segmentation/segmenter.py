@@ -15,7 +15,7 @@ from core.schema import DatasetSpec
 from core.segmentation.assign import NearestNeighbourAssigner
 from core.segmentation.clusterers import ClusterResult, GaussianMixtureBestK, HDBSCANSearch, KMeansBestK
 from core.segmentation.projection import DisplayProjection
-from core.segmentation.quality import hopkins, quality_figures
+from core.segmentation.quality import hopkins, quality_figures, stability_subsample_size
 from core.segmentation.reducers import IdentityReducer, UMAPReducer, run_jobs, umap_many
 
 log = logging.getLogger(__name__)
@@ -230,7 +230,8 @@ class Segmenter:
         when no candidate is actionable.
 
         The main embedding, the stability refits' embeddings (``stability_resamples``
-        subsamples of ``stability_size`` customers, at most 80% of the sample) and the 2-D
+        subsamples of ``stability_size`` customers, at most half of the sample:
+        :func:`core.segmentation.quality.stability_subsample_size`) and the 2-D
         display projection are independent UMAP fits, run together by
         :func:`core.segmentation.reducers.run_jobs` (two processes with ``n_jobs`` > 1).
 
@@ -240,7 +241,7 @@ class Segmenter:
         n = len(Z)
         umap = self._umap()
         progress(f"UMAP: {n:,} customers x {Z.shape[1]} inputs -> {s.n_components} dimensions")
-        size = min(s.stability_size, int(0.8 * n))  # a subsample, even of a small table
+        size = stability_subsample_size(s.stability_size, n)
         boot_idx = [np.sort(rng.choice(n, size=size, replace=False)) for _ in range(s.stability_resamples)]
         proj_idx = projection.rows(n, rng)
         jobs = [umap.job(Z, self.random_state)]
