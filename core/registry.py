@@ -573,6 +573,22 @@ class RunArtifacts:
 CSV_TABLES = ("importance",)
 
 
+def write_run_table(folder: Path, name: str, df: pd.DataFrame) -> Path:
+    """Write one table of a run into ``folder``: ``NAME.csv`` for the tables people open
+    in a spreadsheet (:data:`CSV_TABLES`; cells that would run as a formula neutralised,
+    :func:`core.sinks.neutralise`: a feature named ``=...`` in an uploaded table), Parquet
+    otherwise. Returns the path."""
+    from core.sinks import neutralise
+
+    if name in CSV_TABLES:
+        path = Path(folder) / f"{name}.csv"
+        neutralise(df).to_csv(path, index=False)
+    else:
+        path = Path(folder) / f"{name}.parquet"
+        df.to_parquet(path, index=False)
+    return path
+
+
 def new_run_id(artifacts: Path, data_hash: str, created: datetime) -> str:
     """``YYYYMMDD-HHMMSS-<first 6 hex of data_hash>`` (UTC), with ``-N`` when that run
     exists already (the same data within the same second)."""
@@ -609,10 +625,7 @@ def save_run(artifacts: Path, art: RunArtifacts, make_current: bool = True) -> R
         write_json(tmp / "quality.json", art.quality.to_json())
         write_json(tmp / "continuity.json", art.continuity.to_json())
         for name, df in art.tables.items():
-            if name in CSV_TABLES:
-                df.to_csv(tmp / f"{name}.csv", index=False)
-            else:
-                df.to_parquet(tmp / f"{name}.parquet", index=False)
+            write_run_table(tmp, name, df)
         timings = dict(art.manifest["timings_s"])
         timings["save"] = round(time.perf_counter() - t0, 3)
         timings["total"] = round(sum(timings.values()), 3)

@@ -81,11 +81,22 @@ DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%d/%m/%Y", "%m/%d/%Y", "%d-%m-%Y", "%m-
 
 
 def words(name: str) -> list[str]:
-    """The lower-case words of a column name: split at non-letters and at camelCase and
-    letter/digit boundaries (``MntWines`` -> ``["mnt", "wines"]``, ``Year_Birth`` ->
-    ``["year", "birth"]``, ``ProductRelated_Duration`` -> ``["product", "related", "duration"]``)."""
-    parts = re.findall(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+", str(name))
-    return [p.lower() for p in parts]
+    """The lower-case words of a column name: split at what is not a letter or digit, at
+    letter/digit boundaries and at camelCase (``MntWines`` -> ``["mnt", "wines"]``,
+    ``Year_Birth`` -> ``["year", "birth"]``, ``ProductRelated_Duration`` -> ``["product",
+    "related", "duration"]``, ``HTTPStatus`` -> ``["http", "status"]``). Letters are any
+    script's (``Région`` -> ``["région"]``, ``ÉtatCivil`` -> ``["état", "civil"]``): case
+    by ``str.isupper`` / ``str.islower``."""
+    out = []
+    for run in re.findall(r"[^\W\d_]+|\d+", str(name)):  # runs of letters, runs of digits
+        start = 0
+        for i in range(1, len(run)):
+            prev, ch, nxt = run[i - 1], run[i], run[i + 1] if i + 1 < len(run) else ""
+            if (prev.islower() and ch.isupper()) or (prev.isupper() and ch.isupper() and nxt.islower()):
+                out.append(run[start:i])
+                start = i
+        out.append(run[start:])
+    return [w.lower() for w in out]
 
 
 def _has(name: str, vocab) -> bool:

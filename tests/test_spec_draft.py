@@ -132,6 +132,10 @@ def test_words_and_labels_of_column_names():
     assert spec_draft.words("ProductRelated_Duration") == ["product", "related", "duration"]
     assert spec_draft.words("NumWebVisitsMonth") == ["num", "web", "visits", "month"]
     assert spec_draft.label("Year_Birth") == "year birth"
+    assert spec_draft.words("HTTPStatus2xx") == ["http", "status", "2", "xx"]
+    # letters of any script (they were dropped: "Région" read "r gion")
+    assert spec_draft.label("Région") == "région" and spec_draft.words("ÉtatCivil") == ["état", "civil"]
+    assert spec_draft.words("Total spend 12m ($)") == ["total", "spend", "12", "m"]
 
 
 ATTACK = '=HYPERLINK("http://evil.example/x","click")'
@@ -218,3 +222,12 @@ def test_draft_checks_named_by_what_the_data_shows(tmp_path, capsys):
         df.to_excel(w, sheet_name="Customers", index=False)
     assert cli.main(["spec", "draft", str(book)]) == 2
     assert "(sheet 'ReadMe'; also 'Customers': choose with --sheet)" in capsys.readouterr().err
+
+
+def test_the_run_folders_csv_is_neutralised_too(tmp_path):
+    from core.registry import write_run_table
+
+    imp = pd.DataFrame({"feature": [ATTACK, "age"], "mean_abs_shap": [-0.25, 0.5]})
+    back = pd.read_csv(write_run_table(tmp_path, "importance", imp))
+    assert back["feature"].tolist() == ["'" + ATTACK, "age"] and back["mean_abs_shap"].tolist() == [-0.25, 0.5]
+    assert pd.read_parquet(write_run_table(tmp_path, "scored", imp))["feature"].iloc[0] == ATTACK
