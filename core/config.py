@@ -17,14 +17,16 @@ from core.errors import DataError
 
 @dataclass(frozen=True)
 class SegmentationSettings:
-    """Segmentation parameters: the method (``umap+hdbscan``, ``kmeans`` or ``gmm``) and
-    UMAP + HDBSCAN's settings.
+    """Segmentation parameters: the method (``auto``, the default, or ``umap+hdbscan``,
+    ``kmeans``, ``gmm``) and UMAP + HDBSCAN's settings.
 
     ``sample_size`` customers are fitted (UMAP to ``n_components`` dimensions, then
     HDBSCAN); every customer is then assigned by a ``knn_k``-nearest-neighbour vote in the
     scaled feature space against ``reference_size`` fitted customers.
 
-    ``method``: the clusterer (:func:`core.segmentation.choose_method`). Parameter search
+    ``method``: the clusterer (:func:`core.segmentation.choose_method`); ``auto`` fits all
+    three and keeps the one :func:`core.segmentation.segmenter.choose_candidate` prefers
+    (stable and readable, then the finest, then the best separated). Parameter search
     (:class:`core.segmentation.clusterers.HDBSCANSearch`): HDBSCAN's
     ``min_cluster_size`` (as shares ``min_cluster_shares`` of the fitted sample) x
     ``min_samples_grid`` x cluster selection (excess of mass, leaf) on one UMAP embedding
@@ -46,7 +48,7 @@ class SegmentationSettings:
     in ``docs/segmentation.md``) the table is treated as having no cluster structure.
     """
 
-    method: str = "umap+hdbscan"
+    method: str = "auto"
     sample_size: int = 50_000
     n_components: int = 5
     n_neighbors: int = 15
@@ -232,8 +234,8 @@ class Settings:
             raise DataError(f"settings: promote_tolerance must be a number from 0 to 0.5, got {self.promote_tolerance!r}")
         s, p = self.segmentation, self.propensity
         _check_segmentation(s)
-        if s.method not in ("umap+hdbscan", "kmeans", "gmm"):
-            raise DataError(f"settings: segmentation method must be umap+hdbscan, kmeans or gmm, not {s.method!r}")
+        if s.method not in ("auto", "umap+hdbscan", "kmeans", "gmm"):
+            raise DataError(f"settings: segmentation method must be auto, umap+hdbscan, kmeans or gmm, not {s.method!r}")
         if not 2 <= s.min_segments <= s.max_segments:
             raise DataError(f"settings: need 2 <= min_segments <= max_segments, got {s.min_segments}..{s.max_segments}")
         _check_propensity(p)

@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import numpy as np
 import pandas as pd
 import xgboost as xgb
 
@@ -571,6 +572,92 @@ class RunArtifacts:
 
 #: Tables written as CSV (small, read by people); every other table is Parquet.
 CSV_TABLES = ("importance",)
+
+
+#: What two trainings of the same data, seed and library versions may differ in: run ids,
+#: creation times, paths, timings (``timings_s``, ``tuning_seconds``, a trial's
+#: ``seconds``), the run format and, in ``continuity.json``, the previous run's id.
+RUN_VARIABLE_KEYS = frozenset({"tuning_seconds", "seconds", "timings_s", "created_at", "run_id", "run_format",
+                               "data_path", "artifacts_dir", "previous_run"})
+
+
+def _strip(o):
+    if isinstance(o, dict):
+        return {k: _strip(v) for k, v in o.items() if k not in RUN_VARIABLE_KEYS}
+    if isinstance(o, list):
+        return [_strip(v) for v in o]
+    return o
+
+
+def _diff(x, y, path: str) -> list[str]:
+    if isinstance(x, dict) and isinstance(y, dict):
+        out = []
+        for k in sorted(set(x) | set(y), key=str):
+            if k not in x or k not in y:
+                out.append(f"{path}.{k}: only in {'B' if k not in x else 'A'}")
+            else:
+                out += _diff(x[k], y[k], f"{path}.{k}")
+        return out
+    if isinstance(x, list) and isinstance(y, list):
+        if len(x) != len(y):
+            return [f"{path}: {len(x)} items in A, {len(y)} in B"]
+        return [d for i, (u, v) in enumerate(zip(x, y)) for d in _diff(u, v, f"{path}[{i}]")]
+    return [] if x == y else [f"{path}: {str(x)[:70]} != {str(y)[:70]}"]
+
+
+def _same_content(x, y) -> bool:
+    """Equal content, object identity aside: dicts, lists, arrays (NaN equal to NaN),
+    tables, and objects by their attributes."""
+    if type(x) is not type(y):
+        return False
+    if isinstance(x, dict):
+        return x.keys() == y.keys() and all(_same_content(x[k], y[k]) for k in x)
+    if isinstance(x, (list, tuple)):
+        return len(x) == len(y) and all(_same_content(u, v) for u, v in zip(x, y))
+    if isinstance(x, np.ndarray):
+        return x.dtype == y.dtype and x.shape == y.shape and (
+            np.array_equal(x, y, equal_nan=True) if x.dtype.kind in "fc" else
+            all(_same_content(u, v) for u, v in zip(x.ravel(), y.ravel())) if x.dtype == object else
+            np.array_equal(x, y))
+    if isinstance(x, (pd.DataFrame, pd.Series)):
+        return x.equals(y) and list(getattr(x, "columns", [])) == list(getattr(y, "columns", []))
+    if isinstance(x, float) and np.isnan(x):
+        return np.isnan(y)
+    if hasattr(x, "__dict__") and not isinstance(x, type):
+        return _same_content(vars(x), vars(y))
+    return x == y
+
+
+def run_differences(a: Path, b: Path) -> list[str]:
+    """How two run folders differ, :data:`RUN_VARIABLE_KEYS` aside: one line per JSON value
+    that differs (``metrics.json.xgboost.roc_auc: 0.88 != 0.89``), per table that is not
+    identical (Parquet and CSV: columns, dtypes and values), for an XGBoost model file that
+    is not byte-identical, and for a pickled part (``.joblib``) whose content differs. A
+    pickle's bytes also record which equal strings were one object in memory (pickle's
+    memo), which differs between processes with equal content, so pickled parts are loaded
+    and compared by content (:func:`_same_content`): only for runs you trust, since loading
+    a pickle runs code. Empty when the runs match. Raises FileNotFoundError when one folder
+    lacks a file the other has."""
+    a, b = Path(a), Path(b)
+    names = sorted({p.name for p in a.iterdir()} | {p.name for p in b.iterdir()})
+    out = []
+    for name in names:
+        x, y = a / name, b / name
+        if not (x.is_file() and y.is_file()):
+            raise FileNotFoundError(f"{name} is in only one of {a} and {b}")
+        if name.endswith(".json") and name != "xgboost.json":
+            out += _diff(_strip(json.loads(x.read_text(encoding="utf-8"))),
+                         _strip(json.loads(y.read_text(encoding="utf-8"))), name)
+        elif name.endswith((".parquet", ".csv")):
+            read = pd.read_parquet if name.endswith(".parquet") else pd.read_csv
+            if not read(x).equals(read(y)):
+                out.append(f"{name}: the tables differ")
+        elif name.endswith(".joblib"):
+            if not _same_content(joblib.load(x), joblib.load(y)):
+                out.append(f"{name}: the fitted objects differ")
+        elif x.read_bytes() != y.read_bytes():
+            out.append(f"{name}: the files differ")
+    return out
 
 
 def write_run_table(folder: Path, name: str, df: pd.DataFrame) -> Path:

@@ -174,7 +174,9 @@ class SegmentationInfo(Record):
     """The fitted segmentation (:attr:`core.segmentation.Segmenter.fit_info_`) and the run's
     figures on the whole table: method and fallback reason, sample, Hopkins statistic, the
     chosen HDBSCAN candidate and the candidate table, noise share, sizes, assignment
-    agreement, inputs, quality figures (silhouettes, DBCV, bootstrap ARI), the surrogate
+    agreement, inputs, quality figures (silhouettes, DBCV, bootstrap ARI; ``figure_notes``
+    says why one is None), with ``method = "auto"`` the method comparison (one row per
+    method, ``chosen`` marking the one kept) and ``choice_reason``, the surrogate
     rules' fidelity and depth, and on generated data the ARI against the true personas."""
 
     method: str
@@ -198,6 +200,10 @@ class SegmentationInfo(Record):
     bootstrap_ari: float | None
     bootstrap_aris: list[float]
     stability_size: int | None
+    figure_notes: dict[str, str] = {}
+    configured_method: str | None = None
+    method_comparison: Table = []
+    choice_reason: str | None = None
     ari_vs_true_persona: float | None = None
     reassigned_share: float
     surrogate_fidelity: float

@@ -27,6 +27,21 @@ if boot is not None and boot < cfg["min_stability"]:
 st.caption(f"Segments are found from what customers do ({', '.join(spec.segmentation_groups)} features: "
            f"{len(seg_info.inputs)} inputs); demographics and the target are left out so segments describe "
            f"behaviour, and demographics then profile them. Method: {seg_info.method}.")
+if seg_info.method_comparison:
+    with st.expander(f"Why {seg_info.method}: the methods compared on this table", expanded=False):
+        st.write(f"Kept {seg_info.choice_reason}.")
+        st.dataframe(pd.DataFrame(seg_info.method_comparison), hide_index=True, column_config={
+            "smallest_share": st.column_config.NumberColumn("smallest segment", format="percent"),
+            "noise_share": st.column_config.NumberColumn("HDBSCAN noise", format="percent"),
+            "bootstrap_ari": st.column_config.NumberColumn("stability (bootstrap ARI)", format="%.2f"),
+            "rule_fidelity": st.column_config.NumberColumn("rules reproduce", format="percent"),
+            "silhouette_scaled": st.column_config.NumberColumn("silhouette", format="%.3f"),
+            "dbcv": st.column_config.NumberColumn("DBCV", format="%.3f")})
+        st.caption(f"The rule: stable (ARI >= {cfg['min_stability']}) and readable (depth-4 rules reproduce >= "
+                   f"{cfg['min_rule_fidelity']:.0%}) first, then the most segments, then the best separated "
+                   "(silhouette in the scaled inputs). Set `method` in the settings to use one method.")
+for name, why in seg_info.figure_notes.items():
+    st.caption(f"{name.replace('_', ' ')}: {why}")
 
 summary = pd.DataFrame([{
     "segment": p.segment_id, "persona": p.name, "status": p.status, "customers": p.size,

@@ -313,3 +313,71 @@ def test_stability_refits_take_at_most_half_of_the_fitted_sample():
     assert stability_subsample_size(20_000, 50_000) == 20_000   # the default table: unchanged
     assert stability_subsample_size(20_000, 12_000) == 6_000    # was 9,600 (80%)
     assert stability_subsample_size(20_000, 2_240) == 1_120 and stability_subsample_size(750, 1_001) == 500
+
+
+@pytest.mark.parametrize("method", ["umap+hdbscan", "kmeans", "gmm"])
+def test_every_method_works_on_a_table_with_few_distinct_profiles(prepared, method):
+    """Binned or RFM-score tables: 2,000 customers whose segmentation inputs take only 6
+    distinct combinations. No method may split identical customers into more segments than
+    there are profiles, and every figure is a number or None with the reason."""
+    import dataclasses
+
+    spec, clean, cats = prepared
+    rng = np.random.default_rng(0)
+    cols = spec.segmentation_columns
+    few = clean.iloc[:2000].copy()
+    protos = few[cols].iloc[rng.choice(len(few), 6, replace=False)].to_numpy()
+    few[cols] = protos[rng.integers(0, 6, len(few))]
+    seg = Segmenter(settings=dataclasses.replace(SEG, method=method), random_state=0).fit(few, spec, cats)
+    fi = seg.fit_info_
+    assert 2 <= seg.n_segments_ <= 6
+    a = seg.assign(few)["segment_id"].to_numpy()
+    # identical customers share a segment
+    profile = pd.Series([tuple(r) for r in few[cols].to_numpy()], index=few.index)
+    assert pd.Series(a, index=few.index).groupby(profile).nunique().max() == 1
+    for name in ("silhouette_scaled", "dbcv", "bootstrap_ari"):
+        assert fi[name] is None and name in fi["figure_notes"] or np.isfinite(fi[name])
+    assert set(fi["figure_notes"]) <= {"silhouette_scaled", "silhouette_embedding", "dbcv", "bootstrap_ari"}
+
+
+def test_kmeans_and_the_mixture_never_ask_for_more_clusters_than_profiles():
+    from core.segmentation.clusterers import GaussianMixtureBestK, KMeansBestK, distinct_rows
+
+    E = np.repeat(np.eye(3) * 5, 100, axis=0) + 0.0   # 3 distinct points, 300 rows
+    assert distinct_rows(E) == 3
+    assert KMeansBestK(ks=(5, 6)).fit(E, np.random.default_rng(0)).k == 3
+    assert GaussianMixtureBestK(ks=(2, 3, 4, 5)).fit(E, np.random.default_rng(0)).k <= 3
+
+
+def test_auto_keeps_the_stable_readable_finest_method_and_says_why():
+    from core.segmentation import choose_candidate
+
+    rows = [{"method": "umap+hdbscan", "segments": 6, "bootstrap_ari": 0.92, "rule_fidelity": 0.87, "silhouette_scaled": 0.14},
+            {"method": "kmeans", "segments": 6, "bootstrap_ari": 0.99, "rule_fidelity": 0.86, "silhouette_scaled": 0.21},
+            {"method": "gmm", "segments": 10, "bootstrap_ari": 0.77, "rule_fidelity": 0.70, "silhouette_scaled": 0.06}]
+    i, why = choose_candidate(rows, 0.8, 0.85)
+    assert i == 1 and why.startswith("kmeans: stable") and "best separated" in why   # 6 = 6, silhouette decides
+    rows[0]["segments"] = 7
+    assert choose_candidate(rows, 0.8, 0.85)[0] == 0                                  # the finest
+    rows[0]["rule_fidelity"] = rows[1]["rule_fidelity"] = 0.8
+    i, why = choose_candidate(rows, 0.8, 0.85)
+    assert i == 0 and "most readable of the stable" in why                            # 0.80 = 0.80: more segments
+    for r in rows:
+        r["bootstrap_ari"] = 0.5
+    rows[2]["bootstrap_ari"] = 0.6
+    i, why = choose_candidate(rows, 0.8, 0.85)
+    assert i == 2 and "no method reaches the stability bar" in why
+
+
+def test_auto_fits_every_method_and_keeps_what_the_configured_one_would_give(prepared):
+    import dataclasses
+
+    spec, clean, cats = prepared
+    auto = Segmenter(settings=dataclasses.replace(SEG, method="auto"), random_state=0).fit(clean, spec, cats)
+    table = auto.fit_info_["method_comparison"]
+    assert [r["method"] for r in table] == ["umap+hdbscan", "kmeans", "gmm"] and sum(r["chosen"] for r in table) == 1
+    kept = next(r for r in table if r["chosen"])
+    assert auto.method_ == kept["method"] and auto.fit_info_["choice_reason"].startswith(kept["method"])
+    same = Segmenter(settings=dataclasses.replace(SEG, method=auto.method_), random_state=0).fit(clean, spec, cats)
+    pd.testing.assert_frame_equal(auto.assign(clean), same.assign(clean))
+    pd.testing.assert_frame_equal(auto.projection_, same.projection_)

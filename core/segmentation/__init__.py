@@ -10,14 +10,18 @@ The parts, each a small module (the way BERTopic passes its reducer and clustere
 - :mod:`~core.segmentation.projection`: the 2-D display projection;
 - :mod:`~core.segmentation.quality`: Hopkins, silhouettes, DBCV, bootstrap stability, rule
   fidelity;
-- :mod:`~core.segmentation.segmenter`: :class:`Segmenter`, composing them, and
-  :func:`choose_method`, the one place the clusterer is picked.
+- :mod:`~core.segmentation.segmenter`: :class:`Segmenter`, composing them,
+  :func:`choose_method`, the one place a configured clusterer is picked, and
+  :func:`choose_candidate`, the rule ``method = "auto"`` keeps one fitted method by.
 
 How segments are made, chosen and kept, with measured figures: ``docs/segmentation.md``.
 Segment ids are 0..k-1 ordered by size in the fitted sample (0 = largest) until
 :meth:`Segmenter.relabel` gives them the ids of a previous run's matching segments.
 """
 from core.segmentation.quality import hopkins
-from core.segmentation.segmenter import METHODS, MethodChoice, NotFittedError, Segmenter, choose_method
+from core.segmentation.segmenter import (
+    METHODS, SETTINGS_METHODS, MethodChoice, NotFittedError, Segmenter, choose_candidate, choose_method,
+)
 
-__all__ = ["METHODS", "MethodChoice", "NotFittedError", "Segmenter", "choose_method", "hopkins"]
+__all__ = ["METHODS", "SETTINGS_METHODS", "MethodChoice", "NotFittedError", "Segmenter", "choose_candidate",
+           "choose_method", "hopkins"]

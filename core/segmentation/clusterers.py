@@ -46,13 +46,22 @@ class ClusterResult:
     stability_aris: list[float] | None = None
 
 
-def _best_k(ks, n: int, fit, score) -> np.ndarray:
-    """Labels of the k in ``ks`` (below ``n``) whose ``score(k, labels, model)`` is highest,
-    the first such k on ties; ``fit(k)`` returns ``(labels, model)``."""
+def distinct_rows(E: np.ndarray) -> int:
+    """Distinct rows of ``E`` (shape (m, k)), values rounded to 9 decimals: how many
+    different profiles a clusterer can tell apart (binned or RFM-score tables have few)."""
+    return len(np.unique(np.round(np.asarray(E, dtype=np.float64), 9), axis=0))
+
+
+def _best_k(ks, E: np.ndarray, fit, score) -> np.ndarray:
+    """Labels of the k in ``ks`` whose ``score(k, labels, model)`` is highest, the first
+    such k on ties; ``fit(k)`` returns ``(labels, model)``. A k above the distinct profiles
+    of ``E`` (:func:`distinct_rows`) or not below its rows is skipped (it would leave a
+    cluster empty or split identical customers); when every k is, the largest one possible
+    (at least 2) is fitted."""
+    limit = min(distinct_rows(E), len(E) - 1)
+    usable = [k for k in ks if k <= limit] or [max(2, limit)]
     best = None
-    for k in ks:
-        if k >= n:
-            continue
+    for k in usable:
         labels, model = fit(k)
         s = score(k, labels, model)
         if best is None or s > best[0]:
@@ -63,7 +72,8 @@ def _best_k(ks, n: int, fit, score) -> np.ndarray:
 @dataclass(frozen=True)
 class KMeansBestK:
     """KMeans (k-means++, 4 inits; scikit-learn) with k among ``ks`` chosen by the highest
-    mean silhouette (Rousseeuw 1987) on a seeded subsample of at most 5,000 rows."""
+    mean silhouette (Rousseeuw 1987) on a seeded subsample of at most 5,000 rows; never
+    more clusters than distinct profiles (:func:`_best_k`)."""
 
     ks: tuple[int, ...] = (5, 6, 7, 8, 9, 10)
     random_state: int = 0
@@ -81,7 +91,7 @@ class KMeansBestK:
         def score(k, labels, _):
             return silhouette_score(E[sub], labels[sub]) if len(set(labels[sub])) > 1 else -1
 
-        labels = _best_k(self.ks, len(E), fit, score)
+        labels = _best_k(self.ks, E, fit, score)
         return ClusterResult(labels, np.zeros(len(E), dtype=bool), int(labels.max()) + 1)
 
     @staticmethod
@@ -93,7 +103,8 @@ class KMeansBestK:
 @dataclass(frozen=True)
 class GaussianMixtureBestK:
     """Full-covariance Gaussian mixture (scikit-learn ``GaussianMixture``, 2 inits,
-    ``reg_covar`` 1e-4) with k among ``ks`` chosen by the lowest BIC (Schwarz 1978)."""
+    ``reg_covar`` 1e-4) with k among ``ks`` chosen by the lowest BIC (Schwarz 1978); never
+    more components than distinct profiles (:func:`_best_k`)."""
 
     ks: tuple[int, ...] = (5, 6, 7, 8, 9, 10)
     random_state: int = 0
@@ -107,7 +118,7 @@ class GaussianMixtureBestK:
                                  random_state=self.random_state).fit(E)
             return gm.predict(E), gm
 
-        labels = _best_k(self.ks, len(E), fit, lambda k, labels, gm: -gm.bic(E))
+        labels = _best_k(self.ks, E, fit, lambda k, labels, gm: -gm.bic(E))
         return ClusterResult(labels, np.zeros(len(E), dtype=bool), int(labels.max()) + 1)
 
     @staticmethod

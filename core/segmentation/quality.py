@@ -80,24 +80,36 @@ def quality_figures(Z: np.ndarray, E: np.ndarray | None, labels: np.ndarray, rng
       *Cluster-wise assessment of cluster stability*), compared on the subsample's customers; refit ``b`` has seed
       ``random_state + 1 + b``. ``known_aris``: refits already measured (by the HDBSCAN
       search, for its chosen candidate), used instead;
-    - ``stability_size``: the subsample size.
+    - ``stability_size``: the subsample size;
+    - ``figure_notes``: for each figure left None, why (one line).
 
     Every figure is None (``bootstrap_aris`` empty) with a single segment.
     """
     progress = progress or (lambda msg: None)
     n = len(Z)
     out = {"silhouette_scaled": None, "silhouette_embedding": None, "dbcv": None,
-           "bootstrap_ari": None, "bootstrap_aris": [], "stability_size": None}
+           "bootstrap_ari": None, "bootstrap_aris": [], "stability_size": None, "figure_notes": {}}
+    notes = out["figure_notes"]
     if len(np.unique(labels)) < 2:
+        for name in ("silhouette_scaled", "silhouette_embedding", "dbcv", "bootstrap_ari"):
+            notes[name] = "not defined for a single segment"
         return out
     q = rng.choice(n, size=min(quality_sample, n), replace=False)
     if len(np.unique(labels[q])) > 1:
         out["silhouette_scaled"] = float(silhouette_score(Z[q], labels[q]))
         if E is not None:
             out["silhouette_embedding"] = float(silhouette_score(E[q], labels[q]))
+    else:
+        notes["silhouette_scaled"] = "the quality sample holds a single segment"
+    if E is None:
+        notes["silhouette_embedding"] = "no embedding: the method clusters the scaled inputs"
     d = q[:2000]
     if len(np.unique(labels[d])) > 1:
-        out["dbcv"] = float(validity_index(Z[d].astype(np.float64), labels[d]))
+        out["dbcv"], why = _dbcv(Z[d], labels[d])
+        if why:
+            notes["dbcv"] = why
+    else:
+        notes["dbcv"] = "the DBCV sample holds a single segment"
     size = stability_subsample_size(stability_size, n)
     out["stability_size"] = int(size)
     if known_aris:
@@ -109,4 +121,24 @@ def quality_figures(Z: np.ndarray, E: np.ndarray | None, labels: np.ndarray, rng
             out["bootstrap_aris"].append(float(adjusted_rand_score(labels[idx], refit(idx, random_state + 1 + b))))
     if out["bootstrap_aris"]:
         out["bootstrap_ari"] = float(np.mean(out["bootstrap_aris"]))
+    else:
+        notes["bootstrap_ari"] = "no stability refits (stability_resamples = 0)"
     return out
+
+
+def _dbcv(Z: np.ndarray, labels: np.ndarray) -> tuple[float | None, str | None]:
+    """DBCV of ``labels`` in ``Z`` (``hdbscan.validity.validity_index``), or None and why:
+    its density estimate divides by distances between points, which duplicate-heavy inputs
+    (few distinct profiles) make zero, and it needs two points in every segment."""
+    counts = np.bincount(labels[labels >= 0])
+    if (counts[counts > 0] < 2).any():
+        return None, "not computable: a segment has a single customer in the DBCV sample"
+    distinct = np.unique(np.round(Z, 9), axis=0)
+    try:
+        with np.errstate(all="ignore"):
+            value = float(validity_index(Z.astype(np.float64), labels))
+    except (AssertionError, ValueError, ZeroDivisionError, FloatingPointError) as e:
+        return None, f"not computable on these inputs ({type(e).__name__}; {len(distinct):,} distinct profiles)"
+    if not np.isfinite(value):
+        return None, f"not computable: undefined density ({len(distinct):,} distinct profiles)"
+    return value, None

@@ -2,6 +2,7 @@
 the display projection and the quality figures, composed in one ``fit``."""
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass
 
@@ -15,14 +16,18 @@ from core.schema import DatasetSpec
 from core.segmentation.assign import NearestNeighbourAssigner
 from core.segmentation.clusterers import ClusterResult, GaussianMixtureBestK, HDBSCANSearch, KMeansBestK
 from core.segmentation.projection import DisplayProjection
-from core.segmentation.quality import hopkins, quality_figures, stability_subsample_size
+from core.segmentation.quality import hopkins, quality_figures, rule_fidelity, stability_subsample_size
 from core.segmentation.reducers import IdentityReducer, UMAPReducer, run_jobs, umap_many
 
 log = logging.getLogger(__name__)
 
-#: Methods of the slot: what ``SegmentationSettings.method`` may name, and what a fitted
-#: segmenter's ``method_`` may be (``umap+kmeans`` only as the HDBSCAN search's fallback).
+#: Methods of the slot: what a fitted segmenter's ``method_`` may be (``umap+kmeans`` only
+#: as the HDBSCAN search's fallback), and besides ``auto`` what ``SegmentationSettings.method``
+#: may name.
 METHODS = ("umap+hdbscan", "kmeans", "gmm")
+#: What ``SegmentationSettings.method`` may name: ``auto`` fits every method of
+#: :data:`METHODS` and keeps the one :func:`choose_candidate` prefers.
+SETTINGS_METHODS = ("auto",) + METHODS
 
 
 class NotFittedError(RuntimeError):
@@ -52,6 +57,79 @@ def choose_method(configured: str, hopkins_statistic: float, min_hopkins: float)
         return MethodChoice("kmeans", f"no cluster structure: Hopkins statistic {hopkins_statistic:.2f} is below "
                                       f"{min_hopkins}, so segments are a KMeans partition of the scaled inputs")
     return MethodChoice("umap+hdbscan")
+
+
+def choose_candidate(rows: list[dict], min_stability: float, min_rule_fidelity: float) -> tuple[int, str]:
+    """The method ``auto`` keeps, and why in one sentence.
+
+    ``rows``: one per fitted method, with ``method``, ``segments``, ``bootstrap_ari``,
+    ``rule_fidelity`` and ``silhouette_scaled`` (None where not computed). The rule, the one
+    the HDBSCAN search applies to its own candidates (:class:`HDBSCANSearch`): stable
+    (bootstrap ARI >= ``min_stability``) and readable (depth-4 rules reproduce >=
+    ``min_rule_fidelity``) first; among those the finest (most segments: more for a marketer
+    to act on), then the best separated (mean silhouette in the scaled inputs, the one space
+    every method shares), then the earlier row. With none both, the most readable of the
+    stable ones; with none stable, the most stable. Returns ``(row index, reason)``.
+
+    Raises ValueError for an empty ``rows``.
+    """
+    if not rows:
+        raise ValueError("choose_candidate needs at least one fitted method")
+    low = float("-inf")
+
+    def val(r, key):
+        v = r.get(key)
+        return low if v is None else v
+
+    stable = [i for i, r in enumerate(rows) if val(r, "bootstrap_ari") >= min_stability]
+    both = [i for i in stable if val(rows[i], "rule_fidelity") >= min_rule_fidelity]
+    if both:
+        i = max(both, key=lambda i: (rows[i]["segments"], val(rows[i], "silhouette_scaled"), -i))
+        r = rows[i]
+        tied = [j for j in both if j != i and rows[j]["segments"] == r["segments"]]
+        why = (f"{r['method']}: stable (bootstrap ARI {r['bootstrap_ari']:.2f} >= {min_stability}) and readable "
+               f"(rules reproduce {r['rule_fidelity']:.0%} >= {min_rule_fidelity:.0%})")
+        if len(both) == 1:
+            return i, why + "; the only method that passes both bars"
+        return i, why + (f"; of the {len(both)} methods that pass both, the finest ({r['segments']} segments)"
+                         + (f" and, against {', '.join(rows[j]['method'] for j in tied)} with as many, the best "
+                            f"separated (silhouette {val(r, 'silhouette_scaled'):.3f})" if tied else ""))
+    if stable:
+        i = max(stable, key=lambda i: (val(rows[i], "rule_fidelity"), rows[i]["segments"], -i))
+        r = rows[i]
+        return i, (f"{r['method']}: no method is both stable and readable; the most readable of the stable ones "
+                   f"(bootstrap ARI {r['bootstrap_ari']:.2f}, rules reproduce {r['rule_fidelity']:.0%})")
+    i = max(range(len(rows)), key=lambda i: (val(rows[i], "bootstrap_ari"), val(rows[i], "rule_fidelity"), -i))
+    r = rows[i]
+    ari = "not measured" if r.get("bootstrap_ari") is None else f"{r['bootstrap_ari']:.2f}"
+    return i, (f"{r['method']}: no method reaches the stability bar ({min_stability}); the most stable "
+               f"(bootstrap ARI {ari})")
+
+
+@dataclass
+class _Fit:
+    """One method's fit on the sample, before the display projection."""
+
+    choice: MethodChoice
+    result: ClusterResult
+    E: np.ndarray | None
+    proj: tuple | None
+    labels: np.ndarray
+    assigner: NearestNeighbourAssigner
+    agreement: float | None
+    quality: dict
+    rng: np.random.Generator
+
+    def row(self, Z: np.ndarray, settings: SegmentationSettings, random_state: int) -> dict:
+        """The method-comparison row of this fit (rule fidelity measured here)."""
+        sizes = np.bincount(self.labels, minlength=int(self.labels.max()) + 1)
+        return {"method": self.choice.method, "segments": int(len(sizes)),
+                "smallest_share": float(sizes.min() / len(self.labels)),
+                "noise_share": float(self.result.noise.mean()),
+                "bootstrap_ari": self.quality["bootstrap_ari"],
+                "rule_fidelity": rule_fidelity(Z, self.labels, settings.quality_sample, random_state),
+                "silhouette_scaled": self.quality["silhouette_scaled"], "dbcv": self.quality["dbcv"],
+                "note": self.choice.fallback_reason, "chosen": False}
 
 
 def order_by_size(labels: np.ndarray) -> np.ndarray:
@@ -103,6 +181,17 @@ class Segmenter:
         self.settings = settings
         self.random_state = random_state
         self.n_jobs = n_jobs
+
+    def __getstate__(self) -> dict:
+        """The fitted segmenter as saved: without ``n_jobs``, how the fit was spread over
+        processes, which does not change the result; a loaded one has ``n_jobs = 1``."""
+        state = dict(self.__dict__)
+        state.pop("n_jobs", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.n_jobs = 1
 
     # -- the parts ---------------------------------------------------------------------------
     def _umap(self) -> UMAPReducer:
@@ -159,42 +248,35 @@ class Segmenter:
                             f"too few for {s.min_segments} segments"
                             + (f" (constant: {', '.join(constant)})" if constant else ""))
         h = hopkins(Z, rng)
-        choice = choose_method(s.method, h, s.min_hopkins)
         projection = self._projection()
-        E, proj = None, None
-        reducer = IdentityReducer()
-        if choice.method == "umap+hdbscan":
-            result, E, proj, choice = self._fit_umap_hdbscan(Z, rng, projection, progress)
-            if choice.method == "umap+kmeans":
-                reducer = self._umap()
-        elif choice.method == "gmm":
-            progress("Gaussian mixture on the scaled inputs (k by BIC)")
-            result = GaussianMixtureBestK(ks=tuple(s.fallback_k), random_state=self.random_state).fit(Z, rng)
+        comparison, choice_reason = [], None
+        if s.method == "auto":
+            fits = []
+            for method in METHODS:
+                if method == "umap+hdbscan" and h < s.min_hopkins:
+                    comparison.append({"method": method, "segments": None, "chosen": False,
+                                       "note": f"not fitted: no cluster structure (Hopkins statistic {h:.2f} is below "
+                                               f"{s.min_hopkins})"})
+                    continue
+                progress(f"method {len(fits) + 1}: {method}")
+                # every method starts from the same random state, so the one kept is the run a
+                # configured method would give
+                fit = self._fit_method(MethodChoice(method), Z, copy.deepcopy(rng), projection, progress)
+                fits.append(fit)
+                comparison.append(fit.row(Z, s, self.random_state))
+            fitted = [r for r in comparison if r["segments"] is not None]
+            best, choice_reason = choose_candidate(fitted, s.min_stability, s.min_rule_fidelity)
+            fitted[best]["chosen"] = True
+            fit = fits[best]
+            progress(f"method kept: {choice_reason}")
         else:
-            progress(choice.fallback_reason or "KMeans on the scaled inputs (k by silhouette)")
-            result = self._kmeans().fit(Z, rng)
-        refit_clusterer = GaussianMixtureBestK if choice.method == "gmm" else KMeansBestK
-        k = result.k
-        labels = order_by_size(result.labels)
+            fit = self._fit_method(choose_method(s.method, h, s.min_hopkins), Z, rng, projection, progress)
+        choice, result, proj, labels = fit.choice, fit.result, fit.proj, fit.labels
+        rng, quality, assigner, agreement = fit.rng, fit.quality, fit.assigner, fit.agreement
         self.method_, self.fallback_reason_ = choice.method, choice.fallback_reason
-
-        assigner = NearestNeighbourAssigner(knn_k=s.knn_k, reference_size=s.reference_size).fit(
-            Z, labels, result.noise, int(labels.max()) + 1, rng)
         self.assigner_ = assigner
         self.n_segments_ = assigner.n_segments_
         self.segment_ids_ = np.arange(self.n_segments_)
-        held = np.setdiff1d(np.arange(len(sample)), assigner.reference_rows_)
-        labels = assigner.remapped(labels)
-        agreement = None
-        if len(held):
-            got, _, _ = assigner.predict(Z[held].astype(np.float32))
-            agreement = float((got == labels[held]).mean())
-
-        quality = quality_figures(
-            Z, E, labels, rng, quality_sample=s.quality_sample, stability_size=s.stability_size,
-            stability_resamples=s.stability_resamples, random_state=self.random_state,
-            refit=lambda idx, seed: refit_clusterer.refit(reducer.fit_transform(Z[idx], seed), k, seed),
-            known_aris=result.stability_aris, progress=progress)
 
         if proj is None:
             progress("UMAP 2-D projection for display")
@@ -221,9 +303,48 @@ class Segmenter:
             "assignment_agreement": agreement,
             "inputs": self.columns_,
             "empty_inputs_left_out": dropped,
+            "configured_method": s.method,
+            "method_comparison": comparison,
+            "choice_reason": choice_reason,
             **quality,
         }
         return self
+
+    def _fit_method(self, choice: MethodChoice, Z: np.ndarray, rng: np.random.Generator,
+                    projection: DisplayProjection, progress) -> _Fit:
+        """One method on the scaled sample ``Z`` (shape (m, d)): its clusterer (UMAP +
+        HDBSCAN search, KMeans or the mixture), segments ordered by size, the assigner, and
+        the quality figures with their stability refits, all drawing on ``rng``."""
+        s = self.settings
+        E, proj = None, None
+        reducer = IdentityReducer()
+        if choice.method == "umap+hdbscan":
+            result, E, proj, choice = self._fit_umap_hdbscan(Z, rng, projection, progress)
+            if choice.method == "umap+kmeans":
+                reducer = self._umap()
+        elif choice.method == "gmm":
+            progress("Gaussian mixture on the scaled inputs (k by BIC)")
+            result = GaussianMixtureBestK(ks=tuple(s.fallback_k), random_state=self.random_state).fit(Z, rng)
+        else:
+            progress(choice.fallback_reason or "KMeans on the scaled inputs (k by silhouette)")
+            result = self._kmeans().fit(Z, rng)
+        refit_clusterer = GaussianMixtureBestK if choice.method == "gmm" else KMeansBestK
+        k = result.k
+        labels = order_by_size(result.labels)
+        assigner = NearestNeighbourAssigner(knn_k=s.knn_k, reference_size=s.reference_size).fit(
+            Z, labels, result.noise, int(labels.max()) + 1, rng)
+        held = np.setdiff1d(np.arange(len(Z)), assigner.reference_rows_)
+        labels = assigner.remapped(labels)
+        agreement = None
+        if len(held):
+            got, _, _ = assigner.predict(Z[held].astype(np.float32))
+            agreement = float((got == labels[held]).mean())
+        quality = quality_figures(
+            Z, E, labels, rng, quality_sample=s.quality_sample, stability_size=s.stability_size,
+            stability_resamples=s.stability_resamples, random_state=self.random_state,
+            refit=lambda idx, seed: refit_clusterer.refit(reducer.fit_transform(Z[idx], seed), k, seed),
+            known_aris=result.stability_aris, progress=progress)
+        return _Fit(choice, result, E, proj, labels, assigner, agreement, quality, rng)
 
     def _fit_umap_hdbscan(self, Z: np.ndarray, rng: np.random.Generator, projection: DisplayProjection, progress):
         """UMAP of the fitted sample, the HDBSCAN search on it, and KMeans on the embedding
