@@ -124,9 +124,11 @@ class PropensitySettings:
     XGBoost (Chen & Guestrin 2016): at most ``n_estimators`` rounds with early stopping
     after ``early_stopping_rounds`` rounds without a better validation log loss; Optuna
     tunes depth (2..``tune_max_depth``), learning rate, ``min_child_weight``, row and
-    column subsampling and L2 for at most ``tune_trials`` trials or ``tune_seconds``
-    seconds (a table of fewer than ``tune_full_rows`` train + validation rows gets
-    proportionally fewer trials, at least ``tune_min_trials``); ``max_depth``, ``learning_rate``, ``min_child_weight``, ``subsample`` and
+    column subsampling and L2 for ``tune_trials`` trials (a table of fewer than
+    ``tune_full_rows`` train + validation rows gets proportionally fewer, at least
+    ``tune_min_trials``). ``tune_seconds`` is a cap for a machine far slower than expected,
+    not a budget: when it ends the search the trial count, and so the model, depends on
+    the machine's speed, and the run says so (``tuning_stopped_by_time``); ``max_depth``, ``learning_rate``, ``min_child_weight``, ``subsample`` and
     ``colsample_bytree`` are its first trial; of the trials within ``tune_tolerance``
     (relative) of the best validation log loss, the smallest model wins. With fewer than ``cv_below_val_positives``
     validation positives, ``cv_folds``-fold cross-validation replaces the validation set.
@@ -146,10 +148,10 @@ class PropensitySettings:
     subsample: float = 0.8
     colsample_bytree: float = 0.8
     early_stopping_rounds: int = 50
-    tune_trials: int = 40
+    tune_trials: int = 20
     tune_full_rows: int = 50_000
     tune_min_trials: int = 10
-    tune_seconds: float = 120.0
+    tune_seconds: float = 900.0
     tune_max_depth: int = 4
     tune_tolerance: float = 0.001
     cv_folds: int = 5

@@ -12,8 +12,8 @@
 - XGBoost (Chen & Guestrin 2016, KDD): histogram trees, native missing values and native
   categorical splits, early stopping on the validation log loss. Hyperparameters are
   tuned with Optuna's TPE sampler (Akiba et al. 2019, KDD; seeded), at most
-  ``tune_trials`` trials (fewer on a small table: :func:`trial_budget`) or ``tune_seconds``
-  seconds, on the validation log loss; tree
+  ``tune_trials`` trials (fewer on a small table: :func:`trial_budget`; ``tune_seconds`` only
+  caps a far slower machine), on the validation log loss; tree
   depth is searched up to ``tune_max_depth`` (shallow trees score as well here and keep
   exact reasons for every customer fast, see :mod:`core.fastshap`); of the trials within
   ``tune_tolerance`` (relative) of the best log loss, the one with the fewest internal
@@ -389,12 +389,15 @@ def trial_budget(settings: PropensitySettings, rows: int) -> int:
 
 
 def tune(folds: _Folds, settings: PropensitySettings, seed: int, n_jobs: int, progress=None):
-    """Optuna TPE search over :func:`_space`, seeded, :func:`trial_budget` trials or
-    ``tune_seconds`` seconds, whichever ends first; the settings' own parameters are the
-    first trial. The chosen trial is the cheapest (fewest internal nodes) of those within
-    ``tune_tolerance`` of the best validation log loss.
+    """Optuna TPE search over :func:`_space`, seeded, :func:`trial_budget` trials; the
+    settings' own parameters are the first trial. ``tune_seconds`` caps the search on a far
+    slower machine than expected: then the trials run, and so the model, depend on the
+    machine, which the progress says and ``stopped_by_time`` records. The chosen trial is
+    the cheapest (fewest internal nodes) of those within ``tune_tolerance`` of the best
+    validation log loss.
 
-    Returns (chosen params, its evaluation, the trial table as a list of dicts, seconds)."""
+    Returns (chosen params, its evaluation, the trial table as a list of dicts, seconds,
+    stopped_by_time)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -418,8 +421,15 @@ def tune(folds: _Folds, settings: PropensitySettings, seed: int, n_jobs: int, pr
             progress(f"trial {trial.number + 1}: log loss {ev[0]:.4f}, PR-AUC {ev[1]:.3f}, {ev[2]} trees")
         return ev[0]
 
-    study.optimize(objective, n_trials=trial_budget(s, folds.n_fit), timeout=s.tune_seconds)
+    budget = trial_budget(s, folds.n_fit)
+    study.optimize(objective, n_trials=budget, timeout=s.tune_seconds)
+    if not any(t.value is not None for t in study.trials):  # Optuna checks the cap before each trial:
+        study.optimize(objective, n_trials=1)                   # the settings' own trial always runs
     done = [t for t in study.trials if t.value is not None]
+    stopped = len(done) < budget
+    if stopped and progress:
+        progress(f"tuning stopped at the {s.tune_seconds:.0f} s cap after {len(done)} of {budget} trials: on a faster "
+                 "machine the same data would try more, so the model can differ (raise tune_seconds)")
     # a smaller model that scores as well: among trials within tune_tolerance (relative) of
     # the best validation log loss, the one with the fewest internal nodes (trees x
     # (2^depth - 1)), which is what scoring and exact reasons cost
@@ -431,7 +441,7 @@ def tune(folds: _Folds, settings: PropensitySettings, seed: int, n_jobs: int, pr
               "trees": t.user_attrs.get("trees"), "internal_nodes": cost[t.number],
               "seconds": t.user_attrs.get("seconds"), "best": t.value == floor, "chosen": t.number == chosen.number}
              for t in done]
-    return dict(chosen.params), results[chosen.number], table, round(time.perf_counter() - t_start, 1)
+    return dict(chosen.params), results[chosen.number], table, round(time.perf_counter() - t_start, 1), stopped
 
 
 def fit(clean: pd.DataFrame, spec, split: np.ndarray, categories: dict, settings: PropensitySettings,
@@ -458,7 +468,7 @@ def fit(clean: pd.DataFrame, spec, split: np.ndarray, categories: dict, settings
     folds = _Folds(X, y, tr, va, s, seed)
     say(f"{s.cv_folds}-fold cross-validation on {len(folds.rows):,} train and validation rows (validation has under "
         f"{s.cv_below_val_positives} positives)" if folds.cv else f"validation: {int(va.sum()):,} rows")
-    best_params, best_ev, trials, tune_s = tune(folds, s, seed, n_jobs, say)
+    best_params, best_ev, trials, tune_s, stopped = tune(folds, s, seed, n_jobs, say)
     # class weights on and off, kept by validation PR-AUC (the better ranking of buyers)
     spw = float((y[tr | va] == 0).sum() / max(1, y[tr | va].sum()))
     ev_w = folds.evaluate(_params(best_params, seed, n_jobs, spw))
@@ -488,6 +498,7 @@ def fit(clean: pd.DataFrame, spec, split: np.ndarray, categories: dict, settings
     models.info = {
         "n_trees": best + 1, "params": best_params, "validation": "cross-validation" if folds.cv else "holdout",
         "cv_folds": s.cv_folds if folds.cv else None, "tuning_seconds": tune_s, "trials": trials,
+        "tuning_stopped_by_time": stopped,
         "scale_pos_weight": {"value": spw, "used": bool(use_w), "val_pr_auc_off": best_ev[1], "val_pr_auc_on": ev_w[1]},
         "calibration": {k: v for k, v in calibrator.items() if k not in ("x", "y")},
         "rows": {"train": int(tr.sum()), "val": int(va.sum()), "test": int((split == "test").sum())},

@@ -165,6 +165,7 @@ class PropensityModelInfo(Record):
     cv_folds: int | None
     tuning_seconds: float
     trials: Table
+    tuning_stopped_by_time: bool = False
     scale_pos_weight: dict[str, Any]
     calibration: dict[str, Any]
     rows: dict[str, int]

@@ -44,10 +44,13 @@ st.caption(f"Segmentation method: {seg.method}; plain-language rules reproduce {
 if boot is not None and boot < min_stab:
     st.warning(f"These segments are not stable: refits on subsamples of the same customers agree with them only "
                f"{boot:.2f} (adjusted Rand index; {min_stab} is the bar). Many customers would change segment on a "
-               "retrain. Compare the methods on this table (benchmarks/bench_segmentation_methods.py) and consider "
-               "`method = \"kmeans\"` in the settings before building campaigns on them.")
+               "retrain. "
+               + ("No method of the comparison on the Segments page reached the bar on this table: read the segments "
+                  "with care." if seg.method_comparison else
+                  f"This run used `method = \"{seg.method}\"`; with `method = \"auto\"` (the default) the slot "
+                  "compares its methods and keeps a stable one where there is one."))
 if seg.fallback_reason:
-    st.warning(f"Segments come from the documented fallback ({seg.method}, k = {man.n_segments} by silhouette): "
+    st.warning(f"Segments come from the documented fallback ({seg.method}, k = {man.n_segments}): "
                f"{seg.fallback_reason}. Treat them as even slices for reporting, not as natural groups or personas.")
 st.markdown(
     "- **Segments** tell you *who* your customers are: browse the personas to design campaigns.\n"

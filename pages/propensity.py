@@ -206,7 +206,10 @@ def _training():
     info = met.propensity_model
     with st.expander("How the model was trained: tuning trials, class weights, calibration"):
         st.write(f"Validation: {info.validation}; {info.n_trees} trees; parameters {info.params}. "
-                 f"Tuning took {info.tuning_seconds} s (Optuna TPE, seeded).")
+                 f"Tuning took {info.tuning_seconds} s (Optuna TPE, seeded, {len(info.trials)} trials).")
+        if info.tuning_stopped_by_time:
+            st.warning("Tuning stopped at its time cap (`tune_seconds`) before its trials were done: a faster machine "
+                       "would try more of them on the same data, so this model can differ from one trained there.")
         spw = info.scale_pos_weight
         st.write(f"scale_pos_weight = {spw['value']:.2f}: validation PR-AUC {spw['val_pr_auc_on']:.4f} on vs "
                  f"{spw['val_pr_auc_off']:.4f} off; {'used' if spw['used'] else 'not used'}.")

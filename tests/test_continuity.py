@@ -214,7 +214,7 @@ def test_no_actionable_hdbscan_setting_falls_back_to_kmeans_with_a_stated_k(smal
     spec = shopsphere_spec()
     clean, _ = validate(small_table, spec, require_target=True)
     # 9 segments of at least 12% each cannot exist: no candidate is actionable
-    cfg = SegmentationSettings(sample_size=1200, reference_size=800, projection_size=300, min_segments=9,
+    cfg = SegmentationSettings(method="umap+hdbscan", sample_size=1200, reference_size=800, projection_size=300, min_segments=9,
                                max_segments=10, min_segment_share=0.12, fallback_k=(9, 10),
                                stability_resamples=1, stability_size=500)
     seg = Segmenter(settings=cfg, random_state=2).fit(clean, spec, learn_categories(clean, spec))

@@ -170,12 +170,18 @@ def test_case5_no_structure_runs_the_documented_fallback():
     from core.segmentation import Segmenter
 
     clean, _ = validate(_uniform_noise_table(2000, 5), SPEC, require_target=True)
-    seg = Segmenter(settings=SegmentationSettings(sample_size=2000, reference_size=1500, projection_size=300),
-                    random_state=0).fit(clean, SPEC, learn_categories(clean, SPEC))
+    cfg = SegmentationSettings(method="umap+hdbscan", sample_size=2000, reference_size=1500, projection_size=300)
+    seg = Segmenter(settings=cfg, random_state=0).fit(clean, SPEC, learn_categories(clean, SPEC))
     assert seg.method_ == "kmeans" and seg.fallback_reason_.startswith("no cluster structure")
     assert seg.fit_info_["hopkins"] < 0.55
     a = seg.assign(clean)
     assert a["segment_id"].nunique() == seg.n_segments_ >= 2 and len(a) == len(clean)
+    # auto does not fit UMAP + HDBSCAN on it, and says why
+    auto = Segmenter(settings=SegmentationSettings(sample_size=2000, reference_size=1500, projection_size=300),
+                     random_state=0).fit(clean, SPEC, learn_categories(clean, SPEC))
+    first = auto.fit_info_["method_comparison"][0]
+    assert first["method"] == "umap+hdbscan" and first["segments"] is None and "no cluster structure" in first["note"]
+    assert auto.method_ in ("kmeans", "gmm") and auto.fallback_reason_.startswith("no cluster structure")
 
 
 def test_case5_five_uninformative_columns_do_not_break_segmentation():
@@ -192,7 +198,8 @@ def test_case5_five_uninformative_columns_do_not_break_segmentation():
     for i in range(5):
         df[f"noise_{i}"] = rng.random(len(df))
     clean, _ = validate(df, spec, require_target=True)
-    seg = Segmenter(settings=SegmentationSettings(sample_size=3000, reference_size=2000, projection_size=300),
+    seg = Segmenter(settings=SegmentationSettings(method="umap+hdbscan", sample_size=3000, reference_size=2000,
+                                                  projection_size=300),
                     random_state=0).fit(clean, spec, learn_categories(clean, spec))
     assert seg.fit_info_["hopkins"] > 0.55 and seg.method_.startswith("umap+")
     assert 2 <= seg.n_segments_ <= 10

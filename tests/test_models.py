@@ -245,9 +245,9 @@ def test_segment_description_states_the_numbers():
 
 
 def test_trial_budget_scales_with_the_table():
-    s = PropensitySettings()   # 40 trials at 50,000 train + validation rows and above, at least 10
-    assert propensity.trial_budget(s, 204_000) == 40 and propensity.trial_budget(s, 50_000) == 40
-    assert propensity.trial_budget(s, 25_000) == 20 and propensity.trial_budget(s, 10_200) == 10
+    s = PropensitySettings()   # 20 trials at 50,000 train + validation rows and above, at least 10
+    assert propensity.trial_budget(s, 204_000) == 20 and propensity.trial_budget(s, 50_000) == 20
+    assert propensity.trial_budget(s, 37_500) == 15 and propensity.trial_budget(s, 10_200) == 10
     assert propensity.trial_budget(s, 1_900) == 10
     assert propensity.trial_budget(PropensitySettings(tune_trials=4, tune_min_trials=10), 1_000) == 4
 

@@ -209,7 +209,11 @@ def test_tuning_is_seeded_and_keeps_its_trials(table):
     a = propensity.fit(clean, SPEC, split, cats, ps, 5)
     b = propensity.fit(clean, SPEC, split, cats, ps, 5)
     assert a.info["params"] == b.info["params"] and len(a.info["trials"]) == 3
-    assert a.info["validation"] == "holdout"
+    assert a.info["validation"] == "holdout" and a.info["tuning_stopped_by_time"] is False
+    # the time cap cuts the search short, and the run says so
+    capped = propensity.fit(clean, SPEC, split, cats, dataclasses.replace(ps, tune_trials=10, tune_min_trials=10,
+                                                                          tune_seconds=1e-6), 5)
+    assert capped.info["tuning_stopped_by_time"] is True and len(capped.info["trials"]) < 10
     assert {"val_log_loss", "val_pr_auc", "max_depth", "learning_rate"} <= set(a.info["trials"][0])
     np.testing.assert_array_equal(a.predict(clean.iloc[:100], SPEC)[0], b.predict(clean.iloc[:100], SPEC)[0])
     # a small validation set switches to cross-validation

@@ -268,6 +268,11 @@ class Segmenter:
             best, choice_reason = choose_candidate(fitted, s.min_stability, s.min_rule_fidelity)
             fitted[best]["chosen"] = True
             fit = fits[best]
+            if h < s.min_hopkins:  # whichever is kept, it partitions a table without clusters
+                name = {"kmeans": "KMeans", "gmm": "Gaussian mixture"}[fit.choice.method]
+                fit.choice = MethodChoice(fit.choice.method, f"no cluster structure: Hopkins statistic {h:.2f} is "
+                                                             f"below {s.min_hopkins}, so segments are a {name} "
+                                                             "partition of the scaled inputs")
             progress(f"method kept: {choice_reason}")
         else:
             fit = self._fit_method(choose_method(s.method, h, s.min_hopkins), Z, rng, projection, progress)
