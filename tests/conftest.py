@@ -12,10 +12,12 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 MARKETING = SHARED_DATA / "marketing_campaign.csv"
 REPO = Path(__file__).resolve().parents[1]
 
+# The fixtures fit one method (UMAP + HDBSCAN): "auto" fits all three, tested on its own.
 SMALL_SETTINGS_TOML = """
 seed = 7
 n_jobs = 2
 [segmentation]
+method = "umap+hdbscan"
 sample_size = 1500
 n_neighbors = 15
 reference_size = 1000
@@ -48,7 +50,8 @@ def small_settings(artifacts: Path) -> Settings:
     """Settings sized for a few thousand rows: fast enough for unit tests."""
     return Settings(
         seed=7, artifacts_dir=artifacts,
-        segmentation=SegmentationSettings(sample_size=1500, reference_size=1000, projection_size=800,
+        segmentation=SegmentationSettings(method="umap+hdbscan", sample_size=1500, reference_size=1000,
+                                          projection_size=800,
                                           stability_resamples=2, stability_size=750, quality_sample=1000),
         propensity=PropensitySettings(n_estimators=300, learning_rate=0.1, shap_sample=500, tune_trials=3,
                                       bootstrap_resamples=200),

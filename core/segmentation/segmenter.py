@@ -122,8 +122,9 @@ class _Fit:
 
     def row(self, Z: np.ndarray, settings: SegmentationSettings, random_state: int) -> dict:
         """The method-comparison row of this fit (rule fidelity measured here)."""
-        sizes = np.bincount(self.labels, minlength=int(self.labels.max()) + 1)
-        return {"method": self.choice.method, "segments": int(len(sizes)),
+        # a segment the assigner could not reach is dropped (label -1): it is not counted
+        sizes = np.bincount(self.labels[self.labels >= 0], minlength=self.assigner.n_segments_)
+        return {"method": self.choice.method, "segments": int(self.assigner.n_segments_),
                 "smallest_share": float(sizes.min() / len(self.labels)),
                 "noise_share": float(self.result.noise.mean()),
                 "bootstrap_ari": self.quality["bootstrap_ari"],
