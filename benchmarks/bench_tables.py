@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core import playbook, registry  # noqa: E402
-from core.sinks import FORMULA_STARTS, _PLAIN_NUMBER, csv_bytes  # noqa: E402
+from core.sinks import csv_bytes, runs_as_formula  # noqa: E402
 
 MARKETING = ROOT.parent / "shared" / "data" / "marketing_campaign.csv"
 ATTACKS = ['=HYPERLINK("http://evil.example/x","click")', "+1-555-0100", "@SUM(A1)", "-2+3"]
@@ -72,6 +72,7 @@ def core_cmd(*args: str) -> tuple[float, str]:
 
 
 def money(v: float) -> str:
+    """``v`` as a CRM export writes money: ``$1,234.50``; blank when missing."""
     return "" if pd.isna(v) else f"${v:,.2f}"
 
 
@@ -119,7 +120,7 @@ def formula_cells(df: pd.DataFrame) -> int:
     """Cells (and column names) that a spreadsheet would run as a formula."""
     cells = [v for c in df.columns if df[c].dtype == object or pd.api.types.is_string_dtype(df[c])
              for v in df[c].dropna()] + list(df.columns)
-    return sum(isinstance(v, str) and v.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.match(v) for v in cells)
+    return sum(runs_as_formula(v) for v in cells)
 
 
 def check_exports(name: str, data: Path, artifacts: Path, run: registry.Run, folder: Path) -> None:

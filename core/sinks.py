@@ -28,10 +28,14 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
 
 
+def runs_as_formula(v) -> bool:
+    """Whether a spreadsheet would run cell value ``v`` as a formula: text starting with one
+    of :data:`FORMULA_STARTS` that is not a plain number written as text (``-12.5``)."""
+    return isinstance(v, str) and v.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.match(v)
+
+
 def _safe_cell(v):
-    if isinstance(v, str) and v.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.match(v):
-        return "'" + v
-    return v
+    return "'" + v if runs_as_formula(v) else v
 
 
 def neutralise(df: pd.DataFrame) -> pd.DataFrame:

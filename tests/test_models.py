@@ -341,9 +341,10 @@ def test_every_method_works_on_a_table_with_few_distinct_profiles(prepared, meth
 
 
 def test_kmeans_and_the_mixture_never_ask_for_more_clusters_than_profiles():
-    from core.segmentation.clusterers import GaussianMixtureBestK, KMeansBestK, distinct_rows
+    from core.segmentation.clusterers import GaussianMixtureBestK, KMeansBestK
+    from core.segmentation.quality import distinct_rows
 
-    E = np.repeat(np.eye(3) * 5, 100, axis=0) + 0.0   # 3 distinct points, 300 rows
+    E = np.repeat(np.eye(3) * 5, 100, axis=0)   # 3 distinct points, 300 rows
     assert distinct_rows(E) == 3
     assert KMeansBestK(ks=(5, 6)).fit(E, np.random.default_rng(0)).k == 3
     assert GaussianMixtureBestK(ks=(2, 3, 4, 5)).fit(E, np.random.default_rng(0)).k <= 3

@@ -19,9 +19,6 @@ Segment ids are 0..k-1 ordered by size in the fitted sample (0 = largest) until
 :meth:`Segmenter.relabel` gives them the ids of a previous run's matching segments.
 """
 from core.segmentation.quality import hopkins
-from core.segmentation.segmenter import (
-    METHODS, SETTINGS_METHODS, MethodChoice, NotFittedError, Segmenter, choose_candidate, choose_method,
-)
+from core.segmentation.segmenter import METHODS, MethodChoice, NotFittedError, Segmenter, choose_candidate, choose_method
 
-__all__ = ["METHODS", "SETTINGS_METHODS", "MethodChoice", "NotFittedError", "Segmenter", "choose_candidate",
-           "choose_method", "hopkins"]
+__all__ = ["METHODS", "MethodChoice", "NotFittedError", "Segmenter", "choose_candidate", "choose_method", "hopkins"]

@@ -18,7 +18,7 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestNeighbors
 
-from core.segmentation.quality import rule_fidelity
+from core.segmentation.quality import distinct_rows, rule_fidelity
 from core.segmentation.reducers import run_parallel
 
 
@@ -44,12 +44,6 @@ class ClusterResult:
     candidates: list[dict] = field(default_factory=list)
     chosen: dict | None = None
     stability_aris: list[float] | None = None
-
-
-def distinct_rows(E: np.ndarray) -> int:
-    """Distinct rows of ``E`` (shape (m, k)), values rounded to 9 decimals: how many
-    different profiles a clusterer can tell apart (binned or RFM-score tables have few)."""
-    return len(np.unique(np.round(np.asarray(E, dtype=np.float64), 9), axis=0))
 
 
 def _best_k(ks, E: np.ndarray, fit, score) -> np.ndarray:

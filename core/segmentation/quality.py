@@ -51,6 +51,12 @@ def rule_fidelity(Z: np.ndarray, labels: np.ndarray, size: int, seed: int) -> fl
     return float((tree.predict(Z[idx]) == labels[idx]).mean())
 
 
+def distinct_rows(E: np.ndarray) -> int:
+    """Distinct rows of ``E`` (shape (m, k)), values rounded to 9 decimals: how many
+    different profiles a clusterer can tell apart (binned or RFM-score tables have few)."""
+    return len(np.unique(np.round(np.asarray(E, dtype=np.float64), 9), axis=0))
+
+
 def stability_subsample_size(stability_size: int, n: int) -> int:
     """Customers in each stability refit's subsample of the ``n`` fitted ones:
     ``stability_size``, but never more than half of them, so a refit of a small table sees
@@ -133,12 +139,11 @@ def _dbcv(Z: np.ndarray, labels: np.ndarray) -> tuple[float | None, str | None]:
     counts = np.bincount(labels[labels >= 0])
     if (counts[counts > 0] < 2).any():
         return None, "not computable: a segment has a single customer in the DBCV sample"
-    distinct = np.unique(np.round(Z, 9), axis=0)
     try:
         with np.errstate(all="ignore"):
             value = float(validity_index(Z.astype(np.float64), labels))
     except (AssertionError, ValueError, ZeroDivisionError, FloatingPointError) as e:
-        return None, f"not computable on these inputs ({type(e).__name__}; {len(distinct):,} distinct profiles)"
+        return None, f"not computable on these inputs ({type(e).__name__}; {distinct_rows(Z):,} distinct profiles)"
     if not np.isfinite(value):
-        return None, f"not computable: undefined density ({len(distinct):,} distinct profiles)"
+        return None, f"not computable: undefined density ({distinct_rows(Z):,} distinct profiles)"
     return value, None

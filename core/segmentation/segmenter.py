@@ -16,18 +16,25 @@ from core.schema import DatasetSpec
 from core.segmentation.assign import NearestNeighbourAssigner
 from core.segmentation.clusterers import ClusterResult, GaussianMixtureBestK, HDBSCANSearch, KMeansBestK
 from core.segmentation.projection import DisplayProjection
-from core.segmentation.quality import hopkins, quality_figures, rule_fidelity, stability_subsample_size
+from core.segmentation.quality import (
+    distinct_rows, hopkins, quality_figures, rule_fidelity, stability_subsample_size,
+)
 from core.segmentation.reducers import IdentityReducer, UMAPReducer, run_jobs, umap_many
 
 log = logging.getLogger(__name__)
 
 #: Methods of the slot: what a fitted segmenter's ``method_`` may be (``umap+kmeans`` only
-#: as the HDBSCAN search's fallback), and besides ``auto`` what ``SegmentationSettings.method``
-#: may name.
+#: as the HDBSCAN search's fallback) and, with ``auto`` (fit them all, keep the one
+#: :func:`choose_candidate` prefers), what ``SegmentationSettings.method`` may name.
 METHODS = ("umap+hdbscan", "kmeans", "gmm")
-#: What ``SegmentationSettings.method`` may name: ``auto`` fits every method of
-#: :data:`METHODS` and keeps the one :func:`choose_candidate` prefers.
-SETTINGS_METHODS = ("auto",) + METHODS
+_NAMES = {"kmeans": "KMeans", "gmm": "Gaussian mixture"}
+
+
+def no_structure_reason(hopkins_statistic: float, min_hopkins: float, method: str) -> str:
+    """Why segments from ``method`` (``kmeans`` or ``gmm``) on a table without clustering
+    tendency are a partition, not natural groups (one line, for the run and the pages)."""
+    return (f"no cluster structure: Hopkins statistic {hopkins_statistic:.2f} is below {min_hopkins}, so segments "
+            f"are a {_NAMES[method]} partition of the scaled inputs")
 
 
 class NotFittedError(RuntimeError):
@@ -54,8 +61,7 @@ def choose_method(configured: str, hopkins_statistic: float, min_hopkins: float)
     if configured in ("kmeans", "gmm"):
         return MethodChoice(configured)
     if hopkins_statistic < min_hopkins:
-        return MethodChoice("kmeans", f"no cluster structure: Hopkins statistic {hopkins_statistic:.2f} is below "
-                                      f"{min_hopkins}, so segments are a KMeans partition of the scaled inputs")
+        return MethodChoice("kmeans", no_structure_reason(hopkins_statistic, min_hopkins, "kmeans"))
     return MethodChoice("umap+hdbscan")
 
 
@@ -242,7 +248,7 @@ class Segmenter:
         Xs = clean.iloc[sample][self.columns_]
         self.preprocessor_ = build_preprocessor(spec, self.columns_, categories, add_indicator=False).fit(Xs)
         Z = self.preprocessor_.transform(Xs)
-        distinct = len(np.unique(np.round(Z, 9), axis=0))
+        distinct = distinct_rows(Z)
         if distinct < s.min_segments:
             constant = [c for c in self.columns_ if Xs[c].nunique(dropna=False) <= 1]
             raise DataError(f"segmentation inputs take only {distinct} distinct value combination(s) in the sample, "
@@ -270,10 +276,7 @@ class Segmenter:
             fitted[best]["chosen"] = True
             fit = fits[best]
             if h < s.min_hopkins:  # whichever is kept, it partitions a table without clusters
-                name = {"kmeans": "KMeans", "gmm": "Gaussian mixture"}[fit.choice.method]
-                fit.choice = MethodChoice(fit.choice.method, f"no cluster structure: Hopkins statistic {h:.2f} is "
-                                                             f"below {s.min_hopkins}, so segments are a {name} "
-                                                             "partition of the scaled inputs")
+                fit.choice = MethodChoice(fit.choice.method, no_structure_reason(h, s.min_hopkins, fit.choice.method))
             progress(f"method kept: {choice_reason}")
         else:
             fit = self._fit_method(choose_method(s.method, h, s.min_hopkins), Z, rng, projection, progress)
