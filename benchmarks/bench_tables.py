@@ -179,8 +179,9 @@ def main() -> None:
     secs, out = core_cmd("--artifacts", str(art), "train", "--data", str(paths["base"]))
     f = run_figures(art, out)
     t = f["timings"]
+    side = (f", side by side {t['segmentation_and_propensity']:.1f} s" if "segmentation_and_propensity" in t else "")
     print(f"{paths['base'].name} ({args.rows:,} rows, built-in spec): train {secs:.1f} s (segmentation "
-          f"{t['segmentation']:.1f} s, propensity {t['propensity']:.1f} s; aim under 45 s), test ROC-AUC "
+          f"{t['segmentation']:.1f} s, propensity {t['propensity']:.1f} s{side}; aim under 45 s), test ROC-AUC "
           f"{f['roc_auc']:.3f}, PR-AUC {f['pr_auc']:.3f}")
     print(json.dumps({"folder": str(folder)}))
 

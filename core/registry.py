@@ -555,7 +555,7 @@ class RunArtifacts:
         ``shap_points`` (Parquet) and ``importance`` (CSV).
     manifest : the manifest's fields except ``run_format``, ``run_id`` and
         ``created_at``, which :func:`save_run` sets; its ``timings_s`` gains ``save`` and
-        ``total``.
+        ``total`` (:func:`total_seconds`).
     """
 
     booster: Any
@@ -575,6 +575,16 @@ CSV_TABLES = ("importance",)
 
 
 #: What two trainings of the same data, seed and library versions may differ in: run ids,
+def total_seconds(timings: dict[str, float]) -> float:
+    """The wall time of a training from its steps' seconds: their sum, except that when the
+    segmentation and the propensity fit ran side by side (``segmentation_and_propensity``,
+    :func:`core.training._segment_beside_propensity`) that wall time counts instead of the
+    two."""
+    together = "segmentation_and_propensity" in timings
+    skip = {"segmentation", "propensity", "total"} if together else {"total"}
+    return round(sum(v for k, v in timings.items() if k not in skip), 3)
+
+
 #: creation times, paths, timings (``timings_s``, ``tuning_seconds``, a trial's
 #: ``seconds``), the run format and, in ``continuity.json``, the previous run's id.
 RUN_VARIABLE_KEYS = frozenset({"tuning_seconds", "seconds", "timings_s", "created_at", "run_id", "run_format",
@@ -715,7 +725,7 @@ def save_run(artifacts: Path, art: RunArtifacts, make_current: bool = True) -> R
             write_run_table(tmp, name, df)
         timings = dict(art.manifest["timings_s"])
         timings["save"] = round(time.perf_counter() - t0, 3)
-        timings["total"] = round(sum(timings.values()), 3)
+        timings["total"] = total_seconds(timings)
         manifest = R.Manifest(run_format=R.RUN_FORMAT, run_id=run_id,
                               created_at=created.isoformat(timespec="seconds"),
                               **{**art.manifest, "timings_s": timings})

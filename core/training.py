@@ -8,7 +8,8 @@ touches the disk (the previous run is read before the steps, the run written aft
 3. :func:`fit_segments` - the segmenter fitted on a sample, every customer assigned;
 4. :func:`link_segments` - ids and names matched to the previous run (:mod:`core.continuity`);
 5. :func:`describe_segments` - profiles, persona names, rules, descriptions;
-6. :func:`fit_propensity` - the logistic baseline and the tuned, calibrated XGBoost;
+6. :func:`fit_propensity` - the logistic baseline and the tuned, calibrated XGBoost (with
+   ``n_jobs`` > 1 in a second process while steps 3-5 run: :func:`_segment_beside_propensity`);
 7. :func:`evaluate_propensity` - test metrics with intervals, calibration, lift, budget;
 8. :func:`explain_model` - SHAP importance, summary points, reason agreement;
 9. :func:`score_table` - the scored training table with reasons, the matrix, per-segment figures;
@@ -244,6 +245,53 @@ def fit_propensity(clean: pd.DataFrame, spec: DatasetSpec, split: Split, categor
                           progress=lambda m: progress(0.6, "propensity: " + m))
 
 
+def _propensity_in_worker(clean: pd.DataFrame, spec: DatasetSpec, split: Split, categories: dict,
+                          settings: Settings) -> tuple[propensity.PropensityModels, float, list[str]]:
+    """:func:`fit_propensity` as a worker process runs it: on one thread (XGBoost's
+    ``nthread`` and BLAS, threadpoolctl), since the segmentation has the other core.
+    Returns ``(models, seconds, progress messages)``. XGBoost's result does not depend on
+    its thread count (``tests/test_reproducibility.py`` trains with 1 and 2)."""
+    from threadpoolctl import threadpool_limits
+
+    messages: list[str] = []
+    t0 = time.perf_counter()
+    with threadpool_limits(1):
+        models = fit_propensity(clean, spec, split, categories, dataclasses.replace(settings, n_jobs=1),
+                                lambda fraction, message: messages.append(message))
+    return models, round(time.perf_counter() - t0, 3), messages
+
+
+def _segment_beside_propensity(segment: Callable[[], Segments], clean: pd.DataFrame, spec: DatasetSpec, split: Split,
+                               categories: dict, settings: Settings, progress: Progress,
+                               timings: dict) -> tuple[Segments, propensity.PropensityModels]:
+    """Steps 3-6 with the two cores used together: the propensity models are fitted in a
+    worker process (:func:`_propensity_in_worker`; loky, as joblib uses) while ``segment()``
+    runs here; neither depends on the other. Their messages come after the segmentation's;
+    ``timings`` gets each step's own seconds and ``segmentation_and_propensity``, the wall
+    time of the two together. An error in either is raised (the worker's as it was raised
+    there), and the worker is stopped when the segmentation fails."""
+    from joblib.externals.loky import ProcessPoolExecutor
+
+    t0 = time.perf_counter()
+    pool = ProcessPoolExecutor(max_workers=1)
+    try:
+        future = pool.submit(_propensity_in_worker, clean, spec, split, categories, settings)
+        progress(0.08, "propensity: logistic baseline and XGBoost in a second process, beside the segmentation")
+        t1 = time.perf_counter()
+        segments = segment()
+        timings["segmentation"] = round(time.perf_counter() - t1, 3)
+        progress(0.5, "propensity: waiting for the second process")
+        models, timings["propensity"], messages = future.result()
+    except BaseException:
+        pool.shutdown(wait=False, kill_workers=True)
+        raise
+    pool.shutdown(wait=True)
+    for message in messages:
+        progress(0.6, message)
+    timings["segmentation_and_propensity"] = round(time.perf_counter() - t0, 3)
+    return segments, models
+
+
 def evaluate_propensity(models: propensity.PropensityModels, clean: pd.DataFrame, spec: DatasetSpec, split: Split,
                         settings: Settings, progress: Progress) -> dict:
     """Test metrics (:func:`core.propensity.evaluate`), with the leakage guard's figures."""
@@ -460,8 +508,12 @@ def _run_steps(table: LoadedTable, spec: DatasetSpec, settings: Settings, progre
         s = link_segments(s, previous, table.clean, spec, settings, progress)
         return describe_segments(s, table.clean, spec, settings)
 
-    segments = timed("segmentation", segment)
-    models = timed("propensity", fit_propensity, table.clean, spec, split, categories, settings, progress)
+    if settings.n_jobs > 1:
+        segments, models = _segment_beside_propensity(segment, table.clean, spec, split, categories, settings,
+                                                      progress, timings)
+    else:
+        segments = timed("segmentation", segment)
+        models = timed("propensity", fit_propensity, table.clean, spec, split, categories, settings, progress)
     metrics = timed("evaluate", evaluate_propensity, models, table.clean, spec, split, settings, progress)
     explanation = timed("explain", explain_model, models, table.clean, spec, settings, progress)
     scored = timed("score", score_table, models, segments, explanation, table, spec, split, settings, progress)

@@ -159,8 +159,9 @@ if seg_info.hdbscan_candidates:
         st.caption(f"DBCV here is HDBSCAN's relative validity on the UMAP embedding. Actionable: "
                    f"{cfg['min_segments']} to {cfg['max_segments']} clusters, none under "
                    f"{cfg['min_segment_share']:.0%}, at most {cfg['max_noise_share']:.0%} noise. Stability "
-                   "(bootstrap ARI) is measured for every actionable candidate, rule fidelity for the stable ones; "
-                   "the chosen one is the finest that is stable and readable.")
+                   "(bootstrap ARI) is measured for the actionable candidates, finest first, rule fidelity for the "
+                   "stable ones; the first that is stable and readable is chosen, and the ones after it are not "
+                   "measured (they could not be chosen).")
 
 st.subheader("Continuity with the previous run")
 if not link.previous_run:

@@ -2,7 +2,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import average_precision_score
+from sklearn.metrics import adjusted_rand_score, average_precision_score
 
 from core import evaluation, profiling, propensity
 from core.config import PropensitySettings, SegmentationSettings
@@ -258,7 +258,7 @@ def test_umap_jobs_are_spread_by_cost_over_two_processes_and_come_back_in_job_or
     batches = []
 
     def fake_parallel(fn, parts):
-        batches.append([[job[-1] for job in b] for b in parts])
+        batches.append([[args[0][-1] for fn, args in b] for b in parts])
         return [r for b in parts for r in fn(b)]
 
     monkeypatch.setattr(reducers, "run_parallel", fake_parallel)
@@ -382,3 +382,71 @@ def test_auto_fits_every_method_and_keeps_what_the_configured_one_would_give(pre
     same = Segmenter(settings=dataclasses.replace(SEG, method=auto.method_), random_state=0).fit(clean, spec, cats)
     pd.testing.assert_frame_equal(auto.assign(clean), same.assign(clean))
     pd.testing.assert_frame_equal(auto.projection_, same.projection_)
+
+
+def test_auto_spread_over_two_processes_gives_the_same_segments(prepared):
+    """The flat methods' fits, the UMAP fits and the projection run in two worker processes
+    with n_jobs=2; every method draws on its own generator, so nothing changes."""
+    import dataclasses
+
+    spec, clean, cats = prepared
+    settings = dataclasses.replace(SEG, method="auto")
+    one = Segmenter(settings=settings, random_state=0, n_jobs=1).fit(clean, spec, cats)
+    two = Segmenter(settings=settings, random_state=0, n_jobs=2).fit(clean, spec, cats)
+    assert one.fit_info_["method_comparison"] == two.fit_info_["method_comparison"]
+    pd.testing.assert_frame_equal(one.assign(clean), two.assign(clean))
+    pd.testing.assert_frame_equal(one.projection_, two.projection_)
+
+
+def test_the_hdbscan_search_stops_at_the_first_stable_readable_candidate_and_chooses_as_the_full_search():
+    from core.segmentation.clusterers import HDBSCANSearch, _candidate_stability
+
+    rng = np.random.default_rng(4)
+    centres = rng.normal(scale=6, size=(7, 3))
+    Z = np.concatenate([c + rng.normal(size=(120, 3)) for c in centres])   # 7 blobs of 120
+    boot = [(np.sort(rng.choice(len(Z), 420, replace=False)),) for _ in range(2)]
+    boot = [(idx, Z[idx]) for (idx,) in boot]   # the "embedding" is Z itself
+    search = HDBSCANSearch(min_samples_grid=(5, 10), min_cluster_shares=(0.05, 0.08), min_segments=3,
+                           max_segments=10, min_segment_share=0.03, quality_sample=840)
+    result, table = search.fit(Z, Z, boot)
+    actionable = [i for i, c in enumerate(table) if c["actionable"]]
+    order = sorted(actionable, key=lambda i: (-table[i]["clusters"], -table[i]["dbcv"], i))
+    chosen = next(i for i, c in enumerate(table) if c["chosen"])
+    assert result is not None and table[chosen]["stability"] >= 0.8 and table[chosen]["rule_fidelity"] >= 0.85
+    # measured up to the chosen one, in order; none after it
+    measured = [i for i in order if table[i]["stability"] is not None]
+    assert measured == order[:len(measured)] and chosen in measured
+    skipped = [i for i in order if table[i]["stability"] is None]
+    assert all(order.index(i) > order.index(chosen) and "not measured" in table[i]["stability_note"] for i in skipped)
+    # the full rule over every candidate, the skipped ones measured too, makes the same choice
+    import hdbscan
+
+    from core.segmentation.quality import rule_fidelity
+
+    for i in skipped:
+        lab = hdbscan.HDBSCAN(min_cluster_size=table[i]["min_cluster_size"], min_samples=table[i]["min_samples"],
+                              cluster_selection_method=table[i]["selection"]).fit(Z).labels_
+        (final, aris), = _candidate_stability([(Z, lab, table[i], boot, 15, None)])
+        table[i]["stability"] = float(np.mean(aris))
+        table[i]["rule_fidelity"] = rule_fidelity(Z, final, 840, 0)
+    readable = [i for i in actionable if table[i]["stability"] >= 0.8 and table[i]["rule_fidelity"] >= 0.85]
+    assert max(readable, key=lambda i: (table[i]["clusters"], table[i]["dbcv"], -i)) == chosen
+
+
+def test_the_mixture_chooses_k_on_a_subsample_and_labels_every_customer():
+    from core.segmentation.clusterers import GaussianMixtureBestK
+
+    rng = np.random.default_rng(2)
+    E = np.concatenate([c + rng.normal(scale=0.3, size=(400, 2)) for c in ((0, 0), (5, 0), (0, 5), (5, 5))])
+    big = GaussianMixtureBestK(ks=(2, 3, 4, 5, 6), choice_sample=600).fit(E, np.random.default_rng(0))
+    whole = GaussianMixtureBestK(ks=(2, 3, 4, 5, 6), choice_sample=5000).fit(E, np.random.default_rng(0))
+    assert big.k == whole.k == 4 and len(big.labels) == len(E)
+    assert adjusted_rand_score(big.labels, whole.labels) == pytest.approx(1.0)
+
+
+def test_total_seconds_counts_side_by_side_steps_once():
+    from core.registry import total_seconds
+
+    assert total_seconds({"load": 1.0, "segmentation": 10.0, "propensity": 5.0, "save": 0.5}) == 16.5
+    assert total_seconds({"load": 1.0, "segmentation": 10.0, "propensity": 5.0, "segmentation_and_propensity": 11.0,
+                          "save": 0.5}) == 12.5

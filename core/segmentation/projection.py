@@ -22,18 +22,13 @@ class DisplayProjection:
     random_state: int = 0
     pool: float = 1.5
 
-    def rows(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """Sorted rows of the fitted sample (of ``n``) to embed: ``size`` drawn from ``rng``
-        (the segmentation's own stream) plus up to ``(pool - 1) x size`` more from a
-        generator of their own (seed ``[random_state, 2]``)."""
-        size = min(self.size, n)
-        base = rng.choice(n, size=size, replace=False)
-        extra_n = min(int(self.pool * size), n) - size
-        if extra_n <= 0:
-            return np.sort(base)
-        rest = np.setdiff1d(np.arange(n), base)
-        extra = np.random.default_rng([self.random_state, 2]).choice(rest, size=extra_n, replace=False)
-        return np.sort(np.concatenate([base, extra]))
+    def rows(self, n: int) -> np.ndarray:
+        """Sorted rows of the fitted sample (of ``n``) to embed: ``pool x size`` of them (all
+        when fewer), drawn by a generator of their own (seed ``[random_state, 1]``), so that
+        every method of the slot is shown on the same points and the projection can be
+        computed while the methods are fitted."""
+        m = min(int(self.pool * min(self.size, n)), n)
+        return np.sort(np.random.default_rng([self.random_state, 1]).choice(n, size=m, replace=False))
 
     def job(self, Z: np.ndarray, rows: np.ndarray) -> tuple:
         """The UMAP job (:func:`core.segmentation.reducers.umap_many`) embedding ``Z[rows]`` in 2-D."""

@@ -136,22 +136,44 @@ def run_parallel(fn, batches: list[list]) -> list:
     return [r for out in Parallel(n_jobs=len(batches), backend="loky")(delayed(fn)(b) for b in batches) for r in out]
 
 
-def run_jobs(jobs: list[tuple], n_jobs: int) -> list[np.ndarray]:
-    """The embeddings of UMAP ``jobs`` (as :func:`umap_many` takes them), in job order.
+def _run_calls(calls: list[tuple]) -> list:
+    """``fn(*args)`` for each ``(fn, args)``, one after the other (a worker's batch)."""
+    return [fn(*args) for fn, args in calls]
 
-    With ``n_jobs`` of 2 or more and more than one job, the jobs are spread over two
-    processes by their cost (:func:`spread` of :func:`job_cost`). A seeded job gives the
-    same embedding in either process (checked at 3,000, 12,000 and 30,000 rows, and by a
-    test), so the spread changes the time, not the result.
+
+def run_tasks(calls: list[tuple], costs: list[int], n_jobs: int) -> list:
+    """The results of independent ``calls`` (``(fn, args)``, ``fn`` a module-level function
+    so a worker process can run it), in call order.
+
+    With ``n_jobs`` of 2 or more and more than one call, the calls are spread over two
+    processes by their ``costs`` (:func:`spread`; any common unit: :func:`job_cost` is
+    UMAP's). Every call carries its own seed or random generator, so the spread changes the
+    time, not the result (UMAP checked at 3,000, 12,000 and 30,000 rows, and by a test).
     """
-    if n_jobs < 2 or len(jobs) < 2:
-        return umap_many(jobs)
-    batches = spread([job_cost(j) for j in jobs], 2)
-    out = run_parallel(umap_many, [[jobs[i] for i in b] for b in batches])  # batch by batch
-    ordered = [None] * len(jobs)
-    for i, embedding in zip([i for b in batches for i in b], out):
-        ordered[i] = embedding
+    if n_jobs < 2 or len(calls) < 2:
+        return _run_calls(calls)
+    batches = spread(costs, 2)
+    out = run_parallel(_run_calls, [[calls[i] for i in b] for b in batches])  # batch by batch
+    ordered = [None] * len(calls)
+    for i, result in zip([i for b in batches for i in b], out):
+        ordered[i] = result
     return ordered
+
+
+def umap_call(job: tuple) -> tuple:
+    """A UMAP job as a call for :func:`run_tasks`."""
+    return (umap_one, (job,))
+
+
+def umap_one(job: tuple) -> np.ndarray:
+    """The embedding of one UMAP job (:func:`umap_many`)."""
+    return umap_many([job])[0]
+
+
+def run_jobs(jobs: list[tuple], n_jobs: int) -> list[np.ndarray]:
+    """The embeddings of UMAP ``jobs`` (as :func:`umap_many` takes them), in job order, spread
+    over two processes by :func:`job_cost` with ``n_jobs`` >= 2 (:func:`run_tasks`)."""
+    return run_tasks([umap_call(j) for j in jobs], [job_cost(j) for j in jobs], n_jobs)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from core.segmentation.projection import DisplayProjection
 from core.segmentation.quality import (
     distinct_rows, hopkins, quality_figures, rule_fidelity, stability_subsample_size,
 )
-from core.segmentation.reducers import IdentityReducer, UMAPReducer, run_jobs, umap_many
+from core.segmentation.reducers import IdentityReducer, UMAPReducer, job_cost, run_tasks, umap_call
 
 log = logging.getLogger(__name__)
 
@@ -114,17 +114,14 @@ def choose_candidate(rows: list[dict], min_stability: float, min_rule_fidelity: 
 
 @dataclass
 class _Fit:
-    """One method's fit on the sample, before the display projection."""
+    """One method's fit on the sample: its partition, assigner and quality figures."""
 
     choice: MethodChoice
     result: ClusterResult
-    E: np.ndarray | None
-    proj: tuple | None
     labels: np.ndarray
     assigner: NearestNeighbourAssigner
     agreement: float | None
     quality: dict
-    rng: np.random.Generator
 
     def row(self, Z: np.ndarray, settings: SegmentationSettings, random_state: int) -> dict:
         """The method-comparison row of this fit (rule fidelity measured here)."""
@@ -137,6 +134,65 @@ class _Fit:
                 "rule_fidelity": rule_fidelity(Z, self.labels, settings.quality_sample, random_state),
                 "silhouette_scaled": self.quality["silhouette_scaled"], "dbcv": self.quality["dbcv"],
                 "note": self.choice.fallback_reason, "chosen": False}
+
+
+def complete_fit(choice: MethodChoice, result: ClusterResult, Z: np.ndarray, E: np.ndarray | None, refit,
+                 rng: np.random.Generator, settings: SegmentationSettings, random_state: int,
+                 progress=None) -> _Fit:
+    """A method's partition of the scaled sample ``Z`` (shape (m, d)) made usable: segments
+    ordered by size, the :class:`NearestNeighbourAssigner` (and its agreement with the
+    partition on the customers it does not keep), and :func:`quality_figures` with the
+    stability ``refit(rows, seed) -> labels``; ``E`` is the reducer's embedding (None
+    without one). Draws on ``rng``."""
+    s = settings
+    labels = order_by_size(result.labels)
+    assigner = NearestNeighbourAssigner(knn_k=s.knn_k, reference_size=s.reference_size).fit(
+        Z, labels, result.noise, int(labels.max()) + 1, rng)
+    held = np.setdiff1d(np.arange(len(Z)), assigner.reference_rows_)
+    labels = assigner.remapped(labels)
+    agreement = None
+    if len(held):
+        got, _, _ = assigner.predict(Z[held].astype(np.float32))
+        agreement = float((got == labels[held]).mean())
+    quality = quality_figures(
+        Z, E, labels, rng, quality_sample=s.quality_sample, stability_size=s.stability_size,
+        stability_resamples=s.stability_resamples, random_state=random_state, refit=refit,
+        known_aris=result.stability_aris, progress=progress)
+    return _Fit(choice, result, labels, assigner, agreement, quality)
+
+
+#: Cost of a flat method's whole fit (k chosen, assigner, quality figures with 5 stability
+#: refits) per fitted customer, in the unit of :func:`core.segmentation.reducers.job_cost`
+#: (UMAP row-epochs), so that :func:`run_tasks` can spread it beside the UMAP fits. From
+#: ``benchmarks/bench_segmentation_methods.py``-style timings at 12,000 customers x 19
+#: inputs on one thread: a UMAP fit of 12,000 rows (2.4 million row-epochs) about 12 s,
+#: KMeans about 2 s, the mixture about 9 s. Only the spread depends on it, never a result.
+FLAT_COST = {"kmeans": 35, "gmm": 150}
+
+
+def fit_flat(choice: MethodChoice, Z: np.ndarray, rng: np.random.Generator, settings: SegmentationSettings,
+             random_state: int) -> _Fit:
+    """KMeans (k by silhouette) or the Gaussian mixture (k by BIC) on the scaled sample
+    ``Z`` (shape (m, d)), completed by :func:`complete_fit`, drawing on ``rng``.
+
+    Runs on one BLAS/OpenMP thread (threadpoolctl): on these small matrices the second
+    thread costs more than it gives (measured at 12,000 x 19: KMeans over k = 5..10 1.5 s
+    on two threads, 0.8 s on one; a mixture with k = 8 9.8 s and 3.6 s), and one thread
+    leaves the other core to the process that fits UMAP beside it. A module-level function,
+    so a worker process can run it (:func:`core.segmentation.reducers.run_tasks`)."""
+    from threadpoolctl import threadpool_limits
+
+    ks = tuple(settings.fallback_k)
+    with threadpool_limits(1):
+        if choice.method == "gmm":
+            result = GaussianMixtureBestK(ks=ks, random_state=random_state).fit(Z, rng)
+            cls = GaussianMixtureBestK
+        else:
+            result = KMeansBestK(ks=ks, random_state=random_state).fit(Z, rng)
+            cls = KMeansBestK
+        k = result.k
+        return complete_fit(choice, result, Z, None, lambda idx, seed: cls.refit(Z[idx], k, seed), rng,
+                            settings, random_state)
 
 
 def order_by_size(labels: np.ndarray) -> np.ndarray:
@@ -162,9 +218,10 @@ class Segmenter:
     random_state : int
         Seed for sampling, UMAP, KMeans and the mixture.
     n_jobs : int
-        With 2 or more, the stability refits and the 2-D projection run in a second process
-        (joblib's loky backend) while the main UMAP fits; results are identical to
-        ``n_jobs=1`` (each fit has its own seed).
+        With 2 or more, the independent fits (UMAP embeddings, the flat methods, the 2-D
+        projection; :meth:`_fit_methods`) and the HDBSCAN candidates' stability run in two
+        processes (joblib's loky backend); results are identical to ``n_jobs=1`` (each fit
+        has its own seed).
 
     Attributes (after ``fit``)
     --------------------------
@@ -256,42 +313,35 @@ class Segmenter:
                             + (f" (constant: {', '.join(constant)})" if constant else ""))
         h = hopkins(Z, rng)
         projection = self._projection()
+        proj_idx = projection.rows(len(sample))
         comparison, choice_reason = [], None
         if s.method == "auto":
-            fits = []
-            for method in METHODS:
-                if method == "umap+hdbscan" and h < s.min_hopkins:
-                    comparison.append({"method": method, "segments": None, "chosen": False,
-                                       "note": f"not fitted: no cluster structure (Hopkins statistic {h:.2f} is below "
-                                               f"{s.min_hopkins})"})
-                    continue
-                progress(f"method {len(fits) + 1}: {method}")
-                # every method starts from the same random state, so the one kept is the run a
-                # configured method would give
-                fit = self._fit_method(MethodChoice(method), Z, copy.deepcopy(rng), projection, progress)
-                fits.append(fit)
-                comparison.append(fit.row(Z, s, self.random_state))
-            fitted = [r for r in comparison if r["segments"] is not None]
-            best, choice_reason = choose_candidate(fitted, s.min_stability, s.min_rule_fidelity)
-            fitted[best]["chosen"] = True
+            choices = [MethodChoice(m) for m in METHODS if not (m == "umap+hdbscan" and h < s.min_hopkins)]
+            if h < s.min_hopkins:
+                comparison.append({"method": "umap+hdbscan", "segments": None, "chosen": False,
+                                   "note": f"not fitted: no cluster structure (Hopkins statistic {h:.2f} is below "
+                                           f"{s.min_hopkins})"})
+        else:
+            choices = [choose_method(s.method, h, s.min_hopkins)]
+        fits, P = self._fit_methods(choices, Z, rng, projection.job(Z, proj_idx), progress)
+        if s.method == "auto":
+            rows = [f.row(Z, s, self.random_state) for f in fits]
+            comparison += rows
+            best, choice_reason = choose_candidate(rows, s.min_stability, s.min_rule_fidelity)
+            rows[best]["chosen"] = True
             fit = fits[best]
             if h < s.min_hopkins:  # whichever is kept, it partitions a table without clusters
                 fit.choice = MethodChoice(fit.choice.method, no_structure_reason(h, s.min_hopkins, fit.choice.method))
             progress(f"method kept: {choice_reason}")
         else:
-            fit = self._fit_method(choose_method(s.method, h, s.min_hopkins), Z, rng, projection, progress)
-        choice, result, proj, labels = fit.choice, fit.result, fit.proj, fit.labels
-        rng, quality, assigner, agreement = fit.rng, fit.quality, fit.assigner, fit.agreement
+            fit = fits[0]
+        choice, result, labels = fit.choice, fit.result, fit.labels
+        quality, assigner, agreement = fit.quality, fit.assigner, fit.agreement
         self.method_, self.fallback_reason_ = choice.method, choice.fallback_reason
         self.assigner_ = assigner
         self.n_segments_ = assigner.n_segments_
         self.segment_ids_ = np.arange(self.n_segments_)
 
-        if proj is None:
-            progress("UMAP 2-D projection for display")
-            proj_idx = projection.rows(len(sample), rng)
-            proj = (proj_idx, umap_many([projection.job(Z, proj_idx)])[0])
-        proj_idx, P = proj
         keep = projection.displayed(labels[proj_idx])
         proj_idx, P = proj_idx[keep], P[keep]
         self.projection_ = pd.DataFrame({"row": sample[proj_idx], "x": P[:, 0], "y": P[:, 1]})
@@ -319,70 +369,70 @@ class Segmenter:
         }
         return self
 
-    def _fit_method(self, choice: MethodChoice, Z: np.ndarray, rng: np.random.Generator,
-                    projection: DisplayProjection, progress) -> _Fit:
-        """One method on the scaled sample ``Z`` (shape (m, d)): its clusterer (UMAP +
-        HDBSCAN search, KMeans or the mixture), segments ordered by size, the assigner, and
-        the quality figures with their stability refits, all drawing on ``rng``."""
-        s = self.settings
-        E, proj = None, None
-        reducer = IdentityReducer()
-        if choice.method == "umap+hdbscan":
-            result, E, proj, choice = self._fit_umap_hdbscan(Z, rng, projection, progress)
-            if choice.method == "umap+kmeans":
-                reducer = self._umap()
-        elif choice.method == "gmm":
-            progress("Gaussian mixture on the scaled inputs (k by BIC)")
-            result = GaussianMixtureBestK(ks=tuple(s.fallback_k), random_state=self.random_state).fit(Z, rng)
-        else:
-            progress(choice.fallback_reason or "KMeans on the scaled inputs (k by silhouette)")
-            result = self._kmeans().fit(Z, rng)
-        refit_clusterer = GaussianMixtureBestK if choice.method == "gmm" else KMeansBestK
-        k = result.k
-        labels = order_by_size(result.labels)
-        assigner = NearestNeighbourAssigner(knn_k=s.knn_k, reference_size=s.reference_size).fit(
-            Z, labels, result.noise, int(labels.max()) + 1, rng)
-        held = np.setdiff1d(np.arange(len(Z)), assigner.reference_rows_)
-        labels = assigner.remapped(labels)
-        agreement = None
-        if len(held):
-            got, _, _ = assigner.predict(Z[held].astype(np.float32))
-            agreement = float((got == labels[held]).mean())
-        quality = quality_figures(
-            Z, E, labels, rng, quality_sample=s.quality_sample, stability_size=s.stability_size,
-            stability_resamples=s.stability_resamples, random_state=self.random_state,
-            refit=lambda idx, seed: refit_clusterer.refit(reducer.fit_transform(Z[idx], seed), k, seed),
-            known_aris=result.stability_aris, progress=progress)
-        return _Fit(choice, result, E, proj, labels, assigner, agreement, quality, rng)
+    def _fit_methods(self, choices: list[MethodChoice], Z: np.ndarray, rng: np.random.Generator,
+                     projection_job: tuple, progress) -> tuple[list[_Fit], np.ndarray]:
+        """Fit each method of ``choices`` on the scaled sample ``Z`` (shape (m, d)), and the
+        2-D display projection (``projection_job``). Returns the fits in ``choices`` order
+        and the projection (shape (rows, 2)).
 
-    def _fit_umap_hdbscan(self, Z: np.ndarray, rng: np.random.Generator, projection: DisplayProjection, progress):
-        """UMAP of the fitted sample, the HDBSCAN search on it, and KMeans on the embedding
-        when no candidate is actionable.
-
-        The main embedding, the stability refits' embeddings (``stability_resamples``
-        subsamples of ``stability_size`` customers, at most half of the sample:
-        :func:`core.segmentation.quality.stability_subsample_size`) and the 2-D
-        display projection are independent UMAP fits, run together by
-        :func:`core.segmentation.reducers.run_jobs` (two processes with ``n_jobs`` > 1).
-
-        Returns ``(result, embedding, (projection rows, projection), choice)``.
+        Each method draws on its own copy of ``rng`` as it stands here, so the one ``auto``
+        keeps is the fit a configured method gives. The independent work (the projection,
+        the UMAP embedding of ``umap+hdbscan`` and its stability refits' embeddings, and
+        each flat method's whole fit, :func:`fit_flat`) is spread over two processes by
+        :func:`core.segmentation.reducers.run_tasks` when ``n_jobs`` > 1; the HDBSCAN
+        search then runs on the embeddings (:meth:`_search_umap`).
         """
+        s = self.settings
+        rngs = [copy.deepcopy(rng) for _ in choices] if len(choices) > 1 else [rng]
+        calls, costs, places = [umap_call(projection_job)], [job_cost(projection_job)], []
+        for choice, r in zip(choices, rngs):
+            start = len(calls)
+            if choice.method == "umap+hdbscan":
+                jobs, boot_idx = self._umap_jobs(Z, r)
+                calls += [umap_call(j) for j in jobs]
+                costs += [job_cost(j) for j in jobs]
+                places.append((start, len(jobs), boot_idx))
+                progress(f"UMAP: {len(Z):,} customers x {Z.shape[1]} inputs -> {s.n_components} dimensions, and "
+                         f"{len(boot_idx)} refits on {len(boot_idx[0]) if boot_idx else 0:,} customers for stability")
+            else:
+                calls.append((fit_flat, (choice, Z, r, s, self.random_state)))
+                costs.append(FLAT_COST[choice.method] * len(Z))
+                places.append((start, 1, None))
+                progress(choice.fallback_reason or f"{_NAMES[choice.method]} on the scaled inputs "
+                         f"(k by {'BIC' if choice.method == 'gmm' else 'silhouette'}) with its stability refits")
+        progress("and the 2-D display projection" + (", spread over two processes" if self.n_jobs > 1 else ""))
+        out = run_tasks(calls, costs, self.n_jobs)
+        fits = []
+        for choice, r, (start, count, boot_idx) in zip(choices, rngs, places):
+            if boot_idx is None:
+                fits.append(out[start])
+            else:
+                fits.append(self._search_umap(Z, r, out[start], list(zip(boot_idx, out[start + 1:start + count])),
+                                              progress))
+        return fits, out[0]
+
+    def _umap_jobs(self, Z: np.ndarray, rng: np.random.Generator) -> tuple[list[tuple], list[np.ndarray]]:
+        """The UMAP jobs of ``umap+hdbscan``: the main embedding of ``Z`` (m rows) and one per
+        stability refit (``stability_resamples`` subsamples of ``stability_size`` customers,
+        at most half of the sample: :func:`core.segmentation.quality.stability_subsample_size`),
+        the subsamples' rows drawn from ``rng``. Returns ``(jobs, subsample rows)``."""
         s = self.settings
         n = len(Z)
         umap = self._umap()
-        progress(f"UMAP: {n:,} customers x {Z.shape[1]} inputs -> {s.n_components} dimensions")
         size = stability_subsample_size(s.stability_size, n)
         boot_idx = [np.sort(rng.choice(n, size=size, replace=False)) for _ in range(s.stability_resamples)]
-        proj_idx = projection.rows(n, rng)
         jobs = [umap.job(Z, self.random_state)]
         jobs += [umap.job(Z[idx], self.random_state + 1 + b) for b, idx in enumerate(boot_idx)]
-        jobs.append(projection.job(Z, proj_idx))
-        progress(f"UMAP refits ({len(boot_idx)} x {size:,} customers) and the 2-D projection"
-                 + (" in a second process" if self.n_jobs > 1 else ""))
-        out = run_jobs(jobs, self.n_jobs)
-        E, side = out[0], out[1:]
-        result, candidates = self._search().fit(E, Z, list(zip(boot_idx, side[:-1])), progress)
-        choice = MethodChoice("umap+hdbscan")
+        return jobs, boot_idx
+
+    def _search_umap(self, Z: np.ndarray, rng: np.random.Generator, E: np.ndarray,
+                     boot: list[tuple[np.ndarray, np.ndarray]], progress) -> _Fit:
+        """The HDBSCAN search on the UMAP embedding ``E`` (its refits in ``boot``: rows,
+        embedding), and KMeans on the embedding when no candidate is actionable; completed by
+        :func:`complete_fit`."""
+        s = self.settings
+        result, candidates = self._search().fit(E, Z, boot, progress)
+        choice, reducer = MethodChoice("umap+hdbscan"), IdentityReducer()
         if result is None:
             choice = MethodChoice("umap+kmeans", f"HDBSCAN found no setting with {s.min_segments}..{s.max_segments} "
                                                  f"clusters of at least {s.min_segment_share:.0%}: segments are "
@@ -390,7 +440,11 @@ class Segmenter:
             progress(choice.fallback_reason)
             km = self._kmeans().fit(E, rng)
             result = ClusterResult(km.labels, km.noise, km.k, candidates)
-        return result, E, (proj_idx, side[-1]), choice
+            reducer = self._umap()
+        k = result.k
+        return complete_fit(choice, result, Z, E,
+                            lambda idx, seed: KMeansBestK.refit(reducer.fit_transform(Z[idx], seed), k, seed),
+                            rng, s, self.random_state, progress)
 
     def relabel(self, mapping: dict[int, int]) -> None:
         """Give the segments public ids (continuity across retrains, :mod:`core.continuity`).
