@@ -283,7 +283,8 @@ class HDBSCANSearch:
                             found = i
                 if found is not None:
                     for i in order[start + width:]:
-                        search[i]["stability_note"] = "not measured: a preferred candidate (finer, or as fine with a higher DBCV) was stable and readable"
+                        search[i]["stability_note"] = ("not measured: a preferred candidate (finer, or as fine "
+                                                       "with a higher DBCV) was stable and readable")
                     break
         measured = [i for i in actionable if search[i]["stability"] is not None]
         stable = [i for i in measured if search[i]["stability"] >= self.min_stability]
