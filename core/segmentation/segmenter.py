@@ -163,11 +163,12 @@ def complete_fit(choice: MethodChoice, result: ClusterResult, Z: np.ndarray, E: 
 
 #: Cost of a flat method's whole fit (k chosen, assigner, quality figures with 5 stability
 #: refits) per fitted customer, in the unit of :func:`core.segmentation.reducers.job_cost`
-#: (UMAP row-epochs), so that :func:`run_tasks` can spread it beside the UMAP fits. From
-#: ``benchmarks/bench_segmentation_methods.py``-style timings at 12,000 customers x 19
-#: inputs on one thread: a UMAP fit of 12,000 rows (2.4 million row-epochs) about 12 s,
-#: KMeans about 2 s, the mixture about 9 s. Only the spread depends on it, never a result.
-FLAT_COST = {"kmeans": 35, "gmm": 150}
+#: (UMAP row-epochs), so that :func:`run_tasks` can spread it beside the UMAP fits. Timed
+#: once on the scaled sample of the generated 12,000-row table (19 inputs; :func:`fit_flat`
+#: and ``reducers.umap_one`` one after the other in one process): a UMAP fit of the 12,000
+#: rows (2.4 million row-epochs) 13.9 s, KMeans 6.0 s, the mixture 14.8 s. Only the spread
+#: depends on it, never a result.
+FLAT_COST = {"kmeans": 85, "gmm": 210}
 
 
 def fit_flat(choice: MethodChoice, Z: np.ndarray, rng: np.random.Generator, settings: SegmentationSettings,
