@@ -286,6 +286,7 @@ def _segment_beside_propensity(segment: Callable[[], Segments], clean: pd.DataFr
         pool.shutdown(wait=False, kill_workers=True)
         raise
     pool.shutdown(wait=True)
+    models.booster.set_param({"nthread": settings.n_jobs})  # explaining and scoring here use both cores again
     for message in messages:
         progress(0.6, message)
     timings["segmentation_and_propensity"] = round(time.perf_counter() - t0, 3)
