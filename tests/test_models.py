@@ -267,13 +267,16 @@ def test_umap_jobs_are_spread_by_cost_over_two_processes_and_come_back_in_job_or
     X12, X6 = np.zeros((12_000, 1)), np.zeros((6_000, 1))
     jobs = [(X12, 5, 15, 0.0, 200, 0)] + [(X6, 5, 15, 0.0, 200, s) for s in range(1, 6)] + [(X12, 2, 15, 0.1, None, 6)]
     assert [reducers.job_cost(j) for j in jobs] == [2_400_000] + [1_200_000] * 5 + [2_400_000]
-    assert reducers.run_jobs(jobs, 2) == [f"embedding {s}" for s in range(7)]
+    def run(jobs, n_jobs):
+        return reducers.run_tasks([reducers.umap_call(j) for j in jobs], [reducers.job_cost(j) for j in jobs], n_jobs)
+
+    assert run(jobs, 2) == [f"embedding {s}" for s in range(7)]
     # longest first to the lighter batch (ties: the first): 0 and 6 apart, then the refits
     # in turn; loads 6.0 and 4.8 million row-epochs, the best split of these jobs
     assert batches == [[[0, 1, 3, 5], [2, 4, 6]]]
     assert reducers.spread([3, 3, 2, 2, 2], 2) == [[0, 2, 4], [1, 3]]   # loads 7 and 5
     assert reducers.job_cost((np.zeros((100, 1)), 2, 15, 0.1, None, 0)) == 50_000   # umap's 500 epochs
-    assert reducers.run_jobs(jobs[:1], 2) == ["embedding 0"] and reducers.run_jobs(jobs, 1)[3] == "embedding 3"
+    assert run(jobs[:1], 2) == ["embedding 0"] and run(jobs, 1)[3] == "embedding 3"
 
 
 def test_a_seeded_umap_job_gives_the_same_embedding_in_this_process_and_in_a_worker():

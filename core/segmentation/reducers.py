@@ -4,14 +4,14 @@ A reducer maps the scaled inputs ``Z`` (shape (m, d)) to the space the clusterer
 Its interface is two methods:
 
 - ``job(Z, seed)``: the arguments of one fit, a plain tuple a worker process can run
-  (:func:`run_jobs`);
+  (:func:`run_tasks`);
 - ``fit_transform(Z, seed)``: the embedding, shape (m, k).
 
 :class:`UMAPReducer` is UMAP (McInnes, Healy & Melville 2018, arXiv:1802.03426);
 :class:`IdentityReducer` passes ``Z`` through (KMeans and the Gaussian mixture cluster the
 scaled inputs themselves). UMAP with a seed runs on one core, so independent fits (the
 main embedding, the stability refits, the display projection) are spread over processes
-with :func:`run_jobs`; the result does not depend on how they are spread, since every fit
+with :func:`run_tasks`; the result does not depend on how they are spread, since every fit
 has its own seed.
 """
 from __future__ import annotations
@@ -168,12 +168,6 @@ def umap_call(job: tuple) -> tuple:
 def umap_one(job: tuple) -> np.ndarray:
     """The embedding of one UMAP job (:func:`umap_many`)."""
     return umap_many([job])[0]
-
-
-def run_jobs(jobs: list[tuple], n_jobs: int) -> list[np.ndarray]:
-    """The embeddings of UMAP ``jobs`` (as :func:`umap_many` takes them), in job order, spread
-    over two processes by :func:`job_cost` with ``n_jobs`` >= 2 (:func:`run_tasks`)."""
-    return run_tasks([umap_call(j) for j in jobs], [job_cost(j) for j in jobs], n_jobs)
 
 
 @dataclass(frozen=True)
