@@ -252,31 +252,29 @@ def test_trial_budget_scales_with_the_table():
     assert propensity.trial_budget(PropensitySettings(tune_trials=4, tune_min_trials=10), 1_000) == 4
 
 
-def test_umap_jobs_are_spread_by_cost_over_two_processes_and_come_back_in_job_order(monkeypatch):
+def test_tasks_start_longest_first_in_two_workers_and_come_back_in_call_order():
     from core.segmentation import reducers
 
-    batches = []
-
-    def fake_parallel(fn, parts):
-        batches.append([[args[0][-1] for fn, args in b] for b in parts])
-        return [r for b in parts for r in fn(b)]
-
-    monkeypatch.setattr(reducers, "run_parallel", fake_parallel)
-    monkeypatch.setattr(reducers, "umap_many", lambda jobs: [f"embedding {job[-1]}" for job in jobs])
     # the segmenter's jobs at 12,000 rows: the main fit, 5 refits of 6,000, the 2-D projection
     X12, X6 = np.zeros((12_000, 1)), np.zeros((6_000, 1))
     jobs = [(X12, 5, 15, 0.0, 200, 0)] + [(X6, 5, 15, 0.0, 200, s) for s in range(1, 6)] + [(X12, 2, 15, 0.1, None, 6)]
     assert [reducers.job_cost(j) for j in jobs] == [2_400_000] + [1_200_000] * 5 + [2_400_000]
-    def run(jobs, n_jobs):
-        return reducers.run_tasks([reducers.umap_call(j) for j in jobs], [reducers.job_cost(j) for j in jobs], n_jobs)
-
-    assert run(jobs, 2) == [f"embedding {s}" for s in range(7)]
-    # longest first to the lighter batch (ties: the first): 0 and 6 apart, then the refits
-    # in turn; loads 6.0 and 4.8 million row-epochs, the best split of these jobs
-    assert batches == [[[0, 1, 3, 5], [2, 4, 6]]]
-    assert reducers.spread([3, 3, 2, 2, 2], 2) == [[0, 2, 4], [1, 3]]   # loads 7 and 5
+    assert reducers.lpt_order([reducers.job_cost(j) for j in jobs]) == [0, 6, 1, 2, 3, 4, 5]
+    assert reducers.lpt_order([3, 3, 2, 2, 2]) == [0, 1, 2, 3, 4] and reducers.lpt_order([1, 5, 2]) == [1, 2, 0]
     assert reducers.job_cost((np.zeros((100, 1)), 2, 15, 0.1, None, 0)) == 50_000   # umap's 500 epochs
-    assert run(jobs[:1], 2) == ["embedding 0"] and run(jobs, 1)[3] == "embedding 3"
+    calls = [(pow, (b, 2)) for b in range(6)]
+    assert reducers.run_tasks(calls, [1, 9, 3, 3, 7, 0], 2) == [0, 1, 4, 9, 16, 25]   # two workers
+    assert reducers.run_tasks(calls, [0] * 6, 1) == [0, 1, 4, 9, 16, 25]
+    with reducers.Tasks(calls, 2, order=[5, 4, 3, 2, 1, 0]) as tasks:
+        assert tasks.parallel and tasks.result(3) == 9
+        assert tasks.run_batches(sorted, [[3, 1], [2]]) == [1, 3, 2]
+        [tasks.result(i) for i in range(6)]
+        assert tasks.idle()
+    with reducers.Tasks(calls, 1) as tasks:   # here, each call when its result is asked for
+        assert not tasks.parallel and tasks.idle() and tasks.result(4) == 16 and list(tasks._results) == [4]
+    with pytest.raises(ZeroDivisionError):   # a worker's error reaches the caller
+        with reducers.Tasks([(divmod, (1, 0)), (pow, (2, 2))], 2) as tasks:
+            tasks.result(0)
 
 
 def test_a_seeded_umap_job_gives_the_same_embedding_in_this_process_and_in_a_worker():
@@ -285,7 +283,7 @@ def test_a_seeded_umap_job_gives_the_same_embedding_in_this_process_and_in_a_wor
     X = np.random.default_rng(3).normal(size=(400, 6)).astype(np.float32)
     job = (X, 3, 10, 0.0, 60, 5)
     here = reducers.umap_many([job])[0]
-    there = reducers.run_parallel(reducers.umap_many, [[job], [job]])   # two loky workers
+    there = reducers.run_tasks([reducers.umap_call(job)] * 2, [1, 1], 2)   # two loky workers
     np.testing.assert_array_equal(here, there[0])
     np.testing.assert_array_equal(there[0], there[1])
 

@@ -14,7 +14,7 @@ import hdbscan
 import numpy as np
 from joblib import Memory
 from sklearn.cluster import KMeans
-from sklearn.metrics import adjusted_rand_score, silhouette_score
+from sklearn.metrics import adjusted_rand_score, pairwise_distances, silhouette_score
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestNeighbors
 
@@ -77,13 +77,14 @@ class KMeansBestK:
     def fit(self, E: np.ndarray, rng: np.random.Generator) -> ClusterResult:
         """Labels of ``E`` (shape (m, k)); the silhouette subsample is drawn from ``rng``."""
         sub = rng.choice(len(E), size=min(5000, len(E)), replace=False)
+        D = pairwise_distances(E[sub])  # the subsample's distances, once for every k
 
         def fit(k):
             km = KMeans(n_clusters=k, n_init=4, random_state=self.random_state).fit(E)
             return km.labels_, km
 
         def score(k, labels, _):
-            return silhouette_score(E[sub], labels[sub]) if len(set(labels[sub])) > 1 else -1
+            return silhouette_score(D, labels[sub], metric="precomputed") if len(set(labels[sub])) > 1 else -1
 
         labels, _ = _best_k(self.ks, E, fit, score)
         return ClusterResult(labels, np.zeros(len(E), dtype=bool), int(labels.max()) + 1)
@@ -227,9 +228,15 @@ class HDBSCANSearch:
     name = "hdbscan"
 
     def fit(self, E: np.ndarray, Z: np.ndarray, boot: list[tuple[np.ndarray, np.ndarray]],
-            progress=None) -> tuple[ClusterResult | None, list[dict]]:
+            progress=None, run_batches=None, workers_free=None) -> tuple[ClusterResult | None, list[dict]]:
         """Search on the embedding ``E`` (shape (m, k)) of the scaled inputs ``Z`` (shape
         (m, d)); ``boot`` holds the refits ``(rows of the subsample, its embedding)``.
+        With ``n_jobs`` > 1 the stability measures run two at a time through
+        ``run_batches(fn, batches)`` (results in job order; default
+        :func:`core.segmentation.reducers.run_parallel`), whenever ``workers_free()`` says
+        the workers have nothing else to do (default: always), else one at a time here. The
+        result depends on neither: a measure made beside the one that settled the choice is
+        dropped.
 
         Returns ``(result, candidates)``: the chosen partition (None when no candidate is
         actionable) and the whole candidate table (one dict per setting tried).
@@ -268,12 +275,17 @@ class HDBSCANSearch:
             if order and boot:
                 progress(f"stability of the {len(order)} actionable candidates, finest first, until one is stable "
                          "and readable")
-            width = 2 if self.n_jobs > 1 else 1
-            for start in range(0, len(order) if boot else 0, width):
+            run = run_batches or run_parallel
+            start = 0
+            while boot and start < len(order):
+                width = 2 if self.n_jobs > 1 and (workers_free is None or workers_free()) else 1
                 batch = order[start:start + width]
                 tasks = [(Z, fitted[i], search[i], boot, self.knn_k, cache) for i in batch]
-                results = run_parallel(_candidate_stability, [[t] for t in tasks] if width > 1 else [tasks])
-                for i, (final, aris) in zip(batch, results):
+                results = run(_candidate_stability, [[t] for t in tasks]) if width > 1 else _candidate_stability(tasks)
+                for pos, (i, (final, aris)) in enumerate(zip(batch, results)):
+                    if found is not None:  # measured beside the one that settled it: as if never measured
+                        batch = batch[:pos]
+                        break
                     finals[i] = final
                     search[i]["stability_aris"] = aris
                     search[i]["stability"] = float(np.mean(aris))
@@ -281,8 +293,9 @@ class HDBSCANSearch:
                         search[i]["rule_fidelity"] = rule_fidelity(Z, final, self.quality_sample, self.random_state)
                         if found is None and search[i]["rule_fidelity"] >= self.min_rule_fidelity:
                             found = i
+                start += len(batch)
                 if found is not None:
-                    for i in order[start + width:]:
+                    for i in order[start:]:
                         search[i]["stability_note"] = ("not measured: a preferred candidate (finer, or as fine "
                                                        "with a higher DBCV) was stable and readable")
                     break

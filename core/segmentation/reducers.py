@@ -4,15 +4,15 @@ A reducer maps the scaled inputs ``Z`` (shape (m, d)) to the space the clusterer
 Its interface is two methods:
 
 - ``job(Z, seed)``: the arguments of one fit, a plain tuple a worker process can run
-  (:func:`run_tasks`);
+  (:class:`Tasks`);
 - ``fit_transform(Z, seed)``: the embedding, shape (m, k).
 
 :class:`UMAPReducer` is UMAP (McInnes, Healy & Melville 2018, arXiv:1802.03426);
 :class:`IdentityReducer` passes ``Z`` through (KMeans and the Gaussian mixture cluster the
 scaled inputs themselves). UMAP with a seed runs on one core, so independent fits (the
-main embedding, the stability refits, the display projection) are spread over processes
-with :func:`run_tasks`; the result does not depend on how they are spread, since every fit
-has its own seed.
+main embedding, the stability refits, the display projection) run in two worker processes
+(:class:`Tasks`); the result does not depend on where they run, since every fit has its
+own seed.
 """
 from __future__ import annotations
 
@@ -113,19 +113,6 @@ def job_cost(job: tuple) -> int:
     return rows * (epochs or (500 if rows <= 10_000 else 200))
 
 
-def spread(costs: list[int], parts: int) -> list[list[int]]:
-    """Job positions in ``parts`` batches of about equal total cost: the longest job first
-    to the least loaded batch (Graham's LPT rule, within 4/3 of the best spread; Graham
-    1969, *Bounds on multiprocessing timing anomalies*); ties by position. Each batch lists
-    its positions in increasing order."""
-    loads, batches = [0] * parts, [[] for _ in range(parts)]
-    for i in sorted(range(len(costs)), key=lambda i: (-costs[i], i)):
-        b = min(range(parts), key=lambda b: (loads[b], b))
-        loads[b] += costs[i]
-        batches[b].append(i)
-    return [sorted(b) for b in batches if b]
-
-
 def run_parallel(fn, batches: list[list]) -> list:
     """``fn`` over each batch of jobs, batches in separate processes (joblib loky) when there
     are several; the results in job order."""
@@ -141,27 +128,95 @@ def _run_calls(calls: list[tuple]) -> list:
     return [fn(*args) for fn, args in calls]
 
 
-def run_tasks(calls: list[tuple], costs: list[int], n_jobs: int) -> list:
-    """The results of independent ``calls`` (``(fn, args)``, ``fn`` a module-level function
-    so a worker process can run it), in call order.
+#: Thread counts of a worker of :class:`Tasks`: one of each, as joblib's loky backend sets
+#: them for two workers on two cores (``cpu_count // n_jobs``; joblib ``_parallel_backends``,
+#: ``MAX_NUM_THREADS_VARS``), so two workers never share a core with each other's threads.
+ONE_THREAD_ENV = {v: "1" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+                                   "VECLIB_MAXIMUM_THREADS", "NUMBA_NUM_THREADS", "NUMEXPR_NUM_THREADS")}
 
-    With ``n_jobs`` of 2 or more and more than one call, the calls are spread over two
-    processes by their ``costs`` (:func:`spread`; any common unit: :func:`job_cost` is
-    UMAP's). Every call carries its own seed or random generator, so the spread changes the
-    time, not the result (UMAP checked at 3,000, 12,000 and 30,000 rows, and by a test).
+
+class Tasks:
+    """Independent calls ``(fn, args)`` (``fn`` a module-level function so a worker process
+    can run it; each call carries its own seed or random generator), started at once.
+
+    With ``n_jobs`` of 2 or more and more than one call, two worker processes (loky, the
+    executor joblib uses; one thread each: :data:`ONE_THREAD_ENV`) take the calls in
+    ``order`` (positions; default: as given), each worker the next call as soon as it is
+    free (list scheduling, Graham 1966), while this process goes on: :meth:`result` waits
+    for one call only, so work that needs some results can start while the rest run.
+    Otherwise each call runs here when its result is first asked for. Either way a call's
+    result does not depend on where or when it ran (UMAP checked at 3,000, 12,000 and
+    30,000 rows, and by a test). A context manager: leaving it waits for the calls still
+    running, or, on an error, stops the workers.
     """
-    if n_jobs < 2 or len(calls) < 2:
-        return _run_calls(calls)
-    batches = spread(costs, 2)
-    out = run_parallel(_run_calls, [[calls[i] for i in b] for b in batches])  # batch by batch
-    ordered = [None] * len(calls)
-    for i, result in zip([i for b in batches for i in b], out):
-        ordered[i] = result
-    return ordered
+
+    def __init__(self, calls: list[tuple], n_jobs: int, order: list[int] | None = None):
+        self.calls = list(calls)
+        self._results: dict[int, object] = {}
+        self._futures = None
+        self._pool = None
+        if n_jobs >= 2 and len(self.calls) >= 2:
+            from joblib.externals.loky import ProcessPoolExecutor
+
+            self._pool = ProcessPoolExecutor(max_workers=2, env=ONE_THREAD_ENV)
+            self._futures = {}
+            for i in (range(len(self.calls)) if order is None else order):
+                fn, args = self.calls[i]
+                self._futures[i] = self._pool.submit(fn, *args)
+
+    @property
+    def parallel(self) -> bool:
+        """Whether the calls run in worker processes."""
+        return self._pool is not None
+
+    def idle(self) -> bool:
+        """Whether no call is queued or running (always True without workers)."""
+        return self._futures is None or all(f.done() for f in self._futures.values())
+
+    def result(self, i: int):
+        """The result of call ``i`` (waits for it; a worker's error is raised here)."""
+        if self._futures is not None:
+            return self._futures[i].result()
+        if i not in self._results:
+            fn, args = self.calls[i]
+            self._results[i] = fn(*args)
+        return self._results[i]
+
+    def run_batches(self, fn, batches: list[list]) -> list:
+        """``fn`` over each batch, in the two workers when they run (call this once every
+        call has finished: a batch waits behind the calls still queued), else here; the
+        results in job order, as :func:`run_parallel` returns them."""
+        if self._pool is None or len(batches) == 1:
+            return [r for b in batches for r in fn(b)]
+        futures = [self._pool.submit(fn, b) for b in batches]
+        return [r for f in futures for r in f.result()]
+
+    def __enter__(self) -> "Tasks":
+        return self
+
+    def __exit__(self, kind, value, tb) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=kind is None, kill_workers=kind is not None)
+
+
+def lpt_order(costs: list[int]) -> list[int]:
+    """Positions by cost, the longest first (ties by position): the order in which
+    :class:`Tasks` should start calls of these costs to finish them soonest on two workers
+    (Graham's LPT rule, within 4/3 of the best; Graham 1969, *Bounds on multiprocessing
+    timing anomalies*)."""
+    return sorted(range(len(costs)), key=lambda i: (-costs[i], i))
+
+
+def run_tasks(calls: list[tuple], costs: list[int], n_jobs: int) -> list:
+    """The results of independent ``calls`` (``(fn, args)``) in call order, run by
+    :class:`Tasks` (two worker processes with ``n_jobs`` >= 2), started longest first by
+    their ``costs`` (:func:`lpt_order`; any common unit: :func:`job_cost` is UMAP's)."""
+    with Tasks(calls, n_jobs, lpt_order(costs)) as tasks:
+        return [tasks.result(i) for i in range(len(calls))]
 
 
 def umap_call(job: tuple) -> tuple:
-    """A UMAP job as a call for :func:`run_tasks`."""
+    """A UMAP job as a call for :class:`Tasks`."""
     return (umap_one, (job,))
 
 

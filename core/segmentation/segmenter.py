@@ -3,6 +3,7 @@ the display projection and the quality figures, composed in one ``fit``."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ from core.segmentation.projection import DisplayProjection
 from core.segmentation.quality import (
     distinct_rows, hopkins, quality_figures, rule_fidelity, stability_subsample_size,
 )
-from core.segmentation.reducers import IdentityReducer, UMAPReducer, job_cost, run_tasks, umap_call
+from core.segmentation.reducers import IdentityReducer, Tasks, UMAPReducer, job_cost, lpt_order, umap_call
 
 log = logging.getLogger(__name__)
 
@@ -163,11 +164,11 @@ def complete_fit(choice: MethodChoice, result: ClusterResult, Z: np.ndarray, E: 
 
 #: Cost of a flat method's whole fit (k chosen, assigner, quality figures with 5 stability
 #: refits) per fitted customer, in the unit of :func:`core.segmentation.reducers.job_cost`
-#: (UMAP row-epochs), so that :func:`run_tasks` can spread it beside the UMAP fits. Timed
+#: (UMAP row-epochs), so that the workers start the longest call first (:class:`Tasks`). Timed
 #: once on the scaled sample of the generated 12,000-row table (19 inputs; :func:`fit_flat`
 #: and ``reducers.umap_one`` one after the other in one process): a UMAP fit of the 12,000
-#: rows (2.4 million row-epochs) 13.9 s, KMeans 6.0 s, the mixture 14.8 s. Only the spread
-#: depends on it, never a result.
+#: rows (2.4 million row-epochs) 13.9 s, KMeans 6.0 s, the mixture 14.8 s. Only the order
+#: of the work depends on it, never a result.
 FLAT_COST = {"kmeans": 85, "gmm": 210}
 
 
@@ -180,7 +181,7 @@ def fit_flat(choice: MethodChoice, Z: np.ndarray, rng: np.random.Generator, sett
     thread costs more than it gives (measured at 12,000 x 19: KMeans over k = 5..10 1.5 s
     on two threads, 0.8 s on one; a mixture with k = 8 9.8 s and 3.6 s), and one thread
     leaves the other core to the process that fits UMAP beside it. A module-level function,
-    so a worker process can run it (:func:`core.segmentation.reducers.run_tasks`)."""
+    so a worker process can run it (:class:`core.segmentation.reducers.Tasks`)."""
     from threadpoolctl import threadpool_limits
 
     ks = tuple(settings.fallback_k)
@@ -377,11 +378,13 @@ class Segmenter:
         and the projection (shape (rows, 2)).
 
         Each method draws on its own copy of ``rng`` as it stands here, so the one ``auto``
-        keeps is the fit a configured method gives. The independent work (the projection,
-        the UMAP embedding of ``umap+hdbscan`` and its stability refits' embeddings, and
-        each flat method's whole fit, :func:`fit_flat`) is spread over two processes by
-        :func:`core.segmentation.reducers.run_tasks` when ``n_jobs`` > 1; the HDBSCAN
-        search then runs on the embeddings (:meth:`_search_umap`).
+        keeps is the fit a configured method gives. The independent work (the UMAP
+        embedding of ``umap+hdbscan`` and its stability refits' embeddings, the projection,
+        and each flat method's whole fit, :func:`fit_flat`) runs in two worker processes
+        when ``n_jobs`` > 1 (:class:`core.segmentation.reducers.Tasks`): the UMAP fits
+        first, the rest longest first; the HDBSCAN search (:meth:`_search_umap`) runs here
+        as soon as its embeddings are in, beside the flat fits. The search measures two
+        candidates at a time in the workers only when nothing else is left for them.
         """
         s = self.settings
         rngs = [copy.deepcopy(rng) for _ in choices] if len(choices) > 1 else [rng]
@@ -401,16 +404,22 @@ class Segmenter:
                 places.append((start, 1, None))
                 progress(choice.fallback_reason or f"{_NAMES[choice.method]} on the scaled inputs "
                          f"(k by {'BIC' if choice.method == 'gmm' else 'silhouette'}) with its stability refits")
-        progress("and the 2-D display projection" + (", spread over two processes" if self.n_jobs > 1 else ""))
-        out = run_tasks(calls, costs, self.n_jobs)
-        fits = []
-        for choice, r, (start, count, boot_idx) in zip(choices, rngs, places):
-            if boot_idx is None:
-                fits.append(out[start])
-            else:
-                fits.append(self._search_umap(Z, r, out[start], list(zip(boot_idx, out[start + 1:start + count])),
-                                              progress))
-        return fits, out[0]
+        progress("and the 2-D display projection" + (" in two worker processes" if self.n_jobs > 1 else ""))
+        first = [i for start, count, boot_idx in places if boot_idx is not None for i in range(start, start + count)]
+        rest = [i for i in lpt_order(costs) if i not in first]
+        first.sort(key=lambda i: (-costs[i], i))
+        with Tasks(calls, self.n_jobs, first + rest) as tasks:
+            fits = []
+            for choice, r, (start, count, boot_idx) in zip(choices, rngs, places):
+                if boot_idx is None:
+                    fits.append(None)
+                    continue
+                E = tasks.result(start)
+                boot = [(idx, tasks.result(start + 1 + b)) for b, idx in enumerate(boot_idx)]
+                fits.append(self._search_umap(Z, r, E, boot, progress, tasks))
+            fits = [f if f is not None else tasks.result(start)
+                    for f, (start, count, boot_idx) in zip(fits, places)]
+            return fits, tasks.result(0)
 
     def _umap_jobs(self, Z: np.ndarray, rng: np.random.Generator) -> tuple[list[tuple], list[np.ndarray]]:
         """The UMAP jobs of ``umap+hdbscan``: the main embedding of ``Z`` (m rows) and one per
@@ -427,12 +436,16 @@ class Segmenter:
         return jobs, boot_idx
 
     def _search_umap(self, Z: np.ndarray, rng: np.random.Generator, E: np.ndarray,
-                     boot: list[tuple[np.ndarray, np.ndarray]], progress) -> _Fit:
+                     boot: list[tuple[np.ndarray, np.ndarray]], progress, tasks: Tasks | None = None) -> _Fit:
         """The HDBSCAN search on the UMAP embedding ``E`` (its refits in ``boot``: rows,
         embedding), and KMeans on the embedding when no candidate is actionable; completed by
-        :func:`complete_fit`."""
+        :func:`complete_fit`. With ``tasks`` running in workers, the search's stability
+        measures go two at a time to those workers once they have finished the rest."""
         s = self.settings
-        result, candidates = self._search().fit(E, Z, boot, progress)
+        if tasks is not None and tasks.parallel:
+            result, candidates = self._search().fit(E, Z, boot, progress, tasks.run_batches, tasks.idle)
+        else:
+            result, candidates = dataclasses.replace(self._search(), n_jobs=1).fit(E, Z, boot, progress)
         choice, reducer = MethodChoice("umap+hdbscan"), IdentityReducer()
         if result is None:
             choice = MethodChoice("umap+kmeans", f"HDBSCAN found no setting with {s.min_segments}..{s.max_segments} "
