@@ -9,7 +9,7 @@ touches the disk (the previous run is read before the steps, the run written aft
 4. :func:`link_segments` - ids and names matched to the previous run (:mod:`core.continuity`);
 5. :func:`describe_segments` - profiles, persona names, rules, descriptions;
 6. :func:`fit_propensity` - the logistic baseline and the tuned, calibrated XGBoost (with
-   ``n_jobs`` > 1 in a second process while steps 3-5 run: :func:`_segment_beside_propensity`);
+   ``n_jobs`` > 1 in the segmentation's workers while step 3 runs: :func:`_segment_beside_propensity`);
 7. :func:`evaluate_propensity` - test metrics with intervals, calibration, lift, budget;
 8. :func:`explain_model` - SHAP importance, summary points, reason agreement;
 9. :func:`score_table` - the scored training table with reasons, the matrix, per-segment figures;
@@ -188,12 +188,13 @@ def split_and_guard(table: LoadedTable, spec: DatasetSpec, settings: Settings) -
 
 
 def fit_segments(clean: pd.DataFrame, spec: DatasetSpec, categories: dict, settings: Settings,
-                 progress: Progress) -> Segments:
-    """Fit the segmenter on a sample and assign every customer (:mod:`core.segmentation`).
-    Raises DataError when the segmentation inputs cannot form segments."""
+                 progress: Progress, beside: tuple | None = None) -> Segments:
+    """Fit the segmenter on a sample and assign every customer (:mod:`core.segmentation`);
+    ``beside``, a call the segmentation's workers run too (:meth:`Segmenter.fit`). Raises
+    DataError when the segmentation inputs cannot form segments."""
     progress(0.08, "segmentation: fitting on a sample")
     seg = Segmenter(settings=settings.segmentation, random_state=settings.seed, n_jobs=settings.n_jobs)
-    seg.fit(clean, spec, categories, progress=lambda m: progress(0.2, "segmentation: " + m))
+    seg.fit(clean, spec, categories, progress=lambda m: progress(0.2, "segmentation: " + m), beside=beside)
     progress(0.45, f"segmentation: assigning {len(clean):,} customers")
     return Segments(seg, seg.assign(clean))
 
@@ -261,31 +262,22 @@ def _propensity_in_worker(clean: pd.DataFrame, spec: DatasetSpec, split: Split, 
     return models, round(time.perf_counter() - t0, 3), messages
 
 
-def _segment_beside_propensity(segment: Callable[[], Segments], clean: pd.DataFrame, spec: DatasetSpec, split: Split,
-                               categories: dict, settings: Settings, progress: Progress,
+def _segment_beside_propensity(segment: Callable[..., Segments], clean: pd.DataFrame, spec: DatasetSpec,
+                               split: Split, categories: dict, settings: Settings, progress: Progress,
                                timings: dict) -> tuple[Segments, propensity.PropensityModels]:
-    """Steps 3-6 with the two cores used together: the propensity models are fitted in a
-    worker process (:func:`_propensity_in_worker`; loky, as joblib uses) while ``segment()``
-    runs here; neither depends on the other. Their messages come after the segmentation's;
-    ``timings`` gets each step's own seconds and ``segmentation_and_propensity``, the wall
-    time of the two together. An error in either is raised (the worker's as it was raised
-    there), and the worker is stopped when the segmentation fails."""
-    from joblib.externals.loky import ProcessPoolExecutor
-
+    """Steps 3-6 with the two cores used together: the propensity models are fitted by
+    :func:`_propensity_in_worker` as one more call of the segmentation's two worker
+    processes, right after its UMAP fits (``segment(beside=call)``,
+    :meth:`core.segmentation.Segmenter.fit`); neither depends on the other. Their messages
+    come after the segmentation's; ``timings`` gets ``segmentation`` (its wall time, the
+    propensity fit included), ``propensity`` (the worker's own seconds) and
+    ``segmentation_and_propensity``. An error in either is raised (the worker's as it was
+    raised there), and the workers are stopped when one fails."""
     t0 = time.perf_counter()
-    pool = ProcessPoolExecutor(max_workers=1)
-    try:
-        future = pool.submit(_propensity_in_worker, clean, spec, split, categories, settings)
-        progress(0.08, "propensity: logistic baseline and XGBoost in a second process, beside the segmentation")
-        t1 = time.perf_counter()
-        segments = segment()
-        timings["segmentation"] = round(time.perf_counter() - t1, 3)
-        progress(0.5, "propensity: waiting for the second process")
-        models, timings["propensity"], messages = future.result()
-    except BaseException:
-        pool.shutdown(wait=False, kill_workers=True)
-        raise
-    pool.shutdown(wait=True)
+    progress(0.08, "propensity: logistic baseline and XGBoost in the segmentation's workers, beside it")
+    segments = segment(beside=(_propensity_in_worker, (clean, spec, split, categories, settings)))
+    timings["segmentation"] = round(time.perf_counter() - t0, 3)
+    models, timings["propensity"], messages = segments.segmenter.__dict__.pop("beside_result_")
     models.booster.set_param({"nthread": settings.n_jobs})  # explaining and scoring here use both cores again
     for message in messages:
         progress(0.6, message)
@@ -504,8 +496,8 @@ def _run_steps(table: LoadedTable, spec: DatasetSpec, settings: Settings, progre
         spec = timed("judge_candidates", judge_candidates, table, spec, split, categories, settings, progress)
     previous = continuity.previous_segmentation(settings.artifacts_dir, spec.name)
 
-    def segment():
-        s = fit_segments(table.clean, spec, categories, settings, progress)
+    def segment(beside=None):
+        s = fit_segments(table.clean, spec, categories, settings, progress, beside)
         s = link_segments(s, previous, table.clean, spec, settings, progress)
         return describe_segments(s, table.clean, spec, settings)
 

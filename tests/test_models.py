@@ -393,10 +393,15 @@ def test_auto_spread_over_two_processes_gives_the_same_segments(prepared):
     spec, clean, cats = prepared
     settings = dataclasses.replace(SEG, method="auto")
     one = Segmenter(settings=settings, random_state=0, n_jobs=1).fit(clean, spec, cats)
-    two = Segmenter(settings=settings, random_state=0, n_jobs=2).fit(clean, spec, cats)
+    two = Segmenter(settings=settings, random_state=0, n_jobs=2).fit(clean, spec, cats, beside=(divmod, (7, 2)))
     assert one.fit_info_["method_comparison"] == two.fit_info_["method_comparison"]
+    assert one.fit_info_["hdbscan_candidates"] == two.fit_info_["hdbscan_candidates"]
     pd.testing.assert_frame_equal(one.assign(clean), two.assign(clean))
     pd.testing.assert_frame_equal(one.projection_, two.projection_)
+    # the call run beside the segmentation (training's propensity fit): its result, not saved
+    assert two.beside_result_ == (3, 1) and "beside_result_" not in two.__getstate__()
+    with pytest.raises(ZeroDivisionError):   # and its error stops the fit
+        Segmenter(settings=settings, random_state=0, n_jobs=2).fit(clean, spec, cats, beside=(divmod, (7, 0)))
 
 
 def test_the_hdbscan_search_stops_at_the_first_stable_readable_candidate_and_chooses_as_the_full_search():

@@ -2,6 +2,7 @@
 the display projection and the quality figures, composed in one ``fit``."""
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import logging
@@ -197,6 +198,20 @@ def fit_flat(choice: MethodChoice, Z: np.ndarray, rng: np.random.Generator, sett
                             settings, random_state)
 
 
+@contextlib.contextmanager
+def one_thread_beside(tasks: Tasks):
+    """One BLAS/OpenMP thread here while ``tasks`` run in two workers (threadpoolctl): the
+    two cores are theirs, and more threads than cores make OpenMP's waiting threads spin
+    (the search here was the slower for its second thread). No effect otherwise."""
+    if not tasks.parallel:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        yield
+
+
 def order_by_size(labels: np.ndarray) -> np.ndarray:
     """Labels renumbered 0..k-1 by segment size (0 = largest; ties by the old id)."""
     ids, counts = np.unique(labels, return_counts=True)
@@ -253,6 +268,7 @@ class Segmenter:
         processes, which does not change the result; a loaded one has ``n_jobs = 1``."""
         state = dict(self.__dict__)
         state.pop("n_jobs", None)
+        state.pop("beside_result_", None)
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -280,8 +296,15 @@ class Segmenter:
                                  random_state=self.random_state)
 
     # -- fitting -----------------------------------------------------------------------------
-    def fit(self, clean: pd.DataFrame, spec: DatasetSpec, categories: dict, progress=None) -> "Segmenter":
+    def fit(self, clean: pd.DataFrame, spec: DatasetSpec, categories: dict, progress=None,
+            beside: tuple | None = None) -> "Segmenter":
         """Fit on a sample of ``clean`` (n rows, validated). Returns self.
+
+        ``beside``: an independent call ``(fn, args)`` (a module-level ``fn``) that the
+        segmentation's two workers run with its own work when ``n_jobs`` > 1, right after
+        the UMAP fits (training passes the propensity fit, so that two processes, not
+        three, share the two cores); here otherwise. Its result is ``beside_result_`` (not
+        saved with the segmenter); its error is raised here.
 
         Raises
         ------
@@ -325,7 +348,7 @@ class Segmenter:
                                            f"{s.min_hopkins})"})
         else:
             choices = [choose_method(s.method, h, s.min_hopkins)]
-        fits, P = self._fit_methods(choices, Z, rng, projection.job(Z, proj_idx), progress)
+        fits, P = self._fit_methods(choices, Z, rng, projection.job(Z, proj_idx), progress, beside)
         if s.method == "auto":
             rows = [f.row(Z, s, self.random_state) for f in fits]
             comparison += rows
@@ -372,7 +395,7 @@ class Segmenter:
         return self
 
     def _fit_methods(self, choices: list[MethodChoice], Z: np.ndarray, rng: np.random.Generator,
-                     projection_job: tuple, progress) -> tuple[list[_Fit], np.ndarray]:
+                     projection_job: tuple, progress, beside: tuple | None = None) -> tuple[list[_Fit], np.ndarray]:
         """Fit each method of ``choices`` on the scaled sample ``Z`` (shape (m, d)), and the
         2-D display projection (``projection_job``). Returns the fits in ``choices`` order
         and the projection (shape (rows, 2)).
@@ -408,7 +431,10 @@ class Segmenter:
         first = [i for start, count, boot_idx in places if boot_idx is not None for i in range(start, start + count)]
         rest = [i for i in lpt_order(costs) if i not in first]
         first.sort(key=lambda i: (-costs[i], i))
-        with Tasks(calls, self.n_jobs, first + rest) as tasks:
+        if beside is not None:  # after the UMAP fits, before the rest
+            first.append(len(calls))
+            calls.append(beside)
+        with Tasks(calls, self.n_jobs, first + rest) as tasks, one_thread_beside(tasks):
             fits = []
             for choice, r, (start, count, boot_idx) in zip(choices, rngs, places):
                 if boot_idx is None:
@@ -419,6 +445,8 @@ class Segmenter:
                 fits.append(self._search_umap(Z, r, E, boot, progress, tasks))
             fits = [f if f is not None else tasks.result(start)
                     for f, (start, count, boot_idx) in zip(fits, places)]
+            if beside is not None:
+                self.beside_result_ = tasks.result(len(calls) - 1)
             return fits, tasks.result(0)
 
     def _umap_jobs(self, Z: np.ndarray, rng: np.random.Generator) -> tuple[list[tuple], list[np.ndarray]]:
