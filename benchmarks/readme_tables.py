@@ -1,0 +1,154 @@
+"""The README's default-run tables, regenerated from a run.
+
+Run: ``.venv/bin/python benchmarks/readme_tables.py [--artifacts DIR] [--run RUN_ID]
+[--write README.md]``. Reads the run (default: the current run of ``artifacts``, which
+``python -m core --artifacts DIR train`` made) and prints, as Markdown:
+
+- ``default-run``: the run id, seed, rows, the training time per step (the manifest's
+  ``timings_s``) and the method ``auto`` kept, with its reason;
+- ``default-propensity``: the test comparison table (ROC-AUC and PR-AUC = average
+  precision with their 95% bootstrap intervals, log loss, Brier score, ECE, top-decile
+  lift; ``metrics.json`` ``comparison``);
+- ``default-methods``: the segmentation methods compared on the fitted sample (segments,
+  smallest share, bootstrap ARI, rule fidelity, silhouette; ``method_comparison``);
+- ``default-segments``: the segments (persona name, customers, share, purchase rate,
+  average spend, rule fidelity; ``profiles.json``).
+
+With ``--write FILE`` each block replaces what stands between ``<!-- readme_tables:NAME -->``
+and ``<!-- /readme_tables:NAME -->`` in FILE (a block whose markers are missing is an
+error naming it), so the README states what the command that made the run gives.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core import registry  # noqa: E402
+from core.errors import DataError  # noqa: E402
+
+METHOD_NAMES = {"umap+hdbscan": "UMAP + HDBSCAN", "umap+kmeans": "UMAP + KMeans", "kmeans": "KMeans (k by silhouette)",
+                "gmm": "Gaussian mixture (k by BIC)"}
+STEPS = [("generate", "generate"), ("load_validate", "read and validate"), ("split_guard", "split and leakage guard"),
+         ("segmentation", "segmentation"), ("propensity", "propensity"), ("evaluate", "evaluation"),
+         ("explain", "explanation"), ("score", "scoring"), ("save", "saving")]
+
+
+def _num(v, fmt: str) -> str:
+    return "-" if v is None else format(v, fmt)
+
+
+def _with_ci(v, ci) -> str:
+    return "-" if v is None else f"{v:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else f"{v:.3f}"
+
+
+def _read(run: registry.Run, name: str):
+    return json.loads((run.path / name).read_text(encoding="utf-8"))
+
+
+def run_block(run: registry.Run) -> str:
+    """The ``default-run`` lines of ``run``."""
+    man, metrics = _read(run, "manifest.json"), _read(run, "metrics.json")
+    t = man["timings_s"]
+    steps = ", ".join(f"{label} {t[key]:.1f} s" for key, label in STEPS if key in t)
+    together = (f" (segmentation and propensity side by side: {t['segmentation_and_propensity']:.1f} s together)"
+                if "segmentation_and_propensity" in t else "")
+    seg = metrics["segmentation"]
+    return (f"Run `{run.run_id}` (seed {man['seed']}, {man['rows']:,} customers): "
+            f"{registry.total_seconds(t):.1f} s in all: {steps}{together}.\n"
+            f"Method kept: {seg.get('choice_reason') or seg['method']}.")
+
+
+def propensity_block(metrics: dict) -> str:
+    """The ``default-propensity`` table."""
+    lines = ["| scorer | ROC-AUC [95% CI] | PR-AUC [95% CI] | log loss | Brier | ECE | top-decile lift |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in metrics["comparison"]:
+        lines.append(f"| {r['model']} | {_with_ci(r['roc_auc'], r.get('roc_auc_ci'))} | "
+                     f"{_with_ci(r['pr_auc'], r.get('pr_auc_ci'))} | {_num(r.get('log_loss'), '.4f')} | "
+                     f"{_num(r.get('brier'), '.4f')} | {_num(r.get('ece'), '.4f')} | "
+                     f"{_num(r.get('lift_top_decile'), '.2f')} |")
+    return "\n".join(lines)
+
+
+def methods_block(metrics: dict) -> str:
+    """The ``default-methods`` table (one row: the configured method alone)."""
+    seg = metrics["segmentation"]
+    rows = seg.get("method_comparison") or []
+    lines = ["| method | segments | smallest | bootstrap ARI | rules reproduce (sample) | silhouette scaled | kept |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        if r.get("segments") is None:
+            lines.append(f"| {METHOD_NAMES.get(r['method'], r['method'])} | - | - | - | - | - | {r.get('note', '')} |")
+            continue
+        lines.append(f"| {METHOD_NAMES.get(r['method'], r['method'])} | {r['segments']} | "
+                     f"{_num(r.get('smallest_share'), '.1%')} | {_num(r.get('bootstrap_ari'), '.2f')} | "
+                     f"{_num(r.get('rule_fidelity'), '.1%')} | {_num(r.get('silhouette_scaled'), '.3f')} | "
+                     f"{'yes' if r.get('chosen') else ''} |")
+    if not rows:
+        lines.append(f"| {METHOD_NAMES.get(seg['method'], seg['method'])} (configured) | {seg['n_segments']} | - | "
+                     f"{_num(seg.get('bootstrap_ari'), '.2f')} | - | {_num(seg.get('silhouette_scaled'), '.3f')} | yes |")
+    return "\n".join(lines)
+
+
+def segments_block(profiles: list[dict]) -> str:
+    """The ``default-segments`` table."""
+    lines = ["| segment | persona name | customers | share | bought in next 30 days | average spend | rules reproduce |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for p in profiles:
+        lines.append(f"| {p['segment_id']} | {p['name']} | {p['size']:,} | {p['share']:.1%} | "
+                     f"{_num(p.get('purchase_rate'), '.1%')} | {_num(p.get('average_spend'), ',.0f')} | "
+                     f"{_num(p.get('rule_fidelity'), '.0%')} |")
+    return "\n".join(lines)
+
+
+def blocks(run: registry.Run) -> dict[str, str]:
+    """Every block of ``run`` by name."""
+    metrics = _read(run, "metrics.json")
+    profiles = _read(run, "profiles.json")
+    return {"default-run": run_block(run), "default-propensity": propensity_block(metrics),
+            "default-methods": methods_block(metrics), "default-segments": segments_block(profiles)}
+
+
+def write(path: Path, new: dict[str, str]) -> str:
+    """``path``'s text with each block replaced between its markers; raises DataError naming
+    a block whose markers are missing."""
+    text = path.read_text(encoding="utf-8")
+    for name, body in new.items():
+        pattern = re.compile(rf"(<!-- readme_tables:{re.escape(name)} -->\n).*?(\n<!-- /readme_tables:{re.escape(name)} -->)",
+                             re.S)
+        if not pattern.search(text):
+            raise DataError(f"{path}: no <!-- readme_tables:{name} --> ... <!-- /readme_tables:{name} --> markers")
+        text = pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--artifacts", default="artifacts", help="runs folder (default: artifacts)")
+    ap.add_argument("--run", default=None, help="run id (default: the current run)")
+    ap.add_argument("--write", default=None, help="a Markdown file with readme_tables markers to update")
+    args = ap.parse_args(argv)
+    try:
+        run = registry.load_run(Path(args.artifacts), args.run)
+        out = blocks(run)
+        if args.write:
+            path = Path(args.write)
+            path.write_text(write(path, out), encoding="utf-8")
+    except (DataError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for name, body in out.items():
+        print(f"<!-- readme_tables:{name} -->\n{body}\n<!-- /readme_tables:{name} -->\n")
+    if args.write:
+        print(f"updated {args.write} from run {run.run_id}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
