@@ -9,6 +9,8 @@ Run: ``.venv/bin/python benchmarks/readme_tables.py [--artifacts DIR] [--run RUN
 - ``default-propensity``: the test comparison table (ROC-AUC and PR-AUC = average
   precision with their 95% bootstrap intervals, log loss, Brier score, ECE, top-decile
   lift; ``metrics.json`` ``comparison``);
+- ``default-propensity-notes``: the tuning, the chosen model, class weights, calibration,
+  capture, profit and grade;
 - ``default-methods``: the segmentation methods compared on the fitted sample (segments,
   smallest share, bootstrap ARI, rule fidelity, silhouette; ``method_comparison``);
 - ``default-segments``: the segments (persona name, customers, share, purchase rate,
@@ -59,9 +61,21 @@ def run_block(run: registry.Run) -> str:
     together = (f" (segmentation and propensity side by side: {t['segmentation_and_propensity']:.1f} s together)"
                 if "segmentation_and_propensity" in t else "")
     seg = metrics["segmentation"]
+    extra = []
+    if seg.get("surrogate_fidelity") is not None:
+        extra.append(f"depth-{seg.get('surrogate_depth', 4)} rules reproduce {seg['surrogate_fidelity']:.1%} of all "
+                     "customers' segments")
+    if seg.get("ari_vs_true_persona") is not None:
+        extra.append(f"ARI against the generator's personas {seg['ari_vs_true_persona']:.2f}")
+    if seg.get("hopkins") is not None:
+        extra.append(f"Hopkins statistic {seg['hopkins']:.2f}")
+    if seg.get("assignment_agreement") is not None:
+        extra.append(f"the nearest-neighbour assignment agrees with the fitted labels on "
+                     f"{seg['assignment_agreement']:.1%} of held-out sample customers")
     return (f"Run `{run.run_id}` (seed {man['seed']}, {man['rows']:,} customers): "
             f"{registry.total_seconds(t):.1f} s in all: {steps}{together}.\n"
-            f"Method kept: {seg.get('choice_reason') or seg['method']}.")
+            f"Method kept: {seg.get('choice_reason') or seg['method']}."
+            + (f" Of the kept segments: {'; '.join(extra)}." if extra else ""))
 
 
 def propensity_block(metrics: dict) -> str:
@@ -74,6 +88,32 @@ def propensity_block(metrics: dict) -> str:
                      f"{_num(r.get('brier'), '.4f')} | {_num(r.get('ece'), '.4f')} | "
                      f"{_num(r.get('lift_top_decile'), '.2f')} |")
     return "\n".join(lines)
+
+
+def propensity_notes(metrics: dict) -> str:
+    """The ``default-propensity-notes`` paragraph: the tuning, the chosen model, the class
+    weights, the calibration, capture, profit and grade, as the run recorded them."""
+    pm = metrics["propensity_model"]
+    trials = pm["trials"]
+    best = min(trials, key=lambda t: t["val_log_loss"])
+    chosen = next(t for t in trials if t["chosen"])
+    p, spw, cal = pm["params"], pm["scale_pos_weight"], pm["calibration"]
+    xgb, oracle = metrics.get("xgboost") or {}, metrics.get("oracle")
+    gap = (f"XGBoost is {oracle['roc_auc'] - xgb['roc_auc']:.4f} ROC-AUC and {oracle['pr_auc'] - xgb['pr_auc']:.4f} "
+           "PR-AUC from the oracle. " if oracle and xgb else "")
+    capture = ", ".join(f"{c['contact_share']:.1%} reach {c['buyers_share']:.0%}" for c in metrics["capture"])
+    pr = metrics["profit"]
+    return (f"{gap}Tuning: {len(trials)} Optuna trials in {pm['tuning_seconds']:.0f} s"
+            f"{' (stopped by the time cap)' if pm.get('tuning_stopped_by_time') else ''}; the chosen model (depth "
+            f"{p['max_depth']}, learning rate {p['learning_rate']:.3g}, {pm['n_trees']} trees) is the smallest within "
+            f"0.1% of the best validation log loss ({chosen['val_log_loss']:.4f} vs {best['val_log_loss']:.4f}); "
+            f"`scale_pos_weight` {'raised' if spw['used'] else 'did not raise'} validation PR-AUC "
+            f"({spw['val_pr_auc_on']:.4f} vs {spw['val_pr_auc_off']:.4f}) and was {'used' if spw['used'] else 'left off'}; "
+            f"calibration: {cal['method']} ({cal.get('why', '')}). Capture of next month's buyers: {capture}. "
+            f"Contacting at the profit threshold (cost {pr['contact_cost']:g}, conversion value "
+            f"{pr['conversion_value']:g}: p >= {pr['threshold']:.2f}) reaches {pr['recall']:.0%} of buyers with "
+            f"{pr['contact_share']:.0%} of customers: profit {pr['realised_profit']:,.0f} on the test rows against "
+            f"{pr['profit_contact_all']:,.0f} for contacting everyone. Grade: {metrics['grade']['grade']}.")
 
 
 def methods_block(metrics: dict) -> str:
@@ -112,7 +152,8 @@ def blocks(run: registry.Run) -> dict[str, str]:
     metrics = _read(run, "metrics.json")
     profiles = _read(run, "profiles.json")
     return {"default-run": run_block(run), "default-propensity": propensity_block(metrics),
-            "default-methods": methods_block(metrics), "default-segments": segments_block(profiles)}
+            "default-propensity-notes": propensity_notes(metrics), "default-methods": methods_block(metrics),
+            "default-segments": segments_block(profiles)}
 
 
 def write(path: Path, new: dict[str, str]) -> str:
@@ -120,11 +161,11 @@ def write(path: Path, new: dict[str, str]) -> str:
     a block whose markers are missing."""
     text = path.read_text(encoding="utf-8")
     for name, body in new.items():
-        pattern = re.compile(rf"(<!-- readme_tables:{re.escape(name)} -->\n).*?(\n<!-- /readme_tables:{re.escape(name)} -->)",
-                             re.S)
+        tag = re.escape(name)
+        pattern = re.compile(rf"(<!-- readme_tables:{tag} -->\n)(?:.*?\n)?(<!-- /readme_tables:{tag} -->)", re.S)
         if not pattern.search(text):
             raise DataError(f"{path}: no <!-- readme_tables:{name} --> ... <!-- /readme_tables:{name} --> markers")
-        text = pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
+        text = pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
     return text
 
 

@@ -267,7 +267,7 @@ def _segment_beside_propensity(segment: Callable[..., Segments], clean: pd.DataF
                                timings: dict) -> tuple[Segments, propensity.PropensityModels]:
     """Steps 3-6 with the two cores used together: the propensity models are fitted by
     :func:`_propensity_in_worker` as one more call of the segmentation's two worker
-    processes, right after its UMAP fits (``segment(beside=call)``,
+    processes, the first they start (``segment(beside=call)``,
     :meth:`core.segmentation.Segmenter.fit`); neither depends on the other. Their messages
     come after the segmentation's; ``timings`` gets ``segmentation`` (its wall time, the
     propensity fit included), ``propensity`` (the worker's own seconds) and

@@ -456,3 +456,62 @@ def test_total_seconds_counts_side_by_side_steps_once():
     assert total_seconds({"load": 1.0, "segmentation": 10.0, "propensity": 5.0, "save": 0.5}) == 16.5
     assert total_seconds({"load": 1.0, "segmentation": 10.0, "propensity": 5.0, "segmentation_and_propensity": 11.0,
                           "save": 0.5}) == 12.5
+
+
+def test_auto_tries_the_flat_methods_next_k_only_when_no_method_passes_both_bars(monkeypatch):
+    """Stability-based choice of k (Ben-Hur et al. 2002): the second k of each flat method
+    by its own score, then the third, until one is stable and readable."""
+    import dataclasses
+
+    from core.segmentation import segmenter as S
+
+    class Fit:   # a stand-in for a method's fit: only its comparison row matters here
+        def __init__(self, method, k, ari, rules):
+            self.choice = S.MethodChoice(method)
+            self.r = {"method": method, "segments": k, "bootstrap_ari": ari, "rule_fidelity": rules, "note": None}
+
+        def row(self, Z, settings, random_state):
+            return dict(self.r)
+
+    ranked = {("kmeans", 1): Fit("kmeans", 5, 0.86, 0.80), ("gmm", 1): Fit("gmm", 9, 0.70, 0.90),
+              ("kmeans", 2): Fit("kmeans", 7, 0.83, 0.88), ("gmm", 2): Fit("gmm", 6, 0.95, 0.95)}
+    tried = []
+
+    def fake_fit_flat(choice, Z, rng, settings, random_state, rank=0):
+        tried.append((choice.method, rank, int(rng.integers(1_000_000))))
+        if (choice.method, rank) not in ranked:
+            raise IndexError(rank)
+        return ranked[choice.method, rank]
+
+    monkeypatch.setattr(S, "fit_flat", fake_fit_flat)
+    seg = S.Segmenter(settings=dataclasses.replace(SEG, fallback_k=(5, 6, 7)), random_state=0)
+    fits = [Fit("umap+hdbscan", 8, 0.6, 0.9), Fit("kmeans", 6, 0.79, 0.88), Fit("gmm", 10, 0.7, 0.7)]
+    rows = [f.row(None, None, None) for f in fits]
+    rngs = [np.random.default_rng(s) for s in (1, 2, 3)]
+    seg._stable_k(fits, rows, rngs, np.zeros((10, 2)), lambda m: None)
+    # rank-major, KMeans before the mixture, each try from the method's own untouched generator
+    first_draw = {m: int(np.random.default_rng(s).integers(1_000_000)) for m, s in (("kmeans", 2), ("gmm", 3))}
+    assert tried == [("kmeans", 1, first_draw["kmeans"]), ("gmm", 1, first_draw["gmm"]),
+                     ("kmeans", 2, first_draw["kmeans"])]
+    assert fits[1] is ranked["kmeans", 2] and rows[1]["segments"] == 7
+    assert rows[1]["note"] == ("k = 6, the best by silhouette, did not pass both bars (bootstrap ARI 0.79, rules "
+                               "reproduce 88%); k = 7, the 3rd by silhouette, does")
+    assert fits[1].choice.fallback_reason == rows[1]["note"] and rows[2]["segments"] == 10
+    # a method that passes both bars already: nothing is refitted
+    tried.clear()
+    rows = [dict(rows[0], bootstrap_ari=0.9), *rows[1:]]
+    seg._stable_k(fits, rows, rngs, np.zeros((10, 2)), lambda m: None)
+    assert tried == []
+
+
+def test_best_k_ranks_by_score_with_ties_to_the_earlier_k():
+    from core.segmentation.clusterers import _best_k, usable_ks
+
+    E = np.random.default_rng(0).normal(size=(50, 2))
+    scores = {3: 0.2, 4: 0.5, 5: 0.5, 6: 0.1}
+    fit = lambda k: (np.full(50, k), k)   # noqa: E731
+    ranked = [_best_k((3, 4, 5, 6), E, fit, lambda k, labels, model: scores[k], rank)[1] for rank in range(4)]
+    assert ranked == [4, 5, 3, 6]
+    with pytest.raises(IndexError):
+        _best_k((3, 4, 5, 6), E, fit, lambda k, labels, model: scores[k], 4)
+    assert usable_ks((3, 4, 60), E) == [3, 4] and usable_ks((60, 70), E[:5]) == [4]

@@ -23,7 +23,9 @@ def test_the_tables_come_from_the_run_and_replace_only_what_stands_between_their
     metrics = json.loads((run.path / "metrics.json").read_text())
     profiles = json.loads((run.path / "profiles.json").read_text())
     out = mod.blocks(run)
-    assert set(out) == {"default-run", "default-propensity", "default-methods", "default-segments"}
+    assert set(out) == {"default-run", "default-propensity", "default-propensity-notes", "default-methods",
+                        "default-segments"}
+    assert f"Grade: {metrics['grade']['grade']}." in out["default-propensity-notes"]
     # one row per scorer, per method compared, per segment, with the run's own figures
     xgb = next(r for r in metrics["comparison"] if r["key"] == "xgboost")
     assert out["default-propensity"].count("\n") == 1 + len(metrics["comparison"])

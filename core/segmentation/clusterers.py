@@ -46,21 +46,27 @@ class ClusterResult:
     stability_aris: list[float] | None = None
 
 
-def _best_k(ks, E: np.ndarray, fit, score) -> tuple[np.ndarray, object]:
-    """``(labels, model)`` of the k in ``ks`` whose ``score(k, labels, model)`` is highest,
-    the first such k on ties; ``fit(k)`` returns ``(labels, model)``. A k above the distinct
-    profiles of ``E`` (:func:`distinct_rows`) or not below its rows is skipped (it would
-    leave a cluster empty or split identical customers); when every k is, the largest one
-    possible (at least 2) is fitted."""
+def usable_ks(ks, E: np.ndarray) -> list[int]:
+    """The k of ``ks`` that :func:`_best_k` tries on ``E``: none above the distinct
+    profiles of ``E`` (:func:`distinct_rows`) or not below its rows (it would leave a
+    cluster empty or split identical customers); when every k is, the largest one possible
+    (at least 2)."""
     limit = min(distinct_rows(E), len(E) - 1)
-    usable = [k for k in ks if k <= limit] or [max(2, limit)]
-    best = None
-    for k in usable:
+    return [k for k in ks if k <= limit] or [max(2, limit)]
+
+
+def _best_k(ks, E: np.ndarray, fit, score, rank: int = 0) -> tuple[np.ndarray, object]:
+    """``(labels, model)`` of the k of :func:`usable_ks` whose ``score(k, labels, model)``
+    is highest (``rank`` 1: the second highest, and so on; ties: the earlier k);
+    ``fit(k)`` returns ``(labels, model)``. Raises IndexError for a ``rank`` beyond the
+    usable k."""
+    scored = []
+    for i, k in enumerate(usable_ks(ks, E)):
         labels, model = fit(k)
-        s = score(k, labels, model)
-        if best is None or s > best[0]:
-            best = (s, labels, model)
-    return best[1].astype(int), best[2]
+        scored.append((-score(k, labels, model), i, labels, model))
+    scored.sort(key=lambda t: (t[0], t[1]))
+    _, _, labels, model = scored[rank]
+    return labels.astype(int), model
 
 
 @dataclass(frozen=True)
@@ -74,8 +80,9 @@ class KMeansBestK:
 
     name = "kmeans"
 
-    def fit(self, E: np.ndarray, rng: np.random.Generator) -> ClusterResult:
-        """Labels of ``E`` (shape (m, k)); the silhouette subsample is drawn from ``rng``."""
+    def fit(self, E: np.ndarray, rng: np.random.Generator, rank: int = 0) -> ClusterResult:
+        """Labels of ``E`` (shape (m, k)) with the best k (``rank`` 1: the second best, ...);
+        the silhouette subsample is drawn from ``rng``."""
         sub = rng.choice(len(E), size=min(5000, len(E)), replace=False)
         D = pairwise_distances(E[sub])  # the subsample's distances, once for every k
 
@@ -86,7 +93,7 @@ class KMeansBestK:
         def score(k, labels, _):
             return silhouette_score(D, labels[sub], metric="precomputed") if len(set(labels[sub])) > 1 else -1
 
-        labels, _ = _best_k(self.ks, E, fit, score)
+        labels, _ = _best_k(self.ks, E, fit, score, rank)
         return ClusterResult(labels, np.zeros(len(E), dtype=bool), int(labels.max()) + 1)
 
     @staticmethod
@@ -116,9 +123,9 @@ class GaussianMixtureBestK:
 
     name = "gmm"
 
-    def fit(self, E: np.ndarray, rng: np.random.Generator) -> ClusterResult:
-        """Labels of ``E`` (shape (m, k)); the choice subsample is drawn from ``rng`` when
-        ``m`` exceeds ``choice_sample``."""
+    def fit(self, E: np.ndarray, rng: np.random.Generator, rank: int = 0) -> ClusterResult:
+        """Labels of ``E`` (shape (m, k)) with the best k (``rank`` 1: the second best, ...);
+        the choice subsample is drawn from ``rng`` when ``m`` exceeds ``choice_sample``."""
         m = len(E)
         sub = np.sort(rng.choice(m, size=self.choice_sample, replace=False)) if m > self.choice_sample else None
         Es = E if sub is None else E[sub]
@@ -127,7 +134,7 @@ class GaussianMixtureBestK:
             gm = _mixture(k, self.random_state).fit(Es)
             return gm.predict(Es), gm
 
-        labels, gm = _best_k(self.ks, Es, fit, lambda k, labels, gm: -gm.bic(Es))
+        labels, gm = _best_k(self.ks, Es, fit, lambda k, labels, gm: -gm.bic(Es), rank)
         if sub is not None:
             labels = _mixture(gm.n_components, self.random_state).fit(E).predict(E)
         return ClusterResult(labels.astype(int), np.zeros(m, dtype=bool), int(labels.max()) + 1)

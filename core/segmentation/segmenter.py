@@ -174,9 +174,10 @@ FLAT_COST = {"kmeans": 85, "gmm": 210}
 
 
 def fit_flat(choice: MethodChoice, Z: np.ndarray, rng: np.random.Generator, settings: SegmentationSettings,
-             random_state: int) -> _Fit:
+             random_state: int, rank: int = 0) -> _Fit:
     """KMeans (k by silhouette) or the Gaussian mixture (k by BIC) on the scaled sample
-    ``Z`` (shape (m, d)), completed by :func:`complete_fit`, drawing on ``rng``.
+    ``Z`` (shape (m, d)), completed by :func:`complete_fit`, drawing on ``rng``; ``rank``
+    1 takes the second best k by that score, and so on (IndexError past the last).
 
     Runs on one BLAS/OpenMP thread (threadpoolctl): on these small matrices the second
     thread costs more than it gives (measured at 12,000 x 19: KMeans over k = 5..10 1.5 s
@@ -188,10 +189,10 @@ def fit_flat(choice: MethodChoice, Z: np.ndarray, rng: np.random.Generator, sett
     ks = tuple(settings.fallback_k)
     with threadpool_limits(1):
         if choice.method == "gmm":
-            result = GaussianMixtureBestK(ks=ks, random_state=random_state).fit(Z, rng)
+            result = GaussianMixtureBestK(ks=ks, random_state=random_state).fit(Z, rng, rank)
             cls = GaussianMixtureBestK
         else:
-            result = KMeansBestK(ks=ks, random_state=random_state).fit(Z, rng)
+            result = KMeansBestK(ks=ks, random_state=random_state).fit(Z, rng, rank)
             cls = KMeansBestK
         k = result.k
         return complete_fit(choice, result, Z, None, lambda idx, seed: cls.refit(Z[idx], k, seed), rng,
@@ -210,6 +211,11 @@ def one_thread_beside(tasks: Tasks):
 
     with threadpool_limits(1):
         yield
+
+
+def _ordinal(n: int) -> str:
+    """2 -> "2nd", 3 -> "3rd", 11 -> "11th"."""
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
 def order_by_size(labels: np.ndarray) -> np.ndarray:
@@ -301,8 +307,8 @@ class Segmenter:
         """Fit on a sample of ``clean`` (n rows, validated). Returns self.
 
         ``beside``: an independent call ``(fn, args)`` (a module-level ``fn``) that the
-        segmentation's two workers run with its own work when ``n_jobs`` > 1, right after
-        the UMAP fits (training passes the propensity fit, so that two processes, not
+        segmentation's two workers run with its own work when ``n_jobs`` > 1, started first
+        as the longest (training passes the propensity fit, so that two processes, not
         three, share the two cores); here otherwise. Its result is ``beside_result_`` (not
         saved with the segmenter); its error is raised here.
 
@@ -348,9 +354,10 @@ class Segmenter:
                                            f"{s.min_hopkins})"})
         else:
             choices = [choose_method(s.method, h, s.min_hopkins)]
-        fits, P = self._fit_methods(choices, Z, rng, projection.job(Z, proj_idx), progress, beside)
+        fits, P, rngs = self._fit_methods(choices, Z, rng, projection.job(Z, proj_idx), progress, beside)
         if s.method == "auto":
             rows = [f.row(Z, s, self.random_state) for f in fits]
+            self._stable_k(fits, rows, rngs, Z, progress)
             comparison += rows
             best, choice_reason = choose_candidate(rows, s.min_stability, s.min_rule_fidelity)
             rows[best]["chosen"] = True
@@ -395,10 +402,12 @@ class Segmenter:
         return self
 
     def _fit_methods(self, choices: list[MethodChoice], Z: np.ndarray, rng: np.random.Generator,
-                     projection_job: tuple, progress, beside: tuple | None = None) -> tuple[list[_Fit], np.ndarray]:
+                     projection_job: tuple, progress,
+                     beside: tuple | None = None) -> tuple[list[_Fit], np.ndarray, list[np.random.Generator]]:
         """Fit each method of ``choices`` on the scaled sample ``Z`` (shape (m, d)), and the
-        2-D display projection (``projection_job``). Returns the fits in ``choices`` order
-        and the projection (shape (rows, 2)).
+        2-D display projection (``projection_job``). Returns the fits in ``choices`` order,
+        the projection (shape (rows, 2)) and each flat method's generator as it stood
+        before its fit (for :meth:`_stable_k`).
 
         Each method draws on its own copy of ``rng`` as it stands here, so the one ``auto``
         keeps is the fit a configured method gives. The independent work (the UMAP
@@ -422,7 +431,7 @@ class Segmenter:
                 progress(f"UMAP: {len(Z):,} customers x {Z.shape[1]} inputs -> {s.n_components} dimensions, and "
                          f"{len(boot_idx)} refits on {len(boot_idx[0]) if boot_idx else 0:,} customers for stability")
             else:
-                calls.append((fit_flat, (choice, Z, r, s, self.random_state)))
+                calls.append((fit_flat, (choice, Z, copy.deepcopy(r), s, self.random_state)))
                 costs.append(FLAT_COST[choice.method] * len(Z))
                 places.append((start, 1, None))
                 progress(choice.fallback_reason or f"{_NAMES[choice.method]} on the scaled inputs "
@@ -431,8 +440,8 @@ class Segmenter:
         first = [i for start, count, boot_idx in places if boot_idx is not None for i in range(start, start + count)]
         rest = [i for i in lpt_order(costs) if i not in first]
         first.sort(key=lambda i: (-costs[i], i))
-        if beside is not None:  # after the UMAP fits, before the rest
-            first.append(len(calls))
+        if beside is not None:  # the longest call (the propensity fit: 278 s on one thread at 240,000 rows,
+            first.insert(0, len(calls))  # against 50 s for the main UMAP), so it starts first
             calls.append(beside)
         with Tasks(calls, self.n_jobs, first + rest) as tasks, one_thread_beside(tasks):
             fits = []
@@ -447,7 +456,47 @@ class Segmenter:
                     for f, (start, count, boot_idx) in zip(fits, places)]
             if beside is not None:
                 self.beside_result_ = tasks.result(len(calls) - 1)
-            return fits, tasks.result(0)
+            return fits, tasks.result(0), rngs
+
+    def _stable_k(self, fits: list[_Fit], rows: list[dict], rngs: list[np.random.Generator], Z: np.ndarray,
+                  progress) -> None:
+        """When no method of ``auto`` passes both bars (stable and readable), try the flat
+        methods' next k by their own score (silhouette, BIC): the second best of each, then
+        the third, ...; the first k whose fit passes both replaces its method's fit and row
+        in ``fits`` and ``rows`` (in place), with a note saying why. Stability-based choice
+        of k: Ben-Hur, Elisseeff & Guyon 2002, *A stability based method for discovering
+        structure in clustered data*; Lange et al. 2004, *Stability-based validation of
+        clustering solutions*. Each try refits on the method's generator as it stood
+        before its first fit, so the result is the same wherever it runs."""
+        s = self.settings
+
+        def passes(r):
+            return ((r["bootstrap_ari"] or 0) >= s.min_stability) and ((r["rule_fidelity"] or 0) >= s.min_rule_fidelity)
+
+        if any(passes(r) for r in rows):
+            return
+        flat = [j for j, f in enumerate(fits) if f.choice.method in ("kmeans", "gmm") and f.choice.fallback_reason is None]
+        score = {"kmeans": "silhouette", "gmm": "BIC"}
+        for rank in range(1, len(s.fallback_k)):
+            for j in flat:
+                first = rows[j]
+                try:
+                    fit = fit_flat(fits[j].choice, Z, copy.deepcopy(rngs[j]), s, self.random_state, rank)
+                except IndexError:  # no more usable k
+                    continue
+                row = fit.row(Z, s, self.random_state)
+                if passes(row):
+                    method = fits[j].choice.method
+                    ari, rules = first["bootstrap_ari"], first["rule_fidelity"]
+                    note = (f"k = {first['segments']}, the best by {score[method]}, did not pass both bars (bootstrap "
+                            f"ARI {'not measured' if ari is None else format(ari, '.2f')}, rules reproduce "
+                            f"{'not measured' if rules is None else format(rules, '.0%')}); "
+                            f"k = {row['segments']}, the {_ordinal(rank + 1)} by {score[method]}, does")
+                    fit.choice = MethodChoice(method, note)
+                    row["note"] = note
+                    fits[j], rows[j] = fit, row
+                    progress(f"{_NAMES[method]}: {note}")
+                    return
 
     def _umap_jobs(self, Z: np.ndarray, rng: np.random.Generator) -> tuple[list[tuple], list[np.ndarray]]:
         """The UMAP jobs of ``umap+hdbscan``: the main embedding of ``Z`` (m rows) and one per
