@@ -410,7 +410,8 @@ class Segmenter:
         before its fit (for :meth:`_stable_k`).
 
         Each method draws on its own copy of ``rng`` as it stands here, so the one ``auto``
-        keeps is the fit a configured method gives. The independent work (the UMAP
+        keeps is the fit a configured method gives (unless :meth:`_stable_k` had to try
+        another k). The independent work (the UMAP
         embedding of ``umap+hdbscan`` and its stability refits' embeddings, the projection,
         and each flat method's whole fit, :func:`fit_flat`) runs in two worker processes
         when ``n_jobs`` > 1 (:class:`core.segmentation.reducers.Tasks`): the UMAP fits
