@@ -123,11 +123,6 @@ def run_parallel(fn, batches: list[list]) -> list:
     return [r for out in Parallel(n_jobs=len(batches), backend="loky")(delayed(fn)(b) for b in batches) for r in out]
 
 
-def _run_calls(calls: list[tuple]) -> list:
-    """``fn(*args)`` for each ``(fn, args)``, one after the other (a worker's batch)."""
-    return [fn(*args) for fn, args in calls]
-
-
 #: Thread counts of a worker of :class:`Tasks`: one of each, as joblib's loky backend sets
 #: them for two workers on two cores (``cpu_count // n_jobs``; joblib ``_parallel_backends``,
 #: ``MAX_NUM_THREADS_VARS``), so two workers never share a core with each other's threads.

@@ -202,8 +202,9 @@ def fit_flat(choice: MethodChoice, Z: np.ndarray, rng: np.random.Generator, sett
 @contextlib.contextmanager
 def one_thread_beside(tasks: Tasks):
     """One BLAS/OpenMP thread here while ``tasks`` run in two workers (threadpoolctl): the
-    two cores are theirs, and more threads than cores make OpenMP's waiting threads spin
-    (the search here was the slower for its second thread). No effect otherwise."""
+    two cores are theirs, and with more threads than cores OpenMP's threads spend their
+    waits spinning (libgomp's ``OMP_WAIT_POLICY``). Only the time changes. No effect
+    without workers."""
     if not tasks.parallel:
         yield
         return
@@ -414,8 +415,9 @@ class Segmenter:
         another k). The independent work (the UMAP
         embedding of ``umap+hdbscan`` and its stability refits' embeddings, the projection,
         and each flat method's whole fit, :func:`fit_flat`) runs in two worker processes
-        when ``n_jobs`` > 1 (:class:`core.segmentation.reducers.Tasks`): the UMAP fits
-        first, the rest longest first; the HDBSCAN search (:meth:`_search_umap`) runs here
+        when ``n_jobs`` > 1 (:class:`core.segmentation.reducers.Tasks`): ``beside`` first
+        (the longest), then the UMAP fits, then the rest longest first; the HDBSCAN search
+        (:meth:`_search_umap`) runs here
         as soon as its embeddings are in, beside the flat fits. The search measures two
         candidates at a time in the workers only when nothing else is left for them.
         """
