@@ -57,9 +57,15 @@ def run_block(run: registry.Run) -> str:
     """The ``default-run`` lines of ``run``."""
     man, metrics = _read(run, "manifest.json"), _read(run, "metrics.json")
     t = man["timings_s"]
-    steps = ", ".join(f"{label} {t[key]:.1f} s" for key, label in STEPS if key in t)
-    together = (f" (segmentation and propensity side by side: {t['segmentation_and_propensity']:.1f} s together)"
-                if "segmentation_and_propensity" in t else "")
+    beside = "segmentation_and_propensity" in t  # the propensity fit ran in the segmentation's workers
+
+    def step(key, label):
+        if beside and key == "segmentation":
+            return (f"segmentation and the propensity fit side by side {t['segmentation_and_propensity']:.1f} s "
+                    f"(the propensity fit's own {t['propensity']:.1f} s)")
+        return f"{label} {t[key]:.1f} s"
+
+    steps = ", ".join(step(key, label) for key, label in STEPS if key in t and not (beside and key == "propensity"))
     seg = metrics["segmentation"]
     extra = []
     if seg.get("surrogate_fidelity") is not None:
@@ -73,7 +79,7 @@ def run_block(run: registry.Run) -> str:
         extra.append(f"the nearest-neighbour assignment agrees with the fitted labels on "
                      f"{seg['assignment_agreement']:.1%} of held-out sample customers")
     return (f"Run `{run.run_id}` (seed {man['seed']}, {man['rows']:,} customers): "
-            f"{registry.total_seconds(t):.1f} s in all: {steps}{together}.\n"
+            f"{registry.total_seconds(t):.1f} s in all: {steps}.\n"
             f"Method kept: {seg.get('choice_reason') or seg['method']}."
             + (f" Of the kept segments: {'; '.join(extra)}." if extra else ""))
 
