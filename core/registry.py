@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import math
 import os
 import platform
 import re
@@ -599,20 +600,33 @@ def _strip(o):
     return o
 
 
-def _diff(x, y, path: str) -> list[str]:
+def _diff(x, y, path: str, rel_tol: float = 0.0) -> list[str]:
     if isinstance(x, dict) and isinstance(y, dict):
         out = []
         for k in sorted(set(x) | set(y), key=str):
             if k not in x or k not in y:
                 out.append(f"{path}.{k}: only in {'B' if k not in x else 'A'}")
             else:
-                out += _diff(x[k], y[k], f"{path}.{k}")
+                out += _diff(x[k], y[k], f"{path}.{k}", rel_tol)
         return out
     if isinstance(x, list) and isinstance(y, list):
         if len(x) != len(y):
             return [f"{path}: {len(x)} items in A, {len(y)} in B"]
-        return [d for i, (u, v) in enumerate(zip(x, y)) for d in _diff(u, v, f"{path}[{i}]")]
+        return [d for i, (u, v) in enumerate(zip(x, y)) for d in _diff(u, v, f"{path}[{i}]", rel_tol)]
+    if rel_tol and isinstance(x, float) and isinstance(y, float) and math.isclose(x, y, rel_tol=rel_tol):
+        return []
     return [] if x == y else [f"{path}: {str(x)[:70]} != {str(y)[:70]}"]
+
+
+def _same_table(x: pd.DataFrame, y: pd.DataFrame, rel_tol: float) -> bool:
+    """Identical tables, or with ``rel_tol`` > 0 float columns within that relative tolerance."""
+    if not rel_tol:
+        return x.equals(y)
+    try:
+        pd.testing.assert_frame_equal(x, y, check_exact=False, rtol=rel_tol, atol=0.0)
+    except AssertionError:
+        return False
+    return True
 
 
 def _same_content(x, y) -> bool:
@@ -638,7 +652,7 @@ def _same_content(x, y) -> bool:
     return x == y
 
 
-def run_differences(a: Path, b: Path) -> list[str]:
+def run_differences(a: Path, b: Path, rel_tol: float = 0.0) -> list[str]:
     """How two run folders differ, :data:`RUN_VARIABLE_KEYS` aside: one line per JSON value
     that differs (``metrics.json.xgboost.roc_auc: 0.88 != 0.89``), per table that is not
     identical (Parquet and CSV: columns, dtypes and values), for an XGBoost model file that
@@ -647,7 +661,12 @@ def run_differences(a: Path, b: Path) -> list[str]:
     memo), which differs between processes with equal content, so pickled parts are loaded
     and compared by content (:func:`_same_content`): only for runs you trust, since loading
     a pickle runs code. Empty when the runs match. Raises FileNotFoundError when one folder
-    lacks a file the other has."""
+    lacks a file the other has.
+
+    ``rel_tol`` > 0 counts floats (JSON values, table cells) within that relative tolerance
+    as equal: for comparing runs of two machines, whose numpy and BLAS round some sums in
+    their own order (see :mod:`core.segmentation.neighbours`); labels, counts and strings
+    must still match exactly."""
     a, b = Path(a), Path(b)
     names = sorted({p.name for p in a.iterdir()} | {p.name for p in b.iterdir()})
     out = []
@@ -657,10 +676,10 @@ def run_differences(a: Path, b: Path) -> list[str]:
             raise FileNotFoundError(f"{name} is in only one of {a} and {b}")
         if name.endswith(".json") and name != "xgboost.json":
             out += _diff(_strip(json.loads(x.read_text(encoding="utf-8"))),
-                         _strip(json.loads(y.read_text(encoding="utf-8"))), name)
+                         _strip(json.loads(y.read_text(encoding="utf-8"))), name, rel_tol)
         elif name.endswith((".parquet", ".csv")):
             read = pd.read_parquet if name.endswith(".parquet") else pd.read_csv
-            if not read(x).equals(read(y)):
+            if not _same_table(read(x), read(y), rel_tol):
                 out.append(f"{name}: the tables differ")
         elif name.endswith(".joblib"):
             if not _same_content(joblib.load(x), joblib.load(y)):

@@ -1,4 +1,6 @@
 """Segmentation, propensity, evaluation and profiling on small generated data."""
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -303,6 +305,9 @@ def test_small_umap_fits_get_exact_neighbours_and_a_cached_jit():
 
     assert not isinstance(layouts._nb_optimize_layout_euclidean_single_epoch._cache, NullCache)
     assert reducers.enable_jit_cache() == 0   # once per process
+    # what `make install` runs: the layout's machine code is on disk afterwards
+    assert reducers.warm_jit_cache() > 0
+    assert Path(layouts._nb_optimize_layout_euclidean_single_epoch._cache._cache_file._index_path).is_file()
     E = reducers.umap_many([(X, 2, 6, 0.0, 50, 1)])[0]
     assert E.shape == (300, 2) and np.isfinite(E).all()
     np.testing.assert_array_equal(E, reducers.umap_many([(X, 2, 6, 0.0, 50, 1)])[0])   # seeded
@@ -515,3 +520,36 @@ def test_best_k_ranks_by_score_with_ties_to_the_earlier_k():
     with pytest.raises(IndexError):
         _best_k((3, 4, 5, 6), E, fit, lambda k, labels, model: scores[k], 4)
     assert usable_ks((3, 4, 60), E) == [3, 4] and usable_ks((60, 70), E[:5]) == [4]
+
+
+def test_exact_neighbours_break_ties_by_position_and_put_each_row_first():
+    from sklearn.metrics import pairwise_distances
+
+    from core.segmentation.neighbours import GRID, kneighbors, quantize
+
+    rng = np.random.default_rng(3)
+    Z = quantize(rng.normal(size=(500, 6)))
+    assert np.array_equal(Z / GRID, np.round(Z / GRID))               # on the grid
+    np.testing.assert_array_equal(quantize(Z + 1e-12), Z)              # last-bit noise rounds away
+    few = quantize(rng.integers(0, 3, size=(800, 3)).astype(float))   # 27 profiles: ties everywhere
+    D = pairwise_distances(few)
+    idx, dist = kneighbors(few, few[:300], 12)
+    np.testing.assert_array_equal(idx, np.argsort(D[:300], axis=1, kind="stable")[:, :12])
+    np.testing.assert_array_equal(dist, np.take_along_axis(D[:300], idx, 1))
+    np.fill_diagonal(D, -1.0)
+    idx, dist = kneighbors(few, few, 12, self_first=True)
+    np.testing.assert_array_equal(idx, np.argsort(D, axis=1, kind="stable")[:, :12])
+    assert (idx[:, 0] == np.arange(800)).all() and (dist[:, 0] == 0).all()
+    with pytest.raises(ValueError, match="k must be within 1..800"):
+        kneighbors(few, few, 801)
+
+
+def test_hdbscan_orders_equal_edges_stably():
+    import hdbscan.hdbscan_ as impl
+
+    from core.segmentation import clusterers
+
+    clusterers.stable_hdbscan_edges()
+    w = np.array([2.0, 1.0, 2.0, 1.0, 2.0, 1.0] * 50)
+    np.testing.assert_array_equal(impl.np.argsort(w), np.argsort(w, kind="stable"))
+    assert impl.np.float64 is np.float64   # the rest is numpy itself

@@ -9,7 +9,7 @@ is flagged ``segment_reassigned`` when most of its neighbours were HDBSCAN noise
 from __future__ import annotations
 
 import numpy as np
-from sklearn.neighbors import NearestNeighbors
+from core.segmentation.neighbours import kneighbors
 
 
 def stratified_rows(labels: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -36,7 +36,7 @@ class NearestNeighbourAssigner:
 
     Attributes (after ``fit``)
     --------------------------
-    ref_Z_ : ndarray of shape (r, d), float32, the voters' scaled inputs.
+    ref_Z_ : ndarray of shape (r, d), float64, the voters' scaled inputs.
     ref_labels_ : ndarray of shape (r,), their segments (0..k-1).
     ref_noise_ : ndarray of shape (r,), bool, whether HDBSCAN called them noise.
     n_segments_ : int, segments some fitted customer is assigned to.
@@ -56,12 +56,11 @@ class NearestNeighbourAssigner:
         keeping their order (:attr:`remap_`). Returns self."""
         ref = stratified_rows(labels, min(self.reference_size, int(0.8 * len(Z))), rng)
         self.reference_rows_ = ref
-        self.ref_Z_ = Z[ref].astype(np.float32)
+        self.ref_Z_ = np.asarray(Z[ref], dtype=np.float64)
         self.ref_labels_ = labels[ref]
         self.ref_noise_ = noise[ref]
         self.n_segments_ = n_segments
-        self._fit_index()
-        got, _, _ = self.predict(Z.astype(np.float32))
+        got, _, _ = self.predict(Z)
         counts = np.bincount(got, minlength=self.n_segments_)
         keep = [s for s in range(self.n_segments_) if counts[s] > 0]
         self.remap_ = {int(old): new for new, old in enumerate(keep)}
@@ -70,11 +69,7 @@ class NearestNeighbourAssigner:
             self.ref_Z_, self.ref_noise_ = self.ref_Z_[mask], self.ref_noise_[mask]
             self.ref_labels_ = np.array([self.remap_[v] for v in self.ref_labels_[mask]], dtype=int)
             self.n_segments_ = len(keep)
-            self._fit_index()
         return self
-
-    def _fit_index(self) -> None:
-        self.nn_ = NearestNeighbors(n_neighbors=min(self.knn_k, len(self.ref_Z_)), algorithm="brute").fit(self.ref_Z_)
 
     def remapped(self, labels: np.ndarray) -> np.ndarray:
         """Fitted labels (shape (m,)) in the ids after dropping unreachable segments (-1 for a
@@ -84,8 +79,9 @@ class NearestNeighbourAssigner:
     def predict(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(segment, confidence, reassigned)`` of each row of ``Z`` (shape (m, d), scaled
         inputs): int segment 0..k-1 (ties: the smallest id), the winning vote share in 0..1,
-        and whether most neighbours were noise."""
-        _, idx = self.nn_.kneighbors(Z)
+        and whether most neighbours were noise. Neighbours by
+        :func:`~core.segmentation.neighbours.kneighbors` (exact, ties by voter position)."""
+        idx, _ = kneighbors(self.ref_Z_, Z, min(self.knn_k, len(self.ref_Z_)))
         votes = self.ref_labels_[idx]  # (m, k)
         counts = np.stack([(votes == s).sum(axis=1) for s in range(self.n_segments_)], axis=1)
         seg = counts.argmax(axis=1)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from hdbscan.validity import validity_index
 from sklearn.metrics import adjusted_rand_score, silhouette_score
-from sklearn.neighbors import NearestNeighbors
+
+from core.segmentation.neighbours import kneighbors
 
 
 def hopkins(Z: np.ndarray, rng: np.random.Generator, m: int | None = None) -> float:
@@ -29,10 +30,9 @@ def hopkins(Z: np.ndarray, rng: np.random.Generator, m: int | None = None) -> fl
     """
     n, d = Z.shape
     m = m or min(1000, max(10, n // 5))
-    nn = NearestNeighbors(n_neighbors=2).fit(Z)
     probes = Z[rng.integers(0, n, size=(m, d)), np.arange(d)]
-    u = nn.kneighbors(probes, n_neighbors=1)[0][:, 0]
-    w = nn.kneighbors(Z[rng.choice(n, size=m, replace=False)], n_neighbors=2)[0][:, 1]
+    u = kneighbors(Z, probes, 1)[1][:, 0]
+    w = kneighbors(Z, Z[rng.choice(n, size=m, replace=False)], 2)[1][:, 1]
     total = u.sum() + w.sum()
     return float(u.sum() / total) if total > 0 else 0.5
 

@@ -25,8 +25,8 @@ import numpy as np
 CLUSTER_EPOCHS = 200
 
 
-#: Below this many rows a UMAP fit gets its exact nearest neighbours from scikit-learn
-#: (``NearestNeighbors``, brute force: under a second at 12,000 rows) instead of
+#: Below this many rows a UMAP fit gets its exact nearest neighbours by brute force
+#: (:func:`core.segmentation.neighbours.kneighbors`: about a second at 12,000 rows) instead of
 #: pynndescent's approximate search, whose numba code cannot be cached ("uses dynamic
 #: globals") and so costs about 20 s of compilation in every new process. UMAP itself
 #: uses exact neighbours below 4,096 rows (umap-learn's ``nearest_neighbors``); the
@@ -75,12 +75,33 @@ def enable_jit_cache() -> int:
     return turned
 
 
+def warm_jit_cache(seed: int = 0) -> int:
+    """Compile umap-learn's numba code into its on-disk cache (:func:`enable_jit_cache`) with
+    two UMAP fits of 400 random points (5-D and 2-D, 20 epochs), so the first training after
+    an install loads machine code instead of compiling it (`make install` calls this; about
+    20 s once, against 10 s added to a first 12,000-row training and to every new worker
+    process without it). The fits go through :func:`umap_many`, the path every training
+    takes, so the same functions and type signatures are compiled. pynndescent's search,
+    which numba cannot cache, is not warmed (see :data:`EXACT_KNN_ROWS`).
+    Returns how many compiled functions of umap-learn and pynndescent have a cache index on
+    disk afterwards."""
+    from pathlib import Path
+
+    import pynndescent
+    import umap
+
+    X = np.random.default_rng(seed).normal(size=(400, 8))
+    umap_many([(X, 5, 15, 0.0, 20, seed), (X, 2, 15, 0.1, 20, seed)])
+    return sum(len(list((Path(m.__file__).parent / "__pycache__").glob("*.nbi"))) for m in (umap, pynndescent))
+
+
 def _exact_knn(X: np.ndarray, k: int) -> tuple:
     """UMAP's ``precomputed_knn`` from exact neighbours: ``(indices, distances, None)``,
-    shapes (m, k), each row's own point among its ``k`` (as umap-learn's search returns)."""
-    from sklearn.neighbors import NearestNeighbors
+    shapes (m, k), each row's own point first (as umap-learn's search returns), ties by
+    position (:func:`core.segmentation.neighbours.kneighbors`: the same on every CPU)."""
+    from core.segmentation.neighbours import kneighbors
 
-    dist, idx = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(X).kneighbors(X)
+    idx, dist = kneighbors(X, X, k, self_first=True)
     return idx, dist.astype(np.float32), None
 
 
@@ -97,11 +118,26 @@ def umap_many(jobs: list[tuple]) -> list[np.ndarray]:
     out = []
     for X, k, nn, md, ep, seed in jobs:
         knn = _exact_knn(X, nn) if len(X) < EXACT_KNN_ROWS else (None, None, None)
+        a, b = layout_curve(md)
         with warnings.catch_warnings():  # no search index is kept: these fits never transform new rows
             warnings.filterwarnings("ignore", message=".*precomputed_knn.*")
             out.append(umap.UMAP(n_components=k, n_neighbors=nn, min_dist=md, n_epochs=ep, random_state=seed,
-                                 n_jobs=1, precomputed_knn=knn).fit_transform(X))
+                                 n_jobs=1, precomputed_knn=knn, a=a, b=b).fit_transform(X))
     return out
+
+
+def layout_curve(min_dist: float, spread: float = 1.0) -> tuple[float, float]:
+    """UMAP's low-dimensional similarity curve ``1 / (1 + a d^(2b))`` for ``min_dist`` and
+    ``spread``: umap-learn's own least-squares fit (``umap.umap_.find_ab_params``), rounded
+    to 4 significant digits. Unrounded, the fit differs in the 9th digit between CPUs
+    (numpy's ``exp`` and ``power`` have per-CPU SIMD code; measured with and without
+    AVX-512: a = 1.93280839734 vs 1.93280839801 at ``min_dist`` 0), and UMAP's layout
+    turns that into another embedding. Source: McInnes et al. 2018, arXiv:1802.03426,
+    section 4 (the curve and its fit)."""
+    from umap.umap_ import find_ab_params
+
+    a, b = find_ab_params(spread, min_dist)
+    return float(f"{a:.4g}"), float(f"{b:.4g}")
 
 
 def job_cost(job: tuple) -> int:

@@ -16,6 +16,7 @@ from core.errors import DataError
 from core.features import build_preprocessor
 from core.schema import DatasetSpec
 from core.segmentation.assign import NearestNeighbourAssigner
+from core.segmentation.neighbours import quantize
 from core.segmentation.clusterers import ClusterResult, GaussianMixtureBestK, HDBSCANSearch, KMeansBestK
 from core.segmentation.projection import DisplayProjection
 from core.segmentation.quality import (
@@ -154,7 +155,7 @@ def complete_fit(choice: MethodChoice, result: ClusterResult, Z: np.ndarray, E: 
     labels = assigner.remapped(labels)
     agreement = None
     if len(held):
-        got, _, _ = assigner.predict(Z[held].astype(np.float32))
+        got, _, _ = assigner.predict(Z[held])
         agreement = float((got == labels[held]).mean())
     quality = quality_figures(
         Z, E, labels, rng, quality_sample=s.quality_sample, stability_size=s.stability_size,
@@ -336,7 +337,7 @@ class Segmenter:
         sample = np.sort(rng.choice(n, size=min(s.sample_size, n), replace=False))
         Xs = clean.iloc[sample][self.columns_]
         self.preprocessor_ = build_preprocessor(spec, self.columns_, categories, add_indicator=False).fit(Xs)
-        Z = self.preprocessor_.transform(Xs)
+        Z = quantize(self.preprocessor_.transform(Xs))   # the same inputs on every CPU (neighbours.py)
         distinct = distinct_rows(Z)
         if distinct < s.min_segments:
             constant = [c for c in self.columns_ if Xs[c].nunique(dropna=False) <= 1]
@@ -578,7 +579,7 @@ class Segmenter:
         segs, confs, flags = [], [], []
         X = clean[self.columns_]
         for start in range(0, len(X), chunk_size):
-            Z = self.preprocessor_.transform(X.iloc[start:start + chunk_size]).astype(np.float32)
+            Z = quantize(self.preprocessor_.transform(X.iloc[start:start + chunk_size]))
             s, c, f = self.assigner_.predict(Z)
             segs.append(self.segment_ids_[s]), confs.append(c), flags.append(f)
         return pd.DataFrame({
