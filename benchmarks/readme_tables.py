@@ -126,19 +126,22 @@ def methods_block(metrics: dict) -> str:
     """The ``default-methods`` table (one row: the configured method alone)."""
     seg = metrics["segmentation"]
     rows = seg.get("method_comparison") or []
-    lines = ["| method | segments | smallest | bootstrap ARI | rules reproduce (sample) | silhouette scaled | kept |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| method | segments | smallest | bootstrap ARI | assignment agrees | rules reproduce (sample) | "
+             "silhouette scaled | kept |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         if r.get("segments") is None:
-            lines.append(f"| {METHOD_NAMES.get(r['method'], r['method'])} | - | - | - | - | - | {r.get('note', '')} |")
+            lines.append(f"| {METHOD_NAMES.get(r['method'], r['method'])} | - | - | - | - | - | - | {r.get('note', '')} |")
             continue
         lines.append(f"| {METHOD_NAMES.get(r['method'], r['method'])} | {r['segments']} | "
                      f"{_num(r.get('smallest_share'), '.1%')} | {_num(r.get('bootstrap_ari'), '.2f')} | "
+                     f"{_num(r.get('assignment_agreement'), '.1%')} | "
                      f"{_num(r.get('rule_fidelity'), '.1%')} | {_num(r.get('silhouette_scaled'), '.3f')} | "
                      f"{'yes' if r.get('chosen') else ''} |")
     if not rows:
         lines.append(f"| {METHOD_NAMES.get(seg['method'], seg['method'])} (configured) | {seg['n_segments']} | - | "
-                     f"{_num(seg.get('bootstrap_ari'), '.2f')} | - | {_num(seg.get('silhouette_scaled'), '.3f')} | yes |")
+                     f"{_num(seg.get('bootstrap_ari'), '.2f')} | {_num(seg.get('assignment_agreement'), '.1%')} | - | "
+                     f"{_num(seg.get('silhouette_scaled'), '.3f')} | yes |")
     return "\n".join(lines)
 
 

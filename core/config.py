@@ -36,6 +36,10 @@ class SegmentationSettings:
     of the sample noise (beyond that most segments would be guesses); among those whose bootstrap stability
     (ARI) reaches ``min_stability`` and whose depth-4 rules reproduce at least
     ``min_rule_fidelity`` of customers, the one with the most segments wins (then DBCV).
+    With ``method = "auto"``, a method counts as stable only when, besides its bootstrap
+    ARI, the nearest-neighbour assignment (how every customer gets a segment) agrees with
+    its fitted segments on at least ``min_assignment_agreement`` of the held-out sample
+    customers (:func:`core.segmentation.segmenter.choose_candidate`).
 
     Quality figures: bootstrap ARI over ``stability_resamples`` refits on subsamples of
     ``stability_size`` customers of the fitted sample; silhouettes on ``quality_sample``
@@ -59,6 +63,7 @@ class SegmentationSettings:
     max_noise_share: float = 0.5
     min_stability: float = 0.8
     min_rule_fidelity: float = 0.85
+    min_assignment_agreement: float = 0.9
     min_hopkins: float = 0.55
     min_segments: int = 5
     max_segments: int = 10
@@ -102,6 +107,7 @@ def _check_segmentation(s: SegmentationSettings) -> None:
                  "min_segments": 2, "max_segments": 2}
     in_range = {"min_dist": (0, 1), "min_hopkins": (0, 1), "min_segment_share": (0, 0.49),
                 "max_noise_share": (0.01, 1), "min_stability": (0, 1), "min_rule_fidelity": (0, 1),
+                "min_assignment_agreement": (0, 1),
                 "match_min_jaccard": (0.01, 1)}
     _check_keys("segmentation", s, whole_min, in_range)
     lists = {"min_cluster_shares": (lambda v: _number(v) and 0 < v < 0.5, "numbers above 0 and below 0.5"),
@@ -126,7 +132,9 @@ class PropensitySettings:
     tunes depth (2..``tune_max_depth``), learning rate, ``min_child_weight``, row and
     column subsampling and L2 for ``tune_trials`` trials (a table of fewer than
     ``tune_full_rows`` train + validation rows gets proportionally fewer, at least
-    ``tune_min_trials``). ``tune_seconds`` is a cap for a machine far slower than expected,
+    ``tune_min_trials``); the trials fit on at most ``tune_max_rows`` train rows (a seeded,
+    stratified sample; 0: all), and the chosen one is refitted on every train row with its
+    own early stopping (:func:`core.propensity.tune_rows`). ``tune_seconds`` is a cap for a machine far slower than expected,
     not a budget: when it ends the search the trial count, and so the model, depends on
     the machine's speed, and the run says so (``tuning_stopped_by_time``); ``max_depth``, ``learning_rate``, ``min_child_weight``, ``subsample`` and
     ``colsample_bytree`` are its first trial; of the trials within ``tune_tolerance``
@@ -151,6 +159,7 @@ class PropensitySettings:
     tune_trials: int = 20
     tune_full_rows: int = 50_000
     tune_min_trials: int = 10
+    tune_max_rows: int = 50_000
     tune_seconds: float = 900.0
     tune_max_depth: int = 4
     tune_tolerance: float = 0.001
@@ -167,7 +176,7 @@ class PropensitySettings:
 
 def _check_propensity(p) -> None:
     """Raise :class:`DataError` naming the first ``[propensity]`` key out of range."""
-    whole = {"n_estimators": 1, "max_depth": 1, "tune_trials": 1, "tune_full_rows": 1, "tune_min_trials": 1, "tune_max_depth": 2, "cv_folds": 2,
+    whole = {"n_estimators": 1, "max_depth": 1, "tune_trials": 1, "tune_full_rows": 1, "tune_min_trials": 1, "tune_max_rows": 0, "tune_max_depth": 2, "cv_folds": 2,
              "cv_below_val_positives": 0, "isotonic_min_positives": 1, "bootstrap_resamples": 10,
              "early_stopping_rounds": 1, "shap_sample": 10}
     in_range = {"val_share": (0.01, 0.5), "test_share": (0.01, 0.5), "learning_rate": (1e-4, 1),

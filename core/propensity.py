@@ -344,11 +344,16 @@ class _Folds:
             self.y = y[va]
             self.dtr = xgb.QuantileDMatrix(X[tr], label=y[tr], enable_categorical=True)
             self.dva = xgb.DMatrix(X[va], label=self.y, enable_categorical=True)
+            self.tune_rows = tune_rows(y, tr, settings.tune_max_rows, seed)
+            self.dtune = (self.dtr if self.tune_rows is None else
+                          xgb.QuantileDMatrix(X.iloc[self.tune_rows], label=y[self.tune_rows], enable_categorical=True))
 
-    def evaluate(self, params: dict):
+    def evaluate(self, params: dict, full: bool = False):
+        """Score ``params``: on the tuning rows (all train rows, or the
+        ``tune_max_rows`` sample of them), or with ``full`` on every train row."""
         s = self.s
         if not self.cv:
-            b = _train(params, self.dtr, self.dva, s.n_estimators, s.early_stopping_rounds)
+            b = _train(params, self.dtr if full else self.dtune, self.dva, s.n_estimators, s.early_stopping_rounds)
             pred = b.predict(self.dva, iteration_range=(0, b.best_iteration + 1))
             return self._score(pred, [b.best_iteration + 1], b)
         pred = np.empty(len(self.y))
@@ -363,6 +368,22 @@ class _Folds:
         pc = np.clip(pred, 1e-7, 1 - 1e-7)
         return (float(log_loss(self.y, pc, labels=[0, 1])), float(average_precision_score(self.y, pred)),
                 int(round(np.mean(trees))), pred, booster)
+
+
+def tune_rows(y: np.ndarray, train: np.ndarray, max_rows: int, seed: int) -> np.ndarray | None:
+    """Positions of the train rows the trials fit on: None (all of them) when there are at
+    most ``max_rows`` (or ``max_rows`` is 0), else a seeded sample of ``max_rows`` train
+    rows stratified by ``y`` (``train_test_split``), sorted. ``y`` and the boolean
+    ``train`` mask have shape (n,).
+
+    Why: a trial's cost grows with its rows, while the ranking of hyperparameters settles
+    well before all of them (the chosen trial is then refitted on every train row with its
+    own early stopping, so the final model still sees them all)."""
+    rows = np.flatnonzero(train)
+    if not max_rows or len(rows) <= max_rows:
+        return None
+    picked, _ = train_test_split(rows, train_size=max_rows, stratify=y[rows], random_state=seed)
+    return np.sort(picked)
 
 
 def _space(trial, settings: PropensitySettings) -> dict:
@@ -475,6 +496,10 @@ def fit(clean: pd.DataFrame, spec, split: np.ndarray, categories: dict, settings
     use_w = ev_w[1] > best_ev[1]
     ev = ev_w if use_w else best_ev
     params = _params(best_params, seed, n_jobs, spw if use_w else None)
+    sampled = not folds.cv and folds.tune_rows is not None
+    if sampled:  # tuned on a sample of the train rows: the chosen model refitted on all of them
+        say(f"refitting the chosen parameters on all {int(tr.sum()):,} train rows (tuned on {len(folds.tune_rows):,})")
+        ev = folds.evaluate(params, full=True)
     if folds.cv:  # refit on all pooled rows: the folds' mean number of trees, scaled up as the
         # refit sees k/(k-1) times the rows each fold model saw
         rounds = max(1, int(round(ev[2] * s.cv_folds / (s.cv_folds - 1))))
@@ -498,7 +523,7 @@ def fit(clean: pd.DataFrame, spec, split: np.ndarray, categories: dict, settings
     models.info = {
         "n_trees": best + 1, "params": best_params, "validation": "cross-validation" if folds.cv else "holdout",
         "cv_folds": s.cv_folds if folds.cv else None, "tuning_seconds": tune_s, "trials": trials,
-        "tuning_stopped_by_time": stopped,
+        "tuning_stopped_by_time": stopped, "tune_rows": len(folds.tune_rows) if sampled else None,
         "scale_pos_weight": {"value": spw, "used": bool(use_w), "val_pr_auc_off": best_ev[1], "val_pr_auc_on": ev_w[1]},
         "calibration": {k: v for k, v in calibrator.items() if k not in ("x", "y")},
         "rows": {"train": int(tr.sum()), "val": int(va.sum()), "test": int((split == "test").sum())},

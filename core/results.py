@@ -157,7 +157,8 @@ class ReasonAgreement(Record):
 
 class PropensityModelInfo(Record):
     """How the model was trained: trees, parameters, validation, tuning trials and time,
-    class weights, calibration and row counts (:func:`core.propensity.fit`)."""
+    the train rows the trials fitted on (``tune_rows``; None: all), class weights,
+    calibration and row counts (:func:`core.propensity.fit`)."""
 
     n_trees: int
     params: dict[str, Any]
@@ -166,6 +167,7 @@ class PropensityModelInfo(Record):
     tuning_seconds: float
     trials: Table
     tuning_stopped_by_time: bool = False
+    tune_rows: int | None = None
     scale_pos_weight: dict[str, Any]
     calibration: dict[str, Any]
     rows: dict[str, int]

@@ -36,8 +36,10 @@ if seg_info.method_comparison:
             "bootstrap_ari": st.column_config.NumberColumn("stability (bootstrap ARI)", format="%.2f"),
             "rule_fidelity": st.column_config.NumberColumn("rules reproduce", format="percent"),
             "silhouette_scaled": st.column_config.NumberColumn("silhouette", format="%.3f"),
-            "dbcv": st.column_config.NumberColumn("DBCV", format="%.3f")})
-        st.caption(f"The rule: stable (ARI >= {cfg['min_stability']}) and readable (depth-4 rules reproduce >= "
+            "dbcv": st.column_config.NumberColumn("DBCV", format="%.3f"),
+            "assignment_agreement": st.column_config.NumberColumn("assignment agrees", format="percent")})
+        st.caption(f"The rule: stable (ARI >= {cfg['min_stability']}, and the assignment giving at least "
+                   f"{cfg.get('min_assignment_agreement', 0.9):.0%} of held-out customers their fitted segment) and readable (depth-4 rules reproduce >= "
                    f"{cfg['min_rule_fidelity']:.0%}) first, then the most segments, then the best separated "
                    "(silhouette in the scaled inputs). Set `method` in the settings to use one method.")
 for name, why in seg_info.figure_notes.items():

@@ -376,6 +376,26 @@ def test_auto_keeps_the_stable_readable_finest_method_and_says_why():
     assert i == 2 and "no method reaches the stability bar" in why
 
 
+def test_auto_counts_a_method_whose_assignment_disagrees_as_unstable():
+    from core.segmentation import choose_candidate
+
+    rows = [{"method": "umap+hdbscan", "segments": 7, "bootstrap_ari": 0.80, "rule_fidelity": 0.854,
+             "silhouette_scaled": 0.16, "assignment_agreement": 0.97},
+            {"method": "kmeans", "segments": 6, "bootstrap_ari": 0.99, "rule_fidelity": 0.862,
+             "silhouette_scaled": 0.21, "assignment_agreement": 0.96},
+            {"method": "gmm", "segments": 10, "bootstrap_ari": 0.81, "rule_fidelity": 0.852,
+             "silhouette_scaled": 0.07, "assignment_agreement": 0.80}]
+    assert choose_candidate(rows, 0.8, 0.85)[0] == 2                 # without the bar: the finest, gmm
+    i, why = choose_candidate(rows, 0.8, 0.85, 0.9)
+    assert i == 0 and "agreeing on 97% >= 90%" in why and "gmm left out" in why
+    rows[0]["assignment_agreement"] = 0.89
+    assert choose_candidate(rows, 0.8, 0.85, 0.9)[0] == 1            # 0.89 < 0.9: kmeans
+    for r in rows:
+        r["assignment_agreement"] = 0.5
+    i, why = choose_candidate(rows, 0.8, 0.85, 0.9)
+    assert "no method reaches the stability bar" in why
+
+
 def test_auto_fits_every_method_and_keeps_what_the_configured_one_would_give(prepared):
     import dataclasses
 

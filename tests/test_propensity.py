@@ -280,3 +280,16 @@ def test_values_beyond_float32_are_missing_and_blank_columns_are_noted():
 def test_years_are_shown_without_a_thousands_separator():
     assert explain.format_values(np.array([1989.0, np.nan]), "numeric", "year").tolist() == ["1989", "not recorded"]
     assert explain.format_values(np.array([12345.0]), "currency").tolist() == ["12,345"]
+
+
+def test_trials_fit_on_a_stratified_sample_of_the_train_rows():
+    from core.propensity import tune_rows
+
+    y = (np.arange(10_000) % 5 == 0).astype(int)             # 20% positive
+    train = np.arange(10_000) < 8_000
+    assert tune_rows(y, train, 8_000, 0) is None and tune_rows(y, train, 0, 0) is None
+    rows = tune_rows(y, train, 2_000, 0)
+    assert len(rows) == 2_000 and (np.diff(rows) > 0).all() and train[rows].all()
+    assert y[rows].sum() == 400                                # the train rows' 20%, exactly
+    np.testing.assert_array_equal(rows, tune_rows(y, train, 2_000, 0))   # seeded
+    assert not np.array_equal(rows, tune_rows(y, train, 2_000, 1))

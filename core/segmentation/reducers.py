@@ -25,13 +25,15 @@ import numpy as np
 CLUSTER_EPOCHS = 200
 
 
-#: Below this many rows a UMAP fit gets its exact nearest neighbours by brute force
-#: (:func:`core.segmentation.neighbours.kneighbors`: about a second at 12,000 rows) instead of
+#: Up to this many rows (the default fitted sample, 50,000, included) a UMAP fit gets its
+#: exact nearest neighbours by brute force (:func:`core.segmentation.neighbours.kneighbors`:
+#: about 1 s at 12,000 rows and 6 s at 50,000 on one core, the same on every CPU) instead of
 #: pynndescent's approximate search, whose numba code cannot be cached ("uses dynamic
-#: globals") and so costs about 20 s of compilation in every new process. UMAP itself
+#: globals") and so is compiled again in every new process. Measured on one core at 50,000 x
+#: 19 (2026-12-04): a whole 5-D fit took 29.9 s exact and 35.2 s with pynndescent. UMAP itself
 #: uses exact neighbours below 4,096 rows (umap-learn's ``nearest_neighbors``); the
 #: ``precomputed_knn`` argument is documented in umap-learn's API reference.
-EXACT_KNN_ROWS = 20_000
+EXACT_KNN_ROWS = 50_001
 _JIT_CACHE_ON = False
 
 

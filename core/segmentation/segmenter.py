@@ -68,17 +68,21 @@ def choose_method(configured: str, hopkins_statistic: float, min_hopkins: float)
     return MethodChoice("umap+hdbscan")
 
 
-def choose_candidate(rows: list[dict], min_stability: float, min_rule_fidelity: float) -> tuple[int, str]:
+def choose_candidate(rows: list[dict], min_stability: float, min_rule_fidelity: float,
+                     min_agreement: float = 0.0) -> tuple[int, str]:
     """The method ``auto`` keeps, and why in one sentence.
 
     ``rows``: one per fitted method, with ``method``, ``segments``, ``bootstrap_ari``,
-    ``rule_fidelity`` and ``silhouette_scaled`` (None where not computed). The rule, the one
-    the HDBSCAN search applies to its own candidates (:class:`HDBSCANSearch`): stable
-    (bootstrap ARI >= ``min_stability``) and readable (depth-4 rules reproduce >=
-    ``min_rule_fidelity``) first; among those the finest (most segments: more for a marketer
-    to act on), then the best separated (mean silhouette in the scaled inputs, the one space
-    every method shares), then the earlier row. With none both, the most readable of the
-    stable ones; with none stable, the most stable. Returns ``(row index, reason)``.
+    ``rule_fidelity``, ``silhouette_scaled`` and ``assignment_agreement`` (None where not
+    computed). The rule, the one the HDBSCAN search applies to its own candidates
+    (:class:`HDBSCANSearch`): stable (bootstrap ARI >= ``min_stability``, and the
+    nearest-neighbour assignment giving at least ``min_agreement`` of held-out customers
+    their fitted segment: a partition the assignment cannot reproduce is not the one
+    customers get) and readable (depth-4 rules reproduce >= ``min_rule_fidelity``) first;
+    among those the finest (most segments: more for a marketer to act on), then the best
+    separated (mean silhouette in the scaled inputs, the one space every method shares),
+    then the earlier row. With none both, the most readable of the stable ones; with none
+    stable, the most stable. Returns ``(row index, reason)``.
 
     Raises ValueError for an empty ``rows``.
     """
@@ -90,14 +94,24 @@ def choose_candidate(rows: list[dict], min_stability: float, min_rule_fidelity: 
         v = r.get(key)
         return low if v is None else v
 
-    stable = [i for i, r in enumerate(rows) if val(r, "bootstrap_ari") >= min_stability]
+    def assignable(r):
+        return r.get("assignment_agreement") is None or r["assignment_agreement"] >= min_agreement
+
+    stable = [i for i, r in enumerate(rows) if val(r, "bootstrap_ari") >= min_stability and assignable(r)]
     both = [i for i in stable if val(rows[i], "rule_fidelity") >= min_rule_fidelity]
+    unassignable = [rows[i]["method"] for i, r in enumerate(rows)
+                    if val(r, "bootstrap_ari") >= min_stability and not assignable(r)]
     if both:
         i = max(both, key=lambda i: (rows[i]["segments"], val(rows[i], "silhouette_scaled"), -i))
         r = rows[i]
         tied = [j for j in both if j != i and rows[j]["segments"] == r["segments"]]
-        why = (f"{r['method']}: stable (bootstrap ARI {r['bootstrap_ari']:.2f} >= {min_stability}) and readable "
-               f"(rules reproduce {r['rule_fidelity']:.0%} >= {min_rule_fidelity:.0%})")
+        agrees = ("" if r.get("assignment_agreement") is None else
+                  f", the assignment agreeing on {r['assignment_agreement']:.0%} >= {min_agreement:.0%}")
+        why = (f"{r['method']}: stable (bootstrap ARI {r['bootstrap_ari']:.2f} >= {min_stability}{agrees}) and "
+               f"readable (rules reproduce {r['rule_fidelity']:.0%} >= {min_rule_fidelity:.0%})")
+        if unassignable:
+            why += (f"; {', '.join(unassignable)} left out: the assignment gives fewer than {min_agreement:.0%} of "
+                    "held-out customers their fitted segment")
         if len(both) == 1:
             return i, why + "; the only method that passes both bars"
         return i, why + (f"; of the {len(both)} methods that pass both, the finest ({r['segments']} segments)"
@@ -136,7 +150,7 @@ class _Fit:
                 "bootstrap_ari": self.quality["bootstrap_ari"],
                 "rule_fidelity": rule_fidelity(Z, self.labels, settings.quality_sample, random_state),
                 "silhouette_scaled": self.quality["silhouette_scaled"], "dbcv": self.quality["dbcv"],
-                "note": self.choice.fallback_reason, "chosen": False}
+                "assignment_agreement": self.agreement, "note": self.choice.fallback_reason, "chosen": False}
 
 
 def complete_fit(choice: MethodChoice, result: ClusterResult, Z: np.ndarray, E: np.ndarray | None, refit,
@@ -361,7 +375,8 @@ class Segmenter:
             rows = [f.row(Z, s, self.random_state) for f in fits]
             self._stable_k(fits, rows, rngs, Z, progress)
             comparison += rows
-            best, choice_reason = choose_candidate(rows, s.min_stability, s.min_rule_fidelity)
+            best, choice_reason = choose_candidate(rows, s.min_stability, s.min_rule_fidelity,
+                                                   s.min_assignment_agreement)
             rows[best]["chosen"] = True
             fit = fits[best]
             if h < s.min_hopkins:  # whichever is kept, it partitions a table without clusters
@@ -475,7 +490,8 @@ class Segmenter:
         s = self.settings
 
         def passes(r):
-            return ((r["bootstrap_ari"] or 0) >= s.min_stability) and ((r["rule_fidelity"] or 0) >= s.min_rule_fidelity)
+            return ((r["bootstrap_ari"] or 0) >= s.min_stability and (r["rule_fidelity"] or 0) >= s.min_rule_fidelity
+                    and (r.get("assignment_agreement") is None or r["assignment_agreement"] >= s.min_assignment_agreement))
 
         if any(passes(r) for r in rows):
             return
