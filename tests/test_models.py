@@ -573,3 +573,27 @@ def test_hdbscan_orders_equal_edges_stably():
     w = np.array([2.0, 1.0, 2.0, 1.0, 2.0, 1.0] * 50)
     np.testing.assert_array_equal(impl.np.argsort(w), np.argsort(w, kind="stable"))
     assert impl.np.float64 is np.float64   # the rest is numpy itself
+
+
+def test_inputs_on_the_grid_and_a_segmenter_saved_before_it_assigns_as_it_did(prepared, monkeypatch):
+    import dataclasses
+
+    from core.segmentation import segmenter as S
+    from core.segmentation.neighbours import GRID
+
+    spec, clean, cats = prepared
+    seg = Segmenter(settings=dataclasses.replace(SEG, method="kmeans"), random_state=0).fit(clean, spec, cats)
+    assert seg.input_grid_ and np.array_equal(seg.assigner_.ref_Z_ / GRID, np.round(seg.assigner_.ref_Z_ / GRID))
+    before = seg.assign(clean)
+
+    def no_grid(Z):
+        raise AssertionError("quantized")
+
+    monkeypatch.setattr(S, "quantize", no_grid)
+    with pytest.raises(AssertionError, match="quantized"):
+        seg.assign(clean)                    # a segmenter fitted on the grid assigns on it
+    del seg.input_grid_                      # as unpickled from a run saved before the grid
+    Z = seg.preprocessor_.transform(clean[seg.columns_])
+    np.testing.assert_array_equal(seg.assign(clean)["segment_id"].to_numpy(),
+                                  seg.segment_ids_[seg.assigner_.predict(Z)[0]])
+    assert len(before) == len(clean)

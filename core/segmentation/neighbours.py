@@ -15,10 +15,15 @@ with neither (bootstrap ARI 0.92 and 0.89 against 0.88), from the same table.
   differently). Grid values are exact binary fractions, so float32 (UMAP's dtype) holds
   them exactly while ``|z| < 1024``.
 - :func:`kneighbors` finds neighbours by squared distances ``|q|^2 - 2 q.r + |r|^2`` that
-  are exact on grid values (every product and sum is a multiple of 2^-26 below 2^25, within
-  float64's 53 bits), so any BLAS kernel, summing in any order, gives the same distances;
-  ties are broken by the reference row's position, not by the sort's algorithm (numpy's
-  partition and sort also have per-CPU code).
+  are exact on grid values (with ``|z| < 1024`` and up to 32 columns every product and sum
+  is a multiple of 2^-26 below 2^25, within float64's 53 bits), so any BLAS kernel, summing
+  in any order, gives the same distances; ties are broken by the reference row's position,
+  not by the sort's algorithm (numpy's partition and sort also have per-CPU code).
+
+The two other places where the CPU reached the segments are UMAP's curve parameters
+(:func:`core.segmentation.reducers.layout_curve`) and HDBSCAN's order of equal-weight
+edges (:func:`core.segmentation.clusterers.stable_hdbscan_edges`); ``docs/segmentation.md``
+("The same segments on another CPU") has the measurements.
 """
 from __future__ import annotations
 

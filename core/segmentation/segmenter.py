@@ -270,6 +270,9 @@ class Segmenter:
     fallback_reason_ : str or None, why ``method_`` is a fallback (None when it is the
         configured method).
     assigner_ : NearestNeighbourAssigner
+    input_grid_ : bool, True: the scaled inputs are rounded to the grid of
+        :func:`core.segmentation.neighbours.quantize` in fitting and assigning (a segmenter
+        saved before the grid has no such attribute and assigns without it, as it did).
     fit_info_ : dict: sample size, Hopkins statistic, HDBSCAN candidates tried, noise share,
         segment sizes in the sample, assignment agreement, inputs used and left out, and
         the quality figures.
@@ -351,7 +354,8 @@ class Segmenter:
         sample = np.sort(rng.choice(n, size=min(s.sample_size, n), replace=False))
         Xs = clean.iloc[sample][self.columns_]
         self.preprocessor_ = build_preprocessor(spec, self.columns_, categories, add_indicator=False).fit(Xs)
-        Z = quantize(self.preprocessor_.transform(Xs))   # the same inputs on every CPU (neighbours.py)
+        self.input_grid_ = True   # inputs on the grid of neighbours.quantize: the same on every CPU
+        Z = quantize(self.preprocessor_.transform(Xs))
         distinct = distinct_rows(Z)
         if distinct < s.min_segments:
             constant = [c for c in self.columns_ if Xs[c].nunique(dropna=False) <= 1]
@@ -595,7 +599,9 @@ class Segmenter:
         segs, confs, flags = [], [], []
         X = clean[self.columns_]
         for start in range(0, len(X), chunk_size):
-            Z = quantize(self.preprocessor_.transform(X.iloc[start:start + chunk_size]))
+            Z = self.preprocessor_.transform(X.iloc[start:start + chunk_size])
+            if getattr(self, "input_grid_", False):   # a segmenter saved before the grid assigns as it did
+                Z = quantize(Z)
             s, c, f = self.assigner_.predict(Z)
             segs.append(self.segment_ids_[s]), confs.append(c), flags.append(f)
         return pd.DataFrame({
