@@ -14,18 +14,11 @@ from tests.conftest import REPO, SMALL_SETTINGS_TOML
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
-def _host_has_avx512() -> bool:
-    from numpy._core._multiarray_umath import __cpu_features__
-
-    return bool(__cpu_features__.get("AVX512F"))
-
-
 #: Another x86-64 CPU, as far as this machine can play one: numpy's SIMD code for the
 #: baseline (SSE4.2) instead of AVX2 / AVX-512 (numpy's "Runtime dispatch" docs), OpenBLAS's
-#: kernels of an older core (OpenBLAS's README, ``OPENBLAS_CORETYPE``), and numba's code for
-#: Haswell (numba's environment variables, ``NUMBA_CPU_NAME``), each its own summation order.
-OTHER_CPU_ENV = {"NPY_DISABLE_CPU_FEATURES": "X86_V3 X86_V4",
-                 "OPENBLAS_CORETYPE": "Haswell" if _host_has_avx512() else "Sandybridge",
+#: kernels of a core without FMA (OpenBLAS's README, ``OPENBLAS_CORETYPE``), and numba's code
+#: for Haswell (numba's environment variables, ``NUMBA_CPU_NAME``), each its own summation order.
+OTHER_CPU_ENV = {"NPY_DISABLE_CPU_FEATURES": "X86_V3 X86_V4", "OPENBLAS_CORETYPE": "Sandybridge",
                  "NUMBA_CPU_NAME": "haswell"}
 
 

@@ -77,24 +77,17 @@ def enable_jit_cache() -> int:
     return turned
 
 
-def warm_jit_cache(seed: int = 0) -> int:
+def warm_jit_cache(seed: int = 0) -> None:
     """Compile umap-learn's numba code into its on-disk cache (:func:`enable_jit_cache`) with
     two UMAP fits of 400 random points (5-D and 2-D, 20 epochs), so the first training after
     an install loads machine code instead of compiling it (`make install` calls this; about
     20 s once, against 10 s added to a first 12,000-row training and to every new worker
     process without it). The fits go through :func:`umap_many`, the path every training
     takes, so the same functions and type signatures are compiled. pynndescent's search,
-    which numba cannot cache, is not warmed (see :data:`EXACT_KNN_ROWS`).
-    Returns how many compiled functions of umap-learn and pynndescent have a cache index on
-    disk afterwards."""
-    from pathlib import Path
-
-    import pynndescent
-    import umap
-
+    which numba cannot cache, is not warmed (see :data:`EXACT_KNN_ROWS`). The cache goes
+    where numba puts it (``__pycache__`` beside umap-learn, or ``NUMBA_CACHE_DIR``)."""
     X = np.random.default_rng(seed).normal(size=(400, 8))
     umap_many([(X, 5, 15, 0.0, 20, seed), (X, 2, 15, 0.1, 20, seed)])
-    return sum(len(list((Path(m.__file__).parent / "__pycache__").glob("*.nbi"))) for m in (umap, pynndescent))
 
 
 def _exact_knn(X: np.ndarray, k: int) -> tuple:

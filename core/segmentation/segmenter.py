@@ -10,14 +10,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 from core.config import SegmentationSettings
 from core.errors import DataError
 from core.features import build_preprocessor
 from core.schema import DatasetSpec
 from core.segmentation.assign import NearestNeighbourAssigner
-from core.segmentation.neighbours import quantize
 from core.segmentation.clusterers import ClusterResult, GaussianMixtureBestK, HDBSCANSearch, KMeansBestK
+from core.segmentation.neighbours import quantize
 from core.segmentation.projection import DisplayProjection
 from core.segmentation.quality import (
     distinct_rows, hopkins, quality_figures, rule_fidelity, stability_subsample_size,
@@ -68,6 +70,17 @@ def choose_method(configured: str, hopkins_statistic: float, min_hopkins: float)
     return MethodChoice("umap+hdbscan")
 
 
+def _assignable(row: dict, min_agreement: float) -> bool:
+    """The assignment reproduces the method's fitted segments well enough (or was not measured)."""
+    return row.get("assignment_agreement") is None or row["assignment_agreement"] >= min_agreement
+
+
+def _stable(row: dict, min_stability: float, min_agreement: float) -> bool:
+    """Bootstrap ARI measured and at the bar, and the assignment reproducing the fitted segments."""
+    ari = row.get("bootstrap_ari")
+    return ari is not None and ari >= min_stability and _assignable(row, min_agreement)
+
+
 def choose_candidate(rows: list[dict], min_stability: float, min_rule_fidelity: float,
                      min_agreement: float = 0.0) -> tuple[int, str]:
     """The method ``auto`` keeps, and why in one sentence.
@@ -94,13 +107,10 @@ def choose_candidate(rows: list[dict], min_stability: float, min_rule_fidelity: 
         v = r.get(key)
         return low if v is None else v
 
-    def assignable(r):
-        return r.get("assignment_agreement") is None or r["assignment_agreement"] >= min_agreement
-
-    stable = [i for i, r in enumerate(rows) if val(r, "bootstrap_ari") >= min_stability and assignable(r)]
+    stable = [i for i, r in enumerate(rows) if _stable(r, min_stability, min_agreement)]
     both = [i for i in stable if val(rows[i], "rule_fidelity") >= min_rule_fidelity]
-    unassignable = [rows[i]["method"] for i, r in enumerate(rows)
-                    if val(r, "bootstrap_ari") >= min_stability and not assignable(r)]
+    unassignable = [r["method"] for r in rows
+                    if val(r, "bootstrap_ari") >= min_stability and not _assignable(r, min_agreement)]
     if both:
         i = max(both, key=lambda i: (rows[i]["segments"], val(rows[i], "silhouette_scaled"), -i))
         r = rows[i]
@@ -269,10 +279,11 @@ class Segmenter:
     method_ : str, one of :data:`METHODS` or ``"umap+kmeans"`` (the search's fallback).
     fallback_reason_ : str or None, why ``method_`` is a fallback (None when it is the
         configured method).
+    preprocessor_ : sklearn Pipeline, the segmentation inputs' scaling
+        (:func:`core.features.build_preprocessor`) and then the grid of
+        :func:`core.segmentation.neighbours.quantize` (a segmenter saved before the grid
+        lacks that step and so assigns as it did).
     assigner_ : NearestNeighbourAssigner
-    input_grid_ : bool, True: the scaled inputs are rounded to the grid of
-        :func:`core.segmentation.neighbours.quantize` in fitting and assigning (a segmenter
-        saved before the grid has no such attribute and assigns without it, as it did).
     fit_info_ : dict: sample size, Hopkins statistic, HDBSCAN candidates tried, noise share,
         segment sizes in the sample, assignment agreement, inputs used and left out, and
         the quality figures.
@@ -353,9 +364,10 @@ class Segmenter:
             raise DataError("every segmentation input column is empty")
         sample = np.sort(rng.choice(n, size=min(s.sample_size, n), replace=False))
         Xs = clean.iloc[sample][self.columns_]
-        self.preprocessor_ = build_preprocessor(spec, self.columns_, categories, add_indicator=False).fit(Xs)
-        self.input_grid_ = True   # inputs on the grid of neighbours.quantize: the same on every CPU
-        Z = quantize(self.preprocessor_.transform(Xs))
+        # the scaled inputs end on the grid of neighbours.quantize: the same on every CPU
+        self.preprocessor_ = make_pipeline(build_preprocessor(spec, self.columns_, categories, add_indicator=False),
+                                           FunctionTransformer(quantize, feature_names_out="one-to-one")).fit(Xs)
+        Z = self.preprocessor_.transform(Xs)
         distinct = distinct_rows(Z)
         if distinct < s.min_segments:
             constant = [c for c in self.columns_ if Xs[c].nunique(dropna=False) <= 1]
@@ -493,9 +505,8 @@ class Segmenter:
         before its first fit, so the result is the same wherever it runs."""
         s = self.settings
 
-        def passes(r):
-            return ((r["bootstrap_ari"] or 0) >= s.min_stability and (r["rule_fidelity"] or 0) >= s.min_rule_fidelity
-                    and (r.get("assignment_agreement") is None or r["assignment_agreement"] >= s.min_assignment_agreement))
+        def passes(r):  # both bars, as choose_candidate applies them
+            return _stable(r, s.min_stability, s.min_assignment_agreement) and (r["rule_fidelity"] or 0) >= s.min_rule_fidelity
 
         if any(passes(r) for r in rows):
             return
@@ -600,8 +611,6 @@ class Segmenter:
         X = clean[self.columns_]
         for start in range(0, len(X), chunk_size):
             Z = self.preprocessor_.transform(X.iloc[start:start + chunk_size])
-            if getattr(self, "input_grid_", False):   # a segmenter saved before the grid assigns as it did
-                Z = quantize(Z)
             s, c, f = self.assigner_.predict(Z)
             segs.append(self.segment_ids_[s]), confs.append(c), flags.append(f)
         return pd.DataFrame({
