@@ -1,12 +1,18 @@
 """Shared fixtures: small generated tables, small settings, one small trained run."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import pytest
+# numba's portable target before anything imports numba: a test that imports shap compiles
+# numba code, and UMAP's fits in this process must be compiled for the same target
+# (core.segmentation.reducers.pin_numba_target)
+os.environ["NUMBA_CPU_NAME"] = "generic"
 
-from core import synthetic
-from core.config import PropensitySettings, SegmentationSettings, Settings
+import pytest  # noqa: E402
+
+from core import synthetic  # noqa: E402
+from core.config import PropensitySettings, SegmentationSettings, Settings  # noqa: E402
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 MARKETING = SHARED_DATA / "marketing_campaign.csv"

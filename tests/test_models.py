@@ -308,6 +308,51 @@ def test_small_umap_fits_get_exact_neighbours_and_a_cached_jit():
     np.testing.assert_array_equal(E, reducers.umap_many([(X, 2, 6, 0.0, 50, 1)])[0])   # seeded
 
 
+
+_PIN_SCRIPT = """
+import numpy as np
+from core.segmentation import reducers
+{before}
+X = np.random.default_rng(0).normal(size=(200, 4))
+reducers.umap_many([(X, 2, 6, 0.0, 10, 1)])
+from numba.core.registry import cpu_target
+print(cpu_target.target_context.codegen().magic_tuple()[1:])
+"""
+
+
+@pytest.mark.parametrize("cpu", ["", "skylake-avx512", "haswell"])
+def test_umap_is_compiled_for_the_portable_cpu_whatever_numba_would_pick(cpu):
+    """A UMAP fit compiles numba's code for LLVM's generic x86-64 target with no extra
+    features, whatever NUMBA_CPU_NAME says (its name only tunes the code for that CPU; the
+    features stay the host's, so any name runs here)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CPU")}
+    if cpu:
+        env["NUMBA_CPU_NAME"] = cpu
+    out = subprocess.run([sys.executable, "-c", _PIN_SCRIPT.format(before="")], cwd=REPO, env=env,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-1500:]
+    assert out.stdout.strip().splitlines()[-1] == "('generic', '')"
+
+
+def test_umap_refuses_a_process_whose_numba_was_compiled_for_this_cpu():
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CPU")}
+    out = subprocess.run([sys.executable, "-c", _PIN_SCRIPT.format(before="import umap")], cwd=REPO, env=env,
+                         capture_output=True, text=True)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines()[-1].startswith("RuntimeError: numba already compiled code for the CPU")
+    assert "NUMBA_CPU_NAME=generic" in out.stderr
 def test_stability_refits_take_at_most_half_of_the_fitted_sample():
     from core.segmentation.quality import stability_subsample_size
 

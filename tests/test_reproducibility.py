@@ -16,10 +16,13 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
 
 #: Another x86-64 CPU, as far as this machine can play one: numpy's SIMD code for the
 #: baseline (SSE4.2) instead of AVX2 / AVX-512 (numpy's "Runtime dispatch" docs), OpenBLAS's
-#: kernels of a core without FMA (OpenBLAS's README, ``OPENBLAS_CORETYPE``), and numba's code
-#: for Haswell (numba's environment variables, ``NUMBA_CPU_NAME``), each its own summation order.
+#: kernels of a core without FMA (OpenBLAS's README, ``OPENBLAS_CORETYPE``), glibc's libm
+#: without its AVX2 / FMA variants (glibc's tunables, ``glibc.cpu.hwcaps``: ``exp`` and
+#: ``pow`` give other last bits), and numba tuning for another CPU (``NUMBA_CPU_NAME``; with
+#: the host's features, so it runs anywhere: left to numba, it changes UMAP's embedding,
+#: ``reducers.PORTABLE_CPU``), each its own order of arithmetic.
 OTHER_CPU_ENV = {"NPY_DISABLE_CPU_FEATURES": "X86_V3 X86_V4", "OPENBLAS_CORETYPE": "Sandybridge",
-                 "NUMBA_CPU_NAME": "haswell"}
+                 "GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX2,-FMA", "NUMBA_CPU_NAME": "skylake-avx512"}
 
 
 def _train(tmp_path, data, name, n_jobs, env):
