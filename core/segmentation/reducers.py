@@ -141,8 +141,18 @@ def umap_many(jobs: list[tuple]) -> list[np.ndarray]:
     min_dist, n_epochs, seed)``. A module-level function so a worker process can run it.
     numba compiles for :data:`PORTABLE_CPU` (:func:`pin_numba_target`) and its cache is on
     (:func:`enable_jit_cache`); fits below :data:`EXACT_KNN_ROWS` rows
-    use exact neighbours."""
+    use exact neighbours.
+
+    Each fit runs on one BLAS thread (threadpoolctl): its spectral initialisation
+    (``scipy.sparse.linalg.eigsh``, ARPACK on OpenBLAS) sums in another order on two
+    threads, and the layout turns that into another embedding (measured, 2026-12-06: the
+    50,000-customer sample of the default table embedded differently with
+    ``OPENBLAS_NUM_THREADS`` 1 and 2, so ``n_jobs = 1``, fitting here with the process's
+    threads, gave other segments than the one-thread workers of ``n_jobs = 2``). UMAP with
+    a seed runs its layout on one thread anyway."""
     import warnings
+
+    from threadpoolctl import threadpool_limits
 
     pin_numba_target()
     import umap  # heavy import (numba); only when fitting
@@ -152,7 +162,7 @@ def umap_many(jobs: list[tuple]) -> list[np.ndarray]:
     for X, k, nn, md, ep, seed in jobs:
         knn = _exact_knn(X, nn) if len(X) < EXACT_KNN_ROWS else (None, None, None)
         a, b = layout_curve(md)
-        with warnings.catch_warnings():  # no search index is kept: these fits never transform new rows
+        with warnings.catch_warnings(), threadpool_limits(1):  # no search index is kept: never transforms new rows
             warnings.filterwarnings("ignore", message=".*precomputed_knn.*")
             out.append(umap.UMAP(n_components=k, n_neighbors=nn, min_dist=md, n_epochs=ep, random_state=seed,
                                  n_jobs=1, precomputed_knn=knn, a=a, b=b).fit_transform(X))
