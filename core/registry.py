@@ -6,8 +6,10 @@ Layout under ``artifacts_dir``::
         manifest.json       run id, time, data set, data hash, spec, settings, versions, timings
         scoring.json        feature names, training categories, decile cut points, segment names
         xgboost.json        XGBoost model (its own JSON format, ``Booster.save_model``)
-        baseline.joblib     logistic-regression pipeline (scikit-learn; our own object)
-        segmenter.joblib    fitted preprocessor + assignment reference (our own object)
+        baseline.skops      logistic-regression pipeline (scikit-learn, as a skops file)
+        segmenter.json      the fitted segmenter's parameters (:class:`core.results.SegmenterState`)
+        segmenter_preprocessor.skops   its scaling pipeline (skops)
+        segmenter_reference.npz        its assignment's voters (NumPy arrays, no pickles)
         (every JSON file holds one typed result of :mod:`core.results`)
         metrics.json        test metrics, decile tables, curves, segmentation info
         profiles.json       segment profiles and persona names
@@ -34,8 +36,11 @@ in one line that says how to retrain.
 
 A run is written into ``runs/.tmp-<run_id>`` and renamed into place only when every
 file is written (``os.rename`` is atomic on one filesystem); ``CURRENT`` is then replaced
-atomically (``os.replace``). A failed training leaves the current run untouched. joblib
-files are only ever loaded from runs this product wrote, never from user uploads.
+atomically (``os.replace``). A failed training leaves the current run untouched.
+
+A run holds no pickle: every part loads without executing code (:mod:`core.safeformat`),
+and a run folder holding any file a run does not hold (a ``.joblib``, say) is refused
+before anything in it is read (:func:`load_run`).
 """
 from __future__ import annotations
 
@@ -52,12 +57,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 import xgboost as xgb
 
 from core import results as R
+from core import safeformat
 from core.errors import DataError
 
 
@@ -72,13 +77,16 @@ RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}(-\d+)?")
 
 
 TRAINING_LOCK = ".training.lock"
+#: Who holds the training lock and since when (JSON beside the lock, written once it is held).
+LOCK_HOLDER = ".training.lock.json"
 
 
 def training_lock(artifacts: Path):
     """A lock held while a run is trained into ``artifacts`` (``filelock.FileLock``: an OS
     file lock, released by the OS if the process dies, so a killed training never leaves a
     stale lock). Use as a context manager; raises DataError at once when another training
-    holds it."""
+    holds it, naming who (:func:`training_lock_holder`). While held, ``.training.lock.json``
+    says which process holds it (id, command, host) and since when."""
     from contextlib import contextmanager
 
     import filelock
@@ -90,14 +98,56 @@ def training_lock(artifacts: Path):
         try:
             lock.acquire(timeout=0)
         except filelock.Timeout:
-            raise DataError(f"another training is running in {artifacts}: wait for it to finish "
+            holder = training_lock_holder(artifacts, locked=True)
+            raise DataError(f"another training is running in {artifacts}"
+                            + (f" ({holder})" if holder else "") + ": wait for it to finish "
                             "(the current run is unchanged)") from None
+        info = Path(artifacts) / LOCK_HOLDER
         try:
+            info.write_text(json.dumps({"pid": os.getpid(), "command": _command_line(), "host": platform.node(),
+                                        "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}),
+                            encoding="utf-8")
             yield
         finally:
+            info.unlink(missing_ok=True)
             lock.release()
 
     return _held()
+
+
+def _command_line() -> str:
+    """This process's command line, shortened (``python -m core train --data T``)."""
+    import sys
+
+    args = [Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"] + sys.argv[1:]
+    if args[0] == "__main__.py":
+        args[0] = "python -m core"
+    return " ".join(args)[:160]
+
+
+def training_lock_holder(artifacts: Path, locked: bool | None = None) -> str | None:
+    """Who holds the runs folder's training lock, in one phrase ("pid 1234 on host h,
+    python -m core train, since 2026-12-06T10:02:11+00:00"), or None when no training holds
+    it. ``locked`` True skips checking the lock (the caller just failed to take it)."""
+    import filelock
+
+    artifacts = Path(artifacts)
+    if locked is None:
+        if not (artifacts / TRAINING_LOCK).exists():
+            return None
+        probe = filelock.FileLock(str(artifacts / TRAINING_LOCK))
+        try:
+            probe.acquire(timeout=0)
+        except filelock.Timeout:
+            locked = True
+        else:
+            probe.release()
+            return None
+    try:
+        h = json.loads((artifacts / LOCK_HOLDER).read_text(encoding="utf-8"))
+        return f"pid {h['pid']} on host {h['host']}, {h['command']}, since {h['since']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "a process that has not said who it is yet"
 
 
 def prune_runs(artifacts: Path, keep: int) -> list[str]:
@@ -261,8 +311,8 @@ def run_history(artifacts: Path) -> pd.DataFrame:
 
 
 #: Files every run this product writes has; a folder without them is not a run to promote or score with.
-RUN_FILES = ("manifest.json", "scoring.json", "metrics.json", "profiles.json", "xgboost.json", "segmenter.joblib",
-             "scored.parquet", "matrix.parquet")
+RUN_FILES = ("manifest.json", "scoring.json", "metrics.json", "profiles.json", "xgboost.json", "segmenter.json",
+             "segmenter_preprocessor.skops", "segmenter_reference.npz", "scored.parquet", "matrix.parquet")
 
 
 def check_complete(run: "Run") -> None:
@@ -460,13 +510,23 @@ class Run:
         return b
 
     def segmenter(self):
-        """The fitted :class:`~core.segmentation.Segmenter` (joblib; only ever loaded from runs
-        this product wrote)."""
-        return joblib.load(self.path / "segmenter.joblib")
+        """The fitted :class:`~core.segmentation.Segmenter` as saved
+        (:meth:`~core.segmentation.Segmenter.from_saved`: ``segmenter.json``, its skops
+        preprocessing and its voters' arrays; nothing in them runs code). Raises DataError
+        for a part that is not what this product writes."""
+        from core.segmentation import Segmenter
+
+        what = f"run {self.run_id}: "
+        params = R.SegmenterState.from_json(self.path / "segmenter.json")
+        pre = safeformat.load_pipeline(self.path / "segmenter_preprocessor.skops",
+                                       what + "segmenter_preprocessor.skops")
+        arrays = safeformat.load_arrays(self.path / "segmenter_reference.npz", what + "segmenter_reference.npz")
+        return Segmenter.from_saved(params, arrays, pre)
 
     def baseline(self):
-        """The logistic-regression pipeline (joblib, as :meth:`segmenter`)."""
-        return joblib.load(self.path / "baseline.joblib")
+        """The logistic-regression pipeline (``baseline.skops``, loaded with
+        :func:`core.safeformat.load_pipeline`). Raises DataError as :meth:`segmenter`."""
+        return safeformat.load_pipeline(self.path / "baseline.skops", f"run {self.run_id}: baseline.skops")
 
 
 def load_run(artifacts: Path, run_id: str | None = None) -> Run:
@@ -496,8 +556,9 @@ def load_run(artifacts: Path, run_id: str | None = None) -> Run:
 
 
 def _check_format(path: Path) -> None:
-    """Raise DataError unless the run folder ``path`` has its own manifest (else: damaged)
-    and is of :data:`core.results.RUN_FORMAT` (else: written by another version)."""
+    """Raise DataError unless the run folder ``path`` has its own manifest (else: damaged),
+    is of :data:`core.results.RUN_FORMAT` (else: written by another version) and holds no
+    file a run does not hold (:func:`core.safeformat.check_run_files`: a pickle, say)."""
     try:
         man = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
@@ -508,6 +569,7 @@ def _check_format(path: Path) -> None:
     if fmt != R.RUN_FORMAT:
         raise DataError(f"run {path.name} was written by another version of the product (run format {fmt or 1}, this "
                         f"version reads {R.RUN_FORMAT}): retrain it (python -m core train) or roll back the product")
+    safeformat.check_run_files(path)
 
 
 def previous_run(artifacts: Path, dataset: str) -> Run | None:
@@ -656,12 +718,11 @@ def run_differences(a: Path, b: Path, rel_tol: float = 0.0) -> list[str]:
     """How two run folders differ, :data:`RUN_VARIABLE_KEYS` aside: one line per JSON value
     that differs (``metrics.json.xgboost.roc_auc: 0.88 != 0.89``), per table that is not
     identical (Parquet and CSV: columns, dtypes and values), for an XGBoost model file that
-    is not byte-identical, and for a pickled part (``.joblib``) whose content differs. A
-    pickle's bytes also record which equal strings were one object in memory (pickle's
-    memo), which differs between processes with equal content, so pickled parts are loaded
-    and compared by content (:func:`_same_content`): only for runs you trust, since loading
-    a pickle runs code. Empty when the runs match. Raises FileNotFoundError when one folder
-    lacks a file the other has.
+    is not byte-identical, and for a model part (``.skops`` pipeline, ``.npz`` arrays) whose
+    content differs: those are loaded (:mod:`core.safeformat`, no code runs) and compared by
+    content (:func:`_same_content`), since a zip's bytes also hold its members' times.
+    Empty when the runs match. Raises FileNotFoundError when one folder lacks a file the
+    other has, DataError for a part that is not what this product writes.
 
     ``rel_tol`` > 0 counts floats (JSON values, table cells) within that relative tolerance
     as equal: for comparing runs of two machines, whose numpy and BLAS round some sums in
@@ -681,9 +742,12 @@ def run_differences(a: Path, b: Path, rel_tol: float = 0.0) -> list[str]:
             read = pd.read_parquet if name.endswith(".parquet") else pd.read_csv
             if not _same_table(read(x), read(y), rel_tol):
                 out.append(f"{name}: the tables differ")
-        elif name.endswith(".joblib"):
-            if not _same_content(joblib.load(x), joblib.load(y)):
+        elif name.endswith(".skops"):
+            if not _same_content(safeformat.load_pipeline(x, str(x)), safeformat.load_pipeline(y, str(y))):
                 out.append(f"{name}: the fitted objects differ")
+        elif name.endswith(".npz"):
+            if not _same_content(safeformat.load_arrays(x, str(x)), safeformat.load_arrays(y, str(y))):
+                out.append(f"{name}: the arrays differ")
         elif x.read_bytes() != y.read_bytes():
             out.append(f"{name}: the files differ")
     return out
@@ -733,8 +797,11 @@ def save_run(artifacts: Path, art: RunArtifacts, make_current: bool = True) -> R
     tmp = begin_run(artifacts, run_id)
     try:
         art.booster.save_model(str(tmp / "xgboost.json"))
-        joblib.dump(art.baseline, tmp / "baseline.joblib")
-        joblib.dump(art.segmenter, tmp / "segmenter.joblib")
+        safeformat.dump_pipeline(art.baseline, tmp / "baseline.skops")
+        params, arrays, pre = art.segmenter.saved_state()
+        write_json(tmp / "segmenter.json", R.SegmenterState.from_dict(params, "segmenter").to_json())
+        safeformat.dump_pipeline(pre, tmp / "segmenter_preprocessor.skops")
+        safeformat.dump_arrays(arrays, tmp / "segmenter_reference.npz")
         write_json(tmp / "scoring.json", art.scoring.to_json())
         write_json(tmp / "metrics.json", art.metrics.to_json())
         write_json(tmp / "profiles.json", R.Profiles(segments=art.profiles).to_json())

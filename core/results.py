@@ -21,7 +21,7 @@ from core.errors import DataError
 
 #: Version of the run layout this code writes and reads. A run of another version is
 #: refused in one line saying how to retrain (:func:`core.registry.load_run`).
-RUN_FORMAT = 2
+RUN_FORMAT = 3  # 3: no pickles (skops, .npz and JSON in place of baseline.joblib and segmenter.joblib)
 
 Table = list[dict[str, Any]]
 
@@ -301,6 +301,24 @@ class ScoringInfo(Record):
     reference_date: str | None
     segment_names: dict[int, str]
     empty_at_training: list[str]
+
+
+class SegmenterState(Record):
+    """``segmenter.json``: what assigning customers needs of the fitted segmenter besides its
+    preprocessing (``segmenter_preprocessor.skops``) and its voters' arrays
+    (``segmenter_reference.npz``): the input columns, the number of segments and their
+    public ids, the method and why it is a fallback, the vote's ``knn_k``, and the seed and
+    settings it was fitted with (:meth:`core.segmentation.Segmenter.saved_state`)."""
+
+    columns: list[str]
+    n_segments: int
+    segment_ids: list[int]
+    method: str
+    fallback_reason: str | None
+    knn_k: int
+    reference_size: int
+    random_state: int
+    settings: dict[str, Any]
 
 
 class SegmentProfile(Record):

@@ -91,7 +91,7 @@ class ScoringModel:
 
     @classmethod
     def load(cls, run: registry.Run, spec: DatasetSpec | None = None) -> "ScoringModel":
-        """Read a saved run's scoring objects (joblib only from runs this product wrote).
+        """Read a saved run's scoring objects (formats that run no code: :mod:`core.safeformat`).
 
         ``spec``: the spec the caller means to score with; refused (DataError) when it is
         not the spec the run was trained on (the run stores its spec's hash); an incomplete

@@ -4,7 +4,6 @@ import os
 import subprocess
 import sys
 
-import joblib
 import numpy as np
 import pytest
 
@@ -42,16 +41,16 @@ def test_two_trainings_in_separate_processes_with_different_threads_pools_and_cp
     small_table.to_parquet(data, index=False)
     one = _train(tmp_path, data, "one", 1, {v: "1" for v in THREAD_VARIABLES})
     two = _train(tmp_path, data, "two", 2, {v: "2" for v in THREAD_VARIABLES})
-    # everything else is identical: JSON values, tables, the XGBoost model, the pickled parts
+    # everything else is identical: JSON values, tables, the XGBoost model, the skops and array parts
     assert registry.run_differences(one, two) == ["manifest.json.settings.n_jobs: 1 != 2"]
 
     other = _train(tmp_path, data, "other_cpu", 2, {**{v: "2" for v in THREAD_VARIABLES}, **OTHER_CPU_ENV})
     # Another CPU rounds some sums in its own order: the fitted scaler's means and the
-    # logistic baseline differ in their last bits (the pickled parts), and so may figures
+    # logistic baseline differ in their last bits (their skops files), and so may figures
     # computed from them, within 1e-9; every segment, size, label and projection point matches.
-    assert set(registry.run_differences(two, other, rel_tol=1e-9)) <= {"segmenter.joblib: the fitted objects differ",
-                                                                     "baseline.joblib: the fitted objects differ"}
-    a, b = joblib.load(two / "segmenter.joblib"), joblib.load(other / "segmenter.joblib")
+    assert set(registry.run_differences(two, other, rel_tol=1e-9)) <= {
+        "segmenter_preprocessor.skops: the fitted objects differ", "baseline.skops: the fitted objects differ"}
+    a, b = (registry.load_run(p.parents[1], p.name).segmenter() for p in (two, other))
     np.testing.assert_array_equal(a.assigner_.ref_labels_, b.assigner_.ref_labels_)
     np.testing.assert_array_equal(a.assigner_.ref_Z_, b.assigner_.ref_Z_)   # the quantised inputs: bit for bit
     # without a tolerance: the scored table (segments, propensity, reasons), the projection, the matrix

@@ -281,8 +281,7 @@ class Segmenter:
         configured method).
     preprocessor_ : sklearn Pipeline, the segmentation inputs' scaling
         (:func:`core.features.build_preprocessor`) and then the grid of
-        :func:`core.segmentation.neighbours.quantize` (a segmenter saved before the grid
-        lacks that step and so assigns as it did).
+        :func:`core.segmentation.neighbours.quantize`.
     assigner_ : NearestNeighbourAssigner
     fit_info_ : dict: sample size, Hopkins statistic, HDBSCAN candidates tried, noise share,
         segment sizes in the sample, assignment agreement, inputs used and left out, and
@@ -298,18 +297,6 @@ class Segmenter:
         self.settings = settings
         self.random_state = random_state
         self.n_jobs = n_jobs
-
-    def __getstate__(self) -> dict:
-        """The fitted segmenter as saved: without ``n_jobs``, how the fit was spread over
-        processes, which does not change the result; a loaded one has ``n_jobs = 1``."""
-        state = dict(self.__dict__)
-        state.pop("n_jobs", None)
-        state.pop("beside_result_", None)
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self.n_jobs = 1
 
     # -- the parts ---------------------------------------------------------------------------
     def _umap(self) -> UMAPReducer:
@@ -588,6 +575,51 @@ class Segmenter:
         if None in ids or len(set(ids)) != len(ids):
             raise ValueError(f"relabel needs one distinct id for each of the {self.n_segments_} segments, got {mapping}")
         self.segment_ids_ = np.asarray(ids, dtype=int)
+
+    # -- saving ------------------------------------------------------------------------------
+    def saved_state(self) -> tuple[dict, dict[str, np.ndarray], object]:
+        """What a run keeps of the fitted segmenter, in three parts that load without
+        running code (:mod:`core.safeformat`): the parameters as a JSON-safe dict (the fields
+        of :class:`core.results.SegmenterState`), the assignment's voters as arrays
+        (``ref_Z`` (r, d) float64, ``ref_labels`` (r,) int, ``ref_noise`` (r,) bool,
+        ``reference_rows`` (r,) int), and the fitted preprocessing pipeline
+        (scikit-learn). The sample's projection and fit figures are saved elsewhere in the
+        run (``projection.parquet``, ``metrics.json``).
+
+        Raises NotFittedError before ``fit``."""
+        if not hasattr(self, "assigner_"):
+            raise NotFittedError("Segmenter is not fitted: call fit() first")
+        a = self.assigner_
+        params = {"columns": list(self.columns_), "n_segments": int(self.n_segments_),
+                  "segment_ids": [int(i) for i in self.segment_ids_], "method": self.method_,
+                  "fallback_reason": self.fallback_reason_, "knn_k": int(a.knn_k),
+                  "reference_size": int(a.reference_size), "random_state": int(self.random_state),
+                  "settings": dataclasses.asdict(self.settings)}
+        arrays = {"ref_Z": a.ref_Z_, "ref_labels": np.asarray(a.ref_labels_, dtype=np.int64),
+                  "ref_noise": np.asarray(a.ref_noise_, dtype=bool),
+                  "reference_rows": np.asarray(a.reference_rows_, dtype=np.int64)}
+        return params, arrays, self.preprocessor_
+
+    @classmethod
+    def from_saved(cls, params, arrays: dict[str, np.ndarray], preprocessor) -> "Segmenter":
+        """A segmenter that assigns as the saved one did, from the parts of
+        :meth:`saved_state` (``params`` a :class:`core.results.SegmenterState` or its dict).
+        It has no ``fit_info_`` or ``projection_`` (the run keeps those)."""
+        from core.results import SegmenterState
+
+        p = params if isinstance(params, SegmenterState) else SegmenterState.from_dict(params, "segmenter.json")
+        settings = SegmentationSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in p.settings.items()})
+        seg = cls(settings=settings, random_state=p.random_state)
+        assigner = NearestNeighbourAssigner(knn_k=p.knn_k, reference_size=p.reference_size)
+        assigner.ref_Z_ = np.asarray(arrays["ref_Z"], dtype=np.float64)
+        assigner.ref_labels_ = np.asarray(arrays["ref_labels"], dtype=int)
+        assigner.ref_noise_ = np.asarray(arrays["ref_noise"], dtype=bool)
+        assigner.reference_rows_ = np.asarray(arrays["reference_rows"], dtype=int)
+        assigner.n_segments_ = p.n_segments
+        seg.columns_, seg.preprocessor_, seg.assigner_ = list(p.columns), preprocessor, assigner
+        seg.n_segments_, seg.segment_ids_ = p.n_segments, np.asarray(p.segment_ids, dtype=int)
+        seg.method_, seg.fallback_reason_ = p.method, p.fallback_reason
+        return seg
 
     # -- assignment --------------------------------------------------------------------------
     def assign(self, clean: pd.DataFrame, chunk_size: int = 20_000) -> pd.DataFrame:

@@ -1,0 +1,105 @@
+"""A run's model parts in formats that load without executing code.
+
+A pickle (``joblib``) runs whatever code its bytes name when it is loaded, so a run folder
+someone else wrote, or changed, could run their code on our machine. A run therefore holds:
+
+- scikit-learn pipelines (the logistic baseline, the segmentation's preprocessing) as
+  skops files (``.skops``; skops.io, "Secure persistence with skops": a zip of JSON and
+  NumPy arrays, whose loader builds only the types it is told to trust). Every type a file
+  names is checked against :data:`TRUSTED` (the skops loader trusts scikit-learn, NumPy
+  and SciPy types by default; :data:`TRUSTED` adds the three preprocessing functions of
+  ``core`` that our pipelines use) before anything is built;
+- arrays as NumPy ``.npz`` read with ``allow_pickle=False`` (an object array, which only
+  a pickle can hold, is refused);
+- the XGBoost model in its own JSON format, parameters and results as JSON, tables as
+  Parquet (:mod:`core.registry`).
+
+:func:`check_run_files` refuses a run folder that holds any other file, a pickle among
+them, before any part of it is read.
+"""
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import DataError
+
+#: Types a skops file of a run may name beyond skops' defaults (which cover scikit-learn,
+#: NumPy and SciPy): the functions of our ``FunctionTransformer`` steps, and ``numpy.dtype``,
+#: which skops 0.16 lists as untrusted although it builds no code.
+TRUSTED = ("core.features._as_text", "core.features._log1p_clipped", "core.segmentation.neighbours.quantize",
+           "numpy.dtype")
+
+#: File names a run may hold (:func:`check_run_files`); ``*.json``, ``*.parquet`` and
+#: ``*.csv`` (typed results, tables) are allowed by suffix.
+MODEL_FILES = ("xgboost.json", "baseline.skops", "segmenter.json", "segmenter_preprocessor.skops",
+               "segmenter_reference.npz")
+DATA_SUFFIXES = (".json", ".parquet", ".csv")
+
+
+def dump_pipeline(obj, path: Path) -> None:
+    """Write a fitted scikit-learn object to ``path`` as a skops file."""
+    import skops.io as sio
+
+    sio.dump(obj, Path(path))
+
+
+def load_pipeline(path: Path, what: str):
+    """The scikit-learn object in the skops file ``path``, built only when every type the
+    file names is trusted (skops' defaults and :data:`TRUSTED`).
+
+    Raises
+    ------
+    DataError
+        Naming ``what`` (e.g. "run X: baseline.skops") when the file is not a skops file
+        (a pickle, say) or names a type that is not trusted; nothing in it has run then.
+    """
+    import skops.io as sio
+
+    path = Path(path)
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{what} is not a skops file (a pickle would run code when loaded): refused; retrain")
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as exc:  # skops reads the file's own schema: any fault there means it is not ours
+        raise DataError(f"{what} is not a readable skops file ({type(exc).__name__}): refused; retrain") from None
+    foreign = sorted(set(untrusted) - set(TRUSTED))
+    if foreign:
+        raise DataError(f"{what} names types this product never saves ({', '.join(foreign[:3])}): refused; retrain")
+    return sio.load(path, trusted=list(untrusted))
+
+
+def dump_arrays(arrays: dict[str, np.ndarray], path: Path) -> None:
+    """Write named numeric or boolean arrays to ``path`` (an ``.npz``, uncompressed).
+
+    Raises ValueError for an object array (it would need a pickle)."""
+    bad = [k for k, a in arrays.items() if np.asarray(a).dtype == object]
+    if bad:
+        raise ValueError(f"arrays {bad} are object arrays, which only a pickle can hold")
+    with open(path, "wb") as fh:
+        np.savez(fh, **{k: np.asarray(a) for k, a in arrays.items()})
+
+
+def load_arrays(path: Path, what: str) -> dict[str, np.ndarray]:
+    """The arrays of the ``.npz`` file ``path``, read without pickles.
+
+    Raises DataError naming ``what`` when the file is not an ``.npz`` of plain arrays."""
+    try:
+        with np.load(Path(path), allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise DataError(f"{what} is not an array file this product wrote ({str(exc)[:80]}): refused; retrain") from None
+
+
+def check_run_files(folder: Path) -> None:
+    """Refuse a run folder that holds a file no run of this format holds (a ``.joblib`` or
+    any pickle among them), before anything in it is read.
+
+    Raises DataError naming the run and the first such file."""
+    folder = Path(folder)
+    for p in sorted(folder.iterdir()):
+        if p.is_dir() or not (p.name in MODEL_FILES or p.suffix in DATA_SUFFIXES):
+            raise DataError(f"run {folder.name} holds {p.name}, which no run holds (runs keep no code: a pickle "
+                            "would run code when loaded): refused; remove it or retrain")

@@ -1,0 +1,111 @@
+"""Runs that cannot run code (issue 17, item 2): every part of a run loads without executing
+code, and a run folder with a planted payload is refused in one line, the payload never run."""
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from core import registry
+from core.errors import DataError
+from tests.conftest import REPO
+
+
+class _Payload:
+    """A pickle that, when loaded, creates the file ``marker`` (what an attacker's would do)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.fixture()
+def copied(trained, tmp_path):
+    """A copy of the small trained run in its own runs folder: (artifacts, run folder, marker path)."""
+    art, run = trained
+    dst = tmp_path / "artifacts"
+    (dst / "runs").mkdir(parents=True)
+    shutil.copytree(run.path, dst / "runs" / run.run_id)
+    (dst / "CURRENT").write_text(run.run_id, encoding="utf-8")
+    return dst, dst / "runs" / run.run_id, tmp_path / "payload-ran"
+
+
+def test_a_run_holds_no_pickle_and_its_parts_load(trained):
+    art, run = trained
+    names = {p.name for p in run.path.iterdir()}
+    assert not [n for n in names if n.endswith((".joblib", ".pkl", ".pickle"))]
+    assert {"baseline.skops", "segmenter.json", "segmenter_preprocessor.skops", "segmenter_reference.npz"} <= names
+    for p in run.path.iterdir():   # none of the files is a pickle (protocol 2+ starts with 0x80)
+        assert not p.read_bytes()[:1] == b"\x80", p.name
+    seg = run.segmenter()
+    scored = run.table("scored")
+    feats = run.table("features")
+    again = seg.assign(feats)["segment_id"].to_numpy()
+    np.testing.assert_array_equal(again, scored["segment_id"].to_numpy())   # assigns as the trained one did
+    base = run.baseline()
+    assert base.predict_proba(feats[run.scoring().feature_names]).shape == (len(feats), 2)
+
+
+def _score_cli(art, data):
+    return subprocess.run([sys.executable, "-m", "core", "--artifacts", str(art), "score", "--data", str(data),
+                           "--out", str(art / "out.csv")], cwd=REPO, capture_output=True, text=True)
+
+
+def test_a_planted_pickle_in_a_run_folder_is_refused_in_one_line_and_never_runs(copied, small_csv):
+    art, folder, marker = copied
+    (folder / "segmenter.joblib").write_bytes(pickle.dumps(_Payload(marker)))
+    with pytest.raises(DataError, match=r"holds segmenter\.joblib, which no run holds .*refused"):
+        registry.load_run(art)
+    out = _score_cli(art, small_csv)
+    assert out.returncode == 2
+    assert len(out.stderr.strip().splitlines()) == 1 and "segmenter.joblib" in out.stderr
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("part", ["segmenter_preprocessor.skops", "baseline.skops"])
+def test_a_model_part_replaced_by_a_pickle_is_refused_and_never_runs(copied, small_csv, part):
+    art, folder, marker = copied
+    (folder / part).write_bytes(pickle.dumps(_Payload(marker)))
+    run = registry.load_run(art)
+    load = run.segmenter if part.startswith("segmenter") else run.baseline
+    with pytest.raises(DataError, match=rf"{part} is not a skops file .*refused"):
+        load()
+    if part.startswith("segmenter"):
+        out = _score_cli(art, small_csv)
+        assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and part in out.stderr
+    assert not marker.exists()
+
+
+def test_a_skops_file_naming_a_foreign_function_is_refused_before_anything_is_built(copied):
+    import skops.io as sio
+    from sklearn.preprocessing import FunctionTransformer
+
+    art, folder, marker = copied
+    sio.dump(FunctionTransformer(os.system, kw_args={}), folder / "segmenter_preprocessor.skops")
+    with pytest.raises(DataError, match=r"names types this product never saves \((posix|os)\.system"):
+        registry.load_run(art).segmenter()
+    assert not marker.exists()
+
+
+def test_an_array_file_holding_an_object_array_is_refused(copied):
+    art, folder, _ = copied
+    with open(folder / "segmenter_reference.npz", "wb") as fh:
+        np.savez(fh, ref_Z=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(DataError, match=r"segmenter_reference\.npz is not an array file this product wrote"):
+        registry.load_run(art).segmenter()
+
+
+def test_a_run_of_the_pickle_format_is_refused_as_another_version(copied):
+    import json
+
+    art, folder, _ = copied
+    man = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    man["run_format"] = 2
+    (folder / "manifest.json").write_text(json.dumps(man), encoding="utf-8")
+    with pytest.raises(DataError, match="another version of the product .*retrain"):
+        registry.load_run(art)
