@@ -1,4 +1,4 @@
-"""Streamlit entry: page registry and the sidebar with the active run.
+"""Streamlit entry: page registry and the sidebar with the active run and the background jobs.
 
 Run with ``make run`` (or ``streamlit run app.py``). The pages live in ``pages/``, one
 file each; their shared helpers are in ``ui.py`` (why a page opened without this frame
@@ -7,7 +7,7 @@ hands over to it: :func:`ui.frame`).
 import streamlit as st
 
 from core.errors import DataError
-from ui import RunView, active_run_id, settings
+from ui import RunView, active_run_id, jobs_sidebar, settings
 
 st.set_page_config(page_title="ShopSphere customer intelligence", layout="wide")
 
@@ -35,4 +35,5 @@ with st.sidebar:
         except DataError:  # the page says what is wrong with the run
             pass
     st.caption(f"Runs folder: {settings().artifacts_dir}")
+    jobs_sidebar()
 page.run()

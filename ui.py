@@ -50,11 +50,12 @@ def frame() -> None:
 
 
 def settings() -> Settings:
-    """The app's settings: ``configs/default.toml``; the environment variables
-    ``SHOPSPHERE_ARTIFACTS`` (runs folder) and ``SHOPSPHERE_UPLOAD_MAX_MB`` override it."""
+    """The app's settings: ``configs/default.toml`` (or the file the environment variable
+    ``SHOPSPHERE_SETTINGS`` names); the environment variables ``SHOPSPHERE_ARTIFACTS`` (runs
+    folder) and ``SHOPSPHERE_UPLOAD_MAX_MB`` override it."""
     limit = os.environ.get("SHOPSPHERE_UPLOAD_MAX_MB")
-    return load_settings(SETTINGS_FILE if SETTINGS_FILE.is_file() else None,
-                         artifacts_dir=os.environ.get("SHOPSPHERE_ARTIFACTS"),
+    path = os.environ.get("SHOPSPHERE_SETTINGS") or (SETTINGS_FILE if SETTINGS_FILE.is_file() else None)
+    return load_settings(path, artifacts_dir=os.environ.get("SHOPSPHERE_ARTIFACTS"),
                          upload_max_mb=int(limit) if limit else None)
 
 
@@ -267,9 +268,12 @@ def cached_figure(key: tuple, _build):
 
 
 def clear_caches() -> None:
-    """Forget every cached read and computation (after a retrain, promote or roll back)."""
+    """Forget every cached read and computation of runs (after a retrain, promote or roll
+    back); the admin door's count of wrong passwords (:func:`_door`) is kept."""
     st.cache_data.clear()
-    st.cache_resource.clear()
+    for fn in (_result, _table, _segment_names, _named_table, _spec, _test_rows, group_importance,
+               segment_only_scores, filter_control, scoring_model, cached_figure):
+        fn.clear()
 
 
 SEGMENT_FILTER = "segment_filter"  # persistent UI state shared by the pages that filter segments
@@ -322,6 +326,162 @@ def require_run() -> RunView:
 def show_error(exc: DataError) -> None:
     """Show a bad-input error as one line."""
     st.error(str(exc))
+
+
+# -- background jobs (core.jobs) ----------------------------------------------------------------
+def client_address() -> str:
+    """The address of this session's browser ("unknown" when Streamlit does not know it,
+    as under AppTest)."""
+    ip = st.context.ip_address
+    return ip if isinstance(ip, str) and ip else "unknown"
+
+
+def requested_by() -> str:
+    """Who starts a job from this session, as the job shows it: "the app, client ADDRESS"."""
+    return f"the app, client {client_address()}"
+
+
+def start_job(kind: str, params: dict, label: str, remove_on_failure: list[str] | None = None):
+    """Start a background job (:func:`core.jobs.start`) with the app's settings; returns the
+    job, or None after showing why it was refused (one line)."""
+    from core import jobs
+
+    cfg = settings()
+    try:
+        job = jobs.start(cfg.artifacts_dir, kind, params, label, cfg, requested_by(), remove_on_failure)
+    except DataError as exc:
+        show_error(exc)
+        return None
+    st.session_state.setdefault("my_jobs", []).append(job.job_id)
+    return job
+
+
+def job_line(job) -> str:
+    """One line on a job: what it does and where it stands."""
+    if job.status == "running":
+        return f"{job.label}: {job.fraction:.0%}, {job.step}"
+    if job.status == "queued":
+        return f"{job.label}: starting"
+    if job.status == "done":
+        return f"{job.label}: done ({job.outcome or job.run_id})"
+    if job.status == "failed":
+        return f"{job.label}: failed: {job.error}"
+    if job.status == "interrupted":
+        return f"{job.label}: interrupted: {job.error}"
+    return f"{job.label}: cancelled"
+
+
+#: Finished jobs stay in the sidebar this long (seconds).
+RECENT_S = 900
+
+
+@st.fragment(run_every=2)
+def jobs_sidebar() -> None:
+    """The runs folder's jobs in the sidebar, every 2 s: those queued or running (step and
+    progress bar) and those finished in the last 15 minutes. When a training job this
+    session saw running finishes, the cached runs are forgotten and the app reruns, so every
+    page shows the new current run."""
+    from datetime import datetime, timezone
+
+    from core import jobs
+
+    art = settings().artifacts_dir
+    recent = []
+    now = datetime.now(timezone.utc)
+    for j in jobs.list_jobs(art, limit=20):
+        if j.active or (j.finished_at and (now - datetime.fromisoformat(j.finished_at)).total_seconds() < RECENT_S):
+            recent.append(j)
+    seen = st.session_state.setdefault("_jobs_seen_active", set())
+    finished_training = [j for j in recent if j.job_id in seen and not j.active and j.kind == "train"]
+    if not recent:
+        return
+    st.caption("Jobs")
+    for j in recent:
+        if j.active:
+            seen.add(j.job_id)
+            st.progress(j.fraction, text=job_line(j))
+        else:
+            (st.success if j.status == "done" else st.warning)(job_line(j), icon=None)
+    if finished_training:
+        for j in finished_training:
+            seen.discard(j.job_id)
+        clear_caches()
+        st.rerun()
+
+
+# -- the admin door -------------------------------------------------------------------------------
+@st.cache_resource(show_spinner=False)
+def _door():
+    """The wrong-password count of every session and client address (one per server process;
+    :func:`clear_caches` keeps it)."""
+    from core.throttle import Backoff
+
+    return Backoff()
+
+
+def admin_gate(secret: str) -> None:
+    """Ask for the admin password once per session, behind progressive delays
+    (:class:`core.throttle.Backoff`, keyed by this session and by the client's address): the
+    wait is shown and the form refuses tries until it is over. A failed try is logged
+    (``logging`` and ``<artifacts>/monitoring/admin_door.jsonl``). Returns when this session
+    has given the password; otherwise draws the form and stops the page."""
+    import hmac
+    import json
+    import logging
+    import time
+    from datetime import datetime, timezone
+
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    if st.session_state.get("admin_ok"):
+        return
+    door = _door()
+    address = client_address()
+    ctx = get_script_run_ctx()
+    keys = (("session", ctx.session_id if ctx else "none"), ("address", address))
+    wait = door.wait_s(keys, time.time())
+    with st.form("admin_login"):
+        given = st.text_input("Admin password", type="password")
+        go = st.form_submit_button("Open the Admin page", disabled=wait > 0)
+    if go and wait <= 0:
+        if given and hmac.compare_digest(given.encode("utf-8"), secret.encode("utf-8")):
+            door.succeed(keys)
+            st.session_state["admin_ok"] = True
+            st.rerun()
+        wait = door.fail(keys, time.time())
+        fails = max(door.failures(k) for k in keys)
+        logging.getLogger("shopsphere.admin").warning("wrong admin password from %s (%d in a row); next try in %.0f s",
+                                                      address, fails, wait)
+        try:
+            f = settings().artifacts_dir / "monitoring" / "admin_door.jsonl"
+            f.parent.mkdir(parents=True, exist_ok=True)
+            with f.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                     "address": address, "failures_in_a_row": fails, "wait_s": wait}) + "\n")
+        except OSError:
+            pass
+        st.session_state["_door_wrong"] = True
+        st.rerun()  # drawn again, so the form is closed at once when the try costs a wait
+    if st.session_state.pop("_door_wrong", False):
+        st.error("Wrong admin password.")
+    if wait > 0:
+        _door_wait(keys)
+    else:
+        st.info("Admin actions need the admin password.")
+    st.stop()
+
+
+@st.fragment(run_every=1)
+def _door_wait(keys) -> None:
+    """The wait before the next password try, counted down each second; the page reruns
+    (and the form opens again) when it is over."""
+    import math
+    import time
+
+    wait = _door().wait_s(keys, time.time())
+    if wait <= 0:
+        st.rerun()
+    st.warning(f"Too many wrong passwords from this browser or address: the next try is taken in {math.ceil(wait)} s.")
 
 
 def admin_password() -> str | None:

@@ -1,4 +1,4 @@
-"""Command line: ``python -m core generate|train|retrain|score|spec draft|runs|promote|rollback|drift|backtest|report``.
+"""Command line: ``python -m core generate|train|retrain|score|spec draft|runs|jobs|promote|rollback|drift|backtest|report``.
 
 Bad input (a :class:`~core.errors.DataError`) prints one line ``error: ...`` to stderr and
 exits with code 2; the current run is never changed by a failed command.
@@ -98,6 +98,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--scheduler", default=None, help="with --engine dask: scheduler address (default: a LocalCluster)")
     s.add_argument("--workers", type=int, default=2, help="with --engine dask and no --scheduler: local workers")
 
+    jb = sub.add_parser("jobs", parents=[common], help="background jobs started from the app: list them, cancel one")
+    jb_sub = jb.add_subparsers(dest="jobs_command")
+    jb_sub.add_parser("list", parents=[common], help="every job, newest first (the default)")
+    jc = jb_sub.add_parser("cancel", parents=[common], help="stop a queued or running job")
+    jc.add_argument("job_id")
+    jr = jb_sub.add_parser("run", parents=[common], help="carry out a job (what the app's job process runs)")
+    jr.add_argument("job_id")
     sub.add_parser("runs", parents=[common], help="list the runs with their metrics, newest first (column current)")
     pr = sub.add_parser("promote", parents=[common], help="make a run the current one (the champion)")
     pr.add_argument("run_id", help="the run's id, e.g. 20261129-134859-fa7f61")
@@ -140,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
             return _drift(args, settings)
         if args.command == "runs":
             return _runs(settings)
+        if args.command == "jobs":
+            return _jobs(args, settings)
         if args.command == "promote":
             from core import registry
             previous = registry.promote(settings.artifacts_dir, args.run_id)
@@ -153,6 +162,24 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted; the current run is unchanged", file=sys.stderr)
         return 130
+    return 0
+
+
+def _jobs(args, settings) -> int:
+    from core import jobs
+
+    if args.jobs_command == "run":
+        return jobs.run(settings.artifacts_dir, args.job_id)
+    if args.jobs_command == "cancel":
+        job = jobs.cancel(settings.artifacts_dir, args.job_id)
+        print(f"asked job {job.job_id} ({job.label}) to stop")
+        return 0
+    rows = jobs.list_jobs(settings.artifacts_dir)
+    if not rows:
+        print(f"no jobs in {jobs.jobs_dir(settings.artifacts_dir)}")
+    for j in rows:
+        what = {"done": j.outcome or j.run_id or "", "failed": j.error or "", "running": f"{j.fraction:.0%} {j.step}"}
+        print(f"{j.job_id}  {j.status:<11} {j.label}  {what.get(j.status, '')}".rstrip())
     return 0
 
 

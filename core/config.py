@@ -278,12 +278,19 @@ def load_settings(path: str | Path | None = None, **overrides) -> Settings:
             raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise DataError(f"settings file {path}: not valid TOML ({exc})") from None
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    return settings_from_dict(raw, f"settings file {path}" if path is not None else "settings")
+
+
+def settings_from_dict(raw: dict, where: str = "settings") -> Settings:
+    """Settings from a dict shaped like the TOML file (or :meth:`Settings.to_dict`: what a
+    background job keeps, :mod:`core.jobs`). Raises DataError, naming ``where``, as
+    :func:`load_settings` does."""
+    raw = dict(raw)
     seg = raw.pop("segmentation", {})
     prop = raw.pop("propensity", {})
     if not isinstance(seg, dict) or not isinstance(prop, dict):
-        raise DataError(f"settings file {path}: [segmentation] and [propensity] must be tables")
-    raw.update({k: v for k, v in overrides.items() if v is not None})
-    where = f"settings file {path}" if path is not None else "settings"
+        raise DataError(f"{where}: [segmentation] and [propensity] must be tables")
     for table, cls, given in (("", Settings, raw), ("[segmentation] ", SegmentationSettings, seg),
                               ("[propensity] ", PropensitySettings, prop)):
         unknown = sorted(set(given) - {f.name for f in dataclasses.fields(cls)} - {"segmentation", "propensity"})

@@ -1,13 +1,15 @@
-"""Score a file: upload a customer table, preview it, score it with the current run, download."""
+"""Score a file: upload a customer table, preview it, score it with the current run as a
+background job (``core.jobs``: it goes on if the page is left), download the result."""
 from datetime import date
+from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
-from core.data import quality_notes, read_bytes
+from core import jobs, registry
+from core.data import read_bytes
 from core.errors import DataError
-from core.scoring import OUTPUT_NAMES
-from core.sinks import csv_bytes
-from ui import require_run, scoring_model, settings, show_error
+from ui import job_line, require_run, scoring_model, settings, show_error, start_job
 
 run = require_run()
 cfg = settings()
@@ -15,40 +17,69 @@ model = scoring_model(str(cfg.artifacts_dir), run.run_id)
 
 st.title("Score a file")
 st.write(f"Upload a customer table with the columns of the **{model.spec.name}** spec (no target needed); "
-         f"every customer gets a segment and a propensity from run `{run.run_id}`. "
-         f"Files above {cfg.upload_max_mb} MB: use `python -m core score`.")
+         f"every customer gets a segment and a propensity from run `{run.run_id}`. The scoring runs as a job of its "
+         f"own: you can leave the page and come back for the result. Files above {cfg.upload_max_mb} MB: use "
+         "`python -m core score`.")
+
+
+@st.fragment(run_every=2)
+def _scoring(job_id: str, where: str) -> None:
+    """A scoring job's state; when done, its notes, a preview and the download (refreshed every 2 s)."""
+    try:
+        job = jobs.read(cfg.artifacts_dir, job_id)
+    except DataError as exc:
+        show_error(exc)
+        return
+    if job.active:
+        st.progress(job.fraction, text=job_line(job))
+        return
+    if job.status != "done":
+        (st.warning if job.status == "cancelled" else st.error)(job_line(job))
+        return
+    for note in job.notes:
+        st.warning(note)
+    st.success(job.outcome or "Scored.")
+    out = Path(job.output)
+    st.dataframe(pd.read_parquet(out.with_suffix(".parquet")).head(50), hide_index=True)
+    st.download_button("Download scored CSV", out.read_bytes(), key=f"dl_{where}_{job_id}",
+                       file_name=f"scored_{job.run_id}_{date.today().isoformat()}.csv", mime="text/csv",
+                       on_click="ignore")
+
+
 # No type filter here: our parser names an unsupported type in a visible message.
 up = st.file_uploader("Customer table (CSV, TSV, TXT, Excel .xlsx or Parquet)")
-if up is None:
-    st.stop()
-if up.size > cfg.upload_max_mb * 1024 * 1024:
-    st.error(f"{up.name} is {up.size / 1024 / 1024:.1f} MB; the limit here is {cfg.upload_max_mb} MB. "
-             "Score it with `python -m core score --data FILE --out OUT`.")
-    st.stop()
-data = up.getvalue()  # read once; the preview and the parse use these same bytes
-try:
-    table = read_bytes(data, up.name, model.spec)
-except DataError as exc:
-    show_error(exc)
-    st.stop()
-st.write(f"**{up.name}**: {len(table):,} rows, {table.shape[1]} columns")
-st.dataframe(table.head(20), hide_index=True)
-key = (up.file_id, run.run_id)
-if st.button("Score with the current run", type="primary"):
+if up is not None:
+    if up.size > cfg.upload_max_mb * 1024 * 1024:
+        st.error(f"{up.name} is {up.size / 1024 / 1024:.1f} MB; the limit here is {cfg.upload_max_mb} MB. "
+                 "Score it with `python -m core score --data FILE --out OUT`.")
+        st.stop()
+    data = up.getvalue()  # read once; the preview and the kept copy use these same bytes
     try:
-        scored, report = model.score(table, source=up.name)
+        table = read_bytes(data, up.name, model.spec)
     except DataError as exc:
         show_error(exc)
         st.stop()
-    # kept in session state so the result stays on screen across reruns (e.g. after a download)
-    st.session_state["score_result"] = (key, scored, quality_notes(report["quality"], report["unseen_categories"]))
-result = st.session_state.get("score_result")
-if result is not None and result[0] == key:
-    _, scored, notes = result
-    for note in notes:
-        st.warning(note)
-    st.success(f"Scored {len(scored):,} customers.")
-    st.dataframe(scored.head(50), hide_index=True)
-    st.download_button("Download scored CSV", csv_bytes(scored.rename(columns=OUTPUT_NAMES)),
-                       file_name=f"scored_{run.run_id}_{date.today().isoformat()}.csv", mime="text/csv",
-                       on_click="ignore")
+    st.write(f"**{up.name}**: {len(table):,} rows, {table.shape[1]} columns")
+    st.dataframe(table.head(20), hide_index=True)
+    key = (up.file_id, run.run_id)
+    if st.button("Score with the current run", type="primary"):
+        try:  # the job reads the file from the server's copy, kept under uploads/
+            path = registry.save_upload_bytes(cfg.artifacts_dir, up.name, data)
+        except DataError as exc:
+            show_error(exc)
+            st.stop()
+        job = start_job("score", {"data": str(path), "name": up.name, "run_id": run.run_id, "remove_input": True},
+                        f"score {up.name}", remove_on_failure=[str(path)])
+        if job is not None:
+            st.session_state["score_job"] = (key, job.job_id)
+    mine = st.session_state.get("score_job")
+    if mine is not None and mine[0] == key:
+        _scoring(mine[1], "now")
+
+shown = (st.session_state.get("score_job") or (None, None))[1]
+recent = [j for j in jobs.list_jobs(cfg.artifacts_dir, limit=50) if j.kind == "score" and j.job_id != shown][:5]
+if recent:
+    st.subheader("Recent scorings")
+    for j in recent:
+        with st.expander(job_line(j), expanded=False):
+            _scoring(j.job_id, "recent")

@@ -51,21 +51,23 @@ def free_port() -> int:
 
 
 @contextmanager
-def app_server(artifacts: Path, log: Path, timeout: float = 60.0):
+def app_server(artifacts: Path, log: Path, timeout: float = 60.0, env: dict | None = None):
     """Run ``streamlit run app.py`` on a free localhost port against ``artifacts``; yields the
     base URL and stops the server on exit. Raises RuntimeError when it does not answer in
-    ``timeout`` seconds (the server's output is in ``log``)."""
-    with app_servers(artifacts, [log], timeout) as urls:
+    ``timeout`` seconds (the server's output is in ``log``). ``env``: more environment
+    variables for the server (``SHOPSPHERE_SETTINGS``, say)."""
+    with app_servers(artifacts, [log], timeout, env) as urls:
         yield urls[0]
 
 
 @contextmanager
-def app_servers(artifacts: Path, logs: list[Path], timeout: float = 120.0):
+def app_servers(artifacts: Path, logs: list[Path], timeout: float = 120.0, env: dict | None = None):
     """As :func:`app_server`, for ``len(logs)`` servers started at once (their start-up
     overlaps); yields their base URLs in order and stops them all on exit."""
     import urllib.request
 
-    env = dict(os.environ, SHOPSPHERE_ARTIFACTS=str(artifacts))
+    extra = env or {}
+    env = dict(os.environ, SHOPSPHERE_ARTIFACTS=str(artifacts), **extra)
     env.pop("SHOPSPHERE_ADMIN_PASSWORD", None)
     procs, urls = [], []
     try:

@@ -178,15 +178,69 @@ def test_approach_page_measures_segments_against_the_classifier(app_env):
     assert any("Recommended production design" == h.value for h in at.subheader)
 
 
+def _try_password(at, given):
+    at.text_input[0].input(given)
+    next(b for b in at.button if b.label == "Open the Admin page").click().run()
+
+
 def test_admin_needs_the_password_when_one_is_set(app_env, monkeypatch):
+    import ui
+
     monkeypatch.setenv("SHOPSPHERE_ADMIN_PASSWORD", "s3cret-pass")
+    ui._door.clear()
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
     at.switch_page("pages/admin.py").run()
-    assert not at.button  # nothing to press before the password
-    at.text_input[0].input("wrong").run()
-    assert any(e.value == "Wrong admin password." for e in at.error) and not at.button
-    at.text_input[0].input("s3cret-pass").run()
-    assert not at.error and at.button[0].label == "Train a new run"
+    assert [b.label for b in at.button] == ["Open the Admin page"]  # nothing else to press before the password
+    _try_password(at, "wrong")
+    assert any(e.value == "Wrong admin password." for e in at.error) and len(at.button) == 1
+    _try_password(at, "s3cret-pass")
+    assert not at.error and not at.exception
+    assert "Train a new run" in [b.label for b in at.button]
+    at.switch_page("pages/overview.py").run()
+    at.switch_page("pages/admin.py").run()            # asked once per session
+    assert "Train a new run" in [b.label for b in at.button]
+
+
+def test_wrong_admin_passwords_make_the_next_try_wait(app_env, monkeypatch, tmp_path):
+    """Three wrong tries cost nothing; the fourth makes the next one wait 2 s (then 4, 8...),
+    the form refuses tries meanwhile and says how long; each wrong try is logged."""
+    import json
+    import time
+
+    import ui
+
+    monkeypatch.setenv("SHOPSPHERE_ADMIN_PASSWORD", "s3cret-pass")
+    ui._door.clear()
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    at.switch_page("pages/admin.py").run()
+    for _ in range(3):
+        _try_password(at, "guess")
+        assert not at.warning
+    _try_password(at, "guess")   # the fourth wrong try in a row
+    assert any("next try is taken in 2 s" in w.value for w in at.warning)
+    assert next(b for b in at.button if b.label == "Open the Admin page").disabled   # no try while waiting
+    assert "Train a new run" not in [b.label for b in at.button]
+    time.sleep(2.1)
+    at.run()
+    assert not next(b for b in at.button if b.label == "Open the Admin page").disabled
+    _try_password(at, "s3cret-pass")
+    assert "Train a new run" in [b.label for b in at.button]
+    lines = (app_env.path.parents[1] / "monitoring" / "admin_door.jsonl").read_text(encoding="utf-8").splitlines()
+    logged = [json.loads(x) for x in lines][-4:]
+    assert [x["failures_in_a_row"] for x in logged] == [1, 2, 3, 4] and logged[-1]["wait_s"] == 2.0
+
+
+def test_the_backoff_doubles_the_wait_per_wrong_try_and_clears_on_success():
+    from core.throttle import Backoff
+
+    door = Backoff(free=3, base_s=2.0, max_s=30.0)
+    a, b = ("session", "s1"), ("address", "10.0.0.1")
+    waits = [door.fail([a, b], now=100.0) for _ in range(8)]
+    assert waits == [0, 0, 0, 2, 4, 8, 16, 30]
+    assert door.wait_s([a], now=110.0) == 20.0 and door.wait_s([("session", "new")], now=110.0) == 0.0
+    assert door.wait_s([("session", "new"), b], now=110.0) == 20.0   # a new session from the same address waits
+    door.succeed([a, b])
+    assert door.wait_s([a, b], now=110.0) == 0.0 and door.failures(b) == 0
 
 
 def test_admin_without_password_only_on_localhost():

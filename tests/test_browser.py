@@ -117,3 +117,93 @@ def test_every_page_url_as_the_first_request_of_a_fresh_server_shows_the_frame(t
                 assert active.text.strip() == nav, f"/{path}: {active.text} is marked as the open page"
     finally:
         driver.quit()
+
+
+def _sidebar(driver) -> str:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.CSS_SELECTOR, "[data-testid=stSidebar]").text
+
+
+def _wait_sidebar(driver, text: str, timeout: float = 240.0) -> str:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = _sidebar(driver)
+        if text in got:
+            return got
+        time.sleep(0.5)
+    raise AssertionError(f"'{text}' not in the sidebar after {timeout:.0f} s: {_sidebar(driver)}")
+
+
+def _start_training(driver, data) -> None:
+    """Admin > Retrain: type the data file, press "Train a new run", wait for the job's start."""
+    field = next(i for i in driver.find_elements("css selector", "[data-testid=stTextInput] input") if i.is_displayed())
+    field.send_keys(str(data))
+    field.send_keys("\n")
+    browser.wait_page(driver, "Admin")
+    browser.click_button(driver, "Train a new run")
+    browser.wait_text(driver, "Training started as job")
+
+
+def _click_retrying(driver, label: str, tries: int = 10) -> None:
+    """Click a button that a fragment redraws every 2 s (a redrawn one is a new element)."""
+    import time
+
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    for _ in range(tries):
+        try:
+            browser.click_button(driver, label)
+            return
+        except (StaleElementReferenceException, StopIteration):
+            time.sleep(0.3)
+    raise AssertionError(f"no clickable button '{label}'")
+
+
+def test_a_training_started_in_the_browser_outlives_the_page_the_browser_and_the_server(tmp_path, small_csv,
+                                                                                        settings_file):
+    """Admin > Retrain starts a training job; the page is left, the browser closed and the
+    server stopped while the job runs; a new server and a new browser session then see the
+    job finish and its run current. A second training is then cancelled from the Jobs tab."""
+    from core import jobs, registry
+
+    art = tmp_path / "artifacts"
+    art.mkdir()
+    env = {"SHOPSPHERE_SETTINGS": str(settings_file)}
+    with browser.app_server(art, tmp_path / "first.log", env=env) as url:
+        driver = browser.chrome(tmp_path)
+        try:
+            driver.get(f"{url}/admin")
+            browser.wait_page(driver, "Admin")
+            _start_training(driver, small_csv)
+            [job] = jobs.list_jobs(art)
+            browser.open_page(driver, "")                         # leave the page
+            _wait_sidebar(driver, "train on")                    # the job in the sidebar of another page
+        finally:
+            driver.quit()                                         # close the browser
+        assert jobs.read(art, job.job_id).active
+    running = jobs.read(art, job.job_id)                         # the server has stopped: the job goes on
+    assert running.active, running
+    with browser.app_server(art, tmp_path / "second.log", env=env) as url:
+        driver = browser.chrome(tmp_path)
+        try:
+            driver.get(url)
+            side = _wait_sidebar(driver, "done (trained and made current)")
+            done = jobs.read(art, job.job_id)
+            assert done.status == "done" and done.run_id == registry.current_run_id(art)
+            browser.wait_page(driver, browser.PAGES[""][1])
+            assert done.run_id in _sidebar(driver), side          # the new run is the active run
+            browser.open_page(driver, "admin")
+            _start_training(driver, small_csv)
+            second = next(j for j in jobs.list_jobs(art) if j.job_id != job.job_id)
+            browser.open_tab(driver, "Admin", "Jobs")
+            browser.wait_text(driver, f"Job {second.job_id}")
+            _click_retrying(driver, "Cancel this job")
+            _wait_sidebar(driver, "cancelled", timeout=60)
+            assert jobs.read(art, second.job_id).status == "cancelled"
+            assert registry.current_run_id(art) == done.run_id and registry.list_runs(art) == [done.run_id]
+            browser.screenshot(driver, tmp_path / "jobs.png")
+        finally:
+            driver.quit()
