@@ -421,7 +421,8 @@ def day_iso(day: int) -> str:
 #: cutoffs gives every feature, so the join meets customer-days, not lines.
 FEATURE_STAGES = (
     ("d0", """
-    SELECT customer_id, day, SUM(amount) AS net, SUM(quantity) AS units, COUNT(*) AS lines,
+    SELECT customer_id, day, CAST(SUM(amount) AS BIGINT) AS net, CAST(SUM(quantity) AS BIGINT) AS units,
+               COUNT(*) AS lines,
                COUNT(CASE WHEN is_return = 1 THEN 1 END) AS return_lines,
                COUNT(CASE WHEN is_return = 0 THEN 1 END) AS sale_lines {channel_days}
         FROM events GROUP BY customer_id, day
@@ -455,11 +456,16 @@ FEATURE_STAGES = (
     SELECT c.cutoff, d.customer_id,
                COUNT(CASE WHEN d.net > 0 THEN 1 END) AS frequency,
                MIN(CASE WHEN d.net > 0 THEN d.day END) AS first_day, MAX(CASE WHEN d.net > 0 THEN d.day END) AS last_day,
-               AVG(CASE WHEN d.net > 0 THEN d.net END) AS spend_mean, MAX(CASE WHEN d.net > 0 THEN d.net END) AS spend_max,
-               AVG(CASE WHEN d.net > 0 THEN d.units END) AS units_per_purchase,
+               CAST(SUM(CASE WHEN d.net > 0 THEN d.net END) AS DOUBLE)
+                   / NULLIF(COUNT(CASE WHEN d.net > 0 THEN 1 END), 0) / {scale} AS spend_mean,
+               CAST(MAX(CASE WHEN d.net > 0 THEN d.net END) AS DOUBLE) / {scale} AS spend_max,
+               CAST(SUM(CASE WHEN d.net > 0 THEN d.units END) AS DOUBLE)
+                   / NULLIF(COUNT(CASE WHEN d.net > 0 THEN 1 END), 0) / {scale} AS units_per_purchase,
                AVG(CASE WHEN d.net > 0 THEN d.lines END) AS lines_per_purchase,
-               AVG(d.gap) AS gap_mean, STDDEV_SAMP(d.gap) AS gap_sd {windows},
-               SUM(d.net) AS spend_total, CAST(SUM(d.return_lines) AS BIGINT) AS return_lines,
+               AVG(d.gap) AS gap_mean,
+               CASE WHEN COUNT(d.gap) > 1 THEN SQRT(CAST(COUNT(d.gap) * SUM(d.gap * d.gap) - SUM(d.gap) * SUM(d.gap)
+                   AS DOUBLE) / (COUNT(d.gap) * (COUNT(d.gap) - 1))) END AS gap_sd {windows},
+               CAST(SUM(d.net) AS DOUBLE) / {scale} AS spend_total, CAST(SUM(d.return_lines) AS BIGINT) AS return_lines,
                CAST(SUM(d.lines) AS BIGINT) AS lines, CAST(SUM(d.sale_lines) AS BIGINT) AS sale_lines,
                CAST(SUM(d.new_products) AS BIGINT) AS distinct_products,
                CAST(SUM(d.new_categories) AS BIGINT) AS distinct_categories,
@@ -483,6 +489,28 @@ ORDER BY f.cutoff, f.customer_id
 #: expressions (``WITH d0 AS (...), ...``), the last as its query; Spark runs this text.
 FEATURE_SQL = "WITH " + ",\n".join(f"{name} AS ({sql.strip()})" for name, sql in FEATURE_STAGES[:-1]) + "\n" + \
     FEATURE_STAGES[-1][1].strip() + "\n"
+
+
+#: Amounts and quantities reach the feature SQL as whole multiples of 1/FIXED_POINT (a
+#: ten-thousandth of a currency unit or of a unit), so that every sum of them is a sum of
+#: integers: exact, and the same in any order. A sum of doubles is not: DuckDB adds a
+#: group's values in the order its threads reach them, which changes with the machine's
+#: load, and the last bits of the spend features moved from one training to the next on one
+#: machine (CDNOW, 2026-12-06), and with them the model. Averages are integer sums over
+#: counts; the spread of the gaps comes from integer sums too (n sum(x^2) - (sum x)^2), not
+#: from a streaming variance.
+FIXED_POINT = 10_000
+
+
+def fixed_point(values: np.ndarray, what: str) -> np.ndarray:
+    """``values`` (money or quantities, float) as int64 multiples of ``1 / FIXED_POINT``,
+    rounded to the nearest. Raises DataError when a value is beyond 10^14 (the sums must
+    stay within int64)."""
+    v = np.asarray(values, dtype=np.float64)
+    big = np.abs(v) >= 1e14
+    if big.any():
+        raise DataError(f"the log's {what} holds {v[big][0]:g}, beyond 10^14: not an amount this product reads")
+    return np.round(v * FIXED_POINT).astype(np.int64)
 
 
 def _channel_names(ev: pd.DataFrame, most: int = 5) -> list[str]:
@@ -525,7 +553,8 @@ def feature_stages(spec: LogSpec, channels: list[str]) -> list[tuple[str, str]]:
 
 def _placeholders(spec: LogSpec, channels: list[str]) -> dict:
     windows = "".join(f", COUNT(CASE WHEN d.net > 0 AND d.day >= c.cutoff - {w} THEN 1 END) AS purchases_{w}d"
-                      f", SUM(CASE WHEN d.net > 0 AND d.day >= c.cutoff - {w} THEN d.net ELSE 0 END) AS spend_{w}d"
+                      f", CAST(SUM(CASE WHEN d.net > 0 AND d.day >= c.cutoff - {w} THEN d.net ELSE 0 END) AS DOUBLE)"
+                      f" / {FIXED_POINT} AS spend_{w}d"
                       for w in WINDOWS)
     channel_days = "".join(f", COUNT(CASE WHEN is_return = 0 AND channel = {sql_literal(c)} THEN 1 END) "
                            f"AS ch_{i}" for i, c in enumerate(channels))
@@ -533,7 +562,7 @@ def _placeholders(spec: LogSpec, channels: list[str]) -> dict:
     chan_cols = "".join(f", CAST(f.ch_{i} AS DOUBLE) / NULLIF(f.sale_lines, 0) AS channel_share_{i}"
                         for i in range(len(channels)))
     return {"horizon": spec.horizon_days, "min_purchases": spec.min_purchases, "windows": windows,
-            "channel_days": channel_days, "channels": chan, "channel_cols": chan_cols}
+            "channel_days": channel_days, "channels": chan, "channel_cols": chan_cols, "scale": FIXED_POINT}
 
 
 def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
@@ -562,8 +591,8 @@ def _events_for_sql(ev: pd.DataFrame):
     channel = pa.DictionaryArray.from_arrays(pa.array(ch_codes, mask=ch_codes < 0),
                                              pa.array(list(ch_levels), type=pa.string()))
     table = pa.table({"customer_id": pa.array(cust), "day": pa.array(ev["day"].to_numpy(np.int64)),
-                      "amount": pa.array(ev["amount"].to_numpy(np.float64)),
-                      "quantity": pa.array(ev["quantity"].to_numpy(np.float64)),
+                      "amount": pa.array(fixed_point(ev["amount"].to_numpy(np.float64), "amount")),
+                      "quantity": pa.array(fixed_point(ev["quantity"].to_numpy(np.float64), "quantity")),
                       "is_return": pa.array(ev["is_return"].to_numpy(np.int8)),
                       "product": coded("product"), "category": coded("category"), "channel": channel})
     return table, categories

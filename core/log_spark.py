@@ -45,8 +45,9 @@ Parquet) and register them as the ``events`` view; then run the same text::
     out.write.parquet("s3a://bucket/features/")                    # or .toArrow().to_pandas()
 
 ``day`` must be the local day number (days since 1970-01-01, as :func:`core.log.events`
-computes it) and ``amount`` net of returns (negative for a return line), so the events
-must have gone through the same cleaning. Give the channel levels explicitly (on one
+computes it) and ``amount`` net of returns (negative for a return line), ``amount`` and
+``quantity`` as whole ten-thousandths (:func:`core.log.fixed_point`), so the events must
+have gone through the same cleaning. Give the channel levels explicitly (on one
 machine, :func:`core.log._channel_names` picks the five most used on non-return lines), so
 the features match those a model was trained with. Started as ``spark-submit --master
 spark://host:7077 job.py`` (leave ``.master(...)`` out of the builder then), only the driver
@@ -86,7 +87,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
 
 #: The events columns the SQL reads, with their Arrow and Spark types (in this order).
-EVENT_COLUMNS = (("customer_id", "string"), ("day", "int64"), ("amount", "double"), ("quantity", "double"),
+#: ``amount`` and ``quantity`` are whole ten-thousandths (:func:`core.log.fixed_point`), so that
+#: every sum is exact and the same in any order, as on DuckDB.
+EVENT_COLUMNS = (("customer_id", "string"), ("day", "int64"), ("amount", "int64"), ("quantity", "int64"),
                  ("is_return", "int8"), ("product", "string"), ("category", "string"),
                  ("channel", "string"))
 def _require_java() -> str:
@@ -171,6 +174,8 @@ def _events_arrow(ev: pd.DataFrame):
         values = ev[col]
         if kind == "string":
             values = values.astype(object).where(values.notna(), None)
+        elif col in ("amount", "quantity"):
+            values = pd.Series(log.fixed_point(values.to_numpy(float), col))
         try:
             arrays.append(pa.array(values.to_numpy(), type=pa.type_for_alias(kind), from_pandas=True))
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:

@@ -90,6 +90,31 @@ def test_events_on_or_after_a_cutoff_never_change_its_features():
                                    after.loc[after["snapshot_date"] == cut, col])
 
 
+def test_spend_features_do_not_depend_on_the_order_the_engine_adds_them_in():
+    """Amounts reach the SQL as whole ten-thousandths (log.FIXED_POINT), so every sum is a
+    sum of integers: the same in any order (DuckDB adds in the order its threads reach the
+    rows). Amounts such as 0.1 + 0.2 + 0.3 sum to other doubles in other orders."""
+    from core import synthetic_log
+
+    raw = synthetic_log.generate_log(600, seed=5)
+    spec = log.load_log_spec(Path(__file__).resolve().parents[1] / "configs" / "shopsphere_log.toml")
+    spec = log.LogSpec(**{**spec.__dict__, "attributes": None})
+    rng = np.random.default_rng(0)
+    raw["unit_price"] = np.round(rng.uniform(0.01, 99.99, len(raw)), 2)   # cents: not exact in binary
+    ev, _ = log.events(raw, spec, "log")
+    cuts = log.cutoff_days(spec, int(ev["day"].min()), int(ev["day"].max()))
+    a, _ = log.raw_features(ev, spec, cuts)
+    b, _ = log.raw_features(ev.sample(frac=1.0, random_state=3).reset_index(drop=True), spec, cuts)
+    money = [c for c in a.columns if c.startswith("spend") or c in ("units_per_purchase", "gap_sd")]
+    assert money and a[money].notna().any().all()
+    pd.testing.assert_frame_equal(a[money], b[money], check_exact=True)
+    cut = a["cutoff"].max()   # and the value is pandas' sum of the amounts before the cutoff, to 1e-6
+    before = ev[ev["day"] < cut].groupby("customer_id", observed=True)["amount"].sum()
+    got = a[a["cutoff"] == cut].set_index("customer_id")["spend_total"]
+    want = before.rename(index=str).reindex(got.index.astype(str))
+    np.testing.assert_allclose(got.to_numpy(), want.to_numpy(), rtol=0, atol=1e-6)
+
+
 @pytest.mark.skipif(not CDNOW.exists(), reason="../shared/data/cdnow_master.txt is absent")
 def test_bgnbd_recovers_the_published_cdnow_parameters():
     """Calibration to 1997-09-30, weeks, purchase days as transactions, all 23,570
