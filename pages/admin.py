@@ -80,20 +80,27 @@ def _train(data, spec, label: str, log: bool = False, remove_on_failure: list[st
 def _change_current(change, message) -> None:
     """Run a promote or roll back (``change()``); on success say ``message(result)`` after a
     rerun, so the sidebar, the tables and every page show the new current run."""
+    from core import database
+
     try:
         result = change()
     except DataError as exc:
         show_error(exc)
         return
     clear_caches()
-    st.session_state["admin_message"] = message(result)
+    said = message(result)
+    try:  # the activation database's scores_current follows the current run
+        database.sync_current(cfg)
+    except DataError as exc:
+        said += f" Warning: {exc}; scores_current still shows the previous run."
+    st.session_state["admin_message"] = said
     st.rerun()
 
 
-def _show_retrain(r) -> None:
+def _show_retrain(r, where: str) -> None:
     """A retrain report (:class:`core.results.RetrainReport`): champion vs challenger on the
     challenger's test rows, continuity, the decision, and a promote button while the
-    challenger waits for approval."""
+    challenger waits for approval (``where``: the tab showing it, for the button's key)."""
     st.subheader(f"Champion {r.champion} vs challenger {r.challenger}")
     rows = [{"model": k, **{m: round(v, 4) for m, v in r.metrics[k].items()}} for k in ("champion", "challenger")]
     st.dataframe(pd.DataFrame(rows), hide_index=True)
@@ -109,9 +116,21 @@ def _show_retrain(r) -> None:
     (st.success if decision == "promoted" else st.warning if decision == "kept champion" else st.info)(
         f"Decision: {decision} ({r.why}).")
     if decision != "promoted" and active_run_id() != r.challenger:
-        if st.button(f"Promote challenger {r.challenger}", key="promote_challenger"):
+        if st.button(f"Promote challenger {r.challenger}", key=f"promote_challenger_{where}"):
             _change_current(lambda: registry.promote(cfg.artifacts_dir, r.challenger),
                             lambda previous: f"Run {r.challenger} is now current (was {previous or 'none'}).")
+
+
+def _retrain_report(run_id: str, where: str) -> None:
+    """The retrain report of a challenger run, when it has one (``monitoring/<run>/retrain-*``)."""
+    from core.results import RetrainReport
+
+    reports = registry.monitoring_reports(cfg.artifacts_dir, run_id, "retrain")
+    if reports:
+        try:
+            _show_retrain(RetrainReport.from_json(reports[0]), where)
+        except DataError as exc:
+            show_error(exc)
 
 
 def _spec_choices() -> dict:
@@ -384,6 +403,7 @@ def _history_tab() -> None:
     st.dataframe(segs, hide_index=True, column_config={
         "share": st.column_config.NumberColumn(format="percent"),
         "purchase_rate": st.column_config.NumberColumn("purchase rate", format="percent")})
+    _retrain_report(rid, "history")  # a challenger: how it compared with its champion, and promote it
     c = st.columns(2)
     if c[0].button("Promote this run", disabled=rid == active_run_id()):
         _change_current(lambda: registry.promote(cfg.artifacts_dir, rid),
@@ -473,6 +493,8 @@ def _job_detail(job_id: str) -> None:
         box(job_line(job))
     st.caption(f"Job {job.job_id}: {job.kind}, started by {job.requested_by} at {job.created_at}"
                + (f", finished {job.finished_at}" if job.finished_at else ""))
+    for note in job.notes:  # where the run's scores went in the activation database, or why they could not
+        (st.warning if note.startswith("warning") else st.caption)(note)
     if job.active and st.button("Cancel this job", key=f"cancel_{job_id}"):
         try:
             jobs.cancel(cfg.artifacts_dir, job_id)
@@ -481,14 +503,7 @@ def _job_detail(job_id: str) -> None:
         else:
             st.info("Asked the job to stop; the current run stays as it is.")
     if job.status == "done" and job.kind == "train" and job.run_id:
-        reports = registry.monitoring_reports(cfg.artifacts_dir, job.run_id, "retrain")
-        if reports:
-            from core.results import RetrainReport
-
-            try:
-                _show_retrain(RetrainReport.from_json(reports[0]))
-            except DataError as exc:
-                show_error(exc)
+        _retrain_report(job.run_id, "job")
     st.code(jobs.log_text(cfg.artifacts_dir, job_id, tail=40) or "(nothing printed yet)", language=None)
 
 

@@ -302,9 +302,18 @@ def test_case11_upload_is_parsed_once_from_the_same_bytes(app, small_table):
     at.file_uploader[0].set_value(("new.csv", body, "text/csv")).run()
     assert not at.exception
     assert any("1,234 rows" in m.value for m in at.markdown)
-    at.button[0].click().run()
+    at.button[0].click().run()   # a scoring job, in a process of its own
     assert not at.exception
-    assert any("Scored 1,234 customers" in s.value for s in at.success)
+    import time
+
+    from core import jobs
+
+    job_id = at.session_state["score_job"][1]
+    deadline = time.monotonic() + 120
+    while jobs.read(run.path.parents[1], job_id).active and time.monotonic() < deadline:
+        time.sleep(0.3)
+    at.run()
+    assert any(f"scored 1,234 customers with run {run.run_id}" in s.value for s in at.success)
 
 
 def test_case11_upload_over_the_limit_gets_a_message(trained, monkeypatch, small_table):

@@ -118,14 +118,13 @@ def test_retrain_on_next_month_compares_on_the_challengers_test_rows(trained, se
 
     monkeypatch.setenv("SHOPSPHERE_ARTIFACTS", str(copy))
     monkeypatch.chdir(REPO)
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-    from core.results import RetrainReport
-
-    at.session_state["retrain_report"] = RetrainReport.from_dict(report)
-    at.run()
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
     at.switch_page("pages/admin.py").run()
+    next(s for s in at.selectbox if s.label == "Run").set_value(
+        report["challenger"]).run()   # Run history: the challenger's retrain report
     assert not at.exception
-    assert at.dataframe[0].value["model"].tolist() == ["champion", "challenger"]
+    table = next(d.value for d in at.dataframe if "model" in d.value.columns)
+    assert table["model"].tolist() == ["champion", "challenger"]
     assert any(f"Decision: {report['decision']}" in m.value for m in list(at.info) + list(at.warning))
     next(b for b in at.button if b.label == f"Promote challenger {report['challenger']}").click().run()
     assert registry.current_run_id(copy) == report["challenger"]

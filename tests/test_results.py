@@ -80,11 +80,11 @@ def test_train_replaces_a_current_run_of_another_format(trained, tmp_path, monke
                         lambda *a, **k: calls.append(("retrain", k)) or SimpleNamespace(challenger=run.run_id))
     from core.config import Settings
 
-    out = champion.train_or_retrain(None, None, Settings(artifacts_dir=copy))
+    out = champion.train_or_retrain(None, None, Settings(artifacts_dir=copy, write_database=False))
     assert calls == [("train", {"sheet": None})] and out.run == "new run" and out.retrain is None
     (copy / "runs" / run.run_id / "manifest.json").write_text(json.dumps(man))  # readable again: a challenger
     calls.clear()
-    champion.train_or_retrain(None, None, Settings(artifacts_dir=copy))
+    champion.train_or_retrain(None, None, Settings(artifacts_dir=copy, write_database=False))
     assert [c[0] for c in calls] == ["retrain"]
 
 
