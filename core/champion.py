@@ -127,11 +127,15 @@ def retrain(data_path: str | Path | None, spec_path: str | Path | None, settings
 
 @dataclass
 class TrainOutcome:
-    """What :func:`train_or_retrain` did: the new run, and the retrain report when the new
-    run was a challenger (None when it was trained and made current)."""
+    """What :func:`train_or_retrain` did: the new run, the retrain report when the new run
+    was a challenger (None when it was trained and made current), and what became of its
+    scores in the activation database (``database``: one line, ``database_error``: why they
+    could not be written; the run and its files are saved either way)."""
 
     run: registry.Run
     retrain: R.RetrainReport | None = None
+    database: str | None = None
+    database_error: str | None = None
 
 
 def train_or_retrain(data_path: str | Path | None, spec_path: str | Path | None, settings: Settings,
@@ -161,7 +165,26 @@ def train_or_retrain(data_path: str | Path | None, spec_path: str | Path | None,
         champion = None
     if champion is not None and champion.spec().name == _dataset_name(spec_path, log):
         report = retrain(data_path, spec_path, settings, progress, log, sheet)
-        return TrainOutcome(registry.load_run(artifacts, report.challenger), report)
-    if log:
-        return TrainOutcome(train_log(data_path, spec_path, settings, progress))
-    return TrainOutcome(train(data_path, spec_path, settings, progress, sheet=sheet))
+        outcome = TrainOutcome(registry.load_run(artifacts, report.challenger), report)
+    elif log:
+        outcome = TrainOutcome(train_log(data_path, spec_path, settings, progress))
+    else:
+        outcome = TrainOutcome(train(data_path, spec_path, settings, progress, sheet=sheet))
+    return publish(outcome, settings, progress)
+
+
+def publish(outcome: TrainOutcome, settings: Settings, progress: Progress | None) -> TrainOutcome:
+    """Write the new run's scoring of its training table to the activation database
+    (:mod:`core.database`) when ``write_database`` is on; a database that cannot be reached
+    or refuses the write is said in the outcome, never undoing the run."""
+    from core import database
+
+    if not settings.write_database:
+        return outcome
+    if progress:
+        progress(1.0, f"writing the run's scores to {database.shown_url(database.database_url(settings))}")
+    try:
+        outcome.database = database.write_scoring(settings, database.run_scores(outcome.run))
+    except DataError as exc:
+        outcome.database_error = f"{exc}; the run and its files are saved"
+    return outcome

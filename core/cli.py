@@ -1,4 +1,4 @@
-"""Command line: ``python -m core generate|train|retrain|score|spec draft|runs|jobs|promote|rollback|drift|backtest|report``.
+"""Command line: ``python -m core generate|train|retrain|score|spec draft|runs|jobs|promote|rollback|drift|backtest|cohort|readout|report``.
 
 Bad input (a :class:`~core.errors.DataError`) prints one line ``error: ...`` to stderr and
 exits with code 2; the current run is never changed by a failed command.
@@ -97,6 +97,8 @@ def _parser() -> argparse.ArgumentParser:
                         "on a Dask cluster")
     s.add_argument("--scheduler", default=None, help="with --engine dask: scheduler address (default: a LocalCluster)")
     s.add_argument("--workers", type=int, default=2, help="with --engine dask and no --scheduler: local workers")
+    s.add_argument("--no-db", action="store_true", help="write the file only, not the activation database (default: "
+                                                        "both, as the settings' write_database says)")
 
     jb = sub.add_parser("jobs", parents=[common], help="background jobs started from the app: list them, cancel one")
     jb_sub = jb.add_subparsers(dest="jobs_command")
@@ -119,6 +121,35 @@ def _parser() -> argparse.ArgumentParser:
     bt.add_argument("--scores", required=True, help="a scored table written by 'score' (CSV or Parquet)")
     bt.add_argument("--outcomes", required=True, help="CSV or Parquet: customer id and the realised 0/1 outcome")
     bt.add_argument("--target", default=None, help="outcome column (default: the scoring run's target)")
+
+    co = sub.add_parser("cohort", parents=[common], help="build a cohort from the current run's scores, with a "
+                                                       "holdout sized for an uplift; write it to a CSV and the database")
+    co.add_argument("--name", required=True, help="the cohort's name (in the database's cohorts table)")
+    co.add_argument("--segments", default=None, help="segment ids, comma-separated (default: every segment)")
+    co.add_argument("--min-propensity", type=float, default=0.0)
+    co.add_argument("--max-propensity", type=float, default=1.0)
+    co.add_argument("--holdout-for", type=float, default=None, help="size a random holdout to detect this relative "
+                                                                    "uplift (0.10 = +10%%; alpha 0.05, power 0.8)")
+    co.add_argument("--out", default=None, help="the cohort CSV (default: cohort_<run id>_<UTC date>.csv)")
+    co.add_argument("--run", default=None, help="run id (default: the current run)")
+    co.add_argument("--no-db", action="store_true", help="write the CSV only")
+
+    ro = sub.add_parser("readout", parents=[common], help="a campaign's readout: contact against holdout, uplift "
+                                                         "with 95%% intervals, per segment and band, power, calibration")
+    ro.add_argument("--cohort", default=None, help="the cohort as exported (CSV, xlsx or Parquet: customer_id, group)")
+    ro.add_argument("--cohort-id", default=None, help="or a cohort saved in the activation database")
+    ro.add_argument("--outcomes", default=None, help="customer id, purchase flag and revenue over the campaign window")
+    ro.add_argument("--id", default=None, help="the outcomes' customer id column (default: found by name)")
+    ro.add_argument("--purchased", default=None, help="the outcomes' purchase flag column (default: found by name)")
+    ro.add_argument("--revenue", default=None, help="the outcomes' revenue column (default: found by name; optional)")
+    ro.add_argument("--log", default=None, help="or a transaction log (for a run built from a log): purchases in "
+                                                "--window")
+    ro.add_argument("--window", nargs=2, metavar=("START", "END"), default=None,
+                    help="with --log: the campaign window [START, END) as yyyy-mm-dd")
+    ro.add_argument("--sized-for", type=float, default=None, help="the relative uplift the holdout was sized for "
+                                                                   "(default: as the saved cohort says)")
+    ro.add_argument("--run", default=None, help="the cohort's run (default: as the saved cohort says, else current)")
+    ro.add_argument("--out", default=None, help="also write the readout JSON here")
     return p
 
 
@@ -149,13 +180,19 @@ def main(argv: list[str] | None = None) -> int:
             return _runs(settings)
         if args.command == "jobs":
             return _jobs(args, settings)
+        if args.command == "cohort":
+            return _cohort(args, settings)
+        if args.command == "readout":
+            return _readout(args, settings)
         if args.command == "promote":
             from core import registry
             previous = registry.promote(settings.artifacts_dir, args.run_id)
             print(f"run {args.run_id} is now current (was {previous or 'none'})")
+            _sync_database(settings)
         if args.command == "rollback":
             from core import registry
             print(f"rolled back: run {registry.rollback(settings.artifacts_dir)} is now current")
+            _sync_database(settings)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -238,6 +275,7 @@ def _train(args, settings) -> int:
         spec_path = _draft_for_training(args)
     outcome = train_or_retrain(args.log or args.data, spec_path, settings, progress=_progress, log=bool(args.log),
                                sheet=args.sheet)
+    _print_database(outcome)
     if outcome.retrain is not None:
         return _print_retrain(outcome.retrain)
     run = outcome.run
@@ -269,6 +307,28 @@ def _train(args, settings) -> int:
         print(f"matched to run {link.previous_run}: {status.count('matched')} segments kept their id, "
               f"{status.count('new')} new, {len(link.retired)} retired")
     return 0
+
+
+def _sync_database(settings) -> None:
+    """Tell the activation database which run is current now (its view ``scores_current``
+    follows); a database that cannot take it is a warning: the promotion stands."""
+    from core import database
+
+    try:
+        said = database.sync_current(settings)
+    except DataError as exc:
+        print(f"warning: {exc}; scores_current still shows the previous run", file=sys.stderr)
+        return
+    if said:
+        print(f"activation database {said}")
+
+
+def _print_database(outcome) -> None:
+    """Say where a new run's scores went (or why they could not be written)."""
+    if outcome.database:
+        print(outcome.database)
+    if outcome.database_error:
+        print(f"warning: {outcome.database_error}", file=sys.stderr)
 
 
 def _draft(args):
@@ -373,7 +433,7 @@ def _score(args, settings) -> int:
         out = write_table(scored.rename(columns=OUTPUT_NAMES), args.out)
         print(f"scored {len(scored):,} customers with run {run.run_id} on Dask "
               f"({args.scheduler or f'LocalCluster, {args.workers} workers'}) in {time.perf_counter() - t0:.1f} s -> {out}")
-        return 0
+        return _scores_to_database(args, settings, scored)
     if args.log:
         if args.engine != "pandas":
             raise DataError("score --log builds features in this process: use --engine pandas")
@@ -396,6 +456,22 @@ def _score(args, settings) -> int:
     print(f"scored {len(scored):,} customers with run {run.run_id} in {time.perf_counter() - t0:.1f} s -> {out}")
     for line in data.quality_notes(report["quality"], report["unseen_categories"]):
         print(f"note: {line}", file=sys.stderr)
+    return _scores_to_database(args, settings, scored)
+
+
+def _scores_to_database(args, settings, scored) -> int:
+    """Write a scoring to the activation database (:mod:`core.database`) unless ``--no-db``
+    or the settings say not to; returns the exit code: 2 when the database could not take
+    it (the file is written either way)."""
+    from core import database
+
+    if args.no_db or not settings.write_database:
+        return 0
+    try:
+        print(database.write_scoring(settings, scored))
+    except DataError as exc:
+        print(f"error: {exc}; the scored file was written", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -452,6 +528,152 @@ def _drift(args, settings) -> int:
     return 0
 
 
+def _cohort(args, settings) -> int:
+    from datetime import datetime, timezone
+
+    from core import database, playbook, registry
+    from core.sinks import check_output_path, csv_bytes
+
+    run = registry.load_run(settings.artifacts_dir, args.run)
+    scored = run.table("scored")
+    scored, _, _ = playbook.latest_snapshot(scored)
+    segments = None
+    if args.segments:
+        try:
+            segments = [int(x) for x in args.segments.split(",")]
+        except ValueError:
+            raise DataError(f"--segments {args.segments}: segment ids are whole numbers, comma-separated") from None
+        unknown = sorted(set(segments) - set(scored["segment_id"].astype(int)))
+        if unknown:
+            raise DataError(f"--segments: run {run.run_id} has no segment {unknown[0]}")
+    mask = playbook.cohort_mask(scored, segments, args.min_propensity, args.max_propensity)
+    summary = playbook.cohort_summary(scored, mask)
+    if summary["customers"] == 0:
+        raise DataError("no customer matches: widen the propensity range or add segments")
+    holdout, design = 0, None
+    if args.holdout_for is not None:
+        base = min(max(summary["expected_precision"], 0.001), 0.99)
+        try:
+            need = playbook.holdout_size(base, args.holdout_for)
+        except ValueError as exc:
+            raise DataError(f"--holdout-for {args.holdout_for}: {exc}") from None
+        holdout = min(need, summary["customers"] // 2)
+        design = {"relative_lift": args.holdout_for, "alpha": 0.05, "power": 0.8, "expected_rate": base,
+                  "needed_per_group": need}
+        if holdout < need:
+            print(f"warning: the cohort holds {summary['customers']:,} customers; a {args.holdout_for:.0%} uplift "
+                  f"needs {need:,} per group", file=sys.stderr)
+    export = playbook.cohort_export(scored, mask, holdout, settings.seed)
+    out = check_output_path(args.out or f"cohort_{run.run_id}_{datetime.now(timezone.utc):%Y-%m-%d}.csv", (".csv",))
+    out.write_bytes(csv_bytes(export))
+    print(f"cohort '{args.name}': {len(export):,} customers ({holdout:,} held out) of run {run.run_id} -> {out}")
+    if args.no_db or not settings.write_database:
+        return 0
+    filters = {"segments": segments, "min_propensity": args.min_propensity, "max_propensity": args.max_propensity,
+               "holdout_design": design, "seed": settings.seed}
+    try:
+        db = database.connect(settings)
+        cid = db.write_cohort(export, args.name, run.run_id, filters)
+        db.close()
+    except DataError as exc:
+        print(f"error: {exc}; the cohort file was written", file=sys.stderr)
+        return 2
+    print(f"saved as cohort {cid} in {db.shown} (tables cohorts, cohort_members)")
+    return 0
+
+
+def _readout(args, settings) -> int:
+    import json
+
+    from core import database, readout, registry
+
+    if bool(args.cohort) == bool(args.cohort_id):
+        raise DataError("readout needs one of --cohort FILE or --cohort-id ID")
+    if bool(args.outcomes) == bool(args.log):
+        raise DataError("readout needs one of --outcomes FILE or --log LOG --window START END")
+    design, run_id = None, args.run
+    if args.cohort_id:
+        db = database.connect(settings)
+        meta, members = db.cohort(args.cohort_id)
+        db.close()
+        design = (meta["filters"] or {}).get("holdout_design")
+        run_id = run_id or meta["run_id"]
+        source = f"cohort {args.cohort_id} ('{meta['name']}')"
+        members = readout.cohort_members(members, source)
+    else:
+        members = readout.read_cohort(args.cohort)
+        source = args.cohort
+    run = registry.load_run(settings.artifacts_dir, run_id)
+    if "segment_id" in members.columns and "propensity" not in members.columns:
+        scored = run.table("scored")[["customer_id", "propensity", "propensity_decile"]]
+        members = members.merge(scored.astype({"customer_id": str}), on="customer_id", how="left")
+    if args.log:
+        if not args.window:
+            raise DataError("--log needs --window START END (the campaign window)")
+        src = run.manifest().source or {}
+        if src.get("kind") != "log":
+            raise DataError(f"run {run.run_id} was trained on a table: give the outcomes as a table (--outcomes)")
+        from core import log
+
+        raw_spec = dict(src["log_spec"])
+        raw_spec["cutoffs"] = tuple(raw_spec.get("cutoffs") or ())
+        outcomes = readout.outcomes_from_log(args.log, log.LogSpec(**raw_spec), *args.window)
+    else:
+        outcomes = readout.read_outcomes(args.outcomes, args.id, args.purchased, args.revenue)
+    sized_for = args.sized_for if args.sized_for is not None else (design or {}).get("relative_lift")
+    r = readout.campaign_readout(members, outcomes, sized_for=sized_for, seed=settings.seed,
+                                 segment_names=run.segment_names())
+    r = {"run_id": run.run_id, "cohort": source, **r}
+    _print_readout(r)
+    path = registry.save_monitoring(settings.artifacts_dir, run.run_id, "readout", r)
+    print(f"report: {path}")
+    if args.out:
+        Path(args.out).write_text(json.dumps(r, indent=2, default=float), encoding="utf-8")
+    return 0
+
+
+def _print_readout(r: dict) -> None:
+    """The readout in a few lines (the whole of it is in the saved JSON)."""
+    def pct(x):
+        return "n/a" if x is None else f"{100 * x:+.2f}"
+
+    rows = r["rows"]
+    print(f"readout of {r['cohort']} (run {r['run_id']}): {rows['with_outcome']:,} of {rows['cohort']:,} cohort "
+          f"customers with an outcome")
+    for n in r["notes"]:
+        print(f"note: {n}", file=sys.stderr)
+    o = r["overall"]
+    for g in o["groups"]:
+        rev = f", revenue per customer {g['revenue_per_customer']:,.2f}" if "revenue_per_customer" in g else ""
+        print(f"  {g['group']:<8} {g['customers']:>9,} customers, {g['buyers']:>8,} buyers, conversion "
+              f"{100 * g['conversion']:.2f}%{rev}")
+    u = o["uplift"]
+    print(f"  uplift: {pct(u['absolute'])} points [{pct(u['absolute_ci'][0])}, {pct(u['absolute_ci'][1])}], relative "
+          + (f"{pct(u['relative'])}% [{pct(u['relative_ci'][0])}, {pct(u['relative_ci'][1])}]" if u["relative"] is not None
+             else u.get("relative_note", "n/a"))
+          + f"; incremental buyers {u['incremental_buyers']:,.0f} [{u['incremental_buyers_ci'][0]:,.0f}, "
+            f"{u['incremental_buyers_ci'][1]:,.0f}]")
+    if "revenue_uplift" in o:
+        v = o["revenue_uplift"]
+        print(f"  revenue per customer: {v['per_customer']:+,.2f} [{v['per_customer_ci'][0]:+,.2f}, "
+              f"{v['per_customer_ci'][1]:+,.2f}]; incremental revenue {v['incremental']:,.0f} "
+              f"[{v['incremental_ci'][0]:,.0f}, {v['incremental_ci'][1]:,.0f}]")
+    p = r["power"]
+    if p["sized_for"] is not None:
+        print(f"  power: the holdout was sized for {p['sized_for']:+.0%}: power {p['power']:.2f} "
+              f"({'enough' if p['enough'] else 'below'} {p['design_power']:.0%}); smallest uplift detectable with "
+              f"{p['design_power']:.0%} power: {p['detectable_lift']:+.1%}")
+    else:
+        print(f"  power: smallest uplift detectable with {p['design_power']:.0%} power: {p['detectable_lift']:+.1%} "
+              f"({p['note']})")
+    for g, c in r["calibration"].items():
+        print(f"  calibration, {g}: predicted {100 * c['predicted']:.2f}%, observed {100 * c['observed']:.2f}% "
+              f"[{100 * c['observed_ci'][0]:.2f}, {100 * c['observed_ci'][1]:.2f}]")
+    small = [row["name"] for row in r["by_segment"] + r["by_band"] if "too_small" in row]
+    if small:
+        print(f"  too small for their own readout: {', '.join(map(str, small))}")
+
+
 def _backtest(args, settings) -> int:
     from core import data, monitoring, registry
 
@@ -490,7 +712,13 @@ def _retrain(args, settings) -> int:
 
     if args.log and (args.data or not args.spec):
         raise DataError("retrain --log LOG needs --spec configs/NAME.toml (a log spec) and no --data")
-    return _print_retrain(retrain(args.log or args.data, args.spec, settings, progress=_progress, log=bool(args.log)))
+    from core import registry
+    from core.champion import TrainOutcome, publish
+
+    report = retrain(args.log or args.data, args.spec, settings, progress=_progress, log=bool(args.log))
+    _print_database(publish(TrainOutcome(registry.load_run(settings.artifacts_dir, report.challenger), report),
+                            settings, None))
+    return _print_retrain(report)
 
 
 def _print_retrain(r) -> int:

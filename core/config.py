@@ -209,6 +209,13 @@ class Settings:
         Largest file the app accepts from an upload, to score or to train on (MB; the
         Streamlit server caps uploads at ``server.maxUploadSize``, 200 in
         ``.streamlit/config.toml``); bigger files go through the CLI.
+    database_url : str
+        Where scores and cohorts are written for the marketing tools
+        (:mod:`core.database`): any SQLAlchemy URL (``postgresql+psycopg://user@host/db``);
+        empty (the default): the DuckDB file ``<artifacts_dir>/activation.duckdb``.
+    write_database : bool
+        Write every scoring (CLI ``score``, a new run's training table, the app's scoring
+        jobs) to that database (default True); cohorts are written when saved.
     keep_runs : int
         Runs kept after each training: the newest ``keep_runs``, plus the current run and
         the champions a rollback can return to (never deleted); 0 keeps every run.
@@ -227,6 +234,8 @@ class Settings:
     n_jobs: int = 2
     upload_max_mb: int = 200
     keep_runs: int = 10
+    database_url: str = ""
+    write_database: bool = True
     auto_promote: bool = False
     promote_tolerance: float = 0.005
     segmentation: SegmentationSettings = field(default_factory=SegmentationSettings)
@@ -239,6 +248,10 @@ class Settings:
             raise DataError(f"settings: n_jobs must be a whole number >= 1, got {self.n_jobs!r}")
         if not isinstance(self.keep_runs, int) or self.keep_runs < 0:
             raise DataError(f"settings: keep_runs must be a whole number >= 0 (0 keeps every run), got {self.keep_runs!r}")
+        if not isinstance(self.database_url, str):
+            raise DataError(f"settings: database_url must be text (a SQLAlchemy URL, or empty), got {self.database_url!r}")
+        if not isinstance(self.write_database, bool):
+            raise DataError(f"settings: write_database must be true or false, got {self.write_database!r}")
         if not isinstance(self.auto_promote, bool):
             raise DataError(f"settings: auto_promote must be true or false, got {self.auto_promote!r}")
         if not isinstance(self.promote_tolerance, (int, float)) or not 0 <= self.promote_tolerance < 0.5:

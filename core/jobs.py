@@ -394,10 +394,15 @@ def _run_training(job: Job, settings: Settings, folder: Path, progress) -> dict:
     p = job.params
     outcome = train_or_retrain(p.get("data"), p.get("spec"), settings, progress=progress, log=bool(p.get("log")),
                                sheet=p.get("sheet"))
+    notes = [outcome.database] if outcome.database else []
+    notes += [f"warning: {outcome.database_error}"] if outcome.database_error else []
+    for line in notes:
+        print(line, flush=True)
     if outcome.retrain is not None:
         r = outcome.retrain
-        return {"run_id": r.challenger, "outcome": f"challenger to {r.champion}: {r.decision} ({r.why})"}
-    return {"run_id": outcome.run.run_id, "outcome": "trained and made current"}
+        return {"run_id": r.challenger, "outcome": f"challenger to {r.champion}: {r.decision} ({r.why})",
+                "notes": notes}
+    return {"run_id": outcome.run.run_id, "outcome": "trained and made current", "notes": notes}
 
 
 def _run_scoring(job: Job, settings: Settings, folder: Path, progress) -> dict:
@@ -426,5 +431,13 @@ def _run_scoring(job: Job, settings: Settings, folder: Path, progress) -> dict:
     notes = quality_notes(report["quality"], report["unseen_categories"])
     if p.get("remove_input"):  # an upload kept only to be scored
         Path(p["data"]).unlink(missing_ok=True)
+    if settings.write_database:  # the file is written either way; a database that cannot take it is a note
+        from core import database
+
+        progress(0.96, "writing the scores to the activation database")
+        try:
+            notes.append(database.write_scoring(settings, scored))
+        except DataError as exc:
+            notes.append(f"warning: {exc}; the scored file was written")
     return {"run_id": run.run_id, "output": str(folder / "scored.csv"), "notes": notes,
             "outcome": f"scored {len(scored):,} customers with run {run.run_id}"}

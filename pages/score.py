@@ -36,8 +36,8 @@ def _scoring(job_id: str, where: str) -> None:
     if job.status != "done":
         (st.warning if job.status == "cancelled" else st.error)(job_line(job))
         return
-    for note in job.notes:
-        st.warning(note)
+    for note in job.notes:  # data-quality notes and where the scores went in the activation database
+        (st.caption if note.startswith("wrote ") else st.warning)(note)
     st.success(job.outcome or "Scored.")
     out = Path(job.output)
     st.dataframe(pd.read_parquet(out.with_suffix(".parquet")).head(50), hide_index=True)

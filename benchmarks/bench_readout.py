@@ -1,0 +1,113 @@
+"""The campaign readout on simulated campaigns with a known uplift: how often its 95%
+intervals hold the truth, and how often it claims an uplift when there is none.
+
+The cohort is built from a run's scores as the Cohort builder would (``--artifacts DIR``:
+its current run; customers with a propensity in ``[--min, --max]``, a seeded holdout sized
+for ``--sized-for``), or, without a run, drawn at random (8,000 customers, 3,000 held out).
+Each repeat is a new campaign (:func:`core.readout.simulate_campaign`: the holdout drawn at
+random again, then each customer buys with its calibrated propensity, plus ``--uplift``
+points when contacted; a buyer spends a Gamma amount of mean 60) and reads it out. Prints the share of repeats whose
+interval holds the true absolute, relative and revenue uplift, and, with no uplift, the
+share whose conversion interval excludes zero; and one readout in full.
+
+Usage::
+
+    python benchmarks/bench_readout.py [--artifacts DIR] [--repeats 200] [--uplift 0.03]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO)]
+
+
+def _cohort(artifacts: str | None, lo: float, hi: float, sized_for: float, seed: int) -> tuple[pd.DataFrame, str]:
+    from core import playbook, registry
+
+    if artifacts is None:
+        rng = np.random.default_rng(seed)
+        n, holdout = 8000, 3000
+        p = np.clip(rng.beta(2, 9, size=n), 0.01, 0.9)
+        group = np.array(["contact"] * n, dtype=object)
+        group[rng.choice(n, holdout, replace=False)] = "holdout"
+        return pd.DataFrame({"customer_id": [f"c{i}" for i in range(n)], "group": group, "propensity": p,
+                             "segment_id": rng.integers(0, 4, n),
+                             "propensity_decile": rng.integers(1, 11, n)}), "a random cohort of 8,000 (3,000 held out)"
+    run = registry.load_run(Path(artifacts))
+    scored, _, _ = playbook.latest_snapshot(run.table("scored"))
+    mask = playbook.cohort_mask(scored, None, lo, hi)
+    s = playbook.cohort_summary(scored, mask)
+    need = playbook.holdout_size(min(max(s["expected_precision"], 0.001), 0.99), sized_for)
+    export = playbook.cohort_export(scored, mask, min(need, s["customers"] // 2), seed)
+    return export, (f"run {run.run_id}: propensity {lo:.2f} to {hi:.2f}, {len(export):,} customers, "
+                    f"{int((export['group'] == 'holdout').sum()):,} held out (sized for {sized_for:+.0%})")
+
+
+def main() -> int:
+    from core import readout
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--artifacts", default=None, help="runs folder whose current run's scores make the cohort")
+    ap.add_argument("--min", type=float, default=0.3, help="the cohort's lowest propensity")
+    ap.add_argument("--max", type=float, default=1.0)
+    ap.add_argument("--sized-for", type=float, default=0.10)
+    ap.add_argument("--uplift", type=float, default=0.03, help="the true uplift, in conversion points (0.03 = +3)")
+    ap.add_argument("--repeats", type=int, default=200)
+    ap.add_argument("--boot", type=int, default=1000, help="bootstrap resamples per readout")
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--show", default=None, help="write the first readout's JSON here")
+    args = ap.parse_args()
+    members, what = _cohort(args.artifacts, args.min, args.max, args.sized_for, args.seed)
+    print(f"cohort: {what}; true uplift {args.uplift:+.2%} points; {args.repeats} seeded repeats, {args.boot:,} "
+          "bootstrap resamples each")
+    t0 = time.perf_counter()
+    cover = {"absolute": 0, "relative": 0, "per_customer": 0}
+    alarms = 0
+    first = None
+    for k in range(args.repeats):
+        drawn, out, truth = readout.simulate_campaign(members, args.uplift, seed=args.seed * 100_000 + k)
+        r = readout.campaign_readout(drawn, out, sized_for=args.sized_for, seed=k, n_boot=args.boot)
+        first = first or (r, truth)
+        o = r["overall"]
+        cover["absolute"] += o["uplift"]["absolute_ci"][0] <= truth["absolute"] <= o["uplift"]["absolute_ci"][1]
+        cover["relative"] += o["uplift"]["relative_ci"][0] <= truth["relative"] <= o["uplift"]["relative_ci"][1]
+        v = o["revenue_uplift"]
+        cover["per_customer"] += v["per_customer_ci"][0] <= truth["per_customer"] <= v["per_customer_ci"][1]
+        drawn0, out0, _ = readout.simulate_campaign(members, 0.0, seed=args.seed * 100_000 + 50_000 + k)
+        u0 = readout.campaign_readout(drawn0, out0, seed=k, n_boot=100)["overall"]["uplift"]
+        alarms += not (u0["absolute_ci"][0] <= 0 <= u0["absolute_ci"][1])
+    n = args.repeats
+    print(f"intervals holding the true uplift: conversion points {cover['absolute']}/{n} "
+          f"({cover['absolute'] / n:.1%}), relative {cover['relative']}/{n} ({cover['relative'] / n:.1%}), "
+          f"revenue per customer {cover['per_customer']}/{n} ({cover['per_customer'] / n:.1%})")
+    print(f"no true uplift: the conversion interval excludes zero in {alarms}/{n} ({alarms / n:.1%}); it reports no "
+          f"uplift in {n - alarms}/{n} ({(n - alarms) / n:.1%})")
+    r, truth = first
+    o = r["overall"]
+    g = {x["group"]: x for x in o["groups"]}
+    u = o["uplift"]
+    print(f"first repeat: contacted {g['contact']['customers']:,} ({100 * g['contact']['conversion']:.2f}%), holdout "
+          f"{g['holdout']['customers']:,} ({100 * g['holdout']['conversion']:.2f}%); uplift "
+          f"{100 * u['absolute']:+.2f} [{100 * u['absolute_ci'][0]:+.2f}, {100 * u['absolute_ci'][1]:+.2f}] points "
+          f"(true {100 * truth['absolute']:+.2f}), relative {100 * u['relative']:+.1f}% "
+          f"[{100 * u['relative_ci'][0]:+.1f}, {100 * u['relative_ci'][1]:+.1f}] (true {100 * truth['relative']:+.1f}); "
+          f"incremental buyers {u['incremental_buyers']:,.0f}; revenue per customer "
+          f"{o['revenue_uplift']['per_customer']:+.2f} [{o['revenue_uplift']['per_customer_ci'][0]:+.2f}, "
+          f"{o['revenue_uplift']['per_customer_ci'][1]:+.2f}] (true {truth['per_customer']:+.2f}); power at the "
+          f"sized-for uplift {r['power']['power']:.2f}")
+    if args.show:
+        Path(args.show).write_text(json.dumps(r, indent=2, default=float), encoding="utf-8")
+    print(f"{time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
