@@ -52,11 +52,18 @@ def frame() -> None:
 def settings() -> Settings:
     """The app's settings: ``configs/default.toml`` (or the file the environment variable
     ``SHOPSPHERE_SETTINGS`` names); the environment variables ``SHOPSPHERE_ARTIFACTS`` (runs
-    folder) and ``SHOPSPHERE_UPLOAD_MAX_MB`` override it."""
+    folder) and ``SHOPSPHERE_UPLOAD_MAX_MB`` override it. Read again only when the file or
+    those variables change (a page asks for them many times a run)."""
     limit = os.environ.get("SHOPSPHERE_UPLOAD_MAX_MB")
     path = os.environ.get("SHOPSPHERE_SETTINGS") or (SETTINGS_FILE if SETTINGS_FILE.is_file() else None)
-    return load_settings(path, artifacts_dir=os.environ.get("SHOPSPHERE_ARTIFACTS"),
-                         upload_max_mb=int(limit) if limit else None)
+    stamp = Path(path).stat().st_mtime_ns if path and Path(path).is_file() else 0
+    return _settings(str(path) if path else None, stamp, os.environ.get("SHOPSPHERE_ARTIFACTS"), limit)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _settings(path: str | None, stamp: int, artifacts: str | None, limit: str | None) -> Settings:
+    """:func:`core.config.load_settings` once per file version and environment."""
+    return load_settings(path, artifacts_dir=artifacts, upload_max_mb=int(limit) if limit else None)
 
 
 def active_run_id() -> str | None:
@@ -407,6 +414,30 @@ def jobs_sidebar() -> None:
             seen.discard(j.job_id)
         clear_caches()
         st.rerun()
+
+
+# -- the activation database (core.database) -------------------------------------------------------
+@st.cache_resource(show_spinner=False, max_entries=4)
+def activation_db(url: str):
+    """The activation database at ``url``, connected (and its tables made) once per server
+    process; a database that cannot be reached raises DataError and is tried again next
+    time (a failure is not cached)."""
+    from core import database
+
+    return database.Database(url)
+
+
+@st.cache_data(show_spinner=False, ttl=15, max_entries=4)
+def saved_cohorts(url: str) -> pd.DataFrame:
+    """The saved cohorts (:meth:`core.database.Database.cohorts`), read at most every 15 s."""
+    return activation_db(url).cohorts()
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def saved_cohort(url: str, cohort_id: str) -> tuple[dict, pd.DataFrame]:
+    """A saved cohort (:meth:`core.database.Database.cohort`), read once: its id is a hash of
+    its content, so the same id always holds the same members."""
+    return activation_db(url).cohort(cohort_id)
 
 
 # -- the admin door -------------------------------------------------------------------------------

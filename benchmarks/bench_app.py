@@ -54,6 +54,10 @@ def main() -> int:
     ap.add_argument("--shots", default=str(REPO / "docs" / "screenshots"), help="screenshot folder ('' = none)")
     ap.add_argument("--pages", default=None, help="comma-separated pages to open (default: all), e.g. "
                                                   "overview,segments,matrix")
+    ap.add_argument("--readout-outcomes", default=None,
+                    help="after the pages: the Cohort builder's Campaign readout tab on the newest saved cohort with "
+                         "these outcomes (a CSV), timed, and its screenshot (readout.png); and the Admin page's Jobs "
+                         "tab (jobs.png)")
     args = ap.parse_args()
     art = Path(args.artifacts or load_settings(REPO / "configs" / "default.toml").artifacts_dir)
     if not art.is_absolute():
@@ -98,6 +102,19 @@ def main() -> int:
                         browser.wait_page(driver, "Admin", timeout=300)
                         print(f"admin upload of data/shopsphere.parquet: validation report after {seconds:.2f} s")
                         _shrink(browser.screenshot(driver, shots / "admin_upload.png"))
+            if args.readout_outcomes:
+                browser.open_page(driver, "cohort", timeout=300)
+                browser.open_tab(driver, browser.PAGES["cohort"][1], "Campaign readout", timeout=300)
+                browser.upload(driver, Path(args.readout_outcomes).resolve())
+                seconds = browser.wait_text(driver, "Readout of", timeout=300)
+                browser.wait_page(driver, browser.PAGES["cohort"][1], min_charts=1, timeout=300)
+                print(f"campaign readout shown {seconds:.2f} s after the outcomes were uploaded")
+                if shots:
+                    _shrink(browser.screenshot(driver, shots / "readout.png"))
+                browser.open_page(driver, "admin", timeout=300)
+                browser.click_tab(driver, "Jobs")
+                if shots:
+                    _shrink(browser.screenshot(driver, shots / "jobs.png"))
         finally:
             driver.quit()
     print(f"{'page':<32} {'first visit s':>14} {'later visits s (median)':>24}")

@@ -2,8 +2,8 @@
 
 Run: ``.venv/bin/python benchmarks/compare_runs.py RUNS/A RUNS/B``. Prints every difference
 :func:`core.registry.run_differences` finds (a JSON value with its path and both values, a
-table that is not identical, an XGBoost model file that is not byte-identical, a pickled
-part whose content differs), or that the runs match, then both runs' segment sizes. Left
+table that is not identical, an XGBoost model file that is not byte-identical, a model
+part (skops pipeline, ``.npz`` arrays) whose content differs), or that the runs match, then both runs' segment sizes. Left
 out: :data:`core.registry.RUN_VARIABLE_KEYS` (run ids, creation times, paths, timings, the
 run format, the previous run's id). Used to show that a refactoring leaves a run unchanged.
 """

@@ -160,30 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings_path = args.settings or (DEFAULT_SETTINGS if DEFAULT_SETTINGS.is_file() else None)
         settings = load_settings(settings_path, seed=args.seed, artifacts_dir=args.artifacts)
-        if args.command == "generate":
-            return _generate(args, settings)
-        if args.command == "train":
-            return _train(args, settings)
-        if args.command == "spec":
-            return _spec_draft(args)
-        if args.command == "score":
-            return _score(args, settings)
-        if args.command == "retrain":
-            return _retrain(args, settings)
-        if args.command == "report":
-            return _report(args, settings)
-        if args.command == "backtest":
-            return _backtest(args, settings)
-        if args.command == "drift":
-            return _drift(args, settings)
-        if args.command == "runs":
-            return _runs(settings)
-        if args.command == "jobs":
-            return _jobs(args, settings)
-        if args.command == "cohort":
-            return _cohort(args, settings)
-        if args.command == "readout":
-            return _readout(args, settings)
+        commands = {"generate": _generate, "train": _train, "spec": lambda a, s: _spec_draft(a), "score": _score,
+                    "retrain": _retrain, "report": _report, "backtest": _backtest, "drift": _drift,
+                    "runs": lambda a, s: _runs(s), "jobs": _jobs, "cohort": _cohort, "readout": _readout}
+        if args.command in commands:
+            return commands[args.command](args, settings)
         if args.command == "promote":
             from core import registry
             previous = registry.promote(settings.artifacts_dir, args.run_id)
@@ -604,9 +585,7 @@ def _readout(args, settings) -> int:
         members = readout.read_cohort(args.cohort)
         source = args.cohort
     run = registry.load_run(settings.artifacts_dir, run_id)
-    if "segment_id" in members.columns and "propensity" not in members.columns:
-        scored = run.table("scored")[["customer_id", "propensity", "propensity_decile"]]
-        members = members.merge(scored.astype({"customer_id": str}), on="customer_id", how="left")
+    members = readout.with_scores(members, run.table("scored"))
     if args.log:
         if not args.window:
             raise DataError("--log needs --window START END (the campaign window)")

@@ -13,7 +13,7 @@ from core import database, playbook, readout, registry
 from core.data import read_bytes
 from core.errors import DataError
 from core.sinks import csv_bytes
-from ui import filter_control, require_run, settings, show_error
+from ui import activation_db, filter_control, require_run, saved_cohort, saved_cohorts, settings, show_error
 
 run = require_run()
 cfg = settings()
@@ -114,9 +114,8 @@ def _build() -> None:
     if save:
         rule.update(holdout_design=design, seed=cfg.seed)
         try:
-            db = database.connect(cfg)
-            cid = db.write_cohort(export, name, run.run_id, rule)
-            db.close()
+            cid = activation_db(database.database_url(cfg)).write_cohort(export, name, run.run_id, rule)
+            saved_cohorts.clear()
         except DataError as exc:
             show_error(exc)
         else:
@@ -217,27 +216,34 @@ def _readout_tab() -> None:
     st.write("After a campaign: the cohort it went to (its contact and holdout groups) and what the customers did in "
              "the campaign window (customer id, a purchase flag, and revenue if you have it). The readout says "
              "whether contacting made more customers buy than the holdout, with 95% intervals.")
+    url = database.database_url(cfg)
     saved = pd.DataFrame()
     try:
-        db = database.connect(cfg)
-        saved = db.cohorts()
-        db.close()
+        saved = saved_cohorts(url)
     except DataError as exc:
         st.warning(f"Saved cohorts are not available: {exc}")
     source = st.radio("The cohort", ["a saved cohort", "a cohort export (CSV)"], horizontal=True,
                       index=0 if len(saved) else 1)
-    members, sized_for, label = None, None, None
+    pick, up = None, None
     if source == "a saved cohort":
         if saved.empty:
             st.info("No cohort saved yet: save one on the Build a cohort tab.")
             return
+        names = saved.set_index("cohort_id")
         pick = st.selectbox("Saved cohort", saved["cohort_id"].tolist(), format_func=lambda i: (
-            f"{saved.set_index('cohort_id').at[i, 'name']} ({i}; "
-            f"{int(saved.set_index('cohort_id').at[i, 'customers']):,} customers)"))
+            f"{names.at[i, 'name']} ({i}; {int(names.at[i, 'customers']):,} customers, run {names.at[i, 'run_id']})"))
+    else:
+        up = st.file_uploader("Cohort export (customer_id, group; as the Build tab downloads it)", key="ro_cohort")
+        if up is None:
+            return
+        lift = st.number_input("The uplift its holdout was sized for (0 = not said)", 0.0, 5.0, 0.0, step=0.01)
+    out = st.file_uploader("Outcomes over the campaign window (customer id, purchase flag, revenue)", key="ro_outcomes")
+    if out is None:
+        return
+    # the cohort's members are read only now, once there is something to read them out against
+    if pick is not None:
         try:
-            db = database.connect(cfg)
-            meta, members = db.cohort(pick)
-            db.close()
+            meta, members = saved_cohort(url, pick)
             members = readout.cohort_members(members, f"cohort {pick}")
         except DataError as exc:
             show_error(exc)
@@ -251,25 +257,14 @@ def _readout_tab() -> None:
             scored = registry.load_run(cfg.artifacts_dir, meta["run_id"]).table("scored")
         except DataError:
             scored = run.table("scored")
-        scored, _, _ = playbook.latest_snapshot(scored)
-        members = members.merge(scored[["customer_id", "segment_id", "segment_name", "propensity",
-                                        "propensity_decile"]].astype({"customer_id": str})
-                                .rename(columns={"segment_name": "persona"}), on="customer_id", how="left")
+        members = readout.with_scores(members, scored)
     else:
-        up = st.file_uploader("Cohort export (customer_id, group; as the Build tab downloads it)", key="ro_cohort")
-        if up is None:
-            return
         try:
             members = readout.cohort_members(read_bytes(up.getvalue(), up.name), up.name)
         except DataError as exc:
             show_error(exc)
             return
-        label = up.name
-        lift = st.number_input("The uplift its holdout was sized for (0 = not said)", 0.0, 5.0, 0.0, step=0.01)
-        sized_for = lift or None
-    out = st.file_uploader("Outcomes over the campaign window (customer id, purchase flag, revenue)", key="ro_outcomes")
-    if out is None:
-        return
+        label, sized_for = up.name, lift or None
     try:
         outcomes = readout.outcome_table(read_bytes(out.getvalue(), out.name), out.name)
         r = _readout(members, outcomes, sized_for, cfg.seed, run.run_id, run.segment_names())

@@ -51,17 +51,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def app_server(artifacts: Path, log: Path, timeout: float = 60.0, env: dict | None = None):
+def app_server(artifacts: Path, log: Path, timeout: float = 60.0, env: dict | None = None, args: list | None = None):
     """Run ``streamlit run app.py`` on a free localhost port against ``artifacts``; yields the
     base URL and stops the server on exit. Raises RuntimeError when it does not answer in
     ``timeout`` seconds (the server's output is in ``log``). ``env``: more environment
-    variables for the server (``SHOPSPHERE_SETTINGS``, say)."""
-    with app_servers(artifacts, [log], timeout, env) as urls:
+    variables for the server (``SHOPSPHERE_SETTINGS``, say); ``args``: more server flags."""
+    with app_servers(artifacts, [log], timeout, env, args) as urls:
         yield urls[0]
 
 
 @contextmanager
-def app_servers(artifacts: Path, logs: list[Path], timeout: float = 120.0, env: dict | None = None):
+def app_servers(artifacts: Path, logs: list[Path], timeout: float = 120.0, env: dict | None = None,
+                args: list | None = None):
     """As :func:`app_server`, for ``len(logs)`` servers started at once (their start-up
     overlaps); yields their base URLs in order and stops them all on exit."""
     import urllib.request
@@ -74,7 +75,7 @@ def app_servers(artifacts: Path, logs: list[Path], timeout: float = 120.0, env: 
         for log in logs:
             port = free_port()
             cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
-                   "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+                   "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false", *(args or [])]
             with open(log, "w") as out:
                 procs.append(subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT))
             urls.append(f"http://127.0.0.1:{port}")

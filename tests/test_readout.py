@@ -131,3 +131,40 @@ def test_bad_input_is_refused_in_one_line(tmp_path):
         readout.cohort_members(pd.DataFrame({"customer_id": [1, 2], "group": ["contact", "control"]}), "cohort.csv")
     with pytest.raises(DataError, match="no customer of the cohort is in the outcomes"):
         readout.campaign_readout(_cohort(n=300, holdout=100), outcomes.assign(customer_id="zz" + outcomes["customer_id"]))
+
+
+@pytest.mark.slow
+def test_cohort_then_readout_from_the_command_line(trained, tmp_path):
+    """`cohort` saves a cohort with a sized holdout (CSV and database); `readout` joins it to
+    the outcomes, reads the design back from the database and saves the report."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    src, run = trained
+    art = tmp_path / "artifacts"
+    shutil.copytree(src, art)
+    cli = [sys.executable, "-m", "core", "--artifacts", str(art)]
+    out = subprocess.run(cli + ["cohort", "--name", "test", "--min-propensity", "0.0", "--holdout-for", "0.5",
+                                "--out", str(tmp_path / "c.csv")], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    cid = out.stdout.split("saved as cohort ")[1].split()[0]
+    members = readout.read_cohort(tmp_path / "c.csv")
+    assert (members["group"] == "holdout").sum() > 0
+    outcomes, _ = readout.simulate_outcomes(members, 0.05, seed=1)
+    outcomes.to_csv(tmp_path / "o.csv", index=False)
+    got = subprocess.run(cli + ["readout", "--cohort-id", cid, "--outcomes", str(tmp_path / "o.csv"),
+                                "--out", str(tmp_path / "r.json")], cwd=REPO, capture_output=True, text=True)
+    assert got.returncode == 0, got.stderr
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert r["power"]["sized_for"] == 0.5 and r["rows"]["with_outcome"] == len(members)
+    assert set(r["calibration"]) == {"contact", "holdout"}                 # propensities joined from the run
+    want = members.merge(outcomes, on="customer_id").groupby("group")["purchased"].mean()
+    assert r["overall"]["uplift"]["absolute"] == pytest.approx(want["contact"] - want["holdout"])
+    assert list((art / "monitoring" / run.run_id).glob("readout-*.json"))
+    bad = subprocess.run(cli + ["readout", "--cohort-id", "nope", "--outcomes", str(tmp_path / "o.csv")], cwd=REPO,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith("error: database duckdb:///")
