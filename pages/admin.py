@@ -71,7 +71,7 @@ def _train(data, spec, label: str, log: bool = False, remove_on_failure: list[st
     job = start_job("train", params, f"train on {label}", remove_on_failure)
     if job is None:
         return False
-    st.session_state["admin_job"] = job.job_id
+    st.session_state["job_pick"] = job.job_id  # the Jobs tab opens on it
     st.success(f"Training started as job {job.job_id}, in a process of its own: leave this page or close the browser "
                "as you like. Its progress is in the sidebar and on the Jobs tab, where it can be cancelled.")
     return True
@@ -519,8 +519,9 @@ def _jobs_tab() -> None:
     st.dataframe(table, hide_index=True, column_config={
         "progress": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)})
     ids = [j.job_id for j in rows]
-    chosen = st.session_state.get("admin_job")
-    pick = st.selectbox("Job", ids, index=ids.index(chosen) if chosen in ids else 0, key="job_pick")
+    if st.session_state.get("job_pick") not in ids:  # none chosen yet, or an old one since deleted
+        st.session_state["job_pick"] = ids[0]
+    pick = st.selectbox("Job", ids, key="job_pick")
     _job_detail(pick)
 
 

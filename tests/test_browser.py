@@ -120,9 +120,14 @@ def test_every_page_url_as_the_first_request_of_a_fresh_server_shows_the_frame(t
 
 
 def _sidebar(driver) -> str:
+    """The sidebar's text ('' while the page has not drawn it yet)."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
-    return driver.find_element(By.CSS_SELECTOR, "[data-testid=stSidebar]").text
+    try:
+        return driver.find_element(By.CSS_SELECTOR, "[data-testid=stSidebar]").text
+    except (NoSuchElementException, StaleElementReferenceException):
+        return ""
 
 
 def _wait_sidebar(driver, text: str, timeout: float = 240.0) -> str:
@@ -166,7 +171,13 @@ def test_a_training_started_in_the_browser_outlives_the_page_the_browser_and_the
                                                                                         settings_file):
     """Admin > Retrain starts a training job; the page is left, the browser closed and the
     server stopped while the job runs; a new server and a new browser session then see the
-    job finish and its run current. A second training is then cancelled from the Jobs tab."""
+    job finish and its run current. A second training is then cancelled from the Jobs tab.
+    The job's process group is paused (SIGSTOP) while the browser and the server come and go,
+    so a small training cannot finish before the server has stopped, whatever the machine's
+    speed; it goes on when resumed (SIGCONT)."""
+    import os
+    import signal
+
     from core import jobs, registry
 
     art = tmp_path / "artifacts"
@@ -179,17 +190,21 @@ def test_a_training_started_in_the_browser_outlives_the_page_the_browser_and_the
             browser.wait_page(driver, "Admin")
             _start_training(driver, small_csv)
             [job] = jobs.list_jobs(art)
-            browser.open_page(driver, "")                         # leave the page
+            job = _running(art, job.job_id)
+            os.killpg(job.pid, signal.SIGSTOP)                   # held where it is, still running
+            driver.get(url)                                      # leave the page
             _wait_sidebar(driver, "train on")                    # the job in the sidebar of another page
         finally:
             driver.quit()                                         # close the browser
         assert jobs.read(art, job.job_id).active
-    running = jobs.read(art, job.job_id)                         # the server has stopped: the job goes on
-    assert running.active, running
+    running = jobs.read(art, job.job_id)                         # the server has stopped: the job is still there
+    assert running.status == "running" and running.pid == job.pid, running
     with browser.app_server(art, tmp_path / "second.log", env=env) as url:
         driver = browser.chrome(tmp_path)
         try:
             driver.get(url)
+            _wait_sidebar(driver, "train on")                    # a new server, a new session: the same job
+            os.killpg(job.pid, signal.SIGCONT)
             side = _wait_sidebar(driver, "done (trained and made current)")
             done = jobs.read(art, job.job_id)
             assert done.status == "done" and done.run_id == registry.current_run_id(art)
@@ -197,13 +212,33 @@ def test_a_training_started_in_the_browser_outlives_the_page_the_browser_and_the
             assert done.run_id in _sidebar(driver), side          # the new run is the active run
             browser.open_page(driver, "admin")
             _start_training(driver, small_csv)
-            second = next(j for j in jobs.list_jobs(art) if j.job_id != job.job_id)
+            second = _running(art, next(j for j in jobs.list_jobs(art) if j.job_id != job.job_id).job_id)
+            os.killpg(second.pid, signal.SIGSTOP)                 # so that it cannot end before the click
             browser.open_tab(driver, "Admin", "Jobs")
             browser.wait_text(driver, f"Job {second.job_id}")
             _click_retrying(driver, "Cancel this job")
+            browser.wait_text(driver, "Asked the job to stop")
+            os.killpg(second.pid, signal.SIGCONT)                 # it takes the cancel as it resumes
             _wait_sidebar(driver, "cancelled", timeout=60)
             assert jobs.read(art, second.job_id).status == "cancelled"
             assert registry.current_run_id(art) == done.run_id and registry.list_runs(art) == [done.run_id]
             browser.screenshot(driver, tmp_path / "jobs.png")
         finally:
             driver.quit()
+
+
+def _running(art, job_id, timeout: float = 120.0):
+    """The job once its process has started training (state running, a step beyond starting)."""
+    import time
+
+    from core import jobs
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = jobs.read(art, job_id)
+        if job.status == "running" and job.pid and job.fraction > 0:
+            return job
+        if not job.active:
+            raise AssertionError(f"job {job_id} ended before it could be held: {job.status} {job.error}")
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not start in {timeout:.0f} s")
