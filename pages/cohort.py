@@ -207,7 +207,8 @@ def _show(r: dict) -> None:
                           "conversion holdout": gg["holdout"]["conversion"],
                           "readout": f"uplift {_pct(uu['absolute'])} points [{_pct(uu['absolute_ci'][0])}, "
                                      f"{_pct(uu['absolute_ci'][1])}]"})
-        st.dataframe(pd.DataFrame(table), hide_index=True, column_config={
+        cols = ["group", "contacted", "held out", "conversion contacted", "conversion holdout", "readout"]
+        st.dataframe(pd.DataFrame(table).reindex(columns=cols), hide_index=True, column_config={
             "conversion contacted": st.column_config.NumberColumn(format="percent"),
             "conversion holdout": st.column_config.NumberColumn(format="percent")})
 
