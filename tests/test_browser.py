@@ -177,6 +177,7 @@ def test_a_training_started_in_the_browser_outlives_the_page_the_browser_and_the
     speed; it goes on when resumed (SIGCONT)."""
     import os
     import signal
+    import time
 
     from core import jobs, registry
 
@@ -216,8 +217,15 @@ def test_a_training_started_in_the_browser_outlives_the_page_the_browser_and_the
             os.killpg(second.pid, signal.SIGSTOP)                 # so that it cannot end before the click
             browser.open_tab(driver, "Admin", "Jobs")
             browser.wait_text(driver, f"Job {second.job_id}")
-            _click_retrying(driver, "Cancel this job")
-            browser.wait_text(driver, "Asked the job to stop")
+            asked = art / "jobs" / second.job_id / "cancel"       # what the button writes (core.jobs.cancel)
+            for _ in range(5):   # the button is redrawn every 2 s: a click may land on the old one
+                _click_retrying(driver, "Cancel this job")
+                deadline = time.monotonic() + 5
+                while not asked.exists() and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                if asked.exists():
+                    break
+            assert asked.exists(), "the Cancel button did not ask the job to stop"
             os.killpg(second.pid, signal.SIGCONT)                 # it takes the cancel as it resumes
             _wait_sidebar(driver, "cancelled", timeout=60)
             assert jobs.read(art, second.job_id).status == "cancelled"
