@@ -359,7 +359,6 @@ def start_job(kind: str, params: dict, label: str, remove_on_failure: list[str] 
     except DataError as exc:
         show_error(exc)
         return None
-    st.session_state.setdefault("my_jobs", []).append(job.job_id)
     return job
 
 

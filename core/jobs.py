@@ -51,7 +51,6 @@ from core.errors import DataError
 JOBS = "jobs"
 KINDS = ("train", "score")
 ACTIVE = ("queued", "running")
-FINAL = ("done", "failed", "cancelled", "interrupted")
 #: Seconds a job may take to stop after a cancel before its process group is killed.
 CANCEL_GRACE_S = 20.0
 #: The project's root: a job's process imports ``core`` from here.
