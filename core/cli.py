@@ -513,8 +513,12 @@ def _cohort(args, settings) -> int:
     from datetime import datetime, timezone
 
     from core import database, playbook, registry
-    from core.sinks import check_output_path, csv_bytes
+    from core.sinks import check_output_path, write_table
 
+    if not args.name.strip():
+        raise DataError("--name: a cohort needs a name (the tools select its members by it)")
+    if args.holdout_for is not None and not 0 < args.holdout_for <= 10:
+        raise DataError(f"--holdout-for {args.holdout_for}: the relative uplift to detect, above 0 (0.10 = +10%)")
     run = registry.load_run(settings.artifacts_dir, args.run)
     scored = run.table("scored")
     scored, _, _ = playbook.latest_snapshot(scored)
@@ -536,17 +540,18 @@ def _cohort(args, settings) -> int:
         base = min(max(summary["expected_precision"], 0.001), 0.99)
         try:
             need = playbook.holdout_size(base, args.holdout_for)
-        except ValueError as exc:
-            raise DataError(f"--holdout-for {args.holdout_for}: {exc}") from None
+        except ValueError:
+            raise DataError(f"--holdout-for {args.holdout_for}: a {args.holdout_for:+.1%} uplift on the cohort's "
+                            f"expected rate of {base:.1%} would pass 100%: choose a smaller uplift") from None
         holdout = min(need, summary["customers"] // 2)
         design = {"relative_lift": args.holdout_for, "alpha": 0.05, "power": 0.8, "expected_rate": base,
                   "needed_per_group": need}
         if holdout < need:
-            print(f"warning: the cohort holds {summary['customers']:,} customers; a {args.holdout_for:.0%} uplift "
+            print(f"warning: the cohort holds {summary['customers']:,} customers; a {args.holdout_for:+.1%} uplift "
                   f"needs {need:,} per group", file=sys.stderr)
     export = playbook.cohort_export(scored, mask, holdout, settings.seed)
     out = check_output_path(args.out or f"cohort_{run.run_id}_{datetime.now(timezone.utc):%Y-%m-%d}.csv", (".csv",))
-    out.write_bytes(csv_bytes(export))
+    write_table(export, out)
     print(f"cohort '{args.name}': {len(export):,} customers ({holdout:,} held out) of run {run.run_id} -> {out}")
     if args.no_db or not settings.write_database:
         return 0
@@ -617,8 +622,10 @@ def _print_readout(r: dict) -> None:
         return "n/a" if x is None else f"{100 * x:+.2f}"
 
     rows = r["rows"]
-    print(f"readout of {r['cohort']} (run {r['run_id']}): {rows['with_outcome']:,} of {rows['cohort']:,} cohort "
-          f"customers with an outcome")
+    found = rows["with_outcome"] - rows["counted_as_no_purchase"]
+    print(f"readout of {r['cohort']} (run {r['run_id']}): {found:,} of {rows['cohort']:,} cohort customers in the "
+          f"outcomes" + (f", {rows['counted_as_no_purchase']:,} more counted as not buying"
+                         if rows["counted_as_no_purchase"] else ""))
     for n in r["notes"]:
         print(f"note: {n}", file=sys.stderr)
     o = r["overall"]

@@ -98,11 +98,16 @@ def database_url(settings) -> str:
 
 
 def shown_url(url: str) -> str:
-    """``url`` without its password, as errors and messages show it."""
+    """``url`` without its password (given before the host or as a ``password`` query
+    parameter), as errors and messages show it."""
     try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
+        parsed = sa.engine.make_url(url)
     except sa.exc.ArgumentError:
         return "(a database URL that cannot be read)"
+    hidden = {k: "***" for k in parsed.query if k.lower() in ("password", "passwd", "pwd")}
+    if hidden:
+        parsed = parsed.update_query_dict(hidden)
+    return parsed.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
 
 
 class Database:
@@ -168,18 +173,27 @@ class Database:
         """Write one scoring: ``scored`` as :meth:`core.scoring.ScoringModel.score` returns it
         (``customer_id``, ``segment_id``, ``segment_name``, ``propensity``,
         ``propensity_decile``, ``reason_1..3``, ``run_id``, ``scored_at``; every row one run
-        and one ``scored_at``). The scoring's rows replace any it had (idempotent), in one
-        transaction with ``current_run`` set to ``current`` when given. Returns the rows
-        written.
+        and one ``scored_at``). A customer's row of this run and ``scored_at`` is replaced
+        when it is written again (idempotent), and only that customer's: two files scored
+        with one run in the same second (``scored_at`` is to the second) keep both their
+        customers. The rows go first into a temporary table, then replace and join the
+        ``scores`` rows in one transaction, with ``current_run`` set to ``current`` when
+        given. Returns the rows written.
 
         Raises DataError for a table that is not one scoring, or as :class:`Database`."""
         rows = score_rows(scored)
         run_id, at = rows["run_id"].iloc[0], rows["scored_at"].iloc[0]
+        cols = ", ".join(SCORE_COLUMNS)
 
         def go():
             with self.engine.begin() as conn:
-                conn.execute(scores.delete().where(scores.c.run_id == run_id, scores.c.scored_at == at))
-                _bulk(conn, "scores", rows)
+                conn.exec_driver_sql("DROP TABLE IF EXISTS scores_staging")
+                conn.exec_driver_sql(f"CREATE TEMPORARY TABLE scores_staging AS SELECT {cols} FROM scores WHERE 1 = 0")
+                _bulk(conn, "scores_staging", rows)
+                conn.execute(sa.text("DELETE FROM scores WHERE run_id = :r AND scored_at = :t AND customer_id IN "
+                                     "(SELECT customer_id FROM scores_staging)"), {"r": run_id, "t": at})
+                conn.exec_driver_sql(f"INSERT INTO scores ({cols}) SELECT {cols} FROM scores_staging")
+                conn.exec_driver_sql("DROP TABLE scores_staging")
                 if current is not None:
                     _set_current(conn, current)
         self._guard("write the scores", go)
@@ -189,10 +203,12 @@ class Database:
         """Save a cohort (:func:`core.playbook.cohort_export`: ``customer_id`` and ``group``)
         with its name, run and the filters that made it (JSON-safe dict: segments,
         propensity range, feature filters, holdout design). Its id is a hash of all of them,
-        so saving the same cohort twice gives the same rows. Returns the cohort id.
+        so saving the same cohort twice gives the same rows. Names are unique: a sync tool
+        may select a campaign's members by name, and two cohorts under one name would mix
+        one's holdout into the other's contacts. Returns the cohort id.
 
-        Raises DataError for an empty name, a table without ``customer_id`` and ``group``,
-        or as :class:`Database`."""
+        Raises DataError for an empty name, a name another cohort has, a table without
+        ``customer_id`` and ``group``, or as :class:`Database`."""
         if not str(name).strip():
             raise DataError("a cohort needs a name")
         missing = [c for c in ("customer_id", "group") if c not in export.columns]
@@ -213,6 +229,12 @@ class Database:
 
         def go():
             with self.engine.begin() as conn:
+                other = conn.execute(sa.select(cohorts.c.cohort_id, cohorts.c.run_id).where(
+                    cohorts.c.name == str(name).strip(), cohorts.c.cohort_id != cohort_id)).first()
+                if other is not None:  # a tool reading members by name would mix the two (and their holdouts)
+                    raise DataError(f"database {self.shown}: a cohort named '{str(name).strip()}' exists already "
+                                    f"(cohort {other[0]}, run {other[1]}) with other members or filters: choose "
+                                    "another name")
                 have = conn.execute(sa.select(cohorts.c.cohort_id).where(cohorts.c.cohort_id == cohort_id)).first()
                 if have is None:
                     conn.execute(cohorts.insert().values(cohort_id=cohort_id, name=str(name).strip(), run_id=run_id,
@@ -333,7 +355,9 @@ def _bulk(conn, table: str, df: pd.DataFrame) -> None:
             for rec in records:
                 copy.write_row(rec)
         return
-    target = metadata.tables[table]
+    target = metadata.tables.get(table)
+    if target is None:  # a temporary staging table
+        target = sa.table(table, *(sa.column(c) for c in cols))
     for start in range(0, len(records), 10_000):
         conn.execute(target.insert(), [dict(zip(cols, r)) for r in records[start:start + 10_000]])
 

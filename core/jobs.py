@@ -180,6 +180,7 @@ def refresh(artifacts: Path, job: Job) -> Job:
         return job
     if job.status == "queued" and _pid(artifacts, job)[0] is None:
         return job  # being started right now
+    _stop_leftovers(artifacts, job)
     cancelled = cancel_file.is_file()
     job = job.model_copy(update={
         "status": "cancelled" if cancelled else "interrupted", "finished_at": _now(),
@@ -188,6 +189,24 @@ def refresh(artifacts: Path, job: Job) -> Job:
     _remove_uploads(job)
     _write(folder, job)
     return job
+
+
+def _stop_leftovers(artifacts: Path, job: Job) -> None:
+    """Kill what is left of a job whose process is gone (killed with ``kill -9``, say):
+    its worker processes, which stay in its process group (the job started the group, so
+    its id is the job's process id) and would otherwise run their call to the end. Only
+    processes started after the job are touched."""
+    import psutil
+
+    pid, started = _pid(artifacts, job)
+    if pid is None:
+        return
+    for proc in psutil.process_iter(["pid", "create_time"]):
+        try:
+            if os.getpgid(proc.info["pid"]) == pid and proc.info["create_time"] >= (started or 0) - 1:
+                proc.kill()
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            continue
 
 
 def list_jobs(artifacts: Path, limit: int | None = None) -> list[Job]:

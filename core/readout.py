@@ -38,6 +38,9 @@ from core.errors import DataError
 
 #: Customers each group (contact, holdout) of a segment or band needs for its own row.
 MIN_GROUP = 100
+#: The largest revenue of one customer in a campaign window that the readout takes (money):
+#: beyond it, or infinite, a value is refused as a typing or export error.
+MAX_REVENUE = 1e12
 GROUPS = ("contact", "holdout")
 PURCHASE_NAMES = ("purchased", "purchase", "converted", "conversion", "bought", "buyer", "purchased_next_30d",
                   "responded", "response", "outcome")
@@ -82,7 +85,9 @@ def cohort_members(df: pd.DataFrame, source: str) -> pd.DataFrame:
     bad = ~out["group"].isin(GROUPS)
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(f"{source}: row {i + 1}: group '{df['group'].iloc[i]}' is neither contact nor holdout")
+        given = df["group"].iloc[i]
+        raise DataError(f"{source}: row {i + 1}: " + ("the group is empty" if pd.isna(given) else
+                                                     f"group '{given}' is neither contact nor holdout"))
     dup = out["customer_id"].duplicated()
     if dup.any():
         raise DataError(f"{source}: customer '{out['customer_id'][dup].iloc[0]}' is in the cohort twice")
@@ -132,10 +137,13 @@ def outcome_table(df: pd.DataFrame, source: str, id_column: str | None = None, p
     out = pd.DataFrame({"customer_id": df[idc].astype(str).str.strip().str.lstrip("'").to_numpy()})
     if rev is not None:
         money, _ = to_number(df[rev])
-        bad = (money.isna() & df[rev].notna() & (df[rev].astype(str).str.strip() != "")).to_numpy()
+        with np.errstate(invalid="ignore"):
+            bad = ((money.isna() & df[rev].notna() & (df[rev].astype(str).str.strip() != ""))
+                   | (money.notna() & ~(money.abs() < MAX_REVENUE))).to_numpy()
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise DataError(f"{source}: column '{rev}', row {i + 1}: '{df[rev].iloc[i]}' is not an amount of money")
+            raise DataError(f"{source}: column '{rev}', row {i + 1}: '{df[rev].iloc[i]}' is not an amount of money"
+                            + (" (at most 10^12 a customer)" if pd.notna(money.iloc[i]) else ""))
         out["revenue"] = money.fillna(0.0).to_numpy(float)
     else:
         out["revenue"] = np.nan
@@ -387,11 +395,13 @@ def campaign_readout(members: pd.DataFrame, outcomes: pd.DataFrame, sized_for: f
         notes.append(f"{outside:,} outcome rows are of customers outside the cohort: ignored")
     if missing_as_no_purchase is None:
         missing_as_no_purchase = bool(len(outcomes)) and bool((outcomes["purchased"] == 1).all())
+    has_revenue = bool(outcomes["revenue"].notna().any())
     joined = members.merge(outcomes[in_cohort], on="customer_id", how="left", indicator=True)
     absent = int((joined["_merge"] == "left_only").sum())
     if absent and missing_as_no_purchase:
         joined["purchased"] = joined["purchased"].fillna(0).astype(int)
-        joined["revenue"] = joined["revenue"].fillna(0.0)
+        if has_revenue:  # a buyer-only list without revenue stays without: conversion only
+            joined["revenue"] = joined["revenue"].fillna(0.0)
         notes.append(f"{absent:,} cohort customers are not in the outcomes, which list buyers only: counted as not "
                      "buying")
     elif absent:

@@ -316,12 +316,15 @@ RUN_FILES = ("manifest.json", "scoring.json", "metrics.json", "profiles.json", "
 
 
 def check_complete(run: "Run") -> None:
-    """Raise DataError naming the first of :data:`RUN_FILES` the run lacks, or a damaged
-    manifest or another run format (:func:`_check_format`)."""
+    """Raise DataError naming the first of :data:`RUN_FILES` the run lacks, a damaged
+    manifest or another run format (:func:`_check_format`), or a model part that is not
+    what this product writes (:func:`core.safeformat.check_model_parts`: a pickle in place
+    of a skops file, say)."""
     missing = [f for f in RUN_FILES if not (run.path / f).is_file()]
     if missing:
         raise DataError(f"run {run.run_id} is incomplete: {missing[0]} is missing from {run.path}")
     _check_format(run.path)
+    safeformat.check_model_parts(run.path)
 
 
 def promote(artifacts: Path, run_id: str) -> str:
@@ -504,9 +507,15 @@ class Run:
         return {**auto, **{k: v for k, v in display_names(self.artifacts, self.manifest().dataset).items() if k in auto}}
 
     def booster(self) -> xgb.Booster:
-        """The XGBoost model, loaded from its JSON file."""
+        """The XGBoost model, loaded from its JSON file. Raises DataError when the file is
+        not an XGBoost model in JSON (:func:`core.safeformat.check_xgboost_json`)."""
+        what = f"run {self.run_id}: xgboost.json"
+        safeformat.check_xgboost_json(self.path / "xgboost.json", what)
         b = xgb.Booster()
-        b.load_model(str(self.path / "xgboost.json"))
+        try:
+            b.load_model(str(self.path / "xgboost.json"))
+        except xgb.core.XGBoostError:
+            raise DataError(f"{what} is not a model XGBoost can read: refused; retrain") from None
         return b
 
     def segmenter(self):

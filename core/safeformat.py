@@ -58,6 +58,15 @@ def load_pipeline(path: Path, what: str):
     """
     import skops.io as sio
 
+    return sio.load(Path(path), trusted=check_pipeline(path, what))
+
+
+def check_pipeline(path: Path, what: str) -> list[str]:
+    """Check, without building anything, that ``path`` is a skops file naming only trusted
+    types; returns the types it names beyond skops' defaults. Raises DataError as
+    :func:`load_pipeline`."""
+    import skops.io as sio
+
     path = Path(path)
     if not zipfile.is_zipfile(path):
         raise DataError(f"{what} is not a skops file (a pickle would run code when loaded): refused; retrain")
@@ -68,7 +77,41 @@ def load_pipeline(path: Path, what: str):
     foreign = sorted(set(untrusted) - set(TRUSTED))
     if foreign:
         raise DataError(f"{what} names types this product never saves ({', '.join(foreign[:3])}): refused; retrain")
-    return sio.load(path, trusted=list(untrusted))
+    return list(untrusted)
+
+
+def check_xgboost_json(path: Path, what: str) -> None:
+    """Check that ``path`` holds an XGBoost model in its JSON format (UTF-8 JSON with a
+    ``learner``), before XGBoost reads it. Raises DataError naming ``what``."""
+    import json
+
+    try:
+        model = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        model = None
+    if not isinstance(model, dict) or "learner" not in model:
+        raise DataError(f"{what} is not an XGBoost model in JSON: refused; retrain")
+
+
+def check_model_parts(folder: Path) -> None:
+    """Check every model part of the run folder ``folder`` without building any: the
+    XGBoost JSON, each skops file's types (:func:`check_pipeline`), each ``.npz`` read
+    without pickles (:func:`load_arrays`). A part replaced by something else (a pickle) is
+    refused here, whether or not this command would have loaded it.
+
+    Raises DataError naming the run and the file."""
+    folder = Path(folder)
+    for name in MODEL_FILES:
+        p = folder / name
+        if not p.is_file():
+            continue
+        what = f"run {folder.name}: {name}"
+        if name.endswith(".skops"):
+            check_pipeline(p, what)
+        elif name.endswith(".npz"):
+            load_arrays(p, what)
+        elif name == "xgboost.json":
+            check_xgboost_json(p, what)
 
 
 def dump_arrays(arrays: dict[str, np.ndarray], path: Path) -> None:

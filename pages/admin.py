@@ -66,6 +66,9 @@ def _train(data, spec, label: str, log: bool = False, remove_on_failure: list[st
     it is not worse; otherwise (first run, or another data set) it becomes current. The
     current run changes only when training succeeds. Refused (one line) while another
     training runs in the runs folder. Returns whether the job started."""
+    if data and not Path(data).is_file() and not (log and Path(data).is_dir()):
+        st.error(f"{data}: no such file on the server")
+        return False
     params = {"data": str(Path(data).resolve()) if data else None, "spec": str(Path(spec).resolve()) if spec else None,
               "log": log}
     job = start_job("train", params, f"train on {label}", remove_on_failure)

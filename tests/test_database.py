@@ -116,7 +116,7 @@ def test_a_cohort_saved_twice_is_one_cohort_and_reads_back(url):
     assert meta["filters"] == filters and meta["run_id"] == "20261206-100000-abcdef"
     assert members.sort_values("customer_id").reset_index(drop=True).equals(
         export.sort_values("customer_id").reset_index(drop=True))
-    other = db.write_cohort(export.head(100), "December win-back", "20261206-100000-abcdef", filters)
+    other = db.write_cohort(export.head(100), "December win-back, first 100", "20261206-100000-abcdef", filters)
     assert other != cid and len(db.cohorts()) == 2
     with pytest.raises(DataError, match="no cohort 'nope'"):
         db.cohort("nope")
@@ -160,3 +160,31 @@ def test_the_cli_writes_its_scoring_to_the_database_and_a_failing_database_keeps
     assert bad.returncode == 2 and (tmp_path / "b.csv").is_file()
     assert bad.stderr.strip().splitlines()[-1].startswith("error: database postgresql+psycopg://shop:***@127.0.0.1:1/x")
     assert "hunter2" not in bad.stderr and "the scored file was written" in bad.stderr
+
+
+def test_two_files_scored_in_the_same_second_keep_both_their_customers(url):
+    db = database.Database(url)
+    a = _scoring(n=400)
+    first, second = a.iloc[:200], a.iloc[200:]           # one run, one scored_at (to the second), two files
+    db.write_scores(first, current=a["run_id"].iloc[0])
+    db.write_scores(second)
+    db.write_scores(second)                               # and one of them again: still replaced, not doubled
+    got = db.query("SELECT customer_id FROM scores ORDER BY customer_id")["customer_id"].tolist()
+    assert got == sorted(a["customer_id"].tolist())
+    db.close()
+
+
+def test_a_cohort_name_is_one_cohort(url):
+    db = database.Database(url)
+    export = pd.DataFrame({"customer_id": [f"C{i}" for i in range(10)], "group": ["contact"] * 8 + ["holdout"] * 2})
+    db.write_cohort(export, "Winter", "r1", {})
+    with pytest.raises(DataError, match=r"a cohort named 'Winter' exists already .* choose another name"):
+        db.write_cohort(export.assign(group="contact"), "Winter", "r1", {})
+    assert len(db.cohorts()) == 1
+    db.close()
+
+
+def test_a_password_in_the_query_string_is_hidden_too():
+    assert database.shown_url("postgresql+psycopg://h:5432/x?user=u&password=secretpw") == \
+        "postgresql+psycopg://h:5432/x?password=***&user=u"
+    assert database.shown_url("postgresql+psycopg://u:secretpw@h/x") == "postgresql+psycopg://u:***@h/x"

@@ -92,13 +92,16 @@ def test_a_second_training_is_refused_naming_the_first_and_a_cancel_leaves_the_c
     _wait(art, nxt.job_id, lambda j: not j.active, timeout=60)
 
 
-def test_a_job_whose_process_is_killed_is_marked_interrupted(tmp_path, small_csv):
+def test_a_job_whose_process_is_killed_is_marked_interrupted_and_its_workers_stopped(tmp_path, small_csv):
     art = tmp_path / "artifacts"
     job = jobs.start(art, "train", {"data": str(small_csv)}, "train", small_settings(art), "a test")
-    job = _wait(art, job.job_id, lambda j: j.status == "running")
-    os.killpg(job.pid, signal.SIGKILL)     # as a machine restart or kill -9 would
+    job = _wait(art, job.job_id, lambda j: j.status == "running" and "segmentation" in j.step)
+    os.killpg(job.pid, signal.SIGSTOP)     # hold the group, so its workers are there when the main process dies
+    os.kill(job.pid, signal.SIGKILL)       # kill -9 of the job's process alone, as an OOM killer would
+    os.killpg(job.pid, signal.SIGCONT)
     ended = _wait(art, job.job_id, lambda j: not j.active, timeout=30)
     assert ended.status == "interrupted" and "ended without saying how" in ended.error
+    assert not _group_alive(job.pid)       # its workers, left behind, were stopped
     assert registry.current_run_id(art) is None
 
 

@@ -81,6 +81,15 @@ def test_small_groups_are_said_not_read_out():
     assert r["power"]["sized_for"] is None and "does not say" in r["power"]["note"]
 
 
+def test_a_list_of_buyers_without_revenue_reads_out_conversion_only():
+    members = _cohort(n=2000, holdout=1000)
+    outcomes, _ = readout.simulate_outcomes(members, 0.0, seed=4)
+    buyers = outcomes[outcomes["purchased"] == 1].assign(revenue=np.nan)
+    r = readout.campaign_readout(members, buyers, seed=0, n_boot=200)
+    assert "revenue_uplift" not in r["overall"] and "revenue_per_customer" not in r["overall"]["groups"][0]
+    assert any("no revenue" in n for n in r["notes"])
+
+
 def test_an_outcome_table_of_buyers_only_counts_the_others_as_not_buying():
     members = _cohort(n=2000, holdout=1000)
     outcomes, _ = readout.simulate_outcomes(members, 0.0, seed=4)
@@ -125,6 +134,9 @@ def test_bad_input_is_refused_in_one_line(tmp_path):
         readout.outcome_table(bad, "outcomes.csv")
     money = readout.outcome_table(bad.assign(revenue=["$1,234.50", "0", ""]), "outcomes.csv")
     assert money["revenue"].tolist() == [1234.5, 0.0, 0.0]
+    for huge in ("inf", "1e15"):
+        with pytest.raises(DataError, match=r"column 'revenue', row 3: '.*' is not an amount of money"):
+            readout.outcome_table(bad.assign(revenue=["1", "2", huge]), "outcomes.csv")
     with pytest.raises(DataError, match=r"row 2: 'maybe' is not a purchase flag"):
         readout.outcome_table(bad.assign(purchased=["yes", "maybe", "no"], revenue=0), "outcomes.csv")
     with pytest.raises(DataError, match=r"cohort.csv: row 2: group 'control' is neither contact nor holdout"):

@@ -109,3 +109,23 @@ def test_a_run_of_the_pickle_format_is_refused_as_another_version(copied):
     (folder / "manifest.json").write_text(json.dumps(man), encoding="utf-8")
     with pytest.raises(DataError, match="another version of the product .*retrain"):
         registry.load_run(art)
+
+
+@pytest.mark.parametrize("content", [b"garbage", b"{}", b"\x80\x04K\x01."])
+def test_a_damaged_xgboost_model_is_refused_in_one_line(copied, small_csv, content):
+    art, folder, marker = copied
+    (folder / "xgboost.json").write_bytes(content)
+    with pytest.raises(DataError, match=r"xgboost\.json is not an XGBoost model in JSON: refused"):
+        registry.load_run(art).booster()
+    out = _score_cli(art, small_csv)
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and "xgboost.json" in out.stderr
+
+
+def test_a_model_part_scoring_never_loads_is_refused_too(copied, small_csv):
+    """baseline.skops serves only the comparison at training; a pickle in its place is still
+    refused before a run is used (registry.check_complete checks every model part)."""
+    art, folder, marker = copied
+    (folder / "baseline.skops").write_bytes(pickle.dumps(_Payload(marker)))
+    out = _score_cli(art, small_csv)
+    assert out.returncode == 2 and "baseline.skops is not a skops file" in out.stderr
+    assert not marker.exists()
