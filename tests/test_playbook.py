@@ -118,10 +118,22 @@ def test_column_mapping_of_an_upload():
 
 
 def _fake_runs(art, ids):
+    """Run folders with every file of a run: empty tables, but model parts of the right
+    kinds (promote refuses a run whose parts are not what the product writes)."""
+    import numpy as np
+    import skops.io as sio
+    from sklearn.preprocessing import StandardScaler
+
+    from core import safeformat
+
     for rid in ids:
-        (registry.runs_dir(art) / rid).mkdir(parents=True)
+        d = registry.runs_dir(art) / rid
+        d.mkdir(parents=True)
         for f in registry.RUN_FILES:
-            (registry.runs_dir(art) / rid / f).write_text("")
+            (d / f).write_text("")
+        (d / "xgboost.json").write_text(json.dumps({"learner": {}}))
+        sio.dump(StandardScaler(), d / "segmenter_preprocessor.skops")
+        safeformat.dump_arrays({"x": np.zeros(3)}, d / "segmenter_reference.npz")
         (registry.runs_dir(art) / rid / "manifest.json").write_text(json.dumps({"run_id": rid, "run_format": RUN_FORMAT}))
 
 
