@@ -173,3 +173,13 @@ def test_score_reports_cleaning(trained, settings_file, small_table, tmp_path, c
     assert "note: ignored columns not in the spec: note" in err
     assert "note: column 'pages_per_session': 1 infinite or too large value(s) treated as missing" in err
     assert "note: column 'total_spend_12m': 1 value(s) outside the valid range clipped to the valid range" in err
+
+
+def test_a_reader_that_goes_away_gives_no_traceback(tmp_path):
+    """``python -m core ... | head``: the reader closes the pipe before the command writes."""
+    p = subprocess.Popen([sys.executable, "-m", "core", "--artifacts", str(tmp_path), "runs"], cwd=REPO,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()  # before the interpreter has even imported the CLI
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=60) == 1
+    assert "Traceback" not in err and "BrokenPipeError" not in err
