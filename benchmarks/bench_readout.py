@@ -13,6 +13,12 @@ share whose conversion interval excludes zero; and one readout in full.
 Usage::
 
     python benchmarks/bench_readout.py [--artifacts DIR] [--repeats 200] [--uplift 0.03]
+    python benchmarks/bench_readout.py --outcomes-for cohort.csv --out outcomes.csv [--uplift 0.03] [--seed 42]
+
+The second form simulates one campaign's outcomes (``customer_id``, ``purchased``,
+``revenue``) for a cohort exported by ``python -m core cohort`` or the Cohort builder
+(:func:`core.readout.simulate_outcomes` on its groups and propensities), to try
+``python -m core readout`` or the Campaign readout tab on.
 """
 from __future__ import annotations
 
@@ -64,7 +70,19 @@ def main() -> int:
     ap.add_argument("--boot", type=int, default=1000, help="bootstrap resamples per readout")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--show", default=None, help="write the first readout's JSON here")
+    ap.add_argument("--outcomes-for", default=None, help="a cohort CSV: simulate its outcomes into --out and stop")
+    ap.add_argument("--out", default="outcomes.csv", help="with --outcomes-for: the outcomes CSV")
     args = ap.parse_args()
+    if args.outcomes_for:
+        members = readout.read_cohort(args.outcomes_for)
+        if "propensity" not in members.columns:
+            sys.exit(f"error: {args.outcomes_for}: no propensity column (export the cohort from this product)")
+        out, truth = readout.simulate_outcomes(members, args.uplift, args.seed)
+        out.to_csv(args.out, index=False)
+        print(f"{len(out):,} outcomes ({int(out['purchased'].sum()):,} buyers) of {args.outcomes_for} -> {args.out}; "
+              f"true uplift {100 * truth['absolute']:+.2f} points, relative {100 * truth['relative']:+.2f}%, revenue "
+              f"per customer {truth['per_customer']:+.2f}")
+        return 0
     members, what = _cohort(args.artifacts, args.min, args.max, args.sized_for, args.seed)
     print(f"cohort: {what}; true uplift {args.uplift:+.2%} points; {args.repeats} seeded repeats, {args.boot:,} "
           "bootstrap resamples each")
