@@ -78,6 +78,23 @@ def format_values(values: np.ndarray, kind: str, unit: str = "") -> np.ndarray:
     return out
 
 
+_NOT_PLURAL = {"is", "was", "has", "as", "its", "this", "us", "plus", "less", "across", "ss"}
+
+
+def singular(text: str) -> str:
+    """``text`` (what follows a count in a reason template, " days ago") with its first word
+    made singular, for a count of 1: "days" -> "day", "categories" -> "category"; words
+    that are not plurals ("was", "in", "class") stay as they are."""
+    head = text[:len(text) - len(text.lstrip())]
+    word, _, rest = text.lstrip().partition(" ")
+    low = word.lower()
+    if low.endswith("ies") and len(low) > 4:
+        word = word[:-3] + "y"
+    elif low.endswith("s") and not low.endswith("ss") and low not in _NOT_PLURAL and len(low) > 2:
+        word = word[:-1]
+    return head + word + (" " + rest if rest else "")
+
+
 def reason_texts(X: pd.DataFrame, contrib: np.ndarray, spec: DatasetSpec, k: int = 3) -> pd.DataFrame:
     """The ``k`` strongest reasons of each row's score, in plain English.
 
@@ -119,7 +136,8 @@ def reason_texts(X: pd.DataFrame, contrib: np.ndarray, spec: DatasetSpec, k: int
         values = X[col].iloc[r].to_numpy(dtype=object if c.is_categorical else float)
         shown = format_values(values, c.kind, c.unit)  # only the rows that need it
         missing = shown == "not recorded"
-        body = np.where(missing, f"{label}: not recorded", pre + shown.astype(str) + post).astype(object)
+        body = np.where(missing, f"{label}: not recorded",
+                        np.where(shown == "1", pre + "1" + singular(post), pre + shown.astype(str) + post)).astype(object)
         texts[r, slot] = body + np.where(val[r, slot] > 0, " (raises)", " (lowers)")
     out = {}
     feature_names = np.asarray(names, dtype=object)

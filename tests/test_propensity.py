@@ -62,6 +62,16 @@ def test_reason_texts_plain_english_with_value_and_direction():
     assert r.loc[0, "reason_1_feature"] == "orders_90d"
 
 
+def test_reason_texts_say_one_day_not_one_days():
+    X = pd.DataFrame({"orders_90d": [1.0, 11.0], "days_since_last_order": [1.0, 21.0]})
+    r = explain.reason_texts(X, np.array([[0.8, -0.5], [0.8, -0.5]]), SPEC, k=2)
+    assert r.loc[0, "reason_1"] == "Ordered 1 time in the last 90 days (raises)"
+    assert r.loc[0, "reason_2"] == "Last order 1 day ago (lowers)"
+    assert r.loc[1, "reason_2"] == "Last order 21 days ago (lowers)"
+    assert [explain.singular(t) for t in (" categories", " emails in 90 days", " was late", " class", "")] == \
+        [" category", " email in 90 days", " was late", " class", ""]
+
+
 def test_reason_slot_left_empty_when_the_feature_has_no_effect():
     X = pd.DataFrame({"orders_90d": [1.0], "tickets_12m": [2.0]})
     r = explain.reason_texts(X, np.array([[0.4, 0.0]]), SPEC, k=2)
