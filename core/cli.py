@@ -324,11 +324,12 @@ def _draft(args):
     return spec_draft.draft_spec(df, target=args.target, id_column=args.id, name=name, source=source)
 
 
-def _write_text(path: str, text: str) -> None:
-    """Write a spec file (its folder made when missing); DataError naming the path if it cannot be."""
+def _write_text(path: str, text: str, suffixes: tuple[str, ...] = (".toml",)) -> None:
+    """Write a text file (a spec; a readout's JSON) named with one of ``suffixes``, its
+    folder made when missing; DataError naming the path if it cannot be."""
     from core.sinks import check_output_path
 
-    out = check_output_path(path, (".toml",))
+    out = check_output_path(path, suffixes)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
@@ -391,7 +392,7 @@ def _score(args, settings) -> int:
     from core.sinks import check_output_path, write_table
 
     if bool(args.data) == bool(args.log):
-        raise DataError("score needs one of --data TABLE or --log LOG")
+        raise DataError("score needs one of --data TABLE or --log LOG" + (", not both" if args.data else ""))
     if args.cutoff and not args.log:
         raise DataError("--cutoff goes with --log")
     if args.log and args.spec:
@@ -517,8 +518,11 @@ def _cohort(args, settings) -> int:
 
     if not args.name.strip():
         raise DataError("--name: a cohort needs a name (the tools select its members by it)")
+    if len(args.name.strip()) > database.MAX_TEXT:
+        raise DataError(f"--name: {len(args.name.strip())} characters: a cohort name has at most {database.MAX_TEXT}")
     if args.holdout_for is not None and not 0 < args.holdout_for <= 10:
-        raise DataError(f"--holdout-for {args.holdout_for}: the relative uplift to detect, above 0 (0.10 = +10%)")
+        raise DataError(f"--holdout-for {args.holdout_for}: the relative uplift to detect, between 0 and 10 "
+                        "(0.10 = +10%)")
     run = registry.load_run(settings.artifacts_dir, args.run)
     scored = run.table("scored")
     scored, _, _ = playbook.latest_snapshot(scored)
@@ -541,14 +545,16 @@ def _cohort(args, settings) -> int:
         try:
             need = playbook.holdout_size(base, args.holdout_for)
         except ValueError:
-            raise DataError(f"--holdout-for {args.holdout_for}: a {args.holdout_for:+.1%} uplift on the cohort's "
+            raise DataError(f"--holdout-for {args.holdout_for}: a {100 * args.holdout_for:+.3g}% uplift on the cohort's "
                             f"expected rate of {base:.1%} would pass 100%: choose a smaller uplift") from None
         holdout = min(need, summary["customers"] // 2)
         design = {"relative_lift": args.holdout_for, "alpha": 0.05, "power": 0.8, "expected_rate": base,
                   "needed_per_group": need}
         if holdout < need:
-            print(f"warning: the cohort holds {summary['customers']:,} customers; a {args.holdout_for:+.1%} uplift "
-                  f"needs {need:,} per group", file=sys.stderr)
+            print(f"warning: the cohort holds {summary['customers']:,} customers; a {100 * args.holdout_for:+.3g}% "
+                  f"uplift needs {need:,} per group: the holdout is capped at half the cohort ({holdout:,} customers "
+                  "not contacted) and will not reach 80% power; a larger uplift or a larger cohort needs fewer",
+                  file=sys.stderr)
     export = playbook.cohort_export(scored, mask, holdout, settings.seed)
     out = check_output_path(args.out or f"cohort_{run.run_id}_{datetime.now(timezone.utc):%Y-%m-%d}.csv", (".csv",))
     write_table(export, out)
@@ -572,11 +578,18 @@ def _readout(args, settings) -> int:
     import json
 
     from core import database, readout, registry
+    from core.sinks import check_output_path
 
     if bool(args.cohort) == bool(args.cohort_id):
         raise DataError("readout needs one of --cohort FILE or --cohort-id ID")
     if bool(args.outcomes) == bool(args.log):
-        raise DataError("readout needs one of --outcomes FILE or --log LOG --window START END")
+        raise DataError("readout needs one of --outcomes FILE or --log LOG --window START END"
+                        + (", not both" if args.log else ""))
+    if args.sized_for is not None and not 0 < args.sized_for <= 10:
+        raise DataError(f"--sized-for {args.sized_for}: the relative uplift the holdout was sized for, between 0 "
+                        "and 10 (0.10 = +10%)")
+    if args.out:
+        check_output_path(args.out, (".json",))
     design, run_id = None, args.run
     if args.cohort_id:
         db = database.connect(settings)
@@ -612,7 +625,8 @@ def _readout(args, settings) -> int:
     path = registry.save_monitoring(settings.artifacts_dir, run.run_id, "readout", r)
     print(f"report: {path}")
     if args.out:
-        Path(args.out).write_text(json.dumps(r, indent=2, default=float), encoding="utf-8")
+        _write_text(args.out, json.dumps(r, indent=2, default=float), (".json",))
+        print(f"readout: {args.out}")
     return 0
 
 

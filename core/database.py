@@ -42,6 +42,10 @@ from core.errors import DataError
 DEFAULT_FILE = "activation.duckdb"
 #: Seconds a write waits for a DuckDB file that another process holds.
 LOCK_WAIT_S = 30.0
+#: The longest customer id and cohort name the tables take (characters; ``VARCHAR(200)``).
+MAX_TEXT = 200
+#: The key of the PostgreSQL advisory lock that serialises the product's writers (:func:`_one_writer`).
+WRITER_LOCK = 7_401_127_203
 SCORE_COLUMNS = ["run_id", "customer_id", "segment", "persona", "propensity", "decile", "reasons", "scored_at"]
 MEMBER_COLUMNS = ["cohort_id", "customer_id", "group_name"]
 
@@ -148,7 +152,9 @@ class Database:
     def _guard(self, what: str, fn, *args):
         """``fn(*args)``, a database error raised as one DataError line. A DuckDB file that
         another process holds (DuckDB lets one process write a file at a time: the app and
-        a job may meet) is tried again for up to :data:`LOCK_WAIT_S` seconds."""
+        a job may meet), or a DuckDB transaction that conflicts with another of the same
+        process (two app sessions; DuckDB's concurrency is optimistic: the later one fails), is
+        tried again for up to :data:`LOCK_WAIT_S` seconds."""
         import time
 
         deadline = time.monotonic() + LOCK_WAIT_S
@@ -162,8 +168,8 @@ class Database:
                     "duckdb", "psycopg", "psycopg2", "sqlite3")  # a driver's own error outside SQLAlchemy's
                 if not ours:
                     raise
-                if "lock" in _reason(exc).lower() and self.engine.dialect.name == "duckdb" \
-                        and time.monotonic() < deadline:
+                busy = any(w in _reason(exc).lower() for w in ("lock", "conflict"))
+                if busy and self.engine.dialect.name == "duckdb" and time.monotonic() < deadline:
                     time.sleep(0.2)
                     continue
                 raise DataError(f"database {self.shown}: could not {what} ({_reason(exc)})") from None
@@ -187,6 +193,7 @@ class Database:
 
         def go():
             with self.engine.begin() as conn:
+                _one_writer(conn)
                 conn.exec_driver_sql("DROP TABLE IF EXISTS scores_staging")
                 conn.exec_driver_sql(f"CREATE TEMPORARY TABLE scores_staging AS SELECT {cols} FROM scores WHERE 1 = 0")
                 _bulk(conn, "scores_staging", rows)
@@ -212,11 +219,14 @@ class Database:
         ``customer_id`` and ``group``, or as :class:`Database`."""
         if not str(name).strip():
             raise DataError("a cohort needs a name")
+        if len(str(name).strip()) > MAX_TEXT:
+            raise DataError(f"the cohort name is {len(str(name).strip())} characters long: at most {MAX_TEXT}")
         missing = [c for c in ("customer_id", "group") if c not in export.columns]
         if missing:
             raise DataError(f"the cohort table has no column {missing[0]}")
         members = pd.DataFrame({"customer_id": export["customer_id"].astype(str).to_numpy(),
                                 "group_name": export["group"].astype(str).to_numpy()})
+        _check_ids(members["customer_id"], "the cohort")
         bad = sorted(set(members["group_name"]) - {"contact", "holdout"})
         if bad:
             raise DataError(f"the cohort's group column holds '{bad[0]}' (expected contact or holdout)")
@@ -230,6 +240,7 @@ class Database:
 
         def go():
             with self.engine.begin() as conn:
+                _one_writer(conn)
                 other = conn.execute(sa.select(cohorts.c.cohort_id, cohorts.c.run_id).where(
                     cohorts.c.name == str(name).strip(), cohorts.c.cohort_id != cohort_id)).first()
                 if other is not None:  # a tool reading members by name would mix the two (and their holdouts)
@@ -250,6 +261,7 @@ class Database:
         ``scores_current`` follows it)."""
         def go():
             with self.engine.begin() as conn:
+                _one_writer(conn)
                 _set_current(conn, run_id)
         self._guard("record the current run", go)
 
@@ -314,6 +326,7 @@ def score_rows(scored: pd.DataFrame) -> pd.DataFrame:
         reasons = [json.dumps([r for r in row if r not in (None, "")], ensure_ascii=False) for row in texts]
     else:
         reasons = ["[]"] * len(scored)
+    _check_ids(scored["customer_id"], "the scored table")
     at = pd.Timestamp(scored["scored_at"].iloc[0])
     at = at.tz_localize("UTC") if at.tzinfo is None else at.tz_convert("UTC")
     decile = scored["propensity_decile"] if "propensity_decile" in scored.columns else pd.Series(np.nan, scored.index)
@@ -330,6 +343,16 @@ def score_rows(scored: pd.DataFrame) -> pd.DataFrame:
     })
 
 
+def _check_ids(ids: pd.Series, what: str) -> None:
+    """Raise DataError naming the first row (1-based) whose customer id is longer than
+    :data:`MAX_TEXT` characters (PostgreSQL would refuse it; DuckDB would not)."""
+    long = ids.astype(str).str.len().to_numpy() > MAX_TEXT
+    if long.any():
+        i = int(np.flatnonzero(long)[0])
+        raise DataError(f"{what}: row {i + 1}: the customer id is {len(str(ids.iloc[i]))} characters long: at most "
+                        f"{MAX_TEXT}")
+
+
 def _replace_sql(dialect: str) -> str:
     """The DELETE of the ``scores`` rows that ``scores_staging`` replaces (same run,
     ``scored_at`` and customer). PostgreSQL and DuckDB get a join (``DELETE ... USING``,
@@ -343,7 +366,22 @@ def _replace_sql(dialect: str) -> str:
             "(SELECT customer_id FROM scores_staging)")
 
 
+def _one_writer(conn) -> None:
+    """Serialise this transaction with every other writer of the product on the database.
+    PostgreSQL: a transaction-level advisory lock (``pg_advisory_xact_lock``, released at
+    commit or rollback), so two processes writing the same scoring, or two cohorts under
+    one name, at the same moment cannot both pass the delete-then-insert or the name check
+    (seen: a scoring written twice side by side gave every row twice). DuckDB lets one
+    process write a file at a time already; other databases rely on their isolation."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITER_LOCK})
+
+
 def _set_current(conn, run_id: str) -> None:
+    """``current_run`` := ``run_id``, its ``since`` kept when it is current already."""
+    have = conn.execute(sa.select(current_run.c.run_id)).first()
+    if have is not None and have[0] == run_id:
+        return
     conn.execute(current_run.delete())
     conn.execute(current_run.insert().values(run_id=run_id, since=datetime.now(timezone.utc)))
 

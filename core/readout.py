@@ -28,6 +28,7 @@ customers, buyers, conversion and revenue per customer, and between them:
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -48,8 +49,16 @@ REVENUE_NAMES = ("revenue", "sales", "spend", "amount", "order_value", "value", 
 ID_NAMES = ("customer_id", "customer", "id", "customerid", "client_id", "user_id")
 
 
+def _key(name) -> str:
+    """A column name as the finders compare it: trimmed, lower case, runs of spaces, dots and
+    dashes as one underscore ("Customer ID" -> "customer_id")."""
+    return re.sub(r"[\s.\-]+", "_", str(name).strip().lower())
+
+
 def _find(columns, names, given: str | None, what: str, source: str, required: bool = True) -> str | None:
-    cols = {str(c).strip().lower(): c for c in columns}
+    cols = {}
+    for c in columns:
+        cols.setdefault(_key(c), c)
     if given is not None:
         if given not in columns:
             raise DataError(f"{source}: no column '{given}' for the {what} (columns: {', '.join(map(str, columns))[:200]})")
@@ -128,12 +137,15 @@ def read_outcomes(path: str | Path, id_column: str | None = None, purchased: str
 
 def outcome_table(df: pd.DataFrame, source: str, id_column: str | None = None, purchased: str | None = None,
                   revenue: str | None = None) -> pd.DataFrame:
-    """:func:`read_outcomes` on a table already read."""
+    """:func:`read_outcomes` on a table already read. What was assumed in reading it (buyers
+    found from revenue, revenue left out) is listed in ``out.attrs["notes"]``, which
+    :func:`campaign_readout` reports."""
     from core.data import binary_numbers, to_number
 
     idc = _find(df.columns, ID_NAMES, id_column, "customer id", source)
     rev = _find(df.columns, REVENUE_NAMES, revenue, "revenue", source, required=False)
     flag = _find(df.columns, PURCHASE_NAMES, purchased, "purchase flag", source, required=rev is None)
+    notes = []
     out = pd.DataFrame({"customer_id": df[idc].astype(str).str.strip().str.lstrip("'").to_numpy()})
     if rev is not None:
         money, _ = to_number(df[rev])
@@ -144,7 +156,7 @@ def outcome_table(df: pd.DataFrame, source: str, id_column: str | None = None, p
             i = int(np.flatnonzero(bad)[0])
             raise DataError(f"{source}: column '{rev}', row {i + 1}: '{df[rev].iloc[i]}' is not an amount of money"
                             + (" (at most 10^12 a customer)" if pd.notna(money.iloc[i]) else ""))
-        out["revenue"] = money.fillna(0.0).to_numpy(float)
+        out["revenue"] = money.to_numpy(float)
     else:
         out["revenue"] = np.nan
     if flag is not None:
@@ -152,15 +164,34 @@ def outcome_table(df: pd.DataFrame, source: str, id_column: str | None = None, p
         ok = v.isin([0, 1]).to_numpy()
         if not ok.all():
             i = int(np.flatnonzero(~ok)[0])
-            raise DataError(f"{source}: column '{flag}', row {i + 1}: '{df[flag].iloc[i]}' is not a purchase flag "
-                            "(1/0, true/false, yes/no)")
+            raise DataError(f"{source}: column '{flag}', row {i + 1}: " + (
+                "the purchase flag is empty" if pd.isna(df[flag].iloc[i]) or str(df[flag].iloc[i]).strip() == ""
+                else f"'{df[flag].iloc[i]}' is not a purchase flag (1/0, true/false, yes/no)"))
         out["purchased"] = v.astype(int).to_numpy()
     else:
-        out["purchased"] = (out["revenue"] > 0).astype(int)
-    dup = out["customer_id"].duplicated()
+        out["purchased"] = (out["revenue"].fillna(0.0) > 0).astype(int)
+        notes.append(f"no purchase flag column: a customer with revenue above 0 in '{rev}' counted as a buyer")
+    if rev is not None:
+        blank = out["revenue"].isna() & (out["purchased"] == 1)
+        if blank.any():  # unknown, not zero: a 0 would read as buyers who spent nothing
+            i = int(np.flatnonzero(blank.to_numpy())[0])
+            notes.append(f"column '{rev}': {int(blank.sum()):,} buyers have no revenue (the first in row {i + 1}): "
+                         "revenue left out, conversion only")
+            out["revenue"] = np.nan
+        else:
+            spent = (out["revenue"].fillna(0.0) != 0) & (out["purchased"] == 0)
+            if spent.any():
+                notes.append(f"{int(spent.sum()):,} customers not flagged as buyers have revenue in '{rev}' (returns, "
+                             "orders outside the flag's definition?): counted as given")
+            out["revenue"] = out["revenue"].fillna(0.0)
+    dup = out["customer_id"].duplicated(keep=False).to_numpy()
     if dup.any():
-        raise DataError(f"{source}: customer '{out['customer_id'][dup].iloc[0]}' has two outcome rows")
-    return out[["customer_id", "purchased", "revenue"]]
+        i, j = np.flatnonzero(dup)[:2]
+        raise DataError(f"{source}: column '{idc}', rows {i + 1} and {j + 1}: customer '{out['customer_id'].iloc[i]}' "
+                        "has two outcome rows (one row per customer: add up their purchases first)")
+    out = out[["customer_id", "purchased", "revenue"]]
+    out.attrs["notes"] = notes
+    return out
 
 
 def outcomes_from_log(path: str | Path, log_spec, start: str, end: str) -> pd.DataFrame:
@@ -387,7 +418,7 @@ def campaign_readout(members: pd.DataFrame, outcomes: pd.DataFrame, sized_for: f
         the outcomes.
     """
     rng = np.random.default_rng(seed)
-    notes = []
+    notes = list(outcomes.attrs.get("notes", []))
     outcomes = outcomes.drop_duplicates("customer_id")
     in_cohort = outcomes["customer_id"].isin(members["customer_id"])
     outside = int((~in_cohort).sum())
@@ -411,8 +442,15 @@ def campaign_readout(members: pd.DataFrame, outcomes: pd.DataFrame, sized_for: f
         raise DataError("no customer of the cohort is in the outcomes: check that the ids are the same kind")
     joined = joined.drop(columns="_merge")
     joined["purchased"] = joined["purchased"].astype(int)
+    if "segment_id" in joined.columns:  # ids that the run never scored leave it empty: integers kept
+        joined["segment_id"] = pd.to_numeric(joined["segment_id"], errors="coerce").astype("Int64")
+    known = [c for c in ("segment_id", "propensity", "propensity_decile") if c in joined.columns]
+    unscored = int(joined[known].isna().any(axis=1).sum()) if known else 0
+    if unscored:
+        notes.append(f"{unscored:,} cohort customers have no score in the run (ids it never scored): in the overall "
+                     "readout, not in the segment, band or calibration rows")
     revenue = bool(joined["revenue"].notna().any())
-    if not revenue:
+    if not revenue and not any("conversion only" in n for n in notes):
         notes.append("the outcomes have no revenue: conversion only")
     overall = compare(joined, revenue, n_boot, rng, alpha)
     groups = {r["group"]: r for r in overall["groups"]}
@@ -436,10 +474,13 @@ def campaign_readout(members: pd.DataFrame, outcomes: pd.DataFrame, sized_for: f
     if "propensity_decile" in joined.columns:
         from core.playbook import band_of
 
-        joined["band"] = band_of(joined["propensity_decile"].fillna(10).astype(int))
+        scored_rows = joined["propensity_decile"].notna()
+        joined["band"] = pd.Series(pd.NA, index=joined.index, dtype=object)
+        joined.loc[scored_rows, "band"] = band_of(joined.loc[scored_rows, "propensity_decile"].astype(int))
     seg_labels = dict(segment_names or {})
     if "persona" in joined.columns and "segment_id" in joined.columns:
-        seg_labels = {**dict(zip(joined["segment_id"], joined["persona"])), **seg_labels}
+        named = joined.dropna(subset=["segment_id"])
+        seg_labels = {**dict(zip(named["segment_id"].astype(int), named["persona"])), **seg_labels}
     lift_for = sized_for if sized_for is not None else overall["uplift"]["relative"]
     power = {"sized_for": sized_for, "design_power": design_power,
              "holdout_conversion": h["conversion"], "contact_customers": c["customers"],
@@ -454,12 +495,15 @@ def campaign_readout(members: pd.DataFrame, outcomes: pd.DataFrame, sized_for: f
         power["enough"] = bool(power["power"] >= design_power)
     calibration = {}
     if "propensity" in joined.columns:
-        for g, row in groups.items():
-            part = joined[joined["group"] == g]
-            calibration[g] = {"predicted": float(part["propensity"].mean()), "observed": row["conversion"],
-                              "observed_ci": row["conversion_ci"],
-                              "within_interval": bool(row["conversion_ci"][0] <= part["propensity"].mean()
-                                                      <= row["conversion_ci"][1])}
+        for g in groups:
+            part = joined[(joined["group"] == g) & joined["propensity"].notna()]
+            if part.empty:
+                continue
+            buyers, n = int(part["purchased"].sum()), len(part)
+            ci = wilson(buyers, n, alpha)
+            predicted = float(part["propensity"].mean())
+            calibration[g] = {"predicted": predicted, "observed": buyers / n, "observed_ci": list(ci),
+                              "within_interval": bool(ci[0] <= predicted <= ci[1])}
     else:
         notes.append("the cohort has no propensity column: no calibration check")
     return {"rows": {"cohort": int(len(members)), "with_outcome": int(len(joined)), "left_out": 0 if

@@ -59,6 +59,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import xgboost as xgb
 
 from core import results as R
@@ -319,12 +321,27 @@ def check_complete(run: "Run") -> None:
     """Raise DataError naming the first of :data:`RUN_FILES` the run lacks, a damaged
     manifest or another run format (:func:`_check_format`), or a model part that is not
     what this product writes (:func:`core.safeformat.check_model_parts`: a pickle in place
-    of a skops file, say)."""
+    of a skops file, say), or a table or JSON file of :data:`RUN_FILES` that cannot be read
+    (its Parquet footer and JSON parsed)."""
     missing = [f for f in RUN_FILES if not (run.path / f).is_file()]
     if missing:
         raise DataError(f"run {run.run_id} is incomplete: {missing[0]} is missing from {run.path}")
     _check_format(run.path)
     safeformat.check_model_parts(run.path)
+    for name in RUN_FILES:  # the tables and JSON files a run is used through: readable, or refused now
+        p = run.path / name
+        try:
+            if name.endswith(".parquet"):
+                pq.read_metadata(p)
+            elif name.endswith(".json"):
+                json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise DataError(f"run {run.run_id}: {name} cannot be read ({_first_line(exc)}): refused; retrain") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:100] if text else type(exc).__name__
 
 
 def promote(artifacts: Path, run_id: str) -> str:
@@ -496,9 +513,14 @@ class Run:
 
     def table(self, name: str) -> pd.DataFrame:
         """A table of the run by stem: ``scored``, ``features``, ``matrix``, ``projection``,
-        ``shap_points`` (Parquet) or ``importance`` (CSV)."""
+        ``shap_points`` (Parquet) or ``importance`` (CSV). Raises DataError naming the run
+        and the file when it cannot be read (missing, damaged)."""
         p = self.path / f"{name}.parquet"
-        return pd.read_parquet(p) if p.exists() else pd.read_csv(self.path / f"{name}.csv")
+        try:
+            return pd.read_parquet(p) if p.exists() else pd.read_csv(self.path / f"{name}.csv")
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise DataError(f"run {self.run_id}: {p.name if p.exists() else name + '.csv'} cannot be read "
+                            f"({_first_line(exc)}): refused; retrain") from None
 
     def segment_names(self) -> dict[int, str]:
         """``{segment_id: name}``: hand-set names (:func:`display_names`) over the run's

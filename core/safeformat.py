@@ -129,11 +129,16 @@ def load_arrays(path: Path, what: str) -> dict[str, np.ndarray]:
     """The arrays of the ``.npz`` file ``path``, read without pickles.
 
     Raises DataError naming ``what`` when the file is not an ``.npz`` of plain arrays."""
+    path = Path(path)
+    if not zipfile.is_zipfile(path):  # numpy would try it as a pickle (and say so): it is neither
+        raise DataError(f"{what} is not an .npz array file: refused; retrain")
     try:
-        with np.load(Path(path), allow_pickle=False) as z:
+        with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise DataError(f"{what} is not an array file this product wrote ({str(exc)[:80]}): refused; retrain") from None
+        why = ("it holds Python objects, which load as pickles" if "pickle" in str(exc)
+               else str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__)
+        raise DataError(f"{what} is not an array file this product wrote ({why}): refused; retrain") from None
 
 
 def check_run_files(folder: Path) -> None:

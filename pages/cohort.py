@@ -95,7 +95,8 @@ def _build() -> None:
         st.write(f"Two-proportion test, alpha 0.05, power 0.8, expected rate {base:.1%}: **{need:,}** customers per "
                  f"group. Holdout: **{holdout:,}** customers, drawn at random (seed {cfg.seed}).")
         if holdout < need:
-            st.warning(f"The cohort is too small for that: with {holdout:,} per group the test cannot reliably detect "
+            st.warning(f"The cohort is too small for that: with {holdout:,} held out (half the cohort, the most a holdout "
+                       f"takes) the test cannot reliably detect "
                        f"a {lift:.0%} uplift. Widen the cohort or accept a larger detectable uplift.")
     export = playbook.cohort_export(scored, mask, holdout, cfg.seed)
     st.dataframe(export.head(50), hide_index=True)

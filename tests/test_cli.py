@@ -183,3 +183,38 @@ def test_a_reader_that_goes_away_gives_no_traceback(tmp_path):
     err = p.stderr.read().decode()
     assert p.wait(timeout=60) == 1
     assert "Traceback" not in err and "BrokenPipeError" not in err
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["readout", "--cohort", "c.csv", "--outcomes", "o.csv", "--sized-for", "-1"],
+     "--sized-for -1.0: the relative uplift the holdout was sized for, between 0 and 10"),
+    (["readout", "--cohort", "c.csv", "--outcomes", "o.csv", "--out", "r.txt"], "r.txt: output must end in .json"),
+    (["score", "--data", "a.csv", "--log", "l.csv"], "score needs one of --data TABLE or --log LOG, not both"),
+    (["cohort", "--name", "n" * 201], "--name: 201 characters: a cohort name has at most 200"),
+])
+def test_command_line_mistakes_are_one_line(tmp_path, capsys, argv, said):
+    assert main(["--artifacts", str(tmp_path)] + argv) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"error: {said}" or said in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_readout_out_in_a_missing_folder_is_made(trained, tmp_path):
+    """`readout --out` writes its JSON where asked, the folder made when missing."""
+    import json
+    import shutil
+
+    from core import playbook, readout
+
+    src, run = trained
+    art = tmp_path / "artifacts"
+    shutil.copytree(src, art)
+    scored = registry.load_run(art).table("scored")
+    mask = playbook.cohort_mask(scored, None, 0.0, 1.0)
+    export = playbook.cohort_export(scored, mask, len(scored) // 3, 1)
+    export.to_csv(tmp_path / "c.csv", index=False)
+    outcomes, _ = readout.simulate_outcomes(readout.read_cohort(tmp_path / "c.csv"), 0.05, seed=1)
+    outcomes.to_csv(tmp_path / "o.csv", index=False)
+    out = tmp_path / "new" / "folder" / "r.json"
+    assert main(["--artifacts", str(art), "readout", "--cohort", str(tmp_path / "c.csv"), "--outcomes",
+                 str(tmp_path / "o.csv"), "--out", str(out)]) == 0
+    assert json.loads(out.read_text(encoding="utf-8"))["rows"]["cohort"] == len(export)

@@ -96,10 +96,12 @@ def test_a_failed_write_leaves_the_previous_rows(url, monkeypatch):
     monkeypatch.setattr(database, "_bulk", real_bulk)
     got = db.query("SELECT customer_id, propensity FROM scores ORDER BY customer_id")
     assert len(got) == 500 and got["propensity"].to_numpy() == pytest.approx(a["propensity"].to_numpy())
-    if url.startswith("postgresql"):              # and a write the server itself refuses: an id too long
-        with pytest.raises(DataError, match=r"could not write the scores \(value too long"):
-            db.write_scores(a.assign(customer_id=["x" * 300] + a["customer_id"].tolist()[1:]))
-        assert db.query("SELECT count(*) AS n FROM scores")["n"].iloc[0] == 500
+    with pytest.raises(DataError, match=r"the scored table: row 1: the customer id is 300 characters long: at most 200"):
+        db.write_scores(a.assign(customer_id=["x" * 300] + a["customer_id"].tolist()[1:]))
+    if url.startswith("postgresql"):              # and a write the server itself refuses: a NUL in an id
+        with pytest.raises(DataError, match=r"could not write the scores \("):
+            db.write_scores(a.assign(customer_id=["x\x00y"] + a["customer_id"].tolist()[1:]))
+    assert db.query("SELECT count(*) AS n FROM scores")["n"].iloc[0] == 500
     db.close()
 
 
@@ -188,3 +190,44 @@ def test_a_password_in_the_query_string_is_hidden_too():
     assert database.shown_url("postgresql+psycopg://h:5432/x?user=u&password=secretpw") == \
         "postgresql+psycopg://h:5432/x?password=***&user=u"
     assert database.shown_url("postgresql+psycopg://u:secretpw@h/x") == "postgresql+psycopg://u:***@h/x"
+
+
+def test_writers_at_the_same_moment_neither_duplicate_rows_nor_share_a_name(url):
+    """Three threads write the same scoring at once (one scored_at): each customer once.
+    Four threads save different cohorts under one name at once: one is saved, the others
+    refused. (On PostgreSQL the product's advisory lock serialises them; DuckDB lets one
+    writer in at a time and the others wait.)"""
+    from concurrent.futures import ThreadPoolExecutor
+
+    db = database.Database(url)
+    a = _scoring()
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(lambda _: database.Database(url).write_scores(a), range(3)))
+    got = db.query("SELECT count(*) AS n, count(DISTINCT customer_id) AS d FROM scores")
+    assert got["n"].iloc[0] == got["d"].iloc[0] == len(a)
+
+    def save(k):
+        export = pd.DataFrame({"customer_id": [f"C{k}-{i}" for i in range(50)], "group": ["contact"] * 50})
+        try:
+            return database.Database(url).write_cohort(export, "Race", "run-1", {})
+        except DataError as exc:
+            return str(exc)
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(save, range(4)))
+    refused = [r for r in results if "a cohort named 'Race' exists already" in r]
+    assert len(refused) == 3, results
+    assert db.query("SELECT count(*) AS n FROM cohorts WHERE name = 'Race'")["n"].iloc[0] == 1
+    with pytest.raises(DataError, match="the cohort name is 201 characters long: at most 200"):
+        db.write_cohort(pd.DataFrame({"customer_id": ["a"], "group": ["contact"]}), "n" * 201, "run-1", {})
+    db.close()
+
+
+def test_current_run_since_is_when_the_run_became_current(url):
+    db = database.Database(url)
+    a = _scoring()
+    db.write_scores(a, current=a["run_id"].iloc[0])
+    since = db.query("SELECT since FROM current_run")["since"].iloc[0]
+    db.write_scores(a.assign(scored_at=pd.Timestamp("2030-01-01", tz="UTC")), current=a["run_id"].iloc[0])
+    assert db.query("SELECT since FROM current_run")["since"].iloc[0] == since
+    db.close()

@@ -118,8 +118,8 @@ def test_column_mapping_of_an_upload():
 
 
 def _fake_runs(art, ids):
-    """Run folders with every file of a run: empty tables, but model parts of the right
-    kinds (promote refuses a run whose parts are not what the product writes)."""
+    """Run folders with every file of a run: empty tables and JSON, but of the right
+    kinds, and model parts of the right kinds (promote refuses a run whose parts are not what the product writes)."""
     import numpy as np
     import skops.io as sio
     from sklearn.preprocessing import StandardScaler
@@ -130,7 +130,9 @@ def _fake_runs(art, ids):
         d = registry.runs_dir(art) / rid
         d.mkdir(parents=True)
         for f in registry.RUN_FILES:
-            (d / f).write_text("")
+            (d / f).write_text("{}")
+        for f in ("scored.parquet", "matrix.parquet"):
+            pd.DataFrame({"customer_id": []}).to_parquet(d / f)
         (d / "xgboost.json").write_text(json.dumps({"learner": {}}))
         sio.dump(StandardScaler(), d / "segmenter_preprocessor.skops")
         safeformat.dump_arrays({"x": np.zeros(3)}, d / "segmenter_reference.npz")

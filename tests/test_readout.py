@@ -132,13 +132,18 @@ def test_bad_input_is_refused_in_one_line(tmp_path):
     bad = pd.DataFrame({"customer_id": ["a", "b", "c"], "purchased": [1, 0, 1], "revenue": ["12.50", "0", "lots"]})
     with pytest.raises(DataError, match=r"column 'revenue', row 3: 'lots' is not an amount of money"):
         readout.outcome_table(bad, "outcomes.csv")
-    money = readout.outcome_table(bad.assign(revenue=["$1,234.50", "0", ""]), "outcomes.csv")
-    assert money["revenue"].tolist() == [1234.5, 0.0, 0.0]
+    money = readout.outcome_table(bad.assign(revenue=["$1,234.50", "", "7"]), "outcomes.csv")
+    assert money["revenue"].tolist() == [1234.5, 0.0, 7.0]  # a non-buyer's empty revenue is 0
+    assert money.attrs["notes"] == []
     for huge in ("inf", "1e15"):
         with pytest.raises(DataError, match=r"column 'revenue', row 3: '.*' is not an amount of money"):
             readout.outcome_table(bad.assign(revenue=["1", "2", huge]), "outcomes.csv")
     with pytest.raises(DataError, match=r"row 2: 'maybe' is not a purchase flag"):
         readout.outcome_table(bad.assign(purchased=["yes", "maybe", "no"], revenue=0), "outcomes.csv")
+    with pytest.raises(DataError, match=r"column 'purchased', row 2: the purchase flag is empty"):
+        readout.outcome_table(bad.assign(purchased=["yes", "", "no"], revenue=0), "outcomes.csv")
+    with pytest.raises(DataError, match=r"outcomes.csv: column 'customer_id', rows 1 and 3: customer 'a' has two"):
+        readout.outcome_table(bad.assign(customer_id=["a", "b", "a"], revenue=0), "outcomes.csv")
     with pytest.raises(DataError, match=r"cohort.csv: row 2: group 'control' is neither contact nor holdout"):
         readout.cohort_members(pd.DataFrame({"customer_id": [1, 2], "group": ["contact", "control"]}), "cohort.csv")
     with pytest.raises(DataError, match="no customer of the cohort is in the outcomes"):
@@ -180,3 +185,38 @@ def test_cohort_then_readout_from_the_command_line(trained, tmp_path):
     bad = subprocess.run(cli + ["readout", "--cohort-id", "nope", "--outcomes", str(tmp_path / "o.csv")], cwd=REPO,
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith("error: database duckdb:///")
+
+
+def test_outcomes_say_what_they_assumed():
+    """A buyer without revenue makes the readout conversion-only (a 0 would read as a buyer
+    who spent nothing); buyers found from revenue, and revenue of non-buyers, are noted;
+    "Customer ID" is found as the id."""
+    t = pd.DataFrame({"Customer ID": ["a", "b", "c", "d"], "purchased": [1, 1, 0, 0], "revenue": [10, None, 0, 5]})
+    out = readout.outcome_table(t, "o.csv")
+    assert out["revenue"].isna().all() and out["purchased"].tolist() == [1, 1, 0, 0]
+    assert out.attrs["notes"] == ["column 'revenue': 1 buyers have no revenue (the first in row 2): revenue left "
+                                  "out, conversion only"]
+    out = readout.outcome_table(t.assign(revenue=[10, 20, 0, 5]), "o.csv")
+    assert out["revenue"].tolist() == [10, 20, 0, 5] and "1 customers not flagged as buyers have revenue" in \
+        out.attrs["notes"][0]
+    out = readout.outcome_table(t.drop(columns="purchased").assign(revenue=[10, 0, None, 5]), "o.csv")
+    assert out["purchased"].tolist() == [1, 0, 0, 1] and out.attrs["notes"][0].startswith("no purchase flag column")
+    members = _cohort(n=600, holdout=200)
+    outcomes, _ = readout.simulate_outcomes(members, 0.0, seed=0)
+    outcomes.loc[0, "revenue"] = np.nan  # as read: no revenue for one customer
+    outcomes.loc[0, "purchased"] = 1
+    r = readout.campaign_readout(members, readout.outcome_table(outcomes, "o.csv"), n_boot=50)
+    assert "revenue_uplift" not in r["overall"] and any("conversion only" in n for n in r["notes"])
+
+
+def test_a_cohort_customer_the_run_never_scored_is_noted_not_put_in_a_band():
+    members = _cohort(n=600, holdout=200)
+    members.loc[0, ["segment_id", "propensity", "propensity_decile"]] = np.nan
+    outcomes, _ = readout.simulate_outcomes(members.fillna({"propensity": 0.2}), 0.0, seed=0)
+    r = readout.campaign_readout(members, outcomes, n_boot=50, min_group=10)
+    assert r["rows"]["with_outcome"] == 600
+    assert any(n.startswith("1 cohort customers have no score in the run") for n in r["notes"])
+    assert sum(row["contact_customers"] + row["holdout_customers"] for row in r["by_band"]) == 599
+    assert sum(row["contact_customers"] + row["holdout_customers"] for row in r["by_segment"]) == 599
+    assert all(row["key"] in {"0", "1", "2", "3"} for row in r["by_segment"]), r["by_segment"]
+    assert sum(r["calibration"][g]["observed_ci"] != [] for g in ("contact", "holdout")) == 2

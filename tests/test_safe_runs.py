@@ -2,6 +2,7 @@
 code, and a run folder with a planted payload is refused in one line, the payload never run."""
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -96,8 +97,27 @@ def test_an_array_file_holding_an_object_array_is_refused(copied):
     art, folder, _ = copied
     with open(folder / "segmenter_reference.npz", "wb") as fh:
         np.savez(fh, ref_Z=np.array([{"a": 1}], dtype=object))
-    with pytest.raises(DataError, match=r"segmenter_reference\.npz is not an array file this product wrote"):
+    with pytest.raises(DataError, match=r"segmenter_reference\.npz is not an array file this product wrote \(it "
+                                        r"holds Python objects"):
         registry.load_run(art).segmenter()
+    (folder / "segmenter_reference.npz").write_bytes(b"junk")
+    with pytest.raises(DataError, match=r"segmenter_reference\.npz is not an \.npz array file: refused"):
+        registry.load_run(art).segmenter()
+
+
+@pytest.mark.parametrize("name", ["scored.parquet", "matrix.parquet", "metrics.json"])
+def test_a_damaged_table_of_a_run_is_refused_before_it_is_used(copied, small_csv, name):
+    """A run whose scored table (say) is damaged cannot be promoted or scored with, and a
+    command that reads the table says so in one line."""
+    art, folder, _ = copied
+    (folder / name).write_bytes(b"junk")
+    with pytest.raises(DataError, match=re.escape(name) + r" cannot be read \(.*\): refused; retrain"):
+        registry.check_complete(registry.load_run(art))
+    out = _score_cli(art, small_csv)
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and name in out.stderr
+    if name.endswith(".parquet"):
+        with pytest.raises(DataError, match=rf"{name.split('.')[0]}\.parquet cannot be read"):
+            registry.load_run(art).table(name.split(".")[0])
 
 
 def test_a_run_of_the_pickle_format_is_refused_as_another_version(copied):
