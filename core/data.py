@@ -38,8 +38,11 @@ EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 #: Windows-1252 (what Excel on Windows writes as "CSV"; it leaves 5 byte values undefined),
 #: then Latin-1 (ISO-8859-1), which decodes every byte. Sources: the WHATWG Encoding
 #: Standard (windows-1252), Python's codecs documentation.
+#: A file that starts with a UTF-16 byte-order mark (Excel's "Unicode Text" export) is read as
+#: UTF-16 first.
 ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
-ENCODING_NAMES = {"utf-8-sig": "UTF-8", "cp1252": "Windows-1252", "latin-1": "Latin-1 (ISO-8859-1)"}
+ENCODING_NAMES = {"utf-8-sig": "UTF-8", "cp1252": "Windows-1252", "latin-1": "Latin-1 (ISO-8859-1)",
+                  "utf-16": "UTF-16"}
 
 
 def read_table(path: str | Path, spec: DatasetSpec | None = None, sheet: str | int | None = None) -> pd.DataFrame:
@@ -85,7 +88,12 @@ def decode_text(data: bytes) -> tuple[str, str]:
     """The text of a file's bytes and the encoding it was read with: the first of
     :data:`ENCODINGS` that decodes every byte (so a file is never refused for one
     non-UTF-8 byte). Returns ``(text, encoding)``; ``encoding`` is a key of
-    :data:`ENCODING_NAMES`."""
+    :data:`ENCODING_NAMES`. A UTF-16 byte-order mark (``FF FE`` or ``FE FF``) means UTF-16."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError:
+            pass
     for enc in ENCODINGS:
         try:
             return data.decode(enc), enc
@@ -136,6 +144,9 @@ def read_bytes(data: bytes, name: str, spec: DatasetSpec | None = None, sheet: s
             df = _read_excel(data, name, sheet, dtype)
         else:
             text, encoding = decode_text(data)
+            if "\x00" in text[:65536]:  # no text table holds NUL characters: a binary file under a text name
+                raise DataError(f"{name}: not a text table (it holds binary data): save it as CSV, Excel .xlsx or "
+                                "Parquet")
             sep = _sniff_delimiter(text)
             _check_row_widths(text, sep, name)
             df = pd.read_csv(io.StringIO(text), sep=sep, dtype=dtype, low_memory=False)

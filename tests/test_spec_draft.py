@@ -95,6 +95,14 @@ def test_windows_1252_and_latin1_files_are_read_and_said(tmp_path):
     utf = tmp_path / "bom.csv"
     utf.write_bytes(b"\xef\xbb\xbf" + df.to_csv(index=False).encode("utf-8"))
     assert list(data.read_table(utf).columns)[0] == "Total Spend" and data.read_table(utf).attrs["encoding"] == "UTF-8"
+    # Excel's "Unicode Text": UTF-16 with a byte-order mark, tab-separated
+    u16 = tmp_path / "unicode.txt"
+    u16.write_bytes(df.to_csv(index=False, sep="\t").encode("utf-16"))
+    back = data.read_table(u16)
+    assert back.attrs["encoding"] == "UTF-16" and back["Région"].tolist() == df["Région"].tolist()
+    (tmp_path / "binary.csv").write_bytes(b"PK\x03\x04\x00\x00garbage\n\x00\x01")
+    with pytest.raises(DataError, match=r"binary.csv: not a text table \(it holds binary data\)"):
+        data.read_table(tmp_path / "binary.csv")
 
 
 def test_excel_workbooks_first_sheet_or_named(tmp_path):
