@@ -23,7 +23,6 @@ The second form simulates one campaign's outcomes (``customer_id``, ``purchased`
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -51,8 +50,7 @@ def _cohort(artifacts: str | None, lo: float, hi: float, sized_for: float, seed:
     scored, _, _ = playbook.latest_snapshot(run.table("scored"))
     mask = playbook.cohort_mask(scored, None, lo, hi)
     s = playbook.cohort_summary(scored, mask)
-    need = playbook.holdout_size(min(max(s["expected_precision"], 0.001), 0.99), sized_for)
-    export = playbook.cohort_export(scored, mask, min(need, s["customers"] // 2), seed)
+    export = playbook.cohort_export(scored, mask, playbook.holdout_design(s, sized_for)["holdout"], seed)
     return export, (f"run {run.run_id}: propensity {lo:.2f} to {hi:.2f}, {len(export):,} customers, "
                     f"{int((export['group'] == 'holdout').sum()):,} held out (sized for {sized_for:+.0%})")
 
@@ -122,7 +120,9 @@ def main() -> int:
           f"{o['revenue_uplift']['per_customer_ci'][1]:+.2f}] (true {truth['per_customer']:+.2f}); power at the "
           f"sized-for uplift {r['power']['power']:.2f}")
     if args.show:
-        Path(args.show).write_text(json.dumps(r, indent=2, default=float), encoding="utf-8")
+        from core.registry import write_json
+
+        write_json(Path(args.show), r)
     print(f"{time.perf_counter() - t0:.0f} s")
     return 0
 

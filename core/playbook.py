@@ -231,6 +231,21 @@ def holdout_size(base_rate: float, relative_lift: float, alpha: float = 0.05, po
     return int(np.ceil(n))
 
 
+def holdout_design(summary: dict, relative_lift: float, alpha: float = 0.05, power: float = 0.8) -> dict:
+    """The holdout of a cohort sized to detect ``relative_lift`` (a fraction: 0.10 = +10%):
+    ``summary`` is :func:`cohort_summary`'s (``customers``, ``expected_precision``, the
+    cohort's expected purchase rate, clamped to [0.001, 0.99] as the base rate). Returns
+    ``{"holdout": customers held out, "needed_per_group": n of :func:`holdout_size`,
+    "relative_lift", "alpha", "power", "expected_rate"}``; the holdout is at most half the
+    cohort, so ``holdout < needed_per_group`` when the cohort is too small for the lift.
+
+    Raises ValueError as :func:`holdout_size` (a lift that would push the rate past 1)."""
+    base = min(max(float(summary["expected_precision"]), 0.001), 0.99)
+    need = holdout_size(base, relative_lift, alpha, power)
+    return {"holdout": min(need, int(summary["customers"]) // 2), "needed_per_group": need,
+            "relative_lift": relative_lift, "alpha": alpha, "power": power, "expected_rate": base}
+
+
 def cohort_mask(scored: pd.DataFrame, segments: list[int] | None = None, min_propensity: float = 0.0,
                 max_propensity: float = 1.0, min_percentile: float | None = None,
                 max_percentile: float | None = None) -> np.ndarray:

@@ -139,13 +139,14 @@ def outcome_table(df: pd.DataFrame, source: str, id_column: str | None = None, p
                   revenue: str | None = None) -> pd.DataFrame:
     """:func:`read_outcomes` on a table already read. What was assumed in reading it (buyers
     found from revenue, revenue left out) is listed in ``out.attrs["notes"]``, which
-    :func:`campaign_readout` reports."""
+    :func:`campaign_readout` reports, and ``out.attrs["revenue_dropped"]`` says whether a
+    revenue column was left out for buyers without revenue."""
     from core.data import binary_numbers, to_number
 
     idc = _find(df.columns, ID_NAMES, id_column, "customer id", source)
     rev = _find(df.columns, REVENUE_NAMES, revenue, "revenue", source, required=False)
     flag = _find(df.columns, PURCHASE_NAMES, purchased, "purchase flag", source, required=rev is None)
-    notes = []
+    notes, dropped = [], False
     out = pd.DataFrame({"customer_id": df[idc].astype(str).str.strip().str.lstrip("'").to_numpy()})
     if rev is not None:
         money, _ = to_number(df[rev])
@@ -178,6 +179,7 @@ def outcome_table(df: pd.DataFrame, source: str, id_column: str | None = None, p
             notes.append(f"column '{rev}': {int(blank.sum()):,} buyers have no revenue (the first in row {i + 1}): "
                          "revenue left out, conversion only")
             out["revenue"] = np.nan
+            dropped = True
         else:
             spent = (out["revenue"].fillna(0.0) != 0) & (out["purchased"] == 0)
             if spent.any():
@@ -190,7 +192,7 @@ def outcome_table(df: pd.DataFrame, source: str, id_column: str | None = None, p
         raise DataError(f"{source}: column '{idc}', rows {i + 1} and {j + 1}: customer '{out['customer_id'].iloc[i]}' "
                         "has two outcome rows (one row per customer: add up their purchases first)")
     out = out[["customer_id", "purchased", "revenue"]]
-    out.attrs["notes"] = notes
+    out.attrs.update(notes=notes, revenue_dropped=dropped)
     return out
 
 
@@ -419,6 +421,7 @@ def campaign_readout(members: pd.DataFrame, outcomes: pd.DataFrame, sized_for: f
     """
     rng = np.random.default_rng(seed)
     notes = list(outcomes.attrs.get("notes", []))
+    said_no_revenue = bool(outcomes.attrs.get("revenue_dropped"))  # its note says "conversion only" already
     outcomes = outcomes.drop_duplicates("customer_id")
     in_cohort = outcomes["customer_id"].isin(members["customer_id"])
     outside = int((~in_cohort).sum())
@@ -450,7 +453,7 @@ def campaign_readout(members: pd.DataFrame, outcomes: pd.DataFrame, sized_for: f
         notes.append(f"{unscored:,} cohort customers have no score in the run (ids it never scored): in the overall "
                      "readout, not in the segment, band or calibration rows")
     revenue = bool(joined["revenue"].notna().any())
-    if not revenue and not any("conversion only" in n for n in notes):
+    if not revenue and not said_no_revenue:
         notes.append("the outcomes have no revenue: conversion only")
     overall = compare(joined, revenue, n_boot, rng, alpha)
     groups = {r["group"]: r for r in overall["groups"]}
@@ -481,18 +484,15 @@ def campaign_readout(members: pd.DataFrame, outcomes: pd.DataFrame, sized_for: f
     if "persona" in joined.columns and "segment_id" in joined.columns:
         named = joined.dropna(subset=["segment_id"])
         seg_labels = {**dict(zip(named["segment_id"].astype(int), named["persona"])), **seg_labels}
-    lift_for = sized_for if sized_for is not None else overall["uplift"]["relative"]
     power = {"sized_for": sized_for, "design_power": design_power,
              "holdout_conversion": h["conversion"], "contact_customers": c["customers"],
              "holdout_customers": h["customers"],
-             "power": None if lift_for is None else two_proportion_power(h["conversion"], lift_for, c["customers"],
-                                                                         h["customers"], alpha),
+             "power": None if sized_for is None else two_proportion_power(h["conversion"], sized_for, c["customers"],
+                                                                          h["customers"], alpha),
              "detectable_lift": detectable_lift(h["conversion"], c["customers"], h["customers"], design_power, alpha)}
-    if sized_for is None:
-        power["note"] = "the cohort does not say what uplift its holdout was sized for: power at the observed uplift"
-        power["enough"] = None
-    else:
-        power["enough"] = bool(power["power"] >= design_power)
+    # power at the observed uplift would only restate the interval (Hoenig & Heisey 2001): none without a design
+    power["enough"] = None if power["power"] is None or not np.isfinite(power["power"]) else \
+        bool(power["power"] >= design_power)
     calibration = {}
     if "propensity" in joined.columns:
         for g in groups:
@@ -506,12 +506,40 @@ def campaign_readout(members: pd.DataFrame, outcomes: pd.DataFrame, sized_for: f
                               "within_interval": bool(ci[0] <= predicted <= ci[1])}
     else:
         notes.append("the cohort has no propensity column: no calibration check")
-    return {"rows": {"cohort": int(len(members)), "with_outcome": int(len(joined)), "left_out": 0 if
+    return _json_safe({"rows": {"cohort": int(len(members)), "with_outcome": int(len(joined)), "left_out": 0 if
                      missing_as_no_purchase else absent, "counted_as_no_purchase": absent if missing_as_no_purchase
                      else 0, "outcomes_outside_cohort": outside},
             "alpha": alpha, "n_boot": n_boot, "seed": seed, "min_group": min_group,
             "overall": overall, "by_segment": by("segment_id", seg_labels), "by_band": by("band"),
-            "power": power, "calibration": calibration, "notes": notes}
+            "power": power, "calibration": calibration, "notes": notes})
+
+
+def _json_safe(obj):
+    """``obj`` with every float that is not finite (a power or a detectable uplift that cannot
+    be computed: no buyer in the holdout, say) as None, so the readout saves as strict JSON."""
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, (float, np.floating)) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+def power_text(power: dict) -> str:
+    """The readout's power in one sentence (the CLI and the Cohort page say the same):
+    ``power`` is :func:`campaign_readout`'s ``power`` (relative uplifts as fractions)."""
+    need = f"{power['design_power']:.0%}"
+    lift = power["detectable_lift"]
+    smallest = (f"the smallest uplift these groups detect with {need} power is {lift:+.1%}" if lift is not None else
+                f"no uplift below +1000% is detectable with {need} power (or the holdout has no buyer)")
+    if power["sized_for"] is None:
+        return (f"The cohort does not say what uplift its holdout was sized for (give it: --sized-for); {smallest}.")
+    if power["power"] is None:
+        return f"The holdout was sized for a {power['sized_for']:+.0%} uplift; its power cannot be computed; {smallest}."
+    return (f"The holdout was sized for a {power['sized_for']:+.0%} uplift: at the observed holdout conversion its "
+            f"power was {power['power']:.0%} ({'enough for' if power['enough'] else 'less than'} the {need} it was "
+            f"sized for); {smallest}.")
 
 
 def simulate_campaign(members: pd.DataFrame, uplift: float, seed: int, revenue_per_buyer: float = 60.0,

@@ -13,7 +13,8 @@ from core import database, playbook, readout, registry
 from core.data import read_bytes
 from core.errors import DataError
 from core.sinks import csv_bytes
-from ui import activation_db, filter_control, require_run, saved_cohort, saved_cohorts, settings, show_error
+from ui import (RunView, activation_db, filter_control, require_run, saved_cohort, saved_cohorts, settings,
+                show_error)
 
 run = require_run()
 cfg = settings()
@@ -81,23 +82,19 @@ def _build() -> None:
     holdout, need, design = 0, None, None
     if use_holdout:
         lift = st.number_input("Smallest relative uplift to detect (0.10 = +10%)", 0.01, 5.0, 0.10, step=0.01)
-        base = max(min(s["expected_precision"], 0.99), 0.001)
         try:
-            need = playbook.holdout_size(base, lift)
+            design = playbook.holdout_design(s, lift)
+            holdout, need = design.pop("holdout"), design["needed_per_group"]
         except ValueError:
-            st.warning(f"An uplift of {lift:.0%} on an expected rate of {base:.1%} would push the rate above 100%: "
-                       "choose a smaller uplift to size a holdout. The cohort below has no holdout.")
-        holdout = 0 if need is None else min(need, s["customers"] // 2)
-        if need is not None:
-            design = {"relative_lift": lift, "alpha": 0.05, "power": 0.8, "expected_rate": base,
-                      "needed_per_group": need}
+            st.warning(f"An uplift of {lift:.0%} on an expected rate of {s['expected_precision']:.1%} would push the "
+                       "rate above 100%: choose a smaller uplift to size a holdout. The cohort below has no holdout.")
     if use_holdout and need is not None:
-        st.write(f"Two-proportion test, alpha 0.05, power 0.8, expected rate {base:.1%}: **{need:,}** customers per "
-                 f"group. Holdout: **{holdout:,}** customers, drawn at random (seed {cfg.seed}).")
+        st.write(f"Two-proportion test, alpha 0.05, power 0.8, expected rate {design['expected_rate']:.1%}: "
+                 f"**{need:,}** customers per group. Holdout: **{holdout:,}** customers, drawn at random (seed {cfg.seed}).")
         if holdout < need:
-            st.warning(f"The cohort is too small for that: with {holdout:,} held out (half the cohort, the most a holdout "
-                       f"takes) the test cannot reliably detect "
-                       f"a {lift:.0%} uplift. Widen the cohort or accept a larger detectable uplift.")
+            st.warning(f"The cohort is too small for that: with {holdout:,} held out (half the cohort, the most a "
+                       f"holdout takes) the test cannot reliably detect a {lift:.0%} uplift. Widen the cohort or accept "
+                       "a larger detectable uplift.")
     export = playbook.cohort_export(scored, mask, holdout, cfg.seed)
     st.dataframe(export.head(50), hide_index=True)
     # the CSV is made when the button is clicked (a callable), not on every rerun of the page
@@ -174,15 +171,7 @@ def _show(r: dict) -> None:
     fig.update_layout(height=300, yaxis_title="conversion (%), 95% interval", margin={"t": 20})
     st.plotly_chart(fig)
     p = r["power"]
-    if p["sized_for"] is not None:
-        (st.success if p["enough"] else st.warning)(
-            f"The holdout was sized for a {p['sized_for']:+.0%} uplift: at the observed holdout conversion its power "
-            f"was {p['power']:.0%} ({'enough' if p['enough'] else 'less than'} the {p['design_power']:.0%} it was sized "
-            f"for). With these groups the smallest uplift detectable with {p['design_power']:.0%} power is "
-            f"{p['detectable_lift']:+.1%}.")
-    else:
-        st.info(f"{p['note']}. The smallest uplift these groups detect with {p['design_power']:.0%} power is "
-                f"{p['detectable_lift']:+.1%}.")
+    (st.info if p["enough"] is None else st.success if p["enough"] else st.warning)(readout.power_text(p))
     if r["calibration"]:
         cal = pd.DataFrame([{"group": k, "predicted": v["predicted"], "observed": v["observed"],
                              "observed 95% low": v["observed_ci"][0], "observed 95% high": v["observed_ci"][1]}
@@ -250,34 +239,37 @@ def _readout_tab() -> None:
         except DataError as exc:
             show_error(exc)
             return
-        if meta["run_id"] != run.run_id:
-            st.caption(f"This cohort was built from run {meta['run_id']}; its customers' propensities come from that "
-                       "run where it is still kept.")
         sized_for = ((meta["filters"] or {}).get("holdout_design") or {}).get("relative_lift")
         label = f"cohort {pick} ('{meta['name']}')"
-        try:
-            scored = registry.load_run(cfg.artifacts_dir, meta["run_id"]).table("scored")
+        run_id, names = meta["run_id"], {}
+        try:  # the cohort's own run: its scores and names (another run's would be another model's)
+            cohort_run = RunView(run_id)
+            members = readout.with_scores(members, cohort_run.table("scored"))
+            names = cohort_run.segment_names()
         except DataError:
-            scored = run.table("scored")
-        members = readout.with_scores(members, scored)
+            st.warning(f"This cohort's run {run_id} is no longer kept: the readout has no segments, bands or "
+                       "calibration check.")
+        if run_id != run.run_id:
+            st.caption(f"This cohort was built from run {run_id}, not the current run: read out with that run's "
+                       "scores and segment names.")
     else:
         try:
             members = readout.cohort_members(read_bytes(up.getvalue(), up.name), up.name)
         except DataError as exc:
             show_error(exc)
             return
-        label, sized_for = up.name, lift or None
+        # an export carries its personas and propensities; its run is not known: saved with the current one
+        label, sized_for, run_id, names = up.name, lift or None, run.run_id, {}
     try:
         outcomes = readout.outcome_table(read_bytes(out.getvalue(), out.name), out.name)
-        r = _readout(members, outcomes, sized_for, cfg.seed, run.run_id, run.segment_names())
+        r = _readout(members, outcomes, sized_for, cfg.seed, run_id, names)
     except DataError as exc:
         show_error(exc)
         return
     st.subheader(f"Readout of {label}")
     _show(r)
     if st.button("Save this readout", help="Under the runs folder's monitoring/<run id>/ (readout-*.json)."):
-        path = registry.save_monitoring(cfg.artifacts_dir, run.run_id, "readout",
-                                        {"run_id": run.run_id, "cohort": label, **r})
+        path = registry.save_monitoring(cfg.artifacts_dir, run_id, "readout", {"run_id": run_id, "cohort": label, **r})
         st.success(f"Saved {path}.")
 
 
