@@ -34,10 +34,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from datetime import datetime, timezone
@@ -107,9 +109,13 @@ def jobs_dir(artifacts: Path) -> Path:
     return Path(artifacts) / JOBS
 
 
+#: A job id, as :func:`start` makes them: UTC time, the kind, 6 hex digits.
+JOB_ID = re.compile(r"\d{8}-\d{6}-[a-z]+-[0-9a-f]{6}")
+
+
 def _folder(artifacts: Path, job_id: str) -> Path:
-    if not job_id or "/" in job_id or job_id.startswith("."):
-        raise DataError(f"'{job_id}' is not a job id")
+    if not job_id or not JOB_ID.fullmatch(str(job_id)):
+        raise DataError(f"'{job_id}' is not a job id (e.g. 20261206-101500-train-a1b2c3; see `python -m core jobs`)")
     folder = jobs_dir(artifacts) / job_id
     if not (folder / "job.json").is_file():
         raise DataError(f"no job '{job_id}' in {jobs_dir(artifacts)}")
@@ -117,8 +123,9 @@ def _folder(artifacts: Path, job_id: str) -> Path:
 
 
 def _write(folder: Path, job: Job) -> None:
-    """Rewrite ``job.json`` atomically (a temporary file, then ``os.replace``)."""
-    tmp = folder / "job.json.tmp"
+    """Rewrite ``job.json`` atomically (a temporary file of this process and thread, then
+    ``os.replace``: the job's process and any session's :func:`refresh` may write at once)."""
+    tmp = folder / f"job.json.{os.getpid()}-{threading.get_ident()}.tmp"
     tmp.write_text(json.dumps(job.to_json(), indent=2), encoding="utf-8")
     os.replace(tmp, folder / "job.json")
 
@@ -180,6 +187,12 @@ def refresh(artifacts: Path, job: Job) -> Job:
         return job
     if job.status == "queued" and _pid(artifacts, job)[0] is None:
         return job  # being started right now
+    try:  # the process may have written its end (done, failed) since ``job`` was read, then exited
+        latest = Job.from_json(folder / "job.json")
+    except (OSError, ValueError):
+        latest = job
+    if not latest.active:
+        return latest
     _stop_leftovers(artifacts, job)
     cancelled = cancel_file.is_file()
     job = job.model_copy(update={
@@ -337,9 +350,9 @@ def cancel(artifacts: Path, job_id: str) -> Job:
 
 
 def _remove_uploads(job: Job) -> None:
+    """Delete the job's ``remove_on_failure`` files (what its starter listed)."""
     for p in job.remove_on_failure:
         Path(p).unlink(missing_ok=True)
-        Path(p).with_suffix(".spec.toml").unlink(missing_ok=True)
 
 
 def run(artifacts: Path, job_id: str) -> int:

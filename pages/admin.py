@@ -379,10 +379,10 @@ def _upload_tab() -> None:
                     spec_path = str(path.with_suffix(".spec.toml"))
                     Path(spec_path).write_text(drafted_text, encoding="utf-8")
                 # a job that does not finish removes the upload and its drafted spec
-                if not _train(path, spec_path, up.name, remove_on_failure=[str(path)]):
-                    path.unlink(missing_ok=True)
-                    if drafted_text is not None:
-                        Path(spec_path).unlink(missing_ok=True)
+                kept = [str(path)] + ([spec_path] if drafted_text is not None else [])
+                if not _train(path, spec_path, up.name, remove_on_failure=kept):
+                    for f in kept:
+                        Path(f).unlink(missing_ok=True)
 
 
 def _history_tab() -> None:

@@ -146,3 +146,20 @@ def test_the_training_lock_names_its_holder(tmp_path, small_csv):
             with registry.training_lock(art):
                 pass
     assert registry.training_lock_holder(art) is None
+
+
+@pytest.mark.parametrize("on_disk, shown", [("done", "done"), ("running", "interrupted")])
+def test_a_session_reading_a_job_as_it_ends_keeps_its_end(tmp_path, on_disk, shown):
+    """A session read ``running``; the job then wrote ``done`` and exited. The session's
+    refresh finds no process: it keeps the job's own end, and marks the job interrupted
+    only when the file still says running (the process died without a word)."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    stale = jobs.Job(job_id="20261206-120000-train-abcdef", kind="train", label="t", params={}, requested_by="me",
+                     status="running", created_at="2026-12-06T12:00:00+00:00", pid=gone.pid, pid_started=time.time())
+    folder = jobs.jobs_dir(tmp_path) / stale.job_id
+    folder.mkdir(parents=True)
+    jobs._write(folder, stale.model_copy(update={"status": on_disk, "run_id": "R" if on_disk == "done" else None}))
+    assert jobs.refresh(tmp_path, stale).status == shown
+    assert jobs.read(tmp_path, stale.job_id).status == shown
+    assert [p.name for p in folder.iterdir()] == ["job.json"]  # no temporary file left
