@@ -457,17 +457,26 @@ def _scores_to_database(args, settings, scored) -> int:
     return 0
 
 
+def _run_log_spec(run, instead: str):
+    """The :class:`core.log.LogSpec` a run built from a log was trained with (its manifest's
+    source). Raises DataError for a run built from a table, saying what to do ``instead``."""
+    from core import log
+
+    src = run.manifest().source or {}
+    if src.get("kind") != "log" or "log_spec" not in src:
+        raise DataError(f"run {run.run_id} was trained on a table, not a log: {instead}")
+    raw_spec = dict(src["log_spec"])
+    raw_spec["cutoffs"] = tuple(raw_spec.get("cutoffs") or ())
+    return log.LogSpec(**raw_spec)
+
+
 def _log_features(run, log_path, cutoff):
     """The scoring table of a log for a run built from a log (its saved log spec and
     channel levels), as of ``cutoff``. Raises DataError for a run built from a table."""
     from core import log
 
     src = run.manifest().source or {}
-    if src.get("kind") != "log" or "log_spec" not in src:
-        raise DataError(f"run {run.run_id} was trained on a table, not a log: score it with --data")
-    raw_spec = dict(src["log_spec"])
-    raw_spec["cutoffs"] = tuple(raw_spec.get("cutoffs") or ())
-    spec = log.LogSpec(**raw_spec)
+    spec = _run_log_spec(run, "score it with --data")
     ev, notes = log.events(log.read_log(log_path, spec), spec, str(log_path))
     for key, value in notes.items():
         print(f"note: {key.replace('_', ' ')}: {value:,}"
@@ -541,15 +550,13 @@ def _cohort(args, settings) -> int:
         raise DataError("no customer matches: widen the propensity range or add segments")
     holdout, design = 0, None
     if args.holdout_for is not None:
-        base = min(max(summary["expected_precision"], 0.001), 0.99)
         try:
-            need = playbook.holdout_size(base, args.holdout_for)
+            design = playbook.holdout_design(summary, args.holdout_for)
         except ValueError:
             raise DataError(f"--holdout-for {args.holdout_for}: a {100 * args.holdout_for:+.3g}% uplift on the cohort's "
-                            f"expected rate of {base:.1%} would pass 100%: choose a smaller uplift") from None
-        holdout = min(need, summary["customers"] // 2)
-        design = {"relative_lift": args.holdout_for, "alpha": 0.05, "power": 0.8, "expected_rate": base,
-                  "needed_per_group": need}
+                            f"expected rate of {summary['expected_precision']:.1%} would pass 100%: choose a smaller "
+                            "uplift") from None
+        holdout, need = design.pop("holdout"), design["needed_per_group"]
         if holdout < need:
             print(f"warning: the cohort holds {summary['customers']:,} customers; a {100 * args.holdout_for:+.3g}% "
                   f"uplift needs {need:,} per group: the holdout is capped at half the cohort ({holdout:,} customers "
@@ -564,9 +571,8 @@ def _cohort(args, settings) -> int:
     filters = {"segments": segments, "min_propensity": args.min_propensity, "max_propensity": args.max_propensity,
                "holdout_design": design, "seed": settings.seed}
     try:
-        db = database.connect(settings)
-        cid = db.write_cohort(export, args.name, run.run_id, filters)
-        db.close()
+        with database.connect(settings) as db:
+            cid = db.write_cohort(export, args.name, run.run_id, filters)
     except DataError as exc:
         print(f"error: {exc}; the cohort file was written", file=sys.stderr)
         return 2
@@ -592,9 +598,8 @@ def _readout(args, settings) -> int:
         check_output_path(args.out, (".json",))
     design, run_id = None, args.run
     if args.cohort_id:
-        db = database.connect(settings)
-        meta, members = db.cohort(args.cohort_id)
-        db.close()
+        with database.connect(settings) as db:
+            meta, members = db.cohort(args.cohort_id)
         design = (meta["filters"] or {}).get("holdout_design")
         run_id = run_id or meta["run_id"]
         source = f"cohort {args.cohort_id} ('{meta['name']}')"
@@ -607,14 +612,8 @@ def _readout(args, settings) -> int:
     if args.log:
         if not args.window:
             raise DataError("--log needs --window START END (the campaign window)")
-        src = run.manifest().source or {}
-        if src.get("kind") != "log":
-            raise DataError(f"run {run.run_id} was trained on a table: give the outcomes as a table (--outcomes)")
-        from core import log
-
-        raw_spec = dict(src["log_spec"])
-        raw_spec["cutoffs"] = tuple(raw_spec.get("cutoffs") or ())
-        outcomes = readout.outcomes_from_log(args.log, log.LogSpec(**raw_spec), *args.window)
+        spec = _run_log_spec(run, "give the outcomes as a table (--outcomes)")
+        outcomes = readout.outcomes_from_log(args.log, spec, *args.window)
     else:
         outcomes = readout.read_outcomes(args.outcomes, args.id, args.purchased, args.revenue)
     sized_for = args.sized_for if args.sized_for is not None else (design or {}).get("relative_lift")
@@ -625,13 +624,17 @@ def _readout(args, settings) -> int:
     path = registry.save_monitoring(settings.artifacts_dir, run.run_id, "readout", r)
     print(f"report: {path}")
     if args.out:
-        _write_text(args.out, json.dumps(r, indent=2, default=float), (".json",))
+        from core.results import JSONEncoder
+
+        _write_text(args.out, json.dumps(r, cls=JSONEncoder, indent=2, allow_nan=False), (".json",))
         print(f"readout: {args.out}")
     return 0
 
 
 def _print_readout(r: dict) -> None:
     """The readout in a few lines (the whole of it is in the saved JSON)."""
+    from core import readout
+
     def pct(x):
         return "n/a" if x is None else f"{100 * x:+.2f}"
 
@@ -658,14 +661,7 @@ def _print_readout(r: dict) -> None:
         print(f"  revenue per customer: {v['per_customer']:+,.2f} [{v['per_customer_ci'][0]:+,.2f}, "
               f"{v['per_customer_ci'][1]:+,.2f}]; incremental revenue {v['incremental']:,.0f} "
               f"[{v['incremental_ci'][0]:,.0f}, {v['incremental_ci'][1]:,.0f}]")
-    p = r["power"]
-    if p["sized_for"] is not None:
-        print(f"  power: the holdout was sized for {p['sized_for']:+.0%}: power {p['power']:.2f} "
-              f"({'enough' if p['enough'] else 'below'} {p['design_power']:.0%}); smallest uplift detectable with "
-              f"{p['design_power']:.0%} power: {p['detectable_lift']:+.1%}")
-    else:
-        print(f"  power: smallest uplift detectable with {p['design_power']:.0%} power: {p['detectable_lift']:+.1%} "
-              f"({p['note']})")
+    print(f"  power: {readout.power_text(r['power'])}")
     for g, c in r["calibration"].items():
         print(f"  calibration, {g}: predicted {100 * c['predicted']:.2f}%, observed {100 * c['observed']:.2f}% "
               f"[{100 * c['observed_ci'][0]:.2f}, {100 * c['observed_ci'][1]:.2f}]")

@@ -16,7 +16,7 @@ import pandas as pd
 from distributed import WorkerPlugin
 
 from core import registry
-from core.errors import DataError
+from core.errors import DataError, first_line
 from core.scoring import ScoringModel
 
 #: Name of the worker plugin that holds a worker's scoring model.
@@ -76,7 +76,7 @@ def score_dask(model: ScoringModel, data: str | Path, scheduler: str | None = No
     try:
         ddf = dd.read_parquet(str(data))
     except (OSError, ValueError) as exc:
-        raise DataError(f"{data}: cannot read as Parquet ({str(exc).splitlines()[0] if str(exc) else exc})") from None
+        raise DataError(f"{data}: cannot read as Parquet ({first_line(exc)})") from None
     meta, _ = model.score(ddf.head(2, npartitions=-1), source=str(data), n_jobs=1)
     scored_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     meta = meta.assign(scored_at=scored_at).iloc[:0]

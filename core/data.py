@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.errors import DataError
+from core.errors import DataError, first_line
 from core.schema import DatasetSpec
 
 
@@ -155,8 +155,7 @@ def read_bytes(data: bytes, name: str, spec: DatasetSpec | None = None, sheet: s
     except pd.errors.EmptyDataError:
         raise DataError(f"{name}: file is empty") from None
     except (pd.errors.ParserError, ValueError, OSError, csv.Error, KeyError, zipfile.BadZipFile) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{name}: cannot read the file ({first})") from None
+        raise DataError(f"{name}: cannot read the file ({first_line(exc)})") from None
     if len(df) == 0:
         raise DataError(f"{name}: file has a header but no data rows")
     if spec is not None and spec.id_column in df.columns and not str(df[spec.id_column].dtype).startswith(("str", "object")):

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from core.errors import DataError
+from core.errors import DataError, first_line
 
 #: The default database file under the runs folder.
 DEFAULT_FILE = "activation.duckdb"
@@ -115,7 +115,8 @@ def shown_url(url: str) -> str:
 
 
 class Database:
-    """A connection pool to the activation database, its tables made when missing.
+    """A connection pool to the activation database, its tables made when missing; a context
+    manager that closes it on exit (``with connect(settings) as db: ...``).
 
     Parameters
     ----------
@@ -307,6 +308,12 @@ class Database:
         """Close the pool's connections (a DuckDB file is then free for another process)."""
         self.engine.dispose()
 
+    def __enter__(self) -> "Database":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 def score_rows(scored: pd.DataFrame) -> pd.DataFrame:
     """The ``scores`` rows of one scoring (see :meth:`Database.write_scores`): ids as text,
@@ -416,9 +423,7 @@ def _bulk(conn, table: str, df: pd.DataFrame) -> None:
 
 def _reason(exc: BaseException) -> str:
     """The first line of a database error, without SQLAlchemy's background link."""
-    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    first = text[0] if text else type(exc).__name__
-    return first.split("(Background on this error")[0].strip()[:200]
+    return first_line(getattr(exc, "orig", None) or exc).split("(Background on this error")[0].strip()
 
 
 def connect(settings) -> Database:
@@ -444,11 +449,8 @@ def write_scoring(settings, scored: pd.DataFrame) -> str:
     ("wrote 240,000 scores of run R to URL"). Raises DataError as :class:`Database`."""
     from core import registry
 
-    db = connect(settings)
-    try:
+    with connect(settings) as db:
         n = db.write_scores(scored, registry.current_run_id(settings.artifacts_dir))
-    finally:
-        db.close()
     return f"wrote {n:,} scores of run {scored['run_id'].iloc[0]} to {db.shown} (table scores)"
 
 
@@ -462,9 +464,6 @@ def sync_current(settings) -> str | None:
     rid = registry.current_run_id(settings.artifacts_dir)
     if not settings.write_database or rid is None:
         return None
-    db = connect(settings)
-    try:
+    with connect(settings) as db:
         db.set_current(rid)
-    finally:
-        db.close()
     return f"{db.shown}: current run {rid}"

@@ -78,7 +78,9 @@ def format_values(values: np.ndarray, kind: str, unit: str = "") -> np.ndarray:
     return out
 
 
-_NOT_PLURAL = {"is", "was", "has", "as", "its", "this", "us", "plus", "less", "across", "ss"}
+#: Words ending in "s" that are not plurals and that the rules of :func:`singular` would
+#: change (two-letter words and words ending in "ss" are never changed).
+_NOT_PLURAL = {"was", "has", "its", "this", "plus", "series", "species"}
 
 
 def singular(text: str) -> str:
@@ -88,9 +90,11 @@ def singular(text: str) -> str:
     head = text[:len(text) - len(text.lstrip())]
     word, _, rest = text.lstrip().partition(" ")
     low = word.lower()
-    if low.endswith("ies") and len(low) > 4:
+    if low in _NOT_PLURAL or len(low) <= 2 or low.endswith("ss") or not low.endswith("s"):
+        pass
+    elif low.endswith("ies") and len(low) > 4:
         word = word[:-3] + "y"
-    elif low.endswith("s") and not low.endswith("ss") and low not in _NOT_PLURAL and len(low) > 2:
+    else:
         word = word[:-1]
     return head + word + (" " + rest if rest else "")
 

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.errors import DataError
+from core.errors import DataError, first_line
 from core.schema import ColumnSpec, DatasetSpec
 
 RETURN_MODES = ("negative", "prefix", "flag", "none")
@@ -188,7 +188,7 @@ def read_log(path: str | Path, spec: LogSpec) -> pd.DataFrame:
         try:
             raw = pd.read_csv(path, sep=r"\s+", dtype={spec.customer_id: str}, engine="python")
         except (OSError, ValueError, pd.errors.ParserError) as exc:
-            raise DataError(f"{path}: cannot read the log ({str(exc).splitlines()[0]})") from None
+            raise DataError(f"{path}: cannot read the log ({first_line(exc)})") from None
     else:
         raw = data.read_table(path)
         if spec.customer_id in raw:

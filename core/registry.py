@@ -65,7 +65,7 @@ import xgboost as xgb
 
 from core import results as R
 from core import safeformat
-from core.errors import DataError
+from core.errors import DataError, first_line
 
 
 def write_json(path: Path, obj) -> None:
@@ -336,12 +336,7 @@ def check_complete(run: "Run") -> None:
             elif name.endswith(".json"):
                 json.loads(p.read_text(encoding="utf-8"))
         except (OSError, ValueError, pa.ArrowException) as exc:
-            raise DataError(f"run {run.run_id}: {name} cannot be read ({_first_line(exc)}): refused; retrain") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:100] if text else type(exc).__name__
+            raise DataError(f"run {run.run_id}: {name} cannot be read ({first_line(exc, 100)}): refused; retrain") from None
 
 
 def promote(artifacts: Path, run_id: str) -> str:
@@ -520,7 +515,7 @@ class Run:
             return pd.read_parquet(p) if p.exists() else pd.read_csv(self.path / f"{name}.csv")
         except (OSError, ValueError, pa.ArrowException) as exc:
             raise DataError(f"run {self.run_id}: {p.name if p.exists() else name + '.csv'} cannot be read "
-                            f"({_first_line(exc)}): refused; retrain") from None
+                            f"({first_line(exc, 100)}): refused; retrain") from None
 
     def segment_names(self) -> dict[int, str]:
         """``{segment_id: name}``: hand-set names (:func:`display_names`) over the run's

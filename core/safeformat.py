@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import DataError
+from core.errors import DataError, first_line
 
 #: Types a skops file of a run may name beyond skops' defaults (which cover scikit-learn,
 #: NumPy and SciPy): the functions of our ``FunctionTransformer`` steps, and ``numpy.dtype``,
@@ -137,7 +137,7 @@ def load_arrays(path: Path, what: str) -> dict[str, np.ndarray]:
             return {k: z[k] for k in z.files}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
         why = ("it holds Python objects, which load as pickles" if "pickle" in str(exc)
-               else str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__)
+               else first_line(exc, 80))
         raise DataError(f"{what} is not an array file this product wrote ({why}): refused; retrain") from None
 
 

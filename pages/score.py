@@ -22,6 +22,13 @@ st.write(f"Upload a customer table with the columns of the **{model.spec.name}**
          "`python -m core score`.")
 
 
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _preview(parquet: str, stamp: int) -> pd.DataFrame:
+    """The first 50 scored rows of a finished job, read once (``stamp``: the file's mtime),
+    not on every 2-second redraw of the fragment."""
+    return pd.read_parquet(parquet).head(50)
+
+
 @st.fragment(run_every=2)
 def _scoring(job_id: str, where: str) -> None:
     """A scoring job's state; when done, its notes, a preview and the download (refreshed every 2 s)."""
@@ -40,8 +47,13 @@ def _scoring(job_id: str, where: str) -> None:
         (st.caption if note.startswith("wrote ") else st.warning)(note)
     st.success(job.outcome or "Scored.")
     out = Path(job.output)
-    st.dataframe(pd.read_parquet(out.with_suffix(".parquet")).head(50), hide_index=True)
-    st.download_button("Download scored CSV", out.read_bytes(), key=f"dl_{where}_{job_id}",
+    preview = out.with_suffix(".parquet")
+    if not (preview.is_file() and out.is_file()):
+        st.warning(f"The scored file {out.name} is no longer on the server: score the table again.")
+        return
+    st.dataframe(_preview(str(preview), preview.stat().st_mtime_ns), hide_index=True)
+    # the CSV is read when the button is clicked (a callable), not on every redraw
+    st.download_button("Download scored CSV", lambda: out.read_bytes(), key=f"dl_{where}_{job_id}",
                        file_name=f"scored_{job.run_id}_{date.today().isoformat()}.csv", mime="text/csv",
                        on_click="ignore")
 

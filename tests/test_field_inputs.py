@@ -295,8 +295,20 @@ def test_case11_segment_filter_survives_page_changes(app):
     assert at.multiselect(key="_segment_filter_widget").value == names[:1]
 
 
-def test_case11_upload_is_parsed_once_from_the_same_bytes(app, small_table):
-    at, run = app
+def test_case11_upload_is_parsed_once_from_the_same_bytes(trained, tmp_path, monkeypatch, small_table):
+    """(A copy of the runs folder: the scoring job writes its folder, the upload and the
+    activation database, which the other tests' shared runs folder must not get.)"""
+    import shutil
+
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import REPO
+
+    art, run = trained
+    shutil.copytree(art, tmp_path / "art")
+    monkeypatch.setenv("SHOPSPHERE_ARTIFACTS", str(tmp_path / "art"))
+    monkeypatch.chdir(REPO)
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
     at.switch_page("pages/score.py").run()
     body = small_table.head(1234).drop(columns="purchased_next_30d").to_csv(index=False).encode()
     at.file_uploader[0].set_value(("new.csv", body, "text/csv")).run()
@@ -310,7 +322,7 @@ def test_case11_upload_is_parsed_once_from_the_same_bytes(app, small_table):
 
     job_id = at.session_state["score_job"][1]
     deadline = time.monotonic() + 120
-    while jobs.read(run.path.parents[1], job_id).active and time.monotonic() < deadline:
+    while jobs.read(tmp_path / "art", job_id).active and time.monotonic() < deadline:
         time.sleep(0.3)
     at.run()
     assert any(f"scored 1,234 customers with run {run.run_id}" in s.value for s in at.success)

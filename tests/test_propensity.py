@@ -68,8 +68,8 @@ def test_reason_texts_say_one_day_not_one_days():
     assert r.loc[0, "reason_1"] == "Ordered 1 time in the last 90 days (raises)"
     assert r.loc[0, "reason_2"] == "Last order 1 day ago (lowers)"
     assert r.loc[1, "reason_2"] == "Last order 21 days ago (lowers)"
-    assert [explain.singular(t) for t in (" categories", " emails in 90 days", " was late", " class", "")] == \
-        [" category", " email in 90 days", " was late", " class", ""]
+    assert [explain.singular(t) for t in (" categories", " emails in 90 days", " was late", " class", " series", " is", "")] == \
+        [" category", " email in 90 days", " was late", " class", " series", " is", ""]
 
 
 def test_reason_slot_left_empty_when_the_feature_has_no_effect():
