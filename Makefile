@@ -15,7 +15,7 @@ $(STAMP): requirements.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	@# compile umap-learn's numba code into its on-disk cache once, so no training pays for it
-	$(BIN)/python -c "from core.segmentation.reducers import warm_jit_cache; warm_jit_cache()"
+	$(BIN)/python -c "from core.models.segmentation.reducers import warm_jit_cache; warm_jit_cache()"
 	touch $(STAMP)
 
 install: $(STAMP)

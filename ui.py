@@ -2,7 +2,7 @@
 shared widgets, error display, and the frame guard.
 
 Pages read runs only through :class:`RunView` and the cached functions here; they never
-fit a model or compute a metric themselves. Typed results (:mod:`core.results`, frozen)
+fit a model or compute a metric themselves. Typed results (:mod:`core.runs.results`, frozen)
 and tables are cached once per run id with ``st.cache_resource`` (shared, never copied:
 pages must not modify them in place); computations that depend on widget values are
 cached with ``st.cache_data`` keyed on the run id and those values. Hand-set segment names
@@ -16,10 +16,14 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import evaluation, explain, playbook, registry, report
-from core.config import Settings, load_settings
+from core.models import evaluation
+from core.models import explain
+from core.activation import playbook
+from core import runs
+from core import report
+from core.settings import Settings, load_settings
 from core.errors import DataError
-from core.scoring import ScoringModel
+from core.pipeline.scoring import ScoringModel
 
 SETTINGS_FILE = Path("configs/default.toml")
 
@@ -62,20 +66,20 @@ def settings() -> Settings:
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _settings(path: str | None, stamp: int, artifacts: str | None, limit: str | None) -> Settings:
-    """:func:`core.config.load_settings` once per file version and environment."""
+    """:func:`core.settings.load_settings` once per file version and environment."""
     return load_settings(path, artifacts_dir=artifacts, upload_max_mb=int(limit) if limit else None)
 
 
 def active_run_id() -> str | None:
     """The current run id (read from disk each rerun: cheap, and sees a new retrain)."""
-    return registry.current_run_id(settings().artifacts_dir)
+    return runs.current_run_id(settings().artifacts_dir)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def _result(artifacts: str, run_id: str, name: str):
     """A run's typed result (``manifest``, ``metrics``, ``profiles``, ``quality``,
     ``scoring``, ``continuity``), read once per run (runs are immutable; results are frozen)."""
-    return getattr(registry.load_run(Path(artifacts), run_id), name)()
+    return getattr(runs.load_run(Path(artifacts), run_id), name)()
 
 
 @st.cache_resource(show_spinner="Loading the run's tables...", max_entries=16)
@@ -83,7 +87,7 @@ def _table(artifacts: str, run_id: str, name: str) -> pd.DataFrame:
     """A run's table, loaded once and shared by every session without copying (runs are
     immutable, and pages treat tables as read-only: ``st.cache_data`` would unpickle a fresh
     copy on every rerun)."""
-    return registry.load_run(Path(artifacts), run_id).table(name)
+    return runs.load_run(Path(artifacts), run_id).table(name)
 
 
 def _names_version(artifacts: str) -> int:
@@ -96,7 +100,7 @@ def _segment_names(artifacts: str, run_id: str, version: int) -> tuple[dict[int,
     """Hand-set over automatic names, read again when ``display_names.json`` changes
     (``version`` is its modification time); with a damaged names file, the automatic names
     and the one-line error."""
-    run = registry.load_run(Path(artifacts), run_id)
+    run = runs.load_run(Path(artifacts), run_id)
     try:
         return run.segment_names(), None
     except DataError as exc:
@@ -124,28 +128,28 @@ class RunView:
         return Path(self._art)
 
     @property
-    def run(self) -> registry.Run:
+    def run(self) -> runs.Run:
         """The run on disk (for core functions that take one)."""
-        return registry.load_run(self.artifacts, self.run_id)
+        return runs.load_run(self.artifacts, self.run_id)
 
     def manifest(self):
-        """:class:`core.results.Manifest`."""
+        """:class:`core.runs.results.Manifest`."""
         return _result(self._art, self.run_id, "manifest")
 
     def metrics(self):
-        """:class:`core.results.RunMetrics`."""
+        """:class:`core.runs.results.RunMetrics`."""
         return _result(self._art, self.run_id, "metrics")
 
     def quality(self):
-        """:class:`core.results.Quality`."""
+        """:class:`core.runs.results.Quality`."""
         return _result(self._art, self.run_id, "quality")
 
     def continuity(self):
-        """:class:`core.results.Continuity`."""
+        """:class:`core.runs.results.Continuity`."""
         return _result(self._art, self.run_id, "continuity")
 
     def spec(self):
-        """The run's :class:`~core.schema.DatasetSpec`."""
+        """The run's :class:`~core.inputs.spec.DatasetSpec`."""
         return _spec(self._art, self.run_id)
 
     def has_table(self, name: str) -> bool:
@@ -173,7 +177,7 @@ class RunView:
         return names
 
     def profiles(self) -> list:
-        """The run's :class:`core.results.SegmentProfile` list, ``name`` being the shown name
+        """The run's :class:`core.runs.results.SegmentProfile` list, ``name`` being the shown name
         (hand-set or automatic; :meth:`auto_names` has the automatic ones)."""
         names = self.segment_names()
         return [p.model_copy(update={"name": names[p.segment_id]}) for p in _result(self._art, self.run_id, "profiles")]
@@ -203,7 +207,7 @@ class RunView:
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _spec(artifacts: str, run_id: str):
-    return registry.load_run(Path(artifacts), run_id).spec()
+    return runs.load_run(Path(artifacts), run_id).spec()
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -214,7 +218,7 @@ def _test_rows(artifacts: str, run_id: str) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def economics(artifacts: str, run_id: str, budget_share: float, contact_cost: float, conversion_value: float) -> dict:
-    """:func:`core.evaluation.economics` on the run's test rows, per run and parameters."""
+    """:func:`core.models.evaluation.economics` on the run's test rows, per run and parameters."""
     test = _test_rows(artifacts, run_id)
     target = _spec(artifacts, run_id).target
     return evaluation.economics(test[target].to_numpy(int), test["propensity"].to_numpy(float), budget_share,
@@ -223,13 +227,13 @@ def economics(artifacts: str, run_id: str, budget_share: float, contact_cost: fl
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def group_importance(artifacts: str, run_id: str) -> pd.DataFrame:
-    """:func:`core.explain.group_importance` of the run's importance table."""
+    """:func:`core.models.explain.group_importance` of the run's importance table."""
     return explain.group_importance(_table(artifacts, run_id, "importance"))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def segment_only_scores(artifacts: str, run_id: str) -> dict:
-    """:func:`core.playbook.segment_only_scores` of the run; ``{"error": why}`` when not measurable."""
+    """:func:`core.activation.playbook.segment_only_scores` of the run; ``{"error": why}`` when not measurable."""
     try:
         return playbook.segment_only_scores(_table(artifacts, run_id, "scored"), _spec(artifacts, run_id).target)
     except ValueError as exc:
@@ -238,13 +242,13 @@ def segment_only_scores(artifacts: str, run_id: str) -> dict:
 
 @st.cache_resource(show_spinner=False, max_entries=128)
 def filter_control(artifacts: str, run_id: str, column: str) -> dict:
-    """:func:`core.playbook.filter_control` for a feature of the run."""
+    """:func:`core.activation.playbook.filter_control` for a feature of the run."""
     return playbook.filter_control(_table(artifacts, run_id, "features"), _spec(artifacts, run_id), column)
 
 
 def banded_matrix(run: RunView, bands: str, relative_lift: float, segment_ids: list[int]) -> pd.DataFrame:
-    """:func:`core.playbook.banded_matrix` of the run's matrix restricted to ``segment_ids``,
-    observed rates blanked below :data:`core.playbook.MIN_TEST_CUSTOMERS` test customers;
+    """:func:`core.activation.playbook.banded_matrix` of the run's matrix restricted to ``segment_ids``,
+    observed rates blanked below :data:`core.activation.playbook.MIN_TEST_CUSTOMERS` test customers;
     cached per run, names, bands, uplift and segments."""
     return _banded_matrix(run._art, run.run_id, _names_version(run._art), bands, relative_lift, tuple(segment_ids))
 
@@ -259,7 +263,7 @@ def _banded_matrix(artifacts: str, run_id: str, version: int, bands: str, relati
 @st.cache_resource(show_spinner="Loading the models...")
 def scoring_model(artifacts: str, run_id: str) -> ScoringModel:
     """The run's scoring objects, loaded once per run id and shared (never hashed or copied)."""
-    return ScoringModel.load(registry.load_run(Path(artifacts), run_id))
+    return ScoringModel.load(runs.load_run(Path(artifacts), run_id))
 
 
 @st.cache_resource(show_spinner=False, max_entries=128)
@@ -335,7 +339,7 @@ def show_error(exc: DataError) -> None:
     st.error(str(exc))
 
 
-# -- background jobs (core.jobs) ----------------------------------------------------------------
+# -- background jobs (core.ops.jobs) ----------------------------------------------------------------
 def client_address() -> str:
     """The address of this session's browser ("unknown" when Streamlit does not know it,
     as under AppTest)."""
@@ -349,9 +353,9 @@ def requested_by() -> str:
 
 
 def start_job(kind: str, params: dict, label: str, remove_on_failure: list[str] | None = None):
-    """Start a background job (:func:`core.jobs.start`) with the app's settings; returns the
+    """Start a background job (:func:`core.ops.jobs.start`) with the app's settings; returns the
     job, or None after showing why it was refused (one line)."""
-    from core import jobs
+    from core.ops import jobs
 
     cfg = settings()
     try:
@@ -389,7 +393,7 @@ def jobs_sidebar() -> None:
     page shows the new current run."""
     from datetime import datetime, timezone
 
-    from core import jobs
+    from core.ops import jobs
 
     art = settings().artifacts_dir
     recent = []
@@ -415,26 +419,26 @@ def jobs_sidebar() -> None:
         st.rerun()
 
 
-# -- the activation database (core.database) -------------------------------------------------------
+# -- the activation database (core.activation.database) -------------------------------------------------------
 @st.cache_resource(show_spinner=False, max_entries=4)
 def activation_db(url: str):
     """The activation database at ``url``, connected (and its tables made) once per server
     process; a database that cannot be reached raises DataError and is tried again next
     time (a failure is not cached)."""
-    from core import database
+    from core.activation import database
 
     return database.Database(url)
 
 
 @st.cache_data(show_spinner=False, ttl=15, max_entries=4)
 def saved_cohorts(url: str) -> pd.DataFrame:
-    """The saved cohorts (:meth:`core.database.Database.cohorts`), read at most every 15 s."""
+    """The saved cohorts (:meth:`core.activation.database.Database.cohorts`), read at most every 15 s."""
     return activation_db(url).cohorts()
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def saved_cohort(url: str, cohort_id: str) -> tuple[dict, pd.DataFrame]:
-    """A saved cohort (:meth:`core.database.Database.cohort`), read once: its id is a hash of
+    """A saved cohort (:meth:`core.activation.database.Database.cohort`), read once: its id is a hash of
     its content, so the same id always holds the same members."""
     return activation_db(url).cohort(cohort_id)
 
@@ -444,14 +448,14 @@ def saved_cohort(url: str, cohort_id: str) -> tuple[dict, pd.DataFrame]:
 def _door():
     """The wrong-password count of every session and client address (one per server process;
     :func:`clear_caches` keeps it)."""
-    from core.throttle import Backoff
+    from core.ops.door import Backoff
 
     return Backoff()
 
 
 def admin_gate(secret: str) -> None:
     """Ask for the admin password once per session, behind progressive delays
-    (:class:`core.throttle.Backoff`, keyed by this session and by the client's address): the
+    (:class:`core.ops.door.Backoff`, keyed by this session and by the client's address): the
     wait is shown and the form refuses tries until it is over. A failed try is logged
     (``logging`` and ``<artifacts>/monitoring/admin_door.jsonl``). Returns when this session
     has given the password; otherwise draws the form and stops the page."""

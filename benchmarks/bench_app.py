@@ -46,7 +46,7 @@ def _shrink(path: Path, width: int = 1000) -> None:
 
 
 def main() -> int:
-    from core.config import load_settings
+    from core.settings import load_settings
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--artifacts", default=None, help="runs folder (default: from configs/default.toml)")

@@ -1,7 +1,7 @@
 """Many sessions on one run while a training job runs: page times, failures and memory.
 
 Starts the app (``streamlit run app.py`` on a free localhost port, against ``--artifacts``),
-starts a training job in that runs folder (``core.jobs``, as the Admin page does: a process
+starts a training job in that runs folder (``core.ops.jobs``, as the Admin page does: a process
 of its own, with its two workers), then opens ``--sessions`` browser sessions at once. Each
 session is a client of Streamlit's own websocket protocol (``/_stcore/stream``, the
 messages of ``streamlit.proto``: what the browser sends and receives), so the server does
@@ -151,8 +151,9 @@ def main() -> int:
     import psutil
 
     import browser
-    from core import jobs, registry
-    from core.config import load_settings
+    from core.ops import jobs
+    from core import runs
+    from core.settings import load_settings
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--artifacts", required=True, help="runs folder with a current run (the default 240K run)")
@@ -164,11 +165,11 @@ def main() -> int:
     ap.add_argument("--max-seconds", type=float, default=900.0)
     args = ap.parse_args()
     art = Path(args.artifacts).resolve()
-    run_id = registry.current_run_id(art)
+    run_id = runs.current_run_id(art)
     if run_id is None:
         print(f"error: no current run in {art}", file=sys.stderr)
         return 2
-    rows = registry.load_run(art, run_id).manifest().rows
+    rows = runs.load_run(art, run_id).manifest().rows
     log = Path("/tmp") / f"bench_load_streamlit_{os.getpid()}.log"
     with browser.app_server(art, log, timeout=120, args=["--server.enableXsrfProtection", "false"]) as url:
         urllib.request.urlopen(f"{url}/_stcore/health", timeout=5)

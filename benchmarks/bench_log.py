@@ -24,9 +24,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core import evaluation, log  # noqa: E402
-from core.config import load_settings  # noqa: E402
-from core.training import train_log  # noqa: E402
+from core.models import evaluation  # noqa: E402
+from core.inputs import log
+from core.settings import load_settings  # noqa: E402
+from core.pipeline.training import train_log  # noqa: E402
 
 CDNOW = ROOT.parent / "shared" / "data" / "cdnow_master.txt"
 

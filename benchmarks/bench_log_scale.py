@@ -2,11 +2,11 @@
 for 4 cutoffs, on one machine.
 
 Run: ``.venv/bin/python benchmarks/bench_log_scale.py [--customers 1200000] [--dir DIR]``.
-It writes the generated log (:func:`core.synthetic_log.generate_log`, seed 42) to
+It writes the generated log (:func:`core.inputs.synthetic.shopsphere_log.generate_log`, seed 42) to
 ``DIR/orders.parquet`` (default a temporary folder; kept and reused when it exists), then
 measures, in a fresh process so the generator's memory is not counted: reading the log
-(:func:`core.log.read_log`), cleaning it (:func:`core.log.events`) and the snapshot table at
-4 monthly cutoffs (:func:`core.log.snapshot_table`: the DuckDB feature SQL, BG/NBD and
+(:func:`core.inputs.log.read_log`), cleaning it (:func:`core.inputs.log.events`) and the snapshot table at
+4 monthly cutoffs (:func:`core.inputs.log.snapshot_table`: the DuckDB feature SQL, BG/NBD and
 Gamma-Gamma per cutoff). Prints the wall time of each step and the peak resident memory of
 the measuring process (DuckDB runs in-process, so it is included): ``VmHWM`` of
 ``/proc/self/status`` on Linux, which starts afresh at ``exec`` (``ru_maxrss`` would carry
@@ -43,7 +43,7 @@ def peak_memory_gb() -> float:
 def measure(path: Path) -> dict:
     """Read, clean and build the 4-cutoff snapshot table of the log at ``path``; timings (s),
     rows and peak memory (GB)."""
-    from core import log
+    from core.inputs import log
 
     spec = log.load_log_spec(ROOT / "configs" / "shopsphere_log.toml")
     spec = log.LogSpec(**{**spec.__dict__, "cutoffs": tuple(CUTOFFS), "start": None, "attributes": None})
@@ -78,7 +78,7 @@ def main() -> None:
     folder = Path(args.dir or tempfile.mkdtemp(prefix="bench_log_scale_"))
     path = folder / f"orders_{args.customers}.parquet"
     if not path.exists():
-        from core.synthetic_log import generate_log
+        from core.inputs.synthetic.shopsphere_log import generate_log
 
         t0 = time.perf_counter()
         folder.mkdir(parents=True, exist_ok=True)

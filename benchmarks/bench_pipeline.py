@@ -21,11 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core import data, synthetic  # noqa: E402
-from core.config import load_settings  # noqa: E402
-from core.scoring import score  # noqa: E402
-from core.sinks import write_table  # noqa: E402
-from core.training import train  # noqa: E402
+from core.inputs import tables  # noqa: E402
+from core.inputs.synthetic import shopsphere
+from core.settings import load_settings  # noqa: E402
+from core.pipeline.scoring import score  # noqa: E402
+from core.activation.exports import write_table  # noqa: E402
+from core.pipeline.training import train  # noqa: E402
 
 
 def main() -> None:
@@ -38,7 +39,7 @@ def main() -> None:
                                  artifacts_dir=tmp / "artifacts", default_data=tmp / "shopsphere.parquet",
                                  default_rows=args.rows)
         t0 = time.perf_counter()
-        df = synthetic.generate(args.rows, settings.seed)
+        df = shopsphere.generate(args.rows, settings.seed)
         t_gen = time.perf_counter() - t0
         print(f"generate: {args.rows:,} rows in {t_gen:.1f} s")
 
@@ -67,7 +68,7 @@ def main() -> None:
         df.drop(columns=["purchased_next_30d", "_persona", "_true_propensity"]).to_parquet(inp, index=False)
         steps = {}
         t0 = time.perf_counter()
-        raw = data.read_table(inp)
+        raw = tables.read_table(inp)
         steps["read"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         out, _ = score(raw, run, source=str(inp))

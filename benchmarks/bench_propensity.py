@@ -8,7 +8,7 @@
 ``real``: ``../shared/data/marketing_campaign.csv`` (target ``Response``), stratified 80/20
 splits over seeds 0..4. On each split, in the same run: a plain logistic regression (the
 product's baseline pipeline), a default ``xgboost.XGBClassifier()`` (native categoricals),
-and the product's model (:func:`core.propensity.fit`: Optuna-tuned, cross-validated on this
+and the product's model (:func:`core.models.propensity.fit`: Optuna-tuned, cross-validated on this
 small table, calibrated), each fitted on the same 80% and scored on the same 20%. Prints
 ROC-AUC and PR-AUC (average precision) per seed and their mean and standard deviation.
 
@@ -20,7 +20,7 @@ tuning, class weights, calibration, baseline) and its test figures against the o
 process each, with rows per second, the share of time per step and peak memory (RSS).
 
 ``dask``: the same run scores the same two tables written as partitioned Parquet data sets
-(8 parts each) with ``--engine dask`` semantics (:func:`core.dask_scoring.score_dask`) on a
+(8 parts each) with ``--engine dask`` semantics (:func:`core.pipeline.dask_scoring.score_dask`) on a
 ``LocalCluster`` of 2 worker processes, 1 thread each; prints wall time (cluster start
 included) and rows per second, and checks the output equals the single-process output.
 """
@@ -50,14 +50,15 @@ def real(seeds: int) -> None:
     from sklearn.metrics import average_precision_score, roc_auc_score
     from sklearn.model_selection import train_test_split
 
-    from core import data, propensity
-    from core.config import load_settings
-    from core.features import learn_categories, model_frame
-    from core.schema import load_spec
+    from core.inputs import tables
+    from core.models import propensity
+    from core.settings import load_settings
+    from core.models.features import learn_categories, model_frame
+    from core.inputs.spec import load_spec
 
     settings = load_settings(ROOT / "configs" / "default.toml")
     spec = load_spec(ROOT / "configs" / "marketing_campaign.toml")
-    clean, _ = data.validate(data.read_table(MARKETING, spec), spec, require_target=True, source=str(MARKETING))
+    clean, _ = tables.validate(tables.read_table(MARKETING, spec), spec, require_target=True, source=str(MARKETING))
     y = clean[spec.target].to_numpy(int)
     rows = []
     for seed in range(seeds):
@@ -103,17 +104,18 @@ def real(seeds: int) -> None:
 def train() -> None:
     """The product's propensity training on the default 240K table: time, chosen model and the
     comparison table with bootstrap intervals and the oracle gap."""
-    from core import data, propensity
-    from core.config import load_settings
-    from core.features import learn_categories
-    from core.synthetic import ensure_default_data
-    from core.schema import shopsphere_spec
+    from core.inputs import tables
+    from core.models import propensity
+    from core.settings import load_settings
+    from core.models.features import learn_categories
+    from core.inputs.synthetic.shopsphere import ensure_default_data
+    from core.inputs.spec import shopsphere_spec
 
     settings = load_settings(ROOT / "configs" / "default.toml")
     settings = settings.replace(default_data=ROOT / settings.default_data)
     spec = shopsphere_spec()
     path = ensure_default_data(settings)
-    clean, _ = data.validate(pd.read_parquet(path), spec, require_target=True)
+    clean, _ = tables.validate(pd.read_parquet(path), spec, require_target=True)
     y = clean[spec.target].to_numpy(int)
     t0 = time.perf_counter()
     split = propensity.split_rows(y, settings.propensity, settings.seed)
@@ -148,17 +150,18 @@ def train() -> None:
 
 def _score_child(run_dir: str, data_path: str, out: str) -> None:
     """One scoring in this process; prints a JSON line of figures."""
-    from core import data, registry
-    from core.scoring import ScoringModel
-    from core.sinks import write_table
+    from core.inputs import tables
+    from core import runs
+    from core.pipeline.scoring import ScoringModel
+    from core.activation.exports import write_table
 
     t0 = time.perf_counter()
-    run = registry.Run(Path(run_dir))
+    run = runs.Run(Path(run_dir))
     model = ScoringModel.load(run)
     model.explainer  # parsed once per loaded run (the app and the CLI keep it)
     t_load = time.perf_counter() - t0
     t0 = time.perf_counter()
-    raw = data.read_table(data_path, run.spec())
+    raw = tables.read_table(data_path, run.spec())
     t_read = time.perf_counter() - t0
     scored, report = model.score(raw, source=data_path)
     t_score = time.perf_counter() - t0 - t_read
@@ -176,19 +179,20 @@ def _score_child(run_dir: str, data_path: str, out: str) -> None:
 def score(artifacts: Path) -> None:
     """Train a default run into ``artifacts`` (once), then score 240K and 1.2M customers end to
     end, each in a fresh process (:func:`_score_child`), printing time shares and peak memory."""
-    from core import registry, synthetic
-    from core.config import load_settings
-    from core.training import train as train_run
+    from core import runs
+    from core.inputs.synthetic import shopsphere
+    from core.settings import load_settings
+    from core.pipeline.training import train as train_run
 
     settings = load_settings(ROOT / "configs" / "default.toml")
     settings = settings.replace(artifacts_dir=artifacts, default_data=ROOT / settings.default_data)
-    if registry.current_run_id(artifacts) is None:
+    if runs.current_run_id(artifacts) is None:
         print(f"training a run on the default table into {artifacts} (once) ...", flush=True)
         train_run(None, None, settings, progress=lambda f, m: None)
-    run = registry.load_run(artifacts)
+    run = runs.load_run(artifacts)
     big = artifacts / "shopsphere_1200k.parquet"
     if not big.exists():
-        synthetic.generate(1_200_000, settings.seed + 1).to_parquet(big, index=False)
+        shopsphere.generate(1_200_000, settings.seed + 1).to_parquet(big, index=False)
     for path in (settings.default_data, big):
         out = artifacts / f"scored_{Path(path).stem}.parquet"
         res = subprocess.run([sys.executable, __file__, "_child", str(run.path), str(path), str(out)],
@@ -205,13 +209,13 @@ def dask_bench(artifacts: Path) -> None:
     """Score 240K and 1.2M customers on a local Dask cluster (see the module docstring)."""
     import pandas as pd
 
-    from core import registry
-    from core.config import load_settings
-    from core.dask_scoring import score_dask
-    from core.scoring import ScoringModel
+    from core import runs
+    from core.settings import load_settings
+    from core.pipeline.dask_scoring import score_dask
+    from core.pipeline.scoring import ScoringModel
 
     settings = load_settings(ROOT / "configs" / "default.toml")
-    run = registry.load_run(artifacts)
+    run = runs.load_run(artifacts)
     for path in (ROOT / settings.default_data, artifacts / "shopsphere_1200k.parquet"):
         parts = artifacts / f"parts_{Path(path).stem}"
         if not parts.exists():

@@ -4,7 +4,7 @@ intervals hold the truth, and how often it claims an uplift when there is none.
 The cohort is built from a run's scores as the Cohort builder would (``--artifacts DIR``:
 its current run; customers with a propensity in ``[--min, --max]``, a seeded holdout sized
 for ``--sized-for``), or, without a run, drawn at random (8,000 customers, 3,000 held out).
-Each repeat is a new campaign (:func:`core.readout.simulate_campaign`: the holdout drawn at
+Each repeat is a new campaign (:func:`core.activation.readout.simulate_campaign`: the holdout drawn at
 random again, then each customer buys with its calibrated propensity, plus ``--uplift``
 points when contacted; a buyer spends a Gamma amount of mean 60) and reads it out. Prints the share of repeats whose
 interval holds the true absolute, relative and revenue uplift, and, with no uplift, the
@@ -17,7 +17,7 @@ Usage::
 
 The second form simulates one campaign's outcomes (``customer_id``, ``purchased``,
 ``revenue``) for a cohort exported by ``python -m core cohort`` or the Cohort builder
-(:func:`core.readout.simulate_outcomes` on its groups and propensities), to try
+(:func:`core.activation.readout.simulate_outcomes` on its groups and propensities), to try
 ``python -m core readout`` or the Campaign readout tab on.
 """
 from __future__ import annotations
@@ -35,8 +35,9 @@ sys.path[:0] = [str(REPO)]
 
 
 def _cohort(artifacts: str | None, lo: float, hi: float, sized_for: float, seed: int) -> tuple[pd.DataFrame, str]:
-    from core import playbook, registry
+    from core.activation import playbook
 
+    from core import runs
     if artifacts is None:
         rng = np.random.default_rng(seed)
         n, holdout = 8000, 3000
@@ -46,7 +47,7 @@ def _cohort(artifacts: str | None, lo: float, hi: float, sized_for: float, seed:
         return pd.DataFrame({"customer_id": [f"c{i}" for i in range(n)], "group": group, "propensity": p,
                              "segment_id": rng.integers(0, 4, n),
                              "propensity_decile": rng.integers(1, 11, n)}), "a random cohort of 8,000 (3,000 held out)"
-    run = registry.load_run(Path(artifacts))
+    run = runs.load_run(Path(artifacts))
     scored, _, _ = playbook.latest_snapshot(run.table("scored"))
     mask = playbook.cohort_mask(scored, None, lo, hi)
     s = playbook.cohort_summary(scored, mask)
@@ -56,7 +57,7 @@ def _cohort(artifacts: str | None, lo: float, hi: float, sized_for: float, seed:
 
 
 def main() -> int:
-    from core import readout
+    from core.activation import readout
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--artifacts", default=None, help="runs folder whose current run's scores make the cohort")
@@ -120,7 +121,7 @@ def main() -> int:
           f"{o['revenue_uplift']['per_customer_ci'][1]:+.2f}] (true {truth['per_customer']:+.2f}); power at the "
           f"sized-for uplift {r['power']['power']:.2f}")
     if args.show:
-        from core.registry import write_json
+        from core.runs import write_json
 
         write_json(Path(args.show), r)
     print(f"{time.perf_counter() - t0:.0f} s")

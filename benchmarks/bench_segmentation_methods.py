@@ -29,12 +29,13 @@ from sklearn.metrics import adjusted_rand_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core import profiling, synthetic  # noqa: E402
-from core.config import load_settings  # noqa: E402
-from core.data import read_table, validate  # noqa: E402
-from core.features import learn_categories  # noqa: E402
-from core.schema import resolve_spec  # noqa: E402
-from core.segmentation import Segmenter  # noqa: E402
+from core.models.segmentation import profiling  # noqa: E402
+from core.inputs.synthetic import shopsphere
+from core.settings import load_settings  # noqa: E402
+from core.inputs.tables import read_table, validate  # noqa: E402
+from core.models.features import learn_categories  # noqa: E402
+from core.inputs.spec import resolve_spec  # noqa: E402
+from core.models.segmentation import Segmenter  # noqa: E402
 
 
 def _peak_gb() -> float:
@@ -56,7 +57,7 @@ def main() -> None:
     settings = load_settings(args.config if Path(args.config).is_file() else None)
     spec = resolve_spec(args.spec)
     t0 = time.perf_counter()
-    raw = read_table(args.data, spec) if args.data else synthetic.generate(args.rows, settings.seed)
+    raw = read_table(args.data, spec) if args.data else shopsphere.generate(args.rows, settings.seed)
     clean, _ = validate(raw, spec, require_target=True)
     del raw
     print(f"table: {args.data or 'generated'}, {len(clean):,} rows, prepared in {time.perf_counter() - t0:.1f} s",

@@ -2,7 +2,7 @@
 
 Takes the scored table of a run (``--artifacts DIR``, its current run: the default 240K run)
 or, without one, a generated scoring of ``--rows`` customers, and writes it with
-:meth:`core.database.Database.write_scores` to each database asked for: the embedded DuckDB
+:meth:`core.activation.database.Database.write_scores` to each database asked for: the embedded DuckDB
 file and PostgreSQL (``--pg``, a SQLAlchemy URL of a server; a fresh database is made on it
 and dropped afterwards). Each write is timed twice: the first fills an empty table, the
 second replaces the same scoring (the idempotent rewrite). Then it reads the view
@@ -42,15 +42,16 @@ def _generated(rows: int) -> pd.DataFrame:
 def main() -> int:
     import sqlalchemy as sa
 
-    from core import database, registry
+    from core.activation import database
 
+    from core import runs
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--artifacts", default=None, help="runs folder whose current run's scores are written")
     ap.add_argument("--rows", type=int, default=240_000, help="without --artifacts: generated scores")
     ap.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432", help="PostgreSQL server ('' = skip)")
     args = ap.parse_args()
     if args.artifacts:
-        run = registry.load_run(Path(args.artifacts))
+        run = runs.load_run(Path(args.artifacts))
         scored = database.run_scores(run)
         what = f"run {run.run_id}'s scored table"
     else:

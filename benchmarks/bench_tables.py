@@ -19,8 +19,8 @@ exit), on four tables:
 
 For each drafted table it prints the draft's summary lines, the training time and test
 figures, and then scores the table (``score --data F --out scored.csv``), builds the
-cohort export of every customer (:func:`core.playbook.cohort_export`, served by the Cohort
-page through :func:`core.sinks.csv_bytes`) and reads back every CSV the product wrote
+cohort export of every customer (:func:`core.activation.playbook.cohort_export`, served by the Cohort
+page through :func:`core.activation.exports.csv_bytes`) and reads back every CSV the product wrote
 (scored, cohort, the run's ``importance.csv``): the count of cells that a spreadsheet would
 run as a formula must be 0, and the formula ids must come back with their leading ``'``.
 """
@@ -41,8 +41,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core import playbook, registry  # noqa: E402
-from core.sinks import csv_bytes, runs_as_formula  # noqa: E402
+from core.activation import playbook  # noqa: E402
+from core import runs
+from core.activation.exports import csv_bytes, runs_as_formula  # noqa: E402
 
 MARKETING = ROOT.parent / "shared" / "data" / "marketing_campaign.csv"
 ATTACKS = ['=HYPERLINK("http://evil.example/x","click")', "+1-555-0100", "@SUM(A1)", "-2+3"]
@@ -78,7 +79,7 @@ def money(v: float) -> str:
 
 def make_tables(folder: Path, rows: int) -> dict[str, Path]:
     """Write the generated table and its two export-like copies into ``folder``."""
-    from core.synthetic import generate
+    from core.inputs.synthetic.shopsphere import generate
 
     df = generate(rows, seed=42)
     base = folder / "shopsphere.parquet"
@@ -110,7 +111,7 @@ def make_tables(folder: Path, rows: int) -> dict[str, Path]:
 def run_figures(artifacts: Path, stdout: str) -> dict:
     """The test figures of the run that ``train`` printed (``run ID: ...``)."""
     run_id = re.search(r"^run (\S+):", stdout, re.M).group(1)
-    run = registry.load_run(artifacts, run_id)
+    run = runs.load_run(artifacts, run_id)
     m = run.metrics()
     return {"run": run, "roc_auc": m.xgboost.roc_auc, "pr_auc": m.xgboost.pr_auc,
             "segments": len(run.profiles()), "timings": run.manifest().timings_s}
@@ -123,7 +124,7 @@ def formula_cells(df: pd.DataFrame) -> int:
     return sum(runs_as_formula(v) for v in cells)
 
 
-def check_exports(name: str, data: Path, artifacts: Path, run: registry.Run, folder: Path) -> None:
+def check_exports(name: str, data: Path, artifacts: Path, run: runs.Run, folder: Path) -> None:
     """Score the table, export the cohort, read every CSV back and count formula cells."""
     scored_csv = folder / f"scored_{name}.csv"
     secs, _ = core_cmd("--artifacts", str(artifacts), "score", "--data", str(data), "--out", str(scored_csv))

@@ -17,8 +17,9 @@ import html
 import pandas as pd
 import plotly.graph_objects as go
 
-from core import playbook, registry
-from core.results import RunMetrics
+from core.activation import playbook
+from core import runs
+from core.runs.results import RunMetrics
 
 RECOMMENDATION = [
     "Segments, refreshed monthly, for campaign design and messaging: each persona gets its own creative and offer; "
@@ -78,7 +79,7 @@ def _fig_html(fig: go.Figure, first: bool) -> str:
 def curve_figures(met: RunMetrics) -> tuple[go.Figure, go.Figure]:
     """ROC and precision-recall curves of XGBoost and the logistic baseline on the test rows,
     from a run's metrics (``curves_xgboost``, ``curves_logistic``: points thinned by
-    :func:`core.evaluation.curves`). Shared by the report and the Propensity page."""
+    :func:`core.models.evaluation.curves`). Shared by the report and the Propensity page."""
     roc, pr = go.Figure(), go.Figure()
     for cv, name in ((met.curves_xgboost, "XGBoost"), (met.curves_logistic, "logistic")):
         roc.add_trace(go.Scatter(x=cv["roc"]["fpr"], y=cv["roc"]["tpr"], name=name))
@@ -91,7 +92,7 @@ def curve_figures(met: RunMetrics) -> tuple[go.Figure, go.Figure]:
 
 def calibration_figure(met: RunMetrics) -> go.Figure:
     """Reliability curve (10 equal-width bins) before and after calibration, from the run's
-    ``calibration`` (:func:`core.evaluation.calibration_table`)."""
+    ``calibration`` (:func:`core.models.evaluation.calibration_table`)."""
     cal = met.calibration
     fig = go.Figure()
     for bins, name in ((cal.before, "before calibration"), (cal.after, f"after ({cal.method})")):
@@ -123,7 +124,7 @@ def _charts(met: RunMetrics) -> list[go.Figure]:
     return [*curve_figures(met), calibration_figure(met), *lift_gains_figures(met)]
 
 
-def build(run: registry.Run) -> dict:
+def build(run: runs.Run) -> dict:
     """The report's sections for ``run``: ``{"title", "man", "target_label", "sections":
     [{"title", "html", "md"}]}`` (HTML and Markdown of each). Raises DataError when a file of
     the run cannot be read as its typed result."""
@@ -209,7 +210,7 @@ def build(run: registry.Run) -> dict:
     if len(miss):
         body_html += _table(miss)
         body_md += _md(miss) + "\n\n"
-    drifts = registry.monitoring_reports(run.artifacts, run.run_id, "drift")
+    drifts = runs.monitoring_reports(run.artifacts, run.run_id, "drift")
     if drifts:
         import json
 
@@ -236,14 +237,14 @@ def build(run: registry.Run) -> dict:
             "target_label": spec.target_label, "sections": sections}
 
 
-def render_html(run: registry.Run) -> str:
+def render_html(run: runs.Run) -> str:
     """The report as one self-contained HTML page (str)."""
     import jinja2
 
     return jinja2.Environment(autoescape=True).from_string(_HTML).render(**build(run))
 
 
-def render_markdown(run: registry.Run) -> str:
+def render_markdown(run: runs.Run) -> str:
     """The report as Markdown (tables, no charts), for pasting into documents."""
     r = build(run)
     man = r["man"]

@@ -6,14 +6,14 @@ asked once per session, with progressive delays after wrong tries (``ui.admin_ga
 With no password set, admin actions are allowed only while the server listens on
 localhost (the default in ``.streamlit/config.toml``).
 
-Training runs as a background job (``core.jobs``: its own process, calling
-``core.champion.train_or_retrain``, the function behind the CLI's ``train``), so it goes on
+Training runs as a background job (``core.ops.jobs``: its own process, calling
+``core.pipeline.champion.train_or_retrain``, the function behind the CLI's ``train``), so it goes on
 when the page is left, the browser closed or the server restarted; its progress is in the
 sidebar of every page and on the Jobs tab, where it can be cancelled. An uploaded file is
-only ever parsed as a table (``core.data.read_bytes``) and, once mapped and validated,
-saved as Parquet under ``<artifacts>/uploads/`` (``core.registry.save_upload``) for
-training. An uploaded transaction log is kept as sent (``core.registry.save_upload_bytes``),
-read with the chosen log spec (``core.log``), its snapshots shown, and trained on as
+only ever parsed as a table (``core.inputs.tables.read_bytes``) and, once mapped and validated,
+saved as Parquet under ``<artifacts>/uploads/`` (``core.runs.save_upload``) for
+training. An uploaded transaction log is kept as sent (``core.runs.save_upload_bytes``),
+read with the chosen log spec (``core.inputs.log``), its snapshots shown, and trained on as
 ``train --log``. A job that does not finish removes the upload it was given.
 """
 import json
@@ -22,13 +22,16 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import continuity, jobs, log, registry
-from core.data import guess_mapping, map_columns, quality_notes, read_bytes, validate
+from core.models.segmentation import continuity
+from core.ops import jobs
+from core.inputs import log
+from core import runs
+from core.inputs.tables import guess_mapping, map_columns, quality_notes, read_bytes, validate
 from core.errors import DataError
-from core.log import is_log_spec, load_log_spec
-from core.monitoring import drift_against_run
-from core.propensity import MIN_CLASS_COUNT
-from core.schema import resolve_spec, spec_hash
+from core.inputs.log import is_log_spec, load_log_spec
+from core.ops.monitoring import drift_against_run
+from core.models.propensity import MIN_CLASS_COUNT
+from core.inputs.spec import resolve_spec, spec_hash
 from ui import (RunView, active_run_id, admin_gate, admin_password, clear_caches, frame, job_line, server_is_local,
                 settings, show_error, start_job)
 
@@ -60,7 +63,7 @@ if st.session_state.get("admin_message"):  # set by promote / roll back before t
 
 
 def _train(data, spec, label: str, log: bool = False, remove_on_failure: list[str] | None = None) -> bool:
-    """Start a training job (:mod:`core.jobs`; :func:`core.champion.train_or_retrain`, as
+    """Start a training job (:mod:`core.ops.jobs`; :func:`core.pipeline.champion.train_or_retrain`, as
     the CLI's ``train``): with a current run of the same data set the new run is a
     challenger, compared with the champion and promoted only when the settings allow it and
     it is not worse; otherwise (first run, or another data set) it becomes current. The
@@ -83,7 +86,7 @@ def _train(data, spec, label: str, log: bool = False, remove_on_failure: list[st
 def _change_current(change, message) -> None:
     """Run a promote or roll back (``change()``); on success say ``message(result)`` after a
     rerun, so the sidebar, the tables and every page show the new current run."""
-    from core import database
+    from core.activation import database
 
     try:
         result = change()
@@ -101,7 +104,7 @@ def _change_current(change, message) -> None:
 
 
 def _show_retrain(r, where: str) -> None:
-    """A retrain report (:class:`core.results.RetrainReport`): champion vs challenger on the
+    """A retrain report (:class:`core.runs.results.RetrainReport`): champion vs challenger on the
     challenger's test rows, continuity, the decision, and a promote button while the
     challenger waits for approval (``where``: the tab showing it, for the button's key)."""
     st.subheader(f"Champion {r.champion} vs challenger {r.challenger}")
@@ -120,15 +123,15 @@ def _show_retrain(r, where: str) -> None:
         f"Decision: {decision} ({r.why}).")
     if decision != "promoted" and active_run_id() != r.challenger:
         if st.button(f"Promote challenger {r.challenger}", key=f"promote_challenger_{where}"):
-            _change_current(lambda: registry.promote(cfg.artifacts_dir, r.challenger),
+            _change_current(lambda: runs.promote(cfg.artifacts_dir, r.challenger),
                             lambda previous: f"Run {r.challenger} is now current (was {previous or 'none'}).")
 
 
 def _retrain_report(run_id: str, where: str) -> None:
     """The retrain report of a challenger run, when it has one (``monitoring/<run>/retrain-*``)."""
-    from core.results import RetrainReport
+    from core.runs.results import RetrainReport
 
-    reports = registry.monitoring_reports(cfg.artifacts_dir, run_id, "retrain")
+    reports = runs.monitoring_reports(cfg.artifacts_dir, run_id, "retrain")
     if reports:
         try:
             _show_retrain(RetrainReport.from_json(reports[0]), where)
@@ -178,7 +181,7 @@ def _upload_log_tab() -> None:
     key = (up.file_id, spec_label)
     if st.session_state.get("log_check", (None,))[0] != key:  # read once per file and spec, not on every rerun
         try:  # kept as sent (a log is read from a file), removed again when it does not read
-            path = registry.save_upload_bytes(cfg.artifacts_dir, up.name, up.getvalue())
+            path = runs.save_upload_bytes(cfg.artifacts_dir, up.name, up.getvalue())
         except DataError as exc:
             show_error(exc)
             return
@@ -227,12 +230,12 @@ with retrain_tab:
         _train(data or None, specs[spec_label], data or "the default table")
 
 def _drafted_spec(raw: pd.DataFrame, name: str):
-    """The spec drafted from an uploaded table (``core.spec_draft``), with a form where the
+    """The spec drafted from an uploaded table (``core.inputs.spec_draft``), with a form where the
     target, the id and each column's kind, group and use can be changed, and a button that
     saves it to ``configs/``. Returns ``(spec, its TOML text)`` or None when the draft
     cannot be made (the reason is shown)."""
-    from core import spec_draft
-    from core.schema import GROUPS, KINDS
+    from core.inputs import spec_draft
+    from core.inputs.spec import GROUPS, KINDS
 
     columns = [str(c) for c in raw.columns]
     stem = "".join(ch if ch.isalnum() else "_" for ch in Path(name).stem).strip("_") or "table"
@@ -358,12 +361,12 @@ def _upload_tab() -> None:
             current = active_run_id()
             if current and st.button("Check drift against the current run"):
                 try:
-                    report = drift_against_run(registry.load_run(cfg.artifacts_dir, current), table, up.name,
+                    report = drift_against_run(runs.load_run(cfg.artifacts_dir, current), table, up.name,
                                                cfg.n_jobs)
                 except DataError as exc:
                     show_error(exc)
                 else:
-                    path = registry.save_monitoring(cfg.artifacts_dir, current, "drift", report)
+                    path = runs.save_monitoring(cfg.artifacts_dir, current, "drift", report)
                     st.success(f"Drift report saved ({path.name}); it is shown on the Monitoring tab.")
             if min(pos, neg) < MIN_CLASS_COUNT:
                 st.error(f"{up.name}: too little to learn from: {pos:,} positives and {neg:,} negatives (need at "
@@ -371,7 +374,7 @@ def _upload_tab() -> None:
                 return
             if st.button("Train a new run on this table", type="primary"):
                 try:
-                    path = registry.save_upload(cfg.artifacts_dir, table, spec.name, raw_bytes)
+                    path = runs.save_upload(cfg.artifacts_dir, table, spec.name, raw_bytes)
                 except DataError as exc:
                     show_error(exc)
                     return
@@ -387,16 +390,16 @@ def _upload_tab() -> None:
 
 def _history_tab() -> None:
     """Run history, a run's segments, promote and roll back."""
-    runs = registry.run_history(cfg.artifacts_dir)
-    if runs.empty:
+    run_table = runs.run_history(cfg.artifacts_dir)
+    if run_table.empty:
         st.info("No runs yet.")
         return
-    st.dataframe(runs, hide_index=True, column_config={
+    st.dataframe(run_table, hide_index=True, column_config={
         "current": st.column_config.CheckboxColumn("current"),
         "roc_auc": st.column_config.NumberColumn("ROC-AUC", format="%.3f"),
         "pr_auc": st.column_config.NumberColumn("PR-AUC", format="%.3f"),
         "stability": st.column_config.NumberColumn("stability (ARI)", format="%.2f")})
-    rid = st.selectbox("Run", runs["run_id"], help="Its segments are shown below; the table marks the current run.")
+    rid = st.selectbox("Run", run_table["run_id"], help="Its segments are shown below; the table marks the current run.")
     try:
         segs = pd.DataFrame([p.model_dump(include={"segment_id", "name", "size", "share", "purchase_rate"})
                              for p in RunView(rid).profiles()])
@@ -409,14 +412,14 @@ def _history_tab() -> None:
     _retrain_report(rid, "history")  # a challenger: how it compared with its champion, and promote it
     c = st.columns(2)
     if c[0].button("Promote this run", disabled=rid == active_run_id()):
-        _change_current(lambda: registry.promote(cfg.artifacts_dir, rid),
+        _change_current(lambda: runs.promote(cfg.artifacts_dir, rid),
                         lambda previous: f"Run {rid} is now current (was {previous or 'none'}).")
-    can_roll_back = len(registry.champion_stack(cfg.artifacts_dir)) >= 2
+    can_roll_back = len(runs.champion_stack(cfg.artifacts_dir)) >= 2
     if c[1].button("Roll back to the previous champion", disabled=not can_roll_back,
                    help=None if can_roll_back else "There is no earlier champion to return to."):
-        _change_current(lambda: registry.rollback(cfg.artifacts_dir),
+        _change_current(lambda: runs.rollback(cfg.artifacts_dir),
                         lambda now: f"Rolled back: run {now} is current.")
-    log = registry.champion_history(cfg.artifacts_dir)
+    log = runs.champion_history(cfg.artifacts_dir)
     if log:
         st.caption("Changes of the current run, newest first")
         st.dataframe(pd.DataFrame(log[::-1]), hide_index=True)
@@ -424,7 +427,7 @@ def _history_tab() -> None:
 
 def _backtests(current: str) -> None:
     """The current run's backtests: a past scoring against realised outcomes."""
-    reports = registry.monitoring_reports(cfg.artifacts_dir, current, "backtest")
+    reports = runs.monitoring_reports(cfg.artifacts_dir, current, "backtest")
     st.subheader("Backtests")
     if not reports:
         st.info("No backtest of the current run yet: once the 30 days have passed, run `python -m core backtest "
@@ -449,7 +452,7 @@ def _monitoring_tab() -> None:
     if current:
         _backtests(current)
     st.subheader("Drift")
-    reports = registry.monitoring_reports(cfg.artifacts_dir, current, "drift") if current else []
+    reports = runs.monitoring_reports(cfg.artifacts_dir, current, "drift") if current else []
     st.write("Drift of a new table against the current run's training table: population stability index (PSI) per "
              "feature (training deciles, categories and missing values as bins), of the score, and of segment "
              "shares. 0.1 and above: watch; 0.25 and above: act. Run one from the Upload tab or with "

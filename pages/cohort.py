@@ -1,18 +1,21 @@
 """Cohort builder: pick segments, a propensity range and optional feature filters, see what
 the cohort is worth, split a seeded holdout sized by a power calculation, export it as CSV
-and save it to the activation database (``core.database``), where the marketing tools read
+and save it to the activation database (``core.activation.database``), where the marketing tools read
 it. Campaign readout: after the campaign, join its outcomes to a cohort and see whether the
-contacted customers bought more than the holdout (``core.readout``)."""
+contacted customers bought more than the holdout (``core.activation.readout``)."""
 from datetime import date
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import database, playbook, readout, registry
-from core.data import read_bytes
+from core.activation import database
+from core.activation import playbook
+from core.activation import readout
+from core import runs
+from core.inputs.tables import read_bytes
 from core.errors import DataError
-from core.sinks import csv_bytes
+from core.activation.exports import csv_bytes
 from ui import (RunView, activation_db, filter_control, require_run, saved_cohort, saved_cohorts, settings,
                 show_error)
 
@@ -125,7 +128,7 @@ def _build() -> None:
 @st.cache_data(show_spinner="Reading the campaign out...", max_entries=16)
 def _readout(members: pd.DataFrame, outcomes: pd.DataFrame, sized_for: float | None, seed: int,
              run_id: str, _names: dict) -> dict:
-    """:func:`core.readout.campaign_readout`, once per cohort, outcomes and design."""
+    """:func:`core.activation.readout.campaign_readout`, once per cohort, outcomes and design."""
     return readout.campaign_readout(members, outcomes, sized_for=sized_for, seed=seed, segment_names=_names)
 
 
@@ -269,7 +272,7 @@ def _readout_tab() -> None:
     st.subheader(f"Readout of {label}")
     _show(r)
     if st.button("Save this readout", help="Under the runs folder's monitoring/<run id>/ (readout-*.json)."):
-        path = registry.save_monitoring(cfg.artifacts_dir, run_id, "readout", {"run_id": run_id, "cohort": label, **r})
+        path = runs.save_monitoring(cfg.artifacts_dir, run_id, "readout", {"run_id": run_id, "cohort": label, **r})
         st.success(f"Saved {path}.")
 
 

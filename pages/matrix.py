@@ -1,10 +1,10 @@
 """Segment x propensity matrix: customers, expected buyers and revenue per cell, the
-playbook's recommended action (:data:`core.playbook.PLAYBOOK`) and the minimum holdout."""
+playbook's recommended action (:data:`core.activation.playbook.PLAYBOOK`) and the minimum holdout."""
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from core import playbook
+from core.activation import playbook
 from ui import banded_matrix, require_run, segment_filter
 
 run = require_run()

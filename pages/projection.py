@@ -1,5 +1,5 @@
 """Projection explorer: 2-D UMAP of a sample of customers stratified by segment (at most
-20,000 points; see ``core.segmentation``), coloured by segment, propensity or any input
+20,000 points; see ``core.models.segmentation``), coloured by segment, propensity or any input
 feature; hover shows the customer's segment, propensity and the model's most important
 features."""
 import plotly.express as px

@@ -1,13 +1,14 @@
 """Score a file: upload a customer table, preview it, score it with the current run as a
-background job (``core.jobs``: it goes on if the page is left), download the result."""
+background job (``core.ops.jobs``: it goes on if the page is left), download the result."""
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from core import jobs, registry
-from core.data import read_bytes
+from core.ops import jobs
+from core import runs
+from core.inputs.tables import read_bytes
 from core.errors import DataError
 from ui import job_line, require_run, scoring_model, settings, show_error, start_job
 
@@ -76,7 +77,7 @@ if up is not None:
     key = (up.file_id, run.run_id)
     if st.button("Score with the current run", type="primary"):
         try:  # the job reads the file from the server's copy, kept under uploads/
-            path = registry.save_upload_bytes(cfg.artifacts_dir, up.name, data)
+            path = runs.save_upload_bytes(cfg.artifacts_dir, up.name, data)
         except DataError as exc:
             show_error(exc)
             st.stop()

@@ -6,13 +6,13 @@ from pathlib import Path
 
 # numba's portable target before anything imports numba: a test that imports shap compiles
 # numba code, and UMAP's fits in this process must be compiled for the same target
-# (core.segmentation.reducers.pin_numba_target)
+# (core.models.segmentation.reducers.pin_numba_target)
 os.environ["NUMBA_CPU_NAME"] = "generic"
 
 import pytest  # noqa: E402
 
-from core import synthetic  # noqa: E402
-from core.config import PropensitySettings, SegmentationSettings, Settings  # noqa: E402
+from core.inputs.synthetic import shopsphere  # noqa: E402
+from core.settings import PropensitySettings, SegmentationSettings, Settings  # noqa: E402
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 MARKETING = SHARED_DATA / "marketing_campaign.csv"
@@ -67,7 +67,7 @@ def small_settings(artifacts: Path) -> Settings:
 @pytest.fixture(scope="session")
 def small_table():
     """4,000 generated ShopSphere customers (seed 3)."""
-    return synthetic.generate(4000, seed=3)
+    return shopsphere.generate(4000, seed=3)
 
 
 @pytest.fixture(scope="session")
@@ -87,7 +87,7 @@ def settings_file(tmp_path_factory):
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory, small_csv):
     """A run trained on the small table: (artifacts dir, Run)."""
-    from core.training import train
+    from core.pipeline.training import train
 
     art = tmp_path_factory.mktemp("artifacts")
     run = train(small_csv, None, small_settings(art))

@@ -49,7 +49,7 @@ def test_no_run_yet_explains(tmp_path, monkeypatch):
 def test_renaming_a_segment_on_the_segments_page(trained, tmp_path, monkeypatch):
     import shutil
 
-    from core import registry
+    from core import runs
 
     art, run = trained
     copy = tmp_path / "art"
@@ -61,9 +61,9 @@ def test_renaming_a_segment_on_the_segments_page(trained, tmp_path, monkeypatch)
     first = run.profiles()[0]
     _rename(at, first.segment_id, "Weekend browsers")
     assert not at.exception and not at.error
-    assert registry.display_names(copy, "shopsphere") == {first.segment_id: "Weekend browsers"}
+    assert runs.display_names(copy, "shopsphere") == {first.segment_id: "Weekend browsers"}
     assert any("Weekend browsers" in e.label for e in at.expander)
-    assert registry.Run(copy / "runs" / run.run_id).segment_names()[first.segment_id] == "Weekend browsers"
+    assert runs.Run(copy / "runs" / run.run_id).segment_names()[first.segment_id] == "Weekend browsers"
     # a name another segment already has is refused with one line
     at.switch_page("pages/segments.py").run()
     _rename(at, run.profiles()[1].segment_id, "weekend BROWSERS")
@@ -146,7 +146,7 @@ def test_cohort_builder_size_and_export_match_pandas(app_env):
 
 
 def test_cohort_export_rows_equal_the_scored_table(trained):
-    from core import playbook
+    from core.activation import playbook
 
     _, run = trained
     scored = run.table("scored")
@@ -231,7 +231,7 @@ def test_wrong_admin_passwords_make_the_next_try_wait(app_env, monkeypatch, tmp_
 
 
 def test_the_backoff_doubles_the_wait_per_wrong_try_and_clears_on_success():
-    from core.throttle import Backoff
+    from core.ops.door import Backoff
 
     door = Backoff(free=3, base_s=2.0, max_s=30.0)
     a, b = ("session", "s1"), ("address", "10.0.0.1")
@@ -266,7 +266,7 @@ def test_cohort_feature_filters_match_pandas(app_env):
 
 
 def test_matrix_page_bands_actions_and_holdouts(app_env):
-    from core import playbook
+    from core.activation import playbook
 
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
     at.switch_page("pages/matrix.py").run()
@@ -305,7 +305,7 @@ def test_admin_promotes_and_rolls_back(trained, tmp_path, monkeypatch):
     import json
     import shutil
 
-    from core import registry
+    from core import runs
 
     art, run = trained
     copy = tmp_path / "art"
@@ -321,12 +321,12 @@ def test_admin_promotes_and_rolls_back(trained, tmp_path, monkeypatch):
     assert at.dataframe[0].value["run_id"].tolist() == [other, run.run_id]
     next(s for s in at.selectbox if s.label == "Run").set_value(other).run()
     next(b for b in at.button if b.label == "Promote this run").click().run()
-    assert not at.exception and registry.current_run_id(copy) == other
+    assert not at.exception and runs.current_run_id(copy) == other
     assert f"`{other}`" in at.sidebar.markdown[0].value  # the page reran: the sidebar shows the new current run
     assert any(f"Run {other} is now current" in m.value for m in at.success)
     next(b for b in at.button if b.label == "Roll back to the previous champion").click().run()
-    assert registry.current_run_id(copy) == run.run_id
-    assert [e["action"] for e in registry.champion_history(copy)][-2:] == ["promote", "rollback"]
+    assert runs.current_run_id(copy) == run.run_id
+    assert [e["action"] for e in runs.champion_history(copy)][-2:] == ["promote", "rollback"]
 
 
 def test_every_propensity_tab_renders(app_env):

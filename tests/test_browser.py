@@ -179,8 +179,9 @@ def test_a_training_started_in_the_browser_outlives_the_page_the_browser_and_the
     import signal
     import time
 
-    from core import jobs, registry
+    from core.ops import jobs
 
+    from core import runs
     art = tmp_path / "artifacts"
     art.mkdir()
     env = {"SHOPSPHERE_SETTINGS": str(settings_file)}
@@ -208,7 +209,7 @@ def test_a_training_started_in_the_browser_outlives_the_page_the_browser_and_the
             os.killpg(job.pid, signal.SIGCONT)
             side = _wait_sidebar(driver, "done (trained and made current)")
             done = jobs.read(art, job.job_id)
-            assert done.status == "done" and done.run_id == registry.current_run_id(art)
+            assert done.status == "done" and done.run_id == runs.current_run_id(art)
             browser.wait_page(driver, browser.PAGES[""][1])
             assert done.run_id in _sidebar(driver), side          # the new run is the active run
             browser.open_page(driver, "admin")
@@ -217,7 +218,7 @@ def test_a_training_started_in_the_browser_outlives_the_page_the_browser_and_the
             os.killpg(second.pid, signal.SIGSTOP)                 # so that it cannot end before the click
             browser.open_tab(driver, "Admin", "Jobs")
             browser.wait_text(driver, f"Job {second.job_id}")
-            asked = art / "jobs" / second.job_id / "cancel"       # what the button writes (core.jobs.cancel)
+            asked = art / "jobs" / second.job_id / "cancel"       # what the button writes (core.ops.jobs.cancel)
             for _ in range(5):   # the button is redrawn every 2 s: a click may land on the old one
                 _click_retrying(driver, "Cancel this job")
                 deadline = time.monotonic() + 5
@@ -229,7 +230,7 @@ def test_a_training_started_in_the_browser_outlives_the_page_the_browser_and_the
             os.killpg(second.pid, signal.SIGCONT)                 # it takes the cancel as it resumes
             _wait_sidebar(driver, "cancelled", timeout=60)
             assert jobs.read(art, second.job_id).status == "cancelled"
-            assert registry.current_run_id(art) == done.run_id and registry.list_runs(art) == [done.run_id]
+            assert runs.current_run_id(art) == done.run_id and runs.list_runs(art) == [done.run_id]
             browser.screenshot(driver, tmp_path / "jobs.png")
         finally:
             driver.quit()
@@ -239,7 +240,7 @@ def _running(art, job_id, timeout: float = 120.0):
     """The job once its process has started training (state running, a step beyond starting)."""
     import time
 
-    from core import jobs
+    from core.ops import jobs
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -7,14 +7,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core import registry
+from core import runs
 from core.cli import main
 
 from conftest import REPO
 
 
 def _snapshot(art):
-    return registry.current_run_id(art), registry.list_runs(art)
+    return runs.current_run_id(art), runs.list_runs(art)
 
 
 def _run(capsys, art, settings_file, *args):
@@ -203,12 +203,13 @@ def test_readout_out_in_a_missing_folder_is_made(trained, tmp_path):
     import json
     import shutil
 
-    from core import playbook, readout
+    from core.activation import playbook
 
+    from core.activation import readout
     src, run = trained
     art = tmp_path / "artifacts"
     shutil.copytree(src, art)
-    scored = registry.load_run(art).table("scored")
+    scored = runs.load_run(art).table("scored")
     mask = playbook.cohort_mask(scored, None, 0.0, 1.0)
     export = playbook.cohort_export(scored, mask, len(scored) // 3, 1)
     export.to_csv(tmp_path / "c.csv", index=False)

@@ -4,10 +4,12 @@ import pandas as pd
 import pytest
 
 from conftest import small_settings
-from core import continuity, registry, synthetic
+from core.models.segmentation import continuity
+from core import runs
+from core.inputs.synthetic import shopsphere
 from core.errors import DataError
-from core.scoring import ScoringModel
-from core.training import train
+from core.pipeline.scoring import ScoringModel
+from core.pipeline.training import train
 
 
 # -- matching (pure functions) ---------------------------------------------------------------
@@ -67,15 +69,15 @@ def test_carried_names_win_and_new_names_stay_unique():
 # -- hand-set names --------------------------------------------------------------------------
 
 def test_display_names_set_clear_and_refuse(tmp_path):
-    registry.set_display_name(tmp_path, "shopsphere", 3, "  VIP regulars ")
-    assert registry.display_names(tmp_path, "shopsphere") == {3: "VIP regulars"}
-    assert registry.display_names(tmp_path, "other") == {}
+    runs.set_display_name(tmp_path, "shopsphere", 3, "  VIP regulars ")
+    assert runs.display_names(tmp_path, "shopsphere") == {3: "VIP regulars"}
+    assert runs.display_names(tmp_path, "other") == {}
     with pytest.raises(DataError, match="already used by segment 3"):
-        registry.set_display_name(tmp_path, "shopsphere", 4, "vip REGULARS", taken={3: "VIP regulars"})
+        runs.set_display_name(tmp_path, "shopsphere", 4, "vip REGULARS", taken={3: "VIP regulars"})
     with pytest.raises(DataError, match="at most 60 characters"):
-        registry.set_display_name(tmp_path, "shopsphere", 4, "x" * 61)
-    registry.set_display_name(tmp_path, "shopsphere", 3, "")
-    assert registry.display_names(tmp_path, "shopsphere") == {}
+        runs.set_display_name(tmp_path, "shopsphere", 4, "x" * 61)
+    runs.set_display_name(tmp_path, "shopsphere", 3, "")
+    assert runs.display_names(tmp_path, "shopsphere") == {}
 
 
 # -- two consecutive runs --------------------------------------------------------------------
@@ -85,7 +87,7 @@ def two_runs(tmp_path_factory, small_csv):
     art = tmp_path_factory.mktemp("art2")
     s = small_settings(art)
     first = train(small_csv, None, s)
-    registry.set_display_name(art, "shopsphere", 0, "Our regulars")
+    runs.set_display_name(art, "shopsphere", 0, "Our regulars")
     second = train(small_csv, None, s.replace(seed=s.seed + 1))
     return art, first, second
 
@@ -129,7 +131,7 @@ def test_hand_set_name_wins_and_carries_over(two_runs):
         assert second.segment_names()[0] == "Our regulars"
     else:  # segment 0 retired: its hand-set name is not shown on another segment
         assert "Our regulars" not in second.segment_names().values()
-    scored, _ = ScoringModel.load(first).score(synthetic.generate(300, seed=11))
+    scored, _ = ScoringModel.load(first).score(shopsphere.generate(300, seed=11))
     assert (scored["segment_id"] == 0).any()
     assert set(scored.loc[scored["segment_id"] == 0, "segment_name"]) == {"Our regulars"}
     assert "Our regulars" not in set(scored.loc[scored["segment_id"] != 0, "segment_name"])
@@ -154,11 +156,11 @@ def test_quality_figures_are_in_the_run(two_runs):
 # -- bad input for segmentation ----------------------------------------------------------------
 
 def test_constant_and_empty_columns_do_not_break_segmentation(small_table):
-    from core.config import SegmentationSettings
-    from core.data import validate
-    from core.features import learn_categories
-    from core.schema import shopsphere_spec
-    from core.segmentation import Segmenter
+    from core.settings import SegmentationSettings
+    from core.inputs.tables import validate
+    from core.models.features import learn_categories
+    from core.inputs.spec import shopsphere_spec
+    from core.models.segmentation import Segmenter
 
     spec = shopsphere_spec()
     df = small_table.copy()
@@ -174,10 +176,10 @@ def test_constant_and_empty_columns_do_not_break_segmentation(small_table):
 
 
 def test_too_few_customers_to_segment_is_one_clear_error(small_table):
-    from core.data import validate
-    from core.features import learn_categories
-    from core.schema import shopsphere_spec
-    from core.segmentation import Segmenter
+    from core.inputs.tables import validate
+    from core.models.features import learn_categories
+    from core.inputs.spec import shopsphere_spec
+    from core.models.segmentation import Segmenter
 
     spec = shopsphere_spec()
     clean, _ = validate(small_table.head(30), spec, require_target=True)
@@ -186,11 +188,11 @@ def test_too_few_customers_to_segment_is_one_clear_error(small_table):
 
 
 def test_second_process_gives_the_same_segments_as_one(small_table):
-    from core.config import SegmentationSettings
-    from core.data import validate
-    from core.features import learn_categories
-    from core.schema import shopsphere_spec
-    from core.segmentation import Segmenter
+    from core.settings import SegmentationSettings
+    from core.inputs.tables import validate
+    from core.models.features import learn_categories
+    from core.inputs.spec import shopsphere_spec
+    from core.models.segmentation import Segmenter
 
     spec = shopsphere_spec()
     clean, _ = validate(small_table, spec, require_target=True)
@@ -205,11 +207,11 @@ def test_second_process_gives_the_same_segments_as_one(small_table):
 
 
 def test_no_actionable_hdbscan_setting_falls_back_to_kmeans_with_a_stated_k(small_table):
-    from core.config import SegmentationSettings
-    from core.data import validate
-    from core.features import learn_categories
-    from core.schema import shopsphere_spec
-    from core.segmentation import Segmenter
+    from core.settings import SegmentationSettings
+    from core.inputs.tables import validate
+    from core.models.features import learn_categories
+    from core.inputs.spec import shopsphere_spec
+    from core.models.segmentation import Segmenter
 
     spec = shopsphere_spec()
     clean, _ = validate(small_table, spec, require_target=True)
@@ -233,7 +235,7 @@ def test_a_run_of_another_table_in_between_does_not_restart_ids(two_runs, tmp_pa
     shutil.copytree(art, copy)
     s = small_settings(copy)
     # same data set, other segmentation inputs (an empty column is left out): fresh ids
-    from core import synthetic as syn
+    from core.inputs.synthetic import shopsphere as syn
 
     df = syn.generate(4000, seed=3)
     df["tickets_12m"] = np.nan
@@ -249,7 +251,7 @@ def test_a_run_of_another_table_in_between_does_not_restart_ids(two_runs, tmp_pa
 
 
 def test_constant_segmentation_inputs_are_refused_in_one_line(small_table, tmp_path):
-    from core.schema import shopsphere_spec
+    from core.inputs.spec import shopsphere_spec
 
     df = small_table.copy()
     for c in shopsphere_spec().segmentation_columns:
@@ -258,7 +260,7 @@ def test_constant_segmentation_inputs_are_refused_in_one_line(small_table, tmp_p
     df.to_csv(path, index=False)
     with pytest.raises(DataError, match=r"only 1 distinct value combination.*constant: sessions_30d"):
         train(path, None, small_settings(tmp_path / "art"))
-    assert registry.current_run_id(tmp_path / "art") is None
+    assert runs.current_run_id(tmp_path / "art") is None
 
 
 @pytest.mark.parametrize("body, key", [
@@ -270,7 +272,7 @@ def test_constant_segmentation_inputs_are_refused_in_one_line(small_table, tmp_p
     ('sample_size = "abc"', "sample_size"),
 ])
 def test_bad_segmentation_settings_name_the_key_and_file(tmp_path, body, key):
-    from core.config import load_settings
+    from core.settings import load_settings
 
     p = tmp_path / "s.toml"
     p.write_text("[segmentation]\n" + body + "\n")
@@ -283,13 +285,13 @@ def test_damaged_names_file_is_one_clear_error_and_never_overwritten(tmp_path):
                  '{"shopsphere": "abc"}', '{"shopsphere": {"1": null}}'):
         (tmp_path / "display_names.json").write_text(text)
         with pytest.raises(DataError, match="display_names.json: not valid segment names"):
-            registry.display_names(tmp_path, "shopsphere")
+            runs.display_names(tmp_path, "shopsphere")
         with pytest.raises(DataError, match="not valid segment names"):
-            registry.set_display_name(tmp_path, "shopsphere", 1, "New")
+            runs.set_display_name(tmp_path, "shopsphere", 1, "New")
         assert (tmp_path / "display_names.json").read_text() == text
 
 
 def test_clearing_a_name_is_refused_when_another_segment_shows_the_automatic_one(tmp_path):
-    registry.set_display_name(tmp_path, "shopsphere", 5, "Rare visitors", taken={0: "VIP"}, auto_name="Big spenders")
+    runs.set_display_name(tmp_path, "shopsphere", 5, "Rare visitors", taken={0: "VIP"}, auto_name="Big spenders")
     with pytest.raises(DataError, match="already used by segment 5"):
-        registry.set_display_name(tmp_path, "shopsphere", 0, "", taken={5: "Rare visitors"}, auto_name="Rare visitors")
+        runs.set_display_name(tmp_path, "shopsphere", 0, "", taken={5: "Rare visitors"}, auto_name="Rare visitors")

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from core.data import load, read_table, validate
+from core.inputs.tables import load, read_table, validate
 from core.errors import DataError
-from core.schema import ColumnSpec, DatasetSpec, load_spec, shopsphere_spec
+from core.inputs.spec import ColumnSpec, DatasetSpec, load_spec, shopsphere_spec
 
 from conftest import MARKETING, REPO
 
@@ -238,7 +238,7 @@ def test_toml_date_reference_is_accepted(tmp_path):
     ("[segmentation]\nmin_segments = 12\n", "min_segments"),
 ])
 def test_settings_out_of_range(tmp_path, body, msg):
-    from core.config import load_settings
+    from core.settings import load_settings
 
     p = tmp_path / "settings.toml"
     p.write_text(body)
@@ -247,7 +247,7 @@ def test_settings_out_of_range(tmp_path, body, msg):
 
 
 def test_settings_file_missing_or_binary(tmp_path):
-    from core.config import load_settings
+    from core.settings import load_settings
 
     with pytest.raises(DataError, match="not found"):
         load_settings(tmp_path / "nope.toml")
@@ -258,7 +258,7 @@ def test_settings_file_missing_or_binary(tmp_path):
 
 
 def test_duplicate_feature_rows_are_counted_and_noted(small_table, spec):
-    from core.data import quality_notes
+    from core.inputs.tables import quality_notes
 
     df = small_table.head(1000).copy()
     feats = spec.feature_names

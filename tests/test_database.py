@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from core import database
+from core.activation import database
 from core.errors import DataError
 from tests.conftest import REPO
 

@@ -1,10 +1,10 @@
 """End to end on the real table in ../shared/data (skipped only where that folder is absent)."""
 import pytest
 
-from core import registry
-from core.scoring import score
-from core.training import train
-from core.data import read_table
+from core import runs
+from core.pipeline.scoring import score
+from core.pipeline.training import train
+from core.inputs.tables import read_table
 
 from conftest import MARKETING, REPO, small_settings
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.skipif(not MARKETING.exists(), reason="../shared/data/m
 def test_marketing_campaign_trains_and_scores(tmp_path):
     settings = small_settings(tmp_path)
     run = train(MARKETING, REPO / "configs" / "marketing_campaign.toml", settings)
-    assert registry.current_run_id(tmp_path) == run.run_id
+    assert runs.current_run_id(tmp_path) == run.run_id
     m = run.metrics()
     # The public table's Response is predictable from past campaign acceptance, recency and spend;
     # published models reach ROC-AUC of about 0.85-0.9.

@@ -5,12 +5,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import evaluation, propensity, synthetic
-from core.config import PropensitySettings
-from core.data import load, validate
+from core.models import evaluation
+from core.models import propensity
+from core.inputs.synthetic import shopsphere
+from core.settings import PropensitySettings
+from core.inputs.tables import load, validate
 from core.errors import DataError
-from core.features import learn_categories, model_frame
-from core.schema import shopsphere_spec
+from core.models.features import learn_categories, model_frame
+from core.inputs.spec import shopsphere_spec
 
 SPEC = shopsphere_spec()
 
@@ -18,7 +20,7 @@ SPEC = shopsphere_spec()
 @pytest.fixture(scope="module")
 def four_channel_model():
     """XGBoost trained where acquisition_channel only takes 4 levels."""
-    df = synthetic.generate(3000, seed=21)
+    df = shopsphere.generate(3000, seed=21)
     keep = ["email", "organic_search", "paid_search", "social"]
     df["acquisition_channel"] = np.where(df["acquisition_channel"].isin(keep), df["acquisition_channel"],
                                          np.array(keep, dtype=object)[np.arange(len(df)) % 4])
@@ -49,7 +51,7 @@ def test_case1_unseen_categories_score_exactly_as_missing(four_channel_model):
 
 
 def test_case2_text_columns_under_pandas3_are_categoricals_from_the_spec(tmp_path):
-    df = synthetic.generate(300, seed=2)
+    df = shopsphere.generate(300, seed=2)
     p = tmp_path / "t.csv"
     df.to_csv(p, index=False)
     raw = pd.read_csv(p)
@@ -62,7 +64,7 @@ def test_case2_text_columns_under_pandas3_are_categoricals_from_the_spec(tmp_pat
 
 def test_case3_infinite_values_are_missing_at_training_and_scoring(four_channel_model):
     clean, models = four_channel_model
-    df = synthetic.generate(200, seed=4)
+    df = shopsphere.generate(200, seed=4)
     df.loc[[0, 1], "avg_order_value"] = [np.inf, -np.inf]
     for require_target in (True, False):
         c, q = validate(df, SPEC, require_target=require_target)
@@ -75,7 +77,7 @@ def test_case3_infinite_values_are_missing_at_training_and_scoring(four_channel_
 
 
 def test_case8_nullable_and_odd_values_follow_the_spec_rules():
-    df = synthetic.generate(200, seed=8)
+    df = shopsphere.generate(200, seed=8)
     df["orders_12m"] = df["orders_12m"].astype("Int64")
     df.loc[3, "orders_12m"] = pd.NA
     df["push_opt_in"] = df["push_opt_in"].astype(bool).astype("boolean")
@@ -112,7 +114,7 @@ def test_case10_too_little_to_learn_from(rows, positives):
 
 
 def test_case7_column_drift_at_scoring(trained, small_table):
-    from core.scoring import score
+    from core.pipeline.scoring import score
 
     art, run = trained
     new = small_table.drop(columns="purchased_next_30d").head(300)
@@ -130,9 +132,9 @@ def test_case7_column_drift_at_scoring(trained, small_table):
 @pytest.fixture(scope="module")
 def run_with_empty_column(tmp_path_factory):
     from conftest import small_settings
-    from core.training import train
+    from core.pipeline.training import train
 
-    df = synthetic.generate(3000, seed=31)
+    df = shopsphere.generate(3000, seed=31)
     df["wishlist_adds_90d"] = np.nan  # entirely empty at training
     p = tmp_path_factory.mktemp("d") / "empty_col.csv"
     df.to_csv(p, index=False)
@@ -141,8 +143,8 @@ def run_with_empty_column(tmp_path_factory):
 
 
 def test_case7_column_empty_at_training_filled_now_is_warned_not_shifted(run_with_empty_column):
-    from core.data import quality_notes
-    from core.scoring import score
+    from core.inputs.tables import quality_notes
+    from core.pipeline.scoring import score
 
     df, run = run_with_empty_column
     assert "wishlist_adds_90d" in run.scoring().empty_at_training
@@ -157,7 +159,7 @@ def test_case7_column_empty_at_training_filled_now_is_warned_not_shifted(run_wit
 
 def _uniform_noise_table(rows, seed):
     rng = np.random.default_rng(seed)
-    df = synthetic.generate(rows, seed=seed)
+    df = shopsphere.generate(rows, seed=seed)
     for c in SPEC.segmentation_columns:
         col = SPEC.column(c)
         lo, hi = (col.min or 0.0), (col.max if col.max is not None and col.max < 1000 else 100.0)
@@ -166,8 +168,8 @@ def _uniform_noise_table(rows, seed):
 
 
 def test_case5_no_structure_runs_the_documented_fallback():
-    from core.config import SegmentationSettings
-    from core.segmentation import Segmenter
+    from core.settings import SegmentationSettings
+    from core.models.segmentation import Segmenter
 
     clean, _ = validate(_uniform_noise_table(2000, 5), SPEC, require_target=True)
     cfg = SegmentationSettings(method="umap+hdbscan", sample_size=2000, reference_size=1500, projection_size=300)
@@ -187,14 +189,14 @@ def test_case5_no_structure_runs_the_documented_fallback():
 def test_case5_five_uninformative_columns_do_not_break_segmentation():
     import dataclasses
 
-    from core.config import SegmentationSettings
-    from core.schema import ColumnSpec
-    from core.segmentation import Segmenter
+    from core.settings import SegmentationSettings
+    from core.inputs.spec import ColumnSpec
+    from core.models.segmentation import Segmenter
 
     rng = np.random.default_rng(0)
     spec = dataclasses.replace(SPEC, columns=SPEC.columns + tuple(
         ColumnSpec(f"noise_{i}", "numeric", "behavioral") for i in range(5)))
-    df = synthetic.generate(3000, seed=12)
+    df = shopsphere.generate(3000, seed=12)
     for i in range(5):
         df[f"noise_{i}"] = rng.random(len(df))
     clean, _ = validate(df, spec, require_target=True)
@@ -211,7 +213,7 @@ def test_case5_app_says_what_happened(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
     from conftest import REPO, small_settings
-    from core.training import train
+    from core.pipeline.training import train
 
     p = tmp_path / "noise.csv"
     _uniform_noise_table(2000, 6).to_csv(p, index=False)
@@ -225,11 +227,11 @@ def test_case5_app_says_what_happened(tmp_path, monkeypatch):
 
 
 def test_case6_batch_invariance(trained, small_table):
-    from core.scoring import score
+    from core.pipeline.scoring import score
 
     art, run = trained
     train_scored = run.table("scored").set_index("customer_id")
-    others = synthetic.generate(10_000, seed=99).drop(columns="purchased_next_30d")
+    others = shopsphere.generate(10_000, seed=99).drop(columns="purchased_next_30d")
     others["customer_id"] = "X" + others["customer_id"]
     for i in (0, 123, 3999):
         row = small_table.iloc[[i]].drop(columns="purchased_next_30d")
@@ -249,7 +251,7 @@ def test_case4_duplicate_heavy_table_same_segments_across_fresh_processes(tmp_pa
 
     from conftest import REPO
 
-    df = synthetic.generate(3000, seed=14)
+    df = shopsphere.generate(3000, seed=14)
     dormant = df[(df["orders_12m"] == 0) & (df["sessions_30d"] == 0)].iloc[0]
     dup = df.sample(frac=0.4, random_state=0).index
     feature_cols = [c for c in df.columns if c not in ("customer_id", "purchased_next_30d")]
@@ -318,7 +320,7 @@ def test_case11_upload_is_parsed_once_from_the_same_bytes(trained, tmp_path, mon
     assert not at.exception
     import time
 
-    from core import jobs
+    from core.ops import jobs
 
     job_id = at.session_state["score_job"][1]
     deadline = time.monotonic() + 120

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from core import evaluation, log
-from core.btyd import BGNBD, GammaGamma
+from core.models import evaluation
+from core.inputs import log
+from core.models.btyd import BGNBD, GammaGamma
 from core.errors import DataError
 
 CDNOW = Path(__file__).resolve().parents[2] / "shared" / "data" / "cdnow_master.txt"
@@ -94,9 +95,9 @@ def test_spend_features_do_not_depend_on_the_order_the_engine_adds_them_in():
     """Amounts reach the SQL as whole ten-thousandths (log.FIXED_POINT), so every sum is a
     sum of integers: the same in any order (DuckDB adds in the order its threads reach the
     rows). Amounts such as 0.1 + 0.2 + 0.3 sum to other doubles in other orders."""
-    from core import synthetic_log
+    from core.inputs.synthetic import shopsphere_log
 
-    raw = synthetic_log.generate_log(600, seed=5)
+    raw = shopsphere_log.generate_log(600, seed=5)
     spec = log.load_log_spec(Path(__file__).resolve().parents[1] / "configs" / "shopsphere_log.toml")
     spec = log.LogSpec(**{**spec.__dict__, "attributes": None})
     rng = np.random.default_rng(0)
@@ -167,7 +168,7 @@ def test_bgnbd_fit_and_p_buy_on_simulated_customers():
 
 
 def test_the_fit_likelihood_table_equals_the_likelihood_formula():
-    from core.btyd import _LikelihoodTable, bgnbd_log_likelihood
+    from core.models.btyd import _LikelihoodTable, bgnbd_log_likelihood
 
     rng = np.random.default_rng(3)
     T = rng.integers(1, 400, 5_000).astype(float)
@@ -329,18 +330,18 @@ def test_scoring_table_uses_the_events_before_the_cutoff_and_the_runs_channels()
 
 
 def test_generated_log_is_seeded_and_reads_with_its_spec(tmp_path):
-    from core import synthetic_log
+    from core.inputs.synthetic import shopsphere_log
 
-    a, b = synthetic_log.generate_log(800, seed=5), synthetic_log.generate_log(800, seed=5)
+    a, b = shopsphere_log.generate_log(800, seed=5), shopsphere_log.generate_log(800, seed=5)
     pd.testing.assert_frame_equal(a, b)
-    assert not a.equals(synthetic_log.generate_log(800, seed=6))
+    assert not a.equals(shopsphere_log.generate_log(800, seed=6))
     assert not a.duplicated().any() and a["customer_id"].nunique() == 800
-    assert (a["quantity"] < 0).any() and set(a["channel"]) == set(synthetic_log.CHANNELS)
+    assert (a["quantity"] < 0).any() and set(a["channel"]) == set(shopsphere_log.CHANNELS)
     # the November-December peak
     month = a.loc[a["quantity"] > 0, "ordered_at"].dt.month.value_counts()
     assert month[12] > 1.3 * month[[5, 6, 7]].mean()
     a.to_parquet(tmp_path / "log.parquet")
-    attrs = synthetic_log.attributes(800, seed=5)
+    attrs = shopsphere_log.attributes(800, seed=5)
     attrs.to_parquet(tmp_path / "customers.parquet")
     spec = log.load_log_spec(Path(__file__).resolve().parents[1] / "configs" / "shopsphere_log.toml")
     spec = log.LogSpec(**{**spec.__dict__, "attributes": str(tmp_path / "customers.parquet")})

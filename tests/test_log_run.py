@@ -8,7 +8,8 @@ import dataclasses
 import pandas as pd
 import pytest
 
-from core import log, synthetic_log
+from core.inputs import log
+from core.inputs.synthetic import shopsphere_log
 from core.cli import main
 
 from conftest import REPO, small_settings
@@ -19,8 +20,8 @@ CUSTOMERS = 2500
 @pytest.fixture(scope="module")
 def log_files(tmp_path_factory):
     d = tmp_path_factory.mktemp("log")
-    synthetic_log.generate_log(CUSTOMERS, seed=11).to_parquet(d / "orders.parquet", index=False)
-    synthetic_log.attributes(CUSTOMERS, seed=11).to_csv(d / "customers.csv", index=False)
+    shopsphere_log.generate_log(CUSTOMERS, seed=11).to_parquet(d / "orders.parquet", index=False)
+    shopsphere_log.attributes(CUSTOMERS, seed=11).to_csv(d / "customers.csv", index=False)
     spec = (REPO / "configs" / "shopsphere_log.toml").read_text().replace(
         "data/shopsphere_customers.parquet", str(d / "customers.csv")).replace('start = "2025-05-01"',
                                                                                'start = "2025-08-01"')
@@ -30,7 +31,7 @@ def log_files(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def log_run(tmp_path_factory, log_files):
-    from core.training import train_log
+    from core.pipeline.training import train_log
 
     art = tmp_path_factory.mktemp("artifacts")
     orders, spec = log_files
@@ -56,7 +57,7 @@ def test_the_run_records_its_source_and_beats_nothing_by_accident(log_run):
 
 
 def test_matrix_and_cohorts_carry_expected_revenue_of_the_latest_snapshot(log_run):
-    from core import playbook
+    from core.activation import playbook
 
     art, run = log_run
     scored, matrix = run.table("scored"), run.table("matrix")

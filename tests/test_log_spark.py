@@ -1,4 +1,4 @@
-"""The log features on Spark (core.log_spark) equal DuckDB's (core.log.raw_features).
+"""The log features on Spark (core.inputs.log.spark) equal DuckDB's (core.inputs.log.raw_features).
 
 The Spark tests need PySpark (requirements-spark.txt) and Java: without them they are
 skipped on a developer's machine, and fail under CI (environment variable CI set), where
@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import log, log_spark
+from core.inputs import log
+from core.inputs.log import spark as log_spark
 from core.errors import DataError
 
 CUTOFFS = ("2024-03-01", "2024-04-01", "2024-05-01", "2024-06-01")

@@ -4,13 +4,15 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score, average_precision_score
 
-from core import evaluation, profiling, propensity
-from core.config import PropensitySettings, SegmentationSettings
-from core.data import validate
+from core.models import evaluation
+from core.models.segmentation import profiling
+from core.models import propensity
+from core.settings import PropensitySettings, SegmentationSettings
+from core.inputs.tables import validate
 from core.errors import DataError
-from core.features import learn_categories, model_frame
-from core.schema import shopsphere_spec
-from core.segmentation import NotFittedError, Segmenter
+from core.models.features import learn_categories, model_frame
+from core.inputs.spec import shopsphere_spec
+from core.models.segmentation import NotFittedError, Segmenter
 
 SEG = SegmentationSettings(sample_size=1500, reference_size=1000, projection_size=500,
                            stability_resamples=2, stability_size=750, quality_sample=1000)
@@ -147,7 +149,7 @@ def test_treeshap_matches_the_shap_library(prepared):
     import shap
     import xgboost as xgb
 
-    from core.explain import shap_importance, shap_values
+    from core.models.explain import shap_importance, shap_values
 
     spec, clean, cats = prepared
     X, _ = model_frame(clean, spec, cats)
@@ -200,7 +202,7 @@ def test_surrogate_rules_name_a_split_of_known_from_unknown_values():
 def test_hopkins_half_for_independent_columns_high_for_blobs():
     from sklearn.datasets import make_blobs
 
-    from core.segmentation import hopkins
+    from core.models.segmentation import hopkins
 
     rng = np.random.default_rng(0)
     for seed in range(3):
@@ -223,7 +225,7 @@ def test_alternative_methods_fill_the_same_slot(prepared, method):
 
 
 def test_unknown_method_is_refused(tmp_path):
-    from core.config import load_settings
+    from core.settings import load_settings
 
     p = tmp_path / "s.toml"
     p.write_text('[segmentation]\nmethod = "dbscan"\n')
@@ -253,7 +255,7 @@ def test_trial_budget_scales_with_the_table():
 
 
 def test_tasks_start_longest_first_in_two_workers_and_come_back_in_call_order():
-    from core.segmentation import reducers
+    from core.models.segmentation import reducers
 
     # the segmenter's jobs at 12,000 rows: the main fit, 5 refits of 6,000, the 2-D projection
     X12, X6 = np.zeros((12_000, 1)), np.zeros((6_000, 1))
@@ -278,7 +280,7 @@ def test_tasks_start_longest_first_in_two_workers_and_come_back_in_call_order():
 
 
 def test_a_seeded_umap_job_gives_the_same_embedding_in_this_process_and_in_a_worker():
-    from core.segmentation import reducers
+    from core.models.segmentation import reducers
 
     X = np.random.default_rng(3).normal(size=(400, 6)).astype(np.float32)
     job = (X, 3, 10, 0.0, 60, 5)
@@ -291,7 +293,7 @@ def test_a_seeded_umap_job_gives_the_same_embedding_in_this_process_and_in_a_wor
 def test_small_umap_fits_get_exact_neighbours_and_a_cached_jit():
     from sklearn.metrics import pairwise_distances
 
-    from core.segmentation import reducers
+    from core.models.segmentation import reducers
 
     X = np.random.default_rng(0).normal(size=(300, 4)).astype(np.float32)
     idx, dist, index = reducers._exact_knn(X, 6)
@@ -311,7 +313,7 @@ def test_small_umap_fits_get_exact_neighbours_and_a_cached_jit():
 
 _PIN_SCRIPT = """
 import numpy as np
-from core.segmentation import reducers
+from core.models.segmentation import reducers
 {before}
 X = np.random.default_rng(0).normal(size=(200, 4))
 reducers.umap_many([(X, 2, 6, 0.0, 10, 1)])
@@ -354,7 +356,7 @@ def test_umap_refuses_a_process_whose_numba_was_compiled_for_this_cpu():
     assert out.stderr.strip().splitlines()[-1].startswith("RuntimeError: numba already compiled code for the CPU")
     assert "NUMBA_CPU_NAME=generic" in out.stderr
 def test_stability_refits_take_at_most_half_of_the_fitted_sample():
-    from core.segmentation.quality import stability_subsample_size
+    from core.models.segmentation.quality import stability_subsample_size
 
     assert stability_subsample_size(20_000, 50_000) == 20_000   # the default table: unchanged
     assert stability_subsample_size(20_000, 12_000) == 6_000    # was 9,600 (80%)
@@ -387,8 +389,8 @@ def test_every_method_works_on_a_table_with_few_distinct_profiles(prepared, meth
 
 
 def test_kmeans_and_the_mixture_never_ask_for_more_clusters_than_profiles():
-    from core.segmentation.clusterers import GaussianMixtureBestK, KMeansBestK
-    from core.segmentation.quality import distinct_rows
+    from core.models.segmentation.clusterers import GaussianMixtureBestK, KMeansBestK
+    from core.models.segmentation.quality import distinct_rows
 
     E = np.repeat(np.eye(3) * 5, 100, axis=0)   # 3 distinct points, 300 rows
     assert distinct_rows(E) == 3
@@ -397,7 +399,7 @@ def test_kmeans_and_the_mixture_never_ask_for_more_clusters_than_profiles():
 
 
 def test_auto_keeps_the_stable_readable_finest_method_and_says_why():
-    from core.segmentation import choose_candidate
+    from core.models.segmentation import choose_candidate
 
     rows = [{"method": "umap+hdbscan", "segments": 6, "bootstrap_ari": 0.92, "rule_fidelity": 0.87, "silhouette_scaled": 0.14},
             {"method": "kmeans", "segments": 6, "bootstrap_ari": 0.99, "rule_fidelity": 0.86, "silhouette_scaled": 0.21},
@@ -417,7 +419,7 @@ def test_auto_keeps_the_stable_readable_finest_method_and_says_why():
 
 
 def test_auto_counts_a_method_whose_assignment_disagrees_as_unstable():
-    from core.segmentation import choose_candidate
+    from core.models.segmentation import choose_candidate
 
     rows = [{"method": "umap+hdbscan", "segments": 7, "bootstrap_ari": 0.80, "rule_fidelity": 0.854,
              "silhouette_scaled": 0.16, "assignment_agreement": 0.97},
@@ -471,7 +473,7 @@ def test_auto_spread_over_two_processes_gives_the_same_segments(prepared):
 
 
 def test_the_hdbscan_search_stops_at_the_first_stable_readable_candidate_and_chooses_as_the_full_search():
-    from core.segmentation.clusterers import HDBSCANSearch, _candidate_stability
+    from core.models.segmentation.clusterers import HDBSCANSearch, _candidate_stability
 
     rng = np.random.default_rng(4)
     centres = rng.normal(scale=6, size=(7, 3))
@@ -493,7 +495,7 @@ def test_the_hdbscan_search_stops_at_the_first_stable_readable_candidate_and_cho
     # the full rule over every candidate, the skipped ones measured too, makes the same choice
     import hdbscan
 
-    from core.segmentation.quality import rule_fidelity
+    from core.models.segmentation.quality import rule_fidelity
 
     for i in skipped:
         lab = hdbscan.HDBSCAN(min_cluster_size=table[i]["min_cluster_size"], min_samples=table[i]["min_samples"],
@@ -506,7 +508,7 @@ def test_the_hdbscan_search_stops_at_the_first_stable_readable_candidate_and_cho
 
 
 def test_the_mixture_chooses_k_on_a_subsample_and_labels_every_customer():
-    from core.segmentation.clusterers import GaussianMixtureBestK
+    from core.models.segmentation.clusterers import GaussianMixtureBestK
 
     rng = np.random.default_rng(2)
     E = np.concatenate([c + rng.normal(scale=0.3, size=(400, 2)) for c in ((0, 0), (5, 0), (0, 5), (5, 5))])
@@ -517,7 +519,7 @@ def test_the_mixture_chooses_k_on_a_subsample_and_labels_every_customer():
 
 
 def test_total_seconds_counts_side_by_side_steps_once():
-    from core.registry import total_seconds
+    from core.runs import total_seconds
 
     assert total_seconds({"load": 1.0, "segmentation": 10.0, "propensity": 5.0, "save": 0.5}) == 16.5
     assert total_seconds({"load": 1.0, "segmentation": 10.0, "propensity": 5.0, "segmentation_and_propensity": 11.0,
@@ -529,7 +531,7 @@ def test_auto_tries_the_flat_methods_next_k_only_when_no_method_passes_both_bars
     by its own score, then the third, until one is stable and readable."""
     import dataclasses
 
-    from core.segmentation import segmenter as S
+    from core.models.segmentation import segmenter as S
 
     class Fit:   # a stand-in for a method's fit: only its comparison row matters here
         def __init__(self, method, k, ari, rules):
@@ -571,7 +573,7 @@ def test_auto_tries_the_flat_methods_next_k_only_when_no_method_passes_both_bars
 
 
 def test_best_k_ranks_by_score_with_ties_to_the_earlier_k():
-    from core.segmentation.clusterers import _best_k, usable_ks
+    from core.models.segmentation.clusterers import _best_k, usable_ks
 
     E = np.random.default_rng(0).normal(size=(50, 2))
     scores = {3: 0.2, 4: 0.5, 5: 0.5, 6: 0.1}
@@ -591,7 +593,7 @@ def test_make_install_leaves_umaps_compiled_layout_in_numbas_cache(tmp_path):
 
     from tests.conftest import REPO
 
-    out = subprocess.run([sys.executable, "-c", "from core.segmentation.reducers import warm_jit_cache; warm_jit_cache()"],
+    out = subprocess.run([sys.executable, "-c", "from core.models.segmentation.reducers import warm_jit_cache; warm_jit_cache()"],
                          cwd=REPO, env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     cached = {p.name.split("-")[0] for p in tmp_path.rglob("*.nbi")}
@@ -601,7 +603,7 @@ def test_make_install_leaves_umaps_compiled_layout_in_numbas_cache(tmp_path):
 def test_exact_neighbours_break_ties_by_position_and_put_each_row_first():
     from sklearn.metrics import pairwise_distances
 
-    from core.segmentation.neighbours import GRID, kneighbors, quantize
+    from core.models.segmentation.neighbours import GRID, kneighbors, quantize
 
     rng = np.random.default_rng(3)
     Z = quantize(rng.normal(size=(500, 6)))
@@ -623,7 +625,7 @@ def test_exact_neighbours_break_ties_by_position_and_put_each_row_first():
 def test_hdbscan_orders_equal_edges_stably():
     import hdbscan.hdbscan_ as impl
 
-    from core.segmentation import clusterers
+    from core.models.segmentation import clusterers
 
     clusterers.stable_hdbscan_edges()
     w = np.array([2.0, 1.0, 2.0, 1.0, 2.0, 1.0] * 50)
@@ -635,7 +637,7 @@ def test_segmentation_inputs_end_on_the_grid_and_a_segmenter_saved_before_still_
     import copy
     import dataclasses
 
-    from core.segmentation.neighbours import GRID
+    from core.models.segmentation.neighbours import GRID
 
     spec, clean, cats = prepared
     seg = Segmenter(settings=dataclasses.replace(SEG, method="kmeans"), random_state=0).fit(clean, spec, cats)

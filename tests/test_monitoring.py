@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import monitoring
-from core.schema import shopsphere_spec
+from core.ops import monitoring
+from core.inputs.spec import shopsphere_spec
 
 
 def test_psi_equals_the_formula():
@@ -80,15 +80,15 @@ def test_admin_monitoring_tab_shows_the_latest_drift_report(trained, tmp_path, m
     from streamlit.testing.v1 import AppTest
 
     from conftest import REPO
-    from core import registry
-    from core.monitoring import drift_against_run
+    from core import runs
+    from core.ops.monitoring import drift_against_run
 
     art, run = trained
     copy = tmp_path / "art"
     shutil.copytree(art, copy, ignore=shutil.ignore_patterns("monitoring"))
     df = pd.read_parquet(run.path / "features.parquet").assign(csat_score=np.nan)  # a column arriving blank
-    report = drift_against_run(registry.load_run(copy), df, "blank_csat.csv")
-    registry.save_monitoring(copy, run.run_id, "drift", report)
+    report = drift_against_run(runs.load_run(copy), df, "blank_csat.csv")
+    runs.save_monitoring(copy, run.run_id, "drift", report)
     assert next(r for r in report["features"] if r["feature"] == "csat_score")["flag"] == "act"
     monkeypatch.setenv("SHOPSPHERE_ARTIFACTS", str(copy))
     monkeypatch.chdir(REPO)

@@ -7,11 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import playbook, registry
-from core.results import RUN_FORMAT
-from core.data import guess_mapping, map_columns
+from core.activation import playbook
+from core import runs
+from core.runs.results import RUN_FORMAT
+from core.inputs.tables import guess_mapping, map_columns
 from core.errors import DataError
-from core.schema import shopsphere_spec
+from core.inputs.spec import shopsphere_spec
 
 
 @pytest.fixture(scope="module")
@@ -124,51 +125,51 @@ def _fake_runs(art, ids):
     import skops.io as sio
     from sklearn.preprocessing import StandardScaler
 
-    from core import safeformat
+    from core.runs import safeformat
 
     for rid in ids:
-        d = registry.runs_dir(art) / rid
+        d = runs.runs_dir(art) / rid
         d.mkdir(parents=True)
-        for f in registry.RUN_FILES:
+        for f in runs.RUN_FILES:
             (d / f).write_text("{}")
         for f in ("scored.parquet", "matrix.parquet"):
             pd.DataFrame({"customer_id": []}).to_parquet(d / f)
         (d / "xgboost.json").write_text(json.dumps({"learner": {}}))
         sio.dump(StandardScaler(), d / "segmenter_preprocessor.skops")
         safeformat.dump_arrays({"x": np.zeros(3)}, d / "segmenter_reference.npz")
-        (registry.runs_dir(art) / rid / "manifest.json").write_text(json.dumps({"run_id": rid, "run_format": RUN_FORMAT}))
+        (runs.runs_dir(art) / rid / "manifest.json").write_text(json.dumps({"run_id": rid, "run_format": RUN_FORMAT}))
 
 
 def test_promote_and_rollback_walk_the_champions(tmp_path):
     a, b, c = "20260101-000000-aaaaaa", "20260201-000000-bbbbbb", "20260301-000000-cccccc"
     _fake_runs(tmp_path, [a, b, c])
     for rid in (a, b, c):  # as training makes each current
-        tmp = registry.begin_run(tmp_path, rid + "x")
-        registry.abort_run(tmp)
-        registry._set_current(tmp_path, rid, "train")
-    assert registry.current_run_id(tmp_path) == c
-    assert registry.rollback(tmp_path) == b
-    assert registry.rollback(tmp_path) == a
+        tmp = runs.begin_run(tmp_path, rid + "x")
+        runs.abort_run(tmp)
+        runs._set_current(tmp_path, rid, "train")
+    assert runs.current_run_id(tmp_path) == c
+    assert runs.rollback(tmp_path) == b
+    assert runs.rollback(tmp_path) == a
     with pytest.raises(DataError, match="no earlier champion"):
-        registry.rollback(tmp_path)
-    assert registry.promote(tmp_path, c) == a
-    assert registry.rollback(tmp_path) == a  # c rolled back again: b stays retired
+        runs.rollback(tmp_path)
+    assert runs.promote(tmp_path, c) == a
+    assert runs.rollback(tmp_path) == a  # c rolled back again: b stays retired
     with pytest.raises(DataError, match="already the current run"):
-        registry.promote(tmp_path, a)
+        runs.promote(tmp_path, a)
     with pytest.raises(DataError, match="not found"):
-        registry.promote(tmp_path, "20260401-000000-dddddd")
+        runs.promote(tmp_path, "20260401-000000-dddddd")
     with pytest.raises(DataError, match="is not a run id"):
-        registry.promote(tmp_path, "")
+        runs.promote(tmp_path, "")
     _fake_runs(tmp_path, ["20260501-000000-eeeeee", "20260601-000000-ffffff"])
-    (registry.runs_dir(tmp_path) / "20260501-000000-eeeeee" / "scoring.json").unlink()
+    (runs.runs_dir(tmp_path) / "20260501-000000-eeeeee" / "scoring.json").unlink()
     with pytest.raises(DataError, match="incomplete: scoring.json is missing"):
-        registry.promote(tmp_path, "20260501-000000-eeeeee")
-    (registry.runs_dir(tmp_path) / "20260601-000000-ffffff" / "manifest.json").write_text("xx")
+        runs.promote(tmp_path, "20260501-000000-eeeeee")
+    (runs.runs_dir(tmp_path) / "20260601-000000-ffffff" / "manifest.json").write_text("xx")
     with pytest.raises(DataError, match="damaged"):
-        registry.promote(tmp_path, "20260601-000000-ffffff")
-    registry.abort_run(registry.runs_dir(tmp_path) / "20260501-000000-eeeeee")
-    registry.abort_run(registry.runs_dir(tmp_path) / "20260601-000000-ffffff")
-    actions = [e["action"] for e in registry.champion_history(tmp_path)]
+        runs.promote(tmp_path, "20260601-000000-ffffff")
+    runs.abort_run(runs.runs_dir(tmp_path) / "20260501-000000-eeeeee")
+    runs.abort_run(runs.runs_dir(tmp_path) / "20260601-000000-ffffff")
+    actions = [e["action"] for e in runs.champion_history(tmp_path)]
     assert actions == ["train", "train", "train", "rollback", "rollback", "promote", "rollback"]
-    hist = registry.run_history(tmp_path)
+    hist = runs.run_history(tmp_path)
     assert hist["run_id"].tolist() == [c, b, a] and hist["current"].tolist() == [False, False, True]

@@ -10,20 +10,23 @@ import pytest
 import xgboost as xgb
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from core import evaluation, explain, propensity, synthetic
-from core.config import PropensitySettings
-from core.data import validate
+from core.models import evaluation
+from core.models import explain
+from core.models import propensity
+from core.inputs.synthetic import shopsphere
+from core.settings import PropensitySettings
+from core.inputs.tables import validate
 from core.errors import DataError
-from core.fastshap import TreeShapPatterns
-from core.features import learn_categories, model_frame
-from core.schema import shopsphere_spec
+from core.models.fastshap import TreeShapPatterns
+from core.models.features import learn_categories, model_frame
+from core.inputs.spec import shopsphere_spec
 
 SPEC = shopsphere_spec()
 
 
 @pytest.fixture(scope="module")
 def table():
-    clean, _ = validate(synthetic.generate(3000, seed=11), SPEC, require_target=True)
+    clean, _ = validate(shopsphere.generate(3000, seed=11), SPEC, require_target=True)
     cats = learn_categories(clean, SPEC)
     X, _ = model_frame(clean, SPEC, cats)
     return clean, cats, X
@@ -196,7 +199,7 @@ def test_out_of_time_split_tests_on_the_latest_snapshot():
 
 def test_snapshot_column_kept_by_validation_and_checked():
     spec = dataclasses.replace(SPEC, snapshot_column="snapshot_date")
-    df = synthetic.generate(300, seed=2)
+    df = shopsphere.generate(300, seed=2)
     df["snapshot_date"] = np.where(np.arange(300) < 200, "2026-09-30", "2026-10-31")
     df.loc[200:, "customer_id"] = df.loc[:99, "customer_id"].to_numpy()  # the same customers a month later
     clean, q = validate(df, spec, require_target=True)
@@ -255,11 +258,12 @@ def test_out_of_time_training_end_to_end(tmp_path, monkeypatch):
     """A snapshot table (the same customers at two dates) trains with the latest snapshot as
     the test rows, and the run scores a table without the snapshot column."""
     from conftest import small_settings
-    from core import scoring, training
+    from core.pipeline import scoring
 
+    from core.pipeline import training
     spec = dataclasses.replace(SPEC, snapshot_column="snapshot_date")
     monkeypatch.setattr(training, "resolve_spec", lambda path: spec)
-    a, b = synthetic.generate(1200, seed=31), synthetic.generate(1200, seed=32)
+    a, b = shopsphere.generate(1200, seed=31), shopsphere.generate(1200, seed=32)
     b["customer_id"] = a["customer_id"]
     a["snapshot_date"], b["snapshot_date"] = "2026-09-30", "2026-10-31"
     path = tmp_path / "snapshots.csv"
@@ -273,9 +277,9 @@ def test_out_of_time_training_end_to_end(tmp_path, monkeypatch):
 
 
 def test_values_beyond_float32_are_missing_and_blank_columns_are_noted():
-    from core.data import quality_notes
+    from core.inputs.tables import quality_notes
 
-    df = synthetic.generate(200, seed=5)
+    df = shopsphere.generate(200, seed=5)
     df = df.astype({"orders_90d": float})
     df.loc[3, "orders_90d"] = 1e300  # finite in float64, infinite in float32 (how XGBoost stores inputs)
     df["csat_score"] = np.nan
@@ -293,7 +297,7 @@ def test_years_are_shown_without_a_thousands_separator():
 
 
 def test_trials_fit_on_a_stratified_sample_of_the_train_rows():
-    from core.propensity import tune_rows
+    from core.models.propensity import tune_rows
 
     y = (np.arange(10_000) % 5 == 0).astype(int)             # 20% positive
     train = np.arange(10_000) < 8_000

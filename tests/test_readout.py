@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import readout
+from core.activation import readout
 from core.errors import DataError
 
 
@@ -34,7 +34,7 @@ def test_the_relative_uplift_interval_is_the_log_risk_ratio_one():
 
 
 def test_power_matches_the_holdout_size_the_cohort_builder_uses():
-    from core.playbook import holdout_size
+    from core.activation.playbook import holdout_size
 
     n = holdout_size(0.10, 0.20)  # per group, for +20% on 10%, alpha 0.05, power 0.8
     assert readout.two_proportion_power(0.10, 0.20, n, n) == pytest.approx(0.8, abs=0.005)
@@ -235,7 +235,7 @@ def test_a_holdout_without_a_buyer_reads_out_and_saves_as_strict_json(tmp_path):
     are None (not NaN), the readout says so, and it saves as strict JSON."""
     import json
 
-    from core import registry
+    from core import runs
 
     members = _cohort(n=2000, holdout=40)
     outcomes, _ = readout.simulate_outcomes(members, 0.0, seed=0)
@@ -244,5 +244,5 @@ def test_a_holdout_without_a_buyer_reads_out_and_saves_as_strict_json(tmp_path):
     r = readout.campaign_readout(members, outcomes, sized_for=0.10, n_boot=50)
     assert r["power"]["power"] is None and r["power"]["detectable_lift"] is None and r["power"]["enough"] is None
     assert "cannot be computed" in readout.power_text(r["power"])
-    registry.write_json(tmp_path / "r.json", r)                    # allow_nan=False: a NaN would raise
+    runs.write_json(tmp_path / "r.json", r)                    # allow_nan=False: a NaN would raise
     assert json.loads((tmp_path / "r.json").read_text())["power"]["power"] is None

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from core import registry
-from core import results as R
+from core import runs
+from core.runs import results as R
 from core.cli import main
 from core.errors import DataError
 
@@ -26,9 +26,9 @@ def test_a_misspelt_key_fails_at_load_naming_the_file_and_the_key(tmp_path):
 
 
 def _run_folder(art, rid, manifest):
-    d = registry.runs_dir(art) / rid
+    d = runs.runs_dir(art) / rid
     d.mkdir(parents=True)
-    for f in registry.RUN_FILES:
+    for f in runs.RUN_FILES:
         (d / f).write_text("")
     (d / "manifest.json").write_text(json.dumps(manifest))
     return d
@@ -44,20 +44,20 @@ def test_a_run_of_another_format_is_refused_in_one_line(tmp_path, capsys, manife
     (tmp_path / "CURRENT").write_text(rid)
     with pytest.raises(DataError, match=f"run {rid} was written by another version of the product \\({shown}, "
                                         f"this version reads {R.RUN_FORMAT}\\): retrain it"):
-        registry.load_run(tmp_path)
+        runs.load_run(tmp_path)
     data = tmp_path / "t.csv"
     data.write_text("customer_id\n1\n")
     assert main(["--artifacts", str(tmp_path), "score", "--data", str(data), "--out", str(tmp_path / "o.csv")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "retrain it (python -m core train)" in err
-    assert registry.run_history(tmp_path)["run_id"].tolist() == [rid]  # still listed, with blanks
+    assert runs.run_history(tmp_path)["run_id"].tolist() == [rid]  # still listed, with blanks
 
 
 def test_a_run_folder_without_its_own_manifest_is_damaged(tmp_path):
     rid = "20261101-000000-abcdef"
     _run_folder(tmp_path, rid, {"run_id": "20261101-000000-000000", "run_format": R.RUN_FORMAT})
     with pytest.raises(DataError, match="is damaged"):
-        registry.load_run(tmp_path, rid)
+        runs.load_run(tmp_path, rid)
 
 
 def test_train_replaces_a_current_run_of_another_format(trained, tmp_path, monkeypatch):
@@ -65,7 +65,7 @@ def test_train_replaces_a_current_run_of_another_format(trained, tmp_path, monke
     run current (it does not try to challenge the unreadable run)."""
     import shutil
 
-    from core import champion
+    from core.pipeline import champion
 
     art, run = trained
     copy = tmp_path / "art"
@@ -78,7 +78,7 @@ def test_train_replaces_a_current_run_of_another_format(trained, tmp_path, monke
 
     monkeypatch.setattr(champion, "retrain",
                         lambda *a, **k: calls.append(("retrain", k)) or SimpleNamespace(challenger=run.run_id))
-    from core.config import Settings
+    from core.settings import Settings
 
     out = champion.train_or_retrain(None, None, Settings(artifacts_dir=copy, write_database=False))
     assert calls == [("train", {"sheet": None})] and out.run == "new run" and out.retrain is None
@@ -99,7 +99,7 @@ def test_retrain_on_another_data_set_is_refused_before_training(trained, tmp_pat
     code = main(["--artifacts", str(copy), "retrain", "--data", str(MARKETING), "--spec",
                  str(REPO / "configs" / "marketing_campaign.toml")])
     assert code == 2 and "of data set 'marketing_campaign', the champion" in capsys.readouterr().err
-    assert registry.list_runs(copy) == [run.run_id]  # nothing was trained
+    assert runs.list_runs(copy) == [run.run_id]  # nothing was trained
 
 
 def test_a_damaged_names_file_falls_back_to_automatic_names_on_every_page(trained, tmp_path, monkeypatch):
@@ -119,8 +119,8 @@ def test_a_damaged_names_file_falls_back_to_automatic_names_on_every_page(traine
     for page in ("projection", "matrix", "cohort", "segments"):
         at.switch_page(f"pages/{page}.py").run()
         assert not at.exception, (page, at.exception)
-    from core.scoring import ScoringModel
-    from core import synthetic
+    from core.pipeline.scoring import ScoringModel
+    from core.inputs.synthetic import shopsphere
 
-    scored, _ = ScoringModel.load(registry.load_run(copy)).score(synthetic.generate(200, seed=4))
+    scored, _ = ScoringModel.load(runs.load_run(copy)).score(shopsphere.generate(200, seed=4))
     assert set(scored["segment_name"]) <= set(run.scoring().segment_names.values())

@@ -7,10 +7,12 @@ import pandas as pd
 import pytest
 
 from conftest import MARKETING
-from core import cli, data, spec_draft
+from core import cli
+from core.inputs import tables
+from core.inputs import spec_draft
 from core.errors import DataError
-from core.schema import load_spec
-from core.sinks import csv_bytes, neutralise, write_table
+from core.inputs.spec import load_spec
+from core.activation.exports import csv_bytes, neutralise, write_table
 
 
 def _export(n=300, seed=0) -> pd.DataFrame:
@@ -32,7 +34,7 @@ def _export(n=300, seed=0) -> pd.DataFrame:
 
 
 def test_the_marketing_table_drafts_a_spec_that_trains_unchanged(tmp_path):
-    df = data.read_table(MARKETING)
+    df = tables.read_table(MARKETING)
     draft = spec_draft.draft_spec(df, name="marketing", source="marketing_campaign.csv")
     spec = draft.spec
     assert spec.target == "Response" and spec.id_column == "ID" and not spec.id_from_row
@@ -48,7 +50,7 @@ def test_the_marketing_table_drafts_a_spec_that_trains_unchanged(tmp_path):
     path.write_text(spec_draft.spec_toml(draft, "marketing_campaign.csv"), encoding="utf-8")
     back = load_spec(path)
     assert back == spec
-    clean, _ = data.validate(df, back, require_target=True)
+    clean, _ = tables.validate(df, back, require_target=True)
     assert len(clean) == 2240 and clean["Response"].sum() == 334
     text = path.read_text()
     assert "Dt_Customer" not in draft.notes   # some dates have a day above 12: the order is certain
@@ -63,9 +65,9 @@ def test_a_table_without_an_id_gets_row_numbers(tmp_path):
     df = _export()
     draft = spec_draft.draft_spec(df, source="export.csv")
     assert draft.spec.id_from_row and draft.spec.target == "Converted"
-    clean, quality = data.validate(df, draft.spec, require_target=True)
+    clean, quality = tables.validate(df, draft.spec, require_target=True)
     assert clean[draft.spec.id_column].tolist()[:3] == ["1", "2", "3"] and clean[draft.spec.id_column].iloc[-1] == "300"
-    notes = data.quality_notes(quality, {}, training=True)
+    notes = tables.quality_notes(quality, {}, training=True)
     assert any("no id column: the row number (1-based" in n for n in notes)
     assert any("'Total Spend': 300 value(s) written with a currency sign" in n for n in notes)
     assert clean["Total Spend"].iloc[0] == pytest.approx(float(df["Total Spend"].iloc[0].strip("$").replace(",", "")))
@@ -85,24 +87,24 @@ def test_windows_1252_and_latin1_files_are_read_and_said(tmp_path):
         frame = df.assign(Région=df["Région"].str.replace("’", "'")) if enc == "latin-1" else df
         p = tmp_path / f"{enc}.csv"
         p.write_bytes(frame.to_csv(index=False, sep=";").encode(enc))
-        back = data.read_table(p)
+        back = tables.read_table(p)
         assert back.attrs["encoding"] == name and back["Région"].tolist() == frame["Région"].tolist()
-        _, quality = data.validate(back, spec_draft.draft_spec(back).spec, require_target=True)
-        assert any(f"read as {name} text" in n for n in data.quality_notes(quality, {}))
+        _, quality = tables.validate(back, spec_draft.draft_spec(back).spec, require_target=True)
+        assert any(f"read as {name} text" in n for n in tables.quality_notes(quality, {}))
     # a byte that Windows-1252 leaves undefined (0x81) is read as Latin-1, never a crash
     (tmp_path / "odd.csv").write_bytes(b"a,Converted\n\x81x,1\ny,0\n")
-    assert data.read_table(tmp_path / "odd.csv").attrs["encoding"] == "Latin-1 (ISO-8859-1)"
+    assert tables.read_table(tmp_path / "odd.csv").attrs["encoding"] == "Latin-1 (ISO-8859-1)"
     utf = tmp_path / "bom.csv"
     utf.write_bytes(b"\xef\xbb\xbf" + df.to_csv(index=False).encode("utf-8"))
-    assert list(data.read_table(utf).columns)[0] == "Total Spend" and data.read_table(utf).attrs["encoding"] == "UTF-8"
+    assert list(tables.read_table(utf).columns)[0] == "Total Spend" and tables.read_table(utf).attrs["encoding"] == "UTF-8"
     # Excel's "Unicode Text": UTF-16 with a byte-order mark, tab-separated
     u16 = tmp_path / "unicode.txt"
     u16.write_bytes(df.to_csv(index=False, sep="\t").encode("utf-16"))
-    back = data.read_table(u16)
+    back = tables.read_table(u16)
     assert back.attrs["encoding"] == "UTF-16" and back["Région"].tolist() == df["Région"].tolist()
     (tmp_path / "binary.csv").write_bytes(b"PK\x03\x04\x00\x00garbage\n\x00\x01")
     with pytest.raises(DataError, match=r"binary.csv: not a text table \(it holds binary data\)"):
-        data.read_table(tmp_path / "binary.csv")
+        tables.read_table(tmp_path / "binary.csv")
 
 
 def test_excel_workbooks_first_sheet_or_named(tmp_path):
@@ -111,15 +113,15 @@ def test_excel_workbooks_first_sheet_or_named(tmp_path):
     with pd.ExcelWriter(p, engine="openpyxl") as w:
         pd.DataFrame({"note": ["cover sheet"]}).to_excel(w, sheet_name="Cover", index=False)
         df.to_excel(w, sheet_name="Customers", index=False)
-    assert list(data.read_table(p).columns) == ["note"]
-    got = data.read_table(p, sheet="Customers")
+    assert list(tables.read_table(p).columns) == ["note"]
+    got = tables.read_table(p, sheet="Customers")
     assert got["Région"].tolist() == df["Région"].tolist() and len(got) == 40
-    assert data.read_table(p, sheet="1").shape == df.shape
+    assert tables.read_table(p, sheet="1").shape == df.shape
     with pytest.raises(DataError, match=r"book.xlsx: no sheet 'Orders' \(the workbook has 'Cover', 'Customers'\)"):
-        data.read_table(p, sheet="Orders")
+        tables.read_table(p, sheet="Orders")
     (tmp_path / "broken.xlsx").write_bytes(b"not a zip")
     with pytest.raises(DataError, match="broken.xlsx: cannot read the file"):
-        data.read_table(tmp_path / "broken.xlsx")
+        tables.read_table(tmp_path / "broken.xlsx")
 
 
 def test_the_target_is_guessed_only_when_one_column_fits():
@@ -233,7 +235,7 @@ def test_draft_checks_named_by_what_the_data_shows(tmp_path, capsys):
 
 
 def test_the_run_folders_csv_is_neutralised_too(tmp_path):
-    from core.registry import write_run_table
+    from core.runs import write_run_table
 
     imp = pd.DataFrame({"feature": [ATTACK, "age"], "mean_abs_shap": [-0.25, 0.5]})
     back = pd.read_csv(write_run_table(tmp_path, "importance", imp))

@@ -3,13 +3,13 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from core import synthetic
-from core.schema import shopsphere_spec
+from core.inputs.synthetic import shopsphere
+from core.inputs.spec import shopsphere_spec
 
 
 @pytest.fixture(scope="module")
 def big():
-    return synthetic.generate(100_000, seed=11)
+    return shopsphere.generate(100_000, seed=11)
 
 
 def test_columns_are_the_spec(big):
@@ -37,8 +37,8 @@ def test_ranges_and_constraints(big):
         assert big[col].between(0, 1).all()
     assert big["csat_score"].dropna().isin([1, 2, 3, 4, 5]).all()
     assert set(big["push_opt_in"].unique()) <= {0, 1}
-    assert set(big["age_band"].dropna()) == set(synthetic.AGE_BANDS)
-    assert set(big["acquisition_channel"].dropna()) == set(synthetic.CHANNELS)
+    assert set(big["age_band"].dropna()) == set(shopsphere.AGE_BANDS)
+    assert set(big["acquisition_channel"].dropna()) == set(shopsphere.CHANNELS)
     assert big["customer_id"].is_unique
     aov = big["avg_order_value"]
     assert aov.quantile(0.99) > 4 * aov[aov > 0].median()  # long right tail
@@ -51,7 +51,7 @@ def test_csat_missing_more_for_less_engaged(big):
 
 
 def test_same_seed_same_table_other_seed_differs():
-    a, b, c = synthetic.generate(2000, 5), synthetic.generate(2000, 5), synthetic.generate(2000, 6)
+    a, b, c = shopsphere.generate(2000, 5), shopsphere.generate(2000, 5), shopsphere.generate(2000, 6)
     pd.testing.assert_frame_equal(a, b)
     assert not a["purchased_next_30d"].equals(c["purchased_next_30d"])
 
@@ -69,23 +69,23 @@ def test_true_propensity_is_the_oracle(big):
 def test_true_propensity_quadrature_matches_monte_carlo():
     logit = np.array([-3.0, 0.0, 2.5])
     rng = np.random.default_rng(0)
-    e = rng.standard_normal(400_000) * synthetic.NOISE_SD
+    e = rng.standard_normal(400_000) * shopsphere.NOISE_SD
     mc = (1 / (1 + np.exp(-(logit[:, None] + e[None, :])))).mean(axis=1)
-    np.testing.assert_allclose(synthetic.true_propensity(logit), mc, atol=2e-3)
+    np.testing.assert_allclose(shopsphere.true_propensity(logit), mc, atol=2e-3)
 
 
 def test_rows_below_minimum_raise():
     with pytest.raises(ValueError, match="at least 100"):
-        synthetic.generate(10)
+        shopsphere.generate(10)
 
 
 def test_month_option_keeps_month_0_and_evolves_the_same_customers():
-    from core.data import frame_hash
+    from core.inputs.tables import frame_hash
 
-    base = synthetic.generate(3000, seed=5)
-    assert frame_hash(synthetic.generate(3000, seed=5, month=0)) == frame_hash(base)
-    m1 = synthetic.generate(3000, seed=5, month=1)
-    m2 = synthetic.generate(3000, seed=5, month=2)
+    base = shopsphere.generate(3000, seed=5)
+    assert frame_hash(shopsphere.generate(3000, seed=5, month=0)) == frame_hash(base)
+    m1 = shopsphere.generate(3000, seed=5, month=1)
+    m2 = shopsphere.generate(3000, seed=5, month=2)
     kept = set(base["customer_id"]) & set(m1["customer_id"])
     assert 0.97 * len(base) <= len(kept) < len(base)               # about 1% left
     new = set(m1["customer_id"]) - set(base["customer_id"])
@@ -95,6 +95,6 @@ def test_month_option_keeps_month_0_and_evolves_the_same_customers():
     moved = (same["_persona"] != same["_persona_1"]).mean()
     assert 0.03 < moved < 0.15                                     # a few personas change each month
     assert abs(m1["purchased_next_30d"].mean() - base["purchased_next_30d"].mean()) < 0.03
-    assert frame_hash(synthetic.generate(3000, seed=5, month=1)) == frame_hash(m1)  # seeded
+    assert frame_hash(shopsphere.generate(3000, seed=5, month=1)) == frame_hash(m1)  # seeded
     with pytest.raises(ValueError, match="month"):
-        synthetic.generate(3000, seed=5, month=-1)
+        shopsphere.generate(3000, seed=5, month=-1)

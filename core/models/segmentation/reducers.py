@@ -1,0 +1,335 @@
+"""Reducers of the segmentation slot: UMAP, or none.
+
+A reducer maps the scaled inputs ``Z`` (shape (m, d)) to the space the clusterer works in.
+Its interface is two methods:
+
+- ``job(Z, seed)``: the arguments of one fit, a plain tuple a worker process can run
+  (:class:`Tasks`);
+- ``fit_transform(Z, seed)``: the embedding, shape (m, k).
+
+:class:`UMAPReducer` is UMAP (McInnes, Healy & Melville 2018, arXiv:1802.03426);
+:class:`IdentityReducer` passes ``Z`` through (KMeans and the Gaussian mixture cluster the
+scaled inputs themselves). UMAP with a seed runs on one core, so independent fits (the
+main embedding, the stability refits, the display projection) run in two worker processes
+(:class:`Tasks`); the result does not depend on where they run, since every fit has its
+own seed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Epochs of every clustering UMAP fit: umap-learn's default above 10,000 rows, fixed so a
+#: refit on a subsample is trained the same way as the main fit.
+CLUSTER_EPOCHS = 200
+
+
+#: Up to this many rows (the default fitted sample, 50,000, included) a UMAP fit gets its
+#: exact nearest neighbours by brute force (:func:`core.models.segmentation.neighbours.kneighbors`:
+#: about 1 s at 12,000 rows and 6 s at 50,000 on one core, the same on every CPU) instead of
+#: pynndescent's approximate search, whose numba code cannot be cached ("uses dynamic
+#: globals") and so is compiled again in every new process. Measured on one core at 50,000 x
+#: 19 (2026-12-04): a whole 5-D fit took 29.9 s exact and 35.2 s with pynndescent. UMAP itself
+#: uses exact neighbours below 4,096 rows (umap-learn's ``nearest_neighbors``); the
+#: ``precomputed_knn`` argument is documented in umap-learn's API reference.
+EXACT_KNN_ROWS = 50_001
+_JIT_CACHE_ON = False
+
+#: The CPU numba compiles umap-learn's code for: LLVM's portable x86-64 target (numba's
+#: ``NUMBA_CPU_NAME=generic``, which also empties ``NUMBA_CPU_FEATURES``; numba's docs,
+#: "Environment variables", recommend it for code cached on one machine and run on
+#: another). Left to itself numba compiles for the host CPU, and UMAP's layout functions
+#: are ``fastmath``: LLVM then reorders their arithmetic by the CPU's vector units and cost
+#: model. Measured on 12,000 customers of the default table (2026-12-06, an AMD EPYC,
+#: LLVM's ``znver5``): the same inputs and seed gave one embedding for the host and
+#: ``haswell``, another for ``generic`` and a third for ``icelake-server`` and
+#: ``sapphirerapids``, and so other segments on an Intel machine than on this one. The
+#: portable code was as fast here (a 50,000-row fit 22.3 s against 22.8 s).
+PORTABLE_CPU = "generic"
+
+
+def pin_numba_target() -> None:
+    """Make numba compile for :data:`PORTABLE_CPU` in this process, so that a UMAP fit gives
+    the same embedding on every x86-64 CPU. Must run before numba compiles anything here
+    (importing umap-learn does): numba fixes its code generator's target on the first
+    compilation (``numba.core.registry.cpu_target``). :func:`umap_many` calls it first; the
+    worker processes of :class:`Tasks` get ``NUMBA_CPU_NAME`` in their environment.
+
+    Raises
+    ------
+    RuntimeError
+        numba has already compiled code for another CPU in this process (something imported
+        umap-learn, pynndescent or shap first): start Python with ``NUMBA_CPU_NAME=generic``.
+    """
+    from numba.core import config
+    from numba.core.registry import cpu_target
+
+    if "_toplevel_target_context" not in vars(cpu_target):  # nothing compiled yet: the target is still open
+        config.CPU_NAME, config.CPU_FEATURES = PORTABLE_CPU, ""
+    cpu, features = cpu_target.target_context.codegen().magic_tuple()[1:]
+    if cpu != PORTABLE_CPU or features:
+        raise RuntimeError(f"numba already compiled code for the CPU {cpu!r} in this process, so UMAP's embeddings "
+                           f"would differ between machines; start Python with NUMBA_CPU_NAME={PORTABLE_CPU}")
+
+
+def enable_jit_cache() -> int:
+    """Turn on numba's on-disk cache for the compiled functions of umap-learn and
+    pynndescent that do not enable it themselves (``Dispatcher.enable_caching``, what
+    ``@njit(cache=True)`` calls), so a new process loads their machine code instead of
+    compiling it again (about 60 s of a first UMAP fit on this 2-core machine). numba keeps
+    the cache beside each module (``__pycache__``) or in ``NUMBA_CACHE_DIR``; it checks the
+    source file's time stamp and the CPU, so a changed library recompiles. A function numba
+    cannot cache is compiled as before (numba says so in a ``NumbaWarning``, silenced here).
+    Source: numba's documentation, "Cache" (numba.readthedocs.io, user/jit.html#cache).
+    Returns how many functions it turned on (0 on later calls in the same process)."""
+    global _JIT_CACHE_ON
+    if _JIT_CACHE_ON:
+        return 0
+    import importlib
+    import pkgutil
+    import warnings
+
+    from numba.core.caching import NullCache
+    from numba.core.errors import NumbaWarning
+    from numba.core.registry import CPUDispatcher
+
+    warnings.filterwarnings("ignore", message="Cannot cache compiled function", category=NumbaWarning)
+    turned = 0
+    for name in ("umap", "pynndescent"):
+        pkg = importlib.import_module(name)
+        for info in pkgutil.iter_modules(pkg.__path__):
+            if info.name in ("plot", "parametric_umap", "aligned_umap"):  # optional extras (plotting, keras)
+                continue
+            try:
+                mod = importlib.import_module(f"{name}.{info.name}")
+            except ImportError:
+                continue
+            for fn in vars(mod).values():
+                if isinstance(fn, CPUDispatcher) and isinstance(fn._cache, NullCache):
+                    fn.enable_caching()
+                    turned += 1
+    _JIT_CACHE_ON = True
+    return turned
+
+
+def warm_jit_cache(seed: int = 0) -> None:
+    """Compile umap-learn's numba code into its on-disk cache (:func:`enable_jit_cache`) with
+    two UMAP fits of 400 random points (5-D and 2-D, 20 epochs), so the first training after
+    an install loads machine code instead of compiling it (`make install` calls this; about
+    20 s once, against 10 s added to a first 12,000-row training and to every new worker
+    process without it). The fits go through :func:`umap_many`, the path every training
+    takes, so the same functions and type signatures are compiled. pynndescent's search,
+    which numba cannot cache, is not warmed (see :data:`EXACT_KNN_ROWS`). The cache goes
+    where numba puts it (``__pycache__`` beside umap-learn, or ``NUMBA_CACHE_DIR``)."""
+    X = np.random.default_rng(seed).normal(size=(400, 8))
+    umap_many([(X, 5, 15, 0.0, 20, seed), (X, 2, 15, 0.1, 20, seed)])
+
+
+def _exact_knn(X: np.ndarray, k: int) -> tuple:
+    """UMAP's ``precomputed_knn`` from exact neighbours: ``(indices, distances, None)``,
+    shapes (m, k), each row's own point first (as umap-learn's search returns), ties by
+    position (:func:`core.models.segmentation.neighbours.kneighbors`: the same on every CPU)."""
+    from core.models.segmentation.neighbours import kneighbors
+
+    idx, dist = kneighbors(X, X, k, self_first=True)
+    return idx, dist.astype(np.float32), None
+
+
+def umap_many(jobs: list[tuple]) -> list[np.ndarray]:
+    """Run UMAP fits one after the other; each job is ``(X, n_components, n_neighbors,
+    min_dist, n_epochs, seed)``. A module-level function so a worker process can run it.
+    numba compiles for :data:`PORTABLE_CPU` (:func:`pin_numba_target`) and its cache is on
+    (:func:`enable_jit_cache`); fits below :data:`EXACT_KNN_ROWS` rows
+    use exact neighbours.
+
+    Each fit runs on one BLAS thread (threadpoolctl): its spectral initialisation
+    (``scipy.sparse.linalg.eigsh``, ARPACK on OpenBLAS) sums in another order on two
+    threads, and the layout turns that into another embedding (measured, 2026-12-06: the
+    50,000-customer sample of the default table embedded differently with
+    ``OPENBLAS_NUM_THREADS`` 1 and 2, so ``n_jobs = 1``, fitting here with the process's
+    threads, gave other segments than the one-thread workers of ``n_jobs = 2``). UMAP with
+    a seed runs its layout on one thread anyway."""
+    import warnings
+
+    from threadpoolctl import threadpool_limits
+
+    pin_numba_target()
+    import umap  # heavy import (numba); only when fitting
+
+    enable_jit_cache()
+    out = []
+    for X, k, nn, md, ep, seed in jobs:
+        knn = _exact_knn(X, nn) if len(X) < EXACT_KNN_ROWS else (None, None, None)
+        a, b = layout_curve(md)
+        with warnings.catch_warnings(), threadpool_limits(1):  # no search index is kept: never transforms new rows
+            warnings.filterwarnings("ignore", message=".*precomputed_knn.*")
+            out.append(umap.UMAP(n_components=k, n_neighbors=nn, min_dist=md, n_epochs=ep, random_state=seed,
+                                 n_jobs=1, precomputed_knn=knn, a=a, b=b).fit_transform(X))
+    return out
+
+
+def layout_curve(min_dist: float, spread: float = 1.0) -> tuple[float, float]:
+    """UMAP's low-dimensional similarity curve ``1 / (1 + a d^(2b))`` for ``min_dist`` and
+    ``spread``: umap-learn's own least-squares fit (``umap.umap_.find_ab_params``), rounded
+    to 4 significant digits. Unrounded, the fit differs in the 9th digit between CPUs
+    (numpy's ``exp`` and ``power`` have per-CPU SIMD code; measured with and without
+    AVX-512: a = 1.93280839734 vs 1.93280839801 at ``min_dist`` 0), and UMAP's layout
+    turns that into another embedding. Source: McInnes et al. 2018, arXiv:1802.03426,
+    section 4 (the curve and its fit)."""
+    from umap.umap_ import find_ab_params
+
+    a, b = find_ab_params(spread, min_dist)
+    return float(f"{a:.4g}"), float(f"{b:.4g}")
+
+
+def job_cost(job: tuple) -> int:
+    """Relative cost of a UMAP job (as :func:`umap_many` takes it): rows x epochs, the
+    epochs umap-learn picks when the job leaves them to it (500 up to 10,000 rows, 200
+    above: ``UMAP.fit``). The layout's epochs are nearly all of a fit's time (measured:
+    about 20 ms per epoch at 12,000 rows, 4 s of a 4.3 s fit)."""
+    rows, epochs = len(job[0]), job[4]
+    return rows * (epochs or (500 if rows <= 10_000 else 200))
+
+
+def run_parallel(fn, batches: list[list]) -> list:
+    """``fn`` over each batch of jobs, batches in separate processes (joblib loky) when there
+    are several; the results in job order."""
+    if len(batches) == 1:
+        return fn(batches[0])
+    from joblib import Parallel, delayed
+
+    return [r for out in Parallel(n_jobs=len(batches), backend="loky")(delayed(fn)(b) for b in batches) for r in out]
+
+
+#: Environment of a worker of :class:`Tasks`: one thread of each pool, as joblib's loky
+#: backend sets them for two workers on two cores (``cpu_count // n_jobs``; joblib
+#: ``_parallel_backends``, ``MAX_NUM_THREADS_VARS``), so two workers never share a core with
+#: each other's threads; and numba's portable target from its import on
+#: (:func:`pin_numba_target`).
+ONE_THREAD_ENV = {**{v: "1" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                      "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMBA_NUM_THREADS",
+                                      "NUMEXPR_NUM_THREADS")},
+                  "NUMBA_CPU_NAME": PORTABLE_CPU}
+
+
+class Tasks:
+    """Independent calls ``(fn, args)`` (``fn`` a module-level function so a worker process
+    can run it; each call carries its own seed or random generator), started at once.
+
+    With ``n_jobs`` of 2 or more and more than one call, two worker processes (loky, the
+    executor joblib uses; one thread each: :data:`ONE_THREAD_ENV`) take the calls in
+    ``order`` (positions; default: as given), each worker the next call as soon as it is
+    free (list scheduling, Graham 1966), while this process goes on: :meth:`result` waits
+    for one call only, so work that needs some results can start while the rest run.
+    Otherwise each call runs here when its result is first asked for. Either way a call's
+    result does not depend on where or when it ran (UMAP checked at 3,000, 12,000 and
+    30,000 rows, and by a test). A context manager: leaving it waits for the calls still
+    running, or, on an error, stops the workers.
+    """
+
+    def __init__(self, calls: list[tuple], n_jobs: int, order: list[int] | None = None):
+        self.calls = list(calls)
+        self._results: dict[int, object] = {}
+        self._futures = None
+        self._pool = None
+        if n_jobs >= 2 and len(self.calls) >= 2:
+            from joblib.externals.loky import ProcessPoolExecutor
+
+            self._pool = ProcessPoolExecutor(max_workers=2, env=ONE_THREAD_ENV)
+            self._futures = {}
+            for i in (range(len(self.calls)) if order is None else order):
+                fn, args = self.calls[i]
+                self._futures[i] = self._pool.submit(fn, *args)
+
+    @property
+    def parallel(self) -> bool:
+        """Whether the calls run in worker processes."""
+        return self._pool is not None
+
+    def idle(self) -> bool:
+        """Whether no call is queued or running (always True without workers)."""
+        return self._futures is None or all(f.done() for f in self._futures.values())
+
+    def result(self, i: int):
+        """The result of call ``i`` (waits for it; a worker's error is raised here)."""
+        if self._futures is not None:
+            return self._futures[i].result()
+        if i not in self._results:
+            fn, args = self.calls[i]
+            self._results[i] = fn(*args)
+        return self._results[i]
+
+    def run_batches(self, fn, batches: list[list]) -> list:
+        """``fn`` over each batch, in the two workers when they run (call this once every
+        call has finished: a batch waits behind the calls still queued), else here; the
+        results in job order, as :func:`run_parallel` returns them."""
+        if self._pool is None or len(batches) == 1:
+            return [r for b in batches for r in fn(b)]
+        futures = [self._pool.submit(fn, b) for b in batches]
+        return [r for f in futures for r in f.result()]
+
+    def __enter__(self) -> "Tasks":
+        return self
+
+    def __exit__(self, kind, value, tb) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=kind is None, kill_workers=kind is not None)
+
+
+def lpt_order(costs: list[int]) -> list[int]:
+    """Positions by cost, the longest first (ties by position): the order in which
+    :class:`Tasks` should start calls of these costs to finish them soonest on two workers
+    (Graham's LPT rule, within 4/3 of the best; Graham 1969, *Bounds on multiprocessing
+    timing anomalies*)."""
+    return sorted(range(len(costs)), key=lambda i: (-costs[i], i))
+
+
+def run_tasks(calls: list[tuple], costs: list[int], n_jobs: int) -> list:
+    """The results of independent ``calls`` (``(fn, args)``) in call order, run by
+    :class:`Tasks` (two worker processes with ``n_jobs`` >= 2), started longest first by
+    their ``costs`` (:func:`lpt_order`; any common unit: :func:`job_cost` is UMAP's)."""
+    with Tasks(calls, n_jobs, lpt_order(costs)) as tasks:
+        return [tasks.result(i) for i in range(len(calls))]
+
+
+def umap_call(job: tuple) -> tuple:
+    """A UMAP job as a call for :class:`Tasks`."""
+    return (umap_one, (job,))
+
+
+def umap_one(job: tuple) -> np.ndarray:
+    """The embedding of one UMAP job (:func:`umap_many`)."""
+    return umap_many([job])[0]
+
+
+@dataclass(frozen=True)
+class UMAPReducer:
+    """UMAP to ``n_components`` dimensions with ``n_neighbors`` and ``min_dist``
+    (``min_dist=0`` packs clusters tightly, as the UMAP docs advise for clustering);
+    :data:`CLUSTER_EPOCHS` epochs."""
+
+    n_components: int = 5
+    n_neighbors: int = 15
+    min_dist: float = 0.0
+
+    name = "umap"
+
+    def job(self, Z: np.ndarray, seed: int) -> tuple:
+        """Arguments of one fit of ``Z`` (shape (m, d)) for :func:`umap_many`."""
+        return (Z, self.n_components, min(self.n_neighbors, len(Z) - 1), self.min_dist, CLUSTER_EPOCHS, seed)
+
+    def fit_transform(self, Z: np.ndarray, seed: int) -> np.ndarray:
+        """The embedding of ``Z``, shape (m, ``n_components``)."""
+        return umap_many([self.job(Z, seed)])[0]
+
+
+@dataclass(frozen=True)
+class IdentityReducer:
+    """No reduction: the clusterer works on the scaled inputs."""
+
+    name = "none"
+
+    def fit_transform(self, Z: np.ndarray, seed: int) -> np.ndarray:
+        """``Z`` itself."""
+        return Z

@@ -1,0 +1,192 @@
+"""Champion and challenger: the monthly retrain with a human gate, and the one entry point
+that decides between a first training and a retrain (the CLI's ``train`` and the Admin
+page's button both call :func:`train_or_retrain`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from core.models.segmentation import continuity
+from core.models import evaluation
+from core import runs
+from core.runs import results as R
+from core.settings import Settings
+from core.errors import DataError
+from core.inputs.spec import resolve_spec
+from core.pipeline.scoring import ScoringModel
+from core.pipeline.training import Progress, train, train_log
+
+
+def promotion_decision(champion: dict, challenger: dict, tolerance: float, auto_promote: bool,
+                       challenger_id: str = "RUN_ID") -> tuple[dict, str, str]:
+    """Whether a challenger may replace the champion.
+
+    ``champion`` and ``challenger`` hold ``roc_auc``, ``pr_auc`` and ``ece`` on the same
+    rows. "Not worse" means neither ROC-AUC nor PR-AUC drops, nor ECE rises, by more than
+    ``tolerance``. Returns ``(not_worse per check, decision, why)`` with decision
+    ``promoted`` (not worse and ``auto_promote``), ``waiting for approval`` (not worse) or
+    ``kept champion``.
+    """
+    a, b, tol = challenger, champion, tolerance
+    not_worse = {"roc_auc": a["roc_auc"] >= b["roc_auc"] - tol, "pr_auc": a["pr_auc"] >= b["pr_auc"] - tol,
+                 "ece": a["ece"] <= b["ece"] + tol}
+    if all(not_worse.values()):
+        if auto_promote:
+            return not_worse, "promoted", f"not worse than the champion beyond {tol}"
+        return not_worse, "waiting for approval", (f"not worse than the champion beyond {tol}; auto_promote is off: "
+                                                   f"promote with python -m core promote {challenger_id}")
+    worse = ", ".join(k for k, ok in not_worse.items() if not ok)
+    return not_worse, "kept champion", (f"worse than the champion on {worse} beyond {tol}; promote by hand only "
+                                        f"after a look (python -m core promote {challenger_id})")
+
+
+def _dataset_name(spec_path, log: bool) -> str:
+    if log:
+        from core.inputs.log import load_log_spec
+
+        return load_log_spec(spec_path).name
+    return resolve_spec(spec_path).name
+
+
+def retrain(data_path: str | Path | None, spec_path: str | Path | None, settings: Settings,
+            progress: Progress | None = None, log: bool = False, sheet: str | None = None) -> R.RetrainReport:
+    """Monthly retrain with a human gate: train a challenger beside the champion (the current
+    run), compare them, and promote the challenger only when configured and not worse.
+
+    Both models score the challenger's held-out test rows (never seen by either): ROC-AUC,
+    PR-AUC (average precision), Brier and ECE side by side; the champion is also measured on
+    the whole new table (its first look at it). Segment continuity comes from the
+    challenger's matching to the champion (:mod:`core.models.segmentation.continuity`: matched ids, new and
+    retired segments, the share of customers keeping their segment, the transition matrix).
+    The challenger is promoted when ``settings.auto_promote`` and neither ROC-AUC nor PR-AUC
+    drops, nor ECE rises, by more than ``settings.promote_tolerance``; otherwise it waits
+    for ``python -m core promote RUN_ID`` or the Admin page. The report is saved under
+    ``artifacts/monitoring/<challenger>/retrain-*.json``.
+
+    Raises
+    ------
+    DataError
+        No current run to challenge, a challenger of another data set, or anything
+        :func:`core.pipeline.training.train` raises (the champion stays current).
+    """
+    artifacts = settings.artifacts_dir
+    champ_id = runs.current_run_id(artifacts)
+    if champ_id is None:
+        raise DataError(f"no current run in {artifacts} to challenge: train one first (python -m core train)")
+    champion = runs.load_run(artifacts, champ_id)
+    name, champ_name = _dataset_name(spec_path, log), champion.spec().name
+    if name != champ_name:  # refused before training, not after
+        raise DataError(f"the new table is of data set '{name}', the champion {champ_id} of '{champ_name}': retrain on "
+                        "the champion's kind of table, or train it with python -m core train")
+    if log:  # a transaction log with its log spec (core.inputs.log)
+        challenger = train_log(data_path, spec_path, settings, progress, make_current=False)
+    else:
+        challenger = train(data_path, spec_path, settings, progress, make_current=False, sheet=sheet)
+    spec = challenger.spec()
+    if spec.name != champion.spec().name:
+        raise DataError(f"challenger {challenger.run_id} is of data set '{spec.name}', the champion "
+                        f"{champ_id} of '{champion.spec().name}': retrain on the champion's kind of table")
+    scored, feats = challenger.table("scored"), challenger.table("features")
+    test = (scored["split"] == "test").to_numpy()
+    if spec.snapshot_column:  # training ids carry the snapshot date; score with the plain ids
+        feats = feats.assign(**{spec.id_column: feats[spec.id_column].str.split("@").str[0]})
+    # the champion scores the whole new table once; its test rows are a subset of it
+    p_champ_all = ScoringModel.load(champion).score(feats, source="new table", n_jobs=settings.n_jobs)[0][
+        "propensity"].to_numpy(float)
+    y_all = scored[spec.target].to_numpy(int)
+    y = y_all[test]
+
+    def figures(p):
+        m = evaluation.classification_metrics(y, p)
+        return {"roc_auc": m["roc_auc"], "pr_auc": m["pr_auc"], **evaluation.probability_metrics(y, p),
+                "lift_top_decile": m["lift_top_decile"]}
+
+    metrics = {"champion": figures(p_champ_all[test]),
+               "challenger": figures(scored.loc[test, "propensity"].to_numpy(float))}
+    on_new = evaluation.classification_metrics(y_all, p_champ_all)
+    tol = settings.promote_tolerance
+    not_worse, decision, why = promotion_decision(metrics["champion"], metrics["challenger"], tol,
+                                                  settings.auto_promote, challenger.run_id)
+    link = challenger.continuity()
+    statuses = list(link.status.values())
+    moves = continuity.transition_summary(link.transitions)
+    if decision == "promoted":
+        runs.promote(artifacts, challenger.run_id)
+    report = R.RetrainReport.from_dict({
+        "champion": champ_id, "challenger": challenger.run_id, "test_rows": int(test.sum()),
+        "metrics": metrics, "champion_on_new_data": on_new,
+        "continuity": {"previous_run": link.previous_run, "matched": statuses.count("matched"),
+                       "new": statuses.count("new"), "retired": len(link.retired),
+                       "share_keeping_segment": None if moves is None else moves.kept_share,
+                       "transitions": link.transitions or []},
+        "not_worse": not_worse, "tolerance": tol, "auto_promote": settings.auto_promote,
+        "decision": decision, "why": why, "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")},
+        "retrain report")
+    path = runs.save_monitoring(artifacts, challenger.run_id, "retrain", report.to_json())
+    return report.model_copy(update={"report_path": str(path)})
+
+
+@dataclass
+class TrainOutcome:
+    """What :func:`train_or_retrain` did: the new run, the retrain report when the new run
+    was a challenger (None when it was trained and made current), and what became of its
+    scores in the activation database (``database``: one line, ``database_error``: why they
+    could not be written; the run and its files are saved either way)."""
+
+    run: runs.Run
+    retrain: R.RetrainReport | None = None
+    database: str | None = None
+    database_error: str | None = None
+
+
+def train_or_retrain(data_path: str | Path | None, spec_path: str | Path | None, settings: Settings,
+                     progress: Progress | None = None, log: bool = False, sheet: str | None = None) -> TrainOutcome:
+    """Train a new run, safely for the current one.
+
+    With a current run of the same data set (spec name), the new run is a challenger
+    (:func:`retrain`: compared with the champion on its test rows, promoted only when
+    ``auto_promote`` is on and it is not worse); otherwise (no current run, a current run of
+    another data set, or one that cannot be read: another version, damaged) the new run is
+    trained and made current. With ``log``, ``data_path``
+    is a transaction log and ``spec_path`` its log spec (:func:`core.pipeline.training.train_log`);
+    ``sheet`` picks the sheet of an Excel workbook.
+
+    Raises
+    ------
+    DataError
+        As :func:`core.pipeline.training.train` and :func:`retrain`.
+    """
+    artifacts = settings.artifacts_dir
+    current = runs.current_run_id(artifacts)
+    try:  # a current run that cannot be read (another version, damaged) is no champion to compare with
+        champion = runs.load_run(artifacts, current) if current else None
+        if champion is not None:
+            champion.spec()
+    except DataError:
+        champion = None
+    if champion is not None and champion.spec().name == _dataset_name(spec_path, log):
+        report = retrain(data_path, spec_path, settings, progress, log, sheet)
+        outcome = TrainOutcome(runs.load_run(artifacts, report.challenger), report)
+    elif log:
+        outcome = TrainOutcome(train_log(data_path, spec_path, settings, progress))
+    else:
+        outcome = TrainOutcome(train(data_path, spec_path, settings, progress, sheet=sheet))
+    return publish(outcome, settings, progress)
+
+
+def publish(outcome: TrainOutcome, settings: Settings, progress: Progress | None) -> TrainOutcome:
+    """Write the new run's scoring of its training table to the activation database
+    (:mod:`core.activation.database`) when ``write_database`` is on; a database that cannot be reached
+    or refuses the write is said in the outcome, never undoing the run."""
+    from core.activation import database
+
+    if not settings.write_database:
+        return outcome
+    if progress:
+        progress(1.0, f"writing the run's scores to {database.shown_url(database.database_url(settings))}")
+    try:
+        outcome.database = database.write_scoring(settings, database.run_scores(outcome.run))
+    except DataError as exc:
+        outcome.database_error = f"{exc}; the run and its files are saved"
+    return outcome
