@@ -18,8 +18,8 @@ import streamlit as st
 
 from core.models import evaluation
 from core.models import explain
-from core.activation import playbook
-from core import runs
+from core.activation import cohorts, playbook
+from core.runs import store
 from core import report
 from core.settings import Settings, load_settings
 from core.errors import DataError
@@ -72,14 +72,14 @@ def _settings(path: str | None, stamp: int, artifacts: str | None, limit: str | 
 
 def active_run_id() -> str | None:
     """The current run id (read from disk each rerun: cheap, and sees a new retrain)."""
-    return runs.current_run_id(settings().artifacts_dir)
+    return store.current_run_id(settings().artifacts_dir)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def _result(artifacts: str, run_id: str, name: str):
     """A run's typed result (``manifest``, ``metrics``, ``profiles``, ``quality``,
     ``scoring``, ``continuity``), read once per run (runs are immutable; results are frozen)."""
-    return getattr(runs.load_run(Path(artifacts), run_id), name)()
+    return getattr(store.load_run(Path(artifacts), run_id), name)()
 
 
 @st.cache_resource(show_spinner="Loading the run's tables...", max_entries=16)
@@ -87,7 +87,7 @@ def _table(artifacts: str, run_id: str, name: str) -> pd.DataFrame:
     """A run's table, loaded once and shared by every session without copying (runs are
     immutable, and pages treat tables as read-only: ``st.cache_data`` would unpickle a fresh
     copy on every rerun)."""
-    return runs.load_run(Path(artifacts), run_id).table(name)
+    return store.load_run(Path(artifacts), run_id).table(name)
 
 
 def _names_version(artifacts: str) -> int:
@@ -100,7 +100,7 @@ def _segment_names(artifacts: str, run_id: str, version: int) -> tuple[dict[int,
     """Hand-set over automatic names, read again when ``display_names.json`` changes
     (``version`` is its modification time); with a damaged names file, the automatic names
     and the one-line error."""
-    run = runs.load_run(Path(artifacts), run_id)
+    run = store.load_run(Path(artifacts), run_id)
     try:
         return run.segment_names(), None
     except DataError as exc:
@@ -128,9 +128,9 @@ class RunView:
         return Path(self._art)
 
     @property
-    def run(self) -> runs.Run:
+    def run(self) -> store.Run:
         """The run on disk (for core functions that take one)."""
-        return runs.load_run(self.artifacts, self.run_id)
+        return store.load_run(self.artifacts, self.run_id)
 
     def manifest(self):
         """:class:`core.runs.results.Manifest`."""
@@ -207,7 +207,7 @@ class RunView:
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _spec(artifacts: str, run_id: str):
-    return runs.load_run(Path(artifacts), run_id).spec()
+    return store.load_run(Path(artifacts), run_id).spec()
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -242,8 +242,8 @@ def segment_only_scores(artifacts: str, run_id: str) -> dict:
 
 @st.cache_resource(show_spinner=False, max_entries=128)
 def filter_control(artifacts: str, run_id: str, column: str) -> dict:
-    """:func:`core.activation.playbook.filter_control` for a feature of the run."""
-    return playbook.filter_control(_table(artifacts, run_id, "features"), _spec(artifacts, run_id), column)
+    """:func:`core.activation.cohorts.filter_control` for a feature of the run."""
+    return cohorts.filter_control(_table(artifacts, run_id, "features"), _spec(artifacts, run_id), column)
 
 
 def banded_matrix(run: RunView, bands: str, relative_lift: float, segment_ids: list[int]) -> pd.DataFrame:
@@ -263,7 +263,7 @@ def _banded_matrix(artifacts: str, run_id: str, version: int, bands: str, relati
 @st.cache_resource(show_spinner="Loading the models...")
 def scoring_model(artifacts: str, run_id: str) -> ScoringModel:
     """The run's scoring objects, loaded once per run id and shared (never hashed or copied)."""
-    return ScoringModel.load(runs.load_run(Path(artifacts), run_id))
+    return ScoringModel.load(store.load_run(Path(artifacts), run_id))
 
 
 @st.cache_resource(show_spinner=False, max_entries=128)

@@ -148,11 +148,11 @@ def _rss_tree(pid: int) -> float:
 
 
 def main() -> int:
+    import browser
     import psutil
 
-    import browser
     from core.ops import jobs
-    from core import runs
+    from core.runs import store
     from core.settings import load_settings
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -165,11 +165,11 @@ def main() -> int:
     ap.add_argument("--max-seconds", type=float, default=900.0)
     args = ap.parse_args()
     art = Path(args.artifacts).resolve()
-    run_id = runs.current_run_id(art)
+    run_id = store.current_run_id(art)
     if run_id is None:
         print(f"error: no current run in {art}", file=sys.stderr)
         return 2
-    rows = runs.load_run(art, run_id).manifest().rows
+    rows = store.load_run(art, run_id).manifest().rows
     log = Path("/tmp") / f"bench_load_streamlit_{os.getpid()}.log"
     with browser.app_server(art, log, timeout=120, args=["--server.enableXsrfProtection", "false"]) as url:
         urllib.request.urlopen(f"{url}/_stcore/health", timeout=5)

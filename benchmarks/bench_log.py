@@ -24,10 +24,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.models import evaluation  # noqa: E402
 from core.inputs import log
-from core.settings import load_settings  # noqa: E402
+from core.models import evaluation  # noqa: E402
+from core.pipeline import log_table
 from core.pipeline.training import train_log  # noqa: E402
+from core.settings import load_settings  # noqa: E402
 
 CDNOW = ROOT.parent / "shared" / "data" / "cdnow_master.txt"
 
@@ -50,7 +51,7 @@ def cdnow(artifacts: Path) -> None:
     wall = time.perf_counter() - t0
     spec = log.load_log_spec(ROOT / "configs" / "cdnow.toml")
     ev, _ = log.events(log.read_log(CDNOW, spec), spec, str(CDNOW))
-    tab, ds, summary = log.snapshot_table(ev, spec, log.cutoff_days(spec, int(ev["day"].min()), int(ev["day"].max())))
+    tab, ds, summary = log_table.snapshot_table(ev, spec, log.cutoff_days(spec, int(ev["day"].min()), int(ev["day"].max())))
     tab["row_id"] = tab["customer_id"] + "@" + tab["snapshot_date"]
     scored = run.table("scored").set_index("customer_id")
     tab = tab.join(scored[["split", "propensity"]], on="row_id")

@@ -6,7 +6,7 @@ It writes the generated log (:func:`core.inputs.synthetic.shopsphere_log.generat
 ``DIR/orders.parquet`` (default a temporary folder; kept and reused when it exists), then
 measures, in a fresh process so the generator's memory is not counted: reading the log
 (:func:`core.inputs.log.read_log`), cleaning it (:func:`core.inputs.log.events`) and the snapshot table at
-4 monthly cutoffs (:func:`core.inputs.log.snapshot_table`: the DuckDB feature SQL, BG/NBD and
+4 monthly cutoffs (:func:`core.pipeline.log_table.snapshot_table`: the DuckDB feature SQL, BG/NBD and
 Gamma-Gamma per cutoff). Prints the wall time of each step and the peak resident memory of
 the measuring process (DuckDB runs in-process, so it is included): ``VmHWM`` of
 ``/proc/self/status`` on Linux, which starts afresh at ``exec`` (``ru_maxrss`` would carry
@@ -44,6 +44,7 @@ def measure(path: Path) -> dict:
     """Read, clean and build the 4-cutoff snapshot table of the log at ``path``; timings (s),
     rows and peak memory (GB)."""
     from core.inputs import log
+    from core.pipeline import log_table
 
     spec = log.load_log_spec(ROOT / "configs" / "shopsphere_log.toml")
     spec = log.LogSpec(**{**spec.__dict__, "cutoffs": tuple(CUTOFFS), "start": None, "attributes": None})
@@ -58,7 +59,7 @@ def measure(path: Path) -> dict:
     t["events"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     cuts = log.cutoff_days(spec, int(ev["day"].min()), int(ev["day"].max()))
-    table, _, _ = log.snapshot_table(ev, spec, cuts)
+    table, _, _ = log_table.snapshot_table(ev, spec, cuts)
     t["snapshots"] = time.perf_counter() - t0
     peak_gb = peak_memory_gb()
     return {"lines": lines, "customers": int(ev["customer_id"].nunique()), "snapshot_rows": len(table),

@@ -21,12 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from core.activation.exports import write_table  # noqa: E402
 from core.inputs import tables  # noqa: E402
 from core.inputs.synthetic import shopsphere
-from core.settings import load_settings  # noqa: E402
 from core.pipeline.scoring import score  # noqa: E402
-from core.activation.exports import write_table  # noqa: E402
 from core.pipeline.training import train  # noqa: E402
+from core.settings import load_settings  # noqa: E402
 
 
 def main() -> None:

@@ -50,15 +50,15 @@ def real(seeds: int) -> None:
     from sklearn.metrics import average_precision_score, roc_auc_score
     from sklearn.model_selection import train_test_split
 
-    from core.inputs import tables
-    from core.models import propensity
-    from core.settings import load_settings
-    from core.models.features import learn_categories, model_frame
+    from core.inputs import tables, validation
     from core.inputs.spec import load_spec
+    from core.models import propensity
+    from core.models.features import learn_categories, model_frame
+    from core.settings import load_settings
 
     settings = load_settings(ROOT / "configs" / "default.toml")
     spec = load_spec(ROOT / "configs" / "marketing_campaign.toml")
-    clean, _ = tables.validate(tables.read_table(MARKETING, spec), spec, require_target=True, source=str(MARKETING))
+    clean, _ = validation.validate(tables.read_table(MARKETING, spec), spec, require_target=True, source=str(MARKETING))
     y = clean[spec.target].to_numpy(int)
     rows = []
     for seed in range(seeds):
@@ -104,18 +104,18 @@ def real(seeds: int) -> None:
 def train() -> None:
     """The product's propensity training on the default 240K table: time, chosen model and the
     comparison table with bootstrap intervals and the oracle gap."""
-    from core.inputs import tables
-    from core.models import propensity
-    from core.settings import load_settings
-    from core.models.features import learn_categories
+    from core.inputs import validation
+    from core.inputs.shopsphere_spec import shopsphere_spec
     from core.inputs.synthetic.shopsphere import ensure_default_data
-    from core.inputs.spec import shopsphere_spec
+    from core.models import propensity
+    from core.models.features import learn_categories
+    from core.settings import load_settings
 
     settings = load_settings(ROOT / "configs" / "default.toml")
     settings = settings.replace(default_data=ROOT / settings.default_data)
     spec = shopsphere_spec()
     path = ensure_default_data(settings)
-    clean, _ = tables.validate(pd.read_parquet(path), spec, require_target=True)
+    clean, _ = validation.validate(pd.read_parquet(path), spec, require_target=True)
     y = clean[spec.target].to_numpy(int)
     t0 = time.perf_counter()
     split = propensity.split_rows(y, settings.propensity, settings.seed)
@@ -150,13 +150,13 @@ def train() -> None:
 
 def _score_child(run_dir: str, data_path: str, out: str) -> None:
     """One scoring in this process; prints a JSON line of figures."""
-    from core.inputs import tables
-    from core import runs
-    from core.pipeline.scoring import ScoringModel
     from core.activation.exports import write_table
+    from core.inputs import tables
+    from core.pipeline.scoring import ScoringModel
+    from core.runs import store
 
     t0 = time.perf_counter()
-    run = runs.Run(Path(run_dir))
+    run = store.Run(Path(run_dir))
     model = ScoringModel.load(run)
     model.explainer  # parsed once per loaded run (the app and the CLI keep it)
     t_load = time.perf_counter() - t0
@@ -179,17 +179,17 @@ def _score_child(run_dir: str, data_path: str, out: str) -> None:
 def score(artifacts: Path) -> None:
     """Train a default run into ``artifacts`` (once), then score 240K and 1.2M customers end to
     end, each in a fresh process (:func:`_score_child`), printing time shares and peak memory."""
-    from core import runs
     from core.inputs.synthetic import shopsphere
-    from core.settings import load_settings
     from core.pipeline.training import train as train_run
+    from core.runs import store
+    from core.settings import load_settings
 
     settings = load_settings(ROOT / "configs" / "default.toml")
     settings = settings.replace(artifacts_dir=artifacts, default_data=ROOT / settings.default_data)
-    if runs.current_run_id(artifacts) is None:
+    if store.current_run_id(artifacts) is None:
         print(f"training a run on the default table into {artifacts} (once) ...", flush=True)
         train_run(None, None, settings, progress=lambda f, m: None)
-    run = runs.load_run(artifacts)
+    run = store.load_run(artifacts)
     big = artifacts / "shopsphere_1200k.parquet"
     if not big.exists():
         shopsphere.generate(1_200_000, settings.seed + 1).to_parquet(big, index=False)
@@ -209,13 +209,13 @@ def dask_bench(artifacts: Path) -> None:
     """Score 240K and 1.2M customers on a local Dask cluster (see the module docstring)."""
     import pandas as pd
 
-    from core import runs
-    from core.settings import load_settings
     from core.pipeline.dask_scoring import score_dask
     from core.pipeline.scoring import ScoringModel
+    from core.runs import store
+    from core.settings import load_settings
 
     settings = load_settings(ROOT / "configs" / "default.toml")
-    run = runs.load_run(artifacts)
+    run = store.load_run(artifacts)
     for path in (ROOT / settings.default_data, artifacts / "shopsphere_1200k.parquet"):
         parts = artifacts / f"parts_{Path(path).stem}"
         if not parts.exists():

@@ -4,7 +4,7 @@ intervals hold the truth, and how often it claims an uplift when there is none.
 The cohort is built from a run's scores as the Cohort builder would (``--artifacts DIR``:
 its current run; customers with a propensity in ``[--min, --max]``, a seeded holdout sized
 for ``--sized-for``), or, without a run, drawn at random (8,000 customers, 3,000 held out).
-Each repeat is a new campaign (:func:`core.activation.readout.simulate_campaign`: the holdout drawn at
+Each repeat is a new campaign (:func:`core.inputs.synthetic.campaigns.simulate_campaign`: the holdout drawn at
 random again, then each customer buys with its calibrated propensity, plus ``--uplift``
 points when contacted; a buyer spends a Gamma amount of mean 60) and reads it out. Prints the share of repeats whose
 interval holds the true absolute, relative and revenue uplift, and, with no uplift, the
@@ -17,7 +17,7 @@ Usage::
 
 The second form simulates one campaign's outcomes (``customer_id``, ``purchased``,
 ``revenue``) for a cohort exported by ``python -m core cohort`` or the Cohort builder
-(:func:`core.activation.readout.simulate_outcomes` on its groups and propensities), to try
+(:func:`core.inputs.synthetic.campaigns.simulate_outcomes` on its groups and propensities), to try
 ``python -m core readout`` or the Campaign readout tab on.
 """
 from __future__ import annotations
@@ -35,9 +35,8 @@ sys.path[:0] = [str(REPO)]
 
 
 def _cohort(artifacts: str | None, lo: float, hi: float, sized_for: float, seed: int) -> tuple[pd.DataFrame, str]:
-    from core.activation import playbook
-
-    from core import runs
+    from core.activation import cohorts
+    from core.runs import store
     if artifacts is None:
         rng = np.random.default_rng(seed)
         n, holdout = 8000, 3000
@@ -47,17 +46,18 @@ def _cohort(artifacts: str | None, lo: float, hi: float, sized_for: float, seed:
         return pd.DataFrame({"customer_id": [f"c{i}" for i in range(n)], "group": group, "propensity": p,
                              "segment_id": rng.integers(0, 4, n),
                              "propensity_decile": rng.integers(1, 11, n)}), "a random cohort of 8,000 (3,000 held out)"
-    run = runs.load_run(Path(artifacts))
-    scored, _, _ = playbook.latest_snapshot(run.table("scored"))
-    mask = playbook.cohort_mask(scored, None, lo, hi)
-    s = playbook.cohort_summary(scored, mask)
-    export = playbook.cohort_export(scored, mask, playbook.holdout_design(s, sized_for)["holdout"], seed)
+    run = store.load_run(Path(artifacts))
+    scored, _, _ = cohorts.latest_snapshot(run.table("scored"))
+    mask = cohorts.cohort_mask(scored, None, lo, hi)
+    s = cohorts.cohort_summary(scored, mask)
+    export = cohorts.cohort_export(scored, mask, cohorts.holdout_design(s, sized_for)["holdout"], seed)
     return export, (f"run {run.run_id}: propensity {lo:.2f} to {hi:.2f}, {len(export):,} customers, "
                     f"{int((export['group'] == 'holdout').sum()):,} held out (sized for {sized_for:+.0%})")
 
 
 def main() -> int:
-    from core.activation import readout
+    from core.activation import campaign_tables, readout
+    from core.inputs.synthetic import campaigns
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--artifacts", default=None, help="runs folder whose current run's scores make the cohort")
@@ -73,10 +73,10 @@ def main() -> int:
     ap.add_argument("--out", default="outcomes.csv", help="with --outcomes-for: the outcomes CSV")
     args = ap.parse_args()
     if args.outcomes_for:
-        members = readout.read_cohort(args.outcomes_for)
+        members = campaign_tables.read_cohort(args.outcomes_for)
         if "propensity" not in members.columns:
             sys.exit(f"error: {args.outcomes_for}: no propensity column (export the cohort from this product)")
-        out, truth = readout.simulate_outcomes(members, args.uplift, args.seed)
+        out, truth = campaigns.simulate_outcomes(members, args.uplift, args.seed)
         out.to_csv(args.out, index=False)
         print(f"{len(out):,} outcomes ({int(out['purchased'].sum()):,} buyers) of {args.outcomes_for} -> {args.out}; "
               f"true uplift {100 * truth['absolute']:+.2f} points, relative {100 * truth['relative']:+.2f}%, revenue "
@@ -90,7 +90,7 @@ def main() -> int:
     alarms = 0
     first = None
     for k in range(args.repeats):
-        drawn, out, truth = readout.simulate_campaign(members, args.uplift, seed=args.seed * 100_000 + k)
+        drawn, out, truth = campaigns.simulate_campaign(members, args.uplift, seed=args.seed * 100_000 + k)
         r = readout.campaign_readout(drawn, out, sized_for=args.sized_for, seed=k, n_boot=args.boot)
         first = first or (r, truth)
         o = r["overall"]
@@ -98,7 +98,7 @@ def main() -> int:
         cover["relative"] += o["uplift"]["relative_ci"][0] <= truth["relative"] <= o["uplift"]["relative_ci"][1]
         v = o["revenue_uplift"]
         cover["per_customer"] += v["per_customer_ci"][0] <= truth["per_customer"] <= v["per_customer_ci"][1]
-        drawn0, out0, _ = readout.simulate_campaign(members, 0.0, seed=args.seed * 100_000 + 50_000 + k)
+        drawn0, out0, _ = campaigns.simulate_campaign(members, 0.0, seed=args.seed * 100_000 + 50_000 + k)
         u0 = readout.campaign_readout(drawn0, out0, seed=k, n_boot=100)["overall"]["uplift"]
         alarms += not (u0["absolute_ci"][0] <= 0 <= u0["absolute_ci"][1])
     n = args.repeats
@@ -121,7 +121,7 @@ def main() -> int:
           f"{o['revenue_uplift']['per_customer_ci'][1]:+.2f}] (true {truth['per_customer']:+.2f}); power at the "
           f"sized-for uplift {r['power']['power']:.2f}")
     if args.show:
-        from core.runs import write_json
+        from core.runs.store import write_json
 
         write_json(Path(args.show), r)
     print(f"{time.perf_counter() - t0:.0f} s")

@@ -29,13 +29,16 @@ from sklearn.metrics import adjusted_rand_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.models.segmentation import profiling  # noqa: E402
+from core.inputs.shopsphere_spec import resolve_spec  # noqa: E402
 from core.inputs.synthetic import shopsphere
-from core.settings import load_settings  # noqa: E402
-from core.inputs.tables import read_table, validate  # noqa: E402
+from core.inputs.tables import read_table  # noqa: E402
+from core.inputs.validation import validate
 from core.models.features import learn_categories  # noqa: E402
-from core.inputs.spec import resolve_spec  # noqa: E402
-from core.models.segmentation import Segmenter  # noqa: E402
+from core.models.segmentation import (
+    Segmenter,  # noqa: E402
+    profiling,  # noqa: E402
+)
+from core.settings import load_settings  # noqa: E402
 
 
 def _peak_gb() -> float:

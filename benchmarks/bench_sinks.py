@@ -43,16 +43,16 @@ def main() -> int:
     import sqlalchemy as sa
 
     from core.activation import database
-
-    from core import runs
+    from core.pipeline.scoring import run_scores
+    from core.runs import store
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--artifacts", default=None, help="runs folder whose current run's scores are written")
     ap.add_argument("--rows", type=int, default=240_000, help="without --artifacts: generated scores")
     ap.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432", help="PostgreSQL server ('' = skip)")
     args = ap.parse_args()
     if args.artifacts:
-        run = runs.load_run(Path(args.artifacts))
-        scored = database.run_scores(run)
+        run = store.load_run(Path(args.artifacts))
+        scored = run_scores(run)
         what = f"run {run.run_id}'s scored table"
     else:
         scored = _generated(args.rows)

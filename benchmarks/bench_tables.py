@@ -19,7 +19,7 @@ exit), on four tables:
 
 For each drafted table it prints the draft's summary lines, the training time and test
 figures, and then scores the table (``score --data F --out scored.csv``), builds the
-cohort export of every customer (:func:`core.activation.playbook.cohort_export`, served by the Cohort
+cohort export of every customer (:func:`core.activation.cohorts.cohort_export`, served by the Cohort
 page through :func:`core.activation.exports.csv_bytes`) and reads back every CSV the product wrote
 (scored, cohort, the run's ``importance.csv``): the count of cells that a spreadsheet would
 run as a formula must be 0, and the formula ids must come back with their leading ``'``.
@@ -41,9 +41,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.activation import playbook  # noqa: E402
-from core import runs
+from core.activation import cohorts
 from core.activation.exports import csv_bytes, runs_as_formula  # noqa: E402
+from core.runs import store
 
 MARKETING = ROOT.parent / "shared" / "data" / "marketing_campaign.csv"
 ATTACKS = ['=HYPERLINK("http://evil.example/x","click")', "+1-555-0100", "@SUM(A1)", "-2+3"]
@@ -111,7 +111,7 @@ def make_tables(folder: Path, rows: int) -> dict[str, Path]:
 def run_figures(artifacts: Path, stdout: str) -> dict:
     """The test figures of the run that ``train`` printed (``run ID: ...``)."""
     run_id = re.search(r"^run (\S+):", stdout, re.M).group(1)
-    run = runs.load_run(artifacts, run_id)
+    run = store.load_run(artifacts, run_id)
     m = run.metrics()
     return {"run": run, "roc_auc": m.xgboost.roc_auc, "pr_auc": m.xgboost.pr_auc,
             "segments": len(run.profiles()), "timings": run.manifest().timings_s}
@@ -124,13 +124,13 @@ def formula_cells(df: pd.DataFrame) -> int:
     return sum(runs_as_formula(v) for v in cells)
 
 
-def check_exports(name: str, data: Path, artifacts: Path, run: runs.Run, folder: Path) -> None:
+def check_exports(name: str, data: Path, artifacts: Path, run: store.Run, folder: Path) -> None:
     """Score the table, export the cohort, read every CSV back and count formula cells."""
     scored_csv = folder / f"scored_{name}.csv"
     secs, _ = core_cmd("--artifacts", str(artifacts), "score", "--data", str(data), "--out", str(scored_csv))
     scored = run.table("scored")
     cohort = folder / f"cohort_{name}.csv"
-    cohort.write_bytes(csv_bytes(playbook.cohort_export(scored, np.ones(len(scored), bool))))
+    cohort.write_bytes(csv_bytes(cohorts.cohort_export(scored, np.ones(len(scored), bool))))
     files = {"scored": scored_csv, "cohort": cohort, "importance": run.path / "importance.csv"}
     read = {k: pd.read_csv(p, dtype=str, keep_default_na=False) for k, p in files.items()}
     counts = ", ".join(f"{k} {formula_cells(v)}" for k, v in read.items())

@@ -31,8 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core import runs  # noqa: E402
 from core.errors import DataError  # noqa: E402
+from core.runs import store
 
 METHOD_NAMES = {"umap+hdbscan": "UMAP + HDBSCAN", "umap+kmeans": "UMAP + KMeans", "kmeans": "KMeans (k by silhouette)",
                 "gmm": "Gaussian mixture (k by BIC)"}
@@ -49,11 +49,11 @@ def _with_ci(v, ci) -> str:
     return "-" if v is None else f"{v:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else f"{v:.3f}"
 
 
-def _read(run: runs.Run, name: str):
+def _read(run: store.Run, name: str):
     return json.loads((run.path / name).read_text(encoding="utf-8"))
 
 
-def run_block(run: runs.Run) -> str:
+def run_block(run: store.Run) -> str:
     """The ``default-run`` lines of ``run``."""
     man, metrics = _read(run, "manifest.json"), _read(run, "metrics.json")
     t = man["timings_s"]
@@ -79,7 +79,7 @@ def run_block(run: runs.Run) -> str:
         extra.append(f"the nearest-neighbour assignment agrees with the fitted labels on "
                      f"{seg['assignment_agreement']:.1%} of held-out sample customers")
     return (f"Run `{run.run_id}` (seed {man['seed']}, {man['rows']:,} customers): "
-            f"{runs.total_seconds(t):.1f} s in all: {steps}.\n"
+            f"{store.total_seconds(t):.1f} s in all: {steps}.\n"
             f"Method kept: {seg.get('choice_reason') or seg['method']}."
             + (f" Of the kept segments: {'; '.join(extra)}." if extra else ""))
 
@@ -156,7 +156,7 @@ def segments_block(profiles: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def blocks(run: runs.Run) -> dict[str, str]:
+def blocks(run: store.Run) -> dict[str, str]:
     """Every block of ``run`` by name."""
     metrics = _read(run, "metrics.json")
     profiles = _read(run, "profiles.json")
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--write", default=None, help="a Markdown file with readme_tables markers to update")
     args = ap.parse_args(argv)
     try:
-        run = runs.load_run(Path(args.artifacts), args.run)
+        run = store.load_run(Path(args.artifacts), args.run)
         out = blocks(run)
         if args.write:
             path = Path(args.write)

@@ -18,7 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core.activation import playbook
-from core import runs
+from core.runs import reports, store
 from core.runs.results import RunMetrics
 
 RECOMMENDATION = [
@@ -124,7 +124,7 @@ def _charts(met: RunMetrics) -> list[go.Figure]:
     return [*curve_figures(met), calibration_figure(met), *lift_gains_figures(met)]
 
 
-def build(run: runs.Run) -> dict:
+def build(run: store.Run) -> dict:
     """The report's sections for ``run``: ``{"title", "man", "target_label", "sections":
     [{"title", "html", "md"}]}`` (HTML and Markdown of each). Raises DataError when a file of
     the run cannot be read as its typed result."""
@@ -210,7 +210,7 @@ def build(run: runs.Run) -> dict:
     if len(miss):
         body_html += _table(miss)
         body_md += _md(miss) + "\n\n"
-    drifts = runs.monitoring_reports(run.artifacts, run.run_id, "drift")
+    drifts = reports.monitoring_reports(run.artifacts, run.run_id, "drift")
     if drifts:
         import json
 
@@ -237,14 +237,14 @@ def build(run: runs.Run) -> dict:
             "target_label": spec.target_label, "sections": sections}
 
 
-def render_html(run: runs.Run) -> str:
+def render_html(run: store.Run) -> str:
     """The report as one self-contained HTML page (str)."""
     import jinja2
 
     return jinja2.Environment(autoescape=True).from_string(_HTML).render(**build(run))
 
 
-def render_markdown(run: runs.Run) -> str:
+def render_markdown(run: store.Run) -> str:
     """The report as Markdown (tables, no charts), for pasting into documents."""
     r = build(run)
     man = r["man"]

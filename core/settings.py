@@ -25,7 +25,7 @@ class SegmentationSettings:
     scaled feature space against ``reference_size`` fitted customers.
 
     ``method``: the clusterer (:func:`core.models.segmentation.choose_method`); ``auto`` fits all
-    three and keeps the one :func:`core.models.segmentation.segmenter.choose_candidate` prefers
+    three and keeps the one :func:`core.models.segmentation.methods.choose_candidate` prefers
     (stable and readable, then the finest, then the best separated). Parameter search
     (:class:`core.models.segmentation.clusterers.HDBSCANSearch`): HDBSCAN's
     ``min_cluster_size`` (as shares ``min_cluster_shares`` of the fitted sample) x
@@ -39,7 +39,7 @@ class SegmentationSettings:
     With ``method = "auto"``, a method counts as stable only when, besides its bootstrap
     ARI, the nearest-neighbour assignment (how every customer gets a segment) agrees with
     its fitted segments on at least ``min_assignment_agreement`` of the held-out sample
-    customers (:func:`core.models.segmentation.segmenter.choose_candidate`).
+    customers (:func:`core.models.segmentation.methods.choose_candidate`).
 
     Quality figures: bootstrap ARI over ``stability_resamples`` refits on subsamples of
     ``stability_size`` customers of the fitted sample; silhouettes on ``quality_sample``
@@ -276,6 +276,21 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
+def read_toml(path: str | Path, what: str) -> dict:
+    """The TOML file at ``path`` as a dict (Python's ``tomllib``): the one reader of the
+    product's TOML files (settings, table specs, log specs). ``what`` names the file's kind in
+    messages ("settings file", "spec file", "log spec").
+
+    Raises DataError ("<what> <path>: not found", or "not valid TOML (why)")."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{what} {p}: not found")
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{what} {p}: not valid TOML ({exc})") from None
+
+
 def load_settings(path: str | Path | None = None, **overrides) -> Settings:
     """Settings from defaults, an optional TOML file, then keyword overrides (None = keep).
 
@@ -283,14 +298,7 @@ def load_settings(path: str | Path | None = None, **overrides) -> Settings:
     ``[propensity]`` tables. Raises :class:`DataError` for a missing or bad file, an
     unknown key, or a value out of range.
     """
-    raw: dict = {}
-    if path is not None:
-        if not Path(path).is_file():
-            raise DataError(f"settings file {path}: not found")
-        try:
-            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise DataError(f"settings file {path}: not valid TOML ({exc})") from None
+    raw: dict = read_toml(path, "settings file") if path is not None else {}
     raw.update({k: v for k, v in overrides.items() if v is not None})
     return settings_from_dict(raw, f"settings file {path}" if path is not None else "settings")
 

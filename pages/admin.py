@@ -11,8 +11,8 @@ Training runs as a background job (``core.ops.jobs``: its own process, calling
 when the page is left, the browser closed or the server restarted; its progress is in the
 sidebar of every page and on the Jobs tab, where it can be cancelled. An uploaded file is
 only ever parsed as a table (``core.inputs.tables.read_bytes``) and, once mapped and validated,
-saved as Parquet under ``<artifacts>/uploads/`` (``core.runs.save_upload``) for
-training. An uploaded transaction log is kept as sent (``core.runs.save_upload_bytes``),
+saved as Parquet under ``<artifacts>/uploads/`` (``core.runs.uploads.save_upload``) for
+training. An uploaded transaction log is kept as sent (``core.runs.uploads.save_upload_bytes``),
 read with the chosen log spec (``core.inputs.log``), its snapshots shown, and trained on as
 ``train --log``. A job that does not finish removes the upload it was given.
 """
@@ -22,18 +22,31 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from core.errors import DataError
+from core.inputs import log
+from core.inputs.log import is_log_spec, load_log_spec
+from core.inputs.shopsphere_spec import resolve_spec
+from core.inputs.spec import spec_hash
+from core.inputs.tables import guess_mapping, map_columns, read_bytes
+from core.inputs.validation import quality_notes, validate
+from core.models.propensity import MIN_CLASS_COUNT
 from core.models.segmentation import continuity
 from core.ops import jobs
-from core.inputs import log
-from core import runs
-from core.inputs.tables import guess_mapping, map_columns, quality_notes, read_bytes, validate
-from core.errors import DataError
-from core.inputs.log import is_log_spec, load_log_spec
 from core.ops.monitoring import drift_against_run
-from core.models.propensity import MIN_CLASS_COUNT
-from core.inputs.spec import resolve_spec, spec_hash
-from ui import (RunView, active_run_id, admin_gate, admin_password, clear_caches, frame, job_line, server_is_local,
-                settings, show_error, start_job)
+from core.runs import champions, reports, store, uploads
+from ui import (
+    RunView,
+    active_run_id,
+    admin_gate,
+    admin_password,
+    clear_caches,
+    frame,
+    job_line,
+    server_is_local,
+    settings,
+    show_error,
+    start_job,
+)
 
 NOT_IN_FILE = "(not in this file)"
 DRAFT = "(none: draft a spec from the table)"
@@ -96,7 +109,7 @@ def _change_current(change, message) -> None:
     clear_caches()
     said = message(result)
     try:  # the activation database's scores_current follows the current run
-        database.sync_current(cfg)
+        database.sync_current(cfg, store.current_run_id(cfg.artifacts_dir))
     except DataError as exc:
         said += f" Warning: {exc}; scores_current still shows the previous run."
     st.session_state["admin_message"] = said
@@ -123,7 +136,7 @@ def _show_retrain(r, where: str) -> None:
         f"Decision: {decision} ({r.why}).")
     if decision != "promoted" and active_run_id() != r.challenger:
         if st.button(f"Promote challenger {r.challenger}", key=f"promote_challenger_{where}"):
-            _change_current(lambda: runs.promote(cfg.artifacts_dir, r.challenger),
+            _change_current(lambda: champions.promote(cfg.artifacts_dir, r.challenger),
                             lambda previous: f"Run {r.challenger} is now current (was {previous or 'none'}).")
 
 
@@ -131,10 +144,10 @@ def _retrain_report(run_id: str, where: str) -> None:
     """The retrain report of a challenger run, when it has one (``monitoring/<run>/retrain-*``)."""
     from core.runs.results import RetrainReport
 
-    reports = runs.monitoring_reports(cfg.artifacts_dir, run_id, "retrain")
-    if reports:
+    saved = reports.monitoring_reports(cfg.artifacts_dir, run_id, "retrain")
+    if saved:
         try:
-            _show_retrain(RetrainReport.from_json(reports[0]), where)
+            _show_retrain(RetrainReport.from_json(saved[0]), where)
         except DataError as exc:
             show_error(exc)
 
@@ -181,7 +194,7 @@ def _upload_log_tab() -> None:
     key = (up.file_id, spec_label)
     if st.session_state.get("log_check", (None,))[0] != key:  # read once per file and spec, not on every rerun
         try:  # kept as sent (a log is read from a file), removed again when it does not read
-            path = runs.save_upload_bytes(cfg.artifacts_dir, up.name, up.getvalue())
+            path = uploads.save_upload_bytes(cfg.artifacts_dir, up.name, up.getvalue())
         except DataError as exc:
             show_error(exc)
             return
@@ -361,12 +374,12 @@ def _upload_tab() -> None:
             current = active_run_id()
             if current and st.button("Check drift against the current run"):
                 try:
-                    report = drift_against_run(runs.load_run(cfg.artifacts_dir, current), table, up.name,
+                    report = drift_against_run(store.load_run(cfg.artifacts_dir, current), table, up.name,
                                                cfg.n_jobs)
                 except DataError as exc:
                     show_error(exc)
                 else:
-                    path = runs.save_monitoring(cfg.artifacts_dir, current, "drift", report)
+                    path = reports.save_monitoring(cfg.artifacts_dir, current, "drift", report)
                     st.success(f"Drift report saved ({path.name}); it is shown on the Monitoring tab.")
             if min(pos, neg) < MIN_CLASS_COUNT:
                 st.error(f"{up.name}: too little to learn from: {pos:,} positives and {neg:,} negatives (need at "
@@ -374,7 +387,7 @@ def _upload_tab() -> None:
                 return
             if st.button("Train a new run on this table", type="primary"):
                 try:
-                    path = runs.save_upload(cfg.artifacts_dir, table, spec.name, raw_bytes)
+                    path = uploads.save_upload(cfg.artifacts_dir, table, spec.name, raw_bytes)
                 except DataError as exc:
                     show_error(exc)
                     return
@@ -390,7 +403,7 @@ def _upload_tab() -> None:
 
 def _history_tab() -> None:
     """Run history, a run's segments, promote and roll back."""
-    run_table = runs.run_history(cfg.artifacts_dir)
+    run_table = store.run_history(cfg.artifacts_dir)
     if run_table.empty:
         st.info("No runs yet.")
         return
@@ -412,14 +425,14 @@ def _history_tab() -> None:
     _retrain_report(rid, "history")  # a challenger: how it compared with its champion, and promote it
     c = st.columns(2)
     if c[0].button("Promote this run", disabled=rid == active_run_id()):
-        _change_current(lambda: runs.promote(cfg.artifacts_dir, rid),
+        _change_current(lambda: champions.promote(cfg.artifacts_dir, rid),
                         lambda previous: f"Run {rid} is now current (was {previous or 'none'}).")
-    can_roll_back = len(runs.champion_stack(cfg.artifacts_dir)) >= 2
+    can_roll_back = len(champions.champion_stack(cfg.artifacts_dir)) >= 2
     if c[1].button("Roll back to the previous champion", disabled=not can_roll_back,
                    help=None if can_roll_back else "There is no earlier champion to return to."):
-        _change_current(lambda: runs.rollback(cfg.artifacts_dir),
+        _change_current(lambda: champions.rollback(cfg.artifacts_dir),
                         lambda now: f"Rolled back: run {now} is current.")
-    log = runs.champion_history(cfg.artifacts_dir)
+    log = champions.champion_history(cfg.artifacts_dir)
     if log:
         st.caption("Changes of the current run, newest first")
         st.dataframe(pd.DataFrame(log[::-1]), hide_index=True)
@@ -427,13 +440,13 @@ def _history_tab() -> None:
 
 def _backtests(current: str) -> None:
     """The current run's backtests: a past scoring against realised outcomes."""
-    reports = runs.monitoring_reports(cfg.artifacts_dir, current, "backtest")
+    saved = reports.monitoring_reports(cfg.artifacts_dir, current, "backtest")
     st.subheader("Backtests")
-    if not reports:
+    if not saved:
         st.info("No backtest of the current run yet: once the 30 days have passed, run `python -m core backtest "
                 "--scores SCORED --outcomes OUTCOMES`.")
         return
-    pick = st.selectbox("Backtest", reports, format_func=lambda p: p.stem)
+    pick = st.selectbox("Backtest", saved, format_func=lambda p: p.stem)
     r = json.loads(Path(pick).read_text(encoding="utf-8"))
     c = st.columns(4)
     c[0].metric("ROC-AUC", f"{r['roc_auc']:.3f}", help=f"95% CI [{r['roc_auc_ci'][0]:.3f}, {r['roc_auc_ci'][1]:.3f}]")
@@ -452,15 +465,15 @@ def _monitoring_tab() -> None:
     if current:
         _backtests(current)
     st.subheader("Drift")
-    reports = runs.monitoring_reports(cfg.artifacts_dir, current, "drift") if current else []
+    saved = reports.monitoring_reports(cfg.artifacts_dir, current, "drift") if current else []
     st.write("Drift of a new table against the current run's training table: population stability index (PSI) per "
              "feature (training deciles, categories and missing values as bins), of the score, and of segment "
              "shares. 0.1 and above: watch; 0.25 and above: act. Run one from the Upload tab or with "
              "`python -m core drift --data FILE`.")
-    if not reports:
+    if not saved:
         st.info("No drift report for the current run yet.")
         return
-    pick = st.selectbox("Report", reports, format_func=lambda p: p.stem)
+    pick = st.selectbox("Report", saved, format_func=lambda p: p.stem)
     r = json.loads(Path(pick).read_text(encoding="utf-8"))
     c = st.columns(4)
     c[0].metric("Features to act on", r["summary"]["act"], help="PSI >= 0.25")

@@ -9,15 +9,12 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.activation import database
-from core.activation import playbook
-from core.activation import readout
-from core import runs
-from core.inputs.tables import read_bytes
-from core.errors import DataError
+from core.activation import campaign_tables, cohorts, database, readout
 from core.activation.exports import csv_bytes
-from ui import (RunView, activation_db, filter_control, require_run, saved_cohort, saved_cohorts, settings,
-                show_error)
+from core.errors import DataError
+from core.inputs.tables import read_bytes
+from core.runs import reports
+from ui import RunView, activation_db, filter_control, require_run, saved_cohort, saved_cohorts, settings, show_error
 
 run = require_run()
 cfg = settings()
@@ -31,7 +28,7 @@ def _build() -> None:
     names = run.segment_names()
     st.write(f"Choose who to contact: segments and a range of the probability that a customer {run.target_label}.")
     if run.spec().snapshot_column:
-        scored, features, as_of = playbook.latest_snapshot(scored, features)
+        scored, features, as_of = cohorts.latest_snapshot(scored, features)
         if as_of:
             st.caption(f"Built from snapshots: the cohort holds each customer once, as of the latest cutoff ({as_of}). "
                        "For scores as of today, score the log again (`python -m core score --log LOG`).")
@@ -42,11 +39,11 @@ def _build() -> None:
     rule = {"segments": chosen}
     if mode.startswith("score"):
         lo, hi = st.slider("Propensity", 0.0, 1.0, (0.3, 1.0), step=0.01)
-        mask = playbook.cohort_mask(scored, chosen, min_propensity=lo, max_propensity=hi)
+        mask = cohorts.cohort_mask(scored, chosen, min_propensity=lo, max_propensity=hi)
         rule.update(min_propensity=lo, max_propensity=hi)
     else:
         lo, hi = st.slider("Percentile", 0, 100, (90, 100))
-        mask = playbook.cohort_mask(scored, chosen, min_percentile=lo, max_percentile=hi)
+        mask = cohorts.cohort_mask(scored, chosen, min_percentile=lo, max_percentile=hi)
         rule.update(min_percentile=lo, max_percentile=hi)
     labels = run.feature_labels()
     filters = {}
@@ -61,10 +58,10 @@ def _build() -> None:
             filters[col] = (st.slider(labels[col], lo_v, hi_v, (lo_v, hi_v), key=f"f_{col}") if lo_v < hi_v
                             else (lo_v, hi_v))
     if filters:
-        mask = mask & playbook.feature_mask(features, filters)
+        mask = mask & cohorts.feature_mask(features, filters)
         st.caption("Customers with a filtered value not recorded are left out.")
         rule["features"] = {k: list(v) for k, v in filters.items()}
-    s = playbook.cohort_summary(scored, mask)
+    s = cohorts.cohort_summary(scored, mask)
     c = st.columns(5)
     c[0].metric("Customers", f"{s['customers']:,}", help=f"{s['share_of_customers']:.1%} of all customers")
     c[1].metric("Expected buyers", f"{s['expected_buyers']:,.0f}", help="Sum of the calibrated propensities.")
@@ -86,7 +83,7 @@ def _build() -> None:
     if use_holdout:
         lift = st.number_input("Smallest relative uplift to detect (0.10 = +10%)", 0.01, 5.0, 0.10, step=0.01)
         try:
-            design = playbook.holdout_design(s, lift)
+            design = cohorts.holdout_design(s, lift)
             holdout, need = design.pop("holdout"), design["needed_per_group"]
         except ValueError:
             st.warning(f"An uplift of {lift:.0%} on an expected rate of {s['expected_precision']:.1%} would push the "
@@ -98,7 +95,7 @@ def _build() -> None:
             st.warning(f"The cohort is too small for that: with {holdout:,} held out (half the cohort, the most a "
                        f"holdout takes) the test cannot reliably detect a {lift:.0%} uplift. Widen the cohort or accept "
                        "a larger detectable uplift.")
-    export = playbook.cohort_export(scored, mask, holdout, cfg.seed)
+    export = cohorts.cohort_export(scored, mask, holdout, cfg.seed)
     st.dataframe(export.head(50), hide_index=True)
     # the CSV is made when the button is clicked (a callable), not on every rerun of the page
     st.download_button("Download cohort CSV", lambda: csv_bytes(export),
@@ -238,7 +235,7 @@ def _readout_tab() -> None:
     if pick is not None:
         try:
             meta, members = saved_cohort(url, pick)
-            members = readout.cohort_members(members, f"cohort {pick}")
+            members = campaign_tables.cohort_members(members, f"cohort {pick}")
         except DataError as exc:
             show_error(exc)
             return
@@ -247,7 +244,7 @@ def _readout_tab() -> None:
         run_id, names = meta["run_id"], {}
         try:  # the cohort's own run: its scores and names (another run's would be another model's)
             cohort_run = RunView(run_id)
-            members = readout.with_scores(members, cohort_run.table("scored"))
+            members = campaign_tables.with_scores(members, cohort_run.table("scored"))
             names = cohort_run.segment_names()
         except DataError:
             st.warning(f"This cohort's run {run_id} is no longer kept: the readout has no segments, bands or "
@@ -257,14 +254,14 @@ def _readout_tab() -> None:
                        "scores and segment names.")
     else:
         try:
-            members = readout.cohort_members(read_bytes(up.getvalue(), up.name), up.name)
+            members = campaign_tables.cohort_members(read_bytes(up.getvalue(), up.name), up.name)
         except DataError as exc:
             show_error(exc)
             return
         # an export carries its personas and propensities; its run is not known: saved with the current one
         label, sized_for, run_id, names = up.name, lift or None, run.run_id, {}
     try:
-        outcomes = readout.outcome_table(read_bytes(out.getvalue(), out.name), out.name)
+        outcomes = campaign_tables.outcome_table(read_bytes(out.getvalue(), out.name), out.name)
         r = _readout(members, outcomes, sized_for, cfg.seed, run_id, names)
     except DataError as exc:
         show_error(exc)
@@ -272,7 +269,7 @@ def _readout_tab() -> None:
     st.subheader(f"Readout of {label}")
     _show(r)
     if st.button("Save this readout", help="Under the runs folder's monitoring/<run id>/ (readout-*.json)."):
-        path = runs.save_monitoring(cfg.artifacts_dir, run_id, "readout", {"run_id": run_id, "cohort": label, **r})
+        path = reports.save_monitoring(cfg.artifacts_dir, run_id, "readout", {"run_id": run_id, "cohort": label, **r})
         st.success(f"Saved {path}.")
 
 

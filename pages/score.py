@@ -6,10 +6,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.ops import jobs
-from core import runs
-from core.inputs.tables import read_bytes
 from core.errors import DataError
+from core.inputs.tables import read_bytes
+from core.ops import jobs
+from core.runs import uploads
 from ui import job_line, require_run, scoring_model, settings, show_error, start_job
 
 run = require_run()
@@ -77,7 +77,7 @@ if up is not None:
     key = (up.file_id, run.run_id)
     if st.button("Score with the current run", type="primary"):
         try:  # the job reads the file from the server's copy, kept under uploads/
-            path = runs.save_upload_bytes(cfg.artifacts_dir, up.name, data)
+            path = uploads.save_upload_bytes(cfg.artifacts_dir, up.name, data)
         except DataError as exc:
             show_error(exc)
             st.stop()

@@ -3,9 +3,9 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from core.models.segmentation import continuity
-from core import runs
 from core.errors import DataError
+from core.models.segmentation import continuity
+from core.runs import names
 from ui import require_run, show_error
 
 run = require_run()
@@ -118,11 +118,11 @@ st.caption("A name set here is stored apart from the automatic one, wins whereve
 with st.form("rename"):
     options = {f"{p.segment_id}: {p.name}": p for p in profiles}
     pick = st.selectbox("Segment", list(options))
-    new_name = st.text_input("Display name", max_chars=runs.MAX_NAME_LENGTH)
+    new_name = st.text_input("Display name", max_chars=names.MAX_NAME_LENGTH)
     if st.form_submit_button("Save name"):
         target = options[pick]
         try:
-            runs.set_display_name(run.artifacts, man.dataset, target.segment_id, new_name,
+            names.set_display_name(run.artifacts, man.dataset, target.segment_id, new_name,
                                       taken={q.segment_id: q.name for q in profiles},
                                       auto_name=auto[target.segment_id])
         except DataError as exc:

@@ -1,9 +1,8 @@
 """Every page renders against a small trained run without exception (streamlit AppTest)."""
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from conftest import REPO
+from streamlit.testing.v1 import AppTest
 
 PAGES = ["overview", "segments", "projection", "propensity", "matrix", "cohort", "approach", "score", "admin"]
 
@@ -49,7 +48,7 @@ def test_no_run_yet_explains(tmp_path, monkeypatch):
 def test_renaming_a_segment_on_the_segments_page(trained, tmp_path, monkeypatch):
     import shutil
 
-    from core import runs
+    from core.runs import names, store
 
     art, run = trained
     copy = tmp_path / "art"
@@ -61,9 +60,9 @@ def test_renaming_a_segment_on_the_segments_page(trained, tmp_path, monkeypatch)
     first = run.profiles()[0]
     _rename(at, first.segment_id, "Weekend browsers")
     assert not at.exception and not at.error
-    assert runs.display_names(copy, "shopsphere") == {first.segment_id: "Weekend browsers"}
+    assert names.display_names(copy, "shopsphere") == {first.segment_id: "Weekend browsers"}
     assert any("Weekend browsers" in e.label for e in at.expander)
-    assert runs.Run(copy / "runs" / run.run_id).segment_names()[first.segment_id] == "Weekend browsers"
+    assert store.Run(copy / "runs" / run.run_id).segment_names()[first.segment_id] == "Weekend browsers"
     # a name another segment already has is refused with one line
     at.switch_page("pages/segments.py").run()
     _rename(at, run.profiles()[1].segment_id, "weekend BROWSERS")
@@ -146,20 +145,20 @@ def test_cohort_builder_size_and_export_match_pandas(app_env):
 
 
 def test_cohort_export_rows_equal_the_scored_table(trained):
-    from core.activation import playbook
+    from core.activation import cohorts, stats
 
     _, run = trained
     scored = run.table("scored")
-    mask = playbook.cohort_mask(scored, None, min_percentile=90)
-    out = playbook.cohort_export(scored, mask, holdout=50, seed=3)
+    mask = cohorts.cohort_mask(scored, None, min_percentile=90)
+    out = cohorts.cohort_export(scored, mask, holdout=50, seed=3)
     top = scored[scored["propensity"].rank(pct=True, method="max") >= 0.9]
     assert len(out) == len(top) and (out["group"] == "holdout").sum() == 50
     merged = out.merge(scored, on="customer_id")
     assert (merged["propensity_x"] == merged["propensity_y"]).all()
     assert (merged["reason_1_x"] == merged["reason_1_y"]).all() and (merged["persona"] == merged["segment_name"]).all()
-    again = playbook.cohort_export(scored, mask, holdout=50, seed=3)
+    again = cohorts.cohort_export(scored, mask, holdout=50, seed=3)
     assert (again["group"] == out["group"]).all()  # seeded
-    assert playbook.holdout_size(0.10, 0.5) == 686  # Fleiss et al. 2003, p1 0.10 vs p2 0.15
+    assert stats.holdout_size(0.10, 0.5) == 686  # Fleiss et al. 2003, p1 0.10 vs p2 0.15
 
 
 def test_approach_page_measures_segments_against_the_classifier(app_env):
@@ -305,7 +304,7 @@ def test_admin_promotes_and_rolls_back(trained, tmp_path, monkeypatch):
     import json
     import shutil
 
-    from core import runs
+    from core.runs import champions, store
 
     art, run = trained
     copy = tmp_path / "art"
@@ -321,12 +320,12 @@ def test_admin_promotes_and_rolls_back(trained, tmp_path, monkeypatch):
     assert at.dataframe[0].value["run_id"].tolist() == [other, run.run_id]
     next(s for s in at.selectbox if s.label == "Run").set_value(other).run()
     next(b for b in at.button if b.label == "Promote this run").click().run()
-    assert not at.exception and runs.current_run_id(copy) == other
+    assert not at.exception and store.current_run_id(copy) == other
     assert f"`{other}`" in at.sidebar.markdown[0].value  # the page reran: the sidebar shows the new current run
     assert any(f"Run {other} is now current" in m.value for m in at.success)
     next(b for b in at.button if b.label == "Roll back to the previous champion").click().run()
-    assert runs.current_run_id(copy) == run.run_id
-    assert [e["action"] for e in runs.champion_history(copy)][-2:] == ["promote", "rollback"]
+    assert store.current_run_id(copy) == run.run_id
+    assert [e["action"] for e in champions.champion_history(copy)][-2:] == ["promote", "rollback"]
 
 
 def test_every_propensity_tab_renders(app_env):

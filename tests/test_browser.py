@@ -9,10 +9,9 @@ test, elsewhere it skips it.
 import os
 from pathlib import Path
 
+import browser
 import pandas as pd
 import pytest
-
-import browser
 
 pytestmark = pytest.mark.skipif(not browser.browser_available() and not os.environ.get("CI"),
                                 reason="Debian chromium/chromium-driver or selenium not installed")
@@ -180,8 +179,7 @@ def test_a_training_started_in_the_browser_outlives_the_page_the_browser_and_the
     import time
 
     from core.ops import jobs
-
-    from core import runs
+    from core.runs import store
     art = tmp_path / "artifacts"
     art.mkdir()
     env = {"SHOPSPHERE_SETTINGS": str(settings_file)}
@@ -209,7 +207,7 @@ def test_a_training_started_in_the_browser_outlives_the_page_the_browser_and_the
             os.killpg(job.pid, signal.SIGCONT)
             side = _wait_sidebar(driver, "done (trained and made current)")
             done = jobs.read(art, job.job_id)
-            assert done.status == "done" and done.run_id == runs.current_run_id(art)
+            assert done.status == "done" and done.run_id == store.current_run_id(art)
             browser.wait_page(driver, browser.PAGES[""][1])
             assert done.run_id in _sidebar(driver), side          # the new run is the active run
             browser.open_page(driver, "admin")
@@ -230,7 +228,7 @@ def test_a_training_started_in_the_browser_outlives_the_page_the_browser_and_the
             os.killpg(second.pid, signal.SIGCONT)                 # it takes the cancel as it resumes
             _wait_sidebar(driver, "cancelled", timeout=60)
             assert jobs.read(art, second.job_id).status == "cancelled"
-            assert runs.current_run_id(art) == done.run_id and runs.list_runs(art) == [done.run_id]
+            assert store.current_run_id(art) == done.run_id and store.list_runs(art) == [done.run_id]
             browser.screenshot(driver, tmp_path / "jobs.png")
         finally:
             driver.quit()

@@ -1,20 +1,18 @@
 """CLI exit codes and one-line errors; a failed command leaves the current run unchanged."""
 import subprocess
 import sys
-
 from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from core import runs
-from core.cli import main
-
 from conftest import REPO
+
+from core.cli import main
+from core.runs import store
 
 
 def _snapshot(art):
-    return runs.current_run_id(art), runs.list_runs(art)
+    return store.current_run_id(art), store.list_runs(art)
 
 
 def _run(capsys, art, settings_file, *args):
@@ -203,17 +201,16 @@ def test_readout_out_in_a_missing_folder_is_made(trained, tmp_path):
     import json
     import shutil
 
-    from core.activation import playbook
-
-    from core.activation import readout
+    from core.activation import campaign_tables, cohorts
+    from core.inputs.synthetic import campaigns
     src, run = trained
     art = tmp_path / "artifacts"
     shutil.copytree(src, art)
-    scored = runs.load_run(art).table("scored")
-    mask = playbook.cohort_mask(scored, None, 0.0, 1.0)
-    export = playbook.cohort_export(scored, mask, len(scored) // 3, 1)
+    scored = store.load_run(art).table("scored")
+    mask = cohorts.cohort_mask(scored, None, 0.0, 1.0)
+    export = cohorts.cohort_export(scored, mask, len(scored) // 3, 1)
     export.to_csv(tmp_path / "c.csv", index=False)
-    outcomes, _ = readout.simulate_outcomes(readout.read_cohort(tmp_path / "c.csv"), 0.05, seed=1)
+    outcomes, _ = campaigns.simulate_outcomes(campaign_tables.read_cohort(tmp_path / "c.csv"), 0.05, seed=1)
     outcomes.to_csv(tmp_path / "o.csv", index=False)
     out = tmp_path / "new" / "folder" / "r.json"
     assert main(["--artifacts", str(art), "readout", "--cohort", str(tmp_path / "c.csv"), "--outcomes",

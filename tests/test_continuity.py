@@ -2,15 +2,14 @@
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import small_settings
-from core.models.segmentation import continuity
-from core import runs
-from core.inputs.synthetic import shopsphere
+
 from core.errors import DataError
+from core.inputs.synthetic import shopsphere
+from core.models.segmentation import continuity
 from core.pipeline.scoring import ScoringModel
 from core.pipeline.training import train
-
+from core.runs import names, store
 
 # -- matching (pure functions) ---------------------------------------------------------------
 
@@ -69,15 +68,15 @@ def test_carried_names_win_and_new_names_stay_unique():
 # -- hand-set names --------------------------------------------------------------------------
 
 def test_display_names_set_clear_and_refuse(tmp_path):
-    runs.set_display_name(tmp_path, "shopsphere", 3, "  VIP regulars ")
-    assert runs.display_names(tmp_path, "shopsphere") == {3: "VIP regulars"}
-    assert runs.display_names(tmp_path, "other") == {}
+    names.set_display_name(tmp_path, "shopsphere", 3, "  VIP regulars ")
+    assert names.display_names(tmp_path, "shopsphere") == {3: "VIP regulars"}
+    assert names.display_names(tmp_path, "other") == {}
     with pytest.raises(DataError, match="already used by segment 3"):
-        runs.set_display_name(tmp_path, "shopsphere", 4, "vip REGULARS", taken={3: "VIP regulars"})
+        names.set_display_name(tmp_path, "shopsphere", 4, "vip REGULARS", taken={3: "VIP regulars"})
     with pytest.raises(DataError, match="at most 60 characters"):
-        runs.set_display_name(tmp_path, "shopsphere", 4, "x" * 61)
-    runs.set_display_name(tmp_path, "shopsphere", 3, "")
-    assert runs.display_names(tmp_path, "shopsphere") == {}
+        names.set_display_name(tmp_path, "shopsphere", 4, "x" * 61)
+    names.set_display_name(tmp_path, "shopsphere", 3, "")
+    assert names.display_names(tmp_path, "shopsphere") == {}
 
 
 # -- two consecutive runs --------------------------------------------------------------------
@@ -87,7 +86,7 @@ def two_runs(tmp_path_factory, small_csv):
     art = tmp_path_factory.mktemp("art2")
     s = small_settings(art)
     first = train(small_csv, None, s)
-    runs.set_display_name(art, "shopsphere", 0, "Our regulars")
+    names.set_display_name(art, "shopsphere", 0, "Our regulars")
     second = train(small_csv, None, s.replace(seed=s.seed + 1))
     return art, first, second
 
@@ -156,11 +155,11 @@ def test_quality_figures_are_in_the_run(two_runs):
 # -- bad input for segmentation ----------------------------------------------------------------
 
 def test_constant_and_empty_columns_do_not_break_segmentation(small_table):
-    from core.settings import SegmentationSettings
-    from core.inputs.tables import validate
+    from core.inputs.shopsphere_spec import shopsphere_spec
+    from core.inputs.validation import validate
     from core.models.features import learn_categories
-    from core.inputs.spec import shopsphere_spec
     from core.models.segmentation import Segmenter
+    from core.settings import SegmentationSettings
 
     spec = shopsphere_spec()
     df = small_table.copy()
@@ -176,9 +175,9 @@ def test_constant_and_empty_columns_do_not_break_segmentation(small_table):
 
 
 def test_too_few_customers_to_segment_is_one_clear_error(small_table):
-    from core.inputs.tables import validate
+    from core.inputs.shopsphere_spec import shopsphere_spec
+    from core.inputs.validation import validate
     from core.models.features import learn_categories
-    from core.inputs.spec import shopsphere_spec
     from core.models.segmentation import Segmenter
 
     spec = shopsphere_spec()
@@ -188,11 +187,11 @@ def test_too_few_customers_to_segment_is_one_clear_error(small_table):
 
 
 def test_second_process_gives_the_same_segments_as_one(small_table):
-    from core.settings import SegmentationSettings
-    from core.inputs.tables import validate
+    from core.inputs.shopsphere_spec import shopsphere_spec
+    from core.inputs.validation import validate
     from core.models.features import learn_categories
-    from core.inputs.spec import shopsphere_spec
     from core.models.segmentation import Segmenter
+    from core.settings import SegmentationSettings
 
     spec = shopsphere_spec()
     clean, _ = validate(small_table, spec, require_target=True)
@@ -207,11 +206,11 @@ def test_second_process_gives_the_same_segments_as_one(small_table):
 
 
 def test_no_actionable_hdbscan_setting_falls_back_to_kmeans_with_a_stated_k(small_table):
-    from core.settings import SegmentationSettings
-    from core.inputs.tables import validate
+    from core.inputs.shopsphere_spec import shopsphere_spec
+    from core.inputs.validation import validate
     from core.models.features import learn_categories
-    from core.inputs.spec import shopsphere_spec
     from core.models.segmentation import Segmenter
+    from core.settings import SegmentationSettings
 
     spec = shopsphere_spec()
     clean, _ = validate(small_table, spec, require_target=True)
@@ -251,7 +250,7 @@ def test_a_run_of_another_table_in_between_does_not_restart_ids(two_runs, tmp_pa
 
 
 def test_constant_segmentation_inputs_are_refused_in_one_line(small_table, tmp_path):
-    from core.inputs.spec import shopsphere_spec
+    from core.inputs.shopsphere_spec import shopsphere_spec
 
     df = small_table.copy()
     for c in shopsphere_spec().segmentation_columns:
@@ -260,7 +259,7 @@ def test_constant_segmentation_inputs_are_refused_in_one_line(small_table, tmp_p
     df.to_csv(path, index=False)
     with pytest.raises(DataError, match=r"only 1 distinct value combination.*constant: sessions_30d"):
         train(path, None, small_settings(tmp_path / "art"))
-    assert runs.current_run_id(tmp_path / "art") is None
+    assert store.current_run_id(tmp_path / "art") is None
 
 
 @pytest.mark.parametrize("body, key", [
@@ -285,13 +284,13 @@ def test_damaged_names_file_is_one_clear_error_and_never_overwritten(tmp_path):
                  '{"shopsphere": "abc"}', '{"shopsphere": {"1": null}}'):
         (tmp_path / "display_names.json").write_text(text)
         with pytest.raises(DataError, match="display_names.json: not valid segment names"):
-            runs.display_names(tmp_path, "shopsphere")
+            names.display_names(tmp_path, "shopsphere")
         with pytest.raises(DataError, match="not valid segment names"):
-            runs.set_display_name(tmp_path, "shopsphere", 1, "New")
+            names.set_display_name(tmp_path, "shopsphere", 1, "New")
         assert (tmp_path / "display_names.json").read_text() == text
 
 
 def test_clearing_a_name_is_refused_when_another_segment_shows_the_automatic_one(tmp_path):
-    runs.set_display_name(tmp_path, "shopsphere", 5, "Rare visitors", taken={0: "VIP"}, auto_name="Big spenders")
+    names.set_display_name(tmp_path, "shopsphere", 5, "Rare visitors", taken={0: "VIP"}, auto_name="Big spenders")
     with pytest.raises(DataError, match="already used by segment 5"):
-        runs.set_display_name(tmp_path, "shopsphere", 0, "", taken={5: "Rare visitors"}, auto_name="Rare visitors")
+        names.set_display_name(tmp_path, "shopsphere", 0, "", taken={5: "Rare visitors"}, auto_name="Rare visitors")

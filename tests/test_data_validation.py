@@ -1,11 +1,12 @@
 import numpy as np
 import pytest
-
-from core.inputs.tables import load, read_table, validate
-from core.errors import DataError
-from core.inputs.spec import ColumnSpec, DatasetSpec, load_spec, shopsphere_spec
-
 from conftest import MARKETING, REPO
+
+from core.errors import DataError
+from core.inputs.shopsphere_spec import shopsphere_spec
+from core.inputs.spec import ColumnSpec, DatasetSpec, load_spec
+from core.inputs.tables import read_table
+from core.inputs.validation import load, validate
 
 
 @pytest.fixture()
@@ -258,7 +259,7 @@ def test_settings_file_missing_or_binary(tmp_path):
 
 
 def test_duplicate_feature_rows_are_counted_and_noted(small_table, spec):
-    from core.inputs.tables import quality_notes
+    from core.inputs.validation import quality_notes
 
     df = small_table.head(1000).copy()
     feats = spec.feature_names

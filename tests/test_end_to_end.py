@@ -1,12 +1,11 @@
 """End to end on the real table in ../shared/data (skipped only where that folder is absent)."""
 import pytest
+from conftest import MARKETING, REPO, small_settings
 
-from core import runs
+from core.inputs.tables import read_table
 from core.pipeline.scoring import score
 from core.pipeline.training import train
-from core.inputs.tables import read_table
-
-from conftest import MARKETING, REPO, small_settings
+from core.runs import store
 
 pytestmark = pytest.mark.skipif(not MARKETING.exists(), reason="../shared/data/marketing_campaign.csv is absent")
 
@@ -15,7 +14,7 @@ pytestmark = pytest.mark.skipif(not MARKETING.exists(), reason="../shared/data/m
 def test_marketing_campaign_trains_and_scores(tmp_path):
     settings = small_settings(tmp_path)
     run = train(MARKETING, REPO / "configs" / "marketing_campaign.toml", settings)
-    assert runs.current_run_id(tmp_path) == run.run_id
+    assert store.current_run_id(tmp_path) == run.run_id
     m = run.metrics()
     # The public table's Response is predictable from past campaign acceptance, recency and spend;
     # published models reach ROC-AUC of about 0.85-0.9.

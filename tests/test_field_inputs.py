@@ -5,14 +5,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.models import evaluation
-from core.models import propensity
-from core.inputs.synthetic import shopsphere
-from core.settings import PropensitySettings
-from core.inputs.tables import load, validate
 from core.errors import DataError
+from core.inputs.shopsphere_spec import shopsphere_spec
+from core.inputs.synthetic import shopsphere
+from core.inputs.validation import load, validate
+from core.models import evaluation, propensity
 from core.models.features import learn_categories, model_frame
-from core.inputs.spec import shopsphere_spec
+from core.settings import PropensitySettings
 
 SPEC = shopsphere_spec()
 
@@ -132,6 +131,7 @@ def test_case7_column_drift_at_scoring(trained, small_table):
 @pytest.fixture(scope="module")
 def run_with_empty_column(tmp_path_factory):
     from conftest import small_settings
+
     from core.pipeline.training import train
 
     df = shopsphere.generate(3000, seed=31)
@@ -143,7 +143,7 @@ def run_with_empty_column(tmp_path_factory):
 
 
 def test_case7_column_empty_at_training_filled_now_is_warned_not_shifted(run_with_empty_column):
-    from core.inputs.tables import quality_notes
+    from core.inputs.validation import quality_notes
     from core.pipeline.scoring import score
 
     df, run = run_with_empty_column
@@ -168,8 +168,8 @@ def _uniform_noise_table(rows, seed):
 
 
 def test_case5_no_structure_runs_the_documented_fallback():
-    from core.settings import SegmentationSettings
     from core.models.segmentation import Segmenter
+    from core.settings import SegmentationSettings
 
     clean, _ = validate(_uniform_noise_table(2000, 5), SPEC, require_target=True)
     cfg = SegmentationSettings(method="umap+hdbscan", sample_size=2000, reference_size=1500, projection_size=300)
@@ -189,9 +189,9 @@ def test_case5_no_structure_runs_the_documented_fallback():
 def test_case5_five_uninformative_columns_do_not_break_segmentation():
     import dataclasses
 
-    from core.settings import SegmentationSettings
     from core.inputs.spec import ColumnSpec
     from core.models.segmentation import Segmenter
+    from core.settings import SegmentationSettings
 
     rng = np.random.default_rng(0)
     spec = dataclasses.replace(SPEC, columns=SPEC.columns + tuple(
@@ -210,9 +210,9 @@ def test_case5_five_uninformative_columns_do_not_break_segmentation():
 
 @pytest.mark.slow
 def test_case5_app_says_what_happened(tmp_path, monkeypatch):
+    from conftest import REPO, small_settings
     from streamlit.testing.v1 import AppTest
 
-    from conftest import REPO, small_settings
     from core.pipeline.training import train
 
     p = tmp_path / "noise.csv"
@@ -274,9 +274,8 @@ def test_case4_duplicate_heavy_table_same_segments_across_fresh_processes(tmp_pa
 
 @pytest.fixture()
 def app(trained, monkeypatch):
-    from streamlit.testing.v1 import AppTest
-
     from conftest import REPO
+    from streamlit.testing.v1 import AppTest
 
     art, run = trained
     monkeypatch.setenv("SHOPSPHERE_ARTIFACTS", str(art))
@@ -302,9 +301,8 @@ def test_case11_upload_is_parsed_once_from_the_same_bytes(trained, tmp_path, mon
     activation database, which the other tests' shared runs folder must not get.)"""
     import shutil
 
-    from streamlit.testing.v1 import AppTest
-
     from conftest import REPO
+    from streamlit.testing.v1 import AppTest
 
     art, run = trained
     shutil.copytree(art, tmp_path / "art")
@@ -331,9 +329,8 @@ def test_case11_upload_is_parsed_once_from_the_same_bytes(trained, tmp_path, mon
 
 
 def test_case11_upload_over_the_limit_gets_a_message(trained, monkeypatch, small_table):
-    from streamlit.testing.v1 import AppTest
-
     from conftest import REPO
+    from streamlit.testing.v1 import AppTest
 
     art, _ = trained
     monkeypatch.setenv("SHOPSPHERE_ARTIFACTS", str(art))

@@ -10,9 +10,9 @@ import time
 import pandas as pd
 import pytest
 
-from core.ops import jobs
-from core import runs
 from core.errors import DataError
+from core.ops import jobs
+from core.runs import lock, store
 from tests.conftest import REPO, small_settings
 
 pytestmark = pytest.mark.slow   # every test here trains or scores in a job process
@@ -60,7 +60,7 @@ def test_a_training_job_outlives_the_process_that_started_it(tmp_path, small_csv
     assert running.step and running.pid is not None
     done = _wait(art, job_id, lambda j: not j.active)
     assert done.status == "done", done.error
-    assert done.run_id == runs.current_run_id(art) and done.outcome == "trained and made current"
+    assert done.run_id == store.current_run_id(art) and done.outcome == "trained and made current"
     assert done.fraction == 1.0 and done.finished_at >= done.started_at
     assert "saved and made current" in jobs.log_text(art, job_id)
     assert not _group_alive(done.pid)      # the job's workers are gone too
@@ -73,7 +73,7 @@ def test_a_second_training_is_refused_naming_the_first_and_a_cancel_leaves_the_c
     src, run = trained
     art = tmp_path / "artifacts"
     shutil.copytree(src, art)
-    before = runs.current_run_id(art)
+    before = store.current_run_id(art)
     first = jobs.start(art, "train", {"data": str(small_csv)}, "train on shop.csv", small_settings(art), "client A")
     with pytest.raises(DataError, match=rf"a training is already running .*job {first.job_id} \(train on shop\.csv\), "
                                         r"started by client A at"):
@@ -82,8 +82,8 @@ def test_a_second_training_is_refused_naming_the_first_and_a_cancel_leaves_the_c
     jobs.cancel(art, first.job_id)
     ended = _wait(art, first.job_id, lambda j: not j.active, timeout=60)
     assert ended.status == "cancelled" and ended.error is None
-    assert runs.current_run_id(art) == before and runs.list_runs(art) == [before]
-    assert not list(runs.runs_dir(art).glob(".tmp-*"))      # no half-written run
+    assert store.current_run_id(art) == before and store.list_runs(art) == [before]
+    assert not list(store.runs_dir(art).glob(".tmp-*"))      # no half-written run
     assert not _group_alive(job.pid)                            # its workers are stopped with it
     with pytest.raises(DataError, match="has ended"):
         jobs.cancel(art, first.job_id)
@@ -103,7 +103,7 @@ def test_a_job_whose_process_is_killed_is_marked_interrupted_and_its_workers_sto
     ended = _wait(art, job.job_id, lambda j: not j.active, timeout=30)
     assert ended.status == "interrupted" and "ended without saying how" in ended.error
     assert not _group_alive(job.pid)       # its workers, left behind, were stopped
-    assert runs.current_run_id(art) is None
+    assert store.current_run_id(art) is None
 
 
 def test_a_training_on_bad_input_fails_in_one_line(tmp_path, small_table):
@@ -139,14 +139,14 @@ def test_a_scoring_job_writes_the_scored_table(trained, tmp_path, small_table):
 
 def test_the_training_lock_names_its_holder(tmp_path, small_csv):
     art = tmp_path / "artifacts"
-    with runs.training_lock(art):
-        assert f"pid {os.getpid()}" in runs.training_lock_holder(art)
+    with lock.training_lock(art):
+        assert f"pid {os.getpid()}" in lock.training_lock_holder(art)
         with pytest.raises(DataError, match=rf"a training is already running .*pid {os.getpid()} on host .* since "):
             jobs.start(art, "train", {"data": str(small_csv)}, "train", small_settings(art), "a test")
         with pytest.raises(DataError, match=rf"another training is running .*\(pid {os.getpid()}"):
-            with runs.training_lock(art):
+            with lock.training_lock(art):
                 pass
-    assert runs.training_lock_holder(art) is None
+    assert lock.training_lock_holder(art) is None
 
 
 @pytest.mark.parametrize("on_disk, shown", [("done", "done"), ("running", "interrupted")])

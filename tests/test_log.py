@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from core.models import evaluation
-from core.inputs import log
-from core.models.btyd import BGNBD, GammaGamma
 from core.errors import DataError
+from core.inputs import log
+from core.models import evaluation
+from core.models.btyd import BGNBD, GammaGamma
+from core.pipeline import log_table
 
 CDNOW = Path(__file__).resolve().parents[2] / "shared" / "data" / "cdnow_master.txt"
 SPEC = log.LogSpec(name="shop", customer_id="cid", timestamp="ts", amount="amount", order_id="order",
@@ -42,7 +43,7 @@ def _toy_log() -> pd.DataFrame:
 def _snapshots(raw, spec=SPEC):
     ev, notes = log.events(raw, spec, "toy.csv")
     cuts = log.cutoff_days(spec, int(ev["day"].min()), int(ev["day"].max()))
-    tab, ds, summary = log.snapshot_table(ev, spec, cuts)
+    tab, ds, summary = log_table.snapshot_table(ev, spec, cuts)
     return tab, ds, notes
 
 
@@ -181,11 +182,11 @@ def test_the_fit_likelihood_table_equals_the_likelihood_formula():
 
 
 def test_text_columns_become_categoricals_ordered_as_the_text_sorts():
-    cat = log._categorical(pd.Series(["b", None, "a", "b", "é", "A"], dtype="str"))
+    cat = log.categorical(pd.Series(["b", None, "a", "b", "é", "A"], dtype="str"))
     assert list(cat.categories) == ["A", "a", "b", "é"]   # by UTF-8 bytes, as DuckDB and Spark order text
     assert list(cat.codes) == [2, -1, 1, 2, 3, 0]
-    assert list(log._categorical(pd.Series([10, 2, 10])).categories) == ["10", "2"]  # numbers as written
-    assert (log._categorical(pd.Series([None, None], dtype=object)).codes == -1).all()
+    assert list(log.categorical(pd.Series([10, 2, 10])).categories) == ["10", "2"]  # numbers as written
+    assert (log.categorical(pd.Series([None, None], dtype=object)).codes == -1).all()
 
 
 def test_gamma_gamma_shrinks_towards_the_population_mean():
@@ -274,7 +275,7 @@ def test_attributes_join_as_of_each_cutoff(tmp_path):
                           "attribute_kinds": {"joined": "date", "age_band": "categorical", "score": "numeric"}})
     ev, _ = log.events(_toy_log(), spec, "toy.csv")
     cuts = log.cutoff_days(spec, int(ev["day"].min()), int(ev["day"].max()))
-    tab, ds, summary = log.snapshot_table(ev, spec, cuts, log.read_attributes(spec))
+    tab, ds, summary = log_table.snapshot_table(ev, spec, cuts, log.read_attributes(spec))
     first = tab[tab["snapshot_date"] == "2024-04-01"].set_index("customer_id")
     assert first.loc["a", "joined_days"] == _day("2024-04-01") - _day("2023-12-01")
     assert pd.isna(first.loc["a", "age_band"]) is False and first.loc["a", "age_band"] == "25-34"
@@ -317,16 +318,16 @@ def test_attribute_values_not_of_their_kind_are_named(tmp_path):
 
 def test_scoring_table_uses_the_events_before_the_cutoff_and_the_runs_channels():
     ev, _ = log.events(_toy_log(), SPEC, "toy.csv")
-    tab, notes = log.scoring_table(ev, SPEC, "2024-04-01", channels=["store", "web"])
+    tab, notes = log_table.scoring_table(ev, SPEC, "2024-04-01", channels=["store", "web"])
     assert notes == {"cutoff": "2024-04-01", "events_after_cutoff_ignored": 5}
     assert SPEC.target not in tab and sorted(tab["customer_id"]) == ["a", "b"]
-    snap, _, _ = log.snapshot_table(ev, SPEC, [_day("2024-04-01")], channels=["store", "web"])
+    snap, _, _ = log_table.snapshot_table(ev, SPEC, [_day("2024-04-01")], channels=["store", "web"])
     pd.testing.assert_frame_equal(tab.reset_index(drop=True), snap.drop(columns=[SPEC.target]).reset_index(drop=True))
     assert tab.set_index("customer_id").loc["b", "channel_share_0"] == 1.0   # store, the run's level 0
-    latest, notes = log.scoring_table(ev, SPEC, None, channels=["web"])
+    latest, notes = log_table.scoring_table(ev, SPEC, None, channels=["web"])
     assert notes["cutoff"] == "2024-07-01" and notes["events_after_cutoff_ignored"] == 0
     with pytest.raises(DataError, match="before the log's first event"):
-        log.scoring_table(ev, SPEC, "2023-01-01", channels=[])
+        log_table.scoring_table(ev, SPEC, "2023-01-01", channels=[])
 
 
 def test_generated_log_is_seeded_and_reads_with_its_spec(tmp_path):

@@ -7,12 +7,11 @@ import dataclasses
 
 import pandas as pd
 import pytest
+from conftest import REPO, small_settings
 
+from core.cli import main
 from core.inputs import log
 from core.inputs.synthetic import shopsphere_log
-from core.cli import main
-
-from conftest import REPO, small_settings
 
 CUSTOMERS = 2500
 
@@ -57,20 +56,20 @@ def test_the_run_records_its_source_and_beats_nothing_by_accident(log_run):
 
 
 def test_matrix_and_cohorts_carry_expected_revenue_of_the_latest_snapshot(log_run):
-    from core.activation import playbook
+    from core.activation import cohorts
 
     art, run = log_run
     scored, matrix = run.table("scored"), run.table("matrix")
     test = scored[scored["split"] == "test"]
     assert matrix["customers"].sum() == len(test)                       # the latest snapshot's customers, once
     assert matrix["expected_revenue"].sum() == pytest.approx(test["expected_revenue"].sum())
-    latest, feats, date = playbook.latest_snapshot(scored, run.table("features"))
+    latest, feats, date = cohorts.latest_snapshot(scored, run.table("features"))
     assert date == "2025-11-29" and len(latest) == len(test) and not latest["customer_id"].str.contains("@").any()
     assert len(feats) == len(latest)
     mask = (latest["propensity_decile"] <= 2).to_numpy()
-    s = playbook.cohort_summary(latest, mask)
+    s = cohorts.cohort_summary(latest, mask)
     assert s["expected_revenue"] == pytest.approx(latest.loc[mask, "expected_revenue"].sum())
-    assert "expected_revenue" in playbook.cohort_export(latest, mask).columns
+    assert "expected_revenue" in cohorts.cohort_export(latest, mask).columns
 
 
 def test_score_log_builds_features_as_of_the_cutoff(log_run, log_files, tmp_path, settings_file, capsys):

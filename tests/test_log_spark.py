@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.errors import DataError
 from core.inputs import log
 from core.inputs.log import spark as log_spark
-from core.errors import DataError
 
 CUTOFFS = ("2024-03-01", "2024-04-01", "2024-05-01", "2024-06-01")
 SPEC = log.LogSpec(name="spark", customer_id="cid", timestamp="ts", amount="amount", quantity="qty",
@@ -124,7 +124,7 @@ def test_the_generated_log_has_what_the_comparison_needs():
     assert notes["customers_with_only_returns"] == len(ONLY_RETURNS)
     assert ev["product"].isna().any() and ev["product"].notna().any() and ev["channel"].isna().any()
     assert ev["is_return"].sum() > 10
-    channels = log._channel_names(ev)
+    channels = log.channel_names(ev)
     assert len(channels) == 5 and {"o'shop", "tv\\shop"} <= set(channels) and "fax" not in channels
     f, _ = log.raw_features(ev, spec, cuts)
     assert sorted(set(f["cutoff"])) == cuts and not set(ONLY_RETURNS) & set(f["customer_id"])
@@ -154,7 +154,7 @@ def test_sql_literal_reads_back_on_duckdb():
 
 def test_the_feature_text_has_no_decimal_literal():
     ev, spec, cuts, _ = _inputs("base")
-    text = log.feature_sql(spec, log._channel_names(ev))
+    text = log.feature_sql(spec, log.channel_names(ev))
     assert "1.0" not in text and "0.0" not in text and "''" not in text
 
 
@@ -197,7 +197,7 @@ def spark():
 def test_spark_features_equal_duckdb(spark, case):
     ev, spec, cuts, _ = _inputs(case)
     duck, channels = log.raw_features(ev, spec, cuts)
-    assert channels == log._channel_names(ev)
+    assert channels == log.channel_names(ev)
     t0 = time.perf_counter()
     out = log_spark.raw_features_spark(spark, ev, spec, cuts, channels)
     print(f"\n{case}: Spark {len(out)} rows x {out.shape[1]} columns in {time.perf_counter() - t0:.1f} s "

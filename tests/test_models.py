@@ -4,15 +4,14 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score, average_precision_score
 
-from core.models import evaluation
-from core.models.segmentation import profiling
-from core.models import propensity
-from core.settings import PropensitySettings, SegmentationSettings
-from core.inputs.tables import validate
+from core import workers
 from core.errors import DataError
+from core.inputs.shopsphere_spec import shopsphere_spec
+from core.inputs.validation import validate
+from core.models import evaluation, propensity
 from core.models.features import learn_categories, model_frame
-from core.inputs.spec import shopsphere_spec
-from core.models.segmentation import NotFittedError, Segmenter
+from core.models.segmentation import NotFittedError, Segmenter, profiling
+from core.settings import PropensitySettings, SegmentationSettings
 
 SEG = SegmentationSettings(sample_size=1500, reference_size=1000, projection_size=500,
                            stability_resamples=2, stability_size=750, quality_sample=1000)
@@ -261,21 +260,21 @@ def test_tasks_start_longest_first_in_two_workers_and_come_back_in_call_order():
     X12, X6 = np.zeros((12_000, 1)), np.zeros((6_000, 1))
     jobs = [(X12, 5, 15, 0.0, 200, 0)] + [(X6, 5, 15, 0.0, 200, s) for s in range(1, 6)] + [(X12, 2, 15, 0.1, None, 6)]
     assert [reducers.job_cost(j) for j in jobs] == [2_400_000] + [1_200_000] * 5 + [2_400_000]
-    assert reducers.lpt_order([reducers.job_cost(j) for j in jobs]) == [0, 6, 1, 2, 3, 4, 5]
-    assert reducers.lpt_order([3, 3, 2, 2, 2]) == [0, 1, 2, 3, 4] and reducers.lpt_order([1, 5, 2]) == [1, 2, 0]
+    assert workers.lpt_order([reducers.job_cost(j) for j in jobs]) == [0, 6, 1, 2, 3, 4, 5]
+    assert workers.lpt_order([3, 3, 2, 2, 2]) == [0, 1, 2, 3, 4] and workers.lpt_order([1, 5, 2]) == [1, 2, 0]
     assert reducers.job_cost((np.zeros((100, 1)), 2, 15, 0.1, None, 0)) == 50_000   # umap's 500 epochs
     calls = [(pow, (b, 2)) for b in range(6)]
-    assert reducers.run_tasks(calls, [1, 9, 3, 3, 7, 0], 2) == [0, 1, 4, 9, 16, 25]   # two workers
-    assert reducers.run_tasks(calls, [0] * 6, 1) == [0, 1, 4, 9, 16, 25]
-    with reducers.Tasks(calls, 2, order=[5, 4, 3, 2, 1, 0]) as tasks:
+    assert workers.run_tasks(calls, [1, 9, 3, 3, 7, 0], 2) == [0, 1, 4, 9, 16, 25]   # two workers
+    assert workers.run_tasks(calls, [0] * 6, 1) == [0, 1, 4, 9, 16, 25]
+    with workers.Tasks(calls, 2, order=[5, 4, 3, 2, 1, 0]) as tasks:
         assert tasks.parallel and tasks.result(3) == 9
         assert tasks.run_batches(sorted, [[3, 1], [2]]) == [1, 3, 2]
         [tasks.result(i) for i in range(6)]
         assert tasks.idle()
-    with reducers.Tasks(calls, 1) as tasks:   # here, each call when its result is asked for
+    with workers.Tasks(calls, 1) as tasks:   # here, each call when its result is asked for
         assert not tasks.parallel and tasks.idle() and tasks.result(4) == 16 and list(tasks._results) == [4]
     with pytest.raises(ZeroDivisionError):   # a worker's error reaches the caller
-        with reducers.Tasks([(divmod, (1, 0)), (pow, (2, 2))], 2) as tasks:
+        with workers.Tasks([(divmod, (1, 0)), (pow, (2, 2))], 2) as tasks:
             tasks.result(0)
 
 
@@ -285,7 +284,7 @@ def test_a_seeded_umap_job_gives_the_same_embedding_in_this_process_and_in_a_wor
     X = np.random.default_rng(3).normal(size=(400, 6)).astype(np.float32)
     job = (X, 3, 10, 0.0, 60, 5)
     here = reducers.umap_many([job])[0]
-    there = reducers.run_tasks([reducers.umap_call(job)] * 2, [1, 1], 2)   # two loky workers
+    there = workers.run_tasks([reducers.umap_call(job)] * 2, [1, 1], 2, env=reducers.WORKER_ENV)   # two loky workers
     np.testing.assert_array_equal(here, there[0])
     np.testing.assert_array_equal(there[0], there[1])
 
@@ -519,7 +518,7 @@ def test_the_mixture_chooses_k_on_a_subsample_and_labels_every_customer():
 
 
 def test_total_seconds_counts_side_by_side_steps_once():
-    from core.runs import total_seconds
+    from core.runs.store import total_seconds
 
     assert total_seconds({"load": 1.0, "segmentation": 10.0, "propensity": 5.0, "save": 0.5}) == 16.5
     assert total_seconds({"load": 1.0, "segmentation": 10.0, "propensity": 5.0, "segmentation_and_propensity": 11.0,

@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.inputs.shopsphere_spec import shopsphere_spec
 from core.ops import monitoring
-from core.inputs.spec import shopsphere_spec
 
 
 def test_psi_equals_the_formula():
@@ -77,18 +77,18 @@ def test_drift_command_on_a_shifted_table(trained, tmp_path, capsys):
 def test_admin_monitoring_tab_shows_the_latest_drift_report(trained, tmp_path, monkeypatch):
     import shutil
 
+    from conftest import REPO
     from streamlit.testing.v1 import AppTest
 
-    from conftest import REPO
-    from core import runs
     from core.ops.monitoring import drift_against_run
+    from core.runs import reports, store
 
     art, run = trained
     copy = tmp_path / "art"
     shutil.copytree(art, copy, ignore=shutil.ignore_patterns("monitoring"))
     df = pd.read_parquet(run.path / "features.parquet").assign(csat_score=np.nan)  # a column arriving blank
-    report = drift_against_run(runs.load_run(copy), df, "blank_csat.csv")
-    runs.save_monitoring(copy, run.run_id, "drift", report)
+    report = drift_against_run(store.load_run(copy), df, "blank_csat.csv")
+    reports.save_monitoring(copy, run.run_id, "drift", report)
     assert next(r for r in report["features"] if r["feature"] == "csat_score")["flag"] == "act"
     monkeypatch.setenv("SHOPSPHERE_ARTIFACTS", str(copy))
     monkeypatch.chdir(REPO)
@@ -123,9 +123,8 @@ def test_backtest_command_matches_sklearn_on_realised_outcomes(trained, small_ta
     report = json.loads(next((art / "monitoring" / run.run_id).glob("backtest-*.json")).read_text())
     top = next(d for d in report["deciles"] if d["propensity_decile"] == 1)
     assert top["realised"] == pytest.approx(y[scores["propensity_decile"] == 1].mean())
-    from streamlit.testing.v1 import AppTest
-
     from conftest import REPO
+    from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv("SHOPSPHERE_ARTIFACTS", str(art))
     monkeypatch.chdir(REPO)

@@ -7,12 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.activation import playbook
-from core import runs
-from core.runs.results import RUN_FORMAT
-from core.inputs.tables import guess_mapping, map_columns
+from core.activation import cohorts, playbook, stats
 from core.errors import DataError
-from core.inputs.spec import shopsphere_spec
+from core.inputs.shopsphere_spec import shopsphere_spec
+from core.inputs.tables import guess_mapping, map_columns
+from core.runs import champions, store
+from core.runs.results import RUN_FORMAT
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def test_low_medium_high_cells_merge_exactly(cells):
         assert r.mean_propensity == pytest.approx(g["propensity"].mean())
         assert r.expected_buyers == pytest.approx(g["propensity"].sum())
         assert r.observed_rate_test == pytest.approx(g.loc[g["test"], "y"].mean())
-        assert r.holdout_per_group == playbook.holdout_size(r.mean_propensity, 0.10)
+        assert r.holdout_per_group == stats.holdout_size(r.mean_propensity, 0.10)
         assert r.holdout_fits == (r.customers >= 2 * r.holdout_per_group)
     assert set(b["band"]) == {"high", "medium", "low"}
     assert len(playbook.banded_matrix(m, "deciles")) == len(m)
@@ -94,13 +94,13 @@ def test_unknown_band_is_refused():
 
 def test_feature_filters_match_pandas(cells):
     _, features, _, _, _ = cells
-    mask = playbook.feature_mask(features, {"total_spend_12m": (100.0, 300.0), "region": ["North"]})
+    mask = cohorts.feature_mask(features, {"total_spend_12m": (100.0, 300.0), "region": ["North"]})
     direct = features["total_spend_12m"].between(100, 300) & (features["region"] == "North")
     assert (mask == direct.to_numpy()).all() and mask.sum() > 0
     flags = pd.DataFrame({"push_opt_in": [0.0, 1.0, np.nan, 1.0]})
-    assert playbook.feature_mask(flags, {"push_opt_in": ["1"]}).tolist() == [False, True, False, True]
+    assert cohorts.feature_mask(flags, {"push_opt_in": ["1"]}).tolist() == [False, True, False, True]
     with pytest.raises(KeyError, match="'nope'"):
-        playbook.feature_mask(features, {"nope": (0, 1)})
+        cohorts.feature_mask(features, {"nope": (0, 1)})
 
 
 def test_column_mapping_of_an_upload():
@@ -128,48 +128,48 @@ def _fake_runs(art, ids):
     from core.runs import safeformat
 
     for rid in ids:
-        d = runs.runs_dir(art) / rid
+        d = store.runs_dir(art) / rid
         d.mkdir(parents=True)
-        for f in runs.RUN_FILES:
+        for f in store.RUN_FILES:
             (d / f).write_text("{}")
         for f in ("scored.parquet", "matrix.parquet"):
             pd.DataFrame({"customer_id": []}).to_parquet(d / f)
         (d / "xgboost.json").write_text(json.dumps({"learner": {}}))
         sio.dump(StandardScaler(), d / "segmenter_preprocessor.skops")
         safeformat.dump_arrays({"x": np.zeros(3)}, d / "segmenter_reference.npz")
-        (runs.runs_dir(art) / rid / "manifest.json").write_text(json.dumps({"run_id": rid, "run_format": RUN_FORMAT}))
+        (store.runs_dir(art) / rid / "manifest.json").write_text(json.dumps({"run_id": rid, "run_format": RUN_FORMAT}))
 
 
 def test_promote_and_rollback_walk_the_champions(tmp_path):
     a, b, c = "20260101-000000-aaaaaa", "20260201-000000-bbbbbb", "20260301-000000-cccccc"
     _fake_runs(tmp_path, [a, b, c])
     for rid in (a, b, c):  # as training makes each current
-        tmp = runs.begin_run(tmp_path, rid + "x")
-        runs.abort_run(tmp)
-        runs._set_current(tmp_path, rid, "train")
-    assert runs.current_run_id(tmp_path) == c
-    assert runs.rollback(tmp_path) == b
-    assert runs.rollback(tmp_path) == a
+        tmp = store.begin_run(tmp_path, rid + "x")
+        store.abort_run(tmp)
+        store.set_current(tmp_path, rid, "train")
+    assert store.current_run_id(tmp_path) == c
+    assert champions.rollback(tmp_path) == b
+    assert champions.rollback(tmp_path) == a
     with pytest.raises(DataError, match="no earlier champion"):
-        runs.rollback(tmp_path)
-    assert runs.promote(tmp_path, c) == a
-    assert runs.rollback(tmp_path) == a  # c rolled back again: b stays retired
+        champions.rollback(tmp_path)
+    assert champions.promote(tmp_path, c) == a
+    assert champions.rollback(tmp_path) == a  # c rolled back again: b stays retired
     with pytest.raises(DataError, match="already the current run"):
-        runs.promote(tmp_path, a)
+        champions.promote(tmp_path, a)
     with pytest.raises(DataError, match="not found"):
-        runs.promote(tmp_path, "20260401-000000-dddddd")
+        champions.promote(tmp_path, "20260401-000000-dddddd")
     with pytest.raises(DataError, match="is not a run id"):
-        runs.promote(tmp_path, "")
+        champions.promote(tmp_path, "")
     _fake_runs(tmp_path, ["20260501-000000-eeeeee", "20260601-000000-ffffff"])
-    (runs.runs_dir(tmp_path) / "20260501-000000-eeeeee" / "scoring.json").unlink()
+    (store.runs_dir(tmp_path) / "20260501-000000-eeeeee" / "scoring.json").unlink()
     with pytest.raises(DataError, match="incomplete: scoring.json is missing"):
-        runs.promote(tmp_path, "20260501-000000-eeeeee")
-    (runs.runs_dir(tmp_path) / "20260601-000000-ffffff" / "manifest.json").write_text("xx")
+        champions.promote(tmp_path, "20260501-000000-eeeeee")
+    (store.runs_dir(tmp_path) / "20260601-000000-ffffff" / "manifest.json").write_text("xx")
     with pytest.raises(DataError, match="damaged"):
-        runs.promote(tmp_path, "20260601-000000-ffffff")
-    runs.abort_run(runs.runs_dir(tmp_path) / "20260501-000000-eeeeee")
-    runs.abort_run(runs.runs_dir(tmp_path) / "20260601-000000-ffffff")
-    actions = [e["action"] for e in runs.champion_history(tmp_path)]
+        champions.promote(tmp_path, "20260601-000000-ffffff")
+    store.abort_run(store.runs_dir(tmp_path) / "20260501-000000-eeeeee")
+    store.abort_run(store.runs_dir(tmp_path) / "20260601-000000-ffffff")
+    actions = [e["action"] for e in champions.champion_history(tmp_path)]
     assert actions == ["train", "train", "train", "rollback", "rollback", "promote", "rollback"]
-    hist = runs.run_history(tmp_path)
+    hist = store.run_history(tmp_path)
     assert hist["run_id"].tolist() == [c, b, a] and hist["current"].tolist() == [False, False, True]

@@ -10,11 +10,11 @@ import sys
 import time
 
 import pytest
-
 from conftest import REPO
-from core import runs
-from core.runs.results import RUN_FORMAT
+
 from core.cli import main
+from core.runs import champions, lock, store
+from core.runs.results import RUN_FORMAT
 
 
 def _digest(folder):
@@ -29,10 +29,10 @@ def _digest(folder):
 
 def test_a_second_training_is_refused_while_one_runs(trained, tmp_path, capsys):
     art, run = trained
-    with runs.training_lock(art):
+    with lock.training_lock(art):
         assert main(["--artifacts", str(art), "train", "--data", str(tmp_path / "any.csv")]) == 2
     assert "another training is running" in capsys.readouterr().err
-    assert runs.current_run_id(art) == run.run_id
+    assert store.current_run_id(art) == run.run_id
 
 
 def test_training_killed_midway_leaves_the_champion_intact(trained, small_csv, settings_file, tmp_path):
@@ -52,24 +52,24 @@ def test_training_killed_midway_leaves_the_champion_intact(trained, small_csv, s
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(30)
     assert proc.returncode == -signal.SIGKILL and "segmentation:" in seen[-1], "".join(seen)
-    assert runs.current_run_id(copy) == run.run_id
-    assert runs.list_runs(copy) == [run.run_id]           # no half-written run became visible
+    assert store.current_run_id(copy) == run.run_id
+    assert store.list_runs(copy) == [run.run_id]           # no half-written run became visible
     assert _digest(copy / "runs" / run.run_id) == before      # the champion's files are untouched
-    with runs.training_lock(copy):                        # the OS released the killed process's lock
-        runs.prune_runs(copy, keep=10)
+    with lock.training_lock(copy):                        # the OS released the killed process's lock
+        champions.prune_runs(copy, keep=10)
     assert not any(p.name.startswith(".tmp-") for p in (copy / "runs").iterdir())  # leftovers cleaned
 
 
 def test_pruning_keeps_the_newest_runs_and_every_champion(tmp_path):
     ids = [f"2026010{i}-000000-aaaaaa" for i in range(1, 7)]
     for rid in ids:
-        (runs.runs_dir(tmp_path) / rid).mkdir(parents=True)
-        (runs.runs_dir(tmp_path) / rid / "manifest.json").write_text(json.dumps({"run_id": rid, "run_format": RUN_FORMAT}))
-    runs._set_current(tmp_path, ids[0], "train")
-    runs._set_current(tmp_path, ids[1], "promote")   # ids[0] stays a champion to roll back to
-    assert runs.prune_runs(tmp_path, keep=2) == ids[2:4]
-    assert runs.list_runs(tmp_path) == [ids[0], ids[1], ids[4], ids[5]]
-    assert runs.prune_runs(tmp_path, keep=0) == []
+        (store.runs_dir(tmp_path) / rid).mkdir(parents=True)
+        (store.runs_dir(tmp_path) / rid / "manifest.json").write_text(json.dumps({"run_id": rid, "run_format": RUN_FORMAT}))
+    store.set_current(tmp_path, ids[0], "train")
+    store.set_current(tmp_path, ids[1], "promote")   # ids[0] stays a champion to roll back to
+    assert champions.prune_runs(tmp_path, keep=2) == ids[2:4]
+    assert store.list_runs(tmp_path) == [ids[0], ids[1], ids[4], ids[5]]
+    assert champions.prune_runs(tmp_path, keep=0) == []
     with pytest.raises(Exception, match="keep_runs"):
         from core.settings import Settings
         Settings(keep_runs=-1)
@@ -105,8 +105,8 @@ def test_retrain_on_next_month_compares_on_the_challengers_test_rows(trained, se
     assert main(["--artifacts", str(copy), "--settings", str(settings_file), "retrain", "--data", str(month1)]) == 0
     out = capsys.readouterr().out
     report = json.loads(next(copy.glob("monitoring/*/retrain-*.json")).read_text())
-    challenger = runs.load_run(copy, report["challenger"])
-    assert report["champion"] == run.run_id and runs.current_run_id(copy) == run.run_id  # not auto-promoted
+    challenger = store.load_run(copy, report["challenger"])
+    assert report["champion"] == run.run_id and store.current_run_id(copy) == run.run_id  # not auto-promoted
     assert report["decision"] in ("waiting for approval", "kept champion") and "decision: " in out
     s = challenger.table("scored")
     t = s[s["split"] == "test"]
@@ -127,7 +127,7 @@ def test_retrain_on_next_month_compares_on_the_challengers_test_rows(trained, se
     assert table["model"].tolist() == ["champion", "challenger"]
     assert any(f"Decision: {report['decision']}" in m.value for m in list(at.info) + list(at.warning))
     next(b for b in at.button if b.label == f"Promote challenger {report['challenger']}").click().run()
-    assert runs.current_run_id(copy) == report["challenger"]
+    assert store.current_run_id(copy) == report["challenger"]
 
 
 def test_dask_engine_equals_single_process_row_for_row(trained, small_table, tmp_path):

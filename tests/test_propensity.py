@@ -10,16 +10,14 @@ import pytest
 import xgboost as xgb
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from core.models import evaluation
-from core.models import explain
-from core.models import propensity
-from core.inputs.synthetic import shopsphere
-from core.settings import PropensitySettings
-from core.inputs.tables import validate
 from core.errors import DataError
+from core.inputs.shopsphere_spec import shopsphere_spec
+from core.inputs.synthetic import shopsphere
+from core.inputs.validation import validate
+from core.models import evaluation, explain, propensity
 from core.models.fastshap import TreeShapPatterns
 from core.models.features import learn_categories, model_frame
-from core.inputs.spec import shopsphere_spec
+from core.settings import PropensitySettings
 
 SPEC = shopsphere_spec()
 
@@ -258,9 +256,8 @@ def test_out_of_time_training_end_to_end(tmp_path, monkeypatch):
     """A snapshot table (the same customers at two dates) trains with the latest snapshot as
     the test rows, and the run scores a table without the snapshot column."""
     from conftest import small_settings
-    from core.pipeline import scoring
 
-    from core.pipeline import training
+    from core.pipeline import scoring, training
     spec = dataclasses.replace(SPEC, snapshot_column="snapshot_date")
     monkeypatch.setattr(training, "resolve_spec", lambda path: spec)
     a, b = shopsphere.generate(1200, seed=31), shopsphere.generate(1200, seed=32)
@@ -277,7 +274,7 @@ def test_out_of_time_training_end_to_end(tmp_path, monkeypatch):
 
 
 def test_values_beyond_float32_are_missing_and_blank_columns_are_noted():
-    from core.inputs.tables import quality_notes
+    from core.inputs.validation import quality_notes
 
     df = shopsphere.generate(200, seed=5)
     df = df.astype({"orders_90d": float})

@@ -5,19 +5,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.activation import readout
+from core.activation import campaign_tables, readout, stats
 from core.errors import DataError
+from core.inputs.synthetic import campaigns
 
 
 def test_wilson_and_newcombe_match_the_published_examples():
     # Newcombe 1998 (single proportion, Statistics in Medicine 17:857-872), example 81/263: 0.2553 to 0.3662
-    lo, hi = readout.wilson(81, 263)
+    lo, hi = stats.wilson(81, 263)
     assert (round(lo, 4), round(hi, 4)) == (0.2553, 0.3662)
     # Newcombe 1998 (difference, Statistics in Medicine 17:873-890), Table II, method 10:
     # (a) 56/70 - 48/80: 0.0524 to 0.3339; (b) 9/10 - 3/10: 0.1705 to 0.8090; (d) 5/56 - 0/29: -0.0381 to 0.1926
     for (x1, n1, x2, n2), want in (((56, 70, 48, 80), (0.0524, 0.3339)), ((9, 10, 3, 10), (0.1705, 0.8090)),
                                    ((5, 56, 0, 29), (-0.0381, 0.1926))):
-        d, lo, hi = readout.newcombe(x1, n1, x2, n2)
+        d, lo, hi = stats.newcombe(x1, n1, x2, n2)
         assert d == pytest.approx(x1 / n1 - x2 / n2) and (round(lo, 4), round(hi, 4)) == want
 
 
@@ -26,20 +27,20 @@ def test_the_relative_uplift_interval_is_the_log_risk_ratio_one():
     from scipy.stats.contingency import relative_risk
 
     for x1, n1, x2, n2 in ((120, 1000, 100, 1000), (33, 57466 // 100, 7, 1294 // 100), (5, 56, 2, 29)):
-        rr, lo, hi = readout.risk_ratio(x1, n1, x2, n2)
+        rr, lo, hi = stats.risk_ratio(x1, n1, x2, n2)
         ref = relative_risk(x1, n1, x2, n2)
         ci = ref.confidence_interval(0.95)
         assert (rr + 1, lo + 1, hi + 1) == pytest.approx((ref.relative_risk, ci.low, ci.high), rel=1e-9)
-    assert readout.risk_ratio(5, 100, 0, 100) is None
+    assert stats.risk_ratio(5, 100, 0, 100) is None
 
 
 def test_power_matches_the_holdout_size_the_cohort_builder_uses():
-    from core.activation.playbook import holdout_size
+    from core.activation.stats import holdout_size
 
     n = holdout_size(0.10, 0.20)  # per group, for +20% on 10%, alpha 0.05, power 0.8
-    assert readout.two_proportion_power(0.10, 0.20, n, n) == pytest.approx(0.8, abs=0.005)
-    assert readout.two_proportion_power(0.10, 0.20, n // 4, n // 4) < 0.4
-    assert readout.detectable_lift(0.10, n, n) == pytest.approx(0.20, abs=0.003)
+    assert stats.two_proportion_power(0.10, 0.20, n, n) == pytest.approx(0.8, abs=0.005)
+    assert stats.two_proportion_power(0.10, 0.20, n // 4, n // 4) < 0.4
+    assert stats.detectable_lift(0.10, n, n) == pytest.approx(0.20, abs=0.003)
 
 
 def _cohort(n=8000, holdout=3000, seed=0):
@@ -54,7 +55,7 @@ def _cohort(n=8000, holdout=3000, seed=0):
 
 def test_a_readout_recovers_a_known_uplift_and_counts_what_it_left_out():
     members = _cohort()
-    outcomes, truth = readout.simulate_outcomes(members, 0.04, seed=1)
+    outcomes, truth = campaigns.simulate_outcomes(members, 0.04, seed=1)
     outcomes = pd.concat([outcomes.iloc[50:],                                       # 50 members without outcome
                           pd.DataFrame({"customer_id": ["x1", "x2"], "purchased": [1, 0], "revenue": [9.0, 0.0]})])
     r = readout.campaign_readout(members, outcomes, sized_for=0.25, seed=3, n_boot=500)
@@ -77,7 +78,7 @@ def test_a_readout_recovers_a_known_uplift_and_counts_what_it_left_out():
 
 def test_small_groups_are_said_not_read_out():
     members = _cohort(n=1000, holdout=300)
-    outcomes, _ = readout.simulate_outcomes(members, 0.02, seed=2)
+    outcomes, _ = campaigns.simulate_outcomes(members, 0.02, seed=2)
     r = readout.campaign_readout(members, outcomes, seed=0, n_boot=200)
     assert all("too_small" in row and "each group needs 100" in row["too_small"] for row in r["by_segment"])
     assert r["power"]["sized_for"] is None and r["power"]["power"] is None  # no post-hoc power
@@ -86,7 +87,7 @@ def test_small_groups_are_said_not_read_out():
 
 def test_a_list_of_buyers_without_revenue_reads_out_conversion_only():
     members = _cohort(n=2000, holdout=1000)
-    outcomes, _ = readout.simulate_outcomes(members, 0.0, seed=4)
+    outcomes, _ = campaigns.simulate_outcomes(members, 0.0, seed=4)
     buyers = outcomes[outcomes["purchased"] == 1].assign(revenue=np.nan)
     r = readout.campaign_readout(members, buyers, seed=0, n_boot=200)
     assert "revenue_uplift" not in r["overall"] and "revenue_per_customer" not in r["overall"]["groups"][0]
@@ -95,7 +96,7 @@ def test_a_list_of_buyers_without_revenue_reads_out_conversion_only():
 
 def test_an_outcome_table_of_buyers_only_counts_the_others_as_not_buying():
     members = _cohort(n=2000, holdout=1000)
-    outcomes, _ = readout.simulate_outcomes(members, 0.0, seed=4)
+    outcomes, _ = campaigns.simulate_outcomes(members, 0.0, seed=4)
     buyers = outcomes[outcomes["purchased"] == 1]
     r = readout.campaign_readout(members, buyers, seed=0, n_boot=200)
     assert r["rows"]["counted_as_no_purchase"] == 2000 - len(buyers) and r["rows"]["with_outcome"] == 2000
@@ -115,13 +116,13 @@ def test_the_intervals_cover_a_known_uplift_and_find_none_when_there_is_none():
     cover = {"absolute": 0, "relative": 0, "per_customer": 0}
     false_alarms = 0
     for seed in range(200):
-        drawn, out, truth = readout.simulate_campaign(members, 0.03, seed=seed)
+        drawn, out, truth = campaigns.simulate_campaign(members, 0.03, seed=seed)
         r = readout.campaign_readout(drawn, out, seed=seed, n_boot=400)["overall"]
         cover["absolute"] += r["uplift"]["absolute_ci"][0] <= truth["absolute"] <= r["uplift"]["absolute_ci"][1]
         cover["relative"] += r["uplift"]["relative_ci"][0] <= truth["relative"] <= r["uplift"]["relative_ci"][1]
         v = r["revenue_uplift"]
         cover["per_customer"] += v["per_customer_ci"][0] <= truth["per_customer"] <= v["per_customer_ci"][1]
-        drawn0, out0, _ = readout.simulate_campaign(members, 0.0, seed=1000 + seed)
+        drawn0, out0, _ = campaigns.simulate_campaign(members, 0.0, seed=1000 + seed)
         u0 = readout.campaign_readout(drawn0, out0, seed=seed, n_boot=100)["overall"]["uplift"]
         false_alarms += not (u0["absolute_ci"][0] <= 0 <= u0["absolute_ci"][1])
     assert all(182 <= v <= 200 for v in cover.values()), cover
@@ -130,26 +131,26 @@ def test_the_intervals_cover_a_known_uplift_and_find_none_when_there_is_none():
 
 def test_bad_input_is_refused_in_one_line(tmp_path):
     members = _cohort(n=600, holdout=0)
-    outcomes, _ = readout.simulate_outcomes(members, 0.0, seed=0)
+    outcomes, _ = campaigns.simulate_outcomes(members, 0.0, seed=0)
     with pytest.raises(DataError, match="no holdout customer"):
         readout.campaign_readout(members, outcomes)
     bad = pd.DataFrame({"customer_id": ["a", "b", "c"], "purchased": [1, 0, 1], "revenue": ["12.50", "0", "lots"]})
     with pytest.raises(DataError, match=r"column 'revenue', row 3: 'lots' is not an amount of money"):
-        readout.outcome_table(bad, "outcomes.csv")
-    money = readout.outcome_table(bad.assign(revenue=["$1,234.50", "", "7"]), "outcomes.csv")
+        campaign_tables.outcome_table(bad, "outcomes.csv")
+    money = campaign_tables.outcome_table(bad.assign(revenue=["$1,234.50", "", "7"]), "outcomes.csv")
     assert money["revenue"].tolist() == [1234.5, 0.0, 7.0]  # a non-buyer's empty revenue is 0
     assert money.attrs["notes"] == []
     for huge in ("inf", "1e15"):
         with pytest.raises(DataError, match=r"column 'revenue', row 3: '.*' is not an amount of money"):
-            readout.outcome_table(bad.assign(revenue=["1", "2", huge]), "outcomes.csv")
+            campaign_tables.outcome_table(bad.assign(revenue=["1", "2", huge]), "outcomes.csv")
     with pytest.raises(DataError, match=r"row 2: 'maybe' is not a purchase flag"):
-        readout.outcome_table(bad.assign(purchased=["yes", "maybe", "no"], revenue=0), "outcomes.csv")
+        campaign_tables.outcome_table(bad.assign(purchased=["yes", "maybe", "no"], revenue=0), "outcomes.csv")
     with pytest.raises(DataError, match=r"column 'purchased', row 2: the purchase flag is empty"):
-        readout.outcome_table(bad.assign(purchased=["yes", "", "no"], revenue=0), "outcomes.csv")
+        campaign_tables.outcome_table(bad.assign(purchased=["yes", "", "no"], revenue=0), "outcomes.csv")
     with pytest.raises(DataError, match=r"outcomes.csv: column 'customer_id', rows 1 and 3: customer 'a' has two"):
-        readout.outcome_table(bad.assign(customer_id=["a", "b", "a"], revenue=0), "outcomes.csv")
+        campaign_tables.outcome_table(bad.assign(customer_id=["a", "b", "a"], revenue=0), "outcomes.csv")
     with pytest.raises(DataError, match=r"cohort.csv: row 2: group 'control' is neither contact nor holdout"):
-        readout.cohort_members(pd.DataFrame({"customer_id": [1, 2], "group": ["contact", "control"]}), "cohort.csv")
+        campaign_tables.cohort_members(pd.DataFrame({"customer_id": [1, 2], "group": ["contact", "control"]}), "cohort.csv")
     with pytest.raises(DataError, match="no customer of the cohort is in the outcomes"):
         readout.campaign_readout(_cohort(n=300, holdout=100), outcomes.assign(customer_id="zz" + outcomes["customer_id"]))
 
@@ -173,9 +174,9 @@ def test_cohort_then_readout_from_the_command_line(trained, tmp_path):
                                 "--out", str(tmp_path / "c.csv")], cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     cid = out.stdout.split("saved as cohort ")[1].split()[0]
-    members = readout.read_cohort(tmp_path / "c.csv")
+    members = campaign_tables.read_cohort(tmp_path / "c.csv")
     assert (members["group"] == "holdout").sum() > 0
-    outcomes, _ = readout.simulate_outcomes(members, 0.05, seed=1)
+    outcomes, _ = campaigns.simulate_outcomes(members, 0.05, seed=1)
     outcomes.to_csv(tmp_path / "o.csv", index=False)
     got = subprocess.run(cli + ["readout", "--cohort-id", cid, "--outcomes", str(tmp_path / "o.csv"),
                                 "--out", str(tmp_path / "r.json")], cwd=REPO, capture_output=True, text=True)
@@ -196,27 +197,27 @@ def test_outcomes_say_what_they_assumed():
     who spent nothing); buyers found from revenue, and revenue of non-buyers, are noted;
     "Customer ID" is found as the id."""
     t = pd.DataFrame({"Customer ID": ["a", "b", "c", "d"], "purchased": [1, 1, 0, 0], "revenue": [10, None, 0, 5]})
-    out = readout.outcome_table(t, "o.csv")
+    out = campaign_tables.outcome_table(t, "o.csv")
     assert out["revenue"].isna().all() and out["purchased"].tolist() == [1, 1, 0, 0]
     assert out.attrs["notes"] == ["column 'revenue': 1 buyers have no revenue (the first in row 2): revenue left "
                                   "out, conversion only"]
-    out = readout.outcome_table(t.assign(revenue=[10, 20, 0, 5]), "o.csv")
+    out = campaign_tables.outcome_table(t.assign(revenue=[10, 20, 0, 5]), "o.csv")
     assert out["revenue"].tolist() == [10, 20, 0, 5] and "1 customers not flagged as buyers have revenue" in \
         out.attrs["notes"][0]
-    out = readout.outcome_table(t.drop(columns="purchased").assign(revenue=[10, 0, None, 5]), "o.csv")
+    out = campaign_tables.outcome_table(t.drop(columns="purchased").assign(revenue=[10, 0, None, 5]), "o.csv")
     assert out["purchased"].tolist() == [1, 0, 0, 1] and out.attrs["notes"][0].startswith("no purchase flag column")
     members = _cohort(n=600, holdout=200)
-    outcomes, _ = readout.simulate_outcomes(members, 0.0, seed=0)
+    outcomes, _ = campaigns.simulate_outcomes(members, 0.0, seed=0)
     outcomes.loc[0, "revenue"] = np.nan  # as read: no revenue for one customer
     outcomes.loc[0, "purchased"] = 1
-    r = readout.campaign_readout(members, readout.outcome_table(outcomes, "o.csv"), n_boot=50)
+    r = readout.campaign_readout(members, campaign_tables.outcome_table(outcomes, "o.csv"), n_boot=50)
     assert "revenue_uplift" not in r["overall"] and any("conversion only" in n for n in r["notes"])
 
 
 def test_a_cohort_customer_the_run_never_scored_is_noted_not_put_in_a_band():
     members = _cohort(n=600, holdout=200)
     members.loc[0, ["segment_id", "propensity", "propensity_decile"]] = np.nan
-    outcomes, _ = readout.simulate_outcomes(members.fillna({"propensity": 0.2}), 0.0, seed=0)
+    outcomes, _ = campaigns.simulate_outcomes(members.fillna({"propensity": 0.2}), 0.0, seed=0)
     r = readout.campaign_readout(members, outcomes, n_boot=50, min_group=10)
     assert r["rows"]["with_outcome"] == 600
     assert any(n.startswith("1 cohort customers have no score in the run") for n in r["notes"])
@@ -235,14 +236,14 @@ def test_a_holdout_without_a_buyer_reads_out_and_saves_as_strict_json(tmp_path):
     are None (not NaN), the readout says so, and it saves as strict JSON."""
     import json
 
-    from core import runs
+    from core.runs import store
 
     members = _cohort(n=2000, holdout=40)
-    outcomes, _ = readout.simulate_outcomes(members, 0.0, seed=0)
+    outcomes, _ = campaigns.simulate_outcomes(members, 0.0, seed=0)
     outcomes.loc[outcomes["customer_id"].isin(members.loc[members["group"] == "holdout", "customer_id"]),
                  ["purchased", "revenue"]] = 0
     r = readout.campaign_readout(members, outcomes, sized_for=0.10, n_boot=50)
     assert r["power"]["power"] is None and r["power"]["detectable_lift"] is None and r["power"]["enough"] is None
     assert "cannot be computed" in readout.power_text(r["power"])
-    runs.write_json(tmp_path / "r.json", r)                    # allow_nan=False: a NaN would raise
+    store.write_json(tmp_path / "r.json", r)                    # allow_nan=False: a NaN would raise
     assert json.loads((tmp_path / "r.json").read_text())["power"]["power"] is None

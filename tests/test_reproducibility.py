@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from core import runs
+from core.runs import compare, store
 from tests.conftest import REPO, SMALL_SETTINGS_TOML
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
@@ -32,7 +32,7 @@ def _train(tmp_path, data, name, n_jobs, env):
                           "train", "--data", str(data)], cwd=REPO, env={**os.environ, **env},
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
-    return runs.load_run(artifacts).path
+    return store.load_run(artifacts).path
 
 
 @pytest.mark.slow
@@ -42,19 +42,19 @@ def test_two_trainings_in_separate_processes_with_different_threads_pools_and_cp
     one = _train(tmp_path, data, "one", 1, {v: "1" for v in THREAD_VARIABLES})
     two = _train(tmp_path, data, "two", 2, {v: "2" for v in THREAD_VARIABLES})
     # everything else is identical: JSON values, tables, the XGBoost model, the skops and array parts
-    assert runs.run_differences(one, two) == ["manifest.json.settings.n_jobs: 1 != 2"]
+    assert compare.run_differences(one, two) == ["manifest.json.settings.n_jobs: 1 != 2"]
 
     other = _train(tmp_path, data, "other_cpu", 2, {**{v: "2" for v in THREAD_VARIABLES}, **OTHER_CPU_ENV})
     # Another CPU rounds some sums in its own order: the fitted scaler's means and the
     # logistic baseline differ in their last bits (their skops files), and so may figures
     # computed from them, within 1e-9; every segment, size, label and projection point matches.
-    assert set(runs.run_differences(two, other, rel_tol=1e-9)) <= {
+    assert set(compare.run_differences(two, other, rel_tol=1e-9)) <= {
         "segmenter_preprocessor.skops: the fitted objects differ", "baseline.skops: the fitted objects differ"}
-    a, b = (runs.load_run(p.parents[1], p.name).segmenter() for p in (two, other))
+    a, b = (store.load_run(p.parents[1], p.name).segmenter() for p in (two, other))
     np.testing.assert_array_equal(a.assigner_.ref_labels_, b.assigner_.ref_labels_)
     np.testing.assert_array_equal(a.assigner_.ref_Z_, b.assigner_.ref_Z_)   # the quantised inputs: bit for bit
     # without a tolerance: the scored table (segments, propensity, reasons), the projection, the matrix
-    exact = runs.run_differences(two, other)
+    exact = compare.run_differences(two, other)
     assert not [d for d in exact if d.split(":")[0] in ("scored.parquet", "projection.parquet", "matrix.parquet")]
 
 
@@ -66,15 +66,15 @@ def test_a_umap_fit_gives_the_same_embedding_whatever_the_blas_threads_of_its_pr
     table's segments (bootstrap ARI 0.82 against 0.85). One epoch: the initialisation alone."""
     from threadpoolctl import threadpool_limits
 
-    from core.inputs import tables as data_mod
+    from core.inputs import validation
+    from core.inputs.shopsphere_spec import resolve_spec
     from core.inputs.synthetic import shopsphere
     from core.models.features import build_preprocessor, learn_categories
-    from core.inputs.spec import resolve_spec
     from core.models.segmentation import reducers
     from core.models.segmentation.neighbours import quantize
 
     spec = resolve_spec(None)
-    clean, _ = data_mod.validate(shopsphere.generate(50_000, seed=42), spec, require_target=True, source="t")
+    clean, _ = validation.validate(shopsphere.generate(50_000, seed=42), spec, require_target=True, source="t")
     cols = list(spec.segmentation_columns)
     Z = quantize(build_preprocessor(spec, cols, learn_categories(clean, spec), add_indicator=False)
                  .fit_transform(clean[cols]))

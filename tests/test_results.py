@@ -3,10 +3,10 @@ import json
 
 import pytest
 
-from core import runs
-from core.runs import results as R
 from core.cli import main
 from core.errors import DataError
+from core.runs import results as R
+from core.runs import store
 
 
 def test_a_misspelt_key_fails_at_load_naming_the_file_and_the_key(tmp_path):
@@ -26,9 +26,9 @@ def test_a_misspelt_key_fails_at_load_naming_the_file_and_the_key(tmp_path):
 
 
 def _run_folder(art, rid, manifest):
-    d = runs.runs_dir(art) / rid
+    d = store.runs_dir(art) / rid
     d.mkdir(parents=True)
-    for f in runs.RUN_FILES:
+    for f in store.RUN_FILES:
         (d / f).write_text("")
     (d / "manifest.json").write_text(json.dumps(manifest))
     return d
@@ -44,20 +44,20 @@ def test_a_run_of_another_format_is_refused_in_one_line(tmp_path, capsys, manife
     (tmp_path / "CURRENT").write_text(rid)
     with pytest.raises(DataError, match=f"run {rid} was written by another version of the product \\({shown}, "
                                         f"this version reads {R.RUN_FORMAT}\\): retrain it"):
-        runs.load_run(tmp_path)
+        store.load_run(tmp_path)
     data = tmp_path / "t.csv"
     data.write_text("customer_id\n1\n")
     assert main(["--artifacts", str(tmp_path), "score", "--data", str(data), "--out", str(tmp_path / "o.csv")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "retrain it (python -m core train)" in err
-    assert runs.run_history(tmp_path)["run_id"].tolist() == [rid]  # still listed, with blanks
+    assert store.run_history(tmp_path)["run_id"].tolist() == [rid]  # still listed, with blanks
 
 
 def test_a_run_folder_without_its_own_manifest_is_damaged(tmp_path):
     rid = "20261101-000000-abcdef"
     _run_folder(tmp_path, rid, {"run_id": "20261101-000000-000000", "run_format": R.RUN_FORMAT})
     with pytest.raises(DataError, match="is damaged"):
-        runs.load_run(tmp_path, rid)
+        store.load_run(tmp_path, rid)
 
 
 def test_train_replaces_a_current_run_of_another_format(trained, tmp_path, monkeypatch):
@@ -99,15 +99,14 @@ def test_retrain_on_another_data_set_is_refused_before_training(trained, tmp_pat
     code = main(["--artifacts", str(copy), "retrain", "--data", str(MARKETING), "--spec",
                  str(REPO / "configs" / "marketing_campaign.toml")])
     assert code == 2 and "of data set 'marketing_campaign', the champion" in capsys.readouterr().err
-    assert runs.list_runs(copy) == [run.run_id]  # nothing was trained
+    assert store.list_runs(copy) == [run.run_id]  # nothing was trained
 
 
 def test_a_damaged_names_file_falls_back_to_automatic_names_on_every_page(trained, tmp_path, monkeypatch):
     import shutil
 
-    from streamlit.testing.v1 import AppTest
-
     from conftest import REPO
+    from streamlit.testing.v1 import AppTest
 
     art, run = trained
     copy = tmp_path / "art"
@@ -119,8 +118,8 @@ def test_a_damaged_names_file_falls_back_to_automatic_names_on_every_page(traine
     for page in ("projection", "matrix", "cohort", "segments"):
         at.switch_page(f"pages/{page}.py").run()
         assert not at.exception, (page, at.exception)
-    from core.pipeline.scoring import ScoringModel
     from core.inputs.synthetic import shopsphere
+    from core.pipeline.scoring import ScoringModel
 
-    scored, _ = ScoringModel.load(runs.load_run(copy)).score(shopsphere.generate(200, seed=4))
+    scored, _ = ScoringModel.load(store.load_run(copy)).score(shopsphere.generate(200, seed=4))
     assert set(scored["segment_name"]) <= set(run.scoring().segment_names.values())

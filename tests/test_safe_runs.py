@@ -10,8 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from core import runs
 from core.errors import DataError
+from core.runs import store
 from tests.conftest import REPO
 
 
@@ -61,7 +61,7 @@ def test_a_planted_pickle_in_a_run_folder_is_refused_in_one_line_and_never_runs(
     art, folder, marker = copied
     (folder / "segmenter.joblib").write_bytes(pickle.dumps(_Payload(marker)))
     with pytest.raises(DataError, match=r"holds segmenter\.joblib, which no run holds .*refused"):
-        runs.load_run(art)
+        store.load_run(art)
     out = _score_cli(art, small_csv)
     assert out.returncode == 2
     assert len(out.stderr.strip().splitlines()) == 1 and "segmenter.joblib" in out.stderr
@@ -72,7 +72,7 @@ def test_a_planted_pickle_in_a_run_folder_is_refused_in_one_line_and_never_runs(
 def test_a_model_part_replaced_by_a_pickle_is_refused_and_never_runs(copied, small_csv, part):
     art, folder, marker = copied
     (folder / part).write_bytes(pickle.dumps(_Payload(marker)))
-    run = runs.load_run(art)
+    run = store.load_run(art)
     load = run.segmenter if part.startswith("segmenter") else run.baseline
     with pytest.raises(DataError, match=rf"{part} is not a skops file .*refused"):
         load()
@@ -89,7 +89,7 @@ def test_a_skops_file_naming_a_foreign_function_is_refused_before_anything_is_bu
     art, folder, marker = copied
     sio.dump(FunctionTransformer(os.system, kw_args={}), folder / "segmenter_preprocessor.skops")
     with pytest.raises(DataError, match=r"names types this product never saves \((posix|os)\.system"):
-        runs.load_run(art).segmenter()
+        store.load_run(art).segmenter()
     assert not marker.exists()
 
 
@@ -99,10 +99,10 @@ def test_an_array_file_holding_an_object_array_is_refused(copied):
         np.savez(fh, ref_Z=np.array([{"a": 1}], dtype=object))
     with pytest.raises(DataError, match=r"segmenter_reference\.npz is not an array file this product wrote \(it "
                                         r"holds Python objects"):
-        runs.load_run(art).segmenter()
+        store.load_run(art).segmenter()
     (folder / "segmenter_reference.npz").write_bytes(b"junk")
     with pytest.raises(DataError, match=r"segmenter_reference\.npz is not an \.npz array file: refused"):
-        runs.load_run(art).segmenter()
+        store.load_run(art).segmenter()
 
 
 @pytest.mark.parametrize("name", ["scored.parquet", "matrix.parquet", "metrics.json"])
@@ -112,12 +112,12 @@ def test_a_damaged_table_of_a_run_is_refused_before_it_is_used(copied, small_csv
     art, folder, _ = copied
     (folder / name).write_bytes(b"junk")
     with pytest.raises(DataError, match=re.escape(name) + r" cannot be read \(.*\): refused; retrain"):
-        runs.check_complete(runs.load_run(art))
+        store.check_complete(store.load_run(art))
     out = _score_cli(art, small_csv)
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and name in out.stderr
     if name.endswith(".parquet"):
         with pytest.raises(DataError, match=rf"{name.split('.')[0]}\.parquet cannot be read"):
-            runs.load_run(art).table(name.split(".")[0])
+            store.load_run(art).table(name.split(".")[0])
 
 
 def test_a_run_of_the_pickle_format_is_refused_as_another_version(copied):
@@ -128,7 +128,7 @@ def test_a_run_of_the_pickle_format_is_refused_as_another_version(copied):
     man["run_format"] = 2
     (folder / "manifest.json").write_text(json.dumps(man), encoding="utf-8")
     with pytest.raises(DataError, match="another version of the product .*retrain"):
-        runs.load_run(art)
+        store.load_run(art)
 
 
 @pytest.mark.parametrize("content", [b"garbage", b"{}", b"\x80\x04K\x01."])
@@ -136,14 +136,14 @@ def test_a_damaged_xgboost_model_is_refused_in_one_line(copied, small_csv, conte
     art, folder, marker = copied
     (folder / "xgboost.json").write_bytes(content)
     with pytest.raises(DataError, match=r"xgboost\.json is not an XGBoost model in JSON: refused"):
-        runs.load_run(art).booster()
+        store.load_run(art).booster()
     out = _score_cli(art, small_csv)
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and "xgboost.json" in out.stderr
 
 
 def test_a_model_part_scoring_never_loads_is_refused_too(copied, small_csv):
     """baseline.skops serves only the comparison at training; a pickle in its place is still
-    refused before a run is used (runs.check_complete checks every model part)."""
+    refused before a run is used (store.check_complete checks every model part)."""
     art, folder, marker = copied
     (folder / "baseline.skops").write_bytes(pickle.dumps(_Payload(marker)))
     out = _score_cli(art, small_csv)

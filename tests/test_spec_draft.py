@@ -5,14 +5,13 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import MARKETING
+
 from core import cli
-from core.inputs import tables
-from core.inputs import spec_draft
-from core.errors import DataError
-from core.inputs.spec import load_spec
 from core.activation.exports import csv_bytes, neutralise, write_table
+from core.errors import DataError
+from core.inputs import spec_draft, tables, validation
+from core.inputs.spec import load_spec
 
 
 def _export(n=300, seed=0) -> pd.DataFrame:
@@ -50,7 +49,7 @@ def test_the_marketing_table_drafts_a_spec_that_trains_unchanged(tmp_path):
     path.write_text(spec_draft.spec_toml(draft, "marketing_campaign.csv"), encoding="utf-8")
     back = load_spec(path)
     assert back == spec
-    clean, _ = tables.validate(df, back, require_target=True)
+    clean, _ = validation.validate(df, back, require_target=True)
     assert len(clean) == 2240 and clean["Response"].sum() == 334
     text = path.read_text()
     assert "Dt_Customer" not in draft.notes   # some dates have a day above 12: the order is certain
@@ -65,9 +64,9 @@ def test_a_table_without_an_id_gets_row_numbers(tmp_path):
     df = _export()
     draft = spec_draft.draft_spec(df, source="export.csv")
     assert draft.spec.id_from_row and draft.spec.target == "Converted"
-    clean, quality = tables.validate(df, draft.spec, require_target=True)
+    clean, quality = validation.validate(df, draft.spec, require_target=True)
     assert clean[draft.spec.id_column].tolist()[:3] == ["1", "2", "3"] and clean[draft.spec.id_column].iloc[-1] == "300"
-    notes = tables.quality_notes(quality, {}, training=True)
+    notes = validation.quality_notes(quality, {}, training=True)
     assert any("no id column: the row number (1-based" in n for n in notes)
     assert any("'Total Spend': 300 value(s) written with a currency sign" in n for n in notes)
     assert clean["Total Spend"].iloc[0] == pytest.approx(float(df["Total Spend"].iloc[0].strip("$").replace(",", "")))
@@ -89,8 +88,8 @@ def test_windows_1252_and_latin1_files_are_read_and_said(tmp_path):
         p.write_bytes(frame.to_csv(index=False, sep=";").encode(enc))
         back = tables.read_table(p)
         assert back.attrs["encoding"] == name and back["Région"].tolist() == frame["Région"].tolist()
-        _, quality = tables.validate(back, spec_draft.draft_spec(back).spec, require_target=True)
-        assert any(f"read as {name} text" in n for n in tables.quality_notes(quality, {}))
+        _, quality = validation.validate(back, spec_draft.draft_spec(back).spec, require_target=True)
+        assert any(f"read as {name} text" in n for n in validation.quality_notes(quality, {}))
     # a byte that Windows-1252 leaves undefined (0x81) is read as Latin-1, never a crash
     (tmp_path / "odd.csv").write_bytes(b"a,Converted\n\x81x,1\ny,0\n")
     assert tables.read_table(tmp_path / "odd.csv").attrs["encoding"] == "Latin-1 (ISO-8859-1)"
@@ -183,9 +182,8 @@ def test_spec_draft_command_writes_a_spec_train_accepts(tmp_path, capsys):
 
 
 def test_admin_drafts_a_spec_for_a_table_no_spec_fits(tmp_path, monkeypatch):
-    from streamlit.testing.v1 import AppTest
-
     from conftest import REPO
+    from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv("SHOPSPHERE_ARTIFACTS", str(tmp_path / "art"))
     monkeypatch.chdir(REPO)
@@ -235,7 +233,7 @@ def test_draft_checks_named_by_what_the_data_shows(tmp_path, capsys):
 
 
 def test_the_run_folders_csv_is_neutralised_too(tmp_path):
-    from core.runs import write_run_table
+    from core.runs.store import write_run_table
 
     imp = pd.DataFrame({"feature": [ATTACK, "age"], "mean_abs_shap": [-0.25, 0.5]})
     back = pd.read_csv(write_run_table(tmp_path, "importance", imp))

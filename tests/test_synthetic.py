@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from core.inputs.shopsphere_spec import shopsphere_spec
 from core.inputs.synthetic import shopsphere
-from core.inputs.spec import shopsphere_spec
 
 
 @pytest.fixture(scope="module")

@@ -209,7 +209,7 @@ class Database:
         return len(rows)
 
     def write_cohort(self, export: pd.DataFrame, name: str, run_id: str, filters: dict) -> str:
-        """Save a cohort (:func:`core.activation.playbook.cohort_export`: ``customer_id`` and ``group``)
+        """Save a cohort (:func:`core.activation.cohorts.cohort_export`: ``customer_id`` and ``group``)
         with its name, run and the filters that made it (JSON-safe dict: segments,
         propensity range, feature filters, holdout design). Its id is a hash of all of them,
         so saving the same cohort twice gives the same rows. Names are unique: a sync tool
@@ -432,36 +432,21 @@ def connect(settings) -> Database:
     return Database(database_url(settings))
 
 
-def run_scores(run) -> pd.DataFrame:
-    """A run's scoring of its training table as :meth:`Database.write_scores` takes it: the
-    scored table with ``run_id`` and ``scored_at`` (the run's creation time); for a run of
-    stacked snapshots (a log), each customer once, as of the latest cutoff."""
-    from core.activation import playbook
-
-    scored = run.table("scored")
-    scored, _, _ = playbook.latest_snapshot(scored)
-    return scored.assign(run_id=run.run_id, scored_at=run.manifest().created_at)
-
-
-def write_scoring(settings, scored: pd.DataFrame) -> str:
-    """Write one scoring to the settings' database (:func:`connect`), ``current_run`` set to
-    the runs folder's current run in the same transaction. Returns a one-line message
-    ("wrote 240,000 scores of run R to URL"). Raises DataError as :class:`Database`."""
-    from core import runs
-
+def write_scoring(settings, scored: pd.DataFrame, current_run: str | None) -> str:
+    """Write one scoring to the settings' database (:func:`connect`), ``current_run`` (the
+    runs folder's current run id, or None) recorded in the same transaction. Returns a
+    one-line message ("wrote 240,000 scores of run R to URL"). Raises DataError as
+    :class:`Database`."""
     with connect(settings) as db:
-        n = db.write_scores(scored, runs.current_run_id(settings.artifacts_dir))
+        n = db.write_scores(scored, current_run)
     return f"wrote {n:,} scores of run {scored['run_id'].iloc[0]} to {db.shown} (table scores)"
 
 
-def sync_current(settings) -> str | None:
-    """Record the runs folder's current run in the settings' database (after a promote or
-    a roll back), when ``write_database`` is on and there is a current run. Returns a
-    one-line message, or None when nothing was written. Raises DataError as
+def sync_current(settings, rid: str | None) -> str | None:
+    """Record ``rid``, the runs folder's current run, in the settings' database (after a
+    promote or a roll back), when ``write_database`` is on and there is a current run.
+    Returns a one-line message, or None when nothing was written. Raises DataError as
     :class:`Database`."""
-    from core import runs
-
-    rid = runs.current_run_id(settings.artifacts_dir)
     if not settings.write_database or rid is None:
         return None
     with connect(settings) as db:

@@ -37,8 +37,8 @@ from dataclasses import replace as dataclasses_replace
 import numpy as np
 import pandas as pd
 
-from core.inputs import tables as data_mod
 from core.errors import DataError
+from core.inputs import validation
 from core.inputs.spec import ColumnSpec, DatasetSpec
 
 #: Most levels a text column may have to be drafted as categorical (beyond: ignored as
@@ -130,7 +130,7 @@ def _binary_values(s: pd.Series) -> bool:
         return False
     if v.dtype == bool:
         return True
-    mapped = data_mod.binary_numbers(v)
+    mapped = validation.binary_numbers(v)
     return bool(mapped.isin([0, 1]).all()) and mapped.nunique() == 2
 
 
@@ -159,7 +159,7 @@ def _kind(name: str, s: pd.Series) -> tuple[str | None, str, dict]:
         return "binary", "", {}
     if s.dtype.kind in "Mm":
         return "date", "", {}
-    num, converted = (pd.to_numeric(s, errors="coerce"), 0) if s.dtype.kind in "biuf" else data_mod.to_number(s)
+    num, converted = (pd.to_numeric(s, errors="coerce"), 0) if s.dtype.kind in "biuf" else validation.to_number(s)
     is_number = bool((num.notna() | s.isna()).all())
     if not is_number:
         fmt = _date_format(s)
@@ -238,7 +238,7 @@ def find_id(df: pd.DataFrame, given: str | None = None, target: str | None = Non
 
 def find_target(df: pd.DataFrame, given: str | None = None, source: str = "table") -> str:
     """The target column of ``df``: ``given`` (checked present), else the one two-valued
-    column (:func:`core.inputs.tables.binary_numbers`) named like a response, purchase, conversion
+    column (:func:`core.inputs.validation.binary_numbers`) named like a response, purchase, conversion
     or churn (:data:`TARGET_WORDS`). Raises DataError when ``given`` is missing, or when
     two columns or none fit."""
     if given:
@@ -268,7 +268,7 @@ def draft_spec(df: pd.DataFrame, *, target: str | None = None, id_column: str | 
     name : the data set's name in the spec.
     source : the file, for messages.
 
-    Returns a :class:`Draft`; its spec passes :func:`core.inputs.tables.validate` on ``df``.
+    Returns a :class:`Draft`; its spec passes :func:`core.inputs.validation.validate` on ``df``.
 
     Raises
     ------

@@ -28,9 +28,11 @@ in ``tests/test_log.py``.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import betaln, gammaln, hyp2f1
 
@@ -176,3 +178,60 @@ class GammaGamma:
         population mean ``p gamma / (q - 1)`` for customers without repeat purchases."""
         x, m = np.asarray(x, float), np.nan_to_num(np.asarray(mean_spend, float))
         return self.p * (self.gamma + x * m) / (self.p * x + self.q - 1)
+
+
+#: The most customers BG/NBD and Gamma-Gamma are fitted on at one cutoff: a seeded random
+#: sample beyond that (their four and three parameters are population figures; the standard
+#: errors at 100,000 customers are about 1% of the values). Scoring uses every customer.
+MAX_FIT_CUSTOMERS = 100_000
+
+
+def _fit_rows(mask: np.ndarray, cutoff: int) -> np.ndarray:
+    """Indices of the rows of ``mask`` to fit on: all, or :data:`MAX_FIT_CUSTOMERS` drawn
+    at random with the cutoff's day number as the seed (the same rows on every run)."""
+    rows = np.flatnonzero(mask)
+    if len(rows) <= MAX_FIT_CUSTOMERS:
+        return rows
+    return np.sort(np.random.default_rng(cutoff).choice(rows, MAX_FIT_CUSTOMERS, replace=False))
+
+
+def fit_at_cutoffs(frequency: np.ndarray, recency: np.ndarray, tenure: np.ndarray, spend_mean: np.ndarray,
+                   cutoff_days: np.ndarray, horizon: int) -> tuple[pd.DataFrame, dict[int, dict]]:
+    """BG/NBD and Gamma-Gamma fitted at each cutoff on the histories before it (no labels),
+    for the rows of a snapshot table (arrays of shape (n,): purchase days ``frequency``,
+    days since the last and the first purchase ``recency`` and ``tenure``, mean spend per
+    purchase day ``spend_mean`` in the log's currency, each row's cutoff day number). Each
+    cutoff's fit starts where the previous cutoff's ended.
+
+    Returns
+    -------
+    columns : DataFrame of shape (n, 4): ``bgnbd_p_alive`` (P(alive)), ``bgnbd_expected``
+        (expected purchases in the next ``horizon`` days), ``_bgnbd_p`` (exact P(at least
+        one purchase in the horizon), the peer's score) and ``_expected_spend`` (Gamma-Gamma
+        expected spend per purchase; the customer's mean where Gamma-Gamma cannot be fitted).
+    fits : ``{cutoff day: {"bgnbd": parameters, "gamma_gamma": parameters or None}}``.
+    """
+    x = np.asarray(frequency, float) - 1
+    T = np.asarray(tenure, float)
+    t_x = T - np.asarray(recency, float)
+    spend_mean = np.asarray(spend_mean, float)
+    cut_day = np.asarray(cutoff_days)
+    p_alive, expected, p_buy, spend = (np.full(len(x), np.nan) for _ in range(4))
+    fits, start = {}, (1.0, 1.0, 1.0, 1.0)
+    for cut in sorted(set(cut_day)):
+        m = cut_day == cut
+        fit = _fit_rows(m, int(cut))
+        bg = BGNBD.fit(x[fit], t_x[fit], T[fit], start=start)  # started where the previous cutoff ended
+        start = (bg.r, bg.alpha, bg.a, bg.b)
+        p_alive[m] = bg.p_alive(x[m], t_x[m], T[m])
+        expected[m] = bg.expected_purchases(x[m], t_x[m], T[m], horizon)
+        p_buy[m] = bg.p_buy(x[m], t_x[m], T[m], horizon)
+        try:
+            gg = GammaGamma.fit(x[fit], spend_mean[fit])
+            spend[m] = gg.expected_spend(x[m], spend_mean[m])
+        except ValueError:
+            gg = None
+            spend[m] = spend_mean[m]
+        fits[int(cut)] = {"bgnbd": dataclasses.asdict(bg), "gamma_gamma": None if gg is None else dataclasses.asdict(gg)}
+    return pd.DataFrame({"bgnbd_p_alive": p_alive, "bgnbd_expected": expected, "_bgnbd_p": p_buy,
+                         "_expected_spend": spend}), fits

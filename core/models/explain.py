@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from core.models.fastshap import TreeShapPatterns
 from core.inputs.spec import DatasetSpec
+from core.models.fastshap import TreeShapPatterns
 
 
 def shap_values(booster: xgb.Booster, X: pd.DataFrame, n_trees: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -218,5 +218,7 @@ def agreement_with_treeshap(booster: xgb.Booster, n_trees: int, explainer: TreeS
     return {"rows": int(len(X)), "top3_agreement": float((top(ref, 3) == top(mine, 3)).all(axis=1).mean()),
             "top1_agreement": float((top(ref, 1) == top(mine, 1)).all(axis=1).mean()),
             "max_abs_diff": float(np.abs(ref - mine).max()) if len(X) else 0.0,
-            "method": "exact TreeSHAP per decision pattern (core.models.fastshap) vs XGBoost pred_contribs"}
+            # the label runs have carried since before core/ was cut into packages (the module is
+            # core.models.fastshap now): kept as it was, so that the same training gives the same run
+            "method": "exact TreeSHAP per decision pattern (core.fastshap) vs XGBoost pred_contribs"}
 

@@ -1,6 +1,6 @@
 """Preprocessing shared by the models; the same code serves training and scoring.
 
-Two views of a validated table (see :func:`core.inputs.tables.validate`):
+Two views of a validated table (see :func:`core.inputs.validation.validate`):
 
 - :func:`model_frame` for XGBoost: numeric columns as float64 with NaN for missing (XGBoost
   learns a default direction per split), categorical columns as ``pandas.Categorical``

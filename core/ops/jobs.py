@@ -23,12 +23,12 @@ fraction) -> ``done`` (the run id, or the scored file) | ``failed`` (one line) |
 restarted, ``kill -9``) is marked ``interrupted`` by :func:`refresh`, which compares the
 process id and its start time (psutil) with those the job recorded, so a reused process id
 is not taken for the job. Nothing is lost either way: training writes a run only when it
-is complete (:func:`core.runs.save_run`), so a job that ends early leaves the current
+is complete (:func:`core.runs.store.save_run`), so a job that ends early leaves the current
 run as it was.
 
 One training at a time per runs folder: :func:`start` refuses a training while another
 training job is queued or running, or while a training holds the runs folder's lock
-(:func:`core.runs.training_lock`, from the CLI say), naming who and since when.
+(:func:`core.runs.lock.training_lock`, from the CLI say), naming who and since when.
 """
 from __future__ import annotations
 
@@ -46,9 +46,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+from core.errors import DataError
 from core.runs import results as R
 from core.settings import Settings, settings_from_dict
-from core.errors import DataError
 
 JOBS = "jobs"
 KINDS = ("train", "score")
@@ -269,14 +269,14 @@ def log_text(artifacts: Path, job_id: str, tail: int = 200) -> str:
 
 
 def _refuse_second_training(artifacts: Path) -> None:
-    from core import runs
+    from core.runs import lock
 
     job = active_training(artifacts)
     if job is not None:
         raise DataError(f"a training is already running in {artifacts}: job {job.job_id} ({job.label}), started by "
                         f"{job.requested_by} at {job.created_at}, {job.status}"
                         + (f" ({job.step})" if job.step else "") + "; wait for it or cancel it on the Admin page")
-    holder = runs.training_lock_holder(artifacts)
+    holder = lock.training_lock_holder(artifacts)
     if holder is not None:
         raise DataError(f"a training is already running in {artifacts}: {holder}; wait for it to finish")
 
@@ -437,20 +437,20 @@ def _run_training(job: Job, settings: Settings, folder: Path, progress) -> dict:
 
 
 def _run_scoring(job: Job, settings: Settings, folder: Path, progress) -> dict:
-    from core.inputs import tables as data_mod
-    from core import runs
-    from core.inputs.tables import quality_notes
-    from core.pipeline.scoring import OUTPUT_NAMES, ScoringModel
     from core.activation.exports import neutralise, write_table
+    from core.inputs import tables
+    from core.inputs.validation import quality_notes
+    from core.pipeline.scoring import OUTPUT_NAMES, ScoringModel
+    from core.runs import store
 
     p = job.params
-    run = runs.load_run(settings.artifacts_dir, p.get("run_id"))
+    run = store.load_run(settings.artifacts_dir, p.get("run_id"))
     progress(0.02, f"loading run {run.run_id}")
     model = ScoringModel.load(run)
     name = p.get("name") or Path(p["data"]).name
     progress(0.05, f"reading {name}")
     try:
-        table = data_mod.read_table(p["data"], model.spec)
+        table = tables.read_table(p["data"], model.spec)
     except DataError as exc:  # name the file as the person knows it, not the server's copy
         raise DataError(str(exc).replace(str(p["data"]), name)) from None
     scored, report = model.score(table, source=name, n_jobs=settings.n_jobs,
@@ -467,7 +467,7 @@ def _run_scoring(job: Job, settings: Settings, folder: Path, progress) -> dict:
 
         progress(0.96, "writing the scores to the activation database")
         try:
-            notes.append(database.write_scoring(settings, scored))
+            notes.append(database.write_scoring(settings, scored, store.current_run_id(settings.artifacts_dir)))
         except DataError as exc:
             notes.append(f"warning: {exc}; the scored file was written")
     return {"run_id": run.run_id, "output": str(folder / "scored.csv"), "notes": notes,

@@ -105,7 +105,7 @@ def drift_report(train: pd.DataFrame, new: pd.DataFrame, spec, train_scored: pd.
     Parameters
     ----------
     train, new : validated feature tables (the run's ``features.parquet``, and the new
-        table after :func:`core.inputs.tables.validate`) with the spec's feature columns.
+        table after :func:`core.inputs.validation.validate`) with the spec's feature columns.
     spec : the run's :class:`~core.inputs.spec.DatasetSpec`.
     train_scored, new_scored : optional scored tables (``propensity``, ``segment_id``) for
         the score's PSI and the segment-share shift.
@@ -221,7 +221,7 @@ def backtest(scores: pd.DataFrame, outcomes: pd.DataFrame, target: str, id_colum
 
 
 def drift_against_run(run, df: pd.DataFrame, source: str = "table", n_jobs: int = 2) -> dict:
-    """Drift of a new table against the table run ``run`` (a :class:`core.runs.Run`)
+    """Drift of a new table against the table run ``run`` (a :class:`core.runs.store.Run`)
     was trained on (:func:`drift_report`): every feature's PSI, the score's PSI and the
     segment-share shift, the new table being validated once and scored with the run.
 

@@ -7,15 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from core.models.segmentation import continuity
+from core.errors import DataError
+from core.inputs.shopsphere_spec import resolve_spec
 from core.models import evaluation
-from core import runs
+from core.models.segmentation import continuity
+from core.pipeline.scoring import ScoringModel, run_scores
+from core.pipeline.training import Progress, train, train_log
+from core.runs import champions, reports, store
 from core.runs import results as R
 from core.settings import Settings
-from core.errors import DataError
-from core.inputs.spec import resolve_spec
-from core.pipeline.scoring import ScoringModel
-from core.pipeline.training import Progress, train, train_log
 
 
 def promotion_decision(champion: dict, challenger: dict, tolerance: float, auto_promote: bool,
@@ -71,10 +71,10 @@ def retrain(data_path: str | Path | None, spec_path: str | Path | None, settings
         :func:`core.pipeline.training.train` raises (the champion stays current).
     """
     artifacts = settings.artifacts_dir
-    champ_id = runs.current_run_id(artifacts)
+    champ_id = store.current_run_id(artifacts)
     if champ_id is None:
         raise DataError(f"no current run in {artifacts} to challenge: train one first (python -m core train)")
-    champion = runs.load_run(artifacts, champ_id)
+    champion = store.load_run(artifacts, champ_id)
     name, champ_name = _dataset_name(spec_path, log), champion.spec().name
     if name != champ_name:  # refused before training, not after
         raise DataError(f"the new table is of data set '{name}', the champion {champ_id} of '{champ_name}': retrain on "
@@ -112,7 +112,7 @@ def retrain(data_path: str | Path | None, spec_path: str | Path | None, settings
     statuses = list(link.status.values())
     moves = continuity.transition_summary(link.transitions)
     if decision == "promoted":
-        runs.promote(artifacts, challenger.run_id)
+        champions.promote(artifacts, challenger.run_id)
     report = R.RetrainReport.from_dict({
         "champion": champ_id, "challenger": challenger.run_id, "test_rows": int(test.sum()),
         "metrics": metrics, "champion_on_new_data": on_new,
@@ -123,7 +123,7 @@ def retrain(data_path: str | Path | None, spec_path: str | Path | None, settings
         "not_worse": not_worse, "tolerance": tol, "auto_promote": settings.auto_promote,
         "decision": decision, "why": why, "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")},
         "retrain report")
-    path = runs.save_monitoring(artifacts, challenger.run_id, "retrain", report.to_json())
+    path = reports.save_monitoring(artifacts, challenger.run_id, "retrain", report.to_json())
     return report.model_copy(update={"report_path": str(path)})
 
 
@@ -134,7 +134,7 @@ class TrainOutcome:
     scores in the activation database (``database``: one line, ``database_error``: why they
     could not be written; the run and its files are saved either way)."""
 
-    run: runs.Run
+    run: store.Run
     retrain: R.RetrainReport | None = None
     database: str | None = None
     database_error: str | None = None
@@ -158,16 +158,16 @@ def train_or_retrain(data_path: str | Path | None, spec_path: str | Path | None,
         As :func:`core.pipeline.training.train` and :func:`retrain`.
     """
     artifacts = settings.artifacts_dir
-    current = runs.current_run_id(artifacts)
+    current = store.current_run_id(artifacts)
     try:  # a current run that cannot be read (another version, damaged) is no champion to compare with
-        champion = runs.load_run(artifacts, current) if current else None
+        champion = store.load_run(artifacts, current) if current else None
         if champion is not None:
             champion.spec()
     except DataError:
         champion = None
     if champion is not None and champion.spec().name == _dataset_name(spec_path, log):
         report = retrain(data_path, spec_path, settings, progress, log, sheet)
-        outcome = TrainOutcome(runs.load_run(artifacts, report.challenger), report)
+        outcome = TrainOutcome(store.load_run(artifacts, report.challenger), report)
     elif log:
         outcome = TrainOutcome(train_log(data_path, spec_path, settings, progress))
     else:
@@ -186,7 +186,7 @@ def publish(outcome: TrainOutcome, settings: Settings, progress: Progress | None
     if progress:
         progress(1.0, f"writing the run's scores to {database.shown_url(database.database_url(settings))}")
     try:
-        outcome.database = database.write_scoring(settings, database.run_scores(outcome.run))
+        outcome.database = database.write_scoring(settings, run_scores(outcome.run), store.current_run_id(settings.artifacts_dir))
     except DataError as exc:
         outcome.database_error = f"{exc}; the run and its files are saved"
     return outcome

@@ -15,9 +15,9 @@ from pathlib import Path
 import pandas as pd
 from distributed import WorkerPlugin
 
-from core import runs
 from core.errors import DataError, first_line
 from core.pipeline.scoring import ScoringModel
+from core.runs import store
 
 #: Name of the worker plugin that holds a worker's scoring model.
 PLUGIN = "shopsphere-scoring-model"
@@ -32,7 +32,7 @@ class _RunOnWorker(WorkerPlugin):
 
     def setup(self, worker) -> None:
         """Load the run's scoring model (called by distributed on each worker)."""
-        self.model = ScoringModel.load(runs.Run(Path(self.run_path)))
+        self.model = ScoringModel.load(store.Run(Path(self.run_path)))
 
 
 def _score_partition(part: pd.DataFrame, scored_at: str, n_jobs: int) -> pd.DataFrame:

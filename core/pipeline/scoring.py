@@ -14,13 +14,12 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 
-from core.inputs import tables as data_mod
-from core.models import evaluation
-from core.models import explain
-from core.models import propensity
-from core import runs
+from core.activation import cohorts
 from core.errors import DataError
+from core.inputs import validation
 from core.inputs.spec import DatasetSpec, spec_hash
+from core.models import evaluation, explain, propensity
+from core.runs import store
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +70,7 @@ class ScoringModel:
     objects are never hashed or copied per request.
     """
 
-    def __init__(self, run: runs.Run, spec: DatasetSpec, scoring, segmenter, models: propensity.PropensityModels):
+    def __init__(self, run: store.Run, spec: DatasetSpec, scoring, segmenter, models: propensity.PropensityModels):
         self.run = run
         self.run_id = run.run_id
         self.spec = spec
@@ -84,7 +83,7 @@ class ScoringModel:
     def segment_names(self) -> dict[int, str]:
         """``{segment_id: name}``, hand-set names winning; read at each call, so a name set
         after the model was loaded is used. A damaged names file (see
-        :func:`core.runs.display_names`) gives the automatic names, with a warning logged:
+        :func:`core.runs.names.display_names`) gives the automatic names, with a warning logged:
         a scoring job does not fail over display names."""
         try:
             return self.run.segment_names()
@@ -93,13 +92,13 @@ class ScoringModel:
             return self.scoring.segment_names
 
     @classmethod
-    def load(cls, run: runs.Run, spec: DatasetSpec | None = None) -> "ScoringModel":
+    def load(cls, run: store.Run, spec: DatasetSpec | None = None) -> "ScoringModel":
         """Read a saved run's scoring objects (formats that run no code: :mod:`core.runs.safeformat`).
 
         ``spec``: the spec the caller means to score with; refused (DataError) when it is
         not the spec the run was trained on (the run stores its spec's hash); an incomplete
-        or damaged run is refused too (:func:`core.runs.check_complete`)."""
-        runs.check_complete(run)
+        or damaged run is refused too (:func:`core.runs.store.check_complete`)."""
+        store.check_complete(run)
         sc = run.scoring()
         run_spec = run.spec()
         if spec is not None and sc.spec_hash != spec_hash(spec):
@@ -122,9 +121,9 @@ class ScoringModel:
         return self._explainer
 
     def validate(self, df: pd.DataFrame, source: str = "table") -> tuple[pd.DataFrame, dict]:
-        """``df`` validated against the run's spec for scoring (:func:`core.inputs.tables.validate`,
+        """``df`` validated against the run's spec for scoring (:func:`core.inputs.validation.validate`,
         no target, the run's reference date): ``(clean, quality)``. Raises DataError."""
-        return data_mod.validate(df, self.spec, require_target=False, source=source,
+        return validation.validate(df, self.spec, require_target=False, source=source,
                                  reference_date=self.scoring.reference_date)
 
     def score(self, df: pd.DataFrame, source: str = "table", n_jobs: int = 2,
@@ -199,7 +198,16 @@ class ScoringModel:
                      "timings_s": {k: round(v, 3) for k, v in timings.items()}}
 
 
-def score(df: pd.DataFrame, run: runs.Run, source: str = "table", spec: DatasetSpec | None = None,
+def score(df: pd.DataFrame, run: store.Run, source: str = "table", spec: DatasetSpec | None = None,
           n_jobs: int = 2) -> tuple[pd.DataFrame, dict]:
     """Score a table with a saved run: ``ScoringModel.load(run, spec).score(df, source)``."""
     return ScoringModel.load(run, spec).score(df, source, n_jobs)
+
+
+def run_scores(run) -> pd.DataFrame:
+    """A run's scoring of its training table as :meth:`core.activation.database.Database.write_scores` takes it: the
+    scored table with ``run_id`` and ``scored_at`` (the run's creation time); for a run of
+    stacked snapshots (a log), each customer once, as of the latest cutoff."""
+    scored = run.table("scored")
+    scored, _, _ = cohorts.latest_snapshot(scored)
+    return scored.assign(run_id=run.run_id, scored_at=run.manifest().created_at)

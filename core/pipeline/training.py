@@ -1,4 +1,4 @@
-"""Training a run: a short sequence of named steps, then one :func:`core.runs.save_run`.
+"""Training a run: a short sequence of named steps, then one :func:`core.runs.store.save_run`.
 
 Each step is a function that takes data and settings and returns a typed result; none
 touches the disk (the previous run is read before the steps, the run written after them):
@@ -30,22 +30,19 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import adjusted_rand_score
 
-from core.models.segmentation import continuity
-from core.models import evaluation
-from core.models import explain
 from core.activation import playbook
-from core.models.segmentation import profiling
-from core.models import propensity
-from core import runs
+from core.errors import DataError
+from core.inputs import tables, validation
+from core.inputs.shopsphere_spec import resolve_spec
+from core.inputs.spec import DatasetSpec, spec_hash
 from core.inputs.synthetic import shopsphere
-from core.inputs import tables as data_mod
+from core.models import evaluation, explain, propensity
+from core.models.features import learn_categories
+from core.models.segmentation import Segmenter, continuity, profiling
+from core.pipeline.scoring import expected_spend, scored_frame
+from core.runs import champions, lock, store
 from core.runs import results as R
 from core.settings import Settings
-from core.errors import DataError
-from core.models.features import learn_categories
-from core.inputs.spec import DatasetSpec, resolve_spec, spec_hash
-from core.pipeline.scoring import expected_spend, scored_frame
-from core.models.segmentation import Segmenter
 
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
@@ -115,12 +112,12 @@ class ScoredTable:
 
 def load_table(data_path: str | Path, spec: DatasetSpec, progress: Progress, sheet: str | None = None) -> LoadedTable:
     """Read and validate the training table (:func:`core.inputs.tables.read_table`, ``sheet`` of a
-    workbook; :func:`core.inputs.tables.validate` with the target) and hash it as read. Raises
+    workbook; :func:`core.inputs.validation.validate` with the target) and hash it as read. Raises
     DataError."""
     progress(0.02, f"reading {data_path}")
-    raw = data_mod.read_table(data_path, spec, sheet)
-    clean, quality = data_mod.validate(raw, spec, require_target=True, source=str(data_path))
-    data_hash = data_mod.frame_hash(raw)
+    raw = tables.read_table(data_path, spec, sheet)
+    clean, quality = validation.validate(raw, spec, require_target=True, source=str(data_path))
+    data_hash = tables.frame_hash(raw)
     return LoadedTable(clean, quality, data_hash, str(data_path), clean[spec.target].to_numpy(int))
 
 
@@ -133,11 +130,12 @@ def load_log(log_path: str | Path, log_spec, progress: Progress) -> tuple[Loaded
     Raises DataError for a bad log, too short a log, a cutoff outside it, or overlapping
     windows."""
     from core.inputs import log
+    from core.pipeline import log_table
 
     progress(0.02, f"reading the log {log_path}")
     raw = log.read_log(log_path, log_spec)
     ev, notes = log.events(raw, log_spec, str(log_path))
-    lines, raw_hash = int(len(raw)), data_mod.frame_hash(raw)
+    lines, raw_hash = int(len(raw)), tables.frame_hash(raw)
     del raw  # the events hold what the features need (at 10 million lines the log as read is 1.6 GB)
     cuts = log.cutoff_days(log_spec, int(ev["day"].min()), int(ev["day"].max()))
     try:
@@ -146,8 +144,8 @@ def load_log(log_path: str | Path, log_spec, progress: Progress) -> tuple[Loaded
         raise DataError(f"{log_path}: {exc}") from None
     progress(0.03, f"snapshots at {len(cuts)} cutoffs: " + "; ".join(windows))
     attrs = log.read_attributes(log_spec)
-    table, spec, summary = log.snapshot_table(ev, log_spec, cuts, attrs)
-    clean, quality = data_mod.validate(table, spec, require_target=True, source=str(log_path))
+    table, spec, summary = log_table.snapshot_table(ev, log_spec, cuts, attrs)
+    clean, quality = validation.validate(table, spec, require_target=True, source=str(log_path))
     origin = {"kind": "log", "path": str(log_path), "lines": lines, "events": int(len(ev)),
               "customers": int(ev["customer_id"].nunique()), "first_day": log.day_iso(int(ev["day"].min())),
               "last_day": log.day_iso(int(ev["day"].max())), "windows": windows, "notes": notes,
@@ -171,6 +169,19 @@ def judge_candidates(table: LoadedTable, spec: DatasetSpec, split: Split, catego
     if verdict["keep"]:
         return spec
     return dataclasses.replace(spec, columns=tuple(c for c in spec.columns if c.name not in names))
+
+
+def previous_segmentation(artifacts: Path, dataset: str) -> continuity.PreviousSegmentation | None:
+    """The segmentation of the run a new run of ``dataset`` continues
+    (:func:`core.runs.store.previous_run`), read before training starts; None when there is
+    none."""
+    prev = store.previous_run(artifacts, dataset)
+    if prev is None:
+        return None
+    profiles = prev.profiles()
+    ids = [p.segment_id for p in profiles]
+    return continuity.PreviousSegmentation(prev.run_id, prev.segmenter(), ids, {p.segment_id: p.name for p in profiles},
+                                prev.continuity().next_id, prev.table("scored")[["customer_id", "segment_id"]])
 
 
 def split_and_guard(table: LoadedTable, spec: DatasetSpec, settings: Settings) -> Split:
@@ -374,8 +385,8 @@ def per_snapshot_figures(clean: pd.DataFrame, spec: DatasetSpec, rows: np.ndarra
 
 def assemble(table: LoadedTable, spec: DatasetSpec, categories: dict, settings: Settings, segments: Segments,
              models: propensity.PropensityModels, metrics: dict, explanation: Explanation, scored: ScoredTable,
-             timings: dict) -> runs.RunArtifacts:
-    """The run as :func:`core.runs.save_run` writes it: typed results and tables."""
+             timings: dict) -> store.RunArtifacts:
+    """The run as :func:`core.runs.store.save_run` writes it: typed results and tables."""
     clean, seg = table.clean, segments.segmenter
     seg_info = dict(seg.fit_info_)
     if "_persona" in clean:
@@ -391,7 +402,7 @@ def assemble(table: LoadedTable, spec: DatasetSpec, categories: dict, settings: 
     proj = seg.projection_.copy()
     proj["customer_id"] = clean[spec.id_column].to_numpy()[proj["row"]]
     proj = proj.merge(scored.scored[["customer_id", "segment_id", "segment_name", "propensity"]], on="customer_id")
-    return runs.RunArtifacts(
+    return store.RunArtifacts(
         booster=models.booster, baseline=models.baseline, segmenter=seg,
         scoring=R.ScoringInfo.from_dict({
             "feature_names": models.feature_names, "categories": categories,
@@ -409,19 +420,19 @@ def assemble(table: LoadedTable, spec: DatasetSpec, categories: dict, settings: 
                 "projection": proj.drop(columns="row")},
         manifest={"dataset": spec.name, "data_path": table.source, "data_hash": table.data_hash,
                   "rows": int(len(clean)), "seed": settings.seed, "settings": settings.to_dict(),
-                  "spec": spec.to_dict(), "versions": runs.library_versions(), "timings_s": timings,
+                  "spec": spec.to_dict(), "versions": store.library_versions(), "timings_s": timings,
                   "n_segments": seg.n_segments_, "segmentation_method": seg.method_,
                   **({"source": table.origin} if table.origin else {})})
 
 
 def train(data_path: str | Path | None = None, spec_path: str | Path | None = None,
           settings: Settings = Settings(), progress: Progress | None = None, make_current: bool = True,
-          sheet: str | None = None) -> runs.Run:
+          sheet: str | None = None) -> store.Run:
     """Train a run on a table and (by default) make it current.
 
-    One training at a time per runs folder (:func:`core.runs.training_lock`); after a
+    One training at a time per runs folder (:func:`core.runs.lock.training_lock`); after a
     successful training, runs beyond ``settings.keep_runs`` are deleted
-    (:func:`core.runs.prune_runs`: never the current run or an earlier champion).
+    (:func:`core.runs.champions.prune_runs`: never the current run or an earlier champion).
     This makes the new run current whatever the current run is; the monthly flow with a
     human gate is :func:`core.pipeline.champion.train_or_retrain`.
 
@@ -444,9 +455,9 @@ def train(data_path: str | Path | None = None, spec_path: str | Path | None = No
         Bad spec, file or table, or another training running in the same folder (nothing
         is written; the current run is unchanged).
     """
-    with runs.training_lock(settings.artifacts_dir):
+    with lock.training_lock(settings.artifacts_dir):
         run = _train(data_path, spec_path, settings, progress or _log_progress, make_current, sheet)
-        runs.prune_runs(settings.artifacts_dir, settings.keep_runs)
+        champions.prune_runs(settings.artifacts_dir, settings.keep_runs)
     return run
 
 
@@ -455,7 +466,7 @@ def _log_progress(fraction: float, message: str) -> None:
 
 
 def train_log(log_path: str | Path, spec_path: str | Path, settings: Settings = Settings(),
-              progress: Progress | None = None, make_current: bool = True) -> runs.Run:
+              progress: Progress | None = None, make_current: bool = True) -> store.Run:
     """Train a run on a transaction log described by a log spec (:mod:`core.inputs.log`), as
     :func:`train` does on a table: the snapshot table built from the log is split out of
     time (train on the earlier snapshots, validate on the one before the test snapshot,
@@ -466,16 +477,16 @@ def train_log(log_path: str | Path, spec_path: str | Path, settings: Settings = 
 
     log_spec = load_log_spec(spec_path)
     progress = progress or _log_progress
-    with runs.training_lock(settings.artifacts_dir):
+    with lock.training_lock(settings.artifacts_dir):
         t0 = time.perf_counter()
         table, spec = load_log(log_path, log_spec, progress)
         run = _run_steps(table, spec, settings, progress, make_current, {"load_validate": round(time.perf_counter() - t0, 3)})
-        runs.prune_runs(settings.artifacts_dir, settings.keep_runs)
+        champions.prune_runs(settings.artifacts_dir, settings.keep_runs)
     return run
 
 
 def _train(data_path, spec_path, settings: Settings, progress: Progress, make_current: bool,
-           sheet: str | None = None) -> runs.Run:
+           sheet: str | None = None) -> store.Run:
     timings: dict[str, float] = {}
     spec = resolve_spec(spec_path)
     if data_path is None:
@@ -489,8 +500,8 @@ def _train(data_path, spec_path, settings: Settings, progress: Progress, make_cu
 
 
 def _run_steps(table: LoadedTable, spec: DatasetSpec, settings: Settings, progress: Progress, make_current: bool,
-               timings: dict) -> runs.Run:
-    """Steps 2-10 on a loaded table, then :func:`core.runs.save_run`."""
+               timings: dict) -> store.Run:
+    """Steps 2-10 on a loaded table, then :func:`core.runs.store.save_run`."""
     def timed(name, fn, *args):
         t0 = time.perf_counter()
         out = fn(*args)
@@ -501,7 +512,7 @@ def _run_steps(table: LoadedTable, spec: DatasetSpec, settings: Settings, progre
     categories = learn_categories(table.clean, spec)
     if table.origin and table.origin.get("candidate_features"):
         spec = timed("judge_candidates", judge_candidates, table, spec, split, categories, settings, progress)
-    previous = continuity.previous_segmentation(settings.artifacts_dir, spec.name)
+    previous = previous_segmentation(settings.artifacts_dir, spec.name)
 
     def segment(beside=None):
         s = fit_segments(table.clean, spec, categories, settings, progress, beside)
@@ -519,6 +530,6 @@ def _run_steps(table: LoadedTable, spec: DatasetSpec, settings: Settings, progre
     scored = timed("score", score_table, models, segments, explanation, table, spec, split, settings, progress)
     art = assemble(table, spec, categories, settings, segments, models, metrics, explanation, scored, timings)
     progress(0.92, "saving the run")
-    run = runs.save_run(settings.artifacts_dir, art, make_current=make_current)
+    run = store.save_run(settings.artifacts_dir, art, make_current=make_current)
     progress(1.0, f"run {run.run_id} saved" + (" and made current" if make_current else " (not made current)"))
     return run

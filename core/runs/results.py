@@ -1,9 +1,9 @@
 """Typed results at the registry boundary: what a run's JSON files hold.
 
 Every JSON file of a run is one of these models (pydantic v2, ``extra="forbid"``): the
-training steps build them, :func:`core.runs.save_run` writes them with
+training steps build them, :func:`core.runs.store.save_run` writes them with
 :meth:`Record.to_json`, and the pages, the CLI and the report read attributes of the
-models :class:`core.runs.Run` loads. A misspelt, missing or mistyped key fails at load
+models :class:`core.runs.store.Run` loads. A misspelt, missing or mistyped key fails at load
 with one line naming the file, never as a blank on a page.
 
 Tables (decile tables, calibration bins, trial tables, transitions) stay lists of records:
@@ -15,12 +15,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from core.errors import DataError
 
 #: Version of the run layout this code writes and reads. A run of another version is
-#: refused in one line saying how to retrain (:func:`core.runs.load_run`).
+#: refused in one line saying how to retrain (:func:`core.runs.store.load_run`).
 RUN_FORMAT = 3  # 3: no pickles (skops, .npz and JSON in place of baseline.joblib and segmenter.joblib)
 
 Table = list[dict[str, Any]]
@@ -30,7 +31,6 @@ class JSONEncoder(json.JSONEncoder):
     """JSON for numpy scalars and arrays (non-finite floats as null) and paths."""
 
     def default(self, o):
-        import numpy as np
 
         if isinstance(o, np.integer):
             return int(o)
@@ -360,7 +360,7 @@ class Profiles(Record):
 
 
 class Quality(Record):
-    """``quality.json``: the data-quality summary of :func:`core.inputs.tables.validate`."""
+    """``quality.json``: the data-quality summary of :func:`core.inputs.validation.validate`."""
 
     rows: int
     inf_to_missing: dict[str, int]

@@ -28,6 +28,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import skops.io as sio
 
 from core.errors import DataError, first_line
 
@@ -51,7 +52,6 @@ DATA_SUFFIXES = (".json", ".parquet", ".csv")
 
 def dump_pipeline(obj, path: Path) -> None:
     """Write a fitted scikit-learn object to ``path`` as a skops file."""
-    import skops.io as sio
 
     sio.dump(obj, Path(path))
 
@@ -101,7 +101,6 @@ def load_pipeline(path: Path, what: str):
         Naming ``what`` (e.g. "run X: baseline.skops") when the file is not a skops file
         (a pickle, say) or names a type that is not trusted; nothing in it has run then.
     """
-    import skops.io as sio
 
     data, trusted = _checked(path, what)
     return sio.loads(data, trusted=trusted)
@@ -117,7 +116,6 @@ def check_pipeline(path: Path, what: str) -> list[str]:
 def _checked(path: Path, what: str) -> tuple[bytes, list[str]]:
     """The file's bytes as :func:`skops_bytes` gives them and the types it names beyond
     skops' defaults, all of them trusted. Raises DataError as :func:`load_pipeline`."""
-    import skops.io as sio
 
     path = Path(path)
     if not zipfile.is_zipfile(path):
@@ -136,7 +134,6 @@ def _checked(path: Path, what: str) -> tuple[bytes, list[str]]:
 def check_xgboost_json(path: Path, what: str) -> None:
     """Check that ``path`` holds an XGBoost model in its JSON format (UTF-8 JSON with a
     ``learner``), before XGBoost reads it. Raises DataError naming ``what``."""
-    import json
 
     try:
         model = json.loads(Path(path).read_text(encoding="utf-8"))

@@ -49,7 +49,7 @@ Parquet) and register them as the ``events`` view; then run the same text::
 computes it) and ``amount`` net of returns (negative for a return line), ``amount`` and
 ``quantity`` as whole ten-thousandths (:func:`core.inputs.log.fixed_point`), so the events must
 have gone through the same cleaning. Give the channel levels explicitly (on one
-machine, :func:`core.inputs.log._channel_names` picks the five most used on non-return lines), so
+machine, :func:`core.inputs.log.channel_names` picks the five most used on non-return lines), so
 the features match those a model was trained with. Started as ``spark-submit --master
 spark://host:7077 job.py`` (leave ``.master(...)`` out of the builder then), only the driver
 runs this package: the work is SQL, so the executors need no Python code of the project.
@@ -81,8 +81,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from core.inputs import log
 from core.errors import DataError
+from core.inputs import log
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
@@ -207,7 +207,7 @@ def raw_features_spark(spark: "SparkSession", ev: pd.DataFrame, spec: log.LogSpe
     spec : the log spec (its ``horizon_days`` and ``min_purchases``).
     cutoffs : cutoff day numbers.
     channels : the channel levels of the ``channel_share_<i>`` columns (the list
-        :func:`core.inputs.log.raw_features` returns, or :func:`core.inputs.log._channel_names` of ``ev``).
+        :func:`core.inputs.log.raw_features` returns, or :func:`core.inputs.log.channel_names` of ``ev``).
 
     Returns
     -------

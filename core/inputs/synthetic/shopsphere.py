@@ -39,6 +39,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from core.inputs.shopsphere_spec import AGE_BANDS, CHANNELS, DEVICES, INCOME_BANDS, REGIONS
+
 PERSONAS = (
     "loyal_high_value",
     "deal_seeker",
@@ -50,11 +52,6 @@ PERSONAS = (
 )
 PERSONA_SHARES = np.array([0.12, 0.18, 0.14, 0.10, 0.18, 0.18, 0.10])
 
-AGE_BANDS = ("18-24", "25-34", "35-44", "45-54", "55-64", "65+")
-REGIONS = ("north", "south", "east", "west", "central")
-CHANNELS = ("organic_search", "paid_search", "social", "email", "referral", "affiliate", "direct")
-DEVICES = ("mobile", "desktop", "tablet")
-INCOME_BANDS = ("low", "lower_middle", "upper_middle", "high")
 
 DEMOGRAPHIC_MISSING = 0.03
 DURATION_MISSING = 0.06
@@ -241,7 +238,7 @@ def generate(rows: int = 240_000, seed: int = 42, month: int = 0) -> pd.DataFram
     -------
     DataFrame of shape (rows, 29)
         ``customer_id`` (text, "C0000001"...), the 25 features of
-        :func:`core.inputs.spec.shopsphere_spec`, ``purchased_next_30d`` (0/1, about 18%
+        :func:`core.inputs.shopsphere_spec.shopsphere_spec`, ``purchased_next_30d`` (0/1, about 18%
         positive) and the evaluation-only ``_persona`` and ``_true_propensity``.
 
     Raises

@@ -9,6 +9,7 @@ is flagged ``segment_reassigned`` when most of its neighbours were HDBSCAN noise
 from __future__ import annotations
 
 import numpy as np
+
 from core.models.segmentation.neighbours import kneighbors
 
 

@@ -20,7 +20,7 @@ from sklearn.mixture import GaussianMixture
 
 from core.models.segmentation.neighbours import kneighbors
 from core.models.segmentation.quality import distinct_rows, rule_fidelity
-from core.models.segmentation.reducers import run_parallel
+from core.workers import run_parallel
 
 
 class _NumpyWithStableArgsort(types.ModuleType):
@@ -274,7 +274,7 @@ class HDBSCANSearch:
         (m, d)); ``boot`` holds the refits ``(rows of the subsample, its embedding)``.
         With ``n_jobs`` > 1 the stability measures run two at a time through
         ``run_batches(fn, batches)`` (results in job order; default
-        :func:`core.models.segmentation.reducers.run_parallel`), whenever ``workers_free()`` says
+        :func:`core.workers.run_parallel`), whenever ``workers_free()`` says
         the workers have nothing else to do (default: always), else one at a time here. The
         result depends on neither: a measure made beside the one that settled the choice is
         dropped.
@@ -283,63 +283,11 @@ class HDBSCANSearch:
         actionable) and the whole candidate table (one dict per setting tried).
         """
         progress = progress or (lambda msg: None)
-        n = len(E)
         progress("HDBSCAN parameter search (DBCV and stability)")
-        search, fitted = [], []
         with tempfile.TemporaryDirectory(prefix="hdbscan-cache-") as cache:
-            memory = Memory(cache, verbose=0)
-            for ms in self.min_samples_grid:
-                for share in self.min_cluster_shares:
-                    mcs = max(5, int(round(share * n)))
-                    for selection in ("eom", "leaf"):
-                        hd = hdbscan.HDBSCAN(min_cluster_size=mcs, min_samples=min(ms, mcs),
-                                             cluster_selection_method=selection, gen_min_span_tree=True,
-                                             core_dist_n_jobs=1, memory=memory).fit(E)
-                        lab = hd.labels_
-                        k = int(lab.max()) + 1
-                        smallest = float(np.bincount(lab[lab >= 0]).min() / n) if k else 0.0
-                        search.append({
-                            "min_cluster_size": mcs, "min_samples": min(ms, mcs), "selection": selection,
-                            "clusters": k, "noise_share": float((lab < 0).mean()), "smallest_share": smallest,
-                            "dbcv": float(hd.relative_validity_) if k >= 2 else None,
-                            "actionable": bool(self.min_segments <= k <= self.max_segments
-                                               and smallest >= self.min_segment_share
-                                               and (lab < 0).mean() <= self.max_noise_share),
-                            "stability": None, "chosen": False})
-                        fitted.append(lab)
+            search, fitted = self._grid(E, Memory(cache, verbose=0))
             actionable = [i for i, c in enumerate(search) if c["actionable"]]
-            finals = {}
-            # in the order of preference (finest, then DBCV): the first stable, readable one
-            # is the choice, so the candidates after it need no refits (nothing else changes)
-            order = sorted(actionable, key=lambda i: (-search[i]["clusters"], -search[i]["dbcv"], i))
-            found = None
-            if order and boot:
-                progress(f"stability of the {len(order)} actionable candidates, finest first, until one is stable "
-                         "and readable")
-            run = run_batches or run_parallel
-            start = 0
-            while boot and start < len(order):
-                width = 2 if self.n_jobs > 1 and (workers_free is None or workers_free()) else 1
-                batch = order[start:start + width]
-                tasks = [(Z, fitted[i], search[i], boot, self.knn_k, cache) for i in batch]
-                results = run(_candidate_stability, [[t] for t in tasks]) if width > 1 else _candidate_stability(tasks)
-                for pos, (i, (final, aris)) in enumerate(zip(batch, results)):
-                    if found is not None:  # measured beside the one that settled it: as if never measured
-                        batch = batch[:pos]
-                        break
-                    finals[i] = final
-                    search[i]["stability_aris"] = aris
-                    search[i]["stability"] = float(np.mean(aris))
-                    if search[i]["stability"] >= self.min_stability:  # can a depth-4 rule set describe it?
-                        search[i]["rule_fidelity"] = rule_fidelity(Z, final, self.quality_sample, self.random_state)
-                        if found is None and search[i]["rule_fidelity"] >= self.min_rule_fidelity:
-                            found = i
-                start += len(batch)
-                if found is not None:
-                    for i in order[start:]:
-                        search[i]["stability_note"] = ("not measured: a preferred candidate (finer, or as fine "
-                                                       "with a higher DBCV) was stable and readable")
-                    break
+            finals = self._measure(search, fitted, actionable, Z, boot, cache, progress, run_batches, workers_free)
         measured = [i for i in actionable if search[i]["stability"] is not None]
         stable = [i for i in measured if search[i]["stability"] >= self.min_stability]
         readable = [i for i in stable if search[i]["rule_fidelity"] >= self.min_rule_fidelity]
@@ -355,3 +303,68 @@ class HDBSCANSearch:
         labels = finals[chosen] if chosen in finals else reassign_noise(Z, fitted[chosen], self.knn_k)
         return ClusterResult(labels, fitted[chosen] < 0, int(labels.max()) + 1, search, search[chosen],
                              search[chosen].get("stability_aris")), search
+
+    def _grid(self, E: np.ndarray, memory: Memory) -> tuple[list[dict], list[np.ndarray]]:
+        """HDBSCAN at every setting of the grid on ``E`` (shape (m, k)), sharing its core
+        distances through ``memory``: one candidate row per setting (clusters, noise and
+        smallest share, DBCV, whether it is actionable) and its labels (shape (m,), -1 noise)."""
+        n = len(E)
+        search, fitted = [], []
+        for ms in self.min_samples_grid:
+            for share in self.min_cluster_shares:
+                mcs = max(5, int(round(share * n)))
+                for selection in ("eom", "leaf"):
+                    hd = hdbscan.HDBSCAN(min_cluster_size=mcs, min_samples=min(ms, mcs),
+                                         cluster_selection_method=selection, gen_min_span_tree=True,
+                                         core_dist_n_jobs=1, memory=memory).fit(E)
+                    lab = hd.labels_
+                    k = int(lab.max()) + 1
+                    smallest = float(np.bincount(lab[lab >= 0]).min() / n) if k else 0.0
+                    search.append({
+                        "min_cluster_size": mcs, "min_samples": min(ms, mcs), "selection": selection,
+                        "clusters": k, "noise_share": float((lab < 0).mean()), "smallest_share": smallest,
+                        "dbcv": float(hd.relative_validity_) if k >= 2 else None,
+                        "actionable": bool(self.min_segments <= k <= self.max_segments
+                                           and smallest >= self.min_segment_share
+                                           and (lab < 0).mean() <= self.max_noise_share),
+                        "stability": None, "chosen": False})
+                    fitted.append(lab)
+        return search, fitted
+
+    def _measure(self, search: list[dict], fitted: list[np.ndarray], actionable: list[int], Z: np.ndarray,
+                 boot: list, cache: str, progress, run_batches, workers_free) -> dict[int, np.ndarray]:
+        """The stability (and, when stable, the rule fidelity) of the actionable candidates in
+        the order of preference (finest, then DBCV), written into their ``search`` rows, until
+        one is stable and readable: the candidates after it need no refits (nothing else
+        changes). Returns ``{candidate: its labels with noise reassigned}`` of those measured."""
+        finals = {}
+        order = sorted(actionable, key=lambda i: (-search[i]["clusters"], -search[i]["dbcv"], i))
+        found = None
+        if order and boot:
+            progress(f"stability of the {len(order)} actionable candidates, finest first, until one is stable "
+                     "and readable")
+        run = run_batches or run_parallel
+        start = 0
+        while boot and start < len(order):
+            width = 2 if self.n_jobs > 1 and (workers_free is None or workers_free()) else 1
+            batch = order[start:start + width]
+            tasks = [(Z, fitted[i], search[i], boot, self.knn_k, cache) for i in batch]
+            results = run(_candidate_stability, [[t] for t in tasks]) if width > 1 else _candidate_stability(tasks)
+            for pos, (i, (final, aris)) in enumerate(zip(batch, results)):
+                if found is not None:  # measured beside the one that settled it: as if never measured
+                    batch = batch[:pos]
+                    break
+                finals[i] = final
+                search[i]["stability_aris"] = aris
+                search[i]["stability"] = float(np.mean(aris))
+                if search[i]["stability"] >= self.min_stability:  # can a depth-4 rule set describe it?
+                    search[i]["rule_fidelity"] = rule_fidelity(Z, final, self.quality_sample, self.random_state)
+                    if found is None and search[i]["rule_fidelity"] >= self.min_rule_fidelity:
+                        found = i
+            start += len(batch)
+            if found is not None:
+                for i in order[start:]:
+                    search[i]["stability_note"] = ("not measured: a preferred candidate (finer, or as fine "
+                                                   "with a higher DBCV) was stable and readable")
+                break
+        return finals

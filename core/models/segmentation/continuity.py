@@ -24,7 +24,6 @@ previous run's scored table, their new one the new run's assignment.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -131,7 +130,7 @@ def carry_names(profiles: list[dict], link: dict) -> None:
     A matched segment keeps its previous automatic name (its freshly computed one is kept as
     ``computed_name``), so a marketer sees the same name next month; a new segment keeps its
     computed name, suffixed with its id if a carried name already has it. Hand-set names are
-    stored apart (:func:`core.runs.display_names`) and win over both when shown.
+    stored apart (:func:`core.runs.names.display_names`) and win over both when shown.
 
     Parameters
     ----------
@@ -168,21 +167,6 @@ class PreviousSegmentation:
     scored: pd.DataFrame
 
 
-def previous_segmentation(artifacts: Path, dataset: str) -> PreviousSegmentation | None:
-    """The segmentation of the run a new run of ``dataset`` continues
-    (:func:`core.runs.previous_run`), read before training starts; None when there is
-    none."""
-    from core import runs
-
-    prev = runs.previous_run(artifacts, dataset)
-    if prev is None:
-        return None
-    profiles = prev.profiles()
-    ids = [p.segment_id for p in profiles]
-    return PreviousSegmentation(prev.run_id, prev.segmenter(), ids, {p.segment_id: p.name for p in profiles},
-                                prev.continuity().next_id, prev.table("scored")[["customer_id", "segment_id"]])
-
-
 def link_to_previous(previous: PreviousSegmentation | None, seg, clean: pd.DataFrame, fitted: np.ndarray,
                      min_jaccard: float, dataset: str = "") -> dict:
     """Match a new segmentation to the previous run's.
@@ -194,7 +178,7 @@ def link_to_previous(previous: PreviousSegmentation | None, seg, clean: pd.DataF
 
     Parameters
     ----------
-    previous : from :func:`previous_segmentation`, or None.
+    previous : the run the new one continues (:func:`core.pipeline.training.previous_segmentation`), or None.
     seg : the new, fitted :class:`~core.models.segmentation.Segmenter`.
     fitted : shape (n,), the new segmenter's ids (0..k-1) of ``clean``'s customers.
 

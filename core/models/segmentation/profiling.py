@@ -242,7 +242,40 @@ def surrogate_rules(clean: pd.DataFrame, segment_id: np.ndarray, spec: DatasetSp
     X = clean[columns].to_numpy(float)
     tree = surrogate_tree(X[idx], segment_id[idx], random_state)
     pred = tree.predict(X)
-    leaf = tree.apply(X)
+    paths, node_class = _rule_paths(tree, clean, spec, columns)
+    out = {"fidelity": float((pred == segment_id).mean()), "depth": int(tree.get_depth()), "segments": {}}
+    t = tree.tree_
+    # map each leaf to the rule node (possibly a merged ancestor) that contains it
+    rule_of_leaf = np.empty(t.node_count, dtype=int)
+
+    def mark(node: int, rule: int) -> None:
+        rule_of_leaf[node] = rule
+        if t.children_left[node] != -1:
+            mark(t.children_left[node], rule)
+            mark(t.children_right[node], rule)
+
+    for node in paths:
+        mark(node, node)
+    rule = rule_of_leaf[tree.apply(X)]
+    for seg in np.unique(segment_id):
+        members = segment_id == seg
+        rules = []
+        for node, conds in paths.items():
+            if node_class[node] != seg:
+                continue
+            in_leaf = rule == node
+            rules.append({"text": " and ".join(conds) if conds else "all customers",
+                          "customers": int(in_leaf.sum()),
+                          "precision": float(members[in_leaf].mean()) if in_leaf.any() else 0.0})
+        rules.sort(key=lambda r: -r["customers"])
+        out["segments"][int(seg)] = {"fidelity": float((pred[members] == seg).mean()), "rules": rules}
+    return out
+
+
+def _rule_paths(tree, clean: pd.DataFrame, spec: DatasetSpec, columns: list[str]) -> tuple[dict, dict]:
+    """The rules of a fitted surrogate tree: ``{rule node: [conditions in plain words]}`` and
+    ``{rule node: the segment it predicts}``, a whole subtree predicting one segment being
+    one rule (its root the rule node)."""
     t = tree.tree_
     classes = tree.classes_
     paths: dict[int, list[str]] = {}  # rule node -> conditions; a rule node may be a merged subtree
@@ -267,32 +300,7 @@ def surrogate_rules(clean: pd.DataFrame, segment_id: np.ndarray, spec: DatasetSp
         walk(t.children_right[node], conds + [right])
 
     walk(0, [])
-    out = {"fidelity": float((pred == segment_id).mean()), "depth": int(tree.get_depth()), "segments": {}}
-    # map each leaf to the rule node (possibly a merged ancestor) that contains it
-    rule_of_leaf = np.empty(t.node_count, dtype=int)
-
-    def mark(node: int, rule: int) -> None:
-        rule_of_leaf[node] = rule
-        if t.children_left[node] != -1:
-            mark(t.children_left[node], rule)
-            mark(t.children_right[node], rule)
-
-    for node in paths:
-        mark(node, node)
-    rule = rule_of_leaf[leaf]
-    for seg in np.unique(segment_id):
-        members = segment_id == seg
-        rules = []
-        for node, conds in paths.items():
-            if node_class[node] != seg:
-                continue
-            in_leaf = rule == node
-            rules.append({"text": " and ".join(conds) if conds else "all customers",
-                          "customers": int(in_leaf.sum()),
-                          "precision": float(members[in_leaf].mean()) if in_leaf.any() else 0.0})
-        rules.sort(key=lambda r: -r["customers"])
-        out["segments"][int(seg)] = {"fidelity": float((pred[members] == seg).mean()), "rules": rules}
-    return out
+    return paths, node_class
 
 
 def describe_segment(profile: dict, spec: DatasetSpec, base_rate: float | None, n_features: int = 3) -> str:

@@ -2,254 +2,56 @@
 the display projection and the quality figures, composed in one ``fit``."""
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import logging
-from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from core.settings import SegmentationSettings
 from core.errors import DataError
-from core.models.features import build_preprocessor
 from core.inputs.spec import DatasetSpec
+from core.models.features import build_preprocessor
 from core.models.segmentation.assign import NearestNeighbourAssigner
-from core.models.segmentation.clusterers import ClusterResult, GaussianMixtureBestK, HDBSCANSearch, KMeansBestK
+from core.models.segmentation.clusterers import ClusterResult, HDBSCANSearch, KMeansBestK
+from core.models.segmentation.methods import (
+    _NAMES,
+    FLAT_COST,
+    METHODS,
+    MethodChoice,
+    _Fit,
+    _stable,
+    choose_candidate,
+    choose_method,
+    complete_fit,
+    fit_flat,
+    no_structure_reason,
+    one_thread_beside,
+)
 from core.models.segmentation.neighbours import quantize
 from core.models.segmentation.projection import DisplayProjection
 from core.models.segmentation.quality import (
-    distinct_rows, hopkins, quality_figures, rule_fidelity, stability_subsample_size,
+    distinct_rows,
+    hopkins,
+    stability_subsample_size,
 )
-from core.models.segmentation.reducers import IdentityReducer, Tasks, UMAPReducer, job_cost, lpt_order, umap_call
+from core.models.segmentation.reducers import WORKER_ENV, IdentityReducer, UMAPReducer, job_cost, umap_call
+from core.settings import SegmentationSettings
+from core.workers import Tasks, lpt_order
 
 log = logging.getLogger(__name__)
-
-#: Methods of the slot: what a fitted segmenter's ``method_`` may be (``umap+kmeans`` only
-#: as the HDBSCAN search's fallback) and, with ``auto`` (fit them all, keep the one
-#: :func:`choose_candidate` prefers), what ``SegmentationSettings.method`` may name.
-METHODS = ("umap+hdbscan", "kmeans", "gmm")
-_NAMES = {"kmeans": "KMeans", "gmm": "Gaussian mixture"}
-
-
-def no_structure_reason(hopkins_statistic: float, min_hopkins: float, method: str) -> str:
-    """Why segments from ``method`` (``kmeans`` or ``gmm``) on a table without clustering
-    tendency are a partition, not natural groups (one line, for the run and the pages)."""
-    return (f"no cluster structure: Hopkins statistic {hopkins_statistic:.2f} is below {min_hopkins}, so segments "
-            f"are a {_NAMES[method]} partition of the scaled inputs")
 
 
 class NotFittedError(RuntimeError):
     """A model was used before ``fit``."""
 
 
-@dataclass(frozen=True)
-class MethodChoice:
-    """The method the slot runs and, when it is a fallback, why (``None`` otherwise)."""
-
-    method: str
-    fallback_reason: str | None = None
-
-
-def choose_method(configured: str, hopkins_statistic: float, min_hopkins: float) -> MethodChoice:
-    """The clusterer to run, before any fit.
-
-    A configured ``kmeans`` or ``gmm`` runs as configured. ``umap+hdbscan`` runs unless the
-    table shows no clustering tendency (Hopkins statistic below ``min_hopkins``;
-    independent uniform columns score 0.50): then the documented fallback, KMeans on the
-    scaled inputs, k by silhouette. (When the HDBSCAN search finds no actionable setting it
-    falls back to KMeans on its UMAP embedding: :meth:`Segmenter.fit`.)
-    """
-    if configured in ("kmeans", "gmm"):
-        return MethodChoice(configured)
-    if hopkins_statistic < min_hopkins:
-        return MethodChoice("kmeans", no_structure_reason(hopkins_statistic, min_hopkins, "kmeans"))
-    return MethodChoice("umap+hdbscan")
-
-
-def _assignable(row: dict, min_agreement: float) -> bool:
-    """The assignment reproduces the method's fitted segments well enough (or was not measured)."""
-    return row.get("assignment_agreement") is None or row["assignment_agreement"] >= min_agreement
-
-
-def _stable(row: dict, min_stability: float, min_agreement: float) -> bool:
-    """Bootstrap ARI measured and at the bar, and the assignment reproducing the fitted segments."""
-    ari = row.get("bootstrap_ari")
-    return ari is not None and ari >= min_stability and _assignable(row, min_agreement)
-
-
-def choose_candidate(rows: list[dict], min_stability: float, min_rule_fidelity: float,
-                     min_agreement: float = 0.0) -> tuple[int, str]:
-    """The method ``auto`` keeps, and why in one sentence.
-
-    ``rows``: one per fitted method, with ``method``, ``segments``, ``bootstrap_ari``,
-    ``rule_fidelity``, ``silhouette_scaled`` and ``assignment_agreement`` (None where not
-    computed). The rule, the one the HDBSCAN search applies to its own candidates
-    (:class:`HDBSCANSearch`): stable (bootstrap ARI >= ``min_stability``, and the
-    nearest-neighbour assignment giving at least ``min_agreement`` of held-out customers
-    their fitted segment: a partition the assignment cannot reproduce is not the one
-    customers get) and readable (depth-4 rules reproduce >= ``min_rule_fidelity``) first;
-    among those the finest (most segments: more for a marketer to act on), then the best
-    separated (mean silhouette in the scaled inputs, the one space every method shares),
-    then the earlier row. With none both, the most readable of the stable ones; with none
-    stable, the most stable. Returns ``(row index, reason)``.
-
-    Raises ValueError for an empty ``rows``.
-    """
-    if not rows:
-        raise ValueError("choose_candidate needs at least one fitted method")
-    low = float("-inf")
-
-    def val(r, key):
-        v = r.get(key)
-        return low if v is None else v
-
-    stable = [i for i, r in enumerate(rows) if _stable(r, min_stability, min_agreement)]
-    both = [i for i in stable if val(rows[i], "rule_fidelity") >= min_rule_fidelity]
-    unassignable = [r["method"] for r in rows
-                    if val(r, "bootstrap_ari") >= min_stability and not _assignable(r, min_agreement)]
-    if both:
-        i = max(both, key=lambda i: (rows[i]["segments"], val(rows[i], "silhouette_scaled"), -i))
-        r = rows[i]
-        tied = [j for j in both if j != i and rows[j]["segments"] == r["segments"]]
-        agrees = ("" if r.get("assignment_agreement") is None else
-                  f", the assignment agreeing on {r['assignment_agreement']:.0%} >= {min_agreement:.0%}")
-        why = (f"{r['method']}: stable (bootstrap ARI {r['bootstrap_ari']:.2f} >= {min_stability}{agrees}) and "
-               f"readable (rules reproduce {r['rule_fidelity']:.0%} >= {min_rule_fidelity:.0%})")
-        if unassignable:
-            why += (f"; {', '.join(unassignable)} left out: the assignment gives fewer than {min_agreement:.0%} of "
-                    "held-out customers their fitted segment")
-        if len(both) == 1:
-            return i, why + "; the only method that passes both bars"
-        return i, why + (f"; of the {len(both)} methods that pass both, the finest ({r['segments']} segments)"
-                         + (f" and, against {', '.join(rows[j]['method'] for j in tied)} with as many, the best "
-                            f"separated (silhouette {val(r, 'silhouette_scaled'):.3f})" if tied else ""))
-    if stable:
-        i = max(stable, key=lambda i: (val(rows[i], "rule_fidelity"), rows[i]["segments"], -i))
-        r = rows[i]
-        return i, (f"{r['method']}: no method is both stable and readable; the most readable of the stable ones "
-                   f"(bootstrap ARI {r['bootstrap_ari']:.2f}, rules reproduce {r['rule_fidelity']:.0%})")
-    i = max(range(len(rows)), key=lambda i: (val(rows[i], "bootstrap_ari"), val(rows[i], "rule_fidelity"), -i))
-    r = rows[i]
-    ari = "not measured" if r.get("bootstrap_ari") is None else f"{r['bootstrap_ari']:.2f}"
-    return i, (f"{r['method']}: no method reaches the stability bar ({min_stability}); the most stable "
-               f"(bootstrap ARI {ari})")
-
-
-@dataclass
-class _Fit:
-    """One method's fit on the sample: its partition, assigner and quality figures."""
-
-    choice: MethodChoice
-    result: ClusterResult
-    labels: np.ndarray
-    assigner: NearestNeighbourAssigner
-    agreement: float | None
-    quality: dict
-
-    def row(self, Z: np.ndarray, settings: SegmentationSettings, random_state: int) -> dict:
-        """The method-comparison row of this fit (rule fidelity measured here)."""
-        # a segment the assigner could not reach is dropped (label -1): it is not counted
-        sizes = np.bincount(self.labels[self.labels >= 0], minlength=self.assigner.n_segments_)
-        return {"method": self.choice.method, "segments": int(self.assigner.n_segments_),
-                "smallest_share": float(sizes.min() / len(self.labels)),
-                "noise_share": float(self.result.noise.mean()),
-                "bootstrap_ari": self.quality["bootstrap_ari"],
-                "rule_fidelity": rule_fidelity(Z, self.labels, settings.quality_sample, random_state),
-                "silhouette_scaled": self.quality["silhouette_scaled"], "dbcv": self.quality["dbcv"],
-                "assignment_agreement": self.agreement, "note": self.choice.fallback_reason, "chosen": False}
-
-
-def complete_fit(choice: MethodChoice, result: ClusterResult, Z: np.ndarray, E: np.ndarray | None, refit,
-                 rng: np.random.Generator, settings: SegmentationSettings, random_state: int,
-                 progress=None) -> _Fit:
-    """A method's partition of the scaled sample ``Z`` (shape (m, d)) made usable: segments
-    ordered by size, the :class:`NearestNeighbourAssigner` (and its agreement with the
-    partition on the customers it does not keep), and :func:`quality_figures` with the
-    stability ``refit(rows, seed) -> labels``; ``E`` is the reducer's embedding (None
-    without one). Draws on ``rng``."""
-    s = settings
-    labels = order_by_size(result.labels)
-    assigner = NearestNeighbourAssigner(knn_k=s.knn_k, reference_size=s.reference_size).fit(
-        Z, labels, result.noise, int(labels.max()) + 1, rng)
-    held = np.setdiff1d(np.arange(len(Z)), assigner.reference_rows_)
-    labels = assigner.remapped(labels)
-    agreement = None
-    if len(held):
-        got, _, _ = assigner.predict(Z[held])
-        agreement = float((got == labels[held]).mean())
-    quality = quality_figures(
-        Z, E, labels, rng, quality_sample=s.quality_sample, stability_size=s.stability_size,
-        stability_resamples=s.stability_resamples, random_state=random_state, refit=refit,
-        known_aris=result.stability_aris, progress=progress)
-    return _Fit(choice, result, labels, assigner, agreement, quality)
-
-
-#: Cost of a flat method's whole fit (k chosen, assigner, quality figures with 5 stability
-#: refits) per fitted customer, in the unit of :func:`core.models.segmentation.reducers.job_cost`
-#: (UMAP row-epochs), so that the workers start the longest call first (:class:`Tasks`). Timed
-#: once on the scaled sample of the generated 12,000-row table (19 inputs; :func:`fit_flat`
-#: and ``reducers.umap_one`` one after the other in one process): a UMAP fit of the 12,000
-#: rows (2.4 million row-epochs) 13.9 s, KMeans 6.0 s, the mixture 14.8 s. Only the order
-#: of the work depends on it, never a result.
-FLAT_COST = {"kmeans": 85, "gmm": 210}
-
-
-def fit_flat(choice: MethodChoice, Z: np.ndarray, rng: np.random.Generator, settings: SegmentationSettings,
-             random_state: int, rank: int = 0) -> _Fit:
-    """KMeans (k by silhouette) or the Gaussian mixture (k by BIC) on the scaled sample
-    ``Z`` (shape (m, d)), completed by :func:`complete_fit`, drawing on ``rng``; ``rank``
-    1 takes the second best k by that score, and so on (IndexError past the last).
-
-    Runs on one BLAS/OpenMP thread (threadpoolctl): on these small matrices the second
-    thread costs more than it gives (measured at 12,000 x 19: KMeans over k = 5..10 1.5 s
-    on two threads, 0.8 s on one; a mixture with k = 8 9.8 s and 3.6 s), and one thread
-    leaves the other core to the process that fits UMAP beside it. A module-level function,
-    so a worker process can run it (:class:`core.models.segmentation.reducers.Tasks`)."""
-    from threadpoolctl import threadpool_limits
-
-    ks = tuple(settings.fallback_k)
-    with threadpool_limits(1):
-        if choice.method == "gmm":
-            result = GaussianMixtureBestK(ks=ks, random_state=random_state).fit(Z, rng, rank)
-            cls = GaussianMixtureBestK
-        else:
-            result = KMeansBestK(ks=ks, random_state=random_state).fit(Z, rng, rank)
-            cls = KMeansBestK
-        k = result.k
-        return complete_fit(choice, result, Z, None, lambda idx, seed: cls.refit(Z[idx], k, seed), rng,
-                            settings, random_state)
-
-
-@contextlib.contextmanager
-def one_thread_beside(tasks: Tasks):
-    """One BLAS/OpenMP thread here while ``tasks`` run in two workers (threadpoolctl): the
-    two cores are theirs, and with more threads than cores OpenMP's threads spend their
-    waits spinning (libgomp's ``OMP_WAIT_POLICY``). Only the time changes. No effect
-    without workers."""
-    if not tasks.parallel:
-        yield
-        return
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1):
-        yield
-
-
 def _ordinal(n: int) -> str:
     """2 -> "2nd", 3 -> "3rd", 11 -> "11th"."""
     return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
-
-
-def order_by_size(labels: np.ndarray) -> np.ndarray:
-    """Labels renumbered 0..k-1 by segment size (0 = largest; ties by the old id)."""
-    ids, counts = np.unique(labels, return_counts=True)
-    order = ids[np.lexsort((ids, -counts))]
-    remap = {old: new for new, old in enumerate(order)}
-    return np.array([remap[v] for v in labels], dtype=int)
 
 
 class Segmenter:
@@ -339,28 +141,10 @@ class Segmenter:
         """
         progress = progress or (lambda msg: None)
         s = self.settings
-        n = len(clean)
-        if n < 50:
-            raise ValueError(f"segmentation needs at least 50 customers, got {n}")
+        if len(clean) < 50:
+            raise ValueError(f"segmentation needs at least 50 customers, got {len(clean)}")
         rng = np.random.default_rng(self.random_state)
-        # Inputs with no value at all carry no structure; left out (by name) so values that
-        # appear at scoring time cannot move customers between segments.
-        self.columns_ = [c for c in spec.segmentation_columns if clean[c].notna().any()]
-        dropped = [c for c in spec.segmentation_columns if c not in self.columns_]
-        if not self.columns_:
-            raise DataError("every segmentation input column is empty")
-        sample = np.sort(rng.choice(n, size=min(s.sample_size, n), replace=False))
-        Xs = clean.iloc[sample][self.columns_]
-        # the scaled inputs end on the grid of neighbours.quantize: the same on every CPU
-        self.preprocessor_ = make_pipeline(build_preprocessor(spec, self.columns_, categories, add_indicator=False),
-                                           FunctionTransformer(quantize, feature_names_out="one-to-one")).fit(Xs)
-        Z = self.preprocessor_.transform(Xs)
-        distinct = distinct_rows(Z)
-        if distinct < s.min_segments:
-            constant = [c for c in self.columns_ if Xs[c].nunique(dropna=False) <= 1]
-            raise DataError(f"segmentation inputs take only {distinct} distinct value combination(s) in the sample, "
-                            f"too few for {s.min_segments} segments"
-                            + (f" (constant: {', '.join(constant)})" if constant else ""))
+        sample, Z, dropped = self._sample_inputs(clean, spec, categories, rng)
         h = hopkins(Z, rng)
         projection = self._projection()
         proj_idx = projection.rows(len(sample))
@@ -375,33 +159,70 @@ class Segmenter:
             choices = [choose_method(s.method, h, s.min_hopkins)]
         fits, P, rngs = self._fit_methods(choices, Z, rng, projection.job(Z, proj_idx), progress, beside)
         if s.method == "auto":
-            rows = [f.row(Z, s, self.random_state) for f in fits]
-            self._stable_k(fits, rows, rngs, Z, progress)
+            fit, rows, choice_reason = self._keep_one(fits, rngs, Z, h, progress)
             comparison += rows
-            best, choice_reason = choose_candidate(rows, s.min_stability, s.min_rule_fidelity,
-                                                   s.min_assignment_agreement)
-            rows[best]["chosen"] = True
-            fit = fits[best]
-            if h < s.min_hopkins:  # whichever is kept, it partitions a table without clusters
-                fit.choice = MethodChoice(fit.choice.method, no_structure_reason(h, s.min_hopkins, fit.choice.method))
-            progress(f"method kept: {choice_reason}")
         else:
             fit = fits[0]
-        choice, result, labels = fit.choice, fit.result, fit.labels
-        quality, assigner, agreement = fit.quality, fit.assigner, fit.agreement
-        self.method_, self.fallback_reason_ = choice.method, choice.fallback_reason
-        self.assigner_ = assigner
-        self.n_segments_ = assigner.n_segments_
+        self.method_, self.fallback_reason_ = fit.choice.method, fit.choice.fallback_reason
+        self.assigner_ = fit.assigner
+        self.n_segments_ = fit.assigner.n_segments_
         self.segment_ids_ = np.arange(self.n_segments_)
-
-        keep = projection.displayed(labels[proj_idx])
+        keep = projection.displayed(fit.labels[proj_idx])
         proj_idx, P = proj_idx[keep], P[keep]
         self.projection_ = pd.DataFrame({"row": sample[proj_idx], "x": P[:, 0], "y": P[:, 1]})
-        chosen = result.chosen
-        self.fit_info_ = {
+        self.fit_info_ = self._fit_info(fit, len(sample), h, dropped, comparison, choice_reason)
+        return self
+
+    def _sample_inputs(self, clean: pd.DataFrame, spec: DatasetSpec, categories: dict,
+                       rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """The fitted sample's rows (sorted, shape (m,)), its scaled inputs ``Z`` (m, d), and
+        the input columns left out because they are empty; sets ``columns_`` and the fitted
+        ``preprocessor_``. Raises DataError as :meth:`fit`."""
+        s = self.settings
+        # Inputs with no value at all carry no structure; left out (by name) so values that
+        # appear at scoring time cannot move customers between segments.
+        self.columns_ = [c for c in spec.segmentation_columns if clean[c].notna().any()]
+        dropped = [c for c in spec.segmentation_columns if c not in self.columns_]
+        if not self.columns_:
+            raise DataError("every segmentation input column is empty")
+        sample = np.sort(rng.choice(len(clean), size=min(s.sample_size, len(clean)), replace=False))
+        Xs = clean.iloc[sample][self.columns_]
+        # the scaled inputs end on the grid of neighbours.quantize: the same on every CPU
+        self.preprocessor_ = make_pipeline(build_preprocessor(spec, self.columns_, categories, add_indicator=False),
+                                           FunctionTransformer(quantize, feature_names_out="one-to-one")).fit(Xs)
+        Z = self.preprocessor_.transform(Xs)
+        distinct = distinct_rows(Z)
+        if distinct < s.min_segments:
+            constant = [c for c in self.columns_ if Xs[c].nunique(dropna=False) <= 1]
+            raise DataError(f"segmentation inputs take only {distinct} distinct value combination(s) in the sample, "
+                            f"too few for {s.min_segments} segments"
+                            + (f" (constant: {', '.join(constant)})" if constant else ""))
+        return sample, Z, dropped
+
+    def _keep_one(self, fits: list[_Fit], rngs: list[np.random.Generator], Z: np.ndarray, h: float,
+                  progress) -> tuple[_Fit, list[dict], str]:
+        """With ``method = "auto"``: the comparison's rows of the fitted methods (the stable-k
+        try included), the one :func:`choose_candidate` keeps (marked ``chosen``) and why."""
+        s = self.settings
+        rows = [f.row(Z, s, self.random_state) for f in fits]
+        self._stable_k(fits, rows, rngs, Z, progress)
+        best, choice_reason = choose_candidate(rows, s.min_stability, s.min_rule_fidelity, s.min_assignment_agreement)
+        rows[best]["chosen"] = True
+        fit = fits[best]
+        if h < s.min_hopkins:  # whichever is kept, it partitions a table without clusters
+            fit.choice = MethodChoice(fit.choice.method, no_structure_reason(h, s.min_hopkins, fit.choice.method))
+        progress(f"method kept: {choice_reason}")
+        return fit, rows, choice_reason
+
+    def _fit_info(self, fit: _Fit, sample_size: int, h: float, dropped: list[str], comparison: list[dict],
+                  choice_reason: str | None) -> dict:
+        """What :attr:`fit_info_` holds (:class:`core.runs.results.SegmentationInfo`'s fields
+        of the fit)."""
+        result, labels, chosen = fit.result, fit.labels, fit.result.chosen
+        return {
             "method": self.method_,
             "fallback_reason": self.fallback_reason_,
-            "sample_size": int(len(sample)),
+            "sample_size": int(sample_size),
             "n_segments": self.n_segments_,
             "hopkins": h,
             "min_cluster_size": chosen["min_cluster_size"] if chosen else None,
@@ -410,16 +231,15 @@ class Segmenter:
             "hdbscan_candidates": result.candidates,
             "noise_share_in_sample": float(result.noise.mean()),
             "sample_segment_sizes": np.bincount(labels[labels >= 0], minlength=self.n_segments_).tolist(),
-            "reference_size": int(len(assigner.reference_rows_)),
-            "assignment_agreement": agreement,
+            "reference_size": int(len(fit.assigner.reference_rows_)),
+            "assignment_agreement": fit.agreement,
             "inputs": self.columns_,
             "empty_inputs_left_out": dropped,
-            "configured_method": s.method,
+            "configured_method": self.settings.method,
             "method_comparison": comparison,
             "choice_reason": choice_reason,
-            **quality,
+            **fit.quality,
         }
-        return self
 
     def _fit_methods(self, choices: list[MethodChoice], Z: np.ndarray, rng: np.random.Generator,
                      projection_job: tuple, progress,
@@ -434,7 +254,7 @@ class Segmenter:
         another k). The independent work (the UMAP
         embedding of ``umap+hdbscan`` and its stability refits' embeddings, the projection,
         and each flat method's whole fit, :func:`fit_flat`) runs in two worker processes
-        when ``n_jobs`` > 1 (:class:`core.models.segmentation.reducers.Tasks`): ``beside`` first
+        when ``n_jobs`` > 1 (:class:`core.workers.Tasks`): ``beside`` first
         (the longest), then the UMAP fits, then the rest longest first; the HDBSCAN search
         (:meth:`_search_umap`) runs here
         as soon as its embeddings are in, beside the flat fits. The search measures two
@@ -465,7 +285,7 @@ class Segmenter:
         if beside is not None:  # the longest call (the propensity fit: 278 s on one thread at 240,000 rows,
             first.insert(0, len(calls))  # against 50 s for the main UMAP), so it starts first
             calls.append(beside)
-        with Tasks(calls, self.n_jobs, first + rest) as tasks, one_thread_beside(tasks):
+        with Tasks(calls, self.n_jobs, first + rest, env=WORKER_ENV) as tasks, one_thread_beside(tasks):
             fits = []
             for choice, r, (start, count, boot_idx) in zip(choices, rngs, places):
                 if boot_idx is None:
@@ -603,11 +423,10 @@ class Segmenter:
     @classmethod
     def from_saved(cls, params, arrays: dict[str, np.ndarray], preprocessor) -> "Segmenter":
         """A segmenter that assigns as the saved one did, from the parts of
-        :meth:`saved_state` (``params`` a :class:`core.runs.results.SegmenterState` or its dict).
+        :meth:`saved_state` (``params``: its dict, or an object with those attributes such as
+        the run's :class:`core.runs.results.SegmenterState`, which checks the saved file).
         It has no ``fit_info_`` or ``projection_`` (the run keeps those)."""
-        from core.runs.results import SegmenterState
-
-        p = params if isinstance(params, SegmenterState) else SegmenterState.from_dict(params, "segmenter.json")
+        p = SimpleNamespace(**params) if isinstance(params, dict) else params
         settings = SegmentationSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in p.settings.items()})
         seg = cls(settings=settings, random_state=p.random_state)
         assigner = NearestNeighbourAssigner(knn_k=p.knn_k, reference_size=p.reference_size)

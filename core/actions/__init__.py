@@ -1,0 +1,1 @@
+"""Use cases: what more than one front end runs."""
