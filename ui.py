@@ -16,14 +16,13 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.models import evaluation
-from core.models import explain
-from core.activation import cohorts, playbook
-from core.runs import store
 from core import report
-from core.settings import Settings, load_settings
+from core.actions import campaigns, views
+from core.actions import jobs as job_actions
 from core.errors import DataError
-from core.pipeline.scoring import ScoringModel
+from core.ops.door import Backoff, log_wrong_password
+from core.runs import store
+from core.settings import Settings, load_settings
 
 SETTINGS_FILE = Path("configs/default.toml")
 
@@ -218,52 +217,40 @@ def _test_rows(artifacts: str, run_id: str) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def economics(artifacts: str, run_id: str, budget_share: float, contact_cost: float, conversion_value: float) -> dict:
-    """:func:`core.models.evaluation.economics` on the run's test rows, per run and parameters."""
-    test = _test_rows(artifacts, run_id)
-    target = _spec(artifacts, run_id).target
-    return evaluation.economics(test[target].to_numpy(int), test["propensity"].to_numpy(float), budget_share,
-                                contact_cost, conversion_value)
+    """:func:`core.actions.views.economics` on the run's test rows, per run and parameters."""
+    return views.economics(_table(artifacts, run_id, "scored"), _spec(artifacts, run_id).target, budget_share,
+                           contact_cost, conversion_value)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def group_importance(artifacts: str, run_id: str) -> pd.DataFrame:
-    """:func:`core.models.explain.group_importance` of the run's importance table."""
-    return explain.group_importance(_table(artifacts, run_id, "importance"))
+    """:func:`core.actions.views.group_importance` of the run's importance table."""
+    return views.group_importance(_table(artifacts, run_id, "importance"))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def segment_only_scores(artifacts: str, run_id: str) -> dict:
-    """:func:`core.activation.playbook.segment_only_scores` of the run; ``{"error": why}`` when not measurable."""
-    try:
-        return playbook.segment_only_scores(_table(artifacts, run_id, "scored"), _spec(artifacts, run_id).target)
-    except ValueError as exc:
-        return {"error": str(exc)}
+    """:func:`core.actions.views.segment_only_scores` of the run; ``{"error": why}`` when not measurable."""
+    return views.segment_only_scores(_table(artifacts, run_id, "scored"), _spec(artifacts, run_id).target)
 
 
 @st.cache_resource(show_spinner=False, max_entries=128)
 def filter_control(artifacts: str, run_id: str, column: str) -> dict:
-    """:func:`core.activation.cohorts.filter_control` for a feature of the run."""
-    return cohorts.filter_control(_table(artifacts, run_id, "features"), _spec(artifacts, run_id), column)
+    """:func:`core.actions.views.filter_control` for a feature of the run."""
+    return views.filter_control(_table(artifacts, run_id, "features"), _spec(artifacts, run_id), column)
 
 
 def banded_matrix(run: RunView, bands: str, relative_lift: float, segment_ids: list[int]) -> pd.DataFrame:
-    """:func:`core.activation.playbook.banded_matrix` of the run's matrix restricted to ``segment_ids``,
-    observed rates blanked below :data:`core.activation.playbook.MIN_TEST_CUSTOMERS` test customers;
-    cached per run, names, bands, uplift and segments."""
+    """:func:`core.actions.views.banded_matrix` of the run's matrix (names as shown) restricted
+    to ``segment_ids``; cached per run, names, bands, uplift and segments."""
     return _banded_matrix(run._art, run.run_id, _names_version(run._art), bands, relative_lift, tuple(segment_ids))
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def _banded_matrix(artifacts: str, run_id: str, version: int, bands: str, relative_lift: float,
                    segment_ids: tuple) -> pd.DataFrame:
-    m = _named_table(artifacts, run_id, "matrix", version)
-    return playbook.observed_cells(playbook.banded_matrix(m[m["segment_id"].isin(segment_ids)], bands, relative_lift))
-
-
-@st.cache_resource(show_spinner="Loading the models...")
-def scoring_model(artifacts: str, run_id: str) -> ScoringModel:
-    """The run's scoring objects, loaded once per run id and shared (never hashed or copied)."""
-    return ScoringModel.load(store.load_run(Path(artifacts), run_id))
+    return views.banded_matrix(_named_table(artifacts, run_id, "matrix", version), bands, relative_lift,
+                               list(segment_ids))
 
 
 @st.cache_resource(show_spinner=False, max_entries=128)
@@ -278,12 +265,19 @@ def cached_figure(key: tuple, _build):
     return _build()
 
 
+def csv_download(label: str, table: pd.DataFrame, file_name: str) -> None:
+    """A download button of ``table`` as a CSV safe for spreadsheets
+    (:func:`core.actions.views.csv_bytes`), made when the button is clicked (a callable), not
+    on every rerun of the page."""
+    st.download_button(label, lambda: views.csv_bytes(table), file_name=file_name, mime="text/csv", on_click="ignore")
+
+
 def clear_caches() -> None:
     """Forget every cached read and computation of runs (after a retrain, promote or roll
     back); the admin door's count of wrong passwords (:func:`_door`) is kept."""
     st.cache_data.clear()
     for fn in (_result, _table, _segment_names, _named_table, _spec, _test_rows, group_importance,
-               segment_only_scores, filter_control, scoring_model, cached_figure):
+               segment_only_scores, filter_control, cached_figure):
         fn.clear()
 
 
@@ -352,18 +346,15 @@ def requested_by() -> str:
     return f"the app, client {client_address()}"
 
 
-def start_job(kind: str, params: dict, label: str, remove_on_failure: list[str] | None = None):
-    """Start a background job (:func:`core.ops.jobs.start`) with the app's settings; returns the
-    job, or None after showing why it was refused (one line)."""
-    from core.ops import jobs
-
-    cfg = settings()
+def start_job(start, *args, **kwargs):
+    """Start a background job with a use case of :mod:`core.actions.jobs` (``start``, called
+    with the app's settings, ``args``, ``kwargs`` and who asks); returns the job, or None
+    after showing why it was refused (one line)."""
     try:
-        job = jobs.start(cfg.artifacts_dir, kind, params, label, cfg, requested_by(), remove_on_failure)
+        return start(settings(), *args, requested_by=requested_by(), **kwargs)
     except DataError as exc:
         show_error(exc)
         return None
-    return job
 
 
 def job_line(job) -> str:
@@ -393,12 +384,9 @@ def jobs_sidebar() -> None:
     page shows the new current run."""
     from datetime import datetime, timezone
 
-    from core.ops import jobs
-
-    art = settings().artifacts_dir
     recent = []
     now = datetime.now(timezone.utc)
-    for j in jobs.list_jobs(art, limit=20):
+    for j in job_actions.list_jobs(settings(), limit=20):
         if j.active or (j.finished_at and (now - datetime.fromisoformat(j.finished_at)).total_seconds() < RECENT_S):
             recent.append(j)
     seen = st.session_state.setdefault("_jobs_seen_active", set())
@@ -419,28 +407,26 @@ def jobs_sidebar() -> None:
         st.rerun()
 
 
-# -- the activation database (core.activation.database) -------------------------------------------------------
+# -- the activation database (core.actions.campaigns) ---------------------------------------------
 @st.cache_resource(show_spinner=False, max_entries=4)
 def activation_db(url: str):
     """The activation database at ``url``, connected (and its tables made) once per server
     process; a database that cannot be reached raises DataError and is tried again next
     time (a failure is not cached)."""
-    from core.activation import database
-
-    return database.Database(url)
+    return campaigns.open_database(url)
 
 
 @st.cache_data(show_spinner=False, ttl=15, max_entries=4)
 def saved_cohorts(url: str) -> pd.DataFrame:
-    """The saved cohorts (:meth:`core.activation.database.Database.cohorts`), read at most every 15 s."""
-    return activation_db(url).cohorts()
+    """The saved cohorts (:func:`core.actions.campaigns.saved_cohorts`), read at most every 15 s."""
+    return campaigns.saved_cohorts(activation_db(url))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def saved_cohort(url: str, cohort_id: str) -> tuple[dict, pd.DataFrame]:
-    """A saved cohort (:meth:`core.activation.database.Database.cohort`), read once: its id is a hash of
-    its content, so the same id always holds the same members."""
-    return activation_db(url).cohort(cohort_id)
+    """A saved cohort (:func:`core.actions.campaigns.saved_cohort`), read once: its id is a
+    hash of its content, so the same id always holds the same members."""
+    return campaigns.saved_cohort(activation_db(url), cohort_id)
 
 
 # -- the admin door -------------------------------------------------------------------------------
@@ -448,8 +434,6 @@ def saved_cohort(url: str, cohort_id: str) -> tuple[dict, pd.DataFrame]:
 def _door():
     """The wrong-password count of every session and client address (one per server process;
     :func:`clear_caches` keeps it)."""
-    from core.ops.door import Backoff
-
     return Backoff()
 
 
@@ -460,10 +444,7 @@ def admin_gate(secret: str) -> None:
     (``logging`` and ``<artifacts>/monitoring/admin_door.jsonl``). Returns when this session
     has given the password; otherwise draws the form and stops the page."""
     import hmac
-    import json
-    import logging
     import time
-    from datetime import datetime, timezone
 
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 
@@ -483,17 +464,7 @@ def admin_gate(secret: str) -> None:
             st.session_state["admin_ok"] = True
             st.rerun()
         wait = door.fail(keys, time.time())
-        fails = max(door.failures(k) for k in keys)
-        logging.getLogger("shopsphere.admin").warning("wrong admin password from %s (%d in a row); next try in %.0f s",
-                                                      address, fails, wait)
-        try:
-            f = settings().artifacts_dir / "monitoring" / "admin_door.jsonl"
-            f.parent.mkdir(parents=True, exist_ok=True)
-            with f.open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps({"at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                                     "address": address, "failures_in_a_row": fails, "wait_s": wait}) + "\n")
-        except OSError:
-            pass
+        log_wrong_password(settings().artifacts_dir, address, max(door.failures(k) for k in keys), wait)
         st.session_state["_door_wrong"] = True
         st.rerun()  # drawn again, so the form is closed at once when the try costs a wait
     if st.session_state.pop("_door_wrong", False):

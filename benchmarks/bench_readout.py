@@ -56,7 +56,7 @@ def _cohort(artifacts: str | None, lo: float, hi: float, sized_for: float, seed:
 
 
 def main() -> int:
-    from core.activation import campaign_tables, readout
+    from core.actions.campaigns import read_cohort, readout
     from core.inputs.synthetic import campaigns
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -73,7 +73,7 @@ def main() -> int:
     ap.add_argument("--out", default="outcomes.csv", help="with --outcomes-for: the outcomes CSV")
     args = ap.parse_args()
     if args.outcomes_for:
-        members = campaign_tables.read_cohort(args.outcomes_for)
+        members = read_cohort(args.outcomes_for)
         if "propensity" not in members.columns:
             sys.exit(f"error: {args.outcomes_for}: no propensity column (export the cohort from this product)")
         out, truth = campaigns.simulate_outcomes(members, args.uplift, args.seed)

@@ -13,6 +13,7 @@ with Streamlit).
 from __future__ import annotations
 
 import html
+import json
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -128,39 +129,54 @@ def build(run: store.Run) -> dict:
     """The report's sections for ``run``: ``{"title", "man", "target_label", "sections":
     [{"title", "html", "md"}]}`` (HTML and Markdown of each). Raises DataError when a file of
     the run cannot be read as its typed result."""
-    man, met = run.manifest(), run.metrics()
-    spec = run.spec()
+    man, met, spec = run.manifest(), run.metrics(), run.spec()
     names = run.segment_names()
-    x = met.xgboost
-    sections = []
+    sections = [_headline(man, met), _evaluation(met), _importance(run), _segments(run, names),
+                _matrix(run, names), _approach(run, spec.target), _section(
+                    "Recommended production design", "<ul>" + "".join(f"<li>{html.escape(r)}</li>"
+                                                                      for r in RECOMMENDATION) + "</ul>",
+                    "\n".join(f"- {r}" for r in RECOMMENDATION)),
+                _quality(run), _provenance(man, met)]
+    return {"title": f"Customer intelligence report: {man.dataset}", "man": man,
+            "target_label": spec.target_label, "sections": [s for s in sections if s is not None]}
 
-    def add(title, html_body, md_body):
-        sections.append({"title": title, "html": html_body, "md": md_body})
 
-    grade = met.grade
+def _section(title: str, html_body: str, md_body: str) -> dict:
+    return {"title": title, "html": html_body, "md": md_body}
+
+
+def _headline(man, met: RunMetrics) -> dict:
+    x, grade = met.xgboost, met.grade
     head = pd.DataFrame([{"customers": f"{man.rows:,}", "base rate": f"{x.base_rate:.1%}",
                           "segments": man.n_segments, "ROC-AUC": f"{x.roc_auc:.3f}",
                           "PR-AUC (average precision)": f"{x.pr_auc:.3f}",
                           "top-decile lift": f"{x.lift_top_decile:.2f}x", "grade": grade.grade}])
-    add("Headline", f'<p class="grade">Model quality: {html.escape(grade.grade)}</p>'
-        f'<p class="muted">{html.escape(grade.explanation)}</p>' + _table(head),
-        f"**Model quality: {grade.grade}**. {grade.explanation}\n\n" + _md(head))
+    return _section("Headline", f'<p class="grade">Model quality: {html.escape(grade.grade)}</p>'
+                    f'<p class="muted">{html.escape(grade.explanation)}</p>' + _table(head),
+                    f"**Model quality: {grade.grade}**. {grade.explanation}\n\n" + _md(head))
 
+
+def _evaluation(met: RunMetrics) -> dict:
     comp = pd.DataFrame([{"model": r["model"], "ROC-AUC": r["roc_auc"],
                           "ROC-AUC 95% CI": f"[{r['roc_auc_ci'][0]:.3f}, {r['roc_auc_ci'][1]:.3f}]",
                           "PR-AUC": r["pr_auc"], "PR-AUC 95% CI": f"[{r['pr_auc_ci'][0]:.3f}, {r['pr_auc_ci'][1]:.3f}]",
                           "Brier": r["brier"], "ECE": r["ece"], "lift@10%": r["lift_top_decile"]}
                          for r in met.comparison])
     charts = "".join(_fig_html(f, i == 0) for i, f in enumerate(_charts(met)))
-    add("Evaluation (held-out test rows)",
-        _table(comp) + f'<p class="muted">{x.rows:,} test rows, touched once; PR-AUC is average precision; '
-        "intervals are 95% percentile bootstrap (1,000 seeded resamples).</p>" + charts,
-        _md(comp) + f"\n\n{x.rows:,} test rows; PR-AUC is average precision; 95% bootstrap intervals.")
+    rows = met.xgboost.rows
+    return _section("Evaluation (held-out test rows)",
+                    _table(comp) + f'<p class="muted">{rows:,} test rows, touched once; PR-AUC is average '
+                    "precision; intervals are 95% percentile bootstrap (1,000 seeded resamples).</p>" + charts,
+                    _md(comp) + f"\n\n{rows:,} test rows; PR-AUC is average precision; 95% bootstrap intervals.")
 
+
+def _importance(run: store.Run) -> dict:
     imp = run.table("importance")[["label", "group", "mean_abs_shap"]].head(15)
     imp = imp.rename(columns={"label": "feature", "mean_abs_shap": "mean |SHAP| (log-odds)"})
-    add("What drives the score (feature importance)", _table(imp), _md(imp))
+    return _section("What drives the score (feature importance)", _table(imp), _md(imp))
 
+
+def _segments(run: store.Run, names: dict) -> dict:
     profiles = run.profiles()
     segs = pd.DataFrame([{"id": p.segment_id, "persona": names.get(p.segment_id, p.name),
                           "customers": f"{p.size:,}", "share": f"{p.share:.1%}",
@@ -176,33 +192,39 @@ def build(run: store.Run) -> dict:
                      f'<p class="muted">{p.size:,} customers ({p.share:.1%}); {p.purchase_rate:.1%} '
                      f'bought; most distinctive: {html.escape(top)}</p>'
                      + (f'<p class="muted">Rule: {html.escape(str(rules))}</p>' if rules else "") + "</div>")
-    add("Segments", _table(segs) + f'<div class="cards">{"".join(cards)}</div>', _md(segs))
+    return _section("Segments", _table(segs) + f'<div class="cards">{"".join(cards)}</div>', _md(segs))
 
+
+def _matrix(run: store.Run, names: dict) -> dict:
     cells = playbook.banded_matrix(run.table("matrix"), "low/medium/high")
     cells = cells.assign(segment=cells["segment_id"].map(names))
     cols = ["segment", "band", "action", "customers", "mean_propensity", "expected_buyers"] + \
         [c for c in ("expected_revenue",) if c in cells] + ["holdout_per_group"]
     mtab = cells[cols].rename(columns=lambda c: c.replace("_", " "))
-    add("Propensity by segment, with the playbook's actions", _table(mtab) + '<p class="muted">Holdout per group: '
-        "customers per group to detect a +10% relative uplift (two-proportion test, alpha 0.05, power 0.8).</p>",
-        _md(mtab))
+    return _section("Propensity by segment, with the playbook's actions", _table(mtab) + '<p class="muted">Holdout '
+                    "per group: customers per group to detect a +10% relative uplift (two-proportion test, alpha "
+                    "0.05, power 0.8).</p>", _md(mtab))
 
+
+def _approach(run: store.Run, target: str) -> dict | None:
+    """Clustering vs classification, measured on the same test customers (None when the
+    run cannot measure it)."""
     try:
-        cmp = playbook.segment_only_scores(run.table("scored"), spec.target)
-        ctab = pd.DataFrame([
-            {"score": "segment membership (each segment's training purchase rate)",
-             "ROC-AUC": cmp["segments"]["roc_auc"], "PR-AUC": cmp["segments"]["pr_auc"]},
-            {"score": "propensity model", "ROC-AUC": cmp["classifier"]["roc_auc"], "PR-AUC": cmp["classifier"]["pr_auc"]}])
-        text = ("Clustering answers <em>who are our customers?</em> without labels (judged by stability, separation "
-                "and readability); classification answers <em>who will buy?</em> from labelled history (judged by "
-                "ROC-AUC, PR-AUC, calibration and lift). Measured on the same test customers:")
-        add("Clustering vs classification", f"<p>{text}</p>" + _table(ctab),
-            text.replace("<em>", "*").replace("</em>", "*") + "\n\n" + _md(ctab))
+        cmp = playbook.segment_only_scores(run.table("scored"), target)
     except ValueError:
-        pass
-    add("Recommended production design", "<ul>" + "".join(f"<li>{html.escape(r)}</li>" for r in RECOMMENDATION)
-        + "</ul>", "\n".join(f"- {r}" for r in RECOMMENDATION))
+        return None
+    ctab = pd.DataFrame([
+        {"score": "segment membership (each segment's training purchase rate)",
+         "ROC-AUC": cmp["segments"]["roc_auc"], "PR-AUC": cmp["segments"]["pr_auc"]},
+        {"score": "propensity model", "ROC-AUC": cmp["classifier"]["roc_auc"], "PR-AUC": cmp["classifier"]["pr_auc"]}])
+    text = ("Clustering answers <em>who are our customers?</em> without labels (judged by stability, separation "
+            "and readability); classification answers <em>who will buy?</em> from labelled history (judged by "
+            "ROC-AUC, PR-AUC, calibration and lift). Measured on the same test customers:")
+    return _section("Clustering vs classification", f"<p>{text}</p>" + _table(ctab),
+                    text.replace("<em>", "*").replace("</em>", "*") + "\n\n" + _md(ctab))
 
+
+def _quality(run: store.Run) -> dict:
     q = run.quality()
     miss = pd.DataFrame([{"column": k, "missing": f"{v:.1%}"} for k, v in q.missing_share.items() if v > 0])
     body_html = f"<p>{q.rows:,} rows; {q.duplicate_feature_rows:,} duplicate feature rows.</p>"
@@ -212,8 +234,6 @@ def build(run: store.Run) -> dict:
         body_md += _md(miss) + "\n\n"
     drifts = reports.monitoring_reports(run.artifacts, run.run_id, "drift")
     if drifts:
-        import json
-
         d = json.loads(drifts[0].read_text(encoding="utf-8"))
         dtab = pd.DataFrame(d["features"])[["feature", "psi", "flag", "missing_train", "missing_new"]].head(10)
         line = (f"Latest drift check ({d['source']}, {d['rows']['new']:,} rows, {d['created_at']}): "
@@ -224,17 +244,17 @@ def build(run: store.Run) -> dict:
     else:
         body_html += "<p>No drift check on this run yet (python -m core drift --data FILE).</p>"
         body_md += "No drift check on this run yet."
-    add("Data quality and drift", body_html, body_md)
+    return _section("Data quality and drift", body_html, body_md)
 
+
+def _provenance(man, met: RunMetrics) -> dict:
     prov = pd.DataFrame([{"item": "run id", "value": man.run_id}, {"item": "created", "value": man.created_at},
                          {"item": "data", "value": man.data_path}, {"item": "data hash", "value": man.data_hash},
                          {"item": "seed", "value": str(man.seed)},
                          {"item": "segmentation method", "value": man.segmentation_method
                           + (f" ({met.segmentation.fallback_reason})" if met.segmentation.fallback_reason else "")}]
                         + [{"item": k, "value": v} for k, v in man.versions.items()])
-    add("Provenance", _table(prov), _md(prov))
-    return {"title": f"Customer intelligence report: {man.dataset}", "man": man,
-            "target_label": spec.target_label, "sections": sections}
+    return _section("Provenance", _table(prov), _md(prov))
 
 
 def render_html(run: store.Run) -> str:

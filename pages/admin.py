@@ -6,34 +6,22 @@ asked once per session, with progressive delays after wrong tries (``ui.admin_ga
 With no password set, admin actions are allowed only while the server listens on
 localhost (the default in ``.streamlit/config.toml``).
 
-Training runs as a background job (``core.ops.jobs``: its own process, calling
-``core.pipeline.champion.train_or_retrain``, the function behind the CLI's ``train``), so it goes on
-when the page is left, the browser closed or the server restarted; its progress is in the
-sidebar of every page and on the Jobs tab, where it can be cancelled. An uploaded file is
-only ever parsed as a table (``core.inputs.tables.read_bytes``) and, once mapped and validated,
-saved as Parquet under ``<artifacts>/uploads/`` (``core.runs.uploads.save_upload``) for
-training. An uploaded transaction log is kept as sent (``core.runs.uploads.save_upload_bytes``),
-read with the chosen log spec (``core.inputs.log``), its snapshots shown, and trained on as
-``train --log``. A job that does not finish removes the upload it was given.
+Training runs as a background job (:func:`core.actions.jobs.start_training`: its own
+process, calling :func:`core.actions.training.train`, the use case behind the CLI's
+``train``), so it goes on when the page is left, the browser closed or the server
+restarted; its progress is in the sidebar of every page and on the Jobs tab, where it can
+be cancelled. An uploaded file is only ever parsed as a table and, once mapped and checked
+(:func:`core.actions.training.check_table`, as the CLI's ``check``), saved as Parquet under
+``<artifacts>/uploads/`` for training (:func:`core.actions.uploads.train_on_table`). An
+uploaded transaction log is kept as sent, read with the chosen log spec, its snapshots
+shown (:func:`core.actions.uploads.check_log`), and trained on as ``train --log``. A job
+that does not finish removes the upload it was given.
 """
-import json
-from pathlib import Path
-
 import pandas as pd
 import streamlit as st
 
+from core.actions import jobs, runs, scoring, training, uploads, views
 from core.errors import DataError
-from core.inputs import log
-from core.inputs.log import is_log_spec, load_log_spec
-from core.inputs.shopsphere_spec import resolve_spec
-from core.inputs.spec import spec_hash
-from core.inputs.tables import guess_mapping, map_columns, read_bytes
-from core.inputs.validation import quality_notes, validate
-from core.models.propensity import MIN_CLASS_COUNT
-from core.models.segmentation import continuity
-from core.ops import jobs
-from core.ops.monitoring import drift_against_run
-from core.runs import champions, reports, store, uploads
 from ui import (
     RunView,
     active_run_id,
@@ -75,19 +63,8 @@ if st.session_state.get("admin_message"):  # set by promote / roll back before t
     st.success(st.session_state.pop("admin_message"))
 
 
-def _train(data, spec, label: str, log: bool = False, remove_on_failure: list[str] | None = None) -> bool:
-    """Start a training job (:mod:`core.ops.jobs`; :func:`core.pipeline.champion.train_or_retrain`, as
-    the CLI's ``train``): with a current run of the same data set the new run is a
-    challenger, compared with the champion and promoted only when the settings allow it and
-    it is not worse; otherwise (first run, or another data set) it becomes current. The
-    current run changes only when training succeeds. Refused (one line) while another
-    training runs in the runs folder. Returns whether the job started."""
-    if data and not Path(data).is_file() and not (log and Path(data).is_dir()):
-        st.error(f"{data}: no such file on the server")
-        return False
-    params = {"data": str(Path(data).resolve()) if data else None, "spec": str(Path(spec).resolve()) if spec else None,
-              "log": log}
-    job = start_job("train", params, f"train on {label}", remove_on_failure)
+def _started(job) -> bool:
+    """Say that a training job started (the Jobs tab opens on it); False when it was refused."""
     if job is None:
         return False
     st.session_state["job_pick"] = job.job_id  # the Jobs tab opens on it
@@ -97,10 +74,9 @@ def _train(data, spec, label: str, log: bool = False, remove_on_failure: list[st
 
 
 def _change_current(change, message) -> None:
-    """Run a promote or roll back (``change()``); on success say ``message(result)`` after a
-    rerun, so the sidebar, the tables and every page show the new current run."""
-    from core.activation import database
-
+    """Run a promote or roll back (``change()``, a :class:`core.actions.runs.RunChange`); on
+    success say ``message(change)`` after a rerun, so the sidebar, the tables and every page
+    show the new current run."""
     try:
         result = change()
     except DataError as exc:
@@ -108,10 +84,8 @@ def _change_current(change, message) -> None:
         return
     clear_caches()
     said = message(result)
-    try:  # the activation database's scores_current follows the current run
-        database.sync_current(cfg, store.current_run_id(cfg.artifacts_dir))
-    except DataError as exc:
-        said += f" Warning: {exc}; scores_current still shows the previous run."
+    if result.database_error:  # the activation database's scores_current follows the current run
+        said += f" Warning: {result.database_error}."
     st.session_state["admin_message"] = said
     st.rerun()
 
@@ -127,7 +101,7 @@ def _show_retrain(r, where: str) -> None:
     kept = "n/a" if c.share_keeping_segment is None else f"{c.share_keeping_segment:.1%}"
     st.caption(f"On the challenger's {r.test_rows:,} held-out test rows. Segments: {c.matched} matched, "
                f"{c.new} new, {c.retired} retired; {kept} of customers keep their segment.")
-    moves = continuity.transition_summary(c.transitions)
+    moves = views.transition_summary(c.transitions)
     if moves is not None:
         st.caption("Transitions: the champion's segment (rows) to the challenger's (columns)")
         st.dataframe(moves.matrix)
@@ -136,53 +110,28 @@ def _show_retrain(r, where: str) -> None:
         f"Decision: {decision} ({r.why}).")
     if decision != "promoted" and active_run_id() != r.challenger:
         if st.button(f"Promote challenger {r.challenger}", key=f"promote_challenger_{where}"):
-            _change_current(lambda: champions.promote(cfg.artifacts_dir, r.challenger),
-                            lambda previous: f"Run {r.challenger} is now current (was {previous or 'none'}).")
+            _change_current(lambda: runs.promote(cfg, r.challenger),
+                            lambda ch: f"Run {ch.current} is now current (was {ch.previous or 'none'}).")
 
 
 def _retrain_report(run_id: str, where: str) -> None:
     """The retrain report of a challenger run, when it has one (``monitoring/<run>/retrain-*``)."""
-    from core.runs.results import RetrainReport
-
-    saved = reports.monitoring_reports(cfg.artifacts_dir, run_id, "retrain")
-    if saved:
-        try:
-            _show_retrain(RetrainReport.from_json(saved[0]), where)
-        except DataError as exc:
-            show_error(exc)
-
-
-def _spec_choices() -> dict:
-    """``{label: spec path or None}``: the built-in spec and every spec TOML in ``configs/``."""
-    out = {"built-in ShopSphere spec": None}
-    for p in sorted(Path("configs").glob("*.toml")):
-        try:
-            out[f"{resolve_spec(p).name} ({p})"] = str(p)
-        except DataError:  # settings files and broken specs are not offered
-            continue
-    return out
-
-
-def _log_spec_choices() -> dict:
-    """``{label: path}`` of every log spec TOML (``kind = "log"``) in ``configs/``."""
-    out = {}
-    for p in sorted(Path("configs").glob("*.toml")):
-        if is_log_spec(p):
-            try:
-                out[f"{load_log_spec(p).name} ({p})"] = str(p)
-            except DataError:  # a broken log spec is not offered
-                continue
-    return out
+    try:
+        report = views.retrain_report(cfg, run_id)
+    except DataError as exc:
+        show_error(exc)
+        return
+    if report is not None:
+        _show_retrain(report, where)
 
 
 def _upload_log_tab() -> None:
     """Upload a transaction log, read it with a log spec, see its snapshots, train."""
-    specs = _log_spec_choices()
+    specs = views.log_specs()
     if not specs:
         st.info("No log spec in configs/ (a TOML with kind = \"log\"; see configs/cdnow.toml).")
         return
     spec_label = st.selectbox("The log follows the log spec", list(specs), key="log_spec")
-    log_spec = load_log_spec(specs[spec_label])
     up = st.file_uploader(f"Transaction log (CSV, TSV, TXT or Parquet; at most {cfg.upload_max_mb} MB)",
                           type=UPLOAD_TYPES, key="log_upload")
     if up is None:
@@ -194,36 +143,23 @@ def _upload_log_tab() -> None:
     key = (up.file_id, spec_label)
     if st.session_state.get("log_check", (None,))[0] != key:  # read once per file and spec, not on every rerun
         try:  # kept as sent (a log is read from a file), removed again when it does not read
-            path = uploads.save_upload_bytes(cfg.artifacts_dir, up.name, up.getvalue())
+            st.session_state["log_check"] = (key, uploads.check_log(cfg, up.getvalue(), up.name, specs[spec_label]))
         except DataError as exc:
             show_error(exc)
             return
-        try:
-            raw = log.read_log(path, log_spec)
-            ev, notes = log.events(raw, log_spec, up.name)
-            cuts = log.cutoff_days(log_spec, int(ev["day"].min()), int(ev["day"].max()))
-            windows = log.check_windows(cuts, log_spec.horizon_days)
-        except DataError as exc:
-            path.unlink(missing_ok=True)
-            st.error(str(exc).replace(str(path), up.name))
-            return
-        summary = {"lines": len(raw), "customers": int(ev["customer_id"].nunique()),
-                   "first": log.day_iso(int(ev["day"].min())), "last": log.day_iso(int(ev["day"].max()))}
-        st.session_state["log_check"] = (key, path, summary, cuts, windows, notes)
-    _, path, summary, cuts, windows, notes = st.session_state["log_check"]
+    checked = st.session_state["log_check"][1]
     c = st.columns(4)
-    c[0].metric("Lines", f"{summary['lines']:,}")
-    c[1].metric("Customers", f"{summary['customers']:,}")
-    c[2].metric("First day", summary["first"])
-    c[3].metric("Last day", summary["last"])
-    st.write(f"Snapshots at {len(cuts)} cutoffs, label window {log_spec.horizon_days} days:")
-    st.code("\n".join(windows), language=None)
-    for key, value in notes.items():
-        st.warning(f"{key.replace('_', ' ')}: {value:,}")
+    c[0].metric("Lines", f"{checked.lines:,}")
+    c[1].metric("Customers", f"{checked.customers:,}")
+    c[2].metric("First day", checked.first)
+    c[3].metric("Last day", checked.last)
+    st.write(f"Snapshots at {len(checked.cutoffs)} cutoffs, label window {checked.horizon_days} days:")
+    st.code("\n".join(checked.windows), language=None)
+    for what, value in checked.notes.items():
+        st.warning(f"{what.replace('_', ' ')}: {value:,}")
     if st.button("Train a new run on this log", type="primary"):
         # a job that does not finish removes the upload (a failed upload is not kept)
-        if not _train(path, specs[spec_label], up.name, log=True, remove_on_failure=[str(path)]):
-            path.unlink(missing_ok=True)
+        _started(start_job(uploads.train_on_log, checked, specs[spec_label], up.name))
         st.session_state.pop("log_check", None)
 
 
@@ -237,173 +173,165 @@ with retrain_tab:
              "allow it (auto_promote) and it is not worse; otherwise it waits for your approval on the Jobs tab or "
              "on Run history.")
     data = st.text_input("Data file (CSV or Parquet); empty = the default ShopSphere table", "")
-    specs = _spec_choices()
+    specs = views.table_specs()
     spec_label = st.selectbox("Spec", list(specs), key="retrain_spec")
     if st.button("Train a new run", type="primary"):
-        _train(data or None, specs[spec_label], data or "the default table")
+        _started(start_job(jobs.start_training, data or None, specs[spec_label], data or "the default table"))
 
 def _drafted_spec(raw: pd.DataFrame, name: str):
-    """The spec drafted from an uploaded table (``core.inputs.spec_draft``), with a form where the
-    target, the id and each column's kind, group and use can be changed, and a button that
-    saves it to ``configs/``. Returns ``(spec, its TOML text)`` or None when the draft
-    cannot be made (the reason is shown)."""
-    from core.inputs import spec_draft
-    from core.inputs.spec import GROUPS, KINDS
-
+    """The spec drafted from an uploaded table (:func:`core.actions.uploads.draft`), with a
+    form where the target, the id and each column's kind, group and use can be changed, and
+    a button that saves it to ``configs/``. Returns ``(spec, its TOML text)`` or None when
+    the draft cannot be made (the reason is shown)."""
     columns = [str(c) for c in raw.columns]
-    stem = "".join(ch if ch.isalnum() else "_" for ch in Path(name).stem).strip("_") or "table"
+    stem = "".join(ch if ch.isalnum() else "_" for ch in name.rsplit(".", 1)[0]).strip("_") or "table"
     c = st.columns(2)
-    try:
-        guessed = spec_draft.find_target(raw, source=name)
-    except DataError:
-        guessed = None
+    guessed = uploads.guess_target(raw, name)
     target = c[0].selectbox("Target (what the model predicts)", columns,
                             index=columns.index(guessed) if guessed in columns else 0, key="draft_target")
     ids = ["(row number)"] + [col for col in columns if col != target]
-    found = spec_draft.find_id(raw, target=target, source=name)
+    found = uploads.guess_id(raw, target, name)
     id_pick = c[1].selectbox("Customer id", ids, index=ids.index(found) if found in ids else 0, key="draft_id")
     try:
-        draft = spec_draft.draft_spec(raw, target=target, id_column=None if id_pick == ids[0] else id_pick,
-                                      name=stem, source=name)
+        draft = uploads.draft(raw, target, None if id_pick == ids[0] else id_pick, stem, name)
     except DataError as exc:
         show_error(exc)
         return None
     for line in draft.decisions:
         st.caption(line)
     st.write("The drafted columns: change a kind, a group or whether a column is used.")
-    edited = st.data_editor(spec_draft.choices(draft), hide_index=True, key=f"draft_cols_{name}_{target}_{id_pick}",
+    edited = st.data_editor(uploads.draft_choices(draft), hide_index=True, key=f"draft_cols_{name}_{target}_{id_pick}",
                             disabled=["column", "note"], column_config={
-                                "kind": st.column_config.SelectboxColumn(options=list(KINDS), required=True),
-                                "group": st.column_config.SelectboxColumn(options=list(GROUPS), required=True),
+                                "kind": st.column_config.SelectboxColumn(options=list(views.KINDS), required=True),
+                                "group": st.column_config.SelectboxColumn(options=list(views.GROUPS), required=True),
                                 "use": st.column_config.CheckboxColumn()})
     try:
-        draft = spec_draft.apply_choices(draft, edited)
+        draft = uploads.apply_draft_choices(draft, edited)
     except DataError as exc:
         show_error(exc)
         return None
-    text = spec_draft.spec_toml(draft, name)
-    save_to = Path("configs") / f"{stem}.toml"
-    if st.button(f"Save this spec as {save_to}", help="Then it is offered in the spec lists and to the CLI."):
-        if save_to.exists():
-            st.error(f"{save_to} exists already: rename the file you upload, or edit that spec by hand.")
-        else:
-            save_to.parent.mkdir(parents=True, exist_ok=True)
-            save_to.write_text(text, encoding="utf-8")
-            st.success(f"Saved {save_to}.")
+    text = uploads.draft_toml(draft, name)
+    if st.button(f"Save this spec as configs/{stem}.toml", help="Then it is offered in the spec lists and to the CLI."):
+        try:
+            st.success(f"Saved {uploads.save_spec(text, stem)}.")
+        except DataError as exc:
+            show_error(exc)
     return draft.spec, text
 
 
-def _upload_tab() -> None:
-    """Upload, map the columns to a spec (or draft one from the table), validate, train."""
-    specs = _spec_choices()
-    spec_label = st.selectbox("The table follows the spec", list(specs) + [DRAFT], key="upload_spec",
-                              help="No spec fits? The last choice drafts one from the table, to check and change.")
-    drafting = spec_label == DRAFT
-    spec, spec_path = None, specs.get(spec_label)
-    if not drafting:
-        try:
-            spec = resolve_spec(spec_path)
-        except DataError as exc:
-            show_error(exc)
-            return
+def _read_upload(spec_label: str):
+    """The uploaded table (its file, bytes and table as read), or None (the reason shown)."""
     up = st.file_uploader(f"Customer table with the target (CSV, TSV, TXT, Excel .xlsx or Parquet; at most "
                           f"{cfg.upload_max_mb} MB)", type=UPLOAD_TYPES, key="table_upload")
-    if up is not None:
-        if up.size > cfg.upload_max_mb * 1024 * 1024:
-            st.error(f"{up.name} is {up.size / 1024 / 1024:.1f} MB; the limit here is {cfg.upload_max_mb} MB "
-                     "(setting upload_max_mb). Train on it with `python -m core train --data FILE`.")
-            return
-        raw_bytes = up.getvalue()
+    if up is None:
+        return None
+    if up.size > cfg.upload_max_mb * 1024 * 1024:
+        st.error(f"{up.name} is {up.size / 1024 / 1024:.1f} MB; the limit here is {cfg.upload_max_mb} MB "
+                 "(setting upload_max_mb). Train on it with `python -m core train --data FILE`.")
+        return None
+    raw_bytes = up.getvalue()
+    try:
+        raw = views.read_upload(raw_bytes, up.name)
+    except DataError as exc:
+        show_error(exc)
+        return None
+    st.write(f"**{up.name}**: {len(raw):,} rows, {raw.shape[1]} columns.")
+    st.dataframe(raw.head(10), hide_index=True)
+    return up, raw_bytes, raw
+
+
+def _mapping(raw: pd.DataFrame, spec) -> dict | None:
+    """The form that maps the file's columns to the spec; the mapping once it is submitted."""
+    guess = uploads.guess_mapping(raw.columns, spec)
+    labels = {spec.id_column: "customer id", **({spec.target: spec.target_label} if spec.target else {}),
+              **{c.name: c.label or c.name for c in spec.columns}}
+    options = [NOT_IN_FILE] + [str(c) for c in raw.columns]
+    with st.form("mapping"):
+        st.write("Map the file's columns to the spec (pre-filled where the names match).")
+        cols = st.columns(3)
+        mapping = {}
+        for i, name in enumerate(guess):
+            pick = cols[i % 3].selectbox(f"{name} ({labels[name]})", options,
+                                         index=options.index(guess[name] or NOT_IN_FILE), key=f"map_{name}")
+            mapping[name] = None if pick == NOT_IN_FILE else pick
+        checked = st.form_submit_button("Check the table")
+    return mapping if checked else None
+
+
+def _report(check, spec, name: str) -> None:
+    """The validation report of a checked upload: rows, positive rate, notes, missing values."""
+    q = check.quality
+    c = st.columns(3)
+    c[0].metric("Rows", f"{q['rows']:,}")
+    c[1].metric("Positive rate", f"{check.positives / max(check.positives + check.negatives, 1):.1%}",
+                help=f"Share of customers who {spec.target_label}.")
+    c[2].metric("Duplicate feature rows", f"{q['duplicate_feature_rows']:,}")
+    for note in check.notes:
+        st.warning(note)
+    if not check.notes:
+        st.success("No cleaning was needed.")
+    miss = pd.Series(q["missing_share"], name="missing share").rename_axis("column").reset_index()
+    st.dataframe(miss, hide_index=True, column_config={
+        "missing share": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)})
+    current = active_run_id()
+    if current and st.button("Check drift against the current run"):
         try:
-            raw = read_bytes(raw_bytes, up.name)
+            d = scoring.drift(cfg, check.table, run_id=current, source=name)
+        except DataError as exc:
+            show_error(exc)
+        else:
+            st.success(f"Drift report saved ({d.path.name}); it is shown on the Monitoring tab.")
+
+
+def _upload_tab() -> None:
+    """Upload, map the columns to a spec (or draft one from the table), check, train."""
+    specs = views.table_specs()
+    spec_label = st.selectbox("The table follows the spec", list(specs) + [DRAFT], key="upload_spec",
+                              help="No spec fits? The last choice drafts one from the table, to check and change.")
+    spec = None
+    if spec_label != DRAFT:
+        try:
+            spec = uploads.table_spec(specs.get(spec_label))
         except DataError as exc:
             show_error(exc)
             return
-        st.write(f"**{up.name}**: {len(raw):,} rows, {raw.shape[1]} columns.")
-        st.dataframe(raw.head(10), hide_index=True)
-        drafted_text = None
-        if drafting:
-            got = _drafted_spec(raw, up.name)
-            if got is None:
-                return
-            spec, drafted_text = got
-            spec_label = f"{DRAFT} {spec_hash(spec)}"  # a changed draft is checked again
-        guess = guess_mapping(raw.columns, spec)
-        labels = {spec.id_column: "customer id", **({spec.target: spec.target_label} if spec.target else {}),
-                  **{c.name: c.label or c.name for c in spec.columns}}
-        options = [NOT_IN_FILE] + [str(c) for c in raw.columns]
-        with st.form("mapping"):
-            st.write("Map the file's columns to the spec (pre-filled where the names match).")
-            cols = st.columns(3)
-            mapping = {}
-            for i, name in enumerate(guess):
-                pick = cols[i % 3].selectbox(f"{name} ({labels[name]})", options,
-                                             index=options.index(guess[name] or NOT_IN_FILE), key=f"map_{name}")
-                mapping[name] = None if pick == NOT_IN_FILE else pick
-            checked = st.form_submit_button("Check the table")
-        if checked:
-            try:
-                table = map_columns(raw.rename(columns=str), mapping, spec, source=up.name)
-            except DataError as exc:
-                show_error(exc)
-                return
-            st.session_state["upload_check"] = (up.file_id, spec_label, table)
-        state = st.session_state.get("upload_check")
-        if state is not None and state[:2] == (up.file_id, spec_label):
-            table = state[2]
-            st.subheader("Validation report")
-            try:
-                clean, quality = validate(table, spec, require_target=True, source=up.name)
-            except DataError as exc:
-                show_error(exc)
-                return
-            y = clean[spec.target]
-            pos, neg = int(y.sum()), int(len(y) - y.sum())
-            c = st.columns(3)
-            c[0].metric("Rows", f"{quality['rows']:,}")
-            c[1].metric("Positive rate", f"{y.mean():.1%}", help=f"Share of customers who {spec.target_label}.")
-            c[2].metric("Duplicate feature rows", f"{quality['duplicate_feature_rows']:,}")
-            notes = quality_notes(quality, {}, training=True)
-            for note in notes:
-                st.warning(note)
-            if not notes:
-                st.success("No cleaning was needed.")
-            miss = pd.Series(quality["missing_share"], name="missing share").rename_axis("column").reset_index()
-            st.dataframe(miss, hide_index=True, column_config={
-                "missing share": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)})
-            current = active_run_id()
-            if current and st.button("Check drift against the current run"):
-                try:
-                    report = drift_against_run(store.load_run(cfg.artifacts_dir, current), table, up.name,
-                                               cfg.n_jobs)
-                except DataError as exc:
-                    show_error(exc)
-                else:
-                    path = reports.save_monitoring(cfg.artifacts_dir, current, "drift", report)
-                    st.success(f"Drift report saved ({path.name}); it is shown on the Monitoring tab.")
-            if min(pos, neg) < MIN_CLASS_COUNT:
-                st.error(f"{up.name}: too little to learn from: {pos:,} positives and {neg:,} negatives (need at "
-                         f"least {MIN_CLASS_COUNT} of each); training is not offered.")
-                return
-            if st.button("Train a new run on this table", type="primary"):
-                try:
-                    path = uploads.save_upload(cfg.artifacts_dir, table, spec.name, raw_bytes)
-                except DataError as exc:
-                    show_error(exc)
-                    return
-                if drafted_text is not None:  # the drafted spec is kept beside the upload it describes
-                    spec_path = str(path.with_suffix(".spec.toml"))
-                    Path(spec_path).write_text(drafted_text, encoding="utf-8")
-                # a job that does not finish removes the upload and its drafted spec
-                kept = [str(path)] + ([spec_path] if drafted_text is not None else [])
-                if not _train(path, spec_path, up.name, remove_on_failure=kept):
-                    for f in kept:
-                        Path(f).unlink(missing_ok=True)
+    got = _read_upload(spec_label)
+    if got is None:
+        return
+    up, raw_bytes, raw = got
+    drafted_text = None
+    if spec_label == DRAFT:
+        drafted = _drafted_spec(raw, up.name)
+        if drafted is None:
+            return
+        spec, drafted_text = drafted
+        spec_label = f"{DRAFT} {uploads.spec_key(spec)}"  # a changed draft is checked again
+    mapping = _mapping(raw, spec)
+    if mapping is not None:
+        try:
+            st.session_state["upload_check"] = (up.file_id, spec_label, training.check_table(raw, spec, up.name,
+                                                                                              mapping))
+        except DataError as exc:
+            show_error(exc)
+            return
+    state = st.session_state.get("upload_check")
+    if state is None or state[:2] != (up.file_id, spec_label):
+        return
+    check = state[2]
+    st.subheader("Validation report")
+    _report(check, spec, up.name)
+    if not check.trainable:
+        st.error(f"{check.why}; training is not offered.")
+        return
+    if st.button("Train a new run on this table", type="primary"):
+        # a job that does not finish removes the upload and its drafted spec
+        _started(start_job(uploads.train_on_table, check.table, spec, specs.get(spec_label), raw_bytes, up.name,
+                           drafted_text=drafted_text))
 
 
 def _history_tab() -> None:
     """Run history, a run's segments, promote and roll back."""
-    run_table = store.run_history(cfg.artifacts_dir)
+    run_table = views.run_history(cfg)
     if run_table.empty:
         st.info("No runs yet.")
         return
@@ -425,14 +353,13 @@ def _history_tab() -> None:
     _retrain_report(rid, "history")  # a challenger: how it compared with its champion, and promote it
     c = st.columns(2)
     if c[0].button("Promote this run", disabled=rid == active_run_id()):
-        _change_current(lambda: champions.promote(cfg.artifacts_dir, rid),
-                        lambda previous: f"Run {rid} is now current (was {previous or 'none'}).")
-    can_roll_back = len(champions.champion_stack(cfg.artifacts_dir)) >= 2
+        _change_current(lambda: runs.promote(cfg, rid),
+                        lambda ch: f"Run {ch.current} is now current (was {ch.previous or 'none'}).")
+    can_roll_back = views.can_roll_back(cfg)
     if c[1].button("Roll back to the previous champion", disabled=not can_roll_back,
                    help=None if can_roll_back else "There is no earlier champion to return to."):
-        _change_current(lambda: champions.rollback(cfg.artifacts_dir),
-                        lambda now: f"Rolled back: run {now} is current.")
-    log = champions.champion_history(cfg.artifacts_dir)
+        _change_current(lambda: runs.rollback(cfg), lambda ch: f"Rolled back: run {ch.current} is current.")
+    log = views.champion_history(cfg)
     if log:
         st.caption("Changes of the current run, newest first")
         st.dataframe(pd.DataFrame(log[::-1]), hide_index=True)
@@ -440,14 +367,14 @@ def _history_tab() -> None:
 
 def _backtests(current: str) -> None:
     """The current run's backtests: a past scoring against realised outcomes."""
-    saved = reports.monitoring_reports(cfg.artifacts_dir, current, "backtest")
+    saved = views.monitoring_reports(cfg, current, "backtest")
     st.subheader("Backtests")
     if not saved:
         st.info("No backtest of the current run yet: once the 30 days have passed, run `python -m core backtest "
                 "--scores SCORED --outcomes OUTCOMES`.")
         return
     pick = st.selectbox("Backtest", saved, format_func=lambda p: p.stem)
-    r = json.loads(Path(pick).read_text(encoding="utf-8"))
+    r = views.read_report(pick)
     c = st.columns(4)
     c[0].metric("ROC-AUC", f"{r['roc_auc']:.3f}", help=f"95% CI [{r['roc_auc_ci'][0]:.3f}, {r['roc_auc_ci'][1]:.3f}]")
     c[1].metric("PR-AUC", f"{r['pr_auc']:.3f}", help=f"average precision; 95% CI [{r['pr_auc_ci'][0]:.3f}, "
@@ -465,7 +392,7 @@ def _monitoring_tab() -> None:
     if current:
         _backtests(current)
     st.subheader("Drift")
-    saved = reports.monitoring_reports(cfg.artifacts_dir, current, "drift") if current else []
+    saved = views.monitoring_reports(cfg, current, "drift") if current else []
     st.write("Drift of a new table against the current run's training table: population stability index (PSI) per "
              "feature (training deciles, categories and missing values as bins), of the score, and of segment "
              "shares. 0.1 and above: watch; 0.25 and above: act. Run one from the Upload tab or with "
@@ -474,7 +401,7 @@ def _monitoring_tab() -> None:
         st.info("No drift report for the current run yet.")
         return
     pick = st.selectbox("Report", saved, format_func=lambda p: p.stem)
-    r = json.loads(Path(pick).read_text(encoding="utf-8"))
+    r = views.read_report(pick)
     c = st.columns(4)
     c[0].metric("Features to act on", r["summary"]["act"], help="PSI >= 0.25")
     c[1].metric("Features to watch", r["summary"]["watch"], help="0.1 <= PSI < 0.25")
@@ -501,7 +428,7 @@ def _job_detail(job_id: str) -> None:
     finished training that made a challenger, the retrain report (promote from there);
     refreshed every 2 s."""
     try:
-        job = jobs.read(cfg.artifacts_dir, job_id)
+        job = jobs.read_job(cfg, job_id)
     except DataError as exc:
         show_error(exc)
         return
@@ -516,19 +443,19 @@ def _job_detail(job_id: str) -> None:
         (st.warning if note.startswith("warning") else st.caption)(note)
     if job.active and st.button("Cancel this job", key=f"cancel_{job_id}"):
         try:
-            jobs.cancel(cfg.artifacts_dir, job_id)
+            jobs.cancel_job(cfg, job_id)
         except DataError as exc:
             show_error(exc)
         else:
             st.info("Asked the job to stop; the current run stays as it is.")
     if job.status == "done" and job.kind == "train" and job.run_id:
         _retrain_report(job.run_id, "job")
-    st.code(jobs.log_text(cfg.artifacts_dir, job_id, tail=40) or "(nothing printed yet)", language=None)
+    st.code(jobs.job_log(cfg, job_id, tail=40) or "(nothing printed yet)", language=None)
 
 
 def _jobs_tab() -> None:
     """Every background job of the runs folder, newest first, and one job in detail."""
-    rows = jobs.list_jobs(cfg.artifacts_dir, limit=100)
+    rows = jobs.list_jobs(cfg, limit=100)
     if not rows:
         st.info("No jobs yet: training started here, and scoring started on the Score page, run as jobs.")
         return

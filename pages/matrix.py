@@ -1,10 +1,10 @@
 """Segment x propensity matrix: customers, expected buyers and revenue per cell, the
-playbook's recommended action (:data:`core.activation.playbook.PLAYBOOK`) and the minimum holdout."""
+playbook's recommended action (:data:`core.activation.views.PLAYBOOK`) and the minimum holdout."""
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from core.activation import playbook
+from core.actions import views
 from ui import banded_matrix, require_run, segment_filter
 
 run = require_run()
@@ -31,7 +31,7 @@ lift = c[2].number_input("Uplift the holdout must detect (relative, 0.10 = +10%)
 
 cells = banded_matrix(run, bands, lift, sorted(m["segment_id"].unique().tolist()))
 band_col = "band" if bands != "deciles" else "propensity_decile"
-order = list(playbook.BANDS) if bands != "deciles" else list(range(1, 11))
+order = list(views.BANDS) if bands != "deciles" else list(range(1, 11))
 cells = cells.assign(segment=cells["segment_id"].astype(str) + ": " + cells["segment_name"])
 grid = cells.pivot_table(index=["segment_id", "segment"], columns=band_col, values=value, aggfunc="first")
 grid = grid.droplevel("segment_id").reindex(columns=order)
@@ -56,7 +56,7 @@ else:
     st.caption("No expected revenue: this data set's spec names no `order_value_column`.")
 if "observed_rate_test" in m:
     st.caption(f"The observed rate uses held-out test rows only, and is blank where a cell has fewer than "
-               f"{playbook.MIN_TEST_CUSTOMERS} of them.")
+               f"{views.MIN_TEST_CUSTOMERS} of them.")
 
 st.subheader("Recommended action per cell")
 show = ["segment", band_col, "action", "customers", "mean_propensity", "expected_buyers"] + \
@@ -76,7 +76,7 @@ st.dataframe(cells[show], hide_index=True, column_config={
 })
 with st.expander("The playbook: how actions are chosen"):
     st.write(f"The first matching rule wins. A cell is *deal-seeking* when its customers' discount use is at least "
-             f"{playbook.TRAIT_THRESHOLD} standard deviations above all customers', and *high past value* when their "
+             f"{views.TRAIT_THRESHOLD} standard deviations above all customers', and *high past value* when their "
              f"spend is (spec columns `discount_column` and `value_column`).")
-    st.dataframe(pd.DataFrame(playbook.PLAYBOOK, columns=["band", "deal-seeking", "high past value", "action", "why"])
+    st.dataframe(pd.DataFrame(views.PLAYBOOK, columns=["band", "deal-seeking", "high past value", "action", "why"])
                  .replace({None: "any", True: "yes", False: "no"}), hide_index=True)

@@ -1,23 +1,22 @@
 """Score a file: upload a customer table, preview it, score it with the current run as a
-background job (``core.ops.jobs``: it goes on if the page is left), download the result."""
+background job (:func:`core.actions.jobs.start_scoring`: it goes on if the page is left),
+download the result."""
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
+from core.actions import jobs, uploads, views
 from core.errors import DataError
-from core.inputs.tables import read_bytes
-from core.ops import jobs
-from core.runs import uploads
-from ui import job_line, require_run, scoring_model, settings, show_error, start_job
+from ui import job_line, require_run, settings, show_error, start_job
 
 run = require_run()
 cfg = settings()
-model = scoring_model(str(cfg.artifacts_dir), run.run_id)
+spec = run.spec()
 
 st.title("Score a file")
-st.write(f"Upload a customer table with the columns of the **{model.spec.name}** spec (no target needed); "
+st.write(f"Upload a customer table with the columns of the **{spec.name}** spec (no target needed); "
          f"every customer gets a segment and a propensity from run `{run.run_id}`. The scoring runs as a job of its "
          f"own: you can leave the page and come back for the result. Files above {cfg.upload_max_mb} MB: use "
          "`python -m core score`.")
@@ -34,7 +33,7 @@ def _preview(parquet: str, stamp: int) -> pd.DataFrame:
 def _scoring(job_id: str, where: str) -> None:
     """A scoring job's state; when done, its notes, a preview and the download (refreshed every 2 s)."""
     try:
-        job = jobs.read(cfg.artifacts_dir, job_id)
+        job = jobs.read_job(cfg, job_id)
     except DataError as exc:
         show_error(exc)
         return
@@ -68,7 +67,7 @@ if up is not None:
         st.stop()
     data = up.getvalue()  # read once; the preview and the kept copy use these same bytes
     try:
-        table = read_bytes(data, up.name, model.spec)
+        table = views.read_upload(data, up.name, spec)
     except DataError as exc:
         show_error(exc)
         st.stop()
@@ -77,12 +76,11 @@ if up is not None:
     key = (up.file_id, run.run_id)
     if st.button("Score with the current run", type="primary"):
         try:  # the job reads the file from the server's copy, kept under uploads/
-            path = uploads.save_upload_bytes(cfg.artifacts_dir, up.name, data)
+            path = uploads.keep_for_scoring(cfg, data, up.name)
         except DataError as exc:
             show_error(exc)
             st.stop()
-        job = start_job("score", {"data": str(path), "name": up.name, "run_id": run.run_id, "remove_input": True},
-                        f"score {up.name}", remove_on_failure=[str(path)])
+        job = start_job(jobs.start_scoring, path, up.name, run.run_id)
         if job is not None:
             st.session_state["score_job"] = (key, job.job_id)
     mine = st.session_state.get("score_job")
@@ -90,7 +88,7 @@ if up is not None:
         _scoring(mine[1], "now")
 
 shown = (st.session_state.get("score_job") or (None, None))[1]
-recent = [j for j in jobs.list_jobs(cfg.artifacts_dir, limit=50) if j.kind == "score" and j.job_id != shown][:5]
+recent = [j for j in jobs.list_jobs(cfg, limit=50) if j.kind == "score" and j.job_id != shown][:5]
 if recent:
     st.subheader("Recent scorings")
     for j in recent:

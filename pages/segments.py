@@ -3,10 +3,9 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from core.actions import runs, views
 from core.errors import DataError
-from core.models.segmentation import continuity
-from core.runs import names
-from ui import require_run, show_error
+from ui import require_run, settings, show_error
 
 run = require_run()
 profiles = run.profiles()
@@ -118,13 +117,11 @@ st.caption("A name set here is stored apart from the automatic one, wins whereve
 with st.form("rename"):
     options = {f"{p.segment_id}: {p.name}": p for p in profiles}
     pick = st.selectbox("Segment", list(options))
-    new_name = st.text_input("Display name", max_chars=names.MAX_NAME_LENGTH)
+    new_name = st.text_input("Display name", max_chars=views.MAX_NAME_LENGTH)
     if st.form_submit_button("Save name"):
         target = options[pick]
         try:
-            names.set_display_name(run.artifacts, man.dataset, target.segment_id, new_name,
-                                      taken={q.segment_id: q.name for q in profiles},
-                                      auto_name=auto[target.segment_id])
+            runs.rename_segment(settings(), run.run_id, target.segment_id, new_name)
         except DataError as exc:
             show_error(exc)
         else:
@@ -177,7 +174,7 @@ else:
     new = [str(k) for k, v in link.status.items() if v == "new"]
     if new:
         st.write("New this run: segments " + ", ".join(new))
-    moves = continuity.transition_summary(link.transitions, link.previous_names, run.segment_names())
+    moves = views.transition_summary(link.transitions, link.previous_names, run.segment_names())
     if moves is not None:
         st.markdown("**Transition matrix**: customers in both runs, from their previous segment (rows) "
                     "to their segment now (columns)")

@@ -201,7 +201,8 @@ def test_readout_out_in_a_missing_folder_is_made(trained, tmp_path):
     import json
     import shutil
 
-    from core.activation import campaign_tables, cohorts
+    from core.actions.campaigns import read_cohort
+    from core.activation import cohorts
     from core.inputs.synthetic import campaigns
     src, run = trained
     art = tmp_path / "artifacts"
@@ -210,7 +211,7 @@ def test_readout_out_in_a_missing_folder_is_made(trained, tmp_path):
     mask = cohorts.cohort_mask(scored, None, 0.0, 1.0)
     export = cohorts.cohort_export(scored, mask, len(scored) // 3, 1)
     export.to_csv(tmp_path / "c.csv", index=False)
-    outcomes, _ = campaigns.simulate_outcomes(campaign_tables.read_cohort(tmp_path / "c.csv"), 0.05, seed=1)
+    outcomes, _ = campaigns.simulate_outcomes(read_cohort(tmp_path / "c.csv"), 0.05, seed=1)
     outcomes.to_csv(tmp_path / "o.csv", index=False)
     out = tmp_path / "new" / "folder" / "r.json"
     assert main(["--artifacts", str(art), "readout", "--cohort", str(tmp_path / "c.csv"), "--outcomes",

@@ -344,11 +344,11 @@ def test_case11_upload_over_the_limit_gets_a_message(trained, monkeypatch, small
     assert any("the limit here is 1 MB" in e.value for e in at.error)
 
 
-def test_case11_models_are_cached_resources_keyed_on_the_run(trained):
-    from ui import scoring_model
+def test_case11_run_tables_are_cached_resources_keyed_on_the_run(trained):
+    from ui import _table
 
     art, run = trained
-    a = scoring_model(str(art), run.run_id)
-    b = scoring_model(str(art), run.run_id)
-    assert a is b and a.run_id == run.run_id
-    assert hasattr(scoring_model, "clear")  # a st.cache_resource function, never st.cache_data
+    a = _table(str(art), run.run_id, "scored")
+    b = _table(str(art), run.run_id, "scored")
+    assert a is b and len(a) == len(run.table("scored"))  # shared, never copied per request
+    assert hasattr(_table, "clear")  # a st.cache_resource function, never st.cache_data

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.actions.campaigns import read_cohort
 from core.activation import campaign_tables, readout, stats
 from core.errors import DataError
 from core.inputs.synthetic import campaigns
@@ -174,7 +175,7 @@ def test_cohort_then_readout_from_the_command_line(trained, tmp_path):
                                 "--out", str(tmp_path / "c.csv")], cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     cid = out.stdout.split("saved as cohort ")[1].split()[0]
-    members = campaign_tables.read_cohort(tmp_path / "c.csv")
+    members = read_cohort(tmp_path / "c.csv")
     assert (members["group"] == "holdout").sum() > 0
     outcomes, _ = campaigns.simulate_outcomes(members, 0.05, seed=1)
     outcomes.to_csv(tmp_path / "o.csv", index=False)

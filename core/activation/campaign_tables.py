@@ -3,13 +3,14 @@ and the outcomes of the campaign window, checked, with the run's scores joined."
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from core.activation.cohorts import latest_snapshot
 from core.activation.readout import GROUPS
 from core.errors import DataError
+from core.inputs.log.events import EPOCH
 
 #: The largest revenue of one customer in a campaign window that the readout takes (money):
 #: beyond it, or infinite, a value is refused as a typing or export error.
@@ -48,19 +49,12 @@ def _find(columns, names, given: str | None, what: str, source: str, required: b
     return None
 
 
-def read_cohort(path: str | Path) -> pd.DataFrame:
-    """A cohort export (CSV, xlsx or Parquet with ``customer_id`` and ``group``; the Cohort
-    builder's columns ``segment_id``, ``persona``, ``propensity``, ``propensity_decile``
-    are kept when present). Returns those columns, ids as text. Raises DataError naming the
-    file, a missing column, a group other than contact/holdout, or a repeated id."""
-    from core.inputs import tables
-
-    df = tables.read_table(path)
-    return cohort_members(df, str(path))
-
-
 def cohort_members(df: pd.DataFrame, source: str) -> pd.DataFrame:
-    """The checked members table of a cohort (see :func:`read_cohort`)."""
+    """The checked members table of a cohort: a cohort export as read (CSV, xlsx or Parquet
+    with ``customer_id`` and ``group``; the Cohort builder's columns ``segment_id``,
+    ``persona``, ``propensity``, ``propensity_decile`` are kept when present), ids as text.
+    Raises DataError naming ``source``, a missing column, a group other than
+    contact/holdout, or a repeated id."""
     for c in ("customer_id", "group"):
         if c not in df.columns:
             raise DataError(f"{source}: no column '{c}' (a cohort export has customer_id and group)")
@@ -85,8 +79,6 @@ def with_scores(members: pd.DataFrame, scored: pd.DataFrame) -> pd.DataFrame:
     ``propensity_decile`` from the cohort's run (``scored``, the run's scored table; a run
     of snapshots as of its latest cutoff) where the cohort lacks them (a cohort saved in the
     database keeps only its ids and groups)."""
-    from core.activation.playbook import latest_snapshot
-
     want = [c for c in ("segment_id", "persona", "propensity", "propensity_decile") if c not in members.columns]
     if not want:
         return members
@@ -96,28 +88,21 @@ def with_scores(members: pd.DataFrame, scored: pd.DataFrame) -> pd.DataFrame:
     return members.merge(table[cols].astype({"customer_id": str}), on="customer_id", how="left")
 
 
-def read_outcomes(path: str | Path, id_column: str | None = None, purchased: str | None = None,
-                  revenue: str | None = None) -> pd.DataFrame:
-    """The outcomes of the campaign window: ``customer_id`` (text), ``purchased`` (0/1) and
-    ``revenue`` (money, NaN when the table has none) per customer. Columns are found by
-    name (:data:`ID_NAMES`, :data:`PURCHASE_NAMES`, :data:`REVENUE_NAMES`) unless given.
-    Flags may be 0/1, true/false, yes/no; revenue may be written ``$1,234.50``; a revenue
-    without a purchase flag counts as a purchase when above 0.
-
-    Raises DataError naming the file and the column, and the first row whose flag or
-    revenue is not a value of its kind (text in a revenue column, say), or a repeated id."""
-    from core.inputs import tables
-
-    df = tables.read_table(path)
-    return outcome_table(df, str(path), id_column, purchased, revenue)
-
-
 def outcome_table(df: pd.DataFrame, source: str, id_column: str | None = None, purchased: str | None = None,
                   revenue: str | None = None) -> pd.DataFrame:
-    """:func:`read_outcomes` on a table already read. What was assumed in reading it (buyers
-    found from revenue, revenue left out) is listed in ``out.attrs["notes"]``, which
-    :func:`campaign_readout` reports, and ``out.attrs["revenue_dropped"]`` says whether a
-    revenue column was left out for buyers without revenue."""
+    """The outcomes of the campaign window from a table as read (``source`` names it):
+    ``customer_id`` (text), ``purchased`` (0/1) and ``revenue`` (money, NaN when the table
+    has none) per customer. Columns are found by name (:data:`ID_NAMES`,
+    :data:`PURCHASE_NAMES`, :data:`REVENUE_NAMES`) unless given. Flags may be 0/1,
+    true/false, yes/no; revenue may be written ``$1,234.50``; a revenue without a purchase
+    flag counts as a purchase when above 0. What was assumed in reading it (buyers found
+    from revenue, revenue left out) is listed in ``out.attrs["notes"]``, which
+    :func:`core.activation.readout.campaign_readout` reports, and
+    ``out.attrs["revenue_dropped"]`` says whether a revenue column was left out for buyers
+    without revenue.
+
+    Raises DataError naming ``source`` and the column, and the first row whose flag or
+    revenue is not a value of its kind (text in a revenue column, say), or a repeated id."""
     from core.inputs.validation import binary_numbers, to_number
 
     idc = _find(df.columns, ID_NAMES, id_column, "customer id", source)
@@ -173,23 +158,21 @@ def outcome_table(df: pd.DataFrame, source: str, id_column: str | None = None, p
     return out
 
 
-def outcomes_from_log(path: str | Path, log_spec, start: str, end: str) -> pd.DataFrame:
-    """Outcomes from a transaction log (read with its log spec, :mod:`core.inputs.log`): each
-    customer with a purchase day in ``[start, end)`` (ISO dates) bought; revenue is their
-    net spend in the window (returns netted out). Customers without a purchase in the
-    window are absent: the readout counts them as not buying (:func:`campaign_readout`,
-    ``missing_as_no_purchase``). Raises DataError for a bad log or window."""
-    from core.inputs import log
-
+def outcomes_from_events(ev: pd.DataFrame, start: str, end: str) -> pd.DataFrame:
+    """Outcomes from a log's events (:func:`core.inputs.log.events.events`): each customer
+    with a purchase day (positive net spend) in ``[start, end)`` (ISO dates) bought; revenue
+    is their net spend in the window (returns netted out). Customers without a purchase in
+    the window are absent: the readout counts them as not buying
+    (:func:`core.activation.readout.campaign_readout`, ``missing_as_no_purchase``). Raises
+    DataError for a window that is not two dates in order."""
     try:
         a, b = pd.Timestamp(start), pd.Timestamp(end)
     except ValueError:
         raise DataError(f"campaign window {start} to {end}: not dates (yyyy-mm-dd)") from None
     if not a < b:
         raise DataError(f"campaign window {start} to {end}: the end must come after the start")
-    ev, _ = log.events(log.read_log(path, log_spec), log_spec, str(path))
-    first, last = int((a.normalize() - log.EPOCH).days), int((b.normalize() - log.EPOCH).days)
+    first, last = int((a.normalize() - EPOCH).days), int((b.normalize() - EPOCH).days)
     w = ev[(ev["day"] >= first) & (ev["day"] < last)]
-    per_day = w.groupby(["customer_id", "day"])["amount"].sum()
-    bought = per_day[per_day > 0].reset_index().groupby("customer_id")["amount"].sum()
+    per_day = w.groupby(["customer_id", "day"], observed=True)["amount"].sum()
+    bought = per_day[per_day > 0].reset_index().groupby("customer_id", observed=True)["amount"].sum()
     return pd.DataFrame({"customer_id": bought.index.astype(str), "purchased": 1, "revenue": bought.to_numpy(float)})

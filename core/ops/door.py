@@ -10,8 +10,12 @@ guessing without locking the real admin out for good.
 """
 from __future__ import annotations
 
+import json
+import logging
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
 
 
 @dataclass
@@ -59,3 +63,19 @@ class Backoff:
         with self._lock:
             for k in keys:
                 self._fails.pop(k, None)
+
+
+def log_wrong_password(artifacts: Path, address: str, failures: int, wait_s: float) -> None:
+    """Record a wrong admin password: a warning in the log (``shopsphere.admin``) and a line
+    of ``<artifacts>/monitoring/admin_door.jsonl`` (time, client address, wrong tries in a
+    row, the wait imposed in seconds). A file that cannot be written costs only its line."""
+    logging.getLogger("shopsphere.admin").warning("wrong admin password from %s (%d in a row); next try in %.0f s",
+                                                  address, failures, wait_s)
+    try:
+        f = Path(artifacts) / "monitoring" / "admin_door.jsonl"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        with f.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "address": address,
+                                 "failures_in_a_row": failures, "wait_s": wait_s}) + "\n")
+    except OSError:
+        pass

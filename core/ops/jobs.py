@@ -36,6 +36,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -44,9 +45,12 @@ import time
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
+
+import psutil
 
 from core.errors import DataError
+from core.runs import lock
 from core.runs import results as R
 from core.settings import Settings, settings_from_dict
 
@@ -55,8 +59,11 @@ KINDS = ("train", "score")
 ACTIVE = ("queued", "running")
 #: Seconds a job may take to stop after a cancel before its process group is killed.
 CANCEL_GRACE_S = 20.0
-#: The project's root: a job's process imports ``core`` from here.
-ROOT = Path(__file__).resolve().parents[2]
+
+
+#: What carries out a job of one kind: ``handler(job, settings, folder, progress)`` returns
+#: the fields of :class:`Job` it sets when done (``run_id``, ``outcome``, ``output``, ``notes``).
+Handler = Callable[["Job", Settings, Path, Callable[[float, str], None]], dict]
 
 
 class JobCancelled(BaseException):
@@ -151,7 +158,6 @@ def _pid(artifacts: Path, job: Job) -> tuple[int | None, float | None]:
 def _process_matches(artifacts: Path, job: Job):
     """The job's process (psutil), or None when it is gone, a zombie, or another process
     that reuses its id."""
-    import psutil
 
     pid, started = _pid(artifacts, job)
     if pid is None:
@@ -209,7 +215,6 @@ def _stop_leftovers(artifacts: Path, job: Job) -> None:
     its worker processes, which stay in its process group (the job started the group, so
     its id is the job's process id) and would otherwise run their call to the end. Only
     processes started after the job are touched."""
-    import psutil
 
     pid, started = _pid(artifacts, job)
     if pid is None:
@@ -251,7 +256,6 @@ KEEP_JOBS = 50
 def prune(artifacts: Path, keep: int = KEEP_JOBS) -> list[str]:
     """Delete all but the newest ``keep`` finished jobs (never a queued or running one);
     returns the deleted ids."""
-    import shutil
 
     ended = [j for j in list_jobs(artifacts) if not j.active]
     doomed = [j.job_id for j in ended[keep:]]
@@ -269,7 +273,6 @@ def log_text(artifacts: Path, job_id: str, tail: int = 200) -> str:
 
 
 def _refuse_second_training(artifacts: Path) -> None:
-    from core.runs import lock
 
     job = active_training(artifacts)
     if job is not None:
@@ -313,14 +316,12 @@ def start(artifacts: Path, kind: str, params: dict, label: str, settings: Settin
     job = Job(job_id=job_id, kind=kind, label=label, params=params, requested_by=requested_by, status="queued",
               created_at=_now(), remove_on_failure=list(remove_on_failure or []))
     _write(folder, job)
-    import psutil
 
     with open(folder / "log.txt", "ab") as log:
-        # run where the caller runs (relative paths in ``params`` mean the same), importing this
-        # project's ``core`` whatever that folder is
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+        # run where the caller runs (relative paths in ``params`` mean the same), with the
+        # interpreter of this process, whose environment has this project's ``core`` installed
         proc = subprocess.Popen([sys.executable, "-m", "core", "--artifacts", str(artifacts.resolve()), "jobs",
-                                 "run", job_id], cwd=os.getcwd(), env=env, stdout=log, stderr=subprocess.STDOUT,
+                                 "run", job_id], cwd=os.getcwd(), stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         started = psutil.Process(proc.pid).create_time()
@@ -355,13 +356,14 @@ def _remove_uploads(job: Job) -> None:
         Path(p).unlink(missing_ok=True)
 
 
-def run(artifacts: Path, job_id: str) -> int:
+def execute(artifacts: Path, job_id: str, handlers: dict[str, Handler]) -> int:
     """Carry out the job ``job_id`` in this process (what ``python -m core jobs run ID``
-    calls in the process :func:`start` made): state ``running`` with each progress step,
-    then ``done``, ``failed`` (bad input: the one-line error; anything else: its type and
-    message, the traceback in the log) or ``cancelled`` (SIGTERM). Returns the exit code:
-    0 done, 2 failed, 130 cancelled."""
-    import psutil
+    does in the process :func:`start` made): its kind's handler of ``handlers``
+    (:data:`Handler`: the use cases, :mod:`core.actions.jobs`) runs with the job's settings
+    and a progress callback; the state is ``running`` with each progress step, then
+    ``done`` (with what the handler returned), ``failed`` (bad input: the one-line error;
+    anything else: its type and message, the traceback in the log) or ``cancelled``
+    (SIGTERM). Returns the exit code: 0 done, 2 failed, 130 cancelled."""
 
     artifacts = Path(artifacts)
     folder = _folder(artifacts, job_id)
@@ -391,7 +393,7 @@ def run(artifacts: Path, job_id: str) -> int:
     try:
         if (folder / "cancel").is_file():
             raise JobCancelled()
-        done = (_run_training if job.kind == "train" else _run_scoring)(job, settings, folder, progress)
+        done = handlers[job.kind](job, settings, folder, progress)
         job = job.model_copy(update={**done, "status": "done", "finished_at": _now(), "fraction": 1.0})
         code = 0
     except JobCancelled:
@@ -417,58 +419,3 @@ def run(artifacts: Path, job_id: str) -> int:
     _write(folder, job)
     print(f"job {job_id}: {job.status}" + (f": {job.error}" if job.error else ""), flush=True)
     return code
-
-
-def _run_training(job: Job, settings: Settings, folder: Path, progress) -> dict:
-    from core.pipeline.champion import train_or_retrain
-
-    p = job.params
-    outcome = train_or_retrain(p.get("data"), p.get("spec"), settings, progress=progress, log=bool(p.get("log")),
-                               sheet=p.get("sheet"))
-    notes = [outcome.database] if outcome.database else []
-    notes += [f"warning: {outcome.database_error}"] if outcome.database_error else []
-    for line in notes:
-        print(line, flush=True)
-    if outcome.retrain is not None:
-        r = outcome.retrain
-        return {"run_id": r.challenger, "outcome": f"challenger to {r.champion}: {r.decision} ({r.why})",
-                "notes": notes}
-    return {"run_id": outcome.run.run_id, "outcome": "trained and made current", "notes": notes}
-
-
-def _run_scoring(job: Job, settings: Settings, folder: Path, progress) -> dict:
-    from core.activation.exports import neutralise, write_table
-    from core.inputs import tables
-    from core.inputs.validation import quality_notes
-    from core.pipeline.scoring import OUTPUT_NAMES, ScoringModel
-    from core.runs import store
-
-    p = job.params
-    run = store.load_run(settings.artifacts_dir, p.get("run_id"))
-    progress(0.02, f"loading run {run.run_id}")
-    model = ScoringModel.load(run)
-    name = p.get("name") or Path(p["data"]).name
-    progress(0.05, f"reading {name}")
-    try:
-        table = tables.read_table(p["data"], model.spec)
-    except DataError as exc:  # name the file as the person knows it, not the server's copy
-        raise DataError(str(exc).replace(str(p["data"]), name)) from None
-    scored, report = model.score(table, source=name, n_jobs=settings.n_jobs,
-                                 progress=lambda done, total: progress(0.1 + 0.8 * done / max(total, 1),
-                                                                       f"scored {done:,} of {total:,} customers"))
-    progress(0.92, "writing the scored table")
-    write_table(scored, folder / "scored.parquet")
-    neutralise(scored.rename(columns=OUTPUT_NAMES)).to_csv(folder / "scored.csv", index=False)
-    notes = quality_notes(report["quality"], report["unseen_categories"])
-    if p.get("remove_input"):  # an upload kept only to be scored
-        Path(p["data"]).unlink(missing_ok=True)
-    if settings.write_database:  # the file is written either way; a database that cannot take it is a note
-        from core.activation import database
-
-        progress(0.96, "writing the scores to the activation database")
-        try:
-            notes.append(database.write_scoring(settings, scored, store.current_run_id(settings.artifacts_dir)))
-        except DataError as exc:
-            notes.append(f"warning: {exc}; the scored file was written")
-    return {"run_id": run.run_id, "output": str(folder / "scored.csv"), "notes": notes,
-            "outcome": f"scored {len(scored):,} customers with run {run.run_id}"}

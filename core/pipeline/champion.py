@@ -8,11 +8,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from core.errors import DataError
+from core.inputs.log import load_log_spec
 from core.inputs.shopsphere_spec import resolve_spec
 from core.models import evaluation
 from core.models.segmentation import continuity
-from core.pipeline.scoring import ScoringModel, run_scores
-from core.pipeline.training import Progress, train, train_log
+from core.pipeline.scoring import ScoringModel
+from core.pipeline.steps import Progress
+from core.pipeline.training import train, train_log
 from core.runs import champions, reports, store
 from core.runs import results as R
 from core.settings import Settings
@@ -43,8 +45,6 @@ def promotion_decision(champion: dict, challenger: dict, tolerance: float, auto_
 
 def _dataset_name(spec_path, log: bool) -> str:
     if log:
-        from core.inputs.log import load_log_spec
-
         return load_log_spec(spec_path).name
     return resolve_spec(spec_path).name
 
@@ -129,15 +129,11 @@ def retrain(data_path: str | Path | None, spec_path: str | Path | None, settings
 
 @dataclass
 class TrainOutcome:
-    """What :func:`train_or_retrain` did: the new run, the retrain report when the new run
-    was a challenger (None when it was trained and made current), and what became of its
-    scores in the activation database (``database``: one line, ``database_error``: why they
-    could not be written; the run and its files are saved either way)."""
+    """What :func:`train_or_retrain` did: the new run, and the retrain report when the new run
+    was a challenger (None when it was trained and made current)."""
 
     run: store.Run
     retrain: R.RetrainReport | None = None
-    database: str | None = None
-    database_error: str | None = None
 
 
 def train_or_retrain(data_path: str | Path | None, spec_path: str | Path | None, settings: Settings,
@@ -167,26 +163,7 @@ def train_or_retrain(data_path: str | Path | None, spec_path: str | Path | None,
         champion = None
     if champion is not None and champion.spec().name == _dataset_name(spec_path, log):
         report = retrain(data_path, spec_path, settings, progress, log, sheet)
-        outcome = TrainOutcome(store.load_run(artifacts, report.challenger), report)
-    elif log:
-        outcome = TrainOutcome(train_log(data_path, spec_path, settings, progress))
-    else:
-        outcome = TrainOutcome(train(data_path, spec_path, settings, progress, sheet=sheet))
-    return publish(outcome, settings, progress)
-
-
-def publish(outcome: TrainOutcome, settings: Settings, progress: Progress | None) -> TrainOutcome:
-    """Write the new run's scoring of its training table to the activation database
-    (:mod:`core.activation.database`) when ``write_database`` is on; a database that cannot be reached
-    or refuses the write is said in the outcome, never undoing the run."""
-    from core.activation import database
-
-    if not settings.write_database:
-        return outcome
-    if progress:
-        progress(1.0, f"writing the run's scores to {database.shown_url(database.database_url(settings))}")
-    try:
-        outcome.database = database.write_scoring(settings, run_scores(outcome.run), store.current_run_id(settings.artifacts_dir))
-    except DataError as exc:
-        outcome.database_error = f"{exc}; the run and its files are saved"
-    return outcome
+        return TrainOutcome(store.load_run(artifacts, report.challenger), report)
+    if log:
+        return TrainOutcome(train_log(data_path, spec_path, settings, progress))
+    return TrainOutcome(train(data_path, spec_path, settings, progress, sheet=sheet))

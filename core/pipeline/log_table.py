@@ -3,15 +3,19 @@ features (:mod:`core.inputs.log.snapshots`), the BTYD columns fitted at each cut
 (:func:`core.models.btyd.fit_at_cutoffs`) and the customer attributes as of each cutoff."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
-from core.inputs.log.attributes import Attributes
+from core.errors import DataError
+from core.inputs.log.attributes import Attributes, read_attributes
 from core.inputs.log.columns import btyd_columns
-from core.inputs.log.events import day_iso
+from core.inputs.log.events import day_iso, events, read_log
 from core.inputs.log.snapshots import scoring_cutoff, snapshot_features, snapshot_summary, table_spec
 from core.inputs.log.spec import LogSpec
 from core.inputs.spec import DatasetSpec
 from core.models.btyd import fit_at_cutoffs
+from core.runs import store
 
 
 def snapshot_table(ev: pd.DataFrame, spec: LogSpec, cutoffs: list[int], attrs: Attributes | None = None,
@@ -65,3 +69,31 @@ def scoring_table(ev: pd.DataFrame, spec: LogSpec, cutoff: str | None, channels:
     cut, notes = scoring_cutoff(ev, cutoff)
     table, _, _ = snapshot_table(ev[ev["day"].to_numpy() < cut], spec, [cut], attrs, channels)
     return table.drop(columns=[spec.target]), notes
+
+
+def run_log_spec(run: store.Run, instead: str) -> LogSpec:
+    """The :class:`~core.inputs.log.spec.LogSpec` a run built from a log was trained with
+    (its manifest's source). Raises DataError for a run built from a table, saying what to
+    do ``instead``."""
+    src = run.manifest().source or {}
+    if src.get("kind") != "log" or "log_spec" not in src:
+        raise DataError(f"run {run.run_id} was trained on a table, not a log: {instead}")
+    raw_spec = dict(src["log_spec"])
+    raw_spec["cutoffs"] = tuple(raw_spec.get("cutoffs") or ())
+    return LogSpec(**raw_spec)
+
+
+def run_scoring_table(run: store.Run, log_path: str | Path, cutoff: str | None) -> tuple[pd.DataFrame, dict, dict]:
+    """The scoring table of the log ``log_path`` for a run built from a log, as of ``cutoff``
+    (:func:`scoring_table` with the run's log spec, channel levels and attributes), reduced
+    to the run's inputs (candidate features the run judged unhelpful are not). Returns
+    ``(table, the cutoff's notes, the events' notes)``.
+
+    Raises DataError for a run built from a table, or a bad log or cutoff."""
+    src = run.manifest().source or {}
+    spec = run_log_spec(run, "score it with --data")
+    ev, event_notes = events(read_log(log_path, spec), spec, str(log_path))
+    table, note = scoring_table(ev, spec, cutoff, src.get("channels") or [], read_attributes(spec))
+    model_spec = run.spec()
+    keep = {model_spec.id_column, model_spec.snapshot_column, *model_spec.feature_names, *model_spec.evaluation_columns}
+    return table[[c for c in table.columns if c in keep]], note, event_notes

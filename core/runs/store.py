@@ -366,7 +366,7 @@ CSV_TABLES = ("importance",)
 def total_seconds(timings: dict[str, float]) -> float:
     """The wall time of a training from its steps' seconds: their sum, except that when the
     segmentation and the propensity fit ran side by side (``segmentation_and_propensity``,
-    :func:`core.pipeline.training._segment_beside_propensity`) that wall time counts instead of the
+    :func:`core.pipeline.steps._segment_beside_propensity`) that wall time counts instead of the
     two."""
     together = "segmentation_and_propensity" in timings
     skip = {"segmentation", "propensity", "total"} if together else {"total"}

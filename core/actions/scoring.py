@@ -1,0 +1,209 @@
+"""Use cases of scoring: score a file with a run (a table, or a log as of a cutoff), check a
+new table's drift against a run, and backtest a past scoring against what followed.
+
+The CLI's ``score``, ``drift`` and ``backtest``, the scoring job the Score page starts and
+the Admin page's drift check all call these.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from core.activation import database
+from core.activation.exports import check_output_path, write_table
+from core.errors import DataError
+from core.inputs import tables, validation
+from core.inputs.shopsphere_spec import resolve_spec
+from core.ops import monitoring
+from core.pipeline.dask_scoring import score_dask
+from core.pipeline.log_table import run_scoring_table
+from core.pipeline.scoring import OUTPUT_NAMES, ScoringModel
+from core.pipeline.steps import Progress
+from core.runs import reports, store
+from core.settings import Settings
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """A scoring written to a file (and to the activation database).
+
+    Attributes
+    ----------
+    run_id : the run that scored.
+    rows : customers scored.
+    output : the scored file (CSV or Parquet; columns as :data:`core.pipeline.scoring.OUTPUT_NAMES`
+        renames them); ``csv``: a spreadsheet-safe CSV copy when asked for.
+    seconds : the scoring's wall time, reading and writing included.
+    notes : one plain line per cleaning action the table needed, and for a log what was
+        ignored or assumed.
+    source : how the features were built ("features of N customers as of DATE from the log
+        L"), None for a table.
+    database, database_error : as :class:`core.actions.training.TrainResult`.
+    """
+
+    run_id: str
+    rows: int
+    output: Path
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+    source: str | None = None
+    csv: Path | None = None
+    database: str | None = None
+    database_error: str | None = None
+
+
+def score_file(settings: Settings, data: str | Path | None = None, *, log: str | Path | None = None,
+               cutoff: str | None = None, run_id: str | None = None, spec: str | Path | None = None,
+               sheet: str | None = None, out: str | Path | None = None, csv: str | Path | None = None,
+               engine: str = "pandas", scheduler: str | None = None, workers: int = 2, name: str | None = None,
+               write_database: bool = True, progress: Progress | None = None) -> ScoreResult:
+    """Score the table ``data`` (or the log ``log`` as of ``cutoff``, for a run built from a
+    log) with the run ``run_id`` (default: the current run) and write the scored file.
+
+    Parameters
+    ----------
+    spec : a spec the table follows; refused unless it is the run's own.
+    out : the scored file (.csv or .parquet; default ``scores_<run id>_<UTC date>.parquet``);
+        ``csv``: also a spreadsheet-safe CSV here.
+    engine : ``pandas`` (this process, in chunks) or ``dask`` (a Parquet data set on a Dask
+        cluster: ``scheduler`` address, or a local cluster of ``workers`` processes).
+    name : the file as the person knows it (an upload's name), in messages.
+    write_database : write the scores to the activation database too (when the settings'
+        ``write_database`` is on as well).
+    progress : ``(fraction 0..1, message)`` callback.
+
+    Raises
+    ------
+    DataError
+        Both or neither of ``data`` and ``log``, a table for a run built from a log, a spec
+        other than the run's, a bad file or output path, or what validation refuses.
+    """
+    if (data is None) == (log is None):
+        raise DataError("score needs one of --data TABLE or --log LOG" + (", not both" if data is not None else ""))
+    if cutoff and log is None:
+        raise DataError("--cutoff goes with --log")
+    if log is not None and spec:
+        raise DataError("score --log reads the log with the run's own log spec: leave out --spec")
+    if log is not None and engine != "pandas":
+        raise DataError("score --log builds features in this process: use --engine pandas")
+    progress = progress or (lambda fraction, message: None)
+    run = store.load_run(settings.artifacts_dir, run_id)
+    if data is not None and (run.manifest().source or {}).get("kind") == "log":
+        raise DataError(f"run {run.run_id} was built from a log: score it with --log LOG [--cutoff DATE]")
+    out = check_output_path(out or f"scores_{run.run_id}_{datetime.now(timezone.utc):%Y-%m-%d}.parquet")
+    t0 = time.perf_counter()
+    progress(0.02, f"loading run {run.run_id}")
+    # loaded once, before the table is read: a spec other than the run's fails here
+    model = ScoringModel.load(run, resolve_spec(spec) if spec else None)
+    name = name or str(log if log is not None else data)
+    notes, source = [], None
+    if engine == "dask":
+        progress(0.05, f"scoring {name} on Dask")
+        scored = score_dask(model, data, scheduler, workers)
+    else:
+        progress(0.05, f"reading {name}")
+        if log is not None:
+            raw, source, notes = _log_table(run, log, cutoff)
+        else:
+            try:
+                raw = tables.read_table(data, model.spec, sheet)  # the spec's id column is read as text
+            except DataError as exc:  # name the file as the person knows it, not the server's copy
+                raise DataError(str(exc).replace(str(data), name)) from None
+        scored, report = model.score(raw, source=name, n_jobs=settings.n_jobs, progress=lambda done, total: progress(
+            0.1 + 0.8 * done / max(total, 1), f"scored {done:,} of {total:,} customers"))
+        notes += validation.quality_notes(report["quality"], report["unseen_categories"])
+    progress(0.92, "writing the scored table")
+    shown = scored.rename(columns=OUTPUT_NAMES)
+    out = write_table(shown, out)
+    csv = write_table(shown, check_output_path(csv, (".csv",))) if csv else None
+    result = ScoreResult(run.run_id, len(scored), out, time.perf_counter() - t0, notes, source, csv)
+    if not (write_database and settings.write_database):
+        return result
+    progress(0.96, "writing the scores to the activation database")
+    try:
+        said = database.write_scoring(settings, scored, store.current_run_id(settings.artifacts_dir))
+    except DataError as exc:
+        return replace(result, database_error=f"{exc}; the scored file was written")
+    return replace(result, database=said)
+
+
+def _log_table(run: store.Run, log: str | Path, cutoff: str | None) -> tuple[pd.DataFrame, str, list[str]]:
+    """The scoring table of a log for a run built from a log, how it was built, and notes."""
+    table, note, event_notes = run_scoring_table(run, log, cutoff)
+    notes = [f"{key.replace('_', ' ')}: {value:,}"
+             + (" (they made no purchase, so they are not scored)" if key == "customers_with_only_returns" else "")
+             for key, value in event_notes.items()]
+    source = (f"features of {len(table):,} customers as of {note['cutoff']} from the log {log}"
+              + (f" ({note['events_after_cutoff_ignored']:,} lines on or after the cutoff ignored)"
+                 if note["events_after_cutoff_ignored"] else ""))
+    if note.get("days_after_the_log_ends"):
+        notes.append(f"the cutoff lies {note['days_after_the_log_ends']:,} days after the log ends: customers are "
+                     "scored as if none of them bought in between")
+    return table, source, notes
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A drift check (:func:`core.ops.monitoring.drift_against_run`): the run it was checked
+    against, the ``report`` (PSI per feature, of the score, of segment shares) and where it
+    was saved (``path``)."""
+
+    run_id: str
+    report: dict
+    path: Path
+
+
+def drift(settings: Settings, data: str | Path | pd.DataFrame, run_id: str | None = None,
+          source: str | None = None) -> Drift:
+    """The drift of a new table (a path, or a table already read and mapped to the run's
+    spec, named ``source``) against the run ``run_id`` (default: the current run), saved
+    beside the run (``monitoring/<run>/drift-*.json``).
+
+    Raises DataError for a bad table, or one without the run's feature columns."""
+    run = store.load_run(settings.artifacts_dir, run_id)
+    if isinstance(data, pd.DataFrame):
+        table, source = data, source or "table"
+    else:
+        table, source = tables.read_table(data, run.spec()), source or str(data)
+    report = monitoring.drift_against_run(run, table, source=source, n_jobs=settings.n_jobs)
+    return Drift(run.run_id, report, reports.save_monitoring(settings.artifacts_dir, run.run_id, "drift", report))
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """A backtest (:func:`core.ops.monitoring.backtest`): the ``report`` and where it was
+    saved (None when the scoring's run is not in this runs folder)."""
+
+    report: dict
+    path: Path | None
+
+
+def backtest(settings: Settings, scores: str | Path, outcomes: str | Path, target: str | None = None) -> Backtest:
+    """A past scoring (a file ``score`` wrote) against the outcomes that followed (customer id
+    and the realised 0/1 outcome in ``target``, default the scoring run's target).
+
+    Raises DataError for unreadable files, an outcome column that cannot be told, or ids
+    that do not meet."""
+    scored = tables.read_table(scores)
+    run_id = str(scored["run_id"].iloc[0]) if "run_id" in scored and len(scored) else None
+    run = None
+    if run_id and store.RUN_ID.fullmatch(run_id) and (store.runs_dir(settings.artifacts_dir) / run_id).is_dir():
+        run = store.load_run(settings.artifacts_dir, run_id)
+    target = target or (run.spec().target if run is not None else None)
+    if target is None:
+        raise DataError(f"{scores}: cannot tell the outcome column (no run {run_id} in {settings.artifacts_dir}): "
+                        "give --target")
+    id_col = run.spec().id_column if run is not None else "customer_id"
+    realised = tables.read_table(outcomes)
+    if id_col not in realised and "customer_id" in realised:
+        id_col = "customer_id"
+    try:
+        report = monitoring.backtest(scored, realised, target, id_column=id_col, seed=settings.seed)
+    except ValueError as exc:
+        raise DataError(f"{scores} / {outcomes}: {exc}") from None
+    path = reports.save_monitoring(settings.artifacts_dir, run.run_id, "backtest", report) if run else None
+    return Backtest(report, path)
