@@ -165,7 +165,7 @@ def test_cohort_then_readout_from_the_command_line(trained, tmp_path):
     import subprocess
     import sys
 
-    from tests.conftest import REPO
+    from tests.support import REPO
 
     src, run = trained
     art = tmp_path / "artifacts"

@@ -7,11 +7,11 @@ import dataclasses
 
 import pandas as pd
 import pytest
-from conftest import REPO, small_settings
 
 from core.cli import main
 from core.inputs import log
 from core.inputs.synthetic import shopsphere_log
+from tests.support import REPO, slow_fixture, small_settings
 
 CUSTOMERS = 2500
 
@@ -28,7 +28,7 @@ def log_files(tmp_path_factory):
     return d / "orders.parquet", d / "spec.toml"
 
 
-@pytest.fixture(scope="module")
+@slow_fixture(scope="module")
 def log_run(tmp_path_factory, log_files):
     from core.pipeline.training import train_log
 

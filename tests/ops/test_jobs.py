@@ -13,7 +13,7 @@ import pytest
 from core.errors import DataError
 from core.ops import jobs
 from core.runs import lock, store
-from tests.conftest import REPO, small_settings
+from tests.support import REPO, small_settings
 
 pytestmark = pytest.mark.slow   # every test here trains or scores in a job process
 
@@ -50,7 +50,7 @@ def _group_alive(pid: int, wait: float = 15.0) -> bool:
 
 def test_a_training_job_outlives_the_process_that_started_it(tmp_path, small_csv):
     art = tmp_path / "artifacts"
-    starter = ("import sys; from pathlib import Path; from core.ops import jobs; from tests.conftest import small_settings;"
+    starter = ("import sys; from pathlib import Path; from core.ops import jobs; from tests.support import small_settings;"
                f"a = Path({str(art)!r}); j = jobs.start(a, 'train', {{'data': {str(small_csv)!r}}}, 'train on shop.csv',"
                " small_settings(a), 'a test'); print(j.job_id)")
     out = subprocess.run([sys.executable, "-c", starter], cwd=REPO, capture_output=True, text=True, timeout=60)

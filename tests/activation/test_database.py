@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from core.activation import database
 from core.errors import DataError
-from tests.conftest import REPO
+from tests.support import REPO
 
 PG_SERVER = os.environ.get("SHOPSPHERE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 

@@ -5,13 +5,13 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import MARKETING
 
 from core import cli
 from core.activation.exports import csv_bytes, neutralise, write_table
 from core.errors import DataError
 from core.inputs import spec_draft, tables, validation
 from core.inputs.spec import load_spec
+from tests.support import MARKETING
 
 
 def _export(n=300, seed=0) -> pd.DataFrame:
@@ -182,8 +182,9 @@ def test_spec_draft_command_writes_a_spec_train_accepts(tmp_path, capsys):
 
 
 def test_admin_drafts_a_spec_for_a_table_no_spec_fits(tmp_path, monkeypatch):
-    from conftest import REPO
     from streamlit.testing.v1 import AppTest
+
+    from tests.support import REPO
 
     monkeypatch.setenv("SHOPSPHERE_ARTIFACTS", str(tmp_path / "art"))
     monkeypatch.chdir(REPO)

@@ -1,14 +1,18 @@
 """Same data, seed and library versions: the same run, whatever the thread counts and
 process pools of the machine, and whatever its CPU (issue 16, item 2)."""
+from __future__ import annotations
+
 import os
 import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from core.inputs.synthetic import shopsphere
 from core.runs import compare, store
-from tests.conftest import REPO, SMALL_SETTINGS_TOML
+from tests.support import REPO, SMALL_SETTINGS_TOML
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
@@ -84,3 +88,31 @@ def test_a_umap_fit_gives_the_same_embedding_whatever_the_blas_threads_of_its_pr
     with threadpool_limits(2):
         two = reducers.umap_many([job])[0]
     np.testing.assert_array_equal(one, two)
+
+
+@pytest.mark.slow
+def test_duplicate_heavy_table_same_segments_across_fresh_processes(tmp_path, settings_file):
+    import subprocess
+    import sys
+
+    from tests.support import REPO
+
+    df = shopsphere.generate(3000, seed=14)
+    dormant = df[(df["orders_12m"] == 0) & (df["sessions_30d"] == 0)].iloc[0]
+    dup = df.sample(frac=0.4, random_state=0).index
+    feature_cols = [c for c in df.columns if c not in ("customer_id", "purchased_next_30d")]
+    df.loc[dup, feature_cols] = dormant[feature_cols].to_numpy()
+    df.loc[dup, "purchased_next_30d"] = (np.arange(len(dup)) % 50 == 0).astype(int)
+    p = tmp_path / "dups.csv"
+    df.to_csv(p, index=False)
+    procs = [subprocess.Popen([sys.executable, "-m", "core", "--settings", str(settings_file), "--artifacts",
+                               str(tmp_path / f"a{i}"), "train", "--data", str(p)], cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for i in (1, 2)]
+    for pr in procs:
+        _, err = pr.communicate(timeout=600)
+        assert pr.returncode == 0, err
+    runs = [next((tmp_path / f"a{i}" / "runs").iterdir()) for i in (1, 2)]
+    s1, s2 = (pd.read_parquet(r / "scored.parquet") for r in runs)
+    pd.testing.assert_frame_equal(s1, s2)  # identical segments and scores, two fresh processes
+    d = s1.set_index("customer_id").loc[df.loc[dup, "customer_id"]]
+    assert d["segment_id"].nunique() == 1 and d["propensity"].nunique() == 1  # identical customers, same answers

@@ -2,7 +2,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import small_settings
 
 from core.errors import DataError
 from core.inputs.synthetic import shopsphere
@@ -10,6 +9,7 @@ from core.models.segmentation import continuity
 from core.pipeline.scoring import ScoringModel
 from core.pipeline.training import train
 from core.runs import names, store
+from tests.support import slow_fixture, small_settings
 
 # -- matching (pure functions) ---------------------------------------------------------------
 
@@ -81,7 +81,7 @@ def test_display_names_set_clear_and_refuse(tmp_path):
 
 # -- two consecutive runs --------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
+@slow_fixture(scope="module")
 def two_runs(tmp_path_factory, small_csv):
     art = tmp_path_factory.mktemp("art2")
     s = small_settings(art)

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import REPO
 
 from core.cli import main
 from core.runs import store
+from tests.support import REPO
 
 
 def _snapshot(art):
@@ -121,7 +121,7 @@ def test_score_without_any_run(tmp_path, small_csv, capsys, settings_file):
     assert code == 2 and "no trained run" in err[0]
 
 
-def test_too_little_to_learn_from_exits_2(trained, settings_file, small_table, tmp_path, capsys):
+def test_too_little_to_learn_from_is_refused_exits_2(trained, settings_file, small_table, tmp_path, capsys):
     art, _ = trained
     before = _snapshot(art)
     p = tmp_path / "tiny.csv"

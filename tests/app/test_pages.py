@@ -1,8 +1,11 @@
 """Every page renders against a small trained run without exception (streamlit AppTest)."""
+from __future__ import annotations
+
 import numpy as np
 import pytest
-from conftest import REPO
 from streamlit.testing.v1 import AppTest
+
+from tests.support import REPO, uniform_noise_table
 
 PAGES = ["overview", "segments", "projection", "propensity", "matrix", "cohort", "approach", "score", "admin"]
 
@@ -336,3 +339,101 @@ def test_every_propensity_tab_renders(app_env):
         at.run()
         assert not at.exception, (label, at.exception)
         assert at.get("plotly_chart") or label in ("By segment", "Look up a customer"), label
+
+
+@pytest.mark.slow
+def test_app_says_what_happened(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from core.pipeline.training import train
+    from tests.support import REPO, small_settings
+
+    p = tmp_path / "noise.csv"
+    uniform_noise_table(2000, 6).to_csv(p, index=False)
+    run = train(p, None, small_settings(tmp_path / "art"))
+    assert run.metrics().segmentation.fallback_reason.startswith("no cluster structure")
+    monkeypatch.setenv("SHOPSPHERE_ARTIFACTS", str(tmp_path / "art"))
+    monkeypatch.chdir(REPO)
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    assert not at.exception
+    assert any(run.metrics().segmentation.fallback_reason in w.value for w in at.warning)
+
+@pytest.fixture()
+def app(trained, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.support import REPO
+
+    art, run = trained
+    monkeypatch.setenv("SHOPSPHERE_ARTIFACTS", str(art))
+    monkeypatch.chdir(REPO)
+    return AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run(), run
+
+def test_segment_filter_survives_page_changes(app):
+    at, run = app
+    at.switch_page("pages/projection.py").run()
+    names = sorted(p.name for p in run.profiles())
+    at.multiselect(key="_segment_filter_widget").set_value(names[:1]).run()
+    at.switch_page("pages/matrix.py").run()
+    assert at.multiselect(key="_segment_filter_widget").value == names[:1]
+    at.switch_page("pages/overview.py").run()
+    at.switch_page("pages/projection.py").run()
+    assert not at.exception
+    assert at.multiselect(key="_segment_filter_widget").value == names[:1]
+
+def test_upload_is_parsed_once_from_the_same_bytes(trained, tmp_path, monkeypatch, small_table):
+    """(A copy of the runs folder: the scoring job writes its folder, the upload and the
+    activation database, which the other tests' shared runs folder must not get.)"""
+    import shutil
+
+    from streamlit.testing.v1 import AppTest
+
+    from tests.support import REPO
+
+    art, run = trained
+    shutil.copytree(art, tmp_path / "art")
+    monkeypatch.setenv("SHOPSPHERE_ARTIFACTS", str(tmp_path / "art"))
+    monkeypatch.chdir(REPO)
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    at.switch_page("pages/score.py").run()
+    body = small_table.head(1234).drop(columns="purchased_next_30d").to_csv(index=False).encode()
+    at.file_uploader[0].set_value(("new.csv", body, "text/csv")).run()
+    assert not at.exception
+    assert any("1,234 rows" in m.value for m in at.markdown)
+    at.button[0].click().run()   # a scoring job, in a process of its own
+    assert not at.exception
+    import time
+
+    from core.ops import jobs
+
+    job_id = at.session_state["score_job"][1]
+    deadline = time.monotonic() + 120
+    while jobs.read(tmp_path / "art", job_id).active and time.monotonic() < deadline:
+        time.sleep(0.3)
+    at.run()
+    assert any(f"scored 1,234 customers with run {run.run_id}" in s.value for s in at.success)
+
+def test_upload_over_the_limit_gets_a_message(trained, monkeypatch, small_table):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.support import REPO
+
+    art, _ = trained
+    monkeypatch.setenv("SHOPSPHERE_ARTIFACTS", str(art))
+    monkeypatch.setenv("SHOPSPHERE_UPLOAD_MAX_MB", "1")
+    monkeypatch.chdir(REPO)
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    at.switch_page("pages/score.py").run()
+    body = small_table.to_csv(index=False).encode() * 2  # about 2 MB
+    at.file_uploader[0].set_value(("big.csv", body, "text/csv")).run()
+    assert not at.exception
+    assert any("the limit here is 1 MB" in e.value for e in at.error)
+
+def test_run_tables_are_cached_resources_keyed_on_the_run(trained):
+    from ui import _table
+
+    art, run = trained
+    a = _table(str(art), run.run_id, "scored")
+    b = _table(str(art), run.run_id, "scored")
+    assert a is b and len(a) == len(run.table("scored"))  # shared, never copied per request
+    assert hasattr(_table, "clear")  # a st.cache_resource function, never st.cache_data

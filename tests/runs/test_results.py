@@ -91,7 +91,7 @@ def test_train_replaces_a_current_run_of_another_format(trained, tmp_path, monke
 def test_retrain_on_another_data_set_is_refused_before_training(trained, tmp_path, capsys):
     import shutil
 
-    from conftest import MARKETING, REPO
+    from tests.support import MARKETING, REPO
 
     art, run = trained
     copy = tmp_path / "art"
@@ -105,8 +105,9 @@ def test_retrain_on_another_data_set_is_refused_before_training(trained, tmp_pat
 def test_a_damaged_names_file_falls_back_to_automatic_names_on_every_page(trained, tmp_path, monkeypatch):
     import shutil
 
-    from conftest import REPO
     from streamlit.testing.v1 import AppTest
+
+    from tests.support import REPO
 
     art, run = trained
     copy = tmp_path / "art"

@@ -1,11 +1,11 @@
 """End to end on the real table in ../shared/data (skipped only where that folder is absent)."""
 import pytest
-from conftest import MARKETING, REPO, small_settings
 
 from core.inputs.tables import read_table
 from core.pipeline.scoring import score
 from core.pipeline.training import train
 from core.runs import store
+from tests.support import MARKETING, REPO, small_settings
 
 pytestmark = pytest.mark.skipif(not MARKETING.exists(), reason="../shared/data/marketing_campaign.csv is absent")
 

@@ -1,21 +1,25 @@
-"""Segmentation, propensity, evaluation and profiling on small generated data."""
+"""Segmentation: the slot's methods, the HDBSCAN search, the assigner, UMAP on every CPU, and tables with little or no structure."""
+from __future__ import annotations
+
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import adjusted_rand_score, average_precision_score
+from sklearn.metrics import adjusted_rand_score
 
 from core import workers
 from core.errors import DataError
 from core.inputs.shopsphere_spec import shopsphere_spec
+from core.inputs.synthetic import shopsphere
 from core.inputs.validation import validate
-from core.models import evaluation, propensity
-from core.models.features import learn_categories, model_frame
-from core.models.segmentation import NotFittedError, Segmenter, profiling
-from core.settings import PropensitySettings, SegmentationSettings
+from core.models.features import learn_categories
+from core.models.segmentation import NotFittedError, Segmenter
+from core.settings import SegmentationSettings
+from tests.support import uniform_noise_table
+
+SPEC = shopsphere_spec()
 
 SEG = SegmentationSettings(sample_size=1500, reference_size=1000, projection_size=500,
                            stability_resamples=2, stability_size=750, quality_sample=1000)
-
 
 @pytest.fixture(scope="module")
 def prepared(small_table):
@@ -23,12 +27,10 @@ def prepared(small_table):
     clean, _ = validate(small_table, spec, require_target=True)
     return spec, clean, learn_categories(clean, spec)
 
-
 @pytest.fixture(scope="module")
 def segmenter(prepared):
     spec, clean, cats = prepared
     return Segmenter(settings=SEG, random_state=1).fit(clean, spec, cats)
-
 
 def test_every_customer_gets_a_segment(segmenter, prepared):
     _, clean, _ = prepared
@@ -42,7 +44,6 @@ def test_every_customer_gets_a_segment(segmenter, prepared):
     sizes = segmenter.fit_info_["sample_segment_sizes"]
     assert sizes == sorted(sizes, reverse=True) and sum(sizes) == SEG.sample_size
 
-
 def test_assignment_is_batch_independent(segmenter, prepared):
     _, clean, _ = prepared
     whole = segmenter.assign(clean)
@@ -51,152 +52,15 @@ def test_assignment_is_batch_independent(segmenter, prepared):
     chunked = segmenter.assign(clean, chunk_size=97)
     pd.testing.assert_frame_equal(chunked, whole)
 
-
 def test_segmentation_is_deterministic(segmenter, prepared):
     spec, clean, cats = prepared
     again = Segmenter(settings=SEG, random_state=1).fit(clean, spec, cats)
     np.testing.assert_array_equal(again.assign(clean)["segment_id"], segmenter.assign(clean)["segment_id"])
     np.testing.assert_allclose(again.projection_[["x", "y"]], segmenter.projection_[["x", "y"]])
 
-
 def test_assign_before_fit_raises(prepared):
     with pytest.raises(NotFittedError, match="not fitted"):
         Segmenter().assign(prepared[1])
-
-
-def test_profiles_names_unique_and_sizes_add_up(segmenter, prepared):
-    spec, clean, _ = prepared
-    seg = segmenter.assign(clean)["segment_id"].to_numpy()
-    prof = profiling.profile_segments(clean, seg, spec)
-    names = [p["name"] for p in prof]
-    assert len(set(names)) == len(names)
-    assert sum(p["size"] for p in prof) == len(clean)
-    assert sum(p["share"] for p in prof) == pytest.approx(1.0)
-    p0 = prof[0]
-    rate = clean.loc[seg == 0, spec.target].mean()
-    assert p0["purchase_rate"] == pytest.approx(rate)
-    med = clean.loc[seg == 0, "orders_12m"].median()
-    assert p0["features"]["orders_12m"]["median"] == pytest.approx(med)
-
-
-def test_persona_name_comes_from_spec_words():
-    spec = shopsphere_spec()
-    n = 400
-    df = pd.DataFrame({c: np.ones(n) for c in spec.feature_names if not spec.column(c).is_categorical})
-    for c in spec.columns:
-        if c.is_categorical:
-            df[c.name] = None
-    df[spec.id_column] = [f"c{i}" for i in range(n)]
-    seg = np.repeat([0, 1], n // 2)
-    rng = np.random.default_rng(0)
-    df["orders_12m"] = np.where(seg == 0, 20, 1) + rng.random(n)
-    df["total_spend_12m"] = np.where(seg == 0, 2000, 50) + rng.random(n)
-    prof = profiling.profile_segments(df, seg, spec)
-    assert prof[0]["name"] in ("Frequent buyers, big spenders", "Big spenders, frequent buyers")
-    assert prof[1]["name"] in ("Rare buyers, low spenders", "Low spenders, rare buyers")
-
-
-def test_propensity_beats_chance_and_baseline_reported(prepared):
-    spec, clean, cats = prepared
-    y = clean[spec.target].to_numpy()
-    split = propensity.split_rows(y, PropensitySettings(), seed=0)
-    assert (split == "test").mean() == pytest.approx(0.15, abs=0.01)
-    ps = PropensitySettings(n_estimators=300, learning_rate=0.1, tune_trials=3, bootstrap_resamples=100)
-    models = propensity.fit(clean, spec, split, cats, ps, 0)
-    metrics = propensity.evaluate(models, clean, spec, split, ps, 0)
-    assert metrics["xgboost"]["roc_auc"] > 0.8
-    assert metrics["logistic"]["roc_auc"] > 0.8
-    p, unseen = models.predict(clean.iloc[:50], spec)
-    assert p.shape == (50,) and ((p > 0) & (p < 1)).all() and unseen == {}
-
-
-def test_too_few_positives_refused():
-    y = np.r_[np.ones(5), np.zeros(500)]
-    with pytest.raises(DataError, match="5 positives"):
-        propensity.split_rows(y, PropensitySettings(), 0)
-
-
-def test_pr_auc_is_average_precision_and_constant_score_gives_prevalence():
-    y = np.array([1, 0, 0, 1, 0, 0, 0, 0, 1, 0])
-    m = evaluation.classification_metrics(y, np.full(10, 0.3))
-    assert m["pr_auc"] == pytest.approx(0.3)
-    p = np.array([0.9, 0.8, 0.1, 0.7, 0.2, 0.3, 0.35, 0.05, 0.6, 0.4])
-    # ranks: 1(0.9) 0(0.8) 1(0.7) 1(0.6) -> AP = (1/1 + 2/3 + 3/4) / 3
-    assert evaluation.classification_metrics(y, p)["pr_auc"] == pytest.approx((1 + 2 / 3 + 3 / 4) / 3)
-    assert average_precision_score(y, p) == pytest.approx((1 + 2 / 3 + 3 / 4) / 3)
-
-
-def test_lift_and_deciles():
-    y = np.r_[np.ones(10), np.zeros(90)].astype(int)
-    p = np.linspace(1, 0, 100)  # the 10 buyers have the 10 highest scores
-    assert evaluation.top_share_lift(y, p, 0.1) == pytest.approx(10.0)
-    table = evaluation.decile_table(y, p)
-    assert table["buyers"].tolist() == [10] + [0] * 9
-    assert table["cum_buyers_share"].iloc[0] == 1.0
-    cuts = np.arange(1, 10) / 10  # 0.1 .. 0.9
-    assert evaluation.decile_of(np.array([0.95, 0.9, 0.55, 0.05]), cuts).tolist() == [1, 2, 5, 10]
-
-
-def test_unseen_category_scores_as_missing(prepared):
-    spec, clean, cats = prepared
-    X, unseen = model_frame(clean.assign(region="atlantis").iloc[:5], spec, cats)
-    assert unseen == {"region": 5}
-    assert X["region"].isna().all()
-
-
-def test_treeshap_matches_the_shap_library(prepared):
-    import shap
-    import xgboost as xgb
-
-    from core.models.explain import shap_importance, shap_values
-
-    spec, clean, cats = prepared
-    X, _ = model_frame(clean, spec, cats)
-    m = xgb.XGBClassifier(n_estimators=40, max_depth=4, enable_categorical=True, tree_method="hist",
-                          max_cat_to_onehot=1, random_state=0).fit(X, clean[spec.target])
-    ours, base = shap_values(m.get_booster(), X.iloc[:300])
-    ref = shap.TreeExplainer(m).shap_values(X.iloc[:300])
-    np.testing.assert_allclose(ours, ref, atol=1e-5)
-    # SHAP values add up to the model's log-odds
-    margin = m.get_booster().predict(xgb.DMatrix(X.iloc[:300], enable_categorical=True), output_margin=True)
-    np.testing.assert_allclose(ours.sum(axis=1) + base, margin, atol=1e-4)
-    imp = shap_importance(m.get_booster(), X.iloc[:300], spec)
-    assert imp["mean_abs_shap"].is_monotonic_decreasing
-    assert imp.loc[imp["feature"] == "orders_90d", "mean_abs_shap"].item() == pytest.approx(np.abs(ref[:, X.columns.get_loc("orders_90d")]).mean(), rel=1e-4)
-
-
-def test_surrogate_rules_reproduce_separable_segments():
-    spec = shopsphere_spec()
-    rng = np.random.default_rng(0)
-    n = 2000
-    df = pd.DataFrame({c: rng.random(n) for c in spec.feature_names if not spec.column(c).is_categorical})
-    df["orders_12m"] = rng.integers(0, 20, n).astype(float)
-    df["days_since_last_order"] = rng.integers(0, 400, n).astype(float)
-    # segment 0: 10+ orders; segment 1: fewer orders and ordered within 90 days; segment 2: the rest
-    seg = np.where(df["orders_12m"] >= 10, 0, np.where(df["days_since_last_order"] <= 90, 1, 2))
-    r = profiling.surrogate_rules(df, seg, spec, ["orders_12m", "days_since_last_order", "sessions_30d"], 0)
-    assert r["fidelity"] == 1.0 and r["depth"] <= profiling.RULE_MAX_DEPTH
-    assert [x["text"] for x in r["segments"][0]["rules"]] == ["orders in the last 12 months 10 or more"]
-    assert [x["text"] for x in r["segments"][1]["rules"]] == [
-        "orders in the last 12 months at most 9 and days since the last order at most 90"]
-    assert r["segments"][2]["fidelity"] == 1.0
-    assert r["segments"][0]["rules"][0]["customers"] == int((seg == 0).sum())
-
-
-def test_surrogate_rules_name_a_split_of_known_from_unknown_values():
-    # one-time buyers have no gap between purchases: a tree splits the known from the unknown
-    spec = shopsphere_spec()
-    rng = np.random.default_rng(1)
-    n = 1000
-    df = pd.DataFrame({c: rng.random(n) for c in spec.feature_names if not spec.column(c).is_categorical})
-    df["avg_session_duration"] = np.where(np.arange(n) < 400, np.nan, rng.random(n) * 300)
-    seg = (np.arange(n) < 400).astype(int)
-    r = profiling.surrogate_rules(df, seg, spec, ["avg_session_duration", "sessions_30d"], 0)
-    label = spec.column("avg_session_duration").label
-    assert r["fidelity"] == 1.0
-    assert [x["text"] for x in r["segments"][1]["rules"]] == [f"{label} unknown"]
-    assert [x["text"] for x in r["segments"][0]["rules"]] == [f"{label} known"]
-
 
 def test_hopkins_half_for_independent_columns_high_for_blobs():
     from sklearn.datasets import make_blobs
@@ -210,7 +74,6 @@ def test_hopkins_half_for_independent_columns_high_for_blobs():
     blobs, _ = make_blobs(n_samples=3000, centers=6, n_features=12, random_state=0)
     assert hopkins(blobs, np.random.default_rng(0)) > 0.8
 
-
 @pytest.mark.parametrize("method", ["kmeans", "gmm"])
 def test_alternative_methods_fill_the_same_slot(prepared, method):
     import dataclasses
@@ -222,7 +85,6 @@ def test_alternative_methods_fill_the_same_slot(prepared, method):
     assert a["segment_id"].nunique() == seg.n_segments_ and len(a) == len(clean)
     pd.testing.assert_frame_equal(seg.assign(clean.iloc[[5]]), a.iloc[[5]])
 
-
 def test_unknown_method_is_refused(tmp_path):
     from core.settings import load_settings
 
@@ -230,53 +92,6 @@ def test_unknown_method_is_refused(tmp_path):
     p.write_text('[segmentation]\nmethod = "dbscan"\n')
     with pytest.raises(DataError, match="segmentation method must be"):
         load_settings(p)
-
-
-def test_segment_description_states_the_numbers():
-    spec = shopsphere_spec()
-    profile = {
-        "share": 0.092, "size": 22080, "purchase_rate": 0.41,
-        "top_features": [{"feature": "orders_12m", "label": "orders in the last 12 months"}],
-        "features": {"orders_12m": {"mean": 9.3, "pop_mean": 3.0, "median": 9.0, "pop_median": 3.0}},
-    }
-    text = profiling.describe_segment(profile, spec, base_rate=0.18)
-    assert text == ("9.2% of customers (22,080). 41.0% bought in the next 30 days, 2.3x the average. "
-                    "Compared with the average customer: orders in the last 12 months 3.1x the average "
-                    "(median 9 vs 3).")
-
-
-def test_trial_budget_scales_with_the_table():
-    s = PropensitySettings()   # 20 trials at 50,000 train + validation rows and above, at least 10
-    assert propensity.trial_budget(s, 204_000) == 20 and propensity.trial_budget(s, 50_000) == 20
-    assert propensity.trial_budget(s, 37_500) == 15 and propensity.trial_budget(s, 10_200) == 10
-    assert propensity.trial_budget(s, 1_900) == 10
-    assert propensity.trial_budget(PropensitySettings(tune_trials=4, tune_min_trials=10), 1_000) == 4
-
-
-def test_tasks_start_longest_first_in_two_workers_and_come_back_in_call_order():
-    from core.models.segmentation import reducers
-
-    # the segmenter's jobs at 12,000 rows: the main fit, 5 refits of 6,000, the 2-D projection
-    X12, X6 = np.zeros((12_000, 1)), np.zeros((6_000, 1))
-    jobs = [(X12, 5, 15, 0.0, 200, 0)] + [(X6, 5, 15, 0.0, 200, s) for s in range(1, 6)] + [(X12, 2, 15, 0.1, None, 6)]
-    assert [reducers.job_cost(j) for j in jobs] == [2_400_000] + [1_200_000] * 5 + [2_400_000]
-    assert workers.lpt_order([reducers.job_cost(j) for j in jobs]) == [0, 6, 1, 2, 3, 4, 5]
-    assert workers.lpt_order([3, 3, 2, 2, 2]) == [0, 1, 2, 3, 4] and workers.lpt_order([1, 5, 2]) == [1, 2, 0]
-    assert reducers.job_cost((np.zeros((100, 1)), 2, 15, 0.1, None, 0)) == 50_000   # umap's 500 epochs
-    calls = [(pow, (b, 2)) for b in range(6)]
-    assert workers.run_tasks(calls, [1, 9, 3, 3, 7, 0], 2) == [0, 1, 4, 9, 16, 25]   # two workers
-    assert workers.run_tasks(calls, [0] * 6, 1) == [0, 1, 4, 9, 16, 25]
-    with workers.Tasks(calls, 2, order=[5, 4, 3, 2, 1, 0]) as tasks:
-        assert tasks.parallel and tasks.result(3) == 9
-        assert tasks.run_batches(sorted, [[3, 1], [2]]) == [1, 3, 2]
-        [tasks.result(i) for i in range(6)]
-        assert tasks.idle()
-    with workers.Tasks(calls, 1) as tasks:   # here, each call when its result is asked for
-        assert not tasks.parallel and tasks.idle() and tasks.result(4) == 16 and list(tasks._results) == [4]
-    with pytest.raises(ZeroDivisionError):   # a worker's error reaches the caller
-        with workers.Tasks([(divmod, (1, 0)), (pow, (2, 2))], 2) as tasks:
-            tasks.result(0)
-
 
 def test_a_seeded_umap_job_gives_the_same_embedding_in_this_process_and_in_a_worker():
     from core.models.segmentation import reducers
@@ -287,7 +102,6 @@ def test_a_seeded_umap_job_gives_the_same_embedding_in_this_process_and_in_a_wor
     there = workers.run_tasks([reducers.umap_call(job)] * 2, [1, 1], 2, env=reducers.WORKER_ENV)   # two loky workers
     np.testing.assert_array_equal(here, there[0])
     np.testing.assert_array_equal(there[0], there[1])
-
 
 def test_small_umap_fits_get_exact_neighbours_and_a_cached_jit():
     from sklearn.metrics import pairwise_distances
@@ -308,8 +122,6 @@ def test_small_umap_fits_get_exact_neighbours_and_a_cached_jit():
     assert E.shape == (300, 2) and np.isfinite(E).all()
     np.testing.assert_array_equal(E, reducers.umap_many([(X, 2, 6, 0.0, 50, 1)])[0])   # seeded
 
-
-
 _PIN_SCRIPT = """
 import numpy as np
 from core.models.segmentation import reducers
@@ -320,7 +132,6 @@ from numba.core.registry import cpu_target
 print(cpu_target.target_context.codegen().magic_tuple()[1:])
 """
 
-
 @pytest.mark.parametrize("cpu", ["", "skylake-avx512", "haswell"])
 def test_umap_is_compiled_for_the_portable_cpu_whatever_numba_would_pick(cpu):
     """A UMAP fit compiles numba's code for LLVM's generic x86-64 target with no extra
@@ -330,7 +141,7 @@ def test_umap_is_compiled_for_the_portable_cpu_whatever_numba_would_pick(cpu):
     import subprocess
     import sys
 
-    from tests.conftest import REPO
+    from tests.support import REPO
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CPU")}
     if cpu:
@@ -340,13 +151,12 @@ def test_umap_is_compiled_for_the_portable_cpu_whatever_numba_would_pick(cpu):
     assert out.returncode == 0, out.stderr[-1500:]
     assert out.stdout.strip().splitlines()[-1] == "('generic', '')"
 
-
 def test_umap_refuses_a_process_whose_numba_was_compiled_for_this_cpu():
     import os
     import subprocess
     import sys
 
-    from tests.conftest import REPO
+    from tests.support import REPO
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CPU")}
     out = subprocess.run([sys.executable, "-c", _PIN_SCRIPT.format(before="import umap")], cwd=REPO, env=env,
@@ -354,13 +164,13 @@ def test_umap_refuses_a_process_whose_numba_was_compiled_for_this_cpu():
     assert out.returncode == 1
     assert out.stderr.strip().splitlines()[-1].startswith("RuntimeError: numba already compiled code for the CPU")
     assert "NUMBA_CPU_NAME=generic" in out.stderr
+
 def test_stability_refits_take_at_most_half_of_the_fitted_sample():
     from core.models.segmentation.quality import stability_subsample_size
 
     assert stability_subsample_size(20_000, 50_000) == 20_000   # the default table: unchanged
     assert stability_subsample_size(20_000, 12_000) == 6_000    # was 9,600 (80%)
     assert stability_subsample_size(20_000, 2_240) == 1_120 and stability_subsample_size(750, 1_001) == 500
-
 
 @pytest.mark.parametrize("method", ["umap+hdbscan", "kmeans", "gmm"])
 def test_every_method_works_on_a_table_with_few_distinct_profiles(prepared, method):
@@ -386,7 +196,6 @@ def test_every_method_works_on_a_table_with_few_distinct_profiles(prepared, meth
         assert fi[name] is None and name in fi["figure_notes"] or np.isfinite(fi[name])
     assert set(fi["figure_notes"]) <= {"silhouette_scaled", "silhouette_embedding", "dbcv", "bootstrap_ari"}
 
-
 def test_kmeans_and_the_mixture_never_ask_for_more_clusters_than_profiles():
     from core.models.segmentation.clusterers import GaussianMixtureBestK, KMeansBestK
     from core.models.segmentation.quality import distinct_rows
@@ -395,7 +204,6 @@ def test_kmeans_and_the_mixture_never_ask_for_more_clusters_than_profiles():
     assert distinct_rows(E) == 3
     assert KMeansBestK(ks=(5, 6)).fit(E, np.random.default_rng(0)).k == 3
     assert GaussianMixtureBestK(ks=(2, 3, 4, 5)).fit(E, np.random.default_rng(0)).k <= 3
-
 
 def test_auto_keeps_the_stable_readable_finest_method_and_says_why():
     from core.models.segmentation import choose_candidate
@@ -416,7 +224,6 @@ def test_auto_keeps_the_stable_readable_finest_method_and_says_why():
     i, why = choose_candidate(rows, 0.8, 0.85)
     assert i == 2 and "no method reaches the stability bar" in why
 
-
 def test_auto_counts_a_method_whose_assignment_disagrees_as_unstable():
     from core.models.segmentation import choose_candidate
 
@@ -436,7 +243,6 @@ def test_auto_counts_a_method_whose_assignment_disagrees_as_unstable():
     i, why = choose_candidate(rows, 0.8, 0.85, 0.9)
     assert "no method reaches the stability bar" in why
 
-
 def test_auto_fits_every_method_and_keeps_what_the_configured_one_would_give(prepared):
     import dataclasses
 
@@ -449,7 +255,6 @@ def test_auto_fits_every_method_and_keeps_what_the_configured_one_would_give(pre
     same = Segmenter(settings=dataclasses.replace(SEG, method=auto.method_), random_state=0).fit(clean, spec, cats)
     pd.testing.assert_frame_equal(auto.assign(clean), same.assign(clean))
     pd.testing.assert_frame_equal(auto.projection_, same.projection_)
-
 
 def test_auto_spread_over_two_processes_gives_the_same_segments(prepared):
     """The flat methods' fits, the UMAP fits and the projection run in two worker processes
@@ -469,7 +274,6 @@ def test_auto_spread_over_two_processes_gives_the_same_segments(prepared):
     assert two.beside_result_ == (3, 1)
     with pytest.raises(ZeroDivisionError):   # and its error stops the fit
         Segmenter(settings=settings, random_state=0, n_jobs=2).fit(clean, spec, cats, beside=(divmod, (7, 0)))
-
 
 def test_the_hdbscan_search_stops_at_the_first_stable_readable_candidate_and_chooses_as_the_full_search():
     from core.models.segmentation.clusterers import HDBSCANSearch, _candidate_stability
@@ -505,7 +309,6 @@ def test_the_hdbscan_search_stops_at_the_first_stable_readable_candidate_and_cho
     readable = [i for i in actionable if table[i]["stability"] >= 0.8 and table[i]["rule_fidelity"] >= 0.85]
     assert max(readable, key=lambda i: (table[i]["clusters"], table[i]["dbcv"], -i)) == chosen
 
-
 def test_the_mixture_chooses_k_on_a_subsample_and_labels_every_customer():
     from core.models.segmentation.clusterers import GaussianMixtureBestK
 
@@ -515,15 +318,6 @@ def test_the_mixture_chooses_k_on_a_subsample_and_labels_every_customer():
     whole = GaussianMixtureBestK(ks=(2, 3, 4, 5, 6), choice_sample=5000).fit(E, np.random.default_rng(0))
     assert big.k == whole.k == 4 and len(big.labels) == len(E)
     assert adjusted_rand_score(big.labels, whole.labels) == pytest.approx(1.0)
-
-
-def test_total_seconds_counts_side_by_side_steps_once():
-    from core.runs.store import total_seconds
-
-    assert total_seconds({"load": 1.0, "segmentation": 10.0, "propensity": 5.0, "save": 0.5}) == 16.5
-    assert total_seconds({"load": 1.0, "segmentation": 10.0, "propensity": 5.0, "segmentation_and_propensity": 11.0,
-                          "save": 0.5}) == 12.5
-
 
 def test_auto_tries_the_flat_methods_next_k_only_when_no_method_passes_both_bars(monkeypatch):
     """Stability-based choice of k (Ben-Hur et al. 2002): the second k of each flat method
@@ -570,7 +364,6 @@ def test_auto_tries_the_flat_methods_next_k_only_when_no_method_passes_both_bars
     seg._stable_k(fits, rows, rngs, np.zeros((10, 2)), lambda m: None)
     assert tried == []
 
-
 def test_best_k_ranks_by_score_with_ties_to_the_earlier_k():
     from core.models.segmentation.clusterers import _best_k, usable_ks
 
@@ -583,21 +376,19 @@ def test_best_k_ranks_by_score_with_ties_to_the_earlier_k():
         _best_k((3, 4, 5, 6), E, fit, lambda k, labels, model: scores[k], 4)
     assert usable_ks((3, 4, 60), E) == [3, 4] and usable_ks((60, 70), E[:5]) == [4]
 
-
 @pytest.mark.slow
 def test_make_install_leaves_umaps_compiled_layout_in_numbas_cache(tmp_path):
     import os
     import subprocess
     import sys
 
-    from tests.conftest import REPO
+    from tests.support import REPO
 
     out = subprocess.run([sys.executable, "-c", "from core.models.segmentation.reducers import warm_jit_cache; warm_jit_cache()"],
                          cwd=REPO, env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     cached = {p.name.split("-")[0] for p in tmp_path.rglob("*.nbi")}
     assert {"layouts._optimize_layout_euclidean_single_epoch", "umap_.smooth_knn_dist"} <= cached
-
 
 def test_exact_neighbours_break_ties_by_position_and_put_each_row_first():
     from sklearn.metrics import pairwise_distances
@@ -620,7 +411,6 @@ def test_exact_neighbours_break_ties_by_position_and_put_each_row_first():
     with pytest.raises(ValueError, match="k must be within 1..800"):
         kneighbors(few, few, 801)
 
-
 def test_hdbscan_orders_equal_edges_stably():
     import hdbscan.hdbscan_ as impl
 
@@ -630,7 +420,6 @@ def test_hdbscan_orders_equal_edges_stably():
     w = np.array([2.0, 1.0, 2.0, 1.0, 2.0, 1.0] * 50)
     np.testing.assert_array_equal(impl.np.argsort(w), np.argsort(w, kind="stable"))
     assert impl.np.float64 is np.float64   # the rest is numpy itself
-
 
 def test_segmentation_inputs_end_on_the_grid_and_a_segmenter_saved_before_still_assigns(prepared):
     import copy
@@ -648,3 +437,43 @@ def test_segmentation_inputs_end_on_the_grid_and_a_segmenter_saved_before_still_
     assert not on_grid(old.preprocessor_.transform(clean[seg.columns_]))
     now, before = seg.assign(clean)["segment_id"], old.assign(clean)["segment_id"]
     assert (now == before).mean() > 0.99                # rounding by 1e-4 sd moves almost no one
+
+
+def test_no_structure_runs_the_documented_fallback():
+    from core.models.segmentation import Segmenter
+    from core.settings import SegmentationSettings
+
+    clean, _ = validate(uniform_noise_table(2000, 5), SPEC, require_target=True)
+    cfg = SegmentationSettings(method="umap+hdbscan", sample_size=2000, reference_size=1500, projection_size=300)
+    seg = Segmenter(settings=cfg, random_state=0).fit(clean, SPEC, learn_categories(clean, SPEC))
+    assert seg.method_ == "kmeans" and seg.fallback_reason_.startswith("no cluster structure")
+    assert seg.fit_info_["hopkins"] < 0.55
+    a = seg.assign(clean)
+    assert a["segment_id"].nunique() == seg.n_segments_ >= 2 and len(a) == len(clean)
+    # auto does not fit UMAP + HDBSCAN on it, and says why
+    auto = Segmenter(settings=SegmentationSettings(sample_size=2000, reference_size=1500, projection_size=300),
+                     random_state=0).fit(clean, SPEC, learn_categories(clean, SPEC))
+    first = auto.fit_info_["method_comparison"][0]
+    assert first["method"] == "umap+hdbscan" and first["segments"] is None and "no cluster structure" in first["note"]
+    assert auto.method_ in ("kmeans", "gmm") and auto.fallback_reason_.startswith("no cluster structure")
+
+def test_five_uninformative_columns_do_not_break_segmentation():
+    import dataclasses
+
+    from core.inputs.spec import ColumnSpec
+    from core.models.segmentation import Segmenter
+    from core.settings import SegmentationSettings
+
+    rng = np.random.default_rng(0)
+    spec = dataclasses.replace(SPEC, columns=SPEC.columns + tuple(
+        ColumnSpec(f"noise_{i}", "numeric", "behavioral") for i in range(5)))
+    df = shopsphere.generate(3000, seed=12)
+    for i in range(5):
+        df[f"noise_{i}"] = rng.random(len(df))
+    clean, _ = validate(df, spec, require_target=True)
+    seg = Segmenter(settings=SegmentationSettings(method="umap+hdbscan", sample_size=3000, reference_size=2000,
+                                                  projection_size=300),
+                    random_state=0).fit(clean, spec, learn_categories(clean, spec))
+    assert seg.fit_info_["hopkins"] > 0.55 and seg.method_.startswith("umap+")
+    assert 2 <= seg.n_segments_ <= 10
+    assert seg.assign(clean)["segment_id"].nunique() == seg.n_segments_

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import roc_auc_score
 
 from core.errors import DataError
 from core.inputs.shopsphere_spec import shopsphere_spec
@@ -79,26 +79,6 @@ def test_reason_slot_left_empty_when_the_feature_has_no_effect():
     assert r.loc[0, "reason_1"].endswith("(raises)") and r.loc[0, "reason_2"] == ""
 
 
-def test_bootstrap_intervals_match_sklearn_on_the_same_resamples():
-    rng = np.random.default_rng(1)
-    y = (rng.random(3000) < 0.2).astype(int)
-    p = np.round(rng.random(3000) * 0.6 + 0.3 * y * rng.random(3000), 2)  # ties on purpose
-    order, starts, ys = evaluation._rank_levels(y, p)
-    w = np.bincount(rng.integers(0, 3000, 3000), minlength=3000)
-    auc, ap = evaluation._weighted_auc_ap(w[order][None, :], ys, starts)
-    assert auc[0] == pytest.approx(roc_auc_score(y, p, sample_weight=w), abs=1e-12)
-    assert ap[0] == pytest.approx(average_precision_score(y, p, sample_weight=w), abs=1e-12)
-    ci = evaluation.bootstrap_intervals(y, p, 300, seed=5, batch=50)
-    # the same resamples drawn by hand (rows with replacement, 50 at a time), scored by sklearn
-    draw = np.random.default_rng(5)
-    aucs, aps = [], []
-    while len(aucs) < 300:
-        for rows in draw.integers(0, len(y), size=(50, len(y))):
-            if 0 < y[rows].sum() < len(rows) and len(aucs) < 300:
-                aucs.append(roc_auc_score(y[rows], p[rows]))
-                aps.append(average_precision_score(y[rows], p[rows]))
-    assert ci["roc_auc"] == pytest.approx(np.quantile(aucs, [0.025, 0.975]).tolist(), abs=1e-12)
-    assert ci["pr_auc"] == pytest.approx(np.quantile(aps, [0.025, 0.975]).tolist(), abs=1e-12)
 
 
 def test_calibration_fixes_a_distorted_score_and_leaves_a_calibrated_one():
@@ -116,45 +96,10 @@ def test_calibration_fixes_a_distorted_score_and_leaves_a_calibrated_one():
     assert "isotonic" not in few["brier_cv"]
 
 
-def test_capture_budget_profit_on_a_known_ranking():
-    y = np.array([1, 1, 0, 1, 0, 0, 0, 0, 0, 0])
-    p = np.linspace(0.9, 0.0, 10)
-    cap = evaluation.capture_table(y, p, shares=(0.5, 0.7, 0.9), base_size=1000)
-    # buyers at ranks 1, 2, 4: half of 3 buyers -> 2 contacts; 70% -> 3 buyers -> 4 contacts
-    assert cap["contacts"].tolist() == [2, 4, 4]
-    assert cap["contacts_in_base"].tolist() == [200, 400, 400]
-    bud = evaluation.budget_table(y, p, budgets=(0.2, 0.5))
-    assert bud["buyers"].tolist() == [2, 3]
-    assert bud["precision"].tolist() == [1.0, 0.6]
-    assert bud["expected_buyers"].iloc[0] == pytest.approx(0.9 + 0.8)
-    pf = evaluation.profit_at_threshold(y, p, contact_cost=1.0, conversion_value=2.5)
-    assert pf["threshold"] == pytest.approx(0.4)
-    assert pf["contacts"] == 6  # 0.9 .. 0.4
-    assert (pf["tp"], pf["fp"], pf["fn"], pf["tn"]) == (3, 3, 0, 4)
-    assert pf["realised_profit"] == pytest.approx(3 * 2.5 - 6 * 1.0)
-    with pytest.raises(ValueError):
-        evaluation.profit_at_threshold(y, p, 0.0, 1.0)
 
 
-def test_quality_grade_bands():
-    assert evaluation.quality_grade(0.89, 3.9, 0.18)["grade"] == "Excellent"
-    assert evaluation.quality_grade(0.89, 2.6, 0.18)["grade"] == "Good"      # lift holds it back
-    assert evaluation.quality_grade(0.72, 1.6, 0.18)["grade"] == "Fair"
-    assert evaluation.quality_grade(0.62, 1.2, 0.18)["grade"] == "Poor"
-    # with half the customers buying, lift cannot pass 2x: the minimums follow the base rate
-    g = evaluation.quality_grade(0.9, 1.7, 0.5)
-    assert g["grade"] == "Excellent" and g["bands"][0]["min_lift"] == 1.6
 
 
-def test_segment_auc_needs_50_of_each_class():
-    rng = np.random.default_rng(3)
-    y = np.r_[np.ones(60), np.zeros(60), np.ones(10), np.zeros(200)].astype(int)
-    seg = np.r_[np.zeros(120), np.ones(210)].astype(int)
-    p = rng.random(len(y)) * 0.5 + 0.3 * y
-    t = evaluation.segment_metrics(y, p, seg)
-    assert t.loc[0, "roc_auc"] == pytest.approx(roc_auc_score(y[:120], p[:120]))
-    assert t.loc[1, "roc_auc"] is None
-    assert t.loc[1, "observed_rate"] == pytest.approx(10 / 210)
 
 
 def test_leakage_guard_fires_on_a_leaky_column_and_on_a_future_name(table):
@@ -304,3 +249,62 @@ def test_trials_fit_on_a_stratified_sample_of_the_train_rows():
     assert y[rows].sum() == 400                                # the train rows' 20%, exactly
     np.testing.assert_array_equal(rows, tune_rows(y, train, 2_000, 0))   # seeded
     assert not np.array_equal(rows, tune_rows(y, train, 2_000, 1))
+
+
+def test_propensity_beats_chance_and_baseline_reported(prepared):
+    spec, clean, cats = prepared
+    y = clean[spec.target].to_numpy()
+    split = propensity.split_rows(y, PropensitySettings(), seed=0)
+    assert (split == "test").mean() == pytest.approx(0.15, abs=0.01)
+    ps = PropensitySettings(n_estimators=300, learning_rate=0.1, tune_trials=3, bootstrap_resamples=100)
+    models = propensity.fit(clean, spec, split, cats, ps, 0)
+    metrics = propensity.evaluate(models, clean, spec, split, ps, 0)
+    assert metrics["xgboost"]["roc_auc"] > 0.8
+    assert metrics["logistic"]["roc_auc"] > 0.8
+    p, unseen = models.predict(clean.iloc[:50], spec)
+    assert p.shape == (50,) and ((p > 0) & (p < 1)).all() and unseen == {}
+
+def test_too_few_positives_refused():
+    y = np.r_[np.ones(5), np.zeros(500)]
+    with pytest.raises(DataError, match="5 positives"):
+        propensity.split_rows(y, PropensitySettings(), 0)
+
+def test_trial_budget_scales_with_the_table():
+    s = PropensitySettings()   # 20 trials at 50,000 train + validation rows and above, at least 10
+    assert propensity.trial_budget(s, 204_000) == 20 and propensity.trial_budget(s, 50_000) == 20
+    assert propensity.trial_budget(s, 37_500) == 15 and propensity.trial_budget(s, 10_200) == 10
+    assert propensity.trial_budget(s, 1_900) == 10
+    assert propensity.trial_budget(PropensitySettings(tune_trials=4, tune_min_trials=10), 1_000) == 4
+
+def test_unseen_category_scores_as_missing(prepared):
+    spec, clean, cats = prepared
+    X, unseen = model_frame(clean.assign(region="atlantis").iloc[:5], spec, cats)
+    assert unseen == {"region": 5}
+    assert X["region"].isna().all()
+
+def test_treeshap_matches_the_shap_library(prepared):
+    import shap
+    import xgboost as xgb
+
+    from core.models.explain import shap_importance, shap_values
+
+    spec, clean, cats = prepared
+    X, _ = model_frame(clean, spec, cats)
+    m = xgb.XGBClassifier(n_estimators=40, max_depth=4, enable_categorical=True, tree_method="hist",
+                          max_cat_to_onehot=1, random_state=0).fit(X, clean[spec.target])
+    ours, base = shap_values(m.get_booster(), X.iloc[:300])
+    ref = shap.TreeExplainer(m).shap_values(X.iloc[:300])
+    np.testing.assert_allclose(ours, ref, atol=1e-5)
+    # SHAP values add up to the model's log-odds
+    margin = m.get_booster().predict(xgb.DMatrix(X.iloc[:300], enable_categorical=True), output_margin=True)
+    np.testing.assert_allclose(ours.sum(axis=1) + base, margin, atol=1e-4)
+    imp = shap_importance(m.get_booster(), X.iloc[:300], spec)
+    assert imp["mean_abs_shap"].is_monotonic_decreasing
+    assert imp.loc[imp["feature"] == "orders_90d", "mean_abs_shap"].item() == pytest.approx(np.abs(ref[:, X.columns.get_loc("orders_90d")]).mean(), rel=1e-4)
+
+@pytest.mark.parametrize("rows,positives", [(30, 5), (2000, 3)])
+def test_too_little_to_learn_from_is_refused(rows, positives):
+    y = np.zeros(rows, dtype=int)
+    y[:positives] = 1
+    with pytest.raises(DataError, match=rf"{positives} positives and {rows - positives} negatives \(need at least 100 of each\)"):
+        propensity.split_rows(y, PropensitySettings(), 0)

@@ -12,7 +12,7 @@ import pytest
 
 from core.errors import DataError
 from core.runs import store
-from tests.conftest import REPO
+from tests.support import REPO
 
 
 class _Payload:

@@ -1,12 +1,19 @@
+from __future__ import annotations
+
 import numpy as np
+import pandas as pd
 import pytest
-from conftest import MARKETING, REPO
 
 from core.errors import DataError
 from core.inputs.shopsphere_spec import shopsphere_spec
 from core.inputs.spec import ColumnSpec, DatasetSpec, load_spec
+from core.inputs.synthetic import shopsphere
 from core.inputs.tables import read_table
 from core.inputs.validation import load, validate
+from core.models.features import learn_categories, model_frame
+from tests.support import MARKETING, REPO
+
+SPEC = shopsphere_spec()
 
 
 @pytest.fixture()
@@ -267,3 +274,35 @@ def test_duplicate_feature_rows_are_counted_and_noted(small_table, spec):
     _, q = validate(df, spec, require_target=True)
     assert q["duplicate_feature_rows"] == 300
     assert any("300 of 1,000 rows (30%) repeat another row's features" in n for n in quality_notes(q, {}, training=True))
+
+
+def test_text_columns_read_by_pandas_3_are_categoricals_from_the_spec(tmp_path):
+    df = shopsphere.generate(300, seed=2)
+    p = tmp_path / "t.csv"
+    df.to_csv(p, index=False)
+    raw = pd.read_csv(p)
+    assert str(raw["region"].dtype) != "object"  # pandas 3 reads text as 'str'
+    clean, _ = load(p, SPEC, require_target=True)
+    X, _ = model_frame(clean, SPEC, learn_categories(clean, SPEC))
+    assert isinstance(X["region"].dtype, pd.CategoricalDtype)
+    assert X["region"].isna().sum() == df["region"].isna().sum()
+
+def test_nullable_and_odd_values_follow_the_spec_rules():
+    df = shopsphere.generate(200, seed=8)
+    df["orders_12m"] = df["orders_12m"].astype("Int64")
+    df.loc[3, "orders_12m"] = pd.NA
+    df["push_opt_in"] = df["push_opt_in"].astype(bool).astype("boolean")
+    df.loc[4, "push_opt_in"] = pd.NA
+    df.loc[5, "total_spend_12m"] = -25.0      # refund: clipped to 0
+    df.loc[6, "discount_usage_rate"] = 1.7    # rate above 1: clipped to 1
+    df.loc[7, "csat_score"] = 0               # outside 1..5: set missing
+    df.loc[8, "csat_score"] = 7
+    clean, q = validate(df, SPEC, require_target=True)
+    assert np.isnan(clean.loc[3, "orders_12m"]) and clean.loc[2, "orders_12m"] == df.loc[2, "orders_12m"]
+    assert np.isnan(clean.loc[4, "push_opt_in"]) and clean.loc[0, "push_opt_in"] in (0.0, 1.0)
+    assert clean.loc[5, "total_spend_12m"] == 0.0
+    assert clean.loc[6, "discount_usage_rate"] == 1.0
+    assert np.isnan(clean.loc[[7, 8], "csat_score"]).all()
+    assert q["out_of_range"]["total_spend_12m"] == {"count": 1, "rule": "clip"}
+    assert q["out_of_range"]["discount_usage_rate"] == {"count": 1, "rule": "clip"}
+    assert q["out_of_range"]["csat_score"]["count"] == 2

@@ -77,11 +77,11 @@ def test_drift_command_on_a_shifted_table(trained, tmp_path, capsys):
 def test_admin_monitoring_tab_shows_the_latest_drift_report(trained, tmp_path, monkeypatch):
     import shutil
 
-    from conftest import REPO
     from streamlit.testing.v1 import AppTest
 
     from core.ops.monitoring import drift_against_run
     from core.runs import reports, store
+    from tests.support import REPO
 
     art, run = trained
     copy = tmp_path / "art"
@@ -123,8 +123,9 @@ def test_backtest_command_matches_sklearn_on_realised_outcomes(trained, small_ta
     report = json.loads(next((art / "monitoring" / run.run_id).glob("backtest-*.json")).read_text())
     top = next(d for d in report["deciles"] if d["propensity_decile"] == 1)
     assert top["realised"] == pytest.approx(y[scores["propensity_decile"] == 1].mean())
-    from conftest import REPO
     from streamlit.testing.v1 import AppTest
+
+    from tests.support import REPO
 
     monkeypatch.setenv("SHOPSPHERE_ARTIFACTS", str(art))
     monkeypatch.chdir(REPO)

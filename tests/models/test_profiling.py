@@ -1,0 +1,81 @@
+"""Segment profiles, persona names, plain-language rules and descriptions."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.inputs.shopsphere_spec import shopsphere_spec
+from core.models.segmentation import profiling
+
+
+def test_profiles_names_unique_and_sizes_add_up(segmenter, prepared):
+    spec, clean, _ = prepared
+    seg = segmenter.assign(clean)["segment_id"].to_numpy()
+    prof = profiling.profile_segments(clean, seg, spec)
+    names = [p["name"] for p in prof]
+    assert len(set(names)) == len(names)
+    assert sum(p["size"] for p in prof) == len(clean)
+    assert sum(p["share"] for p in prof) == pytest.approx(1.0)
+    p0 = prof[0]
+    rate = clean.loc[seg == 0, spec.target].mean()
+    assert p0["purchase_rate"] == pytest.approx(rate)
+    med = clean.loc[seg == 0, "orders_12m"].median()
+    assert p0["features"]["orders_12m"]["median"] == pytest.approx(med)
+
+def test_persona_name_comes_from_spec_words():
+    spec = shopsphere_spec()
+    n = 400
+    df = pd.DataFrame({c: np.ones(n) for c in spec.feature_names if not spec.column(c).is_categorical})
+    for c in spec.columns:
+        if c.is_categorical:
+            df[c.name] = None
+    df[spec.id_column] = [f"c{i}" for i in range(n)]
+    seg = np.repeat([0, 1], n // 2)
+    rng = np.random.default_rng(0)
+    df["orders_12m"] = np.where(seg == 0, 20, 1) + rng.random(n)
+    df["total_spend_12m"] = np.where(seg == 0, 2000, 50) + rng.random(n)
+    prof = profiling.profile_segments(df, seg, spec)
+    assert prof[0]["name"] in ("Frequent buyers, big spenders", "Big spenders, frequent buyers")
+    assert prof[1]["name"] in ("Rare buyers, low spenders", "Low spenders, rare buyers")
+
+def test_surrogate_rules_reproduce_separable_segments():
+    spec = shopsphere_spec()
+    rng = np.random.default_rng(0)
+    n = 2000
+    df = pd.DataFrame({c: rng.random(n) for c in spec.feature_names if not spec.column(c).is_categorical})
+    df["orders_12m"] = rng.integers(0, 20, n).astype(float)
+    df["days_since_last_order"] = rng.integers(0, 400, n).astype(float)
+    # segment 0: 10+ orders; segment 1: fewer orders and ordered within 90 days; segment 2: the rest
+    seg = np.where(df["orders_12m"] >= 10, 0, np.where(df["days_since_last_order"] <= 90, 1, 2))
+    r = profiling.surrogate_rules(df, seg, spec, ["orders_12m", "days_since_last_order", "sessions_30d"], 0)
+    assert r["fidelity"] == 1.0 and r["depth"] <= profiling.RULE_MAX_DEPTH
+    assert [x["text"] for x in r["segments"][0]["rules"]] == ["orders in the last 12 months 10 or more"]
+    assert [x["text"] for x in r["segments"][1]["rules"]] == [
+        "orders in the last 12 months at most 9 and days since the last order at most 90"]
+    assert r["segments"][2]["fidelity"] == 1.0
+    assert r["segments"][0]["rules"][0]["customers"] == int((seg == 0).sum())
+
+def test_surrogate_rules_name_a_split_of_known_from_unknown_values():
+    # one-time buyers have no gap between purchases: a tree splits the known from the unknown
+    spec = shopsphere_spec()
+    rng = np.random.default_rng(1)
+    n = 1000
+    df = pd.DataFrame({c: rng.random(n) for c in spec.feature_names if not spec.column(c).is_categorical})
+    df["avg_session_duration"] = np.where(np.arange(n) < 400, np.nan, rng.random(n) * 300)
+    seg = (np.arange(n) < 400).astype(int)
+    r = profiling.surrogate_rules(df, seg, spec, ["avg_session_duration", "sessions_30d"], 0)
+    label = spec.column("avg_session_duration").label
+    assert r["fidelity"] == 1.0
+    assert [x["text"] for x in r["segments"][1]["rules"]] == [f"{label} unknown"]
+    assert [x["text"] for x in r["segments"][0]["rules"]] == [f"{label} known"]
+
+def test_segment_description_states_the_numbers():
+    spec = shopsphere_spec()
+    profile = {
+        "share": 0.092, "size": 22080, "purchase_rate": 0.41,
+        "top_features": [{"feature": "orders_12m", "label": "orders in the last 12 months"}],
+        "features": {"orders_12m": {"mean": 9.3, "pop_mean": 3.0, "median": 9.0, "pop_median": 3.0}},
+    }
+    text = profiling.describe_segment(profile, spec, base_rate=0.18)
+    assert text == ("9.2% of customers (22,080). 41.0% bought in the next 30 days, 2.3x the average. "
+                    "Compared with the average customer: orders in the last 12 months 3.1x the average "
+                    "(median 9 vs 3).")
