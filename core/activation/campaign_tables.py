@@ -11,6 +11,7 @@ from core.activation.cohorts import latest_snapshot
 from core.activation.readout import GROUPS
 from core.errors import DataError
 from core.inputs.log.events import EPOCH
+from core.inputs.validation import binary_numbers, to_number
 
 #: The largest revenue of one customer in a campaign window that the readout takes (money):
 #: beyond it, or infinite, a value is refused as a typing or export error.
@@ -103,7 +104,6 @@ def outcome_table(df: pd.DataFrame, source: str, id_column: str | None = None, p
 
     Raises DataError naming ``source`` and the column, and the first row whose flag or
     revenue is not a value of its kind (text in a revenue column, say), or a repeated id."""
-    from core.inputs.validation import binary_numbers, to_number
 
     idc = _find(df.columns, ID_NAMES, id_column, "customer id", source)
     rev = _find(df.columns, REVENUE_NAMES, revenue, "revenue", source, required=False)

@@ -20,6 +20,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from core.errors import DataError
+from core.models import evaluation
+from core.pipeline.scoring import ScoringModel
+
 WATCH = 0.10
 ACT = 0.25
 EPS = 1e-4
@@ -177,7 +181,6 @@ def backtest(scores: pd.DataFrame, outcomes: pd.DataFrame, target: str, id_colum
         A needed column is missing (named), the outcome is not 0/1, ids repeat, or no
         scored customer has an outcome with both classes present.
     """
-    from core.models import evaluation
 
     for name, df, cols in (("scores", scores, ["customer_id", "propensity", "propensity_decile", "segment_id"]),
                            ("outcomes", outcomes, [id_column, target])):
@@ -233,8 +236,6 @@ def drift_against_run(run, df: pd.DataFrame, source: str = "table", n_jobs: int 
     """
     from datetime import datetime, timezone
 
-    from core.errors import DataError
-    from core.pipeline.scoring import ScoringModel
 
     if not run.has_table("features"):
         raise DataError(f"run {run.run_id} keeps no training features: retrain first")

@@ -14,10 +14,11 @@ from sklearn.metrics import adjusted_rand_score
 
 from core.activation import playbook
 from core.errors import DataError
-from core.inputs import tables, validation
+from core.inputs import log, tables, validation
 from core.inputs.spec import DatasetSpec, spec_hash
 from core.models import evaluation, explain, propensity
 from core.models.segmentation import Segmenter, continuity, profiling
+from core.pipeline import log_table
 from core.pipeline.scoring import expected_spend, scored_frame
 from core.runs import results as R
 from core.runs import store
@@ -107,8 +108,6 @@ def load_log(log_path: str | Path, log_spec, progress: Progress) -> tuple[Loaded
 
     Raises DataError for a bad log, too short a log, a cutoff outside it, or overlapping
     windows."""
-    from core.inputs import log
-    from core.pipeline import log_table
 
     progress(0.02, f"reading the log {log_path}")
     raw = log.read_log(log_path, log_spec)

@@ -23,6 +23,7 @@ import logging
 import time
 from pathlib import Path
 
+from core.inputs.log import load_log_spec
 from core.inputs.shopsphere_spec import resolve_spec
 from core.inputs.spec import DatasetSpec
 from core.inputs.synthetic import shopsphere
@@ -112,7 +113,6 @@ def train_log(log_path: str | Path, spec_path: str | Path, settings: Settings = 
     test on the latest), and BG/NBD is a row of the comparison table.
 
     Raises DataError as :func:`train` and :func:`load_log` do."""
-    from core.inputs.log import load_log_spec
 
     log_spec = load_log_spec(spec_path)
     progress = progress or _log_progress

@@ -240,6 +240,8 @@ class Run:
         (:meth:`~core.models.segmentation.Segmenter.from_saved`: ``segmenter.json``, its skops
         preprocessing and its voters' arrays; nothing in them runs code). Raises DataError
         for a part that is not what this product writes."""
+        # imported here, for start-up speed: the segmentation loads UMAP and numba, which the
+        # app and the CLI need only when a run assigns segments
         from core.models.segmentation import Segmenter
 
         what = f"run {self.run_id}: "

@@ -22,7 +22,7 @@ def _lint(where) -> subprocess.CompletedProcess:
 def test_the_contracts_hold():
     out = _lint(REPO)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
-    assert "Contracts: 2 kept, 0 broken." in out.stdout
+    assert "Contracts: 4 kept, 0 broken." in out.stdout
 
 
 def _copy(tmp_path):
@@ -46,6 +46,15 @@ def test_an_import_inside_a_function_is_checked_too(tmp_path):
     (where / "core" / "inputs" / "planted.py").write_text("def f():\n    from core.runs import store  # noqa: F401\n")
     out = _lint(where)
     assert out.returncode == 1 and "core.inputs is not allowed to import core.runs" in out.stdout
+
+
+def test_the_spec_taking_its_categories_from_the_generator_again_is_refused(tmp_path):
+    where = _copy(tmp_path)
+    spec = where / "core" / "inputs" / "shopsphere_spec.py"
+    spec.write_text(spec.read_text() + "\nfrom core.inputs.synthetic import shopsphere  # noqa: E402,F401\n")
+    out = _lint(where)
+    assert out.returncode == 1 and "core.inputs.shopsphere_spec is not allowed to import core.inputs.synthetic" \
+        in out.stdout
 
 
 def test_a_core_module_that_imports_streamlit_is_refused(tmp_path):

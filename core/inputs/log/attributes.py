@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import DataError
+from core.inputs import tables
 from core.inputs.log.columns import column
 from core.inputs.log.events import EPOCH, first_bad
 from core.inputs.log.spec import LogSpec
@@ -65,7 +66,6 @@ def read_attributes(spec: LogSpec) -> Attributes | None:
         The file is missing or unreadable, lacks the id or a named column, has an empty or
         repeated id, or a value that is not of its kind (naming the file, column and row).
     """
-    from core.inputs import tables
 
     if not spec.attributes:
         return None

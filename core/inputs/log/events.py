@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import DataError, first_line
+from core.inputs import tables
 from core.inputs.log.spec import LogSpec
 
 EPOCH = pd.Timestamp("1970-01-01")
@@ -17,7 +18,6 @@ def read_log(path: str | Path, spec: LogSpec) -> pd.DataFrame:
     """The log as read (CSV, TSV, TXT, Parquet or a folder of Parquet parts; ids as text).
 
     Raises DataError for a missing, empty or unreadable file, or a missing column."""
-    from core.inputs import tables
 
     path = Path(path)
     if spec.delimiter == "whitespace" and path.is_file() and path.suffix.lower() != ".parquet":

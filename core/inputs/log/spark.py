@@ -34,7 +34,6 @@ Parquet) and register them as the ``events`` view; then run the same text::
 
     from pyspark.sql import SparkSession
     from core.inputs import log
-
     from core.inputs.log import spark as log_spark
     spark = (SparkSession.builder.master("spark://host:7077")   # or leave it to spark-submit
              .appName("shopsphere-log").getOrCreate())

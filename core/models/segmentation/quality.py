@@ -7,6 +7,7 @@ from hdbscan.validity import validity_index
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 from core.models.segmentation.neighbours import kneighbors
+from core.models.segmentation.profiling import surrogate_tree
 
 
 def hopkins(Z: np.ndarray, rng: np.random.Generator, m: int | None = None) -> float:
@@ -44,7 +45,6 @@ def rule_fidelity(Z: np.ndarray, labels: np.ndarray, size: int, seed: int) -> fl
     not change under the per-column monotone log and scaling, so this screens candidates
     before the rules are written on the original columns (missing values are
     median-imputed here). Returns a share in 0..1."""
-    from core.models.segmentation.profiling import surrogate_tree
 
     idx = np.random.default_rng(seed).choice(len(Z), size=min(size, len(Z)), replace=False)
     tree = surrogate_tree(Z[idx], labels[idx], seed)

@@ -16,9 +16,13 @@ own seed.
 """
 from __future__ import annotations
 
+import pkgutil
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
+
+from core.models.segmentation.neighbours import kneighbors
 
 #: Epochs of every clustering UMAP fit: umap-learn's default above 10,000 rows, fixed so a
 #: refit on a subsample is trained the same way as the main fit.
@@ -90,8 +94,6 @@ def enable_jit_cache() -> int:
     if _JIT_CACHE_ON:
         return 0
     import importlib
-    import pkgutil
-    import warnings
 
     from numba.core.caching import NullCache
     from numba.core.errors import NumbaWarning
@@ -133,7 +135,6 @@ def _exact_knn(X: np.ndarray, k: int) -> tuple:
     """UMAP's ``precomputed_knn`` from exact neighbours: ``(indices, distances, None)``,
     shapes (m, k), each row's own point first (as umap-learn's search returns), ties by
     position (:func:`core.models.segmentation.neighbours.kneighbors`: the same on every CPU)."""
-    from core.models.segmentation.neighbours import kneighbors
 
     idx, dist = kneighbors(X, X, k, self_first=True)
     return idx, dist.astype(np.float32), None
@@ -153,7 +154,6 @@ def umap_many(jobs: list[tuple]) -> list[np.ndarray]:
     ``OPENBLAS_NUM_THREADS`` 1 and 2, so ``n_jobs = 1``, fitting here with the process's
     threads, gave other segments than the one-thread workers of ``n_jobs = 2``). UMAP with
     a seed runs its layout on one thread anyway."""
-    import warnings
 
     from threadpoolctl import threadpool_limits
 
