@@ -4,13 +4,13 @@ Starts the app on a free localhost port against the runs folder (default: the se
 ``artifacts``, i.e. the default 240K-customer run after ``make train``), opens each page
 from the sidebar in headless Chromium (Debian's ``chromium`` + ``chromium-driver`` through
 Selenium), and times it from the click until the page finished running, drew its Plotly
-charts and stayed unchanged (see ``tests/browser.py``). Each page is opened ``--visits``
+charts and stayed unchanged (see ``tests/app/browser.py``). Each page is opened ``--visits``
 times in one browser session: the first visit loads the run's tables into Streamlit's
 caches, the later ones show what a user waits for afterwards (the target: under 2 s).
 
 Usage::
 
-    python benchmarks/bench_app.py [--artifacts artifacts] [--visits 3] [--shots docs/screenshots]
+    python -m benchmarks.bench_app [--artifacts artifacts] [--visits 3] [--shots docs/screenshots]
                                    [--pages overview,segments,matrix]
 
 Prints one line per page: first visit, then the median of the later ones, in seconds.
@@ -25,10 +25,11 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+from benchmarks.records import Record, command_line
+from core.settings import load_settings
+from tests.app import browser
 
-import browser  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 CHARTS = {"segments": 1, "projection": 1, "propensity": 1, "matrix": 1}  # pages that must draw a chart
 PROPENSITY_TABS = {"Calibration": 1, "Lift, capture and budget": 1, "By segment": 0, "What drives the score": 1,
@@ -46,8 +47,6 @@ def _shrink(path: Path, width: int = 1000) -> None:
 
 
 def main() -> int:
-    from core.settings import load_settings
-
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--artifacts", default=None, help="runs folder (default: from configs/default.toml)")
     ap.add_argument("--visits", type=int, default=3, help="visits per page (first = cold cache)")
@@ -70,13 +69,15 @@ def main() -> int:
     wanted = None if args.pages is None else {"" if p == "overview" else p for p in args.pages.split(",")}
     pages = [p for p in browser.PAGES if wanted is None or p in wanted]
     times: dict[str, list[float]] = {p: [] for p in pages}
+    record = Record("app-pages", "The app's pages in a browser", command_line())
     with browser.app_server(art, downloads / "streamlit.log") as url:
         driver = browser.chrome(downloads)
         try:
             t0 = time.monotonic()
             driver.get(url)
             drawn, _ = browser.wait_page(driver, browser.PAGES[""][1], timeout=300)
-            print(f"app start (first page, cold): {drawn - t0:.2f} s")
+            record.note(f"Headless Chromium against the runs folder's current run; the app's start (first page, cold "
+                        f"caches) took {drawn - t0:.2f} s.")
             for visit in range(args.visits):
                 for path in [p for p in pages if p] + ([""] if "" in pages else []):
                     seconds, state = browser.open_page(driver, path, CHARTS.get(path, 0), timeout=300)
@@ -100,7 +101,8 @@ def main() -> int:
                         browser.click_button(driver, "Check the table")
                         seconds = browser.wait_text(driver, "Validation report", timeout=300)
                         browser.wait_page(driver, "Admin", timeout=300)
-                        print(f"admin upload of data/shopsphere.parquet: validation report after {seconds:.2f} s")
+                        record.note(f"Admin upload of data/shopsphere.parquet: the validation report after "
+                                    f"{seconds:.2f} s.")
                         _shrink(browser.screenshot(driver, shots / "admin_upload.png"))
             if args.readout_outcomes:
                 browser.open_page(driver, "cohort", timeout=300)
@@ -108,7 +110,7 @@ def main() -> int:
                 browser.upload(driver, Path(args.readout_outcomes).resolve())
                 seconds = browser.wait_text(driver, "Readout of", timeout=300)
                 browser.wait_page(driver, browser.PAGES["cohort"][1], min_charts=1, timeout=300)
-                print(f"campaign readout shown {seconds:.2f} s after the outcomes were uploaded")
+                record.note(f"The campaign readout was shown {seconds:.2f} s after the outcomes were uploaded.")
                 if shots:
                     _shrink(browser.screenshot(driver, shots / "readout.png"))
                 browser.open_page(driver, "admin", timeout=300)
@@ -117,10 +119,11 @@ def main() -> int:
                     _shrink(browser.screenshot(driver, shots / "jobs.png"))
         finally:
             driver.quit()
-    print(f"{'page':<32} {'first visit s':>14} {'later visits s (median)':>24}")
-    for path, ts in times.items():
-        later = statistics.median(ts[1:]) if len(ts) > 1 else float("nan")
-        print(f"{path or 'overview':<32} {ts[0]:>14.2f} {later:>24.2f}")
+    rows = [{"page": (path or "overview").strip(), "first visit (s)": f"{ts[0]:.2f}",
+             "later visits, median (s)": f"{statistics.median(ts[1:]):.2f}" if len(ts) > 1 else None}
+            for path, ts in times.items()]
+    record.table(f"Render time per page ({args.visits} visits each; the target after the first: under 2 s)", rows)
+    record.write()
     if shots:
         print(f"screenshots in {shots}")
     return 0

@@ -18,7 +18,7 @@ process tree, sampled every 0.5 s.
 
 Usage::
 
-    python benchmarks/bench_load.py --artifacts DIR [--sessions 20] [--visits 2] [--think 3]
+    python -m benchmarks.bench_load --artifacts DIR [--sessions 20] [--visits 2] [--think 3]
                                     [--data TABLE] [--no-job] [--max-seconds 900]
 
 ``DIR`` must hold a current run (the default 240K run: ``python -m core --artifacts DIR
@@ -40,8 +40,15 @@ import time
 import urllib.request
 from pathlib import Path
 
+import psutil
+
+from benchmarks.records import Record, command_line
+from core.actions import jobs
+from core.runs import store
+from core.settings import load_settings
+from tests.app import browser
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 #: Page URL paths of ``app.py`` ("" is Overview).
 PAGES = ["", "segments", "projection", "propensity", "matrix", "cohort", "approach", "score", "admin"]
@@ -148,13 +155,6 @@ def _rss_tree(pid: int) -> float:
 
 
 def main() -> int:
-    import browser
-    import psutil
-
-    from core.ops import jobs
-    from core.runs import store
-    from core.settings import load_settings
-
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--artifacts", required=True, help="runs folder with a current run (the default 240K run)")
     ap.add_argument("--sessions", type=int, default=20)
@@ -180,7 +180,7 @@ def main() -> int:
         if not args.no_job:
             settings = load_settings(REPO / "configs" / "default.toml", artifacts_dir=art)
             data = str(Path(args.data).resolve()) if args.data else None
-            job = jobs.start(art, "train", {"data": data}, "load benchmark retrain", settings, "bench_load.py")
+            job = jobs.start_training(settings, data, None, "load benchmark retrain", "bench_load")
             print(f"training job {job.job_id} started beside the sessions")
         peaks = {"server": 0.0, "job": 0.0, "machine_used": 0.0}
         stop = threading.Event()
@@ -190,7 +190,7 @@ def main() -> int:
             while not stop.is_set():
                 peaks["server"] = max(peaks["server"], _rss_tree(server.pid))
                 if job is not None:
-                    j = jobs.read(art, job.job_id)
+                    j = jobs.read_job(settings, job.job_id)
                     if j.pid:
                         peaks["job"] = max(peaks["job"], _rss_tree(j.pid))
                 vm = psutil.virtual_memory()
@@ -199,7 +199,7 @@ def main() -> int:
 
         def until() -> bool:
             over = time.monotonic() - t_start > args.max_seconds
-            return over or job is None or not jobs.read(art, job.job_id).active
+            return over or job is None or not jobs.read_job(settings, job.job_id).active
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -215,32 +215,38 @@ def main() -> int:
             wall = time.monotonic() - t_start
             stop.set()
             sampler.join()
-            job_state = jobs.read(art, job.job_id) if job is not None else None
+            job_state = jobs.read_job(settings, job.job_id) if job is not None else None
             if job_state is not None and job_state.active:
-                jobs.cancel(art, job.job_id)
-    print(f"{args.sessions} sessions on run {run_id} ({rows:,} customers), every page at least {args.visits} times, "
-          f"think time 0-{2 * args.think:.0f} s, for {wall:.0f} s" + (f", beside training job {job.job_id}" if job else ""))
-    print(f"{'page':<12} {'runs':>5} {'first median s':>15} {'first max s':>12} {'later median s':>15} "
-          f"{'later p95 s':>12} {'later max s':>12} {'failures':>9}")
+                jobs.cancel_job(settings, job.job_id)
+    record = Record("app-load", "Many people on the app while it retrains", command_line())
+    record.note(f"{args.sessions} sessions on run {run_id} ({rows:,} customers), every page at least {args.visits} times, "
+                f"think time 0-{2 * args.think:.0f} s, for {wall:.0f} s" + (", beside a training job" if job else "")
+                + ". Each session speaks Streamlit's own websocket protocol, so the server does the work of real "
+                "browsers.")
+    table = []
     for label in ["app start"] + [p or "overview" for p in PAGES]:
         first = [s for _, p, later, s in results if p == label and not later]
         again = sorted(s for _, p, later, s in results if p == label and later)
-        fails = sum(1 for _, p, _ in errors if p == label)
-        p95 = again[min(len(again) - 1, int(round(0.95 * (len(again) - 1))))] if again else float("nan")
-        print(f"{label:<12} {len(first) + len(again):>5} {statistics.median(first):>15.2f} {max(first):>12.2f} "
-              + (f"{statistics.median(again):>15.2f} {p95:>12.2f} {max(again):>12.2f}" if again
-                 else f"{'-':>15} {'-':>12} {'-':>12}") + f" {fails:>9}")
+        p95 = again[min(len(again) - 1, int(round(0.95 * (len(again) - 1))))] if again else None
+        table.append({"page": label, "loads": len(first) + len(again),
+                      "first, median (s)": f"{statistics.median(first):.2f}" if first else None,
+                      "first, max (s)": f"{max(first):.2f}" if first else None,
+                      "later, median (s)": f"{statistics.median(again):.2f}" if again else None,
+                      "later, p95 (s)": f"{p95:.2f}" if again else None,
+                      "later, max (s)": f"{max(again):.2f}" if again else None,
+                      "failures": sum(1 for _, p, _ in errors if p == label)})
     later = [s for _, _, lt, s in results if lt] or [float("nan")]
-    print(f"every later visit: {len(later)} page loads, median {statistics.median(later):.2f} s, max {max(later):.2f} s, "
-          f"{sum(s > 3 for s in later)} over 3 s; failures: {len(errors)}")
+    record.table("Page loads", table,
+                 f"Every later visit: {len(later)} page loads, median {statistics.median(later):.2f} s, max "
+                 f"{max(later):.2f} s, {sum(s > 3 for s in later)} over 3 s; failures: {len(errors)}. Peak memory: the "
+                 f"server {peaks['server'] / 1e9:.2f} GB, the training job {peaks['job'] / 1e9:.2f} GB, together "
+                 f"{(peaks['server'] + peaks['job']) / 1e9:.2f} GB." + (
+                     f" The training job: {job_state.status}." if job_state is not None else ""))
+    record.figure("pages", statistics.median(later), f"{args.sessions} people on the app during a retrain: page loads "
+                                                     f"median {statistics.median(later):.2f} s, {len(errors)} failures")
     for n, page, what in errors[:10]:
         print(f"  session {n}, {page}: {what}")
-    print(f"peak memory: the server process {peaks['server'] / 1e9:.2f} GB, the training job's processes "
-          f"{peaks['job'] / 1e9:.2f} GB, together {(peaks['server'] + peaks['job']) / 1e9:.2f} GB; the machine's used "
-          f"memory peaked at {peaks['machine_used'] / 1e9:.2f} GB")
-    if job_state is not None:
-        print(f"training job: {job_state.status}; " + (job_state.outcome or job_state.error or
-                                                     f"{job_state.fraction:.0%}, {job_state.step}"))
+    record.write()
     return 0 if not errors else 1
 
 

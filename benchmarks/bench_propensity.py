@@ -1,9 +1,9 @@
 """Propensity benchmark: the product's model against simple peers, training and scoring speed.
 
-    .venv/bin/python benchmarks/bench_propensity.py real      # marketing table, 5 seeds
-    .venv/bin/python benchmarks/bench_propensity.py train     # default 240K: training with tuning
-    .venv/bin/python benchmarks/bench_propensity.py score     # scoring 240K and 1.2M, reasons, memory
-    .venv/bin/python benchmarks/bench_propensity.py dask      # the same on a local Dask cluster (2 workers)
+    python -m benchmarks.bench_propensity real      # marketing table, 5 seeds
+    python -m benchmarks.bench_propensity train     # default 240K: training with tuning
+    python -m benchmarks.bench_propensity score     # scoring 240K and 1.2M, reasons, memory
+    python -m benchmarks.bench_propensity dask      # the same on a local Dask cluster (2 workers)
 
 ``real``: ``../shared/data/marketing_campaign.csv`` (target ``Response``), stratified 80/20
 splits over seeds 0..4. On each split, in the same run: a plain logistic regression (the
@@ -34,11 +34,12 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchmarks.records import Record, command_line
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+
+import numpy as np
+import pandas as pd
 
 MARKETING = ROOT.parent / "shared" / "data" / "marketing_campaign.csv"
 
@@ -94,11 +95,20 @@ def real(seeds: int) -> None:
     df = pd.DataFrame(rows)
     g = df.groupby("model", sort=False).agg(roc_mean=("roc_auc", "mean"), roc_sd=("roc_auc", "std"),
                                             pr_mean=("pr_auc", "mean"), pr_sd=("pr_auc", "std"))
-    print(f"\nmarketing_campaign.csv, stratified 80/20, seeds 0..{seeds - 1} (test rows {len(test_idx)} per seed)")
-    print("| model | ROC-AUC mean +/- sd | PR-AUC (average precision) mean +/- sd |")
-    print("|---|---|---|")
-    for name, r in g.iterrows():
-        print(f"| {name} | {r.roc_mean:.4f} +/- {r.roc_sd:.4f} | {r.pr_mean:.4f} +/- {r.pr_sd:.4f} |")
+    record = Record("propensity-real", "Propensity on a real customer table (marketing_campaign.csv)", command_line())
+    record.note(f"The real table in ../shared/data (2,240 customers, target Response), with its hand-written spec; "
+                f"stratified 80/20 splits, seeds 0..{seeds - 1} ({len(test_idx)} test rows each). Each model is fitted "
+                "on the same 80% and scored on the same 20%.")
+    record.table("ROC-AUC and PR-AUC (average precision) over the splits", [
+        {"model": name, "ROC-AUC mean +/- sd": f"{r.roc_mean:.4f} +/- {r.roc_sd:.4f}",
+         "PR-AUC mean +/- sd": f"{r.pr_mean:.4f} +/- {r.pr_sd:.4f}"} for name, r in g.iterrows()])
+    record.table("Per split", [{"seed": r["seed"], "model": r["model"], "ROC-AUC": f"{r['roc_auc']:.3f}",
+                                "PR-AUC": f"{r['pr_auc']:.3f}"} for r in rows])
+    prod = g.loc["product (tuned, calibrated)"]
+    record.figure("marketing", [prod.roc_mean, prod.pr_mean],
+                  f"A real customer table (marketing_campaign.csv): ROC-AUC {prod.roc_mean:.3f}, PR-AUC "
+                  f"{prod.pr_mean:.3f} (mean of {seeds} splits)")
+    record.write()
 
 
 def train() -> None:
@@ -126,26 +136,19 @@ def train() -> None:
     t0 = time.perf_counter()
     ev = propensity.evaluate(models, clean, spec, split, settings.propensity, settings.seed)
     t_eval = time.perf_counter() - t0
-    print(f"default {len(clean):,} customers: propensity training {t_fit:.0f} s (tuning {models.info['tuning_seconds']} s, "
-          f"{len(models.info['trials'])} trials), evaluation with 1,000-resample intervals {t_eval:.0f} s; "
-          f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.2f} GB")
-    print(f"chosen: {models.info['params']}, {models.info['n_trees']} trees; scale_pos_weight "
-          f"{models.info['scale_pos_weight']}; calibration {models.info['calibration']}")
-    print("| scorer | ROC-AUC [95% CI] | PR-AUC [95% CI] | log loss | Brier | ECE | top-decile lift |")
-    print("|---|---|---|---|---|---|---|")
-    f = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
-    for r in ev["comparison"]:
-        print(f"| {r['model']} | {r['roc_auc']:.3f} [{r['roc_auc_ci'][0]:.3f}, {r['roc_auc_ci'][1]:.3f}] | "
-              f"{r['pr_auc']:.3f} [{r['pr_auc_ci'][0]:.3f}, {r['pr_auc_ci'][1]:.3f}] | {f(r['log_loss'])} | "
-              f"{f(r['brier'])} | {f(r['ece'])} | {r['lift_top_decile']:.2f} |")
-    x, o = ev["xgboost"], ev.get("oracle")
-    if o:
-        print(f"gap to the oracle: ROC-AUC {o['roc_auc'] - x['roc_auc']:.4f} (target <= 0.01), "
-              f"PR-AUC {o['pr_auc'] - x['pr_auc']:.4f} (target <= 0.02); calibrated ECE {x['ece']:.4f} (target < 0.02)")
-    print("capture:", json.dumps(ev["capture"]))
-    print("budget:", json.dumps(ev["budget"]))
-    print("profit:", json.dumps(ev["profit"]))
-    print("grade:", ev["grade"])
+    record = Record("propensity-training", "The propensity training alone (240,000 customers)", command_line())
+    record.note(f"Propensity training {t_fit:.0f} s (tuning {models.info['tuning_seconds']:.0f} s, "
+                f"{len(models.info['trials'])} trials), evaluation with 1,000-resample intervals {t_eval:.0f} s; peak "
+                f"memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.2f} GB. Chosen: depth "
+                f"{models.info['params']['max_depth']}, {models.info['n_trees']} trees, calibration "
+                f"{models.info['calibration']['method']}.")
+    f = lambda v: None if v is None else f"{v:.4f}"  # noqa: E731
+    record.table("The scorers on the test rows", [
+        {"scorer": r["model"], "ROC-AUC [95% CI]": f"{r['roc_auc']:.3f} [{r['roc_auc_ci'][0]:.3f}, {r['roc_auc_ci'][1]:.3f}]",
+         "PR-AUC [95% CI]": f"{r['pr_auc']:.3f} [{r['pr_auc_ci'][0]:.3f}, {r['pr_auc_ci'][1]:.3f}]",
+         "log loss": f(r["log_loss"]), "Brier": f(r["brier"]), "ECE": f(r["ece"]),
+         "top-decile lift": f"{r['lift_top_decile']:.2f}"} for r in ev["comparison"]])
+    record.write()
 
 
 def _score_child(run_dir: str, data_path: str, out: str) -> None:
@@ -193,16 +196,24 @@ def score(artifacts: Path) -> None:
     big = artifacts / "shopsphere_1200k.parquet"
     if not big.exists():
         shopsphere.generate(1_200_000, settings.seed + 1).to_parquet(big, index=False)
+    rows = []
     for path in (settings.default_data, big):
         out = artifacts / f"scored_{Path(path).stem}.parquet"
-        res = subprocess.run([sys.executable, __file__, "_child", str(run.path), str(path), str(out)],
-                             capture_output=True, text=True, check=True)
+        res = subprocess.run([sys.executable, "-m", "benchmarks.bench_propensity", "_child", str(run.path), str(path),
+                              str(out)], capture_output=True, text=True, check=True, cwd=ROOT)
         fig = json.loads(res.stdout.strip().splitlines()[-1])
         steps = {k: fig[k] for k in ("read_s", "validate_s", "segments_s", "propensity_s", "reasons_s", "write_s")}
-        shares = ", ".join(f"{k[:-2]} {v / fig['total_s']:.0%}" for k, v in steps.items())
-        print(f"{fig['rows']:,} customers: {fig['total_s']:.1f} s end to end ({fig['rows_per_s']:,} rows/s; {shares}); "
-              f"peak memory {fig['peak_rss_gb']:.2f} GB; model load {fig['load_model_s']:.1f} s; "
-              f"rows with reasons {fig['reasons_filled']:.1%}", flush=True)
+        rows.append({"customers": f"{fig['rows']:,}", "seconds": f"{fig['total_s']:.1f}",
+                     "customers per second": f"{fig['rows_per_s']:,}",
+                     **{k[:-2]: f"{v / fig['total_s']:.0%}" for k, v in steps.items()},
+                     "peak memory (GB)": f"{fig['peak_rss_gb']:.2f}", "model load (s)": f"{fig['load_model_s']:.1f}",
+                     "rows with reasons": f"{fig['reasons_filled']:.1%}"})
+    record = Record("propensity-scoring", "Batch scoring: 240,000 and 1.2 million customers", command_line())
+    record.note("A run trained on the default table scores each table end to end (read, validate, segments, "
+                "calibrated propensity, 3 reasons, write Parquet) in a fresh process; the columns read .. write give "
+                "each step's share of the time.")
+    record.table("End to end, one process", rows)
+    record.write()
 
 
 def dask_bench(artifacts: Path) -> None:
@@ -216,6 +227,7 @@ def dask_bench(artifacts: Path) -> None:
 
     settings = load_settings(ROOT / "configs" / "default.toml")
     run = store.load_run(artifacts)
+    rows = []
     for path in (ROOT / settings.default_data, artifacts / "shopsphere_1200k.parquet"):
         parts = artifacts / f"parts_{Path(path).stem}"
         if not parts.exists():
@@ -228,13 +240,18 @@ def dask_bench(artifacts: Path) -> None:
         out = score_dask(ScoringModel.load(run), parts, n_workers=2, threads_per_worker=1)
         wall = time.perf_counter() - t0
         single = artifacts / f"scored_{Path(path).stem}.parquet"
-        same = ""
+        same = None
         if single.exists():
             ref = pd.read_parquet(single)
-            equal = ref.drop(columns=[c for c in ("scored_at",) if c in ref]).equals(out.drop(columns="scored_at"))
-            same = f"; equal to the single-process output row for row: {equal}"
-        print(f"{len(out):,} customers on Dask (LocalCluster, 2 workers x 1 thread, 8 parts): {wall:.1f} s "
-              f"({len(out) / wall:,.0f} rows/s){same}", flush=True)
+            same = "yes" if ref.drop(columns=[c for c in ("scored_at",) if c in ref]).equals(
+                out.drop(columns="scored_at")) else "no"
+        rows.append({"customers": f"{len(out):,}", "seconds": f"{wall:.1f}", "customers per second":
+                     f"{len(out) / wall:,.0f}", "equal to one process": same})
+    record = Record("propensity-dask", "Batch scoring on a local Dask cluster", command_line())
+    record.note("The same run scores the same tables as Parquet data sets of 8 parts on a LocalCluster of 2 worker "
+                "processes, 1 thread each (cluster start included).")
+    record.table("Dask", rows)
+    record.write()
 
 
 def main() -> None:

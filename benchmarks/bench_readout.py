@@ -12,8 +12,8 @@ share whose conversion interval excludes zero; and one readout in full.
 
 Usage::
 
-    python benchmarks/bench_readout.py [--artifacts DIR] [--repeats 200] [--uplift 0.03]
-    python benchmarks/bench_readout.py --outcomes-for cohort.csv --out outcomes.csv [--uplift 0.03] [--seed 42]
+    python -m benchmarks.bench_readout [--artifacts DIR] [--repeats 200] [--uplift 0.03]
+    python -m benchmarks.bench_readout --outcomes-for cohort.csv --out outcomes.csv [--uplift 0.03] [--seed 42]
 
 The second form simulates one campaign's outcomes (``customer_id``, ``purchased``,
 ``revenue``) for a cohort exported by ``python -m core cohort`` or the Cohort builder
@@ -30,13 +30,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO)]
+from benchmarks.records import Record, command_line
+from core.actions.campaigns import read_cohort
+from core.activation import cohorts, readout
+from core.inputs.synthetic import campaigns
+from core.runs import store
+from core.runs.store import write_json
 
 
 def _cohort(artifacts: str | None, lo: float, hi: float, sized_for: float, seed: int) -> tuple[pd.DataFrame, str]:
-    from core.activation import cohorts
-    from core.runs import store
     if artifacts is None:
         rng = np.random.default_rng(seed)
         n, holdout = 8000, 3000
@@ -56,9 +58,6 @@ def _cohort(artifacts: str | None, lo: float, hi: float, sized_for: float, seed:
 
 
 def main() -> int:
-    from core.actions.campaigns import read_cohort, readout
-    from core.inputs.synthetic import campaigns
-
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--artifacts", default=None, help="runs folder whose current run's scores make the cohort")
     ap.add_argument("--min", type=float, default=0.3, help="the cohort's lowest propensity")
@@ -102,29 +101,41 @@ def main() -> int:
         u0 = readout.campaign_readout(drawn0, out0, seed=k, n_boot=100)["overall"]["uplift"]
         alarms += not (u0["absolute_ci"][0] <= 0 <= u0["absolute_ci"][1])
     n = args.repeats
-    print(f"intervals holding the true uplift: conversion points {cover['absolute']}/{n} "
-          f"({cover['absolute'] / n:.1%}), relative {cover['relative']}/{n} ({cover['relative'] / n:.1%}), "
-          f"revenue per customer {cover['per_customer']}/{n} ({cover['per_customer'] / n:.1%})")
-    print(f"no true uplift: the conversion interval excludes zero in {alarms}/{n} ({alarms / n:.1%}); it reports no "
-          f"uplift in {n - alarms}/{n} ({(n - alarms) / n:.1%})")
     r, truth = first
     o = r["overall"]
     g = {x["group"]: x for x in o["groups"]}
     u = o["uplift"]
-    print(f"first repeat: contacted {g['contact']['customers']:,} ({100 * g['contact']['conversion']:.2f}%), holdout "
-          f"{g['holdout']['customers']:,} ({100 * g['holdout']['conversion']:.2f}%); uplift "
-          f"{100 * u['absolute']:+.2f} [{100 * u['absolute_ci'][0]:+.2f}, {100 * u['absolute_ci'][1]:+.2f}] points "
-          f"(true {100 * truth['absolute']:+.2f}), relative {100 * u['relative']:+.1f}% "
-          f"[{100 * u['relative_ci'][0]:+.1f}, {100 * u['relative_ci'][1]:+.1f}] (true {100 * truth['relative']:+.1f}); "
-          f"incremental buyers {u['incremental_buyers']:,.0f}; revenue per customer "
-          f"{o['revenue_uplift']['per_customer']:+.2f} [{o['revenue_uplift']['per_customer_ci'][0]:+.2f}, "
-          f"{o['revenue_uplift']['per_customer_ci'][1]:+.2f}] (true {truth['per_customer']:+.2f}); power at the "
-          f"sized-for uplift {r['power']['power']:.2f}")
+    record = Record("readout", "The campaign readout on simulated campaigns", command_line())
+    record.note(f"The cohort: {what}; a true uplift of {args.uplift:+.2%} points; {n} seeded repeats (a new holdout "
+                f"and new outcomes each), {args.boot:,} bootstrap resamples per readout; {time.perf_counter() - t0:.0f} s "
+                "in all.")
+    record.table("How often the 95% interval holds the true uplift", [
+        {"interval": "conversion (points, Newcombe)", "held the truth": f"{cover['absolute']}/{n}",
+         "share": f"{cover['absolute'] / n:.1%}"},
+        {"interval": "relative (log risk ratio)", "held the truth": f"{cover['relative']}/{n}",
+         "share": f"{cover['relative'] / n:.1%}"},
+        {"interval": "revenue per customer (studentized bootstrap)", "held the truth": f"{cover['per_customer']}/{n}",
+         "share": f"{cover['per_customer'] / n:.1%}"},
+        {"interval": "no true uplift: the readout says no uplift shown", "held the truth": f"{n - alarms}/{n}",
+         "share": f"{(n - alarms) / n:.1%}"}])
+    record.table("The first repeat in full", [
+        {"figure": "contacted", "value": f"{g['contact']['customers']:,}, conversion {100 * g['contact']['conversion']:.2f}%"},
+        {"figure": "holdout", "value": f"{g['holdout']['customers']:,}, conversion {100 * g['holdout']['conversion']:.2f}%"},
+        {"figure": "uplift (points)", "value": f"{100 * u['absolute']:+.2f} [{100 * u['absolute_ci'][0]:+.2f}, "
+                                               f"{100 * u['absolute_ci'][1]:+.2f}]; true {100 * truth['absolute']:+.2f}"},
+        {"figure": "relative uplift", "value": f"{100 * u['relative']:+.1f}% [{100 * u['relative_ci'][0]:+.1f}, "
+                                               f"{100 * u['relative_ci'][1]:+.1f}]; true {100 * truth['relative']:+.1f}%"},
+        {"figure": "incremental buyers", "value": f"{u['incremental_buyers']:,.0f}"},
+        {"figure": "revenue per customer", "value": f"{o['revenue_uplift']['per_customer']:+.2f} "
+                                                    f"[{o['revenue_uplift']['per_customer_ci'][0]:+.2f}, "
+                                                    f"{o['revenue_uplift']['per_customer_ci'][1]:+.2f}]; true "
+                                                    f"{truth['per_customer']:+.2f}"},
+        {"figure": "power at the sized-for uplift", "value": f"{r['power']['power']:.2f}"}])
+    record.figure("coverage", cover["absolute"] / n, f"Readout: the conversion interval held the true uplift in "
+                                                    f"{cover['absolute'] / n:.1%} of {n} simulated campaigns")
     if args.show:
-        from core.runs.store import write_json
-
         write_json(Path(args.show), r)
-    print(f"{time.perf_counter() - t0:.0f} s")
+    record.write()
     return 0
 
 

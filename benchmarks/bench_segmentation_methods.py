@@ -2,9 +2,9 @@
 
 Run::
 
-    .venv/bin/python benchmarks/bench_segmentation_methods.py                 # default 240K table
-    .venv/bin/python benchmarks/bench_segmentation_methods.py --rows 1200000 --methods umap+hdbscan
-    .venv/bin/python benchmarks/bench_segmentation_methods.py \\
+    python -m benchmarks.bench_segmentation_methods                 # default 240K table
+    python -m benchmarks.bench_segmentation_methods --rows 1200000 --methods umap+hdbscan
+    python -m benchmarks.bench_segmentation_methods \\
         --data ../shared/data/marketing_campaign.csv --spec configs/marketing_campaign.toml
 
 Prints one row per method (Markdown table): segments, smallest segment's share, fit time
@@ -20,33 +20,31 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import resource
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from core.inputs.shopsphere_spec import resolve_spec  # noqa: E402
+from benchmarks.records import Record, command_line
+from core.inputs.shopsphere_spec import resolve_spec
 from core.inputs.synthetic import shopsphere
-from core.inputs.tables import read_table  # noqa: E402
+from core.inputs.tables import read_table
 from core.inputs.validation import validate
-from core.models.features import learn_categories  # noqa: E402
+from core.models.features import learn_categories
 from core.models.segmentation import (
-    Segmenter,  # noqa: E402
-    profiling,  # noqa: E402
+    Segmenter,
+    profiling,
 )
-from core.settings import load_settings  # noqa: E402
+from core.settings import load_settings
 
 
 def _peak_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
 
 
-def _f(v, fmt="{:.3f}") -> str:
-    return "n/a" if v is None else fmt.format(v)
+def _f(v, fmt="{:.3f}") -> str | None:
+    return None if v is None else fmt.format(v)
 
 
 def main() -> None:
@@ -63,11 +61,9 @@ def main() -> None:
     raw = read_table(args.data, spec) if args.data else shopsphere.generate(args.rows, settings.seed)
     clean, _ = validate(raw, spec, require_target=True)
     del raw
-    print(f"table: {args.data or 'generated'}, {len(clean):,} rows, prepared in {time.perf_counter() - t0:.1f} s",
-          flush=True)
+    what = f"{Path(args.data).name}" if args.data else f"the generated table ({len(clean):,} customers, seed {settings.seed})"
+    print(f"table: {what}, prepared in {time.perf_counter() - t0:.1f} s", flush=True)
     cats = learn_categories(clean, spec)
-    head = ("| method | segments | smallest | fit s | assign s | noise reassigned | DBCV | silhouette scaled "
-            "| silhouette embedding | bootstrap ARI | rule fidelity | ARI vs persona | peak GB |")
     rows = []
     for method in args.methods:
         t0 = time.perf_counter()
@@ -80,16 +76,20 @@ def main() -> None:
         rules = profiling.surrogate_rules(clean, a, spec, seg.columns_, settings.seed)
         fi = seg.fit_info_
         ari = adjusted_rand_score(clean["_persona"], a) if "_persona" in clean else None
-        rows.append(f"| {fi['method']} | {seg.n_segments_} | {np.bincount(a)[np.unique(a)].min() / len(a):.1%} "
-                    f"| {fit_s:.0f} | {assign_s:.1f} | {fi['noise_share_in_sample']:.1%} | {_f(fi['dbcv'])} "
-                    f"| {_f(fi['silhouette_scaled'])} | {_f(fi['silhouette_embedding'])} "
-                    f"| {_f(fi['bootstrap_ari'])} | {rules['fidelity']:.1%} | {_f(ari)} | {_peak_gb():.2f} |")
+        rows.append({"method": fi["method"], "segments": seg.n_segments_,
+                     "smallest": f"{np.bincount(a)[np.unique(a)].min() / len(a):.1%}", "fit s": f"{fit_s:.0f}",
+                     "assign s": f"{assign_s:.1f}", "noise reassigned": f"{fi['noise_share_in_sample']:.1%}",
+                     "DBCV": _f(fi["dbcv"]), "silhouette scaled": _f(fi["silhouette_scaled"]),
+                     "silhouette embedding": _f(fi["silhouette_embedding"]), "bootstrap ARI": _f(fi["bootstrap_ari"]),
+                     "rule fidelity": f"{rules['fidelity']:.1%}", "ARI vs persona": _f(ari),
+                     "peak GB": f"{_peak_gb():.2f}"})
         print(f"{method}: done in {fit_s + assign_s:.0f} s; bootstrap ARIs "
               f"{[round(x, 3) for x in fi['bootstrap_aris']]}", flush=True)
-    print()
-    print(head)
-    print("|" + " --- |" * (head.count("|") - 1))
-    print("\n".join(rows))
+    record = Record("segmentation-methods", "The segmentation methods side by side", command_line())
+    record.note(f"On {what}: each method of the slot fitted alone (fit time includes its parameter search, stability "
+                "refits, quality figures and the 2-D projection; assign: every row of the table).")
+    record.table("Methods", rows)
+    record.write()
 
 
 if __name__ == "__main__":

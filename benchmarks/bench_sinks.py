@@ -10,7 +10,7 @@ second replaces the same scoring (the idempotent rewrite). Then it reads the vie
 
 Usage::
 
-    python benchmarks/bench_sinks.py [--artifacts DIR] [--rows 240000]
+    python -m benchmarks.bench_sinks [--artifacts DIR] [--rows 240000]
                                      [--pg postgresql+psycopg://postgres@127.0.0.1:5432]
 """
 from __future__ import annotations
@@ -24,9 +24,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO)]
+from benchmarks.records import Record, command_line
+from core.activation import database
+from core.pipeline.scoring import run_scores
+from core.runs import store
 
 
 def _generated(rows: int) -> pd.DataFrame:
@@ -40,11 +43,6 @@ def _generated(rows: int) -> pd.DataFrame:
 
 
 def main() -> int:
-    import sqlalchemy as sa
-
-    from core.activation import database
-    from core.pipeline.scoring import run_scores
-    from core.runs import store
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--artifacts", default=None, help="runs folder whose current run's scores are written")
     ap.add_argument("--rows", type=int, default=240_000, help="without --artifacts: generated scores")
@@ -57,7 +55,7 @@ def main() -> int:
     else:
         scored = _generated(args.rows)
         what = "a generated scoring"
-    print(f"{len(scored):,} scores ({what})")
+    rows = []
     targets = [("DuckDB file", f"duckdb:///{Path(tempfile.mkdtemp()) / 'activation.duckdb'}", None)]
     if args.pg:
         name = f"shopsphere_bench_{secrets.token_hex(4)}"
@@ -77,15 +75,21 @@ def main() -> int:
             n = int(db.query("SELECT count(*) AS n FROM scores_current")["n"].iloc[0])
             read = time.perf_counter() - t0
             db.close()
-            print(f"{label:<12} write {times[0]:6.1f} s ({len(scored) / times[0]:,.0f} rows/s), rewrite of the same "
-                  f"scoring {times[1]:6.1f} s; scores_current has {n:,} rows (read in {read:.1f} s) -> "
-                  f"{database.shown_url(url)}")
+            rows.append({"database": label, f"write {len(scored):,} scores (s)": f"{times[0]:.1f}",
+                         "rows per second": f"{len(scored) / times[0]:,.0f}",
+                         "rewrite of the same scoring (s)": f"{times[1]:.1f}",
+                         "rows in scores_current": f"{n:,}", "read back (s)": f"{read:.1f}"})
         finally:
             if cleanup is not None:
                 admin, name = cleanup
                 with admin.connect() as c:
                     c.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
                 admin.dispose()
+    record = Record("sinks", "Writing scores to the activation database", command_line())
+    record.note(f"{len(scored):,} scores ({what}), written twice to each database: the first fills an empty table, "
+                "the second replaces the same scoring (the idempotent rewrite). Target: under 30 s.")
+    record.table("Writes", rows)
+    record.write()
     return 0
 
 

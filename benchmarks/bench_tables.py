@@ -1,7 +1,7 @@
 """Tables as people send them: a spec drafted from the data, training without a hand-written
 spec, exports that cannot attack the reader, and the small-table training time.
 
-Run: ``.venv/bin/python benchmarks/bench_tables.py [--dir DIR] [--rows 12000]``. Every step
+Run: ``python -m benchmarks.bench_tables [--dir DIR] [--rows 12000]``. Writes the record ``tables``. Every step
 is the command a user types (``python -m core ...`` in a subprocess, timed from start to
 exit), on four tables:
 
@@ -27,7 +27,6 @@ run as a formula must be 0, and the formula ids must come back with their leadin
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import subprocess
 import sys
@@ -38,11 +37,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks import run_figures as figures_of_run
+from benchmarks.records import Record, command_line
+from core.inputs.synthetic.shopsphere import generate
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from core.activation import cohorts
-from core.activation.exports import csv_bytes, runs_as_formula  # noqa: E402
+from core.activation.exports import csv_bytes, runs_as_formula
 from core.runs import store
 
 MARKETING = ROOT.parent / "shared" / "data" / "marketing_campaign.csv"
@@ -79,8 +81,6 @@ def money(v: float) -> str:
 
 def make_tables(folder: Path, rows: int) -> dict[str, Path]:
     """Write the generated table and its two export-like copies into ``folder``."""
-    from core.inputs.synthetic.shopsphere import generate
-
     df = generate(rows, seed=42)
     base = folder / "shopsphere.parquet"
     df.drop(columns=["_persona", "_true_propensity"]).to_parquet(base, index=False)
@@ -124,7 +124,7 @@ def formula_cells(df: pd.DataFrame) -> int:
     return sum(runs_as_formula(v) for v in cells)
 
 
-def check_exports(name: str, data: Path, artifacts: Path, run: store.Run, folder: Path) -> None:
+def check_exports(name: str, data: Path, artifacts: Path, run: store.Run, folder: Path) -> dict:
     """Score the table, export the cohort, read every CSV back and count formula cells."""
     scored_csv = folder / f"scored_{name}.csv"
     secs, _ = core_cmd("--artifacts", str(artifacts), "score", "--data", str(data), "--out", str(scored_csv))
@@ -136,8 +136,8 @@ def check_exports(name: str, data: Path, artifacts: Path, run: store.Run, folder
     counts = ", ".join(f"{k} {formula_cells(v)}" for k, v in read.items())
     ids = read["scored"][read["scored"].columns[0]]
     kept = [a for a in ATTACKS if ("'" + a) in set(ids)]
-    print(f"  score --out {scored_csv.name}: {secs:.1f} s; formula cells read back: {counts}"
-          + (f"; formula ids written with a leading ': {len(kept)} of {len(ATTACKS)}" if name == "xlsx" else ""))
+    return {"score (s)": f"{secs:.1f}", "formula cells read back": counts,
+            "formula ids kept as text": f"{len(kept)} of {len(ATTACKS)}" if name == "xlsx" else None}
 
 
 def main() -> None:
@@ -150,41 +150,47 @@ def main() -> None:
     paths = make_tables(folder, args.rows)
     target = "Purchased next 30 days"
 
-    print("marketing_campaign.csv: drafted spec against the hand-written one")
-    figs = {}
-    for how, extra in (("drafted", ["--target", "Response"]), ("hand-written", ["--spec", str(ROOT / "configs" / "marketing_campaign.toml")])):
+    record = Record("tables", "Tables as people send them", command_line())
+    figs, rows = {}, []
+    for how, extra in (("drafted", ["--target", "Response"]),
+                       ("hand-written", ["--spec", str(ROOT / "configs" / "marketing_campaign.toml")])):
         art = folder / f"art_marketing_{how}"
         secs, out = core_cmd("--artifacts", str(art), "train", "--data", str(MARKETING), *extra)
         figs[how] = f = run_figures(art, out)
-        print(f"  {how}: test ROC-AUC {f['roc_auc']:.3f}, PR-AUC {f['pr_auc']:.3f}, {f['segments']} segments, {secs:.1f} s")
-    print(f"  ROC-AUC drafted - hand-written: {figs['drafted']['roc_auc'] - figs['hand-written']['roc_auc']:+.3f} (aim within 0.01)")
-
-    for name, extra in (("csv", []), ("xlsx", [])):
+        rows.append({"spec": how, "test ROC-AUC": f"{f['roc_auc']:.3f}", "PR-AUC": f"{f['pr_auc']:.3f}",
+                     "segments": f["segments"], "train (s)": f"{secs:.1f}"})
+    record.table("marketing_campaign.csv: a spec drafted from the data against the hand-written one", rows,
+                 f"ROC-AUC drafted - hand-written: {figs['drafted']['roc_auc'] - figs['hand-written']['roc_auc']:+.3f} "
+                 "(aim: within 0.01).")
+    rows, drafts = [], []
+    for name in ("csv", "xlsx"):
         data = paths[name]
         spec_out = folder / f"{name}.toml"
-        _, draft = core_cmd("spec", "draft", str(data), "--target", target, "--out", str(spec_out), *extra)
-        print(f"{data.name}: spec draft")
-        for line in draft.strip().splitlines()[1:]:  # after "wrote the drafted spec to ..."
-            print(f"  | {line.strip()}")
+        _, draft = core_cmd("spec", "draft", str(data), "--target", target, "--out", str(spec_out))
+        drafts += [{"table": data.name, "the draft says": line.strip()} for line in draft.strip().splitlines()[1:]]
         art = folder / f"art_{name}"
-        secs, out = core_cmd("--artifacts", str(art), "train", "--data", str(data), "--target", target, *extra)
+        secs, out = core_cmd("--artifacts", str(art), "train", "--data", str(data), "--target", target)
         f = run_figures(art, out)
-        notes = [line for line in out.splitlines() if line.startswith("note:")]
-        print(f"  train --data {data.name} --target '{target}': {secs:.1f} s; test ROC-AUC {f['roc_auc']:.3f}, "
-              f"PR-AUC {f['pr_auc']:.3f}, {f['segments']} segments")
-        for line in notes:
-            print(f"  | {line.strip()}")
-        check_exports(name, data, art, f["run"], folder)
-
+        notes = [line.removeprefix("note:").strip() for line in out.splitlines() if line.startswith("note:")]
+        rows.append({"table": data.name, "train (s)": f"{secs:.1f}", "test ROC-AUC": f"{f['roc_auc']:.3f}",
+                     "PR-AUC": f"{f['pr_auc']:.3f}", "segments": f["segments"], "notes": "; ".join(notes),
+                     **check_exports(name, data, art, f["run"], folder)})
+    record.table("Export-like tables: trained without a spec (drafted), scored, exported", rows,
+                 "crm_export.csv: no id column, `;`-separated, Windows-1252, headers in words, money as $1,234.50, "
+                 "Yes/No flags. customers.xlsx: four ids are spreadsheet formulas, the target TRUE/FALSE, a second "
+                 "sheet. Formula cells read back must be 0.")
+    record.table("What the drafted specs said", drafts)
     art = folder / "art_base"
     secs, out = core_cmd("--artifacts", str(art), "train", "--data", str(paths["base"]))
     f = run_figures(art, out)
     t = f["timings"]
-    side = (f", side by side {t['segmentation_and_propensity']:.1f} s" if "segmentation_and_propensity" in t else "")
-    print(f"{paths['base'].name} ({args.rows:,} rows, built-in spec): train {secs:.1f} s (segmentation "
-          f"{t['segmentation']:.1f} s, propensity {t['propensity']:.1f} s{side}; aim under 45 s), test ROC-AUC "
-          f"{f['roc_auc']:.3f}, PR-AUC {f['pr_auc']:.3f}")
-    print(json.dumps({"folder": str(folder)}))
+    record.table(f"The generated table of {args.rows:,} customers with the built-in spec (aim: under 45 s)", [
+        {"train (s)": f"{secs:.1f}", "segmentation (s)": f"{t['segmentation']:.1f}",
+         "propensity (s)": f"{t['propensity']:.1f}",
+         "side by side (s)": f"{t['segmentation_and_propensity']:.1f}" if "segmentation_and_propensity" in t else None,
+         "test ROC-AUC": f"{f['roc_auc']:.3f}", "PR-AUC": f"{f['pr_auc']:.3f}"}])
+    figures_of_run.add_run(record, figs["drafted"]["run"], "marketing_campaign.csv, drafted spec")
+    record.write()
 
 
 if __name__ == "__main__":

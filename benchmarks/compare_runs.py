@@ -1,6 +1,6 @@
 """Compare two run folders file by file, timings and ids aside.
 
-Run: ``.venv/bin/python benchmarks/compare_runs.py RUNS/A RUNS/B``. Prints every difference
+Run: ``python -m benchmarks.compare_runs RUNS/A RUNS/B``. Prints every difference
 :func:`core.runs.compare.run_differences` finds (a JSON value with its path and both values, a
 table that is not identical, an XGBoost model file that is not byte-identical, a model
 part (skops pipeline, ``.npz`` arrays) whose content differs), or that the runs match, then both runs' segment sizes. Left
@@ -10,14 +10,11 @@ run format, the previous run's id). Used to show that a refactoring leaves a run
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from core.runs.compare import run_differences  # noqa: E402
+from core.runs.compare import run_differences
 
 
 def main() -> None:

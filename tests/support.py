@@ -42,6 +42,11 @@ bootstrap_resamples = 200
 """
 
 
+#: Segmentation settings for the small table, for tests that fit a segmenter directly.
+SEG = SegmentationSettings(sample_size=1500, reference_size=1000, projection_size=500,
+                           stability_resamples=2, stability_size=750, quality_sample=1000)
+
+
 def small_settings(artifacts: Path) -> Settings:
     """Settings sized for a few thousand rows (those of :data:`SMALL_SETTINGS_TOML`): fast
     enough for unit tests."""

@@ -120,7 +120,6 @@ def _scoring(sub, common) -> None:
     bt.add_argument("--target", default=None, help="outcome column (default: the scoring run's target)")
 
 
-
 def _campaigns(sub, common) -> None:
     """cohort, readout."""
     co = sub.add_parser("cohort", parents=[common], help="build a cohort from the current run's scores, with a "

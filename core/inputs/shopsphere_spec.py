@@ -14,7 +14,6 @@ DEVICES = ("mobile", "desktop", "tablet")
 INCOME_BANDS = ("low", "lower_middle", "upper_middle", "high")
 
 
-
 def _c(name, kind, group, unit="", label="", high="", low="", lo=None, hi=None, rule="missing", cats=None, why=""):
     return ColumnSpec(name=name, kind=kind, group=group, unit=unit, label=label, high_name=high, low_name=low,
                       min=lo, max=hi, out_of_range=rule, categories=cats, reason=why)

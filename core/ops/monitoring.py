@@ -236,7 +236,6 @@ def drift_against_run(run, df: pd.DataFrame, source: str = "table", n_jobs: int 
     """
     from datetime import datetime, timezone
 
-
     if not run.has_table("features"):
         raise DataError(f"run {run.run_id} keeps no training features: retrain first")
     model = ScoringModel.load(run)

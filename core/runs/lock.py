@@ -27,7 +27,6 @@ def training_lock(artifacts: Path):
     holds it, naming who (:func:`training_lock_holder`). While held, ``.training.lock.json``
     says which process holds it (id, command, host) and since when."""
 
-
     @contextmanager
     def _held():
         Path(artifacts).mkdir(parents=True, exist_ok=True)

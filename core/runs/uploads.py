@@ -17,7 +17,6 @@ def save_upload(artifacts: Path, table: pd.DataFrame, dataset: str, content: byt
     (:func:`core.activation.exports.write_table`); returns the path. Raises DataError when it cannot be
     written."""
 
-
     return write_table(table, Path(artifacts) / "uploads" / f"{dataset}-{hashlib.sha256(content).hexdigest()[:12]}.parquet")
 
 

@@ -9,9 +9,10 @@ test, elsewhere it skips it.
 import os
 from pathlib import Path
 
-import browser
 import pandas as pd
 import pytest
+
+from tests.app import browser
 
 pytestmark = pytest.mark.skipif(not browser.browser_available() and not os.environ.get("CI"),
                                 reason="Debian chromium/chromium-driver or selenium not installed")
@@ -166,6 +167,7 @@ def _click_retrying(driver, label: str, tries: int = 10) -> None:
     raise AssertionError(f"no clickable button '{label}'")
 
 
+@pytest.mark.slow  # a training and three browser sessions
 def test_a_training_started_in_the_browser_outlives_the_page_the_browser_and_the_server(tmp_path, small_csv,
                                                                                         settings_file):
     """Admin > Retrain starts a training job; the page is left, the browser closed and the

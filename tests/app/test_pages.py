@@ -358,6 +358,7 @@ def test_app_says_what_happened(tmp_path, monkeypatch):
     assert not at.exception
     assert any(run.metrics().segmentation.fallback_reason in w.value for w in at.warning)
 
+
 @pytest.fixture()
 def app(trained, monkeypatch):
     from streamlit.testing.v1 import AppTest
@@ -368,6 +369,7 @@ def app(trained, monkeypatch):
     monkeypatch.setenv("SHOPSPHERE_ARTIFACTS", str(art))
     monkeypatch.chdir(REPO)
     return AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run(), run
+
 
 def test_segment_filter_survives_page_changes(app):
     at, run = app
@@ -380,6 +382,7 @@ def test_segment_filter_survives_page_changes(app):
     at.switch_page("pages/projection.py").run()
     assert not at.exception
     assert at.multiselect(key="_segment_filter_widget").value == names[:1]
+
 
 def test_upload_is_parsed_once_from_the_same_bytes(trained, tmp_path, monkeypatch, small_table):
     """(A copy of the runs folder: the scoring job writes its folder, the upload and the
@@ -413,6 +416,7 @@ def test_upload_is_parsed_once_from_the_same_bytes(trained, tmp_path, monkeypatc
     at.run()
     assert any(f"scored 1,234 customers with run {run.run_id}" in s.value for s in at.success)
 
+
 def test_upload_over_the_limit_gets_a_message(trained, monkeypatch, small_table):
     from streamlit.testing.v1 import AppTest
 
@@ -428,6 +432,7 @@ def test_upload_over_the_limit_gets_a_message(trained, monkeypatch, small_table)
     at.file_uploader[0].set_value(("big.csv", body, "text/csv")).run()
     assert not at.exception
     assert any("the limit here is 1 MB" in e.value for e in at.error)
+
 
 def test_run_tables_are_cached_resources_keyed_on_the_run(trained):
     from ui import _table

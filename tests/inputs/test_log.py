@@ -1,6 +1,5 @@
 """Transaction logs: events, snapshots, features strictly before each cutoff, labels after
 it, BG/NBD and Gamma-Gamma, the paired bootstrap, and bad logs."""
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,8 +11,8 @@ from core.inputs import log
 from core.models import evaluation
 from core.models.btyd import BGNBD, GammaGamma
 from core.pipeline import log_table
+from tests.support import CDNOW, REPO
 
-CDNOW = Path(__file__).resolve().parents[2] / "shared" / "data" / "cdnow_master.txt"
 SPEC = log.LogSpec(name="shop", customer_id="cid", timestamp="ts", amount="amount", order_id="order",
                    product="sku", channel="channel", horizon_days=30, cutoffs=("2024-04-01", "2024-05-01", "2024-06-01"))
 
@@ -99,7 +98,7 @@ def test_spend_features_do_not_depend_on_the_order_the_engine_adds_them_in():
     from core.inputs.synthetic import shopsphere_log
 
     raw = shopsphere_log.generate_log(600, seed=5)
-    spec = log.load_log_spec(Path(__file__).resolve().parents[1] / "configs" / "shopsphere_log.toml")
+    spec = log.load_log_spec(REPO / "configs" / "shopsphere_log.toml")
     spec = log.LogSpec(**{**spec.__dict__, "attributes": None})
     rng = np.random.default_rng(0)
     raw["unit_price"] = np.round(rng.uniform(0.01, 99.99, len(raw)), 2)   # cents: not exact in binary
@@ -264,7 +263,7 @@ def test_a_log_spec_names_its_file_on_error(tmp_path):
     p.write_text('name = "x"\n')
     with pytest.raises(DataError, match='not a log spec'):
         log.load_log_spec(p)
-    assert log.load_log_spec(Path(__file__).resolve().parents[1] / "configs" / "cdnow.toml").horizon_days == 30
+    assert log.load_log_spec(REPO / "configs" / "cdnow.toml").horizon_days == 30
 
 
 def test_attributes_join_as_of_each_cutoff(tmp_path):
@@ -344,7 +343,7 @@ def test_generated_log_is_seeded_and_reads_with_its_spec(tmp_path):
     a.to_parquet(tmp_path / "log.parquet")
     attrs = shopsphere_log.attributes(800, seed=5)
     attrs.to_parquet(tmp_path / "customers.parquet")
-    spec = log.load_log_spec(Path(__file__).resolve().parents[1] / "configs" / "shopsphere_log.toml")
+    spec = log.load_log_spec(REPO / "configs" / "shopsphere_log.toml")
     spec = log.LogSpec(**{**spec.__dict__, "attributes": str(tmp_path / "customers.parquet")})
     ev, notes = log.events(log.read_log(tmp_path / "log.parquet", spec), spec, "log.parquet")
     assert "duplicate_lines_dropped" not in notes

@@ -287,6 +287,7 @@ def test_text_columns_read_by_pandas_3_are_categoricals_from_the_spec(tmp_path):
     assert isinstance(X["region"].dtype, pd.CategoricalDtype)
     assert X["region"].isna().sum() == df["region"].isna().sum()
 
+
 def test_nullable_and_odd_values_follow_the_spec_rules():
     df = shopsphere.generate(200, seed=8)
     df["orders_12m"] = df["orders_12m"].astype("Int64")

@@ -13,6 +13,7 @@ from tests.support import slow_fixture, small_settings
 
 # -- matching (pure functions) ---------------------------------------------------------------
 
+
 def test_jaccard_matrix_values():
     old = np.array([0, 0, 0, 1, 1, 2])
     new = np.array([5, 5, 6, 6, 6, 6])
@@ -227,7 +228,6 @@ def test_no_actionable_hdbscan_setting_falls_back_to_kmeans_with_a_stated_k(smal
 def test_a_run_of_another_table_in_between_does_not_restart_ids(two_runs, tmp_path):
     """shopsphere run, then a run on other inputs, then shopsphere again: ids never reused."""
     import shutil
-
 
     art, first, second = two_runs
     copy = tmp_path / "art"

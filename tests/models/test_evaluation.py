@@ -17,6 +17,7 @@ def test_pr_auc_is_average_precision_and_constant_score_gives_prevalence():
     assert evaluation.classification_metrics(y, p)["pr_auc"] == pytest.approx((1 + 2 / 3 + 3 / 4) / 3)
     assert average_precision_score(y, p) == pytest.approx((1 + 2 / 3 + 3 / 4) / 3)
 
+
 def test_lift_and_deciles():
     y = np.r_[np.ones(10), np.zeros(90)].astype(int)
     p = np.linspace(1, 0, 100)  # the 10 buyers have the 10 highest scores
@@ -27,12 +28,14 @@ def test_lift_and_deciles():
     cuts = np.arange(1, 10) / 10  # 0.1 .. 0.9
     assert evaluation.decile_of(np.array([0.95, 0.9, 0.55, 0.05]), cuts).tolist() == [1, 2, 5, 10]
 
+
 def test_pr_auc_is_average_precision():
     y = np.array([0, 1, 0, 0, 1, 0, 0, 0])
     assert evaluation.classification_metrics(y, np.full(8, 0.5))["pr_auc"] == pytest.approx(0.25)
     # step-wise AP for ranks 1(+) 2(-) 3(+): (1/1 + 2/3) / 2; the trapezoid area would differ
     p = np.array([0.1, 0.9, 0.8, 0.2, 0.7, 0.3, 0.05, 0.01])
     assert evaluation.classification_metrics(y, p)["pr_auc"] == pytest.approx((1 + 2 / 3) / 2)
+
 
 def test_bootstrap_intervals_match_sklearn_on_the_same_resamples():
     rng = np.random.default_rng(1)
@@ -55,6 +58,7 @@ def test_bootstrap_intervals_match_sklearn_on_the_same_resamples():
     assert ci["roc_auc"] == pytest.approx(np.quantile(aucs, [0.025, 0.975]).tolist(), abs=1e-12)
     assert ci["pr_auc"] == pytest.approx(np.quantile(aps, [0.025, 0.975]).tolist(), abs=1e-12)
 
+
 def test_capture_budget_profit_on_a_known_ranking():
     y = np.array([1, 1, 0, 1, 0, 0, 0, 0, 0, 0])
     p = np.linspace(0.9, 0.0, 10)
@@ -74,6 +78,7 @@ def test_capture_budget_profit_on_a_known_ranking():
     with pytest.raises(ValueError):
         evaluation.profit_at_threshold(y, p, 0.0, 1.0)
 
+
 def test_quality_grade_bands():
     assert evaluation.quality_grade(0.89, 3.9, 0.18)["grade"] == "Excellent"
     assert evaluation.quality_grade(0.89, 2.6, 0.18)["grade"] == "Good"      # lift holds it back
@@ -82,6 +87,7 @@ def test_quality_grade_bands():
     # with half the customers buying, lift cannot pass 2x: the minimums follow the base rate
     g = evaluation.quality_grade(0.9, 1.7, 0.5)
     assert g["grade"] == "Excellent" and g["bands"][0]["min_lift"] == 1.6
+
 
 def test_segment_auc_needs_50_of_each_class():
     rng = np.random.default_rng(3)

@@ -21,6 +21,7 @@ def test_profiles_names_unique_and_sizes_add_up(segmenter, prepared):
     med = clean.loc[seg == 0, "orders_12m"].median()
     assert p0["features"]["orders_12m"]["median"] == pytest.approx(med)
 
+
 def test_persona_name_comes_from_spec_words():
     spec = shopsphere_spec()
     n = 400
@@ -36,6 +37,7 @@ def test_persona_name_comes_from_spec_words():
     prof = profiling.profile_segments(df, seg, spec)
     assert prof[0]["name"] in ("Frequent buyers, big spenders", "Big spenders, frequent buyers")
     assert prof[1]["name"] in ("Rare buyers, low spenders", "Low spenders, rare buyers")
+
 
 def test_surrogate_rules_reproduce_separable_segments():
     spec = shopsphere_spec()
@@ -54,6 +56,7 @@ def test_surrogate_rules_reproduce_separable_segments():
     assert r["segments"][2]["fidelity"] == 1.0
     assert r["segments"][0]["rules"][0]["customers"] == int((seg == 0).sum())
 
+
 def test_surrogate_rules_name_a_split_of_known_from_unknown_values():
     # one-time buyers have no gap between purchases: a tree splits the known from the unknown
     spec = shopsphere_spec()
@@ -67,6 +70,7 @@ def test_surrogate_rules_name_a_split_of_known_from_unknown_values():
     assert r["fidelity"] == 1.0
     assert [x["text"] for x in r["segments"][1]["rules"]] == [f"{label} unknown"]
     assert [x["text"] for x in r["segments"][0]["rules"]] == [f"{label} known"]
+
 
 def test_segment_description_states_the_numbers():
     spec = shopsphere_spec()

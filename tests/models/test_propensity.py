@@ -79,8 +79,6 @@ def test_reason_slot_left_empty_when_the_feature_has_no_effect():
     assert r.loc[0, "reason_1"].endswith("(raises)") and r.loc[0, "reason_2"] == ""
 
 
-
-
 def test_calibration_fixes_a_distorted_score_and_leaves_a_calibrated_one():
     rng = np.random.default_rng(2)
     true = rng.beta(2, 6, 20000)
@@ -94,12 +92,6 @@ def test_calibration_fixes_a_distorted_score_and_leaves_a_calibrated_one():
     assert evaluation.expected_calibration_error(y, propensity.apply_calibrator(cal, distorted)) < 0.02
     few = propensity.fit_calibrator(distorted[:3000], y[:3000], seed=0)  # ~750 positives: no isotonic
     assert "isotonic" not in few["brier_cv"]
-
-
-
-
-
-
 
 
 def test_leakage_guard_fires_on_a_leaky_column_and_on_a_future_name(table):
@@ -264,10 +256,12 @@ def test_propensity_beats_chance_and_baseline_reported(prepared):
     p, unseen = models.predict(clean.iloc[:50], spec)
     assert p.shape == (50,) and ((p > 0) & (p < 1)).all() and unseen == {}
 
+
 def test_too_few_positives_refused():
     y = np.r_[np.ones(5), np.zeros(500)]
     with pytest.raises(DataError, match="5 positives"):
         propensity.split_rows(y, PropensitySettings(), 0)
+
 
 def test_trial_budget_scales_with_the_table():
     s = PropensitySettings()   # 20 trials at 50,000 train + validation rows and above, at least 10
@@ -276,11 +270,13 @@ def test_trial_budget_scales_with_the_table():
     assert propensity.trial_budget(s, 1_900) == 10
     assert propensity.trial_budget(PropensitySettings(tune_trials=4, tune_min_trials=10), 1_000) == 4
 
+
 def test_unseen_category_scores_as_missing(prepared):
     spec, clean, cats = prepared
     X, unseen = model_frame(clean.assign(region="atlantis").iloc[:5], spec, cats)
     assert unseen == {"region": 5}
     assert X["region"].isna().all()
+
 
 def test_treeshap_matches_the_shap_library(prepared):
     import shap
@@ -301,6 +297,7 @@ def test_treeshap_matches_the_shap_library(prepared):
     imp = shap_importance(m.get_booster(), X.iloc[:300], spec)
     assert imp["mean_abs_shap"].is_monotonic_decreasing
     assert imp.loc[imp["feature"] == "orders_90d", "mean_abs_shap"].item() == pytest.approx(np.abs(ref[:, X.columns.get_loc("orders_90d")]).mean(), rel=1e-4)
+
 
 @pytest.mark.parametrize("rows,positives", [(30, 5), (2000, 3)])
 def test_too_little_to_learn_from_is_refused(rows, positives):

@@ -14,23 +14,11 @@ from core.inputs.validation import validate
 from core.models.features import learn_categories
 from core.models.segmentation import NotFittedError, Segmenter
 from core.settings import SegmentationSettings
-from tests.support import uniform_noise_table
+from tests.support import SEG, uniform_noise_table
 
 SPEC = shopsphere_spec()
 
-SEG = SegmentationSettings(sample_size=1500, reference_size=1000, projection_size=500,
-                           stability_resamples=2, stability_size=750, quality_sample=1000)
 
-@pytest.fixture(scope="module")
-def prepared(small_table):
-    spec = shopsphere_spec()
-    clean, _ = validate(small_table, spec, require_target=True)
-    return spec, clean, learn_categories(clean, spec)
-
-@pytest.fixture(scope="module")
-def segmenter(prepared):
-    spec, clean, cats = prepared
-    return Segmenter(settings=SEG, random_state=1).fit(clean, spec, cats)
 
 def test_every_customer_gets_a_segment(segmenter, prepared):
     _, clean, _ = prepared
@@ -44,6 +32,7 @@ def test_every_customer_gets_a_segment(segmenter, prepared):
     sizes = segmenter.fit_info_["sample_segment_sizes"]
     assert sizes == sorted(sizes, reverse=True) and sum(sizes) == SEG.sample_size
 
+
 def test_assignment_is_batch_independent(segmenter, prepared):
     _, clean, _ = prepared
     whole = segmenter.assign(clean)
@@ -52,15 +41,18 @@ def test_assignment_is_batch_independent(segmenter, prepared):
     chunked = segmenter.assign(clean, chunk_size=97)
     pd.testing.assert_frame_equal(chunked, whole)
 
+
 def test_segmentation_is_deterministic(segmenter, prepared):
     spec, clean, cats = prepared
     again = Segmenter(settings=SEG, random_state=1).fit(clean, spec, cats)
     np.testing.assert_array_equal(again.assign(clean)["segment_id"], segmenter.assign(clean)["segment_id"])
     np.testing.assert_allclose(again.projection_[["x", "y"]], segmenter.projection_[["x", "y"]])
 
+
 def test_assign_before_fit_raises(prepared):
     with pytest.raises(NotFittedError, match="not fitted"):
         Segmenter().assign(prepared[1])
+
 
 def test_hopkins_half_for_independent_columns_high_for_blobs():
     from sklearn.datasets import make_blobs
@@ -74,6 +66,7 @@ def test_hopkins_half_for_independent_columns_high_for_blobs():
     blobs, _ = make_blobs(n_samples=3000, centers=6, n_features=12, random_state=0)
     assert hopkins(blobs, np.random.default_rng(0)) > 0.8
 
+
 @pytest.mark.parametrize("method", ["kmeans", "gmm"])
 def test_alternative_methods_fill_the_same_slot(prepared, method):
     import dataclasses
@@ -85,6 +78,7 @@ def test_alternative_methods_fill_the_same_slot(prepared, method):
     assert a["segment_id"].nunique() == seg.n_segments_ and len(a) == len(clean)
     pd.testing.assert_frame_equal(seg.assign(clean.iloc[[5]]), a.iloc[[5]])
 
+
 def test_unknown_method_is_refused(tmp_path):
     from core.settings import load_settings
 
@@ -92,6 +86,7 @@ def test_unknown_method_is_refused(tmp_path):
     p.write_text('[segmentation]\nmethod = "dbscan"\n')
     with pytest.raises(DataError, match="segmentation method must be"):
         load_settings(p)
+
 
 def test_a_seeded_umap_job_gives_the_same_embedding_in_this_process_and_in_a_worker():
     from core.models.segmentation import reducers
@@ -102,6 +97,7 @@ def test_a_seeded_umap_job_gives_the_same_embedding_in_this_process_and_in_a_wor
     there = workers.run_tasks([reducers.umap_call(job)] * 2, [1, 1], 2, env=reducers.WORKER_ENV)   # two loky workers
     np.testing.assert_array_equal(here, there[0])
     np.testing.assert_array_equal(there[0], there[1])
+
 
 def test_small_umap_fits_get_exact_neighbours_and_a_cached_jit():
     from sklearn.metrics import pairwise_distances
@@ -122,6 +118,7 @@ def test_small_umap_fits_get_exact_neighbours_and_a_cached_jit():
     assert E.shape == (300, 2) and np.isfinite(E).all()
     np.testing.assert_array_equal(E, reducers.umap_many([(X, 2, 6, 0.0, 50, 1)])[0])   # seeded
 
+
 _PIN_SCRIPT = """
 import numpy as np
 from core.models.segmentation import reducers
@@ -131,6 +128,7 @@ reducers.umap_many([(X, 2, 6, 0.0, 10, 1)])
 from numba.core.registry import cpu_target
 print(cpu_target.target_context.codegen().magic_tuple()[1:])
 """
+
 
 @pytest.mark.parametrize("cpu", ["", "skylake-avx512", "haswell"])
 def test_umap_is_compiled_for_the_portable_cpu_whatever_numba_would_pick(cpu):
@@ -151,6 +149,7 @@ def test_umap_is_compiled_for_the_portable_cpu_whatever_numba_would_pick(cpu):
     assert out.returncode == 0, out.stderr[-1500:]
     assert out.stdout.strip().splitlines()[-1] == "('generic', '')"
 
+
 def test_umap_refuses_a_process_whose_numba_was_compiled_for_this_cpu():
     import os
     import subprocess
@@ -165,12 +164,14 @@ def test_umap_refuses_a_process_whose_numba_was_compiled_for_this_cpu():
     assert out.stderr.strip().splitlines()[-1].startswith("RuntimeError: numba already compiled code for the CPU")
     assert "NUMBA_CPU_NAME=generic" in out.stderr
 
+
 def test_stability_refits_take_at_most_half_of_the_fitted_sample():
     from core.models.segmentation.quality import stability_subsample_size
 
     assert stability_subsample_size(20_000, 50_000) == 20_000   # the default table: unchanged
     assert stability_subsample_size(20_000, 12_000) == 6_000    # was 9,600 (80%)
     assert stability_subsample_size(20_000, 2_240) == 1_120 and stability_subsample_size(750, 1_001) == 500
+
 
 @pytest.mark.parametrize("method", ["umap+hdbscan", "kmeans", "gmm"])
 def test_every_method_works_on_a_table_with_few_distinct_profiles(prepared, method):
@@ -196,6 +197,7 @@ def test_every_method_works_on_a_table_with_few_distinct_profiles(prepared, meth
         assert fi[name] is None and name in fi["figure_notes"] or np.isfinite(fi[name])
     assert set(fi["figure_notes"]) <= {"silhouette_scaled", "silhouette_embedding", "dbcv", "bootstrap_ari"}
 
+
 def test_kmeans_and_the_mixture_never_ask_for_more_clusters_than_profiles():
     from core.models.segmentation.clusterers import GaussianMixtureBestK, KMeansBestK
     from core.models.segmentation.quality import distinct_rows
@@ -204,6 +206,7 @@ def test_kmeans_and_the_mixture_never_ask_for_more_clusters_than_profiles():
     assert distinct_rows(E) == 3
     assert KMeansBestK(ks=(5, 6)).fit(E, np.random.default_rng(0)).k == 3
     assert GaussianMixtureBestK(ks=(2, 3, 4, 5)).fit(E, np.random.default_rng(0)).k <= 3
+
 
 def test_auto_keeps_the_stable_readable_finest_method_and_says_why():
     from core.models.segmentation import choose_candidate
@@ -224,6 +227,7 @@ def test_auto_keeps_the_stable_readable_finest_method_and_says_why():
     i, why = choose_candidate(rows, 0.8, 0.85)
     assert i == 2 and "no method reaches the stability bar" in why
 
+
 def test_auto_counts_a_method_whose_assignment_disagrees_as_unstable():
     from core.models.segmentation import choose_candidate
 
@@ -243,6 +247,7 @@ def test_auto_counts_a_method_whose_assignment_disagrees_as_unstable():
     i, why = choose_candidate(rows, 0.8, 0.85, 0.9)
     assert "no method reaches the stability bar" in why
 
+
 def test_auto_fits_every_method_and_keeps_what_the_configured_one_would_give(prepared):
     import dataclasses
 
@@ -255,6 +260,7 @@ def test_auto_fits_every_method_and_keeps_what_the_configured_one_would_give(pre
     same = Segmenter(settings=dataclasses.replace(SEG, method=auto.method_), random_state=0).fit(clean, spec, cats)
     pd.testing.assert_frame_equal(auto.assign(clean), same.assign(clean))
     pd.testing.assert_frame_equal(auto.projection_, same.projection_)
+
 
 def test_auto_spread_over_two_processes_gives_the_same_segments(prepared):
     """The flat methods' fits, the UMAP fits and the projection run in two worker processes
@@ -274,6 +280,7 @@ def test_auto_spread_over_two_processes_gives_the_same_segments(prepared):
     assert two.beside_result_ == (3, 1)
     with pytest.raises(ZeroDivisionError):   # and its error stops the fit
         Segmenter(settings=settings, random_state=0, n_jobs=2).fit(clean, spec, cats, beside=(divmod, (7, 0)))
+
 
 def test_the_hdbscan_search_stops_at_the_first_stable_readable_candidate_and_chooses_as_the_full_search():
     from core.models.segmentation.clusterers import HDBSCANSearch, _candidate_stability
@@ -309,6 +316,7 @@ def test_the_hdbscan_search_stops_at_the_first_stable_readable_candidate_and_cho
     readable = [i for i in actionable if table[i]["stability"] >= 0.8 and table[i]["rule_fidelity"] >= 0.85]
     assert max(readable, key=lambda i: (table[i]["clusters"], table[i]["dbcv"], -i)) == chosen
 
+
 def test_the_mixture_chooses_k_on_a_subsample_and_labels_every_customer():
     from core.models.segmentation.clusterers import GaussianMixtureBestK
 
@@ -318,6 +326,7 @@ def test_the_mixture_chooses_k_on_a_subsample_and_labels_every_customer():
     whole = GaussianMixtureBestK(ks=(2, 3, 4, 5, 6), choice_sample=5000).fit(E, np.random.default_rng(0))
     assert big.k == whole.k == 4 and len(big.labels) == len(E)
     assert adjusted_rand_score(big.labels, whole.labels) == pytest.approx(1.0)
+
 
 def test_auto_tries_the_flat_methods_next_k_only_when_no_method_passes_both_bars(monkeypatch):
     """Stability-based choice of k (Ben-Hur et al. 2002): the second k of each flat method
@@ -364,6 +373,7 @@ def test_auto_tries_the_flat_methods_next_k_only_when_no_method_passes_both_bars
     seg._stable_k(fits, rows, rngs, np.zeros((10, 2)), lambda m: None)
     assert tried == []
 
+
 def test_best_k_ranks_by_score_with_ties_to_the_earlier_k():
     from core.models.segmentation.clusterers import _best_k, usable_ks
 
@@ -375,6 +385,7 @@ def test_best_k_ranks_by_score_with_ties_to_the_earlier_k():
     with pytest.raises(IndexError):
         _best_k((3, 4, 5, 6), E, fit, lambda k, labels, model: scores[k], 4)
     assert usable_ks((3, 4, 60), E) == [3, 4] and usable_ks((60, 70), E[:5]) == [4]
+
 
 @pytest.mark.slow
 def test_make_install_leaves_umaps_compiled_layout_in_numbas_cache(tmp_path):
@@ -389,6 +400,7 @@ def test_make_install_leaves_umaps_compiled_layout_in_numbas_cache(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     cached = {p.name.split("-")[0] for p in tmp_path.rglob("*.nbi")}
     assert {"layouts._optimize_layout_euclidean_single_epoch", "umap_.smooth_knn_dist"} <= cached
+
 
 def test_exact_neighbours_break_ties_by_position_and_put_each_row_first():
     from sklearn.metrics import pairwise_distances
@@ -411,6 +423,7 @@ def test_exact_neighbours_break_ties_by_position_and_put_each_row_first():
     with pytest.raises(ValueError, match="k must be within 1..800"):
         kneighbors(few, few, 801)
 
+
 def test_hdbscan_orders_equal_edges_stably():
     import hdbscan.hdbscan_ as impl
 
@@ -420,6 +433,7 @@ def test_hdbscan_orders_equal_edges_stably():
     w = np.array([2.0, 1.0, 2.0, 1.0, 2.0, 1.0] * 50)
     np.testing.assert_array_equal(impl.np.argsort(w), np.argsort(w, kind="stable"))
     assert impl.np.float64 is np.float64   # the rest is numpy itself
+
 
 def test_segmentation_inputs_end_on_the_grid_and_a_segmenter_saved_before_still_assigns(prepared):
     import copy
@@ -441,7 +455,6 @@ def test_segmentation_inputs_end_on_the_grid_and_a_segmenter_saved_before_still_
 
 def test_no_structure_runs_the_documented_fallback():
     from core.models.segmentation import Segmenter
-    from core.settings import SegmentationSettings
 
     clean, _ = validate(uniform_noise_table(2000, 5), SPEC, require_target=True)
     cfg = SegmentationSettings(method="umap+hdbscan", sample_size=2000, reference_size=1500, projection_size=300)
@@ -457,12 +470,12 @@ def test_no_structure_runs_the_documented_fallback():
     assert first["method"] == "umap+hdbscan" and first["segments"] is None and "no cluster structure" in first["note"]
     assert auto.method_ in ("kmeans", "gmm") and auto.fallback_reason_.startswith("no cluster structure")
 
+
 def test_five_uninformative_columns_do_not_break_segmentation():
     import dataclasses
 
     from core.inputs.spec import ColumnSpec
     from core.models.segmentation import Segmenter
-    from core.settings import SegmentationSettings
 
     rng = np.random.default_rng(0)
     spec = dataclasses.replace(SPEC, columns=SPEC.columns + tuple(

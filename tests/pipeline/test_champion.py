@@ -24,6 +24,7 @@ def test_promotion_decision(challenger, auto, decision):
     assert got == decision
     assert (decision == "kept champion") == (not all(not_worse.values()))
 
+
 def test_retrain_on_next_month_compares_on_the_challengers_test_rows(trained, settings_file, tmp_path, capsys,
                                                                      monkeypatch):
     from sklearn.metrics import roc_auc_score

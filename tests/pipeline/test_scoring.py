@@ -17,6 +17,7 @@ from tests.support import slow_fixture
 
 SPEC = shopsphere_spec()
 
+
 @pytest.fixture(scope="module")
 def four_channel_model():
     """XGBoost trained where acquisition_channel only takes 4 levels."""
@@ -30,6 +31,7 @@ def four_channel_model():
     models = propensity.fit(clean, SPEC, split, cats, PropensitySettings(n_estimators=200, learning_rate=0.1,
                                                                           tune_trials=2), 0)
     return clean, models
+
 
 def test_unseen_categories_score_exactly_as_missing(four_channel_model):
     clean, models = four_channel_model
@@ -48,6 +50,7 @@ def test_unseen_categories_score_exactly_as_missing(four_channel_model):
     np.testing.assert_allclose(models.predict_baseline(rows.assign(acquisition_channel=new_levels)),
                                models.predict_baseline(rows.assign(acquisition_channel=None)))
 
+
 def test_infinite_values_are_missing_at_training_and_scoring(four_channel_model):
     clean, models = four_channel_model
     df = shopsphere.generate(200, seed=4)
@@ -60,6 +63,7 @@ def test_infinite_values_are_missing_at_training_and_scoring(four_channel_model)
     p_inf, _ = models.predict(c.iloc[:2], SPEC)
     p_nan, _ = models.predict(c.iloc[:2].assign(avg_order_value=np.nan), SPEC)
     np.testing.assert_array_equal(p_inf, p_nan)
+
 
 def test_column_drift_at_scoring(trained, small_table):
     from core.pipeline.scoring import score
@@ -76,6 +80,7 @@ def test_column_drift_at_scoring(trained, small_table):
     with pytest.raises(DataError, match="missing required column 'tickets_12m'"):
         score(new.drop(columns="tickets_12m"), run)
 
+
 @slow_fixture(scope="module")
 def run_with_empty_column(tmp_path_factory):
     from core.pipeline.training import train
@@ -87,6 +92,7 @@ def run_with_empty_column(tmp_path_factory):
     df.to_csv(p, index=False)
     art = tmp_path_factory.mktemp("a")
     return df, train(p, None, small_settings(art))
+
 
 def test_column_empty_at_training_filled_now_is_warned_not_shifted(run_with_empty_column):
     from core.inputs.validation import quality_notes
@@ -101,6 +107,7 @@ def test_column_empty_at_training_filled_now_is_warned_not_shifted(run_with_empt
     pd.testing.assert_frame_equal(blank.drop(columns="scored_at"), filled.drop(columns="scored_at"))  # nothing shifted
     assert rep["quality"]["filled_empty_columns"] == {"wishlist_adds_90d": 500}
     assert any(n.startswith("column 'wishlist_adds_90d' was empty") for n in quality_notes(rep["quality"], {}))
+
 
 def test_batch_invariance(trained, small_table):
     from core.pipeline.scoring import score
@@ -118,6 +125,7 @@ def test_batch_invariance(trained, small_table):
         cid = row["customer_id"].iloc[0]
         for col in ("segment_id", "propensity", "propensity_decile", "segment_confidence"):
             assert alone[col].iloc[0] == in_batch[col] == train_scored.loc[cid, col], col
+
 
 def test_dask_engine_equals_single_process_row_for_row(trained, small_table, tmp_path):
     import pandas as pd

@@ -25,12 +25,14 @@ def _digest(folder):
             h.update(p.read_bytes())
     return h.hexdigest()
 
+
 def test_a_second_training_is_refused_while_one_runs(trained, tmp_path, capsys):
     art, run = trained
     with lock.training_lock(art):
         assert main(["--artifacts", str(art), "train", "--data", str(tmp_path / "any.csv")]) == 2
     assert "another training is running" in capsys.readouterr().err
     assert store.current_run_id(art) == run.run_id
+
 
 def test_training_killed_midway_leaves_the_champion_intact(trained, small_csv, settings_file, tmp_path):
     art, run = trained
@@ -55,6 +57,7 @@ def test_training_killed_midway_leaves_the_champion_intact(trained, small_csv, s
     with lock.training_lock(copy):                        # the OS released the killed process's lock
         champions.prune_runs(copy, keep=10)
     assert not any(p.name.startswith(".tmp-") for p in (copy / "runs").iterdir())  # leftovers cleaned
+
 
 def test_pruning_keeps_the_newest_runs_and_every_champion(tmp_path):
     ids = [f"2026010{i}-000000-aaaaaa" for i in range(1, 7)]

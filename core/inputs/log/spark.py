@@ -92,6 +92,8 @@ if TYPE_CHECKING:  # pragma: no cover
 EVENT_COLUMNS = (("customer_id", "string"), ("day", "int64"), ("amount", "int64"), ("quantity", "int64"),
                  ("is_return", "int8"), ("product", "string"), ("category", "string"),
                  ("channel", "string"))
+
+
 def _require_java() -> str:
     """The java that PySpark will start (``$JAVA_HOME/bin/java``, else ``java`` on PATH)."""
     home = os.environ.get("JAVA_HOME")

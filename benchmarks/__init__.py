@@ -1,0 +1,1 @@
+"""Benchmarks: each script measures, prints, and writes a record (benchmarks.records); benchmarks.render renders docs/performance.md from the records."""
