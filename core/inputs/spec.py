@@ -271,6 +271,12 @@ def spec_hash(spec: DatasetSpec) -> str:
     return hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True, default=str).encode()).hexdigest()
 
 
+#: The top-level keys of a spec TOML (docs/reference/spec.md lists each).
+SPEC_KEYS = ("name", "id", "id_from_row", "target", "target_label", "segmentation_groups", "reference_date", "ignore",
+             "value_column", "order_value_column", "recency_column", "discount_column", "snapshot_column",
+             "allow_leaky", "columns")
+
+
 def load_spec(path: str | Path) -> DatasetSpec:
     """Read a TOML data-set spec.
 
@@ -290,10 +296,7 @@ def load_spec(path: str | Path) -> DatasetSpec:
     raw = read_toml(path, "spec file")
     if raw.get("kind") == "log":  # a transaction log's spec (core.inputs.log.load_log_spec), not a table's
         raise DataError(f"{path} is a log spec: give the log with --log LOG (train, retrain, score), not as a table")
-    allowed = {"name", "id", "target", "target_label", "segmentation_groups", "reference_date", "ignore", "columns",
-               "value_column", "recency_column", "snapshot_column", "allow_leaky", "order_value_column",
-               "discount_column", "id_from_row"}
-    unknown = sorted(set(raw) - allowed)
+    unknown = sorted(set(raw) - set(SPEC_KEYS))
     if unknown:
         raise DataError(f"spec file {path}: unknown key '{unknown[0]}'")
     for key in ("name", "id", "columns"):
