@@ -48,8 +48,8 @@ class SegmentationSettings:
     ``n_neighbors``/``min_dist`` are UMAP's (McInnes, Healy & Melville 2018, arXiv:1802.03426);
     ``min_dist=0`` packs clusters tightly, as the UMAP docs advise for clustering.
     Below ``min_hopkins`` (Hopkins statistic of the scaled sample, see
-    :func:`core.models.segmentation.hopkins`: about 0.50 for independent columns; measured values
-    in ``docs/segmentation.md``) the table is treated as having no cluster structure.
+    :func:`core.models.segmentation.hopkins`: about 0.50 for independent columns; values measured
+    on real tables in ``docs/performance.md``) the table is treated as having no cluster structure.
     """
 
     method: str = "auto"

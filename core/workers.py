@@ -36,8 +36,8 @@ class Tasks:
     free (list scheduling, Graham 1966), while this process goes on: :meth:`result` waits
     for one call only, so work that needs some results can start while the rest run.
     Otherwise each call runs here when its result is first asked for. Either way a call's
-    result does not depend on where or when it ran (UMAP checked at 3,000, 12,000 and
-    30,000 rows, and by a test). A context manager: leaving it waits for the calls still
+    result does not depend on where or when it ran (UMAP checked at several table sizes,
+    and by a test). A context manager: leaving it waits for the calls still
     running, or, on an error, stops the workers.
     """
 

@@ -167,8 +167,8 @@ retrain_tab, upload, upload_log, jobs_tab, history, monitor = st.tabs(
     ["Retrain", "Upload a table", "Upload a log", "Jobs", "Run history", "Monitoring"])
 
 with retrain_tab:
-    st.write("Train a new run on a file already on the server, as a background job (about 2 minutes for 240,000 "
-             "customers on a 2-core machine): it goes on when you leave this page. With a current run of the same "
+    st.write("Train a new run on a file already on the server, as a background job (a few minutes for the default "
+             "240,000 customers): it goes on when you leave this page. With a current run of the same "
              "data set, the new run is a challenger: compared with the champion and promoted only when the settings "
              "allow it (auto_promote) and it is not worse; otherwise it waits for your approval on the Jobs tab or "
              "on Run history.")

@@ -1,5 +1,5 @@
 """Segment x propensity matrix: customers, expected buyers and revenue per cell, the
-playbook's recommended action (:data:`core.activation.views.PLAYBOOK`) and the minimum holdout."""
+playbook's recommended action (:data:`core.activation.playbook.PLAYBOOK`) and the minimum holdout."""
 import pandas as pd
 import plotly.express as px
 import streamlit as st

@@ -240,7 +240,7 @@ def _lookup():
 
 
 # One section at a time: the browser draws only the open tab's charts (tabs with
-# on_change="rerun" report which one is open), which keeps the page under 2 s.
+# on_change="rerun" report which one is open), which keeps the page quick to draw.
 SECTIONS = {"Quality": _quality, "Calibration": _calibration_section, "Lift, capture and budget": _lift_section,
             "By segment": _segment_section, "What drives the score": _drivers, "SHAP summary and dependence": _shap_detail,
             "Look up a customer": _lookup}

@@ -297,7 +297,8 @@ class Database:
         return self._guard("list the cohorts", go)
 
     def query(self, sql: str) -> pd.DataFrame:
-        """The rows of a read-only ``sql`` (for tests, benchmarks and the README's examples)."""
+        """The rows of a read-only ``sql`` (for tests, benchmarks and the SQL examples of
+        ``docs/guide/activation.md``)."""
         def go():
             with self.engine.connect() as conn:
                 res = conn.exec_driver_sql(sql)
@@ -364,7 +365,7 @@ def _replace_sql(dialect: str) -> str:
     """The DELETE of the ``scores`` rows that ``scores_staging`` replaces (same run,
     ``scored_at`` and customer). PostgreSQL and DuckDB get a join (``DELETE ... USING``,
     which PostgreSQL plans as a hash join; its ``IN (subquery)`` form over an unanalysed
-    temporary table of 240,000 rows ran for over ten minutes); others the standard
+    temporary table of a full scoring's rows ran far too long); others the standard
     ``IN (subquery)``."""
     if dialect in ("postgresql", "duckdb"):
         return ("DELETE FROM scores USING scores_staging WHERE scores.run_id = :r AND scores.scored_at = :t "

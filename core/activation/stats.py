@@ -93,8 +93,9 @@ def bootstrap_t_interval(x: np.ndarray, y: np.ndarray, n_boot: int, rng: np.rand
     independent samples (Efron & Tibshirani 1993, ch. 12; Hall 1988): each resample's
     difference is standardised by its own Welch standard error, and the quantiles of that
     statistic scale the observed standard error. For a skewed amount such as revenue (most
-    customers spend nothing) it holds its level better than plain percentiles (simulated
-    campaigns on the default run, 600 repeats: 95.5% against 95.0% and 94.7% with BCa).
+    customers spend nothing) it holds its level better than plain percentiles (in simulated
+    campaigns on the default run its intervals held the true uplift about as often as their
+    level says, BCa's and plain percentiles' a little less often).
     Returns ``(lower, upper, bootstrap means of x, of y)``."""
     mx, my = float(np.mean(x)), float(np.mean(y))
     bx, vx = _boot_moments(x, n_boot, rng)
@@ -116,9 +117,9 @@ def bca_interval(boot: np.ndarray, estimate: float, influence: np.ndarray, alpha
     ``boot`` (the statistic on each resample) moved by the bias ``z0`` (the share of
     resamples below ``estimate``) and the acceleration ``a = sum(U^3) / (6 (sum U^2)^1.5)``
     of the statistic's empirical influence values ``influence`` (one per customer). Plain
-    percentiles held a true revenue uplift in 94.0% of 1,000 simulated campaigns (revenue is
-    skewed: most customers spend nothing). Used for the relative revenue uplift (a ratio);
-    the absolute one uses :func:`bootstrap_t_interval`."""
+    percentiles held a true revenue uplift less often than their level says in simulated
+    campaigns (revenue is skewed: most customers spend nothing). Used for the relative
+    revenue uplift (a ratio); the absolute one uses :func:`bootstrap_t_interval`."""
     boot = np.asarray(boot, float)
     share = float(np.mean(boot < estimate))
     z0 = norm.ppf(min(max(share, 0.5 / len(boot)), 1 - 0.5 / len(boot)))

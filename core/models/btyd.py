@@ -24,7 +24,7 @@ each customer's expected spend per transaction, shrinking their own mean towards
 population's.
 
 The parameter check on CDNOW (calibration to 1997-09-30, weeks, all 23,570 customers) is
-in ``tests/test_log.py``.
+in ``tests/inputs/test_log.py``.
 """
 from __future__ import annotations
 
@@ -181,8 +181,9 @@ class GammaGamma:
 
 
 #: The most customers BG/NBD and Gamma-Gamma are fitted on at one cutoff: a seeded random
-#: sample beyond that (their four and three parameters are population figures; the standard
-#: errors at 100,000 customers are about 1% of the values). Scoring uses every customer.
+#: sample beyond that (their four and three parameters are population figures, whose
+#: standard errors at this many customers are small beside the values). Scoring uses every
+#: customer.
 MAX_FIT_CUSTOMERS = 100_000
 
 

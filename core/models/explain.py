@@ -154,8 +154,8 @@ def reason_texts(X: pd.DataFrame, contrib: np.ndarray, spec: DatasetSpec, k: int
 def contributions(explainer: TreeShapPatterns, X: pd.DataFrame, n_jobs: int = 2, min_rows: int = 20_000) -> np.ndarray:
     """Exact TreeSHAP values of ``X`` (shape (n, n_features), log-odds), the rows split in
     ``n_jobs`` equal parts explained in threads (NumPy and XGBoost release the GIL; one part
-    per thread, as each part pays a fixed cost per tree block: measured on 240,000 rows and
-    2 cores, 2.5 s in 2 parts against 3.2 s in one and 5.6 s in 8). Tables under
+    per thread, as each part pays a fixed cost per tree block: on two cores two parts beat
+    one, while many more parts than threads are slower than either). Tables under
     ``min_rows`` rows per part are explained in one go."""
     if n_jobs <= 1 or len(X) < n_jobs * min_rows:
         return explainer.shap_values(X)

@@ -22,8 +22,9 @@ So, per tree:
 
 The result equals ``Booster.predict(pred_contribs=True)`` up to float32 rounding (the test
 suite checks it to 1e-4 on the default and the marketing table), at a fraction of the
-cost for shallow models (measured figures and the command behind them:
-``docs/propensity.md``).
+cost for shallow models (measured by ``python -m benchmarks.bench_design``; the reasons'
+share of batch scoring time is in ``docs/performance.md``, from
+``python -m benchmarks.bench_propensity score``).
 
 Trees whose pattern count would exceed :data:`MAX_PATTERN_BITS` bits fall back to
 XGBoost's TreeSHAP for that tree, so any model is explained exactly, only slower.

@@ -113,7 +113,7 @@ def load_log(log_path: str | Path, log_spec, progress: Progress) -> tuple[Loaded
     raw = log.read_log(log_path, log_spec)
     ev, notes = log.events(raw, log_spec, str(log_path))
     lines, raw_hash = int(len(raw)), tables.frame_hash(raw)
-    del raw  # the events hold what the features need (at 10 million lines the log as read is 1.6 GB)
+    del raw  # the events hold what the features need (the log as read, text columns and all, is far larger)
     cuts = log.cutoff_days(log_spec, int(ev["day"].min()), int(ev["day"].max()))
     try:
         windows = log.check_windows(cuts, log_spec.horizon_days)
@@ -233,7 +233,7 @@ def _propensity_in_worker(clean: pd.DataFrame, spec: DatasetSpec, split: Split, 
     """:func:`fit_propensity` as a worker process runs it: on one thread (XGBoost's
     ``nthread`` and BLAS, threadpoolctl), since the segmentation has the other core.
     Returns ``(models, seconds, progress messages)``. XGBoost's result does not depend on
-    its thread count (``tests/test_reproducibility.py`` trains with 1 and 2)."""
+    its thread count (``tests/pipeline/test_reproducibility.py`` trains with 1 and 2)."""
     from threadpoolctl import threadpool_limits
 
     messages: list[str] = []

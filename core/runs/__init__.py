@@ -14,6 +14,7 @@ Layout under ``artifacts_dir``::
         metrics.json        test metrics, decile tables, curves, segmentation info
         profiles.json       segment profiles and persona names
         importance.csv      mean |SHAP| per feature
+        shap_points.parquet SHAP values of a sample of customers (the top features), for display
         scored.parquet      the scored training table
         features.parquet    its input features after validation (same rows and order), for
                             cohort filters and colouring the projection

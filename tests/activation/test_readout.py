@@ -112,7 +112,8 @@ def test_the_intervals_cover_a_known_uplift_and_find_none_when_there_is_none():
     95% of them, and with no uplift they exclude zero in about 5%. Coverage must reach 182 of
     200, the lower end of the 99% binomial range of a 95% interval (182 to 197; above it the
     intervals are merely conservative); false alarms must stay within 2 to 18 (the 99% range,
-    3 to 18, with one more below). The figures measured are in the README (bench_readout.py)."""
+    3 to 18, with one more below). The figures measured are in docs/performance.md
+    (python -m benchmarks.bench_readout)."""
     members = _cohort()
     cover = {"absolute": 0, "relative": 0, "per_customer": 0}
     false_alarms = 0

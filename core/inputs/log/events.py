@@ -97,7 +97,7 @@ def _duplicated(raw: pd.DataFrame) -> np.ndarray:
     finally:
         con.close()
     # rows whose hash occurs more than once (a sort of the hashes: faster than a hash table
-    # of 10 million of them)
+    # of them on a large log)
     srt = np.sort(h)
     cand = np.isin(h, srt[1:][srt[1:] == srt[:-1]])
     dup = np.zeros(len(raw), dtype=bool)

@@ -8,7 +8,7 @@ rows in the same order, ``ORDER BY cutoff, customer_id``). PySpark is optional
 (``pip install -r requirements-spark.txt``; it needs Java 17 or later); this module imports
 without it and imports ``pyspark`` only when called.
 
-The text is written so that both engines read it alike (``tests/test_log_spark.py``
+The text is written so that both engines read it alike (``tests/inputs/test_log_spark.py``
 checks the results are equal): a channel level is built with :func:`core.inputs.log.sql_literal`
 (``CHR(39)`` for a quote, ``CHR(92)`` for a backslash, joined with ``||``; Spark reads
 ``'o''shop'`` as ``oshop`` and a backslash as an escape), and the channel shares average
@@ -126,14 +126,12 @@ def local_session(app_name: str = "shopsphere-log", cores: int = 2, memory: str 
 
     Returns the session (``getOrCreate``: an active session is reused, with its settings).
     Settings: 4 shuffle partitions (the default 200 is meant for clusters); adaptive query
-    execution off (on a few hundred lines its extra query stages double the time: 9 s
-    instead of 17 s for the first query of ``tests/test_log_spark.py``, 2 s instead of 4 s
-    after); the JVM's quick (C1) JIT compiler only (``-XX:TieredStopAtLevel=1``: short jobs
-    start faster, 27 s instead of 40 s for that test module on a busy 2-core machine; give
-    ``conf={"spark.driver.extraJavaOptions": ""}`` for a long local job); no web UI, no
-    console progress bars; driver bound to 127.0.0.1; the (unused) warehouse folder in the
-    system's temporary folder, not ``./spark-warehouse``; log level ERROR (after start-up: the
-    JVM's first lines still print). Stop it with ``spark.stop()``.
+    execution off (on a small log its extra query stages make every query slower, the first
+    one most); the JVM's quick (C1) JIT compiler only (``-XX:TieredStopAtLevel=1``: short
+    jobs start faster; give ``conf={"spark.driver.extraJavaOptions": ""}`` for a long local
+    job); no web UI, no console progress bars; driver bound to 127.0.0.1; the (unused)
+    warehouse folder in the system's temporary folder, not ``./spark-warehouse``; log level
+    ERROR (after start-up: the JVM's first lines still print). Stop it with ``spark.stop()``.
 
     Raises
     ------

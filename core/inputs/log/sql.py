@@ -112,7 +112,7 @@ FEATURE_SQL = "WITH " + ",\n".join(f"{name} AS ({sql.strip()})" for name, sql in
 #: integers: exact, and the same in any order. A sum of doubles is not: DuckDB adds a
 #: group's values in the order its threads reach them, which changes with the machine's
 #: load, and the last bits of the spend features moved from one training to the next on one
-#: machine (CDNOW, 2026-12-06), and with them the model. Averages are integer sums over
+#: machine (on CDNOW), and with them the model. Averages are integer sums over
 #: counts; the spread of the gaps comes from integer sums too (n sum(x^2) - (sum x)^2), not
 #: from a streaming variance.
 FIXED_POINT = 10_000
@@ -191,7 +191,7 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
 def _events_for_sql(ev: pd.DataFrame):
     """The events as the pyarrow Table the feature SQL reads on DuckDB: ``customer_id``,
     ``product`` and ``category`` as int32 codes (null for missing; DuckDB groups and joins
-    integers several times faster than text), ``channel`` as a dictionary array (text to
+    integers far faster than text), ``channel`` as a dictionary array (text to
     the SQL, which compares it with literals), numbers as they are (no copy). Returns
     ``(table, customer categories)``: code ``i`` is customer ``categories[i]``, and the codes
     order the customers as their ids sort."""
@@ -235,8 +235,8 @@ def raw_features(ev: pd.DataFrame, spec: LogSpec, cutoffs: list[int],
 
     channels = channel_names(ev) if channels is None else list(channels)
     table, customers = _events_for_sql(ev)
-    # Arrow's allocator keeps freed memory for reuse: what the log as read held (1.6 GB at
-    # 10 million lines, freed by the caller once it has its events) goes back to the system
+    # Arrow's allocator keeps freed memory for reuse: what the log as read held (much, for a
+    # large log; freed by the caller once it has its events) goes back to the system
     # before DuckDB takes its share (pyarrow.MemoryPool.release_unused)
     pa.default_memory_pool().release_unused()
     stages = dict(feature_stages(spec, channels))

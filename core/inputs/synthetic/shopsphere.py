@@ -2,7 +2,7 @@
 
 ShopSphere's own table is private, so the product ships this generator as its default
 data set. Same seed, same table. The generative model (documented in full in
-``docs/synthetic.md``):
+``docs/design/synthetic.md``):
 
 1. **Persona.** Each customer belongs to one of seven latent personas with fixed shares
    (:data:`PERSONAS`): loyal high-value, deal seeker, new explorer, occasional big spender,
@@ -31,8 +31,8 @@ data set. Same seed, same table. The generative model (documented in full in
    model can reach (the oracle).
 
 The intercept :data:`INTERCEPT` was solved once so that the mean true propensity of a
-240,000-row table is 0.18. Once issue 2 is resolved these parameters are fixed: later work
-does not change them to make a model look better.
+240,000-row table is 0.18. These parameters are fixed: later work does not change them to
+make a model look better.
 """
 from __future__ import annotations
 
@@ -164,17 +164,19 @@ def purchase_logit(df: pd.DataFrame) -> np.ndarray:
         ``INTERCEPT`` plus the terms below, without the unobserved intent noise. Recency
         in days, spend in currency units::
 
-            + 0.90 log1p(orders_90d) + 0.35 log1p(orders_12m)
-            - 1.80 (1 - exp(-days_since_last_order / 60))          # recency decay
-            + 1.20 [days_since_last_visit <= 7] min(cart_adds_30d, 6) / 6   # interaction
-            - 0.90 [days_since_last_visit > 45]                     # threshold
-            + 0.30 log1p(sessions_30d)
-            + 0.60 discount_usage_rate log1p(email_clicks_90d)      # interaction
-            + 0.25 push_opt_in
-            - 1.50 refund_rate [tickets_12m >= 2]                   # interaction
+            + 0.60 log1p(orders_90d) + 0.25 log1p(orders_12m)
+            - 1.50 (1 - exp(-days_since_last_order / 45))          # recency decay
+            + 0.90 exp(-((days_since_last_order - 30) / 12)^2)     # replenishment bump
+            + 1.40 [days_since_last_visit <= 7] min(cart_adds_30d, 6) / 6   # interaction
+            - 0.70 [days_since_last_visit > 45]                     # threshold
+            + 0.20 log1p(sessions_30d)
+            - 0.80 [sessions_30d >= 15] [orders_12m = 0]            # browsers who never buy
+            + 0.80 [discount_usage_rate > 0.5] log1p(email_clicks_90d)   # interaction
+            + 0.50 push_opt_in [device_type = mobile]               # interaction
+            - 2.00 refund_rate [tickets_12m >= 2]                   # interaction
             + 0.35 (csat_score - 3.5)   (csat blank: -0.25)
-            + 0.15 log1p(wishlist_adds_90d)
-            + 0.40 [avg_order_value > 150] [days_since_last_order < 120]
+            + 0.10 log1p(wishlist_adds_90d)
+            + 0.70 [avg_order_value > 150] [days_since_last_order < 120]
             + 0.15 [income_band = high] - 0.10 [income_band = low]
     """
     o90 = df["orders_90d"].to_numpy(float)
@@ -375,7 +377,7 @@ def _draw(rng: np.random.Generator, persona: np.ndarray, z: np.ndarray, ids: np.
     df["purchased_next_30d"] = (rng.random(n) < _sigmoid(eta + NOISE_SD * rng.standard_normal(n))).astype(int)
     df["_persona"] = np.array(PERSONAS, dtype=object)[persona]
     # rounded to 6 decimals: numpy's exp has per-CPU SIMD code whose last bits differ
-    # (measured: 7,055 of 240,000 values 3e-16 apart with and without AVX-512), and the
+    # (some values come out a last bit apart with and without AVX-512), and the
     # table's hash, hence its runs' ids, should be the same on every machine
     df["_true_propensity"] = np.round(true_propensity(eta), 6)
     return df

@@ -14,8 +14,9 @@
   tuned with Optuna's TPE sampler (Akiba et al. 2019, KDD; seeded), at most
   ``tune_trials`` trials (fewer on a small table: :func:`trial_budget`; ``tune_seconds`` only
   caps a far slower machine), on the validation log loss; tree
-  depth is searched up to ``tune_max_depth`` (shallow trees score as well here and keep
-  exact reasons for every customer fast, see :mod:`core.models.fastshap`); of the trials within
+  depth is searched up to ``tune_max_depth`` (shallow trees score as well as deeper ones,
+  measured by ``python -m benchmarks.bench_design``, and keep exact reasons for every
+  customer fast, see :mod:`core.models.fastshap`); of the trials within
   ``tune_tolerance`` (relative) of the best log loss, the one with the fewest internal
   nodes is kept: a smaller model that scores as well. ``scale_pos_weight``
   (negatives / positives) on and off are compared by validation PR-AUC and the better kept:

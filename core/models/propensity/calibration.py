@@ -23,8 +23,8 @@ def fit_calibrator(p: np.ndarray, y: np.ndarray, seed: int, isotonic_min_positiv
     ``x``, ``y`` knots for isotonic) and ``brier_cv`` per candidate.
 
     Fitted on one BLAS thread (threadpoolctl): Platt's solver sums in another order on two,
-    which changed the last digit of its Brier score between ``n_jobs`` 1 and 2 at 36,000
-    validation rows.
+    which changed the last digit of its Brier score between ``n_jobs`` 1 and 2 on the
+    default table's validation rows.
     """
     from threadpoolctl import threadpool_limits
 

@@ -143,8 +143,9 @@ def tune_rows(y: np.ndarray, train: np.ndarray, max_rows: int, seed: int) -> np.
     ``train`` mask have shape (n,).
 
     Why: a trial's cost grows with its rows, while the ranking of hyperparameters settles
-    well before all of them (the chosen trial is then refitted on every train row with its
-    own early stopping, so the final model still sees them all)."""
+    well before all of them (measured by ``python -m benchmarks.bench_design``; the chosen
+    trial is then refitted on every train row with its own early stopping, so the final
+    model still sees them all)."""
     rows = np.flatnonzero(train)
     if not max_rows or len(rows) <= max_rows:
         return None
@@ -168,8 +169,8 @@ def trial_budget(settings: PropensitySettings, rows: int) -> int:
     """Optuna trials for a table of ``rows`` train + validation rows: ``tune_trials`` scaled
     by ``rows / tune_full_rows``, rounded up, within ``[tune_min_trials, tune_trials]``.
     On a small table the trials' validation log losses differ by less than their noise
-    (10,200 rows of the generated table: 40 trials within 0.3010..0.3058, the fold
-    standard error about 0.003), so more trials chase noise at a fixed cost per trial."""
+    (the folds' standard error, as seen on a small generated table), so more trials chase
+    noise at a fixed cost per trial."""
     s = settings
     scaled = int(np.ceil(s.tune_trials * rows / s.tune_full_rows))
     return int(min(s.tune_trials, max(s.tune_min_trials, scaled)))

@@ -18,7 +18,8 @@ The parts, each a small module (the way BERTopic passes its reducer and clustere
 - :mod:`~core.models.segmentation.continuity`: matching a new run's segments to the previous
   run's (ids and names that hold across retrains).
 
-How segments are made, chosen and kept, with measured figures: ``docs/segmentation.md``.
+How segments are made, chosen and kept: ``docs/design/segmentation.md``; measured figures:
+``docs/performance.md``.
 Segment ids are 0..k-1 ordered by size in the fitted sample (0 = largest) until
 :meth:`Segmenter.relabel` gives them the ids of a previous run's matching segments.
 """

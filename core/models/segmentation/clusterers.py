@@ -43,9 +43,9 @@ def stable_hdbscan_edges() -> None:
     single-linkage tree (``hdbscan.hdbscan_``, e.g. ``_hdbscan_boruvka_kdtree``), and numpy
     picks its sort code by CPU (AVX-512 or not), so edges of equal weight, common among
     mutual-reachability distances, come out in another order and the condensed tree, and
-    so the clusters, can differ. Measured on one 12,000-point UMAP embedding (2026-12-04):
-    of 18 parameter settings, 8 labelled up to 5,710 points differently with
-    ``NPY_DISABLE_CPU_FEATURES=X86_V4`` than without; with a stable sort, none. This gives
+    so the clusters, can differ: on one UMAP embedding, several of the search's parameter
+    settings labelled many points differently with ``NPY_DISABLE_CPU_FEATURES=X86_V4``
+    than without; with a stable sort, none did. This gives
     ``hdbscan.hdbscan_`` a numpy whose ``argsort`` is stable (ties keep the tree's own edge
     order); nothing else changes. Runs once per process (on import of this module)."""
     import hdbscan.hdbscan_ as impl
@@ -250,7 +250,7 @@ class HDBSCANSearch:
     (:func:`core.models.segmentation.quality.rule_fidelity` on ``quality_sample`` customers), ties
     broken by DBCV; when no stable candidate is readable enough, the finest stable one; when
     none is stable, the most stable; without refits, the best DBCV. DBCV alone favoured the
-    coarsest partitions on the default data (5 segments merging personas).
+    coarsest partitions on the default data (the fewest segments allowed, merging personas).
     """
 
     min_samples_grid: tuple[int, ...] = (10, 25, 50)

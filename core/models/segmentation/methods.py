@@ -177,11 +177,12 @@ def complete_fit(choice: MethodChoice, result: ClusterResult, Z: np.ndarray, E: 
 
 #: Cost of a flat method's whole fit (k chosen, assigner, quality figures with 5 stability
 #: refits) per fitted customer, in the unit of :func:`core.models.segmentation.reducers.job_cost`
-#: (UMAP row-epochs), so that the workers start the longest call first (:class:`Tasks`). Timed
-#: once on the scaled sample of the generated 12,000-row table (19 inputs; :func:`fit_flat`
-#: and ``reducers.umap_one`` one after the other in one process): a UMAP fit of the 12,000
-#: rows (2.4 million row-epochs) 13.9 s, KMeans 6.0 s, the mixture 14.8 s. Only the order
-#: of the work depends on it, never a result.
+#: (UMAP row-epochs), so that the workers start the longest call first (:class:`Tasks`). Set
+#: from :func:`fit_flat` and ``reducers.umap_one`` timed one after the other in one process
+#: on the same scaled sample of a generated table: KMeans's whole fit costs well under a UMAP
+#: fit of the same rows, the mixture's about as much as one (the methods' costs side by side:
+#: ``python -m benchmarks.bench_segmentation_methods``). Only the order of the work depends
+#: on it, never a result.
 FLAT_COST = {"kmeans": 85, "gmm": 210}
 
 
@@ -192,10 +193,10 @@ def fit_flat(choice: MethodChoice, Z: np.ndarray, rng: np.random.Generator, sett
     1 takes the second best k by that score, and so on (IndexError past the last).
 
     Runs on one BLAS/OpenMP thread (threadpoolctl): on these small matrices the second
-    thread costs more than it gives (measured at 12,000 x 19: KMeans over k = 5..10 1.5 s
-    on two threads, 0.8 s on one; a mixture with k = 8 9.8 s and 3.6 s), and one thread
-    leaves the other core to the process that fits UMAP beside it. A module-level function,
-    so a worker process can run it (:class:`core.workers.Tasks`)."""
+    thread costs more than it gives (KMeans over its k and the mixture both fit faster on
+    one thread than on two), and one thread leaves the other core to the process that fits
+    UMAP beside it. A module-level function, so a worker process can run it
+    (:class:`core.workers.Tasks`)."""
     from threadpoolctl import threadpool_limits
 
     ks = tuple(settings.fallback_k)

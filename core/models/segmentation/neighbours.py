@@ -3,11 +3,11 @@
 Why: UMAP and HDBSCAN amplify a difference in the last bit of an input into different
 segments. Such differences come from the machine, not the data: numpy picks its SIMD code
 for ``log1p``, sums and means by the CPU it runs on (AVX-512, AVX2 or SSE), and OpenBLAS
-picks its matrix-product kernels the same way, each summing in its own order. Measured on a
-12,000-row generated table (2026-12-04): training with numpy's AVX-512 code turned off
+picks its matrix-product kernels the same way, each summing in its own order. On a
+generated table, training with numpy's AVX-512 code turned off
 (``NPY_DISABLE_CPU_FEATURES=X86_V4``), or with OpenBLAS's Haswell kernels
 (``OPENBLAS_CORETYPE=Haswell``), gave other UMAP + HDBSCAN segments than the same command
-with neither (bootstrap ARI 0.92 and 0.89 against 0.88), from the same table.
+with neither, from the same table.
 
 - :func:`quantize` rounds the scaled inputs to multiples of :data:`GRID` (2^-13, about
   1.2e-4 standard deviations, finer than any real measurement): the last-bit differences
@@ -22,8 +22,8 @@ with neither (bootstrap ARI 0.92 and 0.89 against 0.88), from the same table.
 
 The two other places where the CPU reached the segments are UMAP's curve parameters
 (:func:`core.models.segmentation.reducers.layout_curve`) and HDBSCAN's order of equal-weight
-edges (:func:`core.models.segmentation.clusterers.stable_hdbscan_edges`); ``docs/segmentation.md``
-("The same segments on another CPU") has the measurements.
+edges (:func:`core.models.segmentation.clusterers.stable_hdbscan_edges`); ``docs/design/segmentation.md``
+("The same segments on another CPU") explains each.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ import numpy as np
 GRID = 2.0 ** -13
 
 #: Distance entries (float64) computed at once by :func:`kneighbors`: 16 MB, so a chunk's
-#: passes stay in the processor's caches (measured: 4x faster than 160 MB chunks).
+#: passes stay in the processor's caches (far faster than much larger chunks).
 CHUNK_ENTRIES = 2_000_000
 
 

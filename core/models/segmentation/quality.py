@@ -21,7 +21,7 @@ def hopkins(Z: np.ndarray, rng: np.random.Generator, m: int | None = None) -> fl
     counts) then do not pass for clusters, and H measures structure across columns. About
     0.5 when the columns are independent, higher when customers concentrate in regions.
     The plain sums are used, not the d-th powers of Lawson & Jurs (1990), which vary widely
-    across seeds on independent noise (``docs/segmentation.md``).
+    across seeds on independent noise (``docs/design/segmentation.md``).
 
     Parameters
     ----------

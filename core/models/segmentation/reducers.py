@@ -31,10 +31,10 @@ CLUSTER_EPOCHS = 200
 
 #: Up to this many rows (the default fitted sample, 50,000, included) a UMAP fit gets its
 #: exact nearest neighbours by brute force (:func:`core.models.segmentation.neighbours.kneighbors`:
-#: about 1 s at 12,000 rows and 6 s at 50,000 on one core, the same on every CPU) instead of
-#: pynndescent's approximate search, whose numba code cannot be cached ("uses dynamic
-#: globals") and so is compiled again in every new process. Measured on one core at 50,000 x
-#: 19 (2026-12-04): a whole 5-D fit took 29.9 s exact and 35.2 s with pynndescent. UMAP itself
+#: the same on every CPU) instead of pynndescent's approximate search, whose numba code cannot
+#: be cached ("uses dynamic globals") and so is compiled again in every new process; at the
+#: default sample a whole 5-D fit with the exact search is no slower than with pynndescent
+#: (measured by ``python -m benchmarks.bench_design``). UMAP itself
 #: uses exact neighbours below 4,096 rows (umap-learn's ``nearest_neighbors``); the
 #: ``precomputed_knn`` argument is documented in umap-learn's API reference.
 EXACT_KNN_ROWS = 50_001
@@ -48,11 +48,10 @@ _JIT_CACHE_ON = False
 #: "Environment variables", recommend it for code cached on one machine and run on
 #: another). Left to itself numba compiles for the host CPU, and UMAP's layout functions
 #: are ``fastmath``: LLVM then reorders their arithmetic by the CPU's vector units and cost
-#: model. Measured on 12,000 customers of the default table (2026-12-06, an AMD EPYC,
-#: LLVM's ``znver5``): the same inputs and seed gave one embedding for the host and
-#: ``haswell``, another for ``generic`` and a third for ``icelake-server`` and
-#: ``sapphirerapids``, and so other segments on an Intel machine than on this one. The
-#: portable code was as fast here (a 50,000-row fit 22.3 s against 22.8 s).
+#: model, so the same inputs and seed give different embeddings when compiled for different
+#: CPU targets (LLVM's ``generic``, ``haswell`` and ``icelake-server`` among them), and so
+#: different segments on different machines. The portable code did not make a fit
+#: noticeably slower.
 PORTABLE_CPU = "generic"
 
 
@@ -84,7 +83,8 @@ def enable_jit_cache() -> int:
     """Turn on numba's on-disk cache for the compiled functions of umap-learn and
     pynndescent that do not enable it themselves (``Dispatcher.enable_caching``, what
     ``@njit(cache=True)`` calls), so a new process loads their machine code instead of
-    compiling it again (about 60 s of a first UMAP fit on this 2-core machine). numba keeps
+    compiling it again (compiling takes most of a first UMAP fit in a new process: measured
+    by ``python -m benchmarks.bench_design``). numba keeps
     the cache beside each module (``__pycache__``) or in ``NUMBA_CACHE_DIR``; it checks the
     source file's time stamp and the CPU, so a changed library recompiles. A function numba
     cannot cache is compiled as before (numba says so in a ``NumbaWarning``, silenced here).
@@ -121,10 +121,11 @@ def enable_jit_cache() -> int:
 def warm_jit_cache(seed: int = 0) -> None:
     """Compile umap-learn's numba code into its on-disk cache (:func:`enable_jit_cache`) with
     two UMAP fits of 400 random points (5-D and 2-D, 20 epochs), so the first training after
-    an install loads machine code instead of compiling it (`make install` calls this; about
-    20 s once, against 10 s added to a first 12,000-row training and to every new worker
-    process without it). The fits go through :func:`umap_many`, the path every training
-    takes, so the same functions and type signatures are compiled. pynndescent's search,
+    an install loads machine code instead of compiling it (`make install` calls this: a
+    compile paid once, instead of one added to a first training and to every new worker
+    process; measured by ``python -m benchmarks.bench_design``). The fits go through
+    :func:`umap_many`, the path every training takes, so the same functions and type
+    signatures are compiled. pynndescent's search,
     which numba cannot cache, is not warmed (see :data:`EXACT_KNN_ROWS`). The cache goes
     where numba puts it (``__pycache__`` beside umap-learn, or ``NUMBA_CACHE_DIR``)."""
     X = np.random.default_rng(seed).normal(size=(400, 8))
@@ -149,10 +150,10 @@ def umap_many(jobs: list[tuple]) -> list[np.ndarray]:
 
     Each fit runs on one BLAS thread (threadpoolctl): its spectral initialisation
     (``scipy.sparse.linalg.eigsh``, ARPACK on OpenBLAS) sums in another order on two
-    threads, and the layout turns that into another embedding (measured, 2026-12-06: the
-    50,000-customer sample of the default table embedded differently with
-    ``OPENBLAS_NUM_THREADS`` 1 and 2, so ``n_jobs = 1``, fitting here with the process's
-    threads, gave other segments than the one-thread workers of ``n_jobs = 2``). UMAP with
+    threads, and the layout turns that into another embedding (the 50,000-customer sample of
+    the default table embedded differently with ``OPENBLAS_NUM_THREADS`` 1 and 2, so
+    ``n_jobs = 1``, fitting in the calling process with its threads, gave other segments
+    than the one-thread workers of ``n_jobs = 2``). UMAP with
     a seed runs its layout on one thread anyway."""
 
     from threadpoolctl import threadpool_limits
@@ -175,10 +176,10 @@ def umap_many(jobs: list[tuple]) -> list[np.ndarray]:
 def layout_curve(min_dist: float, spread: float = 1.0) -> tuple[float, float]:
     """UMAP's low-dimensional similarity curve ``1 / (1 + a d^(2b))`` for ``min_dist`` and
     ``spread``: umap-learn's own least-squares fit (``umap.umap_.find_ab_params``), rounded
-    to 4 significant digits. Unrounded, the fit differs in the 9th digit between CPUs
-    (numpy's ``exp`` and ``power`` have per-CPU SIMD code; measured with and without
-    AVX-512: a = 1.93280839734 vs 1.93280839801 at ``min_dist`` 0), and UMAP's layout
-    turns that into another embedding. Source: McInnes et al. 2018, arXiv:1802.03426,
+    to 4 significant digits. Unrounded, the fit differs in its last digits between CPUs
+    (numpy's ``exp`` and ``power`` have per-CPU SIMD code, so ``a`` and ``b`` come out
+    slightly apart with and without AVX-512), and UMAP's layout turns that into another
+    embedding. Source: McInnes et al. 2018, arXiv:1802.03426,
     section 4 (the curve and its fit)."""
     from umap.umap_ import find_ab_params
 
@@ -189,8 +190,7 @@ def layout_curve(min_dist: float, spread: float = 1.0) -> tuple[float, float]:
 def job_cost(job: tuple) -> int:
     """Relative cost of a UMAP job (as :func:`umap_many` takes it): rows x epochs, the
     epochs umap-learn picks when the job leaves them to it (500 up to 10,000 rows, 200
-    above: ``UMAP.fit``). The layout's epochs are nearly all of a fit's time (measured:
-    about 20 ms per epoch at 12,000 rows, 4 s of a 4.3 s fit)."""
+    above: ``UMAP.fit``). The layout's epochs take nearly all of a fit's time."""
     rows, epochs = len(job[0]), job[4]
     return rows * (epochs or (500 if rows <= 10_000 else 200))
 

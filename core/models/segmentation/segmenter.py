@@ -61,7 +61,7 @@ class Segmenter:
     :class:`IdentityReducer`), a clusterer (:class:`HDBSCANSearch`, :class:`KMeansBestK`,
     :class:`GaussianMixtureBestK`), the :class:`NearestNeighbourAssigner`, the
     :class:`DisplayProjection` and :func:`quality_figures`; :func:`choose_method` picks the
-    clusterer. The steps, and why, are in ``docs/segmentation.md``.
+    clusterer. The steps, and why, are in ``docs/design/segmentation.md``.
 
     Parameters
     ----------
@@ -282,8 +282,8 @@ class Segmenter:
         first = [i for start, count, boot_idx in places if boot_idx is not None for i in range(start, start + count)]
         rest = [i for i in lpt_order(costs) if i not in first]
         first.sort(key=lambda i: (-costs[i], i))
-        if beside is not None:  # the longest call (the propensity fit: 278 s on one thread at 240,000 rows,
-            first.insert(0, len(calls))  # against 50 s for the main UMAP), so it starts first
+        if beside is not None:  # the longest call (the propensity fit on one thread takes far longer than the
+            first.insert(0, len(calls))  # main UMAP: ``python -m benchmarks.bench_pipeline``), so it starts first
             calls.append(beside)
         with Tasks(calls, self.n_jobs, first + rest, env=WORKER_ENV) as tasks, one_thread_beside(tasks):
             fits = []
