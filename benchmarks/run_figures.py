@@ -7,6 +7,7 @@ these to their records, so the docs state what the command that made the run giv
 from __future__ import annotations
 
 from benchmarks.records import Record
+from core.activation import playbook
 from core.runs import store
 
 METHOD_NAMES = {"umap+hdbscan": "UMAP + HDBSCAN", "umap+kmeans": "UMAP + KMeans", "kmeans": "KMeans (k by silhouette)",
@@ -69,11 +70,41 @@ def propensity_note(run: store.Run) -> str:
             f"0.1% of the best validation log loss ({chosen['val_log_loss']:.4f} vs {best['val_log_loss']:.4f}); "
             f"`scale_pos_weight` {'raised' if spw['used'] else 'did not raise'} validation PR-AUC "
             f"({spw['val_pr_auc_on']:.4f} vs {spw['val_pr_auc_off']:.4f}) and was {'used' if spw['used'] else 'left off'}; "
-            f"calibration: {cal['method']} ({cal.get('why', '')}). Capture of the next period's buyers: {capture}. "
+            f"calibration: {cal['method']} ({cal.get('why', '')}{_brier_candidates(cal)}). Capture of the next period's buyers: {capture}. "
             f"Contacting at the profit threshold (cost {pr.contact_cost:g}, conversion value "
             f"{pr.conversion_value:g}: p >= {pr.threshold:.2f}) reaches {pr.recall:.0%} of buyers with "
             f"{pr.contact_share:.0%} of customers: profit {pr.realised_profit:,.0f} on the test rows against "
             f"{pr.profit_contact_all:,.0f} for contacting everyone. Grade: {m.grade.grade}.")
+
+
+def _brier_candidates(cal: dict) -> str:
+    """The calibration candidates' cross-fitted Brier scores, as text ('' when not kept)."""
+    brier = cal.get("brier_cv") or {}
+    return ("; cross-fitted Brier: " + ", ".join(f"{k} {v:.5f}" for k, v in brier.items())) if brier else ""
+
+
+def candidate_rows(run: store.Run) -> list[dict]:
+    """The HDBSCAN parameter search on the UMAP embedding, one row per candidate: the run's
+    ``hdbscan_candidates`` (empty when the run fitted no HDBSCAN)."""
+    f = _num
+    return [{"min cluster size": c["min_cluster_size"], "min samples": c["min_samples"], "selection": c["selection"],
+             "segments": c["clusters"], "noise": f(c.get("noise_share"), ".1%"), "smallest": f(c.get("smallest_share"), ".1%"),
+             "DBCV": f(c.get("dbcv"), ".3f"), "bootstrap ARI": f(c.get("stability"), ".2f"),
+             "rules reproduce": f(c.get("rule_fidelity"), ".1%"),
+             "actionable": "yes" if c.get("actionable") else "", "chosen": "yes" if c.get("chosen") else ""}
+            for c in run.metrics().segmentation.hdbscan_candidates]
+
+
+def approach_rows(run: store.Run) -> list[dict]:
+    """Clustering vs classification on the run's test rows: each customer scored by their
+    segment's training purchase rate, against the propensity model
+    (:func:`core.activation.playbook.segment_only_scores`)."""
+    target = run.spec().target
+    cmp = playbook.segment_only_scores(run.table("scored"), target)
+    return [{"score": "the segment's purchase rate (clustering alone)", "ROC-AUC": f"{cmp['segments']['roc_auc']:.3f}",
+             "PR-AUC": f"{cmp['segments']['pr_auc']:.3f}", "test rows": f"{cmp['test_rows']:,}"},
+            {"score": "the propensity model (classification)", "ROC-AUC": f"{cmp['classifier']['roc_auc']:.3f}",
+             "PR-AUC": f"{cmp['classifier']['pr_auc']:.3f}", "test rows": f"{cmp['test_rows']:,}"}]
 
 
 def method_rows(run: store.Run) -> list[dict]:
@@ -116,5 +147,12 @@ def add_run(record: Record, run: store.Run, what: str = "") -> None:
     record.table(f"{prefix}segmentation methods compared", method_rows(run),
                  f"Kept: {seg.choice_reason or seg.method}." + (
                      f" Depth-{seg.surrogate_depth} rules reproduce {seg.surrogate_fidelity:.1%} of all customers' "
-                     "segments." if seg.surrogate_fidelity is not None else ""))
+                     "segments." if seg.surrogate_fidelity is not None else "") + (
+                     f" ARI of the segments against the generator's personas: {seg.ari_vs_true_persona:.2f}."
+                     if seg.ari_vs_true_persona is not None else ""))
+    candidates = candidate_rows(run)
+    if candidates:
+        record.table(f"{prefix}HDBSCAN candidates on the UMAP embedding", candidates,
+                     f"Hopkins statistic of the scaled sample: {seg.hopkins:.2f} (about 0.50 without cluster structure).")
     record.table(f"{prefix}segments", segment_rows(run))
+    record.table(f"{prefix}clustering vs classification on the test rows", approach_rows(run))
