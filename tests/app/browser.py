@@ -2,7 +2,7 @@
 until they finished drawing, time them, save screenshots, download files.
 
 Uses Debian's ``chromium`` and ``chromium-driver`` through Selenium (no browser download).
-Shared by ``tests/test_browser.py`` (a small run, in CI) and ``benchmarks/bench_app.py``
+Shared by ``tests/app/test_browser.py`` (a small run, in CI) and ``benchmarks/bench_app.py``
 (the default 240K run: render times and the screenshots in ``docs/screenshots/``).
 """
 from __future__ import annotations
