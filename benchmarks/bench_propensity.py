@@ -48,13 +48,15 @@ def real(seeds: int) -> None:
     """The marketing table over ``seeds`` stratified 80/20 splits: logistic regression, default
     XGBoost and the product on the same rows; prints per-seed figures and mean +/- sd."""
     import xgboost as xgb
+    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import average_precision_score, roc_auc_score
     from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import Pipeline
 
     from core.inputs import tables, validation
     from core.inputs.spec import load_spec
     from core.models import propensity
-    from core.models.features import learn_categories, model_frame
+    from core.models.features import build_preprocessor, learn_categories, model_frame
     from core.settings import load_settings
 
     settings = load_settings(ROOT / "configs" / "default.toml")
@@ -78,9 +80,9 @@ def real(seeds: int) -> None:
         t_product = time.perf_counter() - t0
         p_product = models.predict_X(X.iloc[test_idx])
         # the peers, on all of the same 80%
-        lr = propensity.Pipeline([
-            ("prep", propensity.build_preprocessor(spec, spec.feature_names, cats, add_indicator=True)),
-            ("logit", propensity.LogisticRegression(C=1.0, max_iter=2000))]).fit(clean.iloc[fit_idx][spec.feature_names], y[fit_idx])
+        lr = Pipeline([  # the product's baseline pipeline (core.models.propensity.model.fit)
+            ("prep", build_preprocessor(spec, spec.feature_names, cats, add_indicator=True)),
+            ("logit", LogisticRegression(C=settings.propensity.logistic_C, max_iter=2000))]).fit(clean.iloc[fit_idx][spec.feature_names], y[fit_idx])
         p_lr = lr.predict_proba(clean.iloc[test_idx][spec.feature_names])[:, 1]
         default = xgb.XGBClassifier(enable_categorical=True, tree_method="hist", random_state=seed,
                                     n_jobs=settings.n_jobs).fit(X.iloc[fit_idx], y[fit_idx])

@@ -48,3 +48,19 @@ def test_the_readme_block_needs_its_markers():
         "a\n<!-- performance:headline -->\n- new\n<!-- /performance:headline -->\nb\n"
     with pytest.raises(ValueError, match="performance:headline"):
         render.readme("no markers", "- new")
+
+
+def test_every_link_into_the_performance_page_finds_its_section():
+    """A doc that points to a measured figure points to a section the records render."""
+    import re
+
+    from tests.support import REPO
+
+    sections = {render.anchor(line[3:]) for line in render.PAGE.read_text(encoding="utf-8").splitlines()
+                if line.startswith("## ")}
+    broken = []
+    for path in [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]:
+        for target in re.findall(r"performance\.md#([a-z0-9-]+)", path.read_text(encoding="utf-8")):
+            if target not in sections:
+                broken.append(f"{path.relative_to(REPO)}: #{target}")
+    assert broken == []
