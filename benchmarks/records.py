@@ -67,13 +67,14 @@ def machine() -> dict:
 
 
 def commit() -> str:
-    """The short commit of the code, ``+uncommitted`` when :data:`CODE` differs from it;
+    """The short commit of the code, ``+uncommitted`` when :data:`CODE` differs from it (the
+    records under :data:`RESULTS` aside: they are what benchmarks write, not code);
     ``unknown`` outside a git checkout."""
     try:
         head = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                               check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", *CODE], cwd=ROOT, capture_output=True,
-                               text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", *CODE, f":(exclude){RESULTS.relative_to(ROOT)}"],
+                               cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+uncommitted" if dirty else "")

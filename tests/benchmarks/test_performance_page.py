@@ -64,3 +64,26 @@ def test_every_link_into_the_performance_page_finds_its_section():
             if target not in sections:
                 broken.append(f"{path.relative_to(REPO)}: #{target}")
     assert broken == []
+
+
+def test_records_written_are_not_taken_for_changed_code(tmp_path, monkeypatch):
+    """A benchmark's record under benchmarks/results must not mark the next record '+uncommitted';
+    a changed code file must."""
+    import subprocess
+
+    from benchmarks import records
+
+    repo = tmp_path / "repo"
+    (repo / "benchmarks" / "results" / "demo").mkdir(parents=True)
+    (repo / "core").mkdir()
+    (repo / "core" / "a.py").write_text("x = 1\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "c"], check=True)
+    monkeypatch.setattr(records, "ROOT", repo)
+    monkeypatch.setattr(records, "RESULTS", repo / "benchmarks" / "results")
+    (repo / "benchmarks" / "results" / "demo" / "20261207T000000.json").write_text("{}")
+    assert not records.commit().endswith("+uncommitted")
+    (repo / "core" / "a.py").write_text("x = 2\n")
+    assert records.commit().endswith("+uncommitted")
