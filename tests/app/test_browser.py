@@ -92,21 +92,24 @@ def test_every_page_url_as_the_first_request_of_a_fresh_server_shows_the_frame(t
     """Before any session has run app.py's st.navigation, Streamlit treats the pages/ folder
     as a legacy page list; the first request for a page URL must still show that page inside
     the frame (ui.frame hands it over): the sidebar with the active run and every registered
-    page. One fresh server per page, all started at once; each gets its page's URL as its
-    first request, in a tab of its own."""
+    page. A page reaches ui.frame in one of two ways: through ui.require_run (every page but
+    Admin) or directly (Admin); the root URL is the third case (app.py's default page). One
+    fresh server for each of the three, started at once; each gets its URL as its first
+    request, in a tab of its own."""
     from selenium.webdriver.common.by import By
 
     art, run = trained
+    pages = {p: browser.PAGES[p] for p in ("", "segments", "admin")}
     driver = browser.chrome(tmp_path)
     try:
-        with browser.app_servers(art, [tmp_path / f"streamlit-{p or 'root'}.log" for p in browser.PAGES]) as started:
-            urls = dict(zip(browser.PAGES, started))
+        with browser.app_servers(art, [tmp_path / f"streamlit-{p or 'root'}.log" for p in pages]) as started:
+            urls = dict(zip(pages, started))
             tabs = {}
             for path, url in urls.items():  # every server's first request, in flight together
                 driver.switch_to.new_window("tab")
                 driver.get(f"{url}/{path}")
                 tabs[path] = driver.current_window_handle
-            for path, (nav, title) in browser.PAGES.items():
+            for path, (nav, title) in pages.items():
                 driver.switch_to.window(tabs[path])
                 browser.wait_page(driver, title, timeout=120)
                 sidebar = driver.find_element(By.CSS_SELECTOR, "[data-testid=stSidebar]").text
