@@ -89,11 +89,9 @@ def retrain(data_path: str | Path | None, spec_path: str | Path | None, settings
                         f"{champ_id} of '{champion.spec().name}': retrain on the champion's kind of table")
     scored, feats = challenger.table("scored"), challenger.table("features")
     test = (scored["split"] == "test").to_numpy()
-    if spec.snapshot_column:  # training ids carry the snapshot date; score with the plain ids
-        feats = feats.assign(**{spec.id_column: feats[spec.id_column].str.split("@").str[0]})
-    # the champion scores the whole new table once; its test rows are a subset of it
-    p_champ_all = ScoringModel.load(champion).score(feats, source="new table", n_jobs=settings.n_jobs)[0][
-        "propensity"].to_numpy(float)
+    # The champion scores the whole new table once, as the challenger cleaned it (dates already
+    # day counts, ids as trained); its test rows are a subset of it.
+    p_champ_all = _champion_scores(champion, feats, settings.n_jobs)
     y_all = scored[spec.target].to_numpy(int)
     y = y_all[test]
 
@@ -125,6 +123,18 @@ def retrain(data_path: str | Path | None, spec_path: str | Path | None, settings
         "retrain report")
     path = reports.save_monitoring(artifacts, challenger.run_id, "retrain", report.to_json())
     return report.model_copy(update={"report_path": str(path)})
+
+
+def _champion_scores(champion: store.Run, feats, n_jobs: int):
+    """The champion's calibrated propensity of every row of the challenger's validated
+    features table (shape (n,)). Raises DataError naming the champion's features the table
+    lacks (a spec that changed between the two runs)."""
+    model = ScoringModel.load(champion)
+    missing = [c for c in [model.spec.id_column, *model.spec.feature_names] if c not in feats.columns]
+    if missing:
+        raise DataError(f"the champion {champion.run_id} needs column(s) the new table does not have: "
+                        f"{', '.join(missing[:5])}; retrain with the champion's spec, or train a new run")
+    return model.score_validated(feats, {}, n_jobs)[0]["propensity"].to_numpy(float)
 
 
 @dataclass

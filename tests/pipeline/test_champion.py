@@ -5,8 +5,10 @@ import shutil
 import pytest
 
 from core.cli import main
+from core.pipeline.champion import retrain
+from core.pipeline.training import train
 from core.runs import store
-from tests.support import REPO
+from tests.support import MARKETING, REPO, small_settings
 
 
 @pytest.mark.parametrize("challenger, auto, decision", [
@@ -62,3 +64,18 @@ def test_retrain_on_next_month_compares_on_the_challengers_test_rows(trained, se
     assert any(f"Decision: {report['decision']}" in m.value for m in list(at.info) + list(at.warning))
     next(b for b in at.button if b.label == f"Promote challenger {report['challenger']}").click().run()
     assert store.current_run_id(copy) == report["challenger"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not MARKETING.exists(), reason="../shared/data/marketing_campaign.csv is absent")
+def test_a_challenger_of_a_table_with_dates_is_compared_with_its_champion(tmp_path):
+    """The marketing table has a date column (Dt_Customer): the champion scores the challenger's
+    cleaned table, where dates are already day counts, and the comparison is made."""
+    spec = REPO / "configs" / "marketing_campaign.toml"
+    settings = small_settings(tmp_path)
+    first = train(MARKETING, spec, settings)
+    report = retrain(MARKETING, spec, settings)
+    assert report.champion == first.run_id and report.decision == "waiting for approval"
+    # the same data, the same seed: the challenger is the champion again, figure for figure
+    assert report.metrics["champion"]["roc_auc"] == pytest.approx(report.metrics["challenger"]["roc_auc"])
+    assert store.current_run_id(tmp_path) == first.run_id
