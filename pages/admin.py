@@ -310,7 +310,7 @@ def _upload_tab() -> None:
     if mapping is not None:
         try:
             st.session_state["upload_check"] = (up.file_id, spec_label, training.check_table(raw, spec, up.name,
-                                                                                              mapping))
+                                                                                              settings(), mapping))
         except DataError as exc:
             show_error(exc)
             return

@@ -21,6 +21,7 @@ from core.inputs import spec_draft, tables, validation
 from core.inputs.shopsphere_spec import shopsphere_spec
 from core.inputs.spec import DatasetSpec
 from core.inputs.synthetic import shopsphere, shopsphere_log
+from core.models import propensity
 from core.models.propensity import MIN_CLASS_COUNT
 from core.pipeline import champion
 from core.pipeline.scoring import run_scores
@@ -275,12 +276,15 @@ class TableCheck:
     why: str | None
 
 
-def check_table(table: pd.DataFrame, spec: DatasetSpec, source: str,
+def check_table(table: pd.DataFrame, spec: DatasetSpec, source: str, settings: Settings,
                 mapping: dict[str, str | None] | None = None) -> TableCheck:
-    """Check a table before training on it: its columns renamed by ``mapping`` (``{spec
-    column: table column or None}``, :func:`core.inputs.tables.map_columns`; None: as it
-    is), validated with the target (:func:`core.inputs.validation.validate`), and whether it
-    has enough of each class to learn from.
+    """Check a table before training on it, as training would: its columns renamed by
+    ``mapping`` (``{spec column: table column or None}``, :func:`core.inputs.tables.map_columns`;
+    None: as it is), validated with the target (:func:`core.inputs.validation.validate`),
+    whether it has enough of each class to learn from, and the leakage guard on the rows
+    training would fit (:func:`core.models.propensity.split_rows` and
+    :func:`core.models.propensity.leakage_check` with ``settings``' seed and threshold): a
+    table training would refuse is not trainable here either, ``why`` saying why.
 
     Raises DataError for a mapping that does not fit the table, or what validation refuses
     (a missing column, text in a number column, a target that is not binary...), naming
@@ -294,5 +298,13 @@ def check_table(table: pd.DataFrame, spec: DatasetSpec, source: str,
     if min(pos, neg) < MIN_CLASS_COUNT:
         why = (f"{source}: too little to learn from: {pos:,} positives and {neg:,} negatives (need at least "
                f"{MIN_CLASS_COUNT} of each)")
+    else:
+        try:
+            snapshot = clean[spec.snapshot_column] if spec.snapshot_column else None
+            rows = propensity.split_rows(y.to_numpy(int), settings.propensity, settings.seed, snapshot)
+            propensity.leakage_check(clean, spec, y.to_numpy(int), rows == "train",
+                                     settings.propensity.leakage_max_auc, settings.seed)
+        except DataError as exc:
+            why = f"{source}: {exc}"
     return TableCheck(table, quality, validation.quality_notes(quality, {}, training=True), pos, neg, why is None,
                       why)

@@ -128,7 +128,8 @@ def check(args, settings) -> int:
     for line in choice.decisions:
         print(f"  {line}", file=sys.stderr)
     dataset_spec = resolve_spec(choice.path)
-    result = training.check_table(tables.read_table(args.data, dataset_spec, args.sheet), dataset_spec, args.data)
+    result = training.check_table(tables.read_table(args.data, dataset_spec, args.sheet), dataset_spec, args.data,
+                                  settings)
     q = result.quality
     total = result.positives + result.negatives
     print(f"{args.data}: {q['rows']:,} rows against spec '{dataset_spec.name}'; {result.positives:,} positives "

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from core.actions import campaigns, scoring, training
 from core.cli.main import main
-from core.inputs.shopsphere_spec import shopsphere_spec
+from core.inputs.shopsphere_spec import resolve_spec, shopsphere_spec
 from core.inputs.synthetic import campaigns as simulated
 from core.runs import store
 from core.runs.compare import run_differences
@@ -102,7 +103,26 @@ def test_checking_a_table_through_the_cli_and_the_use_case_finds_the_same(small_
     assert main(["check", "--data", str(tmp_path / "t.csv")]) == 0
     printed = capsys.readouterr().out
     check = training.check_table(pd.read_csv(tmp_path / "t.csv", dtype={"customer_id": str}), shopsphere_spec(),
-                                 str(tmp_path / "t.csv"))
+                                 str(tmp_path / "t.csv"), load_settings(None))
     assert f"{check.quality['rows']:,} rows" in printed and f"{check.positives:,} positives" in printed
     assert check.trainable and check.notes and all(f"note: {n}" in printed for n in check.notes)
     assert "'csat_score': 100 value(s) outside the valid range set missing" in printed
+
+
+def test_check_refuses_a_leaky_table_as_training_would(tmp_path, capsys):
+    """A column named like it is measured after the prediction date, or one that alone
+    predicts the target, makes the table untrainable in check, as train would refuse it."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 1000)
+    base = pd.DataFrame({"customer_id": [f"c{i}" for i in range(1000)], "visits": rng.poisson(3, 1000),
+                         "spend": rng.gamma(2.0, 30.0, 1000).round(2), "Response": y})
+    for leak, said in (({"orders_next_30d": y * 2}, "orders_next_30d"),
+                       ({"score_x": y + rng.normal(0, 0.01, 1000)}, "alone it predicts the target")):
+        path = tmp_path / "leaky.csv"
+        base.assign(**leak).to_csv(path, index=False)
+        assert main(["check", "--data", str(path), "--target", "Response"]) == 2
+        assert said in capsys.readouterr().err
+        choice = training.spec_for_table(path, None, "Response")
+        spec = resolve_spec(choice.path)
+        check = training.check_table(pd.read_csv(path), spec, str(path), load_settings(None))
+        assert not check.trainable and said in check.why
