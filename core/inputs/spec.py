@@ -309,6 +309,9 @@ def load_spec(path: str | Path) -> DatasetSpec:
         if not isinstance(body, dict) or "kind" not in body:
             raise DataError(f"spec file {path}: column '{name}' needs a 'kind'")
         body = dict(body)
+        unknown = sorted(set(body) - {f.name for f in dataclasses.fields(ColumnSpec)} | ({"name"} & set(body)))
+        if unknown:
+            raise DataError(f"spec file {path}: column '{name}': unknown key '{unknown[0]}'")
         if "categories" in body:
             body["categories"] = tuple(str(x) for x in body["categories"])
         try:

@@ -236,6 +236,25 @@ def find_id(df: pd.DataFrame, given: str | None = None, target: str | None = Non
     return None
 
 
+#: Words that make a column an id whatever else it holds (``ID``, ``customer_id``, ``CustomerID``).
+STRONG_ID_WORDS = ("id", "uuid", "guid")
+
+
+def _repeated_id(values: pd.Series, name: str) -> str | None:
+    """Why a column named like an id (:data:`STRONG_ID_WORDS`) that repeats a value is not
+    used, naming the first repeat and its rows (1-based); None for any other column."""
+    if values.dtype.kind == "f" or not any(w in STRONG_ID_WORDS for w in words(name)):
+        return None
+    text = values.astype(str)
+    dup = text.duplicated(keep=False) & values.notna()
+    if not dup.any():
+        return None
+    first = text[dup].iloc[0]
+    rows = (np.flatnonzero((text == first).to_numpy())[:2] + 1).tolist()
+    return (f"named like an id but '{first}' repeats at rows {rows[0]} and {rows[1]}: not used; if it is the "
+            f"customer id, remove the repeated rows and give --id {name}")
+
+
 def find_target(df: pd.DataFrame, given: str | None = None, source: str = "table") -> str:
     """The target column of ``df``: ``given`` (checked present), else the one two-valued
     column (:func:`core.inputs.validation.binary_numbers`) named like a response, purchase, conversion
@@ -290,6 +309,10 @@ def draft_spec(df: pd.DataFrame, *, target: str | None = None, id_column: str | 
         c = str(c)
         if c in (tgt, idc):
             continue
+        repeated = _repeated_id(df[c], c)
+        if repeated:  # an id column with repeats is no feature: its numbers mean nothing
+            ignored[c] = repeated
+            continue
         kind, note, extra = _kind(c, df[c])
         if kind is None:
             ignored[c] = note
@@ -299,9 +322,10 @@ def draft_spec(df: pd.DataFrame, *, target: str | None = None, id_column: str | 
         reason = f"{lab[:1].upper()}{lab[1:]}: {{value}}" + (" days ago" if kind == "date" else "")
         cols.append(ColumnSpec(name=c, kind=kind, group=group, label=lab, reason=reason, **extra))
         check = [note] if note else []
-        if _has(c, TARGET_WORDS):
+        if kind == "binary" and _has(c, TARGET_WORDS):
             check.append("named like a target: if it is known only after the prediction date it leaks the answer "
-                         "(leave it out: use = false on the form, or move it to ignore)")
+                         "(leave it out: untick it on the Admin page's form, or delete its [columns] table here "
+                         "and add its name to ignore)")
         if group == "other":
             check.append("group not recognised from the name: set it")
         if check:

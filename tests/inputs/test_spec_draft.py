@@ -57,7 +57,8 @@ def test_the_marketing_table_drafts_a_spec_that_trains_unchanged(tmp_path):
     few = spec_draft.draft_spec(pd.DataFrame({"Joined": ["01/02/2020", "03/04/2021", "05/06/2022"] * 20,
                                               "Spend": np.arange(60.0), "Converted": [0, 1] * 30}))
     assert few.notes["Joined"].startswith("dates read as %d/%m/%Y (day and month could be the other way round")
-    assert "# CHECK" in text and "unit = \"days\"" in text
+    assert "# CHECK" not in text and "unit = \"days\"" in text   # nothing doubtful in this table
+    assert "# CHECK" in spec_draft.spec_toml(few, "few.csv")
 
 
 def test_a_table_without_an_id_gets_row_numbers(tmp_path):
@@ -214,6 +215,8 @@ def test_draft_checks_named_by_what_the_data_shows(tmp_path, capsys):
     draft = spec_draft.draft_spec(df.assign(Purchased=df["Converted"]), target="Converted")
     assert "Signup Date" not in draft.notes and draft.spec.column("Signup Date").reason.endswith("{value} days ago")
     assert "named like a target" in draft.notes["Purchased"]
+    counts = spec_draft.draft_spec(df.assign(NumDealsPurchases=np.arange(len(df)) % 7), target="Converted")
+    assert "NumDealsPurchases" not in counts.notes  # a count of purchases is a feature, not a second target
     src = tmp_path / "export.csv"
     df.to_csv(src, index=False)
     assert cli.main(["spec", "draft", str(src), "--out", str(tmp_path / "new" / "folder" / "s.toml")]) == 0
@@ -240,3 +243,14 @@ def test_the_run_folders_csv_is_neutralised_too(tmp_path):
     back = pd.read_csv(write_run_table(tmp_path, "importance", imp))
     assert back["feature"].tolist() == ["'" + ATTACK, "age"] and back["mean_abs_shap"].tolist() == [-0.25, 0.5]
     assert pd.read_parquet(write_run_table(tmp_path, "scored", imp))["feature"].iloc[0] == ATTACK
+
+
+def test_an_id_column_that_repeats_is_no_feature_and_is_said():
+    df = _export(300).assign(ID=lambda d: [str(i) for i in range(len(d))])
+    df.loc[6, "ID"] = df.loc[5, "ID"]                     # one id on two rows (data rows 6 and 7)
+    draft = spec_draft.draft_spec(df, target="Converted")
+    assert draft.spec.id_from_row and "ID" not in draft.spec.feature_names and "ID" in draft.spec.ignore
+    said = next(d for d in draft.decisions if d.startswith("ignored: "))
+    assert "ID (named like an id but '5' repeats at rows 6 and 7" in said and "give --id ID" in said
+    clean = spec_draft.draft_spec(df.drop(index=6), target="Converted")
+    assert clean.spec.id_column == "ID" and not clean.spec.id_from_row

@@ -47,3 +47,10 @@ def test_the_documented_keys_are_the_ones_the_reader_takes(tmp_path):
     spec.write_text('name = "x"\nid = "id"\nweight_column = "w"\n[columns.a]\nkind = "numeric"\ngroup = "behavioral"\n')
     with pytest.raises(DataError, match="unknown key 'weight_column'"):
         load_spec(spec)
+
+
+def test_an_unknown_column_key_is_named(tmp_path):
+    spec = tmp_path / "s.toml"
+    spec.write_text('name = "x"\nid = "id"\n[columns.a]\nkind = "numeric"\ngroup = "behavioral"\nuse = false\n')
+    with pytest.raises(DataError, match=r"^spec file .*s\.toml: column 'a': unknown key 'use'$"):
+        load_spec(spec)
