@@ -296,11 +296,19 @@ def load_settings(path: str | Path | None = None, **overrides) -> Settings:
 
     The TOML has top-level keys of :class:`Settings` and ``[segmentation]`` /
     ``[propensity]`` tables. Raises :class:`DataError` for a missing or bad file, an
-    unknown key, or a value out of range.
+    unknown key, or a value out of range, naming the file, or the override that is bad
+    ("seed as given: ...").
     """
     raw: dict = read_toml(path, "settings file") if path is not None else {}
-    raw.update({k: v for k, v in overrides.items() if v is not None})
-    return settings_from_dict(raw, f"settings file {path}" if path is not None else "settings")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    base = settings_from_dict(raw, f"settings file {path}" if path is not None else "settings")
+    if not given:
+        return base
+    # a bad value given here (a CLI flag, an environment variable) is named as such, not as the file's
+    for key, value in given.items():
+        raw[key] = value
+        base = settings_from_dict(raw, f"{key} as given")
+    return base
 
 
 def settings_from_dict(raw: dict, where: str = "settings") -> Settings:

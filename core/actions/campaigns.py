@@ -58,6 +58,15 @@ class Cohort:
         return int(self.summary["customers"])
 
 
+def _check_range(what: str, low: float | None, high: float | None, top: float) -> None:
+    """Raise DataError naming the flag when ``low``..``high`` is not a range within 0..``top``."""
+    for flag, v in ((f"--min-{what}", low), (f"--max-{what}", high)):
+        if v is not None and not 0 <= v <= top:  # nan fails too
+            raise DataError(f"{flag} {v}: a {what} from 0 to {top:g}")
+    if low is not None and high is not None and low > high:
+        raise DataError(f"--min-{what} {low} is above --max-{what} {high}")
+
+
 def build_cohort(settings: Settings, run_id: str | None = None, segments: list[int] | None = None,
                  min_propensity: float = 0.0, max_propensity: float = 1.0, min_percentile: float | None = None,
                  max_percentile: float | None = None, features: dict | None = None,
@@ -73,11 +82,14 @@ def build_cohort(settings: Settings, run_id: str | None = None, segments: list[i
     Raises
     ------
     DataError
-        ``holdout_for`` outside (0, 10] or pushing the expected rate past 100%, a segment
-        the run does not have, or a run that cannot be read.
+        ``holdout_for`` outside (0, 10] or pushing the expected rate past 100%, a
+        propensity outside 0..1 or a percentile outside 0..100 (or a minimum above its
+        maximum), a segment the run does not have, or a run that cannot be read.
     """
     if holdout_for is not None and not 0 < holdout_for <= 10:
         raise DataError(f"--holdout-for {holdout_for}: the relative uplift to detect, between 0 and 10 (0.10 = +10%)")
+    _check_range("propensity", min_propensity, max_propensity, 1.0)
+    _check_range("percentile", min_percentile, max_percentile, 100.0)
     run = store.load_run(settings.artifacts_dir, run_id)
     scored, feats, as_of = cohorts.latest_snapshot(run.table("scored"), run.table("features") if features else None)
     if segments is not None:

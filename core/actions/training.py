@@ -240,7 +240,7 @@ def generate(settings: Settings, rows: int | None = None, out: str | Path | None
         summary = (f"{len(df):,} order lines of {customers:,} customers ({df['ordered_at'].min():%Y-%m-%d} to "
                    f"{df['ordered_at'].max():%Y-%m-%d}, {int((df['quantity'] < 0).sum()):,} return lines)")
         return Generated(path, len(df), summary, time.perf_counter() - t0, attrs_out)
-    rows = rows or settings.default_rows
+    rows = settings.default_rows if rows is None else rows
     if rows < 100:
         raise DataError(f"--rows must be at least 100, got {rows}")
     if month < 0:

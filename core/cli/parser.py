@@ -11,6 +11,14 @@ from pathlib import Path
 DEFAULT_SETTINGS = Path("configs/default.toml")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, with its mistakes said in one line (``error: ...``, exit code 2) as
+    every other bad input is, instead of the usage text and a second line."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see: {self.prog} --help)\n")
+
+
 def _global_flags(p: argparse.ArgumentParser, default) -> None:
     p.add_argument("--settings", default=default,
                    help=f"settings TOML (default: {DEFAULT_SETTINGS} when present, else built-in defaults)")
@@ -20,11 +28,11 @@ def _global_flags(p: argparse.ArgumentParser, default) -> None:
 
 def parser() -> argparse.ArgumentParser:
     """The parser of ``python -m core``: every command and its flags."""
-    p = argparse.ArgumentParser(prog="python -m core",
+    p = _Parser(prog="python -m core",
                                 description="ShopSphere customer intelligence: segments and purchase propensity.")
     _global_flags(p, None)
     # The same flags are accepted after the command too (python -m core train --seed 3).
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     _global_flags(common, argparse.SUPPRESS)
     sub = p.add_subparsers(dest="command", required=True)
     _training(sub, common)

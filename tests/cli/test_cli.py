@@ -189,6 +189,13 @@ def test_a_reader_that_goes_away_gives_no_traceback(tmp_path):
     (["readout", "--cohort", "c.csv", "--outcomes", "o.csv", "--out", "r.txt"], "r.txt: output must end in .json"),
     (["score", "--data", "a.csv", "--log", "l.csv"], "score needs one of --data TABLE or --log LOG, not both"),
     (["cohort", "--name", "n" * 201], "--name: 201 characters: a cohort name has at most 200"),
+    (["cohort", "--name", "x", "--min-propensity", "2"], "--min-propensity 2.0: a propensity from 0 to 1"),
+    (["cohort", "--name", "x", "--min-propensity", "0.6", "--max-propensity", "0.4"],
+     "--min-propensity 0.6 is above --max-propensity 0.4"),
+    (["generate", "--rows", "0"], "--rows must be at least 100, got 0"),
+    (["--seed", "-1", "runs"], "seed as given: seed must be a whole number"),
+    (["cohort"], "the following arguments are required: --name (see: python -m core cohort --help)"),
+    (["--seed", "abc", "runs"], "argument --seed: invalid int value: 'abc'"),
 ])
 def test_command_line_mistakes_are_one_line(tmp_path, capsys, argv, said):
     assert main(["--artifacts", str(tmp_path)] + argv) == 2
