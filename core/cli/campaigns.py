@@ -83,7 +83,7 @@ def print_readout(r: dict) -> None:
               f"[{100 * c['observed_ci'][0]:.2f}, {100 * c['observed_ci'][1]:.2f}]")
     small = [row["name"] for row in r["by_segment"] + r["by_band"] if "too_small" in row]
     if small:
-        print(f"  too small for their own readout: {', '.join(map(str, small))}")
+        print(f"  too small for their own readout: {'; '.join(map(str, small))}")
 
 
 COMMANDS = {"cohort": cohort, "readout": readout}

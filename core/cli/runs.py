@@ -59,7 +59,7 @@ def report(args, settings) -> int:
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, out)
-    print(f"wrote the report of run {run.run_id} to {out} ({out.stat().st_size / 1e6:.1f} MB)")
+    print(f"wrote the report of run {run.run_id} to {out} ({_size(out.stat().st_size)})")
     return 0
 
 
@@ -78,6 +78,11 @@ def job(args, settings) -> int:
         what = {"done": j.outcome or j.run_id or "", "failed": j.error or "", "running": f"{j.fraction:.0%} {j.step}"}
         print(f"{j.job_id}  {j.status:<11} {j.label}  {what.get(j.status, '')}".rstrip())
     return 0
+
+
+def _size(n: int) -> str:
+    """A file size for people: kB below 1 MB, else MB."""
+    return f"{n / 1e3:,.0f} kB" if n < 1e6 else f"{n / 1e6:,.1f} MB"
 
 
 COMMANDS = {"runs": history, "promote": promote, "rollback": rollback, "report": report, "jobs": job}

@@ -73,7 +73,7 @@ def _print_run(run) -> None:
               f"PR-AUC {d['pr_auc'][0]:+.3f} [{d['pr_auc'][1]:+.3f}, {d['pr_auc'][2]:+.3f}]")
     boot = seg.bootstrap_ari
     print(f"segments: stability (bootstrap ARI) {'n/a' if boot is None else f'{boot:.2f}'}, "
-          f"rules reproduce {seg.surrogate_fidelity:.0%}")
+          f"depth-{seg.surrogate_depth} rules reproduce {seg.surrogate_fidelity:.0%} of all customers' segments")
     link = run.continuity()
     if link.previous_run:
         status = list(link.status.values())

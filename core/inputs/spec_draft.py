@@ -297,6 +297,9 @@ def draft_spec(df: pd.DataFrame, *, target: str | None = None, id_column: str | 
         segment on.
     """
     tgt = find_target(df, target, source)
+    if df[tgt].nunique() == 1:
+        raise DataError(f"{source}: target '{tgt}' holds one value only ('{df[tgt].dropna().iloc[0]}'): a model needs "
+                        "customers of both kinds (bought and did not)")
     if not _binary_values(df[tgt]):
         found = ", ".join(repr(str(v)) for v in pd.unique(df[tgt].astype(str))[:6])
         raise DataError(f"{source}: target '{tgt}' is not binary (values found: {found}; expected 0/1, true/false, "
