@@ -136,7 +136,7 @@ def test_the_target_is_guessed_only_when_one_column_fits():
         spec_draft.draft_spec(df, id_column="NumVisits")
     assert spec_draft.draft_spec(df.assign(CustomerID=np.arange(60) + 1000)).spec.id_column == "CustomerID"
     with pytest.raises(DataError, match=r"target 'Converted' holds one value only \('1'\): a model needs customers"):
-        spec_draft.draft_spec(df.assign(Converted=1))
+        spec_draft.draft_spec(df.assign(Converted=1), target="Converted")
 
 
 def test_words_and_labels_of_column_names():
