@@ -149,3 +149,37 @@ def test_a_model_part_scoring_never_loads_is_refused_too(copied, small_csv):
     out = _score_cli(art, small_csv)
     assert out.returncode == 2 and "baseline.skops is not a skops file" in out.stderr
     assert not marker.exists()
+
+
+def test_a_run_saved_before_core_was_cut_into_packages_still_loads_and_scores(copied, small_csv):
+    """Runs written before the packages name core.features and core.segmentation.neighbours in
+    their skops files; they load with the functions' present homes and score as before."""
+    import io
+    import zipfile
+
+    import pandas as pd
+
+    from core.pipeline.scoring import ScoringModel
+    from core.runs.safeformat import MOVED_MODULES
+
+    art, folder, _ = copied
+    expected, _ = ScoringModel.load(store.load_run(art)).score(pd.read_csv(small_csv), n_jobs=1)
+    old = {new: was for was, new in MOVED_MODULES.items()}
+    renamed = 0
+    for part in folder.glob("*.skops"):
+        with zipfile.ZipFile(part) as z:
+            items = [(i, z.read(i.filename)) for i in z.infolist()]
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as w:
+            for item, data in items:
+                if item.filename == "schema.json":
+                    text = data.decode()
+                    for new, was in old.items():
+                        renamed += text.count(f'"{new}"')
+                        text = text.replace(f'"{new}"', f'"{was}"')
+                    data = text.encode()
+                w.writestr(item, data)
+        part.write_bytes(out.getvalue())
+    assert renamed >= 2   # the scaling pipelines named the moved functions: the files now look as before
+    scored, _ = ScoringModel.load(store.load_run(art)).score(pd.read_csv(small_csv), n_jobs=1)
+    pd.testing.assert_frame_equal(scored.drop(columns="scored_at"), expected.drop(columns="scored_at"))
