@@ -7,7 +7,7 @@ hands over to it: :func:`ui.frame`).
 import streamlit as st
 
 from core.errors import DataError
-from ui import RunView, active_run_id, jobs_sidebar, settings
+from ui import RunView, active_run_id, dataset_picker, jobs_sidebar, settings
 
 st.set_page_config(page_title="ShopSphere customer intelligence", layout="wide")
 
@@ -25,6 +25,7 @@ PAGES = [
 
 page = st.navigation(PAGES)
 with st.sidebar:
+    dataset_picker()
     rid = active_run_id()
     st.caption("Active run")
     st.write(f"`{rid}`" if rid else "none yet")

@@ -69,9 +69,37 @@ def _settings(path: str | None, stamp: int, artifacts: str | None, limit: str | 
     return load_settings(path, artifacts_dir=artifacts, upload_max_mb=int(limit) if limit else None)
 
 
+def data_sets() -> dict[str, str]:
+    """``{data set: its current run id}``, the default data set first (read from disk each
+    rerun: cheap, and sees a new retrain; :func:`core.runs.store.current_runs`)."""
+    return store.current_runs(settings().artifacts_dir)
+
+
+def active_dataset() -> str | None:
+    """The data set this session looks at: the sidebar's choice (kept in the URL as
+    ``?dataset=``, so a deep link carries it), else the default data set; None without runs."""
+    sets = data_sets()
+    chosen = st.session_state.get("dataset") or st.query_params.get("dataset")
+    return chosen if chosen in sets else next(iter(sets), None)
+
+
 def active_run_id() -> str | None:
-    """The current run id (read from disk each rerun: cheap, and sees a new retrain)."""
-    return store.current_run_id(settings().artifacts_dir)
+    """The current run of the active data set (:func:`active_dataset`), or None."""
+    dataset = active_dataset()
+    return data_sets().get(dataset) if dataset else None
+
+
+def dataset_picker() -> str | None:
+    """The sidebar's data set choice (shown when there is more than one data set), bound to
+    the URL's ``?dataset=``; returns the active data set. Another user's training of another
+    table adds a choice here and changes nothing else."""
+    sets = data_sets()
+    if len(sets) > 1:
+        names = list(sets)
+        current = active_dataset()
+        st.selectbox("Data set", names, index=names.index(current) if current in names else 0, key="dataset",
+                     bind="query-params", help="Each data set keeps its own current run; the first is the default.")
+    return active_dataset()
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)

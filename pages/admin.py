@@ -28,6 +28,7 @@ from ui import (
     admin_gate,
     admin_password,
     clear_caches,
+    data_sets,
     frame,
     job_line,
     server_is_local,
@@ -351,14 +352,22 @@ def _history_tab() -> None:
         "share": st.column_config.NumberColumn(format="percent"),
         "purchase_rate": st.column_config.NumberColumn("purchase rate", format="percent")})
     _retrain_report(rid, "history")  # a challenger: how it compared with its champion, and promote it
+    dataset = run_table.loc[run_table["run_id"] == rid, "dataset"].iloc[0]
+    dataset = dataset if isinstance(dataset, str) else None
+    current_of_set = data_sets().get(dataset) if dataset else None
+    make_default = st.checkbox("Also make its data set the one everybody sees first", value=False,
+                               help="Off: the run becomes current for its data set only; users pick the data set in "
+                                    "the sidebar. The default data set is the first one there.")
     c = st.columns(2)
-    if c[0].button("Promote this run", disabled=rid == active_run_id()):
-        _change_current(lambda: runs.promote(cfg, rid),
-                        lambda ch: f"Run {ch.current} is now current (was {ch.previous or 'none'}).")
-    can_roll_back = views.can_roll_back(cfg)
+    if c[0].button("Promote this run", disabled=rid == current_of_set and not make_default):
+        _change_current(lambda: runs.promote(cfg, rid, make_default=make_default),
+                        lambda ch: f"Run {ch.current} is now current for {ch.dataset}"
+                                   f"{' and the default' if ch.default else ''} (was {ch.previous or 'none'}).")
+    can_roll_back = views.can_roll_back(cfg, dataset)
     if c[1].button("Roll back to the previous champion", disabled=not can_roll_back,
-                   help=None if can_roll_back else "There is no earlier champion to return to."):
-        _change_current(lambda: runs.rollback(cfg), lambda ch: f"Rolled back: run {ch.current} is current.")
+                   help=None if can_roll_back else f"There is no earlier champion of {dataset} to return to."):
+        _change_current(lambda: runs.rollback(cfg, dataset),
+                        lambda ch: f"Rolled back: run {ch.current} is current for {ch.dataset}.")
     log = views.champion_history(cfg)
     if log:
         st.caption("Changes of the current run, newest first")

@@ -95,9 +95,9 @@ def champion_history(settings: Settings) -> list[dict]:
     return champions.champion_history(settings.artifacts_dir)
 
 
-def can_roll_back(settings: Settings) -> bool:
-    """Whether there is an earlier champion to roll back to."""
-    return len(champions.champion_stack(settings.artifacts_dir)) >= 2
+def can_roll_back(settings: Settings, dataset: str | None = None) -> bool:
+    """Whether ``dataset`` (default: the default data set) has an earlier champion to roll back to."""
+    return len(champions.champion_stack(settings.artifacts_dir, dataset)) >= 2
 
 
 def monitoring_reports(settings: Settings, run_id: str, kind: str) -> list[Path]:

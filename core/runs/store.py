@@ -42,13 +42,66 @@ def runs_dir(artifacts: Path) -> Path:
     return Path(artifacts) / "runs"
 
 
-def current_run_id(artifacts: Path) -> str | None:
-    """The current run's id, or None when no run has been made."""
-    f = Path(artifacts) / "CURRENT"
-    if not f.is_file():
+def dataset_of(artifacts: Path, run_id: str) -> str | None:
+    """The data set (spec name) a complete run was trained on, from its manifest; None when
+    the manifest cannot be read or names none."""
+    try:
+        man = json.loads((runs_dir(artifacts) / run_id / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
-    rid = f.read_text(encoding="utf-8").strip()
-    return rid if rid and (runs_dir(artifacts) / rid / "manifest.json").is_file() else None
+    return man.get("dataset") if isinstance(man, dict) and isinstance(man.get("dataset"), str) else None
+
+
+def _current_map(artifacts: Path) -> dict[str, str] | None:
+    """``current.json``: ``{dataset: run_id}`` of every data set's current run (entries
+    naming no complete run are dropped), or None when the file is missing or damaged."""
+    f = Path(artifacts) / CURRENT_MAP
+    try:
+        raw = json.loads(f.read_text(encoding="utf-8")) if f.is_file() else None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raw = None
+    if not isinstance(raw, dict):
+        return None
+    return {str(d): str(r) for d, r in raw.items()
+            if isinstance(r, str) and RUN_ID.fullmatch(r) and (runs_dir(artifacts) / r / "manifest.json").is_file()}
+
+
+def current_run_id(artifacts: Path, dataset: str | None = None) -> str | None:
+    """The current run's id, or None when no run has been made.
+
+    Without ``dataset``: the default data set's current run (``CURRENT``), what the command
+    line and the pages use unless told otherwise. With it: that data set's current run
+    (``current.json``, else ``CURRENT`` when it is of that data set; for a runs folder written
+    before ``current.json`` existed, else the newest run of that data set), or None."""
+    f = Path(artifacts) / "CURRENT"
+    default = None
+    if f.is_file():
+        rid = f.read_text(encoding="utf-8").strip()
+        default = rid if rid and (runs_dir(artifacts) / rid / "manifest.json").is_file() else None
+    if dataset is None:
+        return default
+    mapping = _current_map(artifacts)
+    if mapping and mapping.get(dataset):
+        return mapping[dataset]
+    if default and dataset_of(artifacts, default) == dataset:
+        return default
+    if mapping is not None:
+        return None
+    return next((r for r in reversed(list_runs(artifacts)) if dataset_of(artifacts, r) == dataset), None)
+
+
+def default_dataset(artifacts: Path) -> str | None:
+    """The data set of the default current run (``CURRENT``), or None without one."""
+    rid = current_run_id(artifacts)
+    return dataset_of(artifacts, rid) if rid else None
+
+
+def current_runs(artifacts: Path) -> dict[str, str]:
+    """``{dataset: current run id}`` of every data set with a run, the default data set first."""
+    default = default_dataset(artifacts)
+    names = ([default] if default else []) + sorted(
+        {d for d in (dataset_of(artifacts, r) for r in list_runs(artifacts)) if d and d != default})
+    return {d: rid for d in names if (rid := current_run_id(artifacts, d))}
 
 
 def list_runs(artifacts: Path) -> list[str]:
@@ -69,7 +122,9 @@ def begin_run(artifacts: Path, run_id: str) -> Path:
 
 
 def commit_run(artifacts: Path, tmp: Path, run_id: str, make_current: bool = True) -> Path:
-    """Rename a fully written temporary run into place, then point ``CURRENT`` at it."""
+    """Rename a fully written temporary run into place, then make it its data set's current
+    run (:func:`set_current`: the default one only when it is of the default data set, or the
+    first run)."""
     final = runs_dir(artifacts) / run_id
     if final.exists():  # runs are immutable: never replace one
         raise FileExistsError(f"run {run_id} already exists")
@@ -80,31 +135,53 @@ def commit_run(artifacts: Path, tmp: Path, run_id: str, make_current: bool = Tru
 
 
 CHAMPION_LOG = "champions.jsonl"
+#: Every data set's current run: ``{dataset: run_id}`` (JSON). ``CURRENT`` names the default one.
+CURRENT_MAP = "current.json"
 
 
-def set_current(artifacts: Path, run_id: str, action: str) -> None:
-    """Point ``CURRENT`` at ``run_id`` atomically and log the change."""
+def set_current(artifacts: Path, run_id: str, action: str, make_default: bool = False) -> bool:
+    """Make ``run_id`` its data set's current run (``current.json``) and log the change
+    (``champions.jsonl``: time, action, run id, data set, the data set's previous current run).
 
-    previous = current_run_id(artifacts)
-    tmp_cur = Path(artifacts) / f".CURRENT.{os.getpid()}"
-    tmp_cur.write_text(run_id + "\n", encoding="utf-8")
-    os.replace(tmp_cur, Path(artifacts) / "CURRENT")
+    ``CURRENT``, the default data set's current run that every page and command shows unless
+    told otherwise, moves too when ``make_default`` is set, when there is none yet, or when the
+    run is of the default data set: training or promoting a run of another table never changes
+    what the other users see. Both files are replaced atomically (``os.replace``). Returns
+    whether ``CURRENT`` moved."""
+    dataset = dataset_of(artifacts, run_id)
+    previous = current_run_id(artifacts, dataset) if dataset else current_run_id(artifacts)
+    default = default_dataset(artifacts)
+    if dataset:
+        mapping = _current_map(artifacts) or {d: r for d, r in current_runs(artifacts).items()}
+        mapping[dataset] = run_id
+        _replace(Path(artifacts) / CURRENT_MAP, json.dumps(mapping, indent=2, sort_keys=True) + "\n")
+    moves = make_default or default is None or dataset is None or dataset == default
+    if moves:
+        _replace(Path(artifacts) / "CURRENT", run_id + "\n")
     entry = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "action": action,
-             "run_id": run_id, "previous": previous}
+             "run_id": run_id, "dataset": dataset, "previous": previous, "default": moves}
     with open(Path(artifacts) / CHAMPION_LOG, "a", encoding="utf-8") as f:
         f.write(json.dumps(entry) + "\n")
+    return moves
+
+
+def _replace(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def run_history(artifacts: Path) -> pd.DataFrame:
-    """One row per complete run, newest first: ``current`` (bool), ``run_id``, ``created_at``,
+    """One row per complete run, newest first: ``current`` (bool: the current run of its data
+    set, :func:`current_runs`), ``run_id``, ``created_at``,
     ``dataset``, ``rows``, ``segments``, ``method``, ``roc_auc`` and ``pr_auc`` (XGBoost,
     test rows), ``grade``, ``stability`` (bootstrap ARI); a run whose files cannot be read
     shows blanks rather than failing the list."""
-    cur = current_run_id(artifacts)
+    cur = set(current_runs(artifacts).values())
     rows = []
     for rid in reversed(list_runs(artifacts)):
         run = Run(runs_dir(artifacts) / rid)
-        row = {"current": rid == cur, "run_id": rid}
+        row = {"current": rid in cur, "run_id": rid}
         try:
             _check_format(run.path)
             man, met = run.manifest(), run.metrics()
@@ -305,7 +382,7 @@ def previous_run(artifacts: Path, dataset: str) -> Run | None:
     set, else the newest run of it (ids and hand-set names are per data set, so a run of
     another table in between must not restart them); None when there is none. Runs of
     another format are skipped."""
-    current = current_run_id(artifacts)
+    current = current_run_id(artifacts, dataset)
     candidates = ([current] if current else []) + [r for r in reversed(list_runs(artifacts)) if r != current]
     for rid in candidates:
         try:

@@ -325,7 +325,7 @@ def test_admin_promotes_and_rolls_back(trained, tmp_path, monkeypatch):
     next(b for b in at.button if b.label == "Promote this run").click().run()
     assert not at.exception and store.current_run_id(copy) == other
     assert f"`{other}`" in at.sidebar.markdown[0].value  # the page reran: the sidebar shows the new current run
-    assert any(f"Run {other} is now current" in m.value for m in at.success)
+    assert any(f"Run {other} is now current for" in m.value for m in at.success)
     next(b for b in at.button if b.label == "Roll back to the previous champion").click().run()
     assert store.current_run_id(copy) == run.run_id
     assert [e["action"] for e in champions.champion_history(copy)][-2:] == ["promote", "rollback"]
