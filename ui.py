@@ -20,6 +20,7 @@ from core import report
 from core.actions import campaigns, views
 from core.actions import jobs as job_actions
 from core.errors import DataError
+from core.inputs.words import future
 from core.ops.door import Backoff, log_wrong_password
 from core.runs import store
 from core.settings import Settings, load_settings
@@ -217,6 +218,12 @@ class RunView:
     def target_label(self) -> str:
         """What a positive outcome means for this data set ("bought in the next 30 days")."""
         return self.spec().target_label
+
+    @property
+    def target_future(self) -> str:
+        """The target in the future tense, to follow "the probability that they"
+        (:func:`core.inputs.words.future`: "will buy in the next 30 days")."""
+        return future(self.spec().target_label)
 
     def feature_labels(self) -> dict:
         """``{column: plain-English label}`` from the run's spec."""

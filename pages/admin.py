@@ -200,12 +200,16 @@ def _drafted_spec(raw: pd.DataFrame, name: str):
         return None
     for line in draft.decisions:
         st.caption(line)
-    st.write("The drafted columns: change a kind, a group or whether a column is used.")
+    st.write("The drafted columns: change a kind, a group or whether a column is used, and the words people will "
+             "read: the label, and the words a segment's name uses when it is high or low on the column.")
     edited = st.data_editor(uploads.draft_choices(draft), hide_index=True, key=f"draft_cols_{name}_{target}_{id_pick}",
                             disabled=["column", "note"], column_config={
                                 "kind": st.column_config.SelectboxColumn(options=list(views.KINDS), required=True),
                                 "group": st.column_config.SelectboxColumn(options=list(views.GROUPS), required=True),
-                                "use": st.column_config.CheckboxColumn()})
+                                "use": st.column_config.CheckboxColumn(),
+                                "label": st.column_config.TextColumn(max_chars=60),
+                                "high words": st.column_config.TextColumn(max_chars=40, help="e.g. Big spenders on wine"),
+                                "low words": st.column_config.TextColumn(max_chars=40, help="e.g. Low spenders on wine")})
     try:
         draft = uploads.apply_draft_choices(draft, edited)
     except DataError as exc:

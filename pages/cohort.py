@@ -76,7 +76,7 @@ def _summary(s: dict) -> None:
 
 
 def _build() -> None:
-    st.write(f"Choose who to contact: segments and a range of the probability that a customer {run.target_label}.")
+    st.write(f"Choose who to contact: segments and a range of the probability that a customer {run.target_future}.")
     rule = _choice()
     try:
         cohort = campaigns.build_cohort(cfg, run.run_id, **rule)

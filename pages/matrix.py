@@ -11,7 +11,7 @@ run = require_run()
 m = run.table("matrix")
 
 st.title("Propensity by segment")
-st.write(f"Each cell is a segment and a band of the probability that a customer {run.target_label}: "
+st.write(f"Each cell is a segment and a band of the probability that a customer {run.target_future}: "
          "how many customers, how many are expected to buy, and what the playbook recommends.")
 chosen = segment_filter(run, sorted(m["segment_name"].unique()))
 m = m[m["segment_name"].isin(chosen)]

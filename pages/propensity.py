@@ -16,7 +16,7 @@ run = require_run()
 met = run.metrics()
 
 st.title("Propensity model")
-st.write(f"Predicts, for each customer, the probability that they {run.target_label}.")
+st.write(f"Predicts, for each customer, the probability that they {run.target_future}.")
 
 grade = met.grade
 st.subheader(f"Quality: {grade.grade}")

@@ -137,9 +137,11 @@ def segment_matrix(scored: pd.DataFrame, y: np.ndarray | None = None, test_mask:
             out["segment_aov"] = out["segment_id"].map(seg_aov).to_numpy(float)
             if "expected_revenue" not in scored.columns:  # else each customer's own, summed below
                 out["expected_revenue"] = out["expected_buyers"] * out["segment_aov"]  # NaN: no orders
-        for role, col in (("discount", spec.discount_column), ("value", spec.value_column)):
-            if col:
-                z = _std_diff(pd.to_numeric(feats[col], errors="coerce"), [seg, dec])
+        for role, values in (("discount", pd.to_numeric(feats[spec.discount_column], errors="coerce")
+                                          if spec.discount_column in feats else None),
+                             ("value", spec.spend(feats))):
+            if values is not None:
+                z = _std_diff(values, [seg, dec])
                 out[f"{role}_std_diff"] = [z.get((s, d), np.nan) for s, d in
                                            zip(out["segment_id"], out["propensity_decile"])]
     if "expected_revenue" in scored.columns:  # a log-built run: each customer's P(buy) x expected spend
