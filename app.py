@@ -32,7 +32,7 @@ with st.sidebar:
     if rid:
         try:
             man = RunView(rid).manifest()
-            st.caption(f"Data set: {man.dataset} ({man.rows:,} customers)")
+            st.caption(f"Data set: {man.dataset} ({man.customers:,} customers)")
         except DataError:  # the page says what is wrong with the run
             pass
     st.caption(f"Runs folder: {settings().artifacts_dir}")

@@ -76,7 +76,8 @@ st.dataframe(cells[show], hide_index=True, column_config={
 })
 with st.expander("The playbook: how actions are chosen"):
     st.write(f"The first matching rule wins. A cell is *deal-seeking* when its customers' discount use is at least "
-             f"{views.TRAIT_THRESHOLD} standard deviations above all customers', and *high past value* when their "
-             f"spend is (spec columns `discount_column` and `value_column`).")
-    st.dataframe(pd.DataFrame(views.PLAYBOOK, columns=["band", "deal-seeking", "high past value", "action", "why"])
+             f"{views.TRAIT_THRESHOLD} standard deviations above all customers', *high past value* when their "
+             f"spend is, and *lapsing* when their days since the last purchase are (spec columns `discount_column`, "
+             f"`value_column` and `recency_column`).")
+    st.dataframe(pd.DataFrame(views.PLAYBOOK, columns=["band", "deal-seeking", "high past value", "lapsing", "action", "why"])
                  .replace({None: "any", True: "yes", False: "no"}), hide_index=True)

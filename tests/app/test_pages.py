@@ -277,7 +277,7 @@ def test_matrix_page_bands_actions_and_holdouts(app_env):
     s = app_env.table("scored")
     pairs = s.assign(band=playbook.band_of(s["propensity_decile"])).groupby(["segment_id", "band"]).size()
     assert len(table) == len(pairs)
-    assert set(table["action"]) <= {rule[3] for rule in playbook.PLAYBOOK}
+    assert set(table["action"]) <= {rule[4] for rule in playbook.PLAYBOOK}
     assert table["customers"].sum() == len(s)
     first = table.iloc[0]
     # Fleiss, Levin & Paik (2003) eq. 4.14 by hand: alpha 0.05 two-sided, power 0.8, +10% relative uplift

@@ -128,3 +128,24 @@ def test_names_in_another_order_count_as_the_same_name():
     names = _named(spec, {0: [("PageValues", 1.2), ("BounceRates", -0.9), ("Recency", 0.5)],
                           1: [("BounceRates", -1.0), ("PageValues", 0.9), ("Recency", -0.5)]})
     assert names == {0: "High page values, lapsed buyers", 1: "Low bounce rates, recent buyers"}
+
+
+def test_a_table_of_snapshots_counts_each_customer_once_as_of_the_latest_cutoff():
+    from core.pipeline.steps import latest_snapshot_rows
+    from core.runs.results import Manifest
+    spec = _shoppers_spec()
+    spec = type(spec)(**{**spec.__dict__, "snapshot_column": "cutoff", "target": "bought"})
+    n = 90
+    df = pd.DataFrame({c: np.arange(n, dtype=float) % 7 for c in spec.feature_names})
+    df["cutoff"] = np.repeat(["2024-01-01", "2024-04-01", "2024-07-01"], 30)  # 30 customers, 3 cutoffs each
+    df["bought"] = np.r_[np.zeros(60), np.ones(10), np.zeros(20)]
+    seg = np.tile(np.repeat([0, 1], 15), 3)
+    prof = profiling.profile_segments(df, seg, spec, latest_snapshot_rows(df, spec))
+    assert [p["size"] for p in prof] == [15, 15] and sum(p["share"] for p in prof) == pytest.approx(1.0)
+    assert prof[0]["purchase_rate"] == pytest.approx(10 / 15)       # the latest snapshot's outcomes, not 10/45
+    assert latest_snapshot_rows(df.drop(columns="cutoff"), _shoppers_spec()) is None
+    base = dict(run_format=1, run_id="r", created_at="t", dataset="d", data_path="p", data_hash="h", rows=90, seed=0,
+                settings={}, spec={}, versions={}, timings_s={}, n_segments=2, segmentation_method="m")
+    assert Manifest(**base).customers == 90
+    snaps = [{"cutoff": "2024-07-01", "customers": 30}, {"cutoff": "2024-04-01", "customers": 28}]
+    assert Manifest(**base, source={"snapshots": snaps}).customers == 30

@@ -47,7 +47,8 @@ def _words(spec: DatasetSpec, column: str, high: bool) -> str:
     return given or persona_words(c.name, c.label, c.kind, high)
 
 
-def profile_segments(clean: pd.DataFrame, segment_id: np.ndarray, spec: DatasetSpec) -> list[dict]:
+def profile_segments(clean: pd.DataFrame, segment_id: np.ndarray, spec: DatasetSpec,
+                     counted: np.ndarray | None = None) -> list[dict]:
     """Profile every segment.
 
     Parameters
@@ -56,6 +57,10 @@ def profile_segments(clean: pd.DataFrame, segment_id: np.ndarray, spec: DatasetS
     segment_id : int array of shape (n,), the segment ids (not necessarily 0..k-1 once ids
         carry over between runs).
     spec : the table's spec.
+    counted : optional bool array of shape (n,): the rows that are customers to count. A
+        table of stacked snapshots (a log-built run) holds a customer once per cutoff: its
+        sizes, shares, purchase rates and average spend count the latest snapshot's rows
+        only, while the feature statistics (and so the names) use every row.
 
     Returns
     -------
@@ -78,6 +83,8 @@ def profile_segments(clean: pd.DataFrame, segment_id: np.ndarray, spec: DatasetS
     y = clean[spec.target].to_numpy(float) if spec.target and spec.target in clean else None
     spend = spec.spend(clean)
     spend = None if spend is None else spend.to_numpy(float)
+    counted = np.ones(n, bool) if counted is None else np.asarray(counted, bool)
+    n_counted = int(counted.sum())
     profiles = []
     for seg in (sorted(int(v) for v in np.unique(segment_id)) if n else []):
         m = segment_id == seg
@@ -105,12 +112,13 @@ def profile_segments(clean: pd.DataFrame, segment_id: np.ndarray, spec: DatasetS
                         key=lambda kv: (-abs(kv[1]), kv[0]))
         top = [{"feature": name, "label": spec.column(name).label, "std_diff": d,
                 "direction": "higher" if d > 0 else "lower"} for name, d in ranked[:TOP_FEATURES]]
+        c = m & counted
         profiles.append({
             "segment_id": seg,
-            "size": int(m.sum()),
-            "share": float(m.mean()) if n else 0.0,
-            "purchase_rate": float(y[m].mean()) if y is not None and m.any() else None,
-            "average_spend": (float(np.nanmean(spend[m])) if spend is not None and np.isfinite(spend[m]).any()
+            "size": int(c.sum()),
+            "share": float(c.sum() / n_counted) if n_counted else 0.0,
+            "purchase_rate": float(y[c].mean()) if y is not None and c.any() else None,
+            "average_spend": (float(np.nanmean(spend[c])) if spend is not None and np.isfinite(spend[c]).any()
                               else None),
             "top_features": top,
             "ranked": ranked,
