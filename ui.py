@@ -20,6 +20,7 @@ from core import report
 from core.actions import campaigns, views
 from core.actions import jobs as job_actions
 from core.errors import DataError
+from core.formats import currency_of
 from core.inputs.words import future
 from core.ops.door import Backoff, log_wrong_password
 from core.runs import store
@@ -286,6 +287,28 @@ def _banded_matrix(artifacts: str, run_id: str, version: int, bands: str, relati
                    segment_ids: tuple) -> pd.DataFrame:
     return views.banded_matrix(_named_table(artifacts, run_id, "matrix", version), bands, relative_lift,
                                list(segment_ids))
+
+
+def this_week(run: RunView) -> dict:
+    """:func:`core.actions.views.this_week` of the run (names as shown), cached per run and names."""
+    return _this_week(run._art, run.run_id, _names_version(run._art))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _this_week(artifacts: str, run_id: str, version: int) -> dict:
+    return views.this_week(_named_table(artifacts, run_id, "matrix", version), _table(artifacts, run_id, "scored"))
+
+
+def currency(run: "RunView | None" = None) -> str:
+    """The prefix money is shown with: the currency a log-built run's log spec names (an ISO
+    code, :func:`core.formats.currency_of`), else the settings' (:attr:`core.settings.Settings.currency`)."""
+    code = None
+    if run is not None:
+        try:
+            code = ((run.manifest().source or {}).get("log_spec") or {}).get("currency")
+        except DataError:
+            code = None
+    return currency_of(code, settings().currency)
 
 
 @st.cache_resource(show_spinner=False, max_entries=128)

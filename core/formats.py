@@ -66,3 +66,19 @@ def times(x) -> str:
 def score(x) -> str:
     """A model quality figure in 0..1 (ROC-AUC, PR-AUC): three decimals, ``0.874``."""
     return BLANK if _missing(x) else f"{float(x):.3f}"
+
+
+#: Symbols of common ISO 4217 currency codes; another code is shown as itself and a space.
+SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CNY": "¥", "INR": "₹", "KRW": "₩", "BRL": "R$",
+           "AUD": "A$", "CAD": "C$", "CHF": "CHF ", "SEK": "SEK ", "NOK": "NOK ", "DKK": "DKK ", "PLN": "zł "}
+
+
+def currency_of(code: str | None, default: str = "$") -> str:
+    """The prefix money is shown with: the symbol of an ISO code (``USD`` -> ``$``), another
+    code with a space (``ZAR`` -> ``ZAR ``), a symbol as given (``€``), ``default`` for none."""
+    text = (code or "").strip()
+    if not text:
+        return default
+    if text.upper() in SYMBOLS:
+        return SYMBOLS[text.upper()]
+    return text + " " if text.isalpha() and len(text) == 3 else text

@@ -20,3 +20,8 @@ def test_each_kind_of_figure_has_its_format():
 def test_a_missing_figure_is_a_blank(missing):
     for f in (F.count, F.money, F.share, F.points, F.times, F.score):
         assert f(missing) == F.BLANK
+
+
+def test_currency_codes_become_symbols():
+    assert F.currency_of("USD") == "$" and F.currency_of("eur") == "€" and F.currency_of("ZAR") == "ZAR "
+    assert F.currency_of("€") == "€" and F.currency_of(None, "£") == "£" and F.currency_of("  ") == "$"

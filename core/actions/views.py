@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.activation import cohorts, playbook
+from core.activation import cohorts, playbook, week
 from core.activation.exports import csv_bytes
 from core.activation.playbook import BANDS, MIN_TEST_CUSTOMERS, PLAYBOOK, TRAIT_THRESHOLD
 from core.activation.readout import power_text
@@ -32,7 +32,7 @@ from core.settings import Settings
 __all__ = ["BANDS", "GROUPS", "KINDS", "MAX_NAME_LENGTH", "MIN_TEST_CUSTOMERS", "PLAYBOOK", "TRAIT_THRESHOLD", "banded_matrix",
            "champion_history", "csv_bytes", "economics", "filter_control", "group_importance", "latest_report", "log_specs",
            "monitoring_reports", "power_text", "read_report", "read_upload", "retrain_report", "run_history", "segment_only_scores",
-           "table_specs", "transition_summary"]
+           "table_specs", "this_week", "transition_summary"]
 
 
 def economics(scored: pd.DataFrame, target: str, budget_share: float, contact_cost: float,
@@ -75,6 +75,21 @@ def banded_matrix(matrix: pd.DataFrame, bands: str, relative_lift: float, segmen
     :data:`core.activation.playbook.MIN_TEST_CUSTOMERS` test customers."""
     m = matrix[matrix["segment_id"].isin(segment_ids)]
     return playbook.observed_cells(playbook.banded_matrix(m, bands, relative_lift))
+
+
+def this_week(matrix: pd.DataFrame, scored: pd.DataFrame, top: int = 5, relative_lift: float = 0.10) -> dict:
+    """What the start page shows: ``actions`` (the ``top`` cells of the banded matrix worth a
+    campaign, best first: :func:`core.activation.week.week_actions`, each with the holdout per
+    group that detects ``relative_lift``), ``leave_alone`` (:func:`core.activation.week.leave_alone`),
+    ``audiences`` (contacts that reach 50%, 70% and 90% of the expected buyers:
+    :func:`core.activation.week.audience_sizes`), ``customers`` and ``expected_buyers`` of the
+    whole scored base (a log-built run: its customers as of the latest cutoff). ``matrix`` is
+    the run's matrix table (names as shown), ``scored`` its scored table."""
+    banded = playbook.banded_matrix(matrix, "low/medium/high", relative_lift)
+    latest, _, _ = cohorts.latest_snapshot(scored)
+    p = latest["propensity"].to_numpy(float)
+    return {"actions": week.week_actions(banded, top), "leave_alone": week.leave_alone(banded),
+            "audiences": week.audience_sizes(p), "customers": len(p), "expected_buyers": float(p.sum())}
 
 
 def transition_summary(transitions: list[dict] | None, previous_names: dict[int, str] | None = None,

@@ -136,6 +136,9 @@ def _campaigns(sub, common) -> None:
     co.add_argument("--segments", default=None, help="segment ids, comma-separated (default: every segment)")
     co.add_argument("--min-propensity", type=float, default=0.0)
     co.add_argument("--max-propensity", type=float, default=1.0)
+    co.add_argument("--band", choices=["high", "medium", "low"], default=None,
+                    help="only this propensity band of the matrix (high: deciles 1-3, medium: 4-7, low: 8-10)")
+    co.add_argument("--action", default=None, help="the playbook action the cohort is for (a column of the export)")
     co.add_argument("--holdout-for", type=float, default=None, help="size a random holdout to detect this relative "
                                                                     "uplift (0.10 = +10%%; alpha 0.05, power 0.8)")
     co.add_argument("--out", default=None, help="the cohort CSV (default: cohort_<run id>_<UTC date>.csv)")

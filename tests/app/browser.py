@@ -23,14 +23,15 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 #: Page path -> (sidebar title, the page's H1) for every page in ``app.py``.
 PAGES = {
-    "": ("Overview", "Customer intelligence overview"),
+    "": ("This week", "This week"),
     "segments": ("Segments", "Segments"),
-    "projection": ("Projection", "Projection explorer"),
-    "propensity": ("Propensity", "Propensity model"),
     "matrix": ("Segment matrix", "Propensity by segment"),
     "cohort": ("Cohort builder", "Cohort builder"),
-    "approach": ("Clustering vs classification", "Clustering or classification?"),
     "score": ("Score a file", "Score a file"),
+    "overview": ("Run overview", "Customer intelligence overview"),
+    "propensity": ("Propensity", "Propensity model"),
+    "projection": ("Projection", "Projection explorer"),
+    "approach": ("Clustering vs classification", "Clustering or classification?"),
     "admin": ("Admin", "Admin"),
 }
 
