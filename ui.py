@@ -253,9 +253,15 @@ def _test_rows(artifacts: str, run_id: str) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def economics(artifacts: str, run_id: str, budget_share: float, contact_cost: float, conversion_value: float) -> dict:
-    """:func:`core.actions.views.economics` on the run's test rows, per run and parameters."""
+    """:func:`core.actions.views.economics` of the run (scored base and test rows), per run and parameters."""
     return views.economics(_table(artifacts, run_id, "scored"), _spec(artifacts, run_id).target, budget_share,
                            contact_cost, conversion_value)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def base_budget(artifacts: str, run_id: str) -> pd.DataFrame:
+    """:func:`core.actions.views.base_budget` of the run."""
+    return views.base_budget(_table(artifacts, run_id, "scored"), _spec(artifacts, run_id).target)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
