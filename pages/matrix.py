@@ -5,7 +5,7 @@ import plotly.express as px
 import streamlit as st
 
 from core.actions import views
-from ui import banded_matrix, require_run, segment_filter
+from ui import banded_matrix, currency, require_run, segment_filter
 
 run = require_run()
 m = run.table("matrix")
@@ -26,7 +26,8 @@ values = ["customers", "mean_propensity", "expected_buyers"] + [
     v for v in ("expected_revenue", "observed_rate_test") if v in m]
 VALUE_LABELS = {"customers": "customers", "mean_propensity": "mean propensity", "expected_buyers": "expected buyers",
                 "expected_revenue": "expected revenue", "observed_rate_test": "observed rate (test rows)"}
-value = c[1].selectbox("Cell value", values, format_func=VALUE_LABELS.get)
+money_first = "expected_revenue" if "expected_revenue" in values else "expected_buyers"  # colour by what it is worth
+value = c[1].selectbox("Cell value", values, index=values.index(money_first), format_func=VALUE_LABELS.get)
 lift = c[2].number_input("Uplift the holdout must detect (relative, 0.10 = +10%)", 0.01, 5.0, 0.10, step=0.01)
 
 cells = banded_matrix(run, bands, lift, sorted(m["segment_id"].unique().tolist()))
@@ -59,21 +60,26 @@ if "observed_rate_test" in m:
                f"{views.MIN_TEST_CUSTOMERS} of them.")
 
 st.subheader("Recommended action per cell")
-show = ["segment", band_col, "action", "customers", "mean_propensity", "expected_buyers"] + \
-       [x for x in ("expected_revenue",) if x in cells] + ["holdout_per_group", "holdout_fits"] + \
-       [x for x in ("observed_rate_test",) if x in cells] + ["why"]
-st.dataframe(cells[show], hide_index=True, column_config={
+cur = currency(run)
+show = ["segment", band_col, "action", "customers", "expected_buyers"] + \
+       [x for x in ("expected_revenue",) if x in cells] + ["holdout_per_group"]
+formats = {
     "customers": st.column_config.NumberColumn(format="localized"),
-    "mean_propensity": st.column_config.NumberColumn("mean propensity", format="%.3f"),
-    "expected_buyers": st.column_config.NumberColumn("expected buyers", format="%.0f"),
-    "expected_revenue": st.column_config.NumberColumn("expected revenue", format="%.0f"),
-    "observed_rate_test": st.column_config.NumberColumn("observed rate (test)", format="%.3f"),
+    "mean_propensity": st.column_config.NumberColumn("chance to buy", format="percent"),
+    "expected_buyers": st.column_config.NumberColumn("expected buyers", format="localized"),
+    "expected_revenue": st.column_config.NumberColumn(f"expected revenue ({cur.strip()})", format="localized"),
+    "observed_rate_test": st.column_config.NumberColumn("observed rate (test)", format="percent"),
     "holdout_per_group": st.column_config.NumberColumn(
-        "min holdout per group", help=f"Customers per group (holdout and contacted) to detect a {lift:.0%} relative "
-                                      "uplift over the cell's mean propensity: two-proportion test, alpha 0.05, "
-                                      "power 0.8 (Fleiss et al. 2003)."),
+        "holdout per group", format="localized",
+        help=f"Customers per group (holdout and contacted) to detect a {lift:.0%} relative uplift over the cell's "
+             "mean propensity: two-proportion test, alpha 0.05, power 0.8 (Fleiss et al. 2003)."),
     "holdout_fits": st.column_config.CheckboxColumn("cell fits both groups"),
-})
+}
+rounded = cells.round({"expected_buyers": 0, "expected_revenue": 0})
+st.dataframe(rounded[show], hide_index=True, column_config=formats)
+with st.expander("Analyst details: every column, and why each action"):
+    full = show + ["mean_propensity", "holdout_fits"] + [x for x in ("observed_rate_test",) if x in cells] + ["why"]
+    st.dataframe(rounded[full], hide_index=True, column_config=formats)
 with st.expander("The playbook: how actions are chosen"):
     st.write(f"The first matching rule wins. A cell is *deal-seeking* when its customers' discount use is at least "
              f"{views.TRAIT_THRESHOLD} standard deviations above all customers', *high past value* when their "

@@ -279,7 +279,7 @@ def test_matrix_page_bands_actions_and_holdouts(app_env):
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
     at.switch_page("pages/matrix.py").run()
     assert not at.exception
-    table = at.dataframe[0].value
+    table = at.dataframe[1].value                                   # the analyst fold: every column
     s = app_env.table("scored")
     pairs = s.assign(band=playbook.band_of(s["propensity_decile"])).groupby(["segment_id", "band"]).size()
     assert len(table) == len(pairs)
