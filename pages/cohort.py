@@ -160,10 +160,16 @@ def _holdout_text(cohort: campaigns.Cohort, lift: float) -> None:
 def _export(cohort: campaigns.Cohort) -> None:
     """The cohort's rows, its download, and the form that saves it to the activation database."""
     csv_download("Download cohort CSV", cohort.export, f"cohort_{run.run_id}_{date.today().isoformat()}.csv")
-    st.dataframe(cohort.export.head(50), hide_index=True, column_config={
-        "propensity": st.column_config.NumberColumn("chance to buy", format="percent")})
-    st.caption("Columns: customer_id, segment_id, persona, action (when built for one), propensity (the probability, "
-               "4 decimals), propensity_decile, reason_1..3, group (contact or holdout).")
+    preview = [c for c in ("customer_id", "persona", "propensity", "group", "reason_1") if c in cohort.export]
+    st.dataframe(cohort.export.head(50)[preview], hide_index=True, column_config={
+        "customer_id": st.column_config.TextColumn("customer", width="small"),
+        "persona": st.column_config.TextColumn(width="medium"),
+        "propensity": st.column_config.NumberColumn("chance to buy", format="percent", width="small"),
+        "group": st.column_config.TextColumn(width="small"),
+        "reason_1": st.column_config.TextColumn("main reason", width="large")})
+    st.caption("The first 50 customers. The file's columns: customer_id, segment_id, persona, action (when built for "
+               "one), propensity (the probability, 4 decimals), propensity_decile, reason_1..3, group (contact or "
+               "holdout).")
     with st.form("save_cohort"):
         st.write(f"Save it where the marketing tools read it: the activation database "
                  f"`{campaigns.shown_database(cfg)}` (tables `cohorts` and `cohort_members`).")

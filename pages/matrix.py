@@ -34,7 +34,9 @@ cells = banded_matrix(run, bands, lift, sorted(m["segment_id"].unique().tolist()
 band_col = "band" if bands != "deciles" else "propensity_decile"
 order = list(views.BANDS) if bands != "deciles" else list(range(1, 11))
 cells = cells.assign(segment=cells["segment_id"].astype(str) + ": " + cells["segment_name"])
-grid = cells.pivot_table(index=["segment_id", "segment"], columns=band_col, values=value, aggfunc="first")
+# every segment keeps its row, also where its cells have no value (expected revenue of a segment without orders)
+rows = pd.MultiIndex.from_frame(cells[["segment_id", "segment"]].drop_duplicates().sort_values("segment_id"))
+grid = cells.pivot_table(index=["segment_id", "segment"], columns=band_col, values=value, aggfunc="first").reindex(rows)
 grid = grid.droplevel("segment_id").reindex(columns=order)
 grid.columns = [str(x) for x in grid.columns]
 actions = cells.pivot_table(index=["segment_id", "segment"], columns=band_col, values="action", aggfunc="first")

@@ -43,12 +43,10 @@ KEY = (str(run.artifacts), run.run_id)  # figures are built once per run (views.
 
 def _quality():
     """Comparison table with intervals, ROC and precision-recall curves, how the model was trained."""
-    rows = [{"model": r["model"], "ROC-AUC [95% CI]": _ci(r["roc_auc"], r["roc_auc_ci"]),
-             "PR-AUC = average precision [95% CI]": _ci(r["pr_auc"], r["pr_auc_ci"]),
-             "log loss": None if r["log_loss"] is None else round(r["log_loss"], 4),
-             "Brier": None if r["brier"] is None else round(r["brier"], 4),
-             "ECE": None if r["ece"] is None else round(r["ece"], 4),
-             "lift, top decile": round(r["lift_top_decile"], 2)} for r in met.comparison]
+    rows = [{"model": r["model"], "ROC-AUC (95% CI)": _ci(r["roc_auc"], r["roc_auc_ci"]),
+             "PR-AUC (95% CI)": _ci(r["pr_auc"], r["pr_auc_ci"]),
+             "log loss": F.score(r["log_loss"]), "Brier": F.score(r["brier"]), "ECE": F.score(r["ece"]),
+             "top-decile lift": F.times(r["lift_top_decile"])} for r in met.comparison]
     st.dataframe(pd.DataFrame(rows), hide_index=True)
     x = met.xgboost
     st.caption(f"Held-out test rows ({x.rows:,}; base rate {x.base_rate:.1%}), touched once. PR-AUC is average "

@@ -250,6 +250,27 @@ def screenshot(driver, path: Path, full_height: bool = True, max_height: int = 2
     return path
 
 
+def overflowing_tables(driver) -> list[str]:
+    """The tables (``st.dataframe``) on the page whose columns do not fit their width (their
+    grid scrolls sideways) or that reach past the main area, each by its first column names;
+    empty when every table fits."""
+    return driver.execute_script("""
+        const main = document.querySelector('[data-testid=stMain]').getBoundingClientRect();
+        const out = [];
+        for (const t of document.querySelectorAll('[data-testid=stMain] [data-testid=stDataFrame]')) {
+            if (t.offsetParent === null) continue;  // in a closed fold
+            const box = t.getBoundingClientRect();
+            const grid = t.querySelector('.dvn-scroller');
+            const wide = grid && grid.scrollWidth > grid.clientWidth + 2;
+            if (wide || box.right > main.right + 2) {
+                const head = Array.from(t.querySelectorAll('[role=columnheader]')).slice(0, 3).map(h => h.innerText);
+                out.push(head.join(' | ') + ` (${grid ? grid.scrollWidth : 0} > ${grid ? grid.clientWidth : 0})`);
+            }
+        }
+        return out;
+    """)
+
+
 def wait_download(folder: Path, suffix: str = ".csv", timeout: float = 30.0) -> Path:
     """The first completed download ending in ``suffix`` in ``folder``."""
     deadline = time.monotonic() + timeout
