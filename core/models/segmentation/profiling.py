@@ -100,13 +100,7 @@ def profile_segments(clean: pd.DataFrame, segment_id: np.ndarray, spec: DatasetS
             ratio = float(med / pmed) if med is not None and pmed not in (0, None) and np.isfinite(pmed) else None
             feats[c.name] = {"median": med, "mean": mean, "pop_median": _f(pmed), "pop_mean": _f(pmean),
                              "ratio_median": ratio, "std_diff": d}
-        cats = {}
-        for c in spec.columns:
-            if c.is_categorical:
-                seg_share = clean.loc[m, c.name].value_counts(normalize=True, dropna=False)
-                pop_share = clean[c.name].value_counts(normalize=True, dropna=False)
-                cats[c.name] = {("(missing)" if pd.isna(k) else str(k)): [float(seg_share.get(k, 0.0)), float(v)]
-                                for k, v in pop_share.items()}
+        cats = _categorical_shares(clean, m, spec)
         ranked = sorted(((name, f["std_diff"]) for name, f in feats.items()
                          if spec.column(name).group in spec.segmentation_groups),
                         key=lambda kv: (-abs(kv[1]), kv[0]))
@@ -129,6 +123,18 @@ def profile_segments(clean: pd.DataFrame, segment_id: np.ndarray, spec: DatasetS
     for p in profiles:
         p.pop("ranked")
     return profiles
+
+
+def _categorical_shares(clean: pd.DataFrame, m: np.ndarray, spec: DatasetSpec) -> dict:
+    """Per categorical feature: ``{level: [share in the segment (rows m), share of all]}``."""
+    cats = {}
+    for c in spec.columns:
+        if c.is_categorical:
+            seg_share = clean.loc[m, c.name].value_counts(normalize=True, dropna=False)
+            pop_share = clean[c.name].value_counts(normalize=True, dropna=False)
+            cats[c.name] = {("(missing)" if pd.isna(k) else str(k)): [float(seg_share.get(k, 0.0)), float(v)]
+                            for k, v in pop_share.items()}
+    return cats
 
 
 def _f(x) -> float | None:
