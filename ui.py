@@ -20,6 +20,8 @@ from core import report
 from core.actions import campaigns, views
 from core.actions import jobs as job_actions
 from core.errors import DataError
+from core.formats import currency_of
+from core.inputs.words import future
 from core.ops.door import Backoff, log_wrong_password
 from core.runs import store
 from core.settings import Settings, load_settings
@@ -69,9 +71,37 @@ def _settings(path: str | None, stamp: int, artifacts: str | None, limit: str | 
     return load_settings(path, artifacts_dir=artifacts, upload_max_mb=int(limit) if limit else None)
 
 
+def data_sets() -> dict[str, str]:
+    """``{data set: its current run id}``, the default data set first (read from disk each
+    rerun: cheap, and sees a new retrain; :func:`core.runs.store.current_runs`)."""
+    return store.current_runs(settings().artifacts_dir)
+
+
+def active_dataset() -> str | None:
+    """The data set this session looks at: the sidebar's choice (kept in the URL as
+    ``?dataset=``, so a deep link carries it), else the default data set; None without runs."""
+    sets = data_sets()
+    chosen = st.session_state.get("dataset") or st.query_params.get("dataset")
+    return chosen if chosen in sets else next(iter(sets), None)
+
+
 def active_run_id() -> str | None:
-    """The current run id (read from disk each rerun: cheap, and sees a new retrain)."""
-    return store.current_run_id(settings().artifacts_dir)
+    """The current run of the active data set (:func:`active_dataset`), or None."""
+    dataset = active_dataset()
+    return data_sets().get(dataset) if dataset else None
+
+
+def dataset_picker() -> str | None:
+    """The sidebar's data set choice (shown when there is more than one data set), bound to
+    the URL's ``?dataset=``; returns the active data set. Another user's training of another
+    table adds a choice here and changes nothing else."""
+    sets = data_sets()
+    if len(sets) > 1:
+        names = list(sets)
+        current = active_dataset()
+        st.selectbox("Data set", names, index=names.index(current) if current in names else 0, key="dataset",
+                     bind="query-params", help="Each data set keeps its own current run; the first is the default.")
+    return active_dataset()
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
@@ -190,6 +220,12 @@ class RunView:
         """What a positive outcome means for this data set ("bought in the next 30 days")."""
         return self.spec().target_label
 
+    @property
+    def target_future(self) -> str:
+        """The target in the future tense, to follow "the probability that they"
+        (:func:`core.inputs.words.future`: "will buy in the next 30 days")."""
+        return future(self.spec().target_label)
+
     def feature_labels(self) -> dict:
         """``{column: plain-English label}`` from the run's spec."""
         return {c.name: c.label for c in self.spec().columns}
@@ -217,9 +253,15 @@ def _test_rows(artifacts: str, run_id: str) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def economics(artifacts: str, run_id: str, budget_share: float, contact_cost: float, conversion_value: float) -> dict:
-    """:func:`core.actions.views.economics` on the run's test rows, per run and parameters."""
+    """:func:`core.actions.views.economics` of the run (scored base and test rows), per run and parameters."""
     return views.economics(_table(artifacts, run_id, "scored"), _spec(artifacts, run_id).target, budget_share,
                            contact_cost, conversion_value)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def base_budget(artifacts: str, run_id: str) -> pd.DataFrame:
+    """:func:`core.actions.views.base_budget` of the run."""
+    return views.base_budget(_table(artifacts, run_id, "scored"), _spec(artifacts, run_id).target)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -251,6 +293,28 @@ def _banded_matrix(artifacts: str, run_id: str, version: int, bands: str, relati
                    segment_ids: tuple) -> pd.DataFrame:
     return views.banded_matrix(_named_table(artifacts, run_id, "matrix", version), bands, relative_lift,
                                list(segment_ids))
+
+
+def this_week(run: RunView) -> dict:
+    """:func:`core.actions.views.this_week` of the run (names as shown), cached per run and names."""
+    return _this_week(run._art, run.run_id, _names_version(run._art))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _this_week(artifacts: str, run_id: str, version: int) -> dict:
+    return views.this_week(_named_table(artifacts, run_id, "matrix", version), _table(artifacts, run_id, "scored"))
+
+
+def currency(run: "RunView | None" = None) -> str:
+    """The prefix money is shown with: the currency a log-built run's log spec names (an ISO
+    code, :func:`core.formats.currency_of`), else the settings' (:attr:`core.settings.Settings.currency`)."""
+    code = None
+    if run is not None:
+        try:
+            code = ((run.manifest().source or {}).get("log_spec") or {}).get("currency")
+        except DataError:
+            code = None
+    return currency_of(code, settings().currency)
 
 
 @st.cache_resource(show_spinner=False, max_entries=128)

@@ -83,7 +83,7 @@ def main() -> int:
                     seconds, state = browser.open_page(driver, path, CHARTS.get(path, 0), timeout=300)
                     times[path].append(seconds)
                     if shots and visit == args.visits - 1:
-                        out = browser.screenshot(driver, shots / f"{path or 'overview'}.png")
+                        out = browser.screenshot(driver, shots / f"{path or 'week'}.png")
                         _shrink(out)
                     if path == "propensity":  # its sections are tabs: time each one
                         for label, charts in PROPENSITY_TABS.items():

@@ -50,8 +50,8 @@ from tests.app import browser
 
 REPO = Path(__file__).resolve().parents[1]
 
-#: Page URL paths of ``app.py`` ("" is Overview).
-PAGES = ["", "segments", "projection", "propensity", "matrix", "cohort", "approach", "score", "admin"]
+#: Page URL paths of ``app.py`` ("" is This week).
+PAGES = ["", "segments", "matrix", "cohort", "score", "overview", "propensity", "projection", "approach", "admin"]
 PAGE_TIMEOUT = 60.0
 
 

@@ -50,7 +50,7 @@ th { background: #f6f8fa; } td:first-child, th:first-child { text-align: left; }
 </style></head><body>
 <h1>{{ title }}</h1>
 <p class="muted">Run <code>{{ man.run_id }}</code>, trained {{ man.created_at }} on {{ man.dataset }}
-({{ "{:,}".format(man.rows) }} customers). Target: customers who {{ target_label }}.</p>
+({{ "{:,}".format(man.customers) }} customers). Target: customers who {{ target_label }}.</p>
 {% for s in sections %}<h2>{{ s.title }}</h2>
 {{ s.html | safe }}
 {% endfor %}
@@ -147,7 +147,7 @@ def _section(title: str, html_body: str, md_body: str) -> dict:
 
 def _headline(man, met: RunMetrics) -> dict:
     x, grade = met.xgboost, met.grade
-    head = pd.DataFrame([{"customers": f"{man.rows:,}", "base rate": f"{x.base_rate:.1%}",
+    head = pd.DataFrame([{"customers": f"{man.customers:,}", "base rate": f"{x.base_rate:.1%}",
                           "segments": man.n_segments, "ROC-AUC": f"{x.roc_auc:.3f}",
                           "PR-AUC (average precision)": f"{x.pr_auc:.3f}",
                           "top-decile lift": f"{x.lift_top_decile:.2f}x", "grade": grade.grade}])

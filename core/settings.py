@@ -225,6 +225,10 @@ class Settings:
     promote_tolerance : float
         Largest drop of ROC-AUC and of PR-AUC (on the challenger's test rows), and largest
         rise of ECE, that still counts as "not worse" (default 0.005).
+    currency : str
+        The currency of the money columns, as shown before money figures ("$", "€", "GBP ";
+        default "$"); the app and the report format spend and revenue with it
+        (:func:`core.formats.money`).
     """
 
     seed: int = 42
@@ -238,6 +242,7 @@ class Settings:
     write_database: bool = True
     auto_promote: bool = False
     promote_tolerance: float = 0.005
+    currency: str = "$"
     segmentation: SegmentationSettings = field(default_factory=SegmentationSettings)
     propensity: PropensitySettings = field(default_factory=PropensitySettings)
 
@@ -256,6 +261,8 @@ class Settings:
             raise DataError(f"settings: auto_promote must be true or false, got {self.auto_promote!r}")
         if not isinstance(self.promote_tolerance, (int, float)) or not 0 <= self.promote_tolerance < 0.5:
             raise DataError(f"settings: promote_tolerance must be a number from 0 to 0.5, got {self.promote_tolerance!r}")
+        if not isinstance(self.currency, str) or len(self.currency) > 8:
+            raise DataError(f"settings: currency must be a short text such as \"$\" or \"EUR \", got {self.currency!r}")
         s, p = self.segmentation, self.propensity
         _check_segmentation(s)
         if s.method not in ("auto", "umap+hdbscan", "kmeans", "gmm"):

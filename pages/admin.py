@@ -28,6 +28,7 @@ from ui import (
     admin_gate,
     admin_password,
     clear_caches,
+    data_sets,
     frame,
     job_line,
     server_is_local,
@@ -199,12 +200,16 @@ def _drafted_spec(raw: pd.DataFrame, name: str):
         return None
     for line in draft.decisions:
         st.caption(line)
-    st.write("The drafted columns: change a kind, a group or whether a column is used.")
+    st.write("The drafted columns: change a kind, a group or whether a column is used, and the words people will "
+             "read: the label, and the words a segment's name uses when it is high or low on the column.")
     edited = st.data_editor(uploads.draft_choices(draft), hide_index=True, key=f"draft_cols_{name}_{target}_{id_pick}",
                             disabled=["column", "note"], column_config={
                                 "kind": st.column_config.SelectboxColumn(options=list(views.KINDS), required=True),
                                 "group": st.column_config.SelectboxColumn(options=list(views.GROUPS), required=True),
-                                "use": st.column_config.CheckboxColumn()})
+                                "use": st.column_config.CheckboxColumn(),
+                                "label": st.column_config.TextColumn(max_chars=60),
+                                "high words": st.column_config.TextColumn(max_chars=40, help="e.g. Big spenders on wine"),
+                                "low words": st.column_config.TextColumn(max_chars=40, help="e.g. Low spenders on wine")})
     try:
         draft = uploads.apply_draft_choices(draft, edited)
     except DataError as exc:
@@ -351,14 +356,22 @@ def _history_tab() -> None:
         "share": st.column_config.NumberColumn(format="percent"),
         "purchase_rate": st.column_config.NumberColumn("purchase rate", format="percent")})
     _retrain_report(rid, "history")  # a challenger: how it compared with its champion, and promote it
+    dataset = run_table.loc[run_table["run_id"] == rid, "dataset"].iloc[0]
+    dataset = dataset if isinstance(dataset, str) else None
+    current_of_set = data_sets().get(dataset) if dataset else None
+    make_default = st.checkbox("Also make its data set the one everybody sees first", value=False,
+                               help="Off: the run becomes current for its data set only; users pick the data set in "
+                                    "the sidebar. The default data set is the first one there.")
     c = st.columns(2)
-    if c[0].button("Promote this run", disabled=rid == active_run_id()):
-        _change_current(lambda: runs.promote(cfg, rid),
-                        lambda ch: f"Run {ch.current} is now current (was {ch.previous or 'none'}).")
-    can_roll_back = views.can_roll_back(cfg)
+    if c[0].button("Promote this run", disabled=rid == current_of_set and not make_default):
+        _change_current(lambda: runs.promote(cfg, rid, make_default=make_default),
+                        lambda ch: f"Run {ch.current} is now current for {ch.dataset}"
+                                   f"{' and the default' if ch.default else ''} (was {ch.previous or 'none'}).")
+    can_roll_back = views.can_roll_back(cfg, dataset)
     if c[1].button("Roll back to the previous champion", disabled=not can_roll_back,
-                   help=None if can_roll_back else "There is no earlier champion to return to."):
-        _change_current(lambda: runs.rollback(cfg), lambda ch: f"Rolled back: run {ch.current} is current.")
+                   help=None if can_roll_back else f"There is no earlier champion of {dataset} to return to."):
+        _change_current(lambda: runs.rollback(cfg, dataset),
+                        lambda ch: f"Rolled back: run {ch.current} is current for {ch.dataset}.")
     log = views.champion_history(cfg)
     if log:
         st.caption("Changes of the current run, newest first")

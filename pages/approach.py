@@ -12,7 +12,7 @@ target = run.spec().target
 
 st.title("Clustering or classification?")
 st.write("Two questions, two tools. Segments (clustering) answer *who are our customers?* without labels; the "
-         f"propensity model (classification) answers *who {run.target_label}?* from labelled history.")
+         f"propensity model (classification) answers *who {run.target_future}?* from labelled history.")
 
 
 def _f(v, fmt):

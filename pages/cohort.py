@@ -10,16 +10,19 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from core import formats as F
 from core.actions import campaigns, views
 from core.errors import DataError
 from ui import (
     activation_db,
     csv_download,
+    currency,
     filter_control,
     require_run,
     saved_cohorts,
     settings,
     show_error,
+    this_week,
 )
 
 run = require_run()
@@ -28,20 +31,47 @@ st.title("Cohort builder")
 build_tab, readout_tab = st.tabs(["Build a cohort", "Campaign readout"])
 
 
+def _prefill() -> dict:
+    """What the This week page asked for (``?segment=ID&band=high&action=...`` in the URL):
+    ``{"segments": [id], "band": band, "action": text}``, or {} when the URL holds none (or
+    none that fits this run)."""
+    q = st.query_params
+    try:
+        seg = int(q.get("segment", ""))
+    except ValueError:
+        return {}
+    band = q.get("band")
+    if seg not in run.segment_names() or band not in views.BANDS:
+        return {}
+    return {"segments": [seg], "band": band, "action": q.get("action") or None}
+
+
 def _choice() -> dict:
-    """The widgets of who to contact: segments, a propensity or percentile range, feature
-    filters; returns them as :func:`core.actions.campaigns.build_cohort`'s arguments."""
+    """The widgets of who to contact: segments, a propensity band, score or percentile range,
+    feature filters; returns them as :func:`core.actions.campaigns.build_cohort`'s arguments."""
     names = run.segment_names()
     ids = sorted(names)
-    chosen = st.multiselect("Segments", ids, default=ids, format_func=lambda i: f"{i}: {names.get(i, i)}")
-    mode = st.radio("Propensity range on", ["score (probability)", "percentile (100 = highest score)"],
-                    horizontal=True)
-    if mode.startswith("score"):
+    pre = _prefill()
+    if pre.get("action"):
+        st.info(f"Built for **{pre['action']}** on *{names[pre['segments'][0]]}* ({pre['band']} chance to buy), "
+                "from This week. Change anything below.")
+    chosen = st.multiselect("Segments", ids, default=pre.get("segments", ids),
+                            format_func=lambda i: f"{i}: {names.get(i, i)}")
+    modes = ["propensity band", "score (probability)", "percentile (100 = highest score)"]
+    mode = st.radio("Who within them", modes, index=0 if pre else 1, horizontal=True,
+                    help="Bands are the matrix's: high = the top 30% of scores, medium = the next 40%, low = the rest.")
+    if mode == modes[0]:
+        bands = list(views.BANDS)
+        band = st.radio("Chance to buy", bands, index=bands.index(pre.get("band", "high")), horizontal=True)
+        rule = {"segments": chosen, "deciles": list(views.BANDS[band])}
+    elif mode == modes[1]:
         lo, hi = st.slider("Propensity", 0.0, 1.0, (0.3, 1.0), step=0.01)
         rule = {"segments": chosen, "min_propensity": lo, "max_propensity": hi}
     else:
         lo, hi = st.slider("Percentile", 0, 100, (90, 100))
         rule = {"segments": chosen, "min_percentile": lo, "max_percentile": hi}
+    if pre.get("action"):
+        rule["action"] = pre["action"]
     labels = run.feature_labels()
     features = run.table("features")
     filters = {}
@@ -62,27 +92,37 @@ def _choice() -> dict:
 
 
 def _summary(s: dict) -> None:
-    c = st.columns(5)
-    c[0].metric("Customers", f"{s['customers']:,}", help=f"{s['share_of_customers']:.1%} of all customers")
-    c[1].metric("Expected buyers", f"{s['expected_buyers']:,.0f}", help="Sum of the calibrated propensities.")
-    c[2].metric("Expected precision", f"{s['expected_precision']:.1%}", help="Mean calibrated propensity in the cohort.")
-    c[3].metric("Lift over the base rate", f"{s['lift']:.2f}x")
-    c[4].metric("Share of expected buyers", f"{s['share_of_expected_buyers']:.1%}",
+    c = st.columns(4)
+    c[0].metric("Customers", F.count(s["customers"]), help=f"{F.share(s['share_of_customers'])} of all customers")
+    c[1].metric("Expected buyers", F.count(s["expected_buyers"]), help="Sum of the calibrated probabilities.")
+    c[2].metric("Share of all expected buyers", F.share(s["share_of_expected_buyers"]),
                 help="Of all customers' expected buyers, the share this cohort holds.")
     if "expected_revenue" in s:
-        st.metric("Expected revenue in the horizon", f"{s['expected_revenue']:,.0f}",
-                  help="Sum over the cohort of P(buy) x the customer's Gamma-Gamma expected spend per purchase "
-                       "(a log-built run).")
+        c[3].metric("Expected revenue", F.money(s["expected_revenue"], currency(run), short=True),
+                    help="Sum over the cohort of P(buy) x the customer's expected spend per purchase (Gamma-Gamma).")
+    else:
+        c[3].metric("Chance to buy", F.share(s["expected_precision"]),
+                    help=f"Mean calibrated probability in the cohort; {F.times(s['lift'])} the average customer's.")
+
+
+def _audiences() -> None:
+    """How many to contact to reach 50%, 70% and 90% of the expected buyers."""
+    sizes = this_week(run)["audiences"]
+    st.caption("To reach " + "; ".join(f"{F.share(a['target'], 0)} of the expected buyers, contact the "
+                                       f"{F.count(a['contacts'])} customers with the highest scores"
+                                       for a in sizes)
+               + " (percentile mode: the top share of all customers).")
 
 
 def _build() -> None:
-    st.write(f"Choose who to contact: segments and a range of the probability that a customer {run.target_label}.")
+    st.write(f"Choose who to contact: segments and a range of the probability that a customer {run.target_future}.")
     rule = _choice()
     try:
         cohort = campaigns.build_cohort(cfg, run.run_id, **rule)
     except DataError as exc:
         show_error(exc)
         return
+    _audiences()
     if cohort.as_of:
         st.caption(f"Built from snapshots: the cohort holds each customer once, as of the latest cutoff "
                    f"({cohort.as_of}). For scores as of today, score the log again (`python -m core score --log LOG`).")
@@ -91,34 +131,57 @@ def _build() -> None:
         st.info("No customer matches: widen the propensity range, add segments or loosen the feature filters.")
         return
     st.subheader("Holdout, to measure the campaign's uplift")
-    if st.checkbox("Split off a random holdout group (not contacted)", value=False):
-        lift = st.number_input("Smallest relative uplift to detect (0.10 = +10%)", 0.01, 5.0, 0.10, step=0.01)
+    if st.checkbox("Split off a random holdout group (not contacted)", value=True,
+                   help="Without a holdout the campaign's effect can never be measured."):
+        lift = st.number_input("Smallest relative rise to detect (0.10 = +10%)", 0.01, 5.0, 0.10, step=0.01)
         try:
             cohort = campaigns.build_cohort(cfg, run.run_id, holdout_for=lift, **rule)
         except DataError as exc:
             st.warning(f"{exc}. The cohort below has no holdout.")
         else:
-            d = cohort.design
-            st.write(f"Two-proportion test, alpha 0.05, power 0.8, expected rate {d['expected_rate']:.1%}: "
-                     f"**{d['needed_per_group']:,}** customers per group. Holdout: **{cohort.holdout:,}** customers, "
-                     f"drawn at random (seed {cfg.seed}).")
-            for note in cohort.notes:
-                st.warning(f"The cohort is too small for that: {note}.")
+            _holdout_text(cohort, lift)
     _export(cohort)
+
+
+def _holdout_text(cohort: campaigns.Cohort, lift: float) -> None:
+    d = cohort.design
+    rate = d["expected_rate"]
+    st.write(f"Hold out **{F.count(cohort.holdout)}** customers, drawn at random (seed {cfg.seed}), and contact the "
+             f"other {F.count(len(cohort.export) - cohort.holdout)}. Sized to see a rise from {F.share(rate)} to "
+             f"{F.share(rate * (1 + lift))} ({F.points(rate * lift)}, +{lift:.0%}).")
+    small = d.get("detectable_lift")
+    st.caption("The smallest rise these groups can see: " + (
+        f"{F.points(rate * small)} (+{small:.0%})." if small is not None else "none below +1000%.")
+        + f" Two-proportion test, alpha 0.05, power 0.8; {F.count(d['needed_per_group'])} per group needed.")
+    for note in cohort.notes:
+        st.warning(f"The cohort is too small for that: {note}.")
 
 
 def _export(cohort: campaigns.Cohort) -> None:
     """The cohort's rows, its download, and the form that saves it to the activation database."""
-    st.dataframe(cohort.export.head(50), hide_index=True)
     csv_download("Download cohort CSV", cohort.export, f"cohort_{run.run_id}_{date.today().isoformat()}.csv")
-    st.caption("Columns: customer_id, segment_id, persona, propensity, propensity_decile, reason_1..3, group "
-               "(contact or holdout).")
+    preview = [c for c in ("customer_id", "persona", "propensity", "group", "reason_1") if c in cohort.export]
+    st.dataframe(cohort.export.head(50)[preview], hide_index=True, column_config={
+        "customer_id": st.column_config.TextColumn("customer", width="small"),
+        "persona": st.column_config.TextColumn(width="medium"),
+        "propensity": st.column_config.NumberColumn("chance to buy", format="percent", width="small"),
+        "group": st.column_config.TextColumn(width="small"),
+        "reason_1": st.column_config.TextColumn("main reason", width="large")})
+    st.caption("The first 50 customers. The file's columns: customer_id, segment_id, persona, action (when built for "
+               "one), propensity (the probability, 4 decimals), propensity_decile, reason_1..3, group (contact or "
+               "holdout).")
     with st.form("save_cohort"):
         st.write(f"Save it where the marketing tools read it: the activation database "
                  f"`{campaigns.shown_database(cfg)}` (tables `cohorts` and `cohort_members`).")
         name = st.text_input("Cohort name", placeholder="e.g. December win-back, high propensity")
+        unmeasured = st.checkbox("Save it without a holdout: its effect can never be measured",
+                                 value=False) if cohort.holdout == 0 else True
         save = st.form_submit_button("Save the cohort to the database")
     if not save:
+        return
+    if not unmeasured:
+        st.warning("This cohort has no holdout, so the campaign's effect could never be read out. Tick the box to "
+                   "save it anyway, or split off a holdout above.")
         return
     try:
         saved = campaigns.save_cohort(cfg, cohort, name, db=activation_db(campaigns.database_url(cfg)))
@@ -164,10 +227,11 @@ def _verdict(r: dict) -> None:
                 help=f"95% interval {u['incremental_buyers_ci'][0]:,.0f} to {u['incremental_buyers_ci'][1]:,.0f}")
     rel = (f"relative uplift {_pct(u['relative'])}% [{_pct(u['relative_ci'][0])}, {_pct(u['relative_ci'][1])}]"
            if u["relative"] is not None else f"relative uplift {u.get('relative_note', 'n/a')}")
-    verdict = ("worked: the interval is above zero" if u["absolute_ci"][0] > 0 else
-               "backfired: the interval is below zero" if u["absolute_ci"][1] < 0 else
-               "no uplift shown: the interval covers zero")
-    st.write(f"**The campaign {verdict}.** Absolute uplift {_pct(u['absolute'])} points, 95% interval "
+    verdict = ("The campaign worked: the contacted customers bought more than the holdout" if u["absolute_ci"][0] > 0
+               else "The campaign backfired: the contacted customers bought less than the holdout"
+               if u["absolute_ci"][1] < 0 else
+               "The readout is inconclusive: the difference could be chance (its interval covers zero)")
+    st.write(f"**{verdict}.** Uplift {_pct(u['absolute'])} points, 95% interval "
              f"[{_pct(u['absolute_ci'][0])}, {_pct(u['absolute_ci'][1])}]; {rel}.")
     if "revenue_uplift" in o:
         v = o["revenue_uplift"]
@@ -190,8 +254,10 @@ def _show(r: dict) -> None:
     for n in r["notes"]:
         st.info(n)
     _verdict(r)
-    p = r["power"]
-    (st.info if p["enough"] is None else st.success if p["enough"] else st.warning)(views.power_text(p))
+    p, u = r["power"], r["overall"]["uplift"]
+    shown = u["absolute_ci"][0] > 0 or u["absolute_ci"][1] < 0
+    # green only for a measured effect with enough power: an inconclusive readout is never shown as good news
+    (st.success if shown and p["enough"] else st.warning if p["enough"] is False else st.info)(views.power_text(p))
     if r["calibration"]:
         cal = pd.DataFrame([{"group": k, "predicted": v["predicted"], "observed": v["observed"],
                              "observed 95% low": v["observed_ci"][0], "observed 95% high": v["observed_ci"][1]}

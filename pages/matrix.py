@@ -5,13 +5,13 @@ import plotly.express as px
 import streamlit as st
 
 from core.actions import views
-from ui import banded_matrix, require_run, segment_filter
+from ui import banded_matrix, currency, require_run, segment_filter
 
 run = require_run()
 m = run.table("matrix")
 
 st.title("Propensity by segment")
-st.write(f"Each cell is a segment and a band of the probability that a customer {run.target_label}: "
+st.write(f"Each cell is a segment and a band of the probability that a customer {run.target_future}: "
          "how many customers, how many are expected to buy, and what the playbook recommends.")
 chosen = segment_filter(run, sorted(m["segment_name"].unique()))
 m = m[m["segment_name"].isin(chosen)]
@@ -26,14 +26,17 @@ values = ["customers", "mean_propensity", "expected_buyers"] + [
     v for v in ("expected_revenue", "observed_rate_test") if v in m]
 VALUE_LABELS = {"customers": "customers", "mean_propensity": "mean propensity", "expected_buyers": "expected buyers",
                 "expected_revenue": "expected revenue", "observed_rate_test": "observed rate (test rows)"}
-value = c[1].selectbox("Cell value", values, format_func=VALUE_LABELS.get)
+money_first = "expected_revenue" if "expected_revenue" in values else "expected_buyers"  # colour by what it is worth
+value = c[1].selectbox("Cell value", values, index=values.index(money_first), format_func=VALUE_LABELS.get)
 lift = c[2].number_input("Uplift the holdout must detect (relative, 0.10 = +10%)", 0.01, 5.0, 0.10, step=0.01)
 
 cells = banded_matrix(run, bands, lift, sorted(m["segment_id"].unique().tolist()))
 band_col = "band" if bands != "deciles" else "propensity_decile"
 order = list(views.BANDS) if bands != "deciles" else list(range(1, 11))
 cells = cells.assign(segment=cells["segment_id"].astype(str) + ": " + cells["segment_name"])
-grid = cells.pivot_table(index=["segment_id", "segment"], columns=band_col, values=value, aggfunc="first")
+# every segment keeps its row, also where its cells have no value (expected revenue of a segment without orders)
+rows = pd.MultiIndex.from_frame(cells[["segment_id", "segment"]].drop_duplicates().sort_values("segment_id"))
+grid = cells.pivot_table(index=["segment_id", "segment"], columns=band_col, values=value, aggfunc="first").reindex(rows)
 grid = grid.droplevel("segment_id").reindex(columns=order)
 grid.columns = [str(x) for x in grid.columns]
 actions = cells.pivot_table(index=["segment_id", "segment"], columns=band_col, values="action", aggfunc="first")
@@ -59,24 +62,30 @@ if "observed_rate_test" in m:
                f"{views.MIN_TEST_CUSTOMERS} of them.")
 
 st.subheader("Recommended action per cell")
-show = ["segment", band_col, "action", "customers", "mean_propensity", "expected_buyers"] + \
-       [x for x in ("expected_revenue",) if x in cells] + ["holdout_per_group", "holdout_fits"] + \
-       [x for x in ("observed_rate_test",) if x in cells] + ["why"]
-st.dataframe(cells[show], hide_index=True, column_config={
+cur = currency(run)
+show = ["segment", band_col, "action", "customers", "expected_buyers"] + \
+       [x for x in ("expected_revenue",) if x in cells] + ["holdout_per_group"]
+formats = {
     "customers": st.column_config.NumberColumn(format="localized"),
-    "mean_propensity": st.column_config.NumberColumn("mean propensity", format="%.3f"),
-    "expected_buyers": st.column_config.NumberColumn("expected buyers", format="%.0f"),
-    "expected_revenue": st.column_config.NumberColumn("expected revenue", format="%.0f"),
-    "observed_rate_test": st.column_config.NumberColumn("observed rate (test)", format="%.3f"),
+    "mean_propensity": st.column_config.NumberColumn("chance to buy", format="percent"),
+    "expected_buyers": st.column_config.NumberColumn("expected buyers", format="localized"),
+    "expected_revenue": st.column_config.NumberColumn(f"expected revenue ({cur.strip()})", format="localized"),
+    "observed_rate_test": st.column_config.NumberColumn("observed rate (test)", format="percent"),
     "holdout_per_group": st.column_config.NumberColumn(
-        "min holdout per group", help=f"Customers per group (holdout and contacted) to detect a {lift:.0%} relative "
-                                      "uplift over the cell's mean propensity: two-proportion test, alpha 0.05, "
-                                      "power 0.8 (Fleiss et al. 2003)."),
+        "holdout per group", format="localized",
+        help=f"Customers per group (holdout and contacted) to detect a {lift:.0%} relative uplift over the cell's "
+             "mean propensity: two-proportion test, alpha 0.05, power 0.8 (Fleiss et al. 2003)."),
     "holdout_fits": st.column_config.CheckboxColumn("cell fits both groups"),
-})
+}
+rounded = cells.round({"expected_buyers": 0, "expected_revenue": 0})
+st.dataframe(rounded[show], hide_index=True, column_config=formats)
+with st.expander("Analyst details: every column, and why each action"):
+    full = show + ["mean_propensity", "holdout_fits"] + [x for x in ("observed_rate_test",) if x in cells] + ["why"]
+    st.dataframe(rounded[full], hide_index=True, column_config=formats)
 with st.expander("The playbook: how actions are chosen"):
     st.write(f"The first matching rule wins. A cell is *deal-seeking* when its customers' discount use is at least "
-             f"{views.TRAIT_THRESHOLD} standard deviations above all customers', and *high past value* when their "
-             f"spend is (spec columns `discount_column` and `value_column`).")
-    st.dataframe(pd.DataFrame(views.PLAYBOOK, columns=["band", "deal-seeking", "high past value", "action", "why"])
+             f"{views.TRAIT_THRESHOLD} standard deviations above all customers', *high past value* when their "
+             f"spend is, and *lapsing* when their days since the last purchase are (spec columns `discount_column`, "
+             f"`value_column` and `recency_column`).")
+    st.dataframe(pd.DataFrame(views.PLAYBOOK, columns=["band", "deal-seeking", "high past value", "lapsing", "action", "why"])
                  .replace({None: "any", True: "yes", False: "no"}), hide_index=True)

@@ -54,7 +54,7 @@ if seg.fallback_reason:
                f"{seg.fallback_reason}. Treat them as even slices for reporting, not as natural groups or personas.")
 st.markdown(
     "- **Segments** tell you *who* your customers are: browse the personas to design campaigns.\n"
-    f"- **Propensity** tells you *who {run.target_label}*, customer by customer: rank and budget contacts by it.\n"
+    f"- **Propensity** tells you *who {run.target_future}*, customer by customer: rank and budget contacts by it.\n"
     "- **Segment matrix** combines both: pick the segment x propensity cells to target."
 )
 

@@ -6,8 +6,16 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from core import formats as F
 from core import report
-from ui import cached_figure, economics, group_importance, require_run
+from ui import (
+    base_budget,
+    cached_figure,
+    currency,
+    economics,
+    group_importance,
+    require_run,
+)
 
 BEESWARM_POINTS = 300  # dots per feature in the SHAP summary
 DEPENDENCE_POINTS = 2000  # dots in the dependence plot
@@ -16,7 +24,7 @@ run = require_run()
 met = run.metrics()
 
 st.title("Propensity model")
-st.write(f"Predicts, for each customer, the probability that they {run.target_label}.")
+st.write(f"Predicts, for each customer, the probability that they {run.target_future}.")
 
 grade = met.grade
 st.subheader(f"Quality: {grade.grade}")
@@ -35,12 +43,10 @@ KEY = (str(run.artifacts), run.run_id)  # figures are built once per run (views.
 
 def _quality():
     """Comparison table with intervals, ROC and precision-recall curves, how the model was trained."""
-    rows = [{"model": r["model"], "ROC-AUC [95% CI]": _ci(r["roc_auc"], r["roc_auc_ci"]),
-             "PR-AUC = average precision [95% CI]": _ci(r["pr_auc"], r["pr_auc_ci"]),
-             "log loss": None if r["log_loss"] is None else round(r["log_loss"], 4),
-             "Brier": None if r["brier"] is None else round(r["brier"], 4),
-             "ECE": None if r["ece"] is None else round(r["ece"], 4),
-             "lift, top decile": round(r["lift_top_decile"], 2)} for r in met.comparison]
+    rows = [{"model": r["model"], "ROC-AUC (95% CI)": _ci(r["roc_auc"], r["roc_auc_ci"]),
+             "PR-AUC (95% CI)": _ci(r["pr_auc"], r["pr_auc_ci"]),
+             "log loss": F.score(r["log_loss"]), "Brier": F.score(r["brier"]), "ECE": F.score(r["ece"]),
+             "top-decile lift": F.times(r["lift_top_decile"])} for r in met.comparison]
     st.dataframe(pd.DataFrame(rows), hide_index=True)
     x = met.xgboost
     st.caption(f"Held-out test rows ({x.rows:,}; base rate {x.base_rate:.1%}), touched once. PR-AUC is average "
@@ -81,55 +87,57 @@ def _calibration_section():
 
 
 def _lift_section():
-    """Lift, gains, capture, budget, your economics, the profit threshold."""
-    st.subheader("Lift and cumulative gains by decile (test rows)")
+    """Budget and economics on the whole scored base; lift, gains, capture and the profit
+    threshold as measured on the test rows, behind the analyst fold."""
+    cur = currency(run)
+    plan = base_budget(str(run.artifacts), run.run_id)
+    st.subheader("Budget: what contacting the best-scored customers reaches")
+    st.dataframe(pd.DataFrame({
+        "contact the top": plan["budget_share"].map(F.share), "customers": plan["contacts"].map(F.count),
+        "expected buyers": plan["expected_buyers"].map(F.count),
+        "share of all expected buyers": plan["share_of_expected_buyers"].map(lambda v: F.share(v, 0)),
+        "buyers among them (tested)": plan["test_precision"].map(F.share)}), hide_index=True)
+    st.caption(f"Counts are of all {F.count(plan['contacts'].iloc[-1] / plan['budget_share'].iloc[-1])} scored "
+               "customers; expected buyers are the sum of their calibrated probabilities. The last column is what the "
+               "same share of held-out test customers actually did.")
 
-    c1, c2 = st.columns(2)
-    lift_fig, gain_fig = cached_figure(KEY + ("lift_gains",), lambda: report.lift_gains_figures(met))
-    c1.plotly_chart(lift_fig)
-    c2.plotly_chart(gain_fig)
+    st.markdown("**Your budget and your economics**")
+    c1, c2, c3 = st.columns(3)
+    k = c1.slider("Contact the top ... of customers", 1, 100, 10, format="%d%%")
+    cost = c2.number_input(f"Cost of one contact ({cur.strip()})", min_value=0.01, value=float(met.profit.contact_cost))
+    value = c3.number_input(f"Value of one conversion ({cur.strip()})", min_value=0.01,
+                            value=float(met.profit.conversion_value))
+    what_if = economics(str(run.artifacts), run.run_id, k / 100, cost, value)
+    b = what_if["base"]
+    c1.write(f"{F.count(b['contacts'])} contacts are expected to reach **{F.count(b['expected_buyers'])}** buyers: "
+             f"expected profit **{F.money(b['expected_profit'], cur)}**.")
+    c2.write(f"Contact pays above a probability of **{F.share(b['threshold'])}** (cost / value): "
+             f"{F.count(b['threshold_contacts'])} customers, expected profit **{F.money(b['threshold_profit'], cur)}**.")
+    c3.write(f"Contacting everyone: expected profit {F.money(b['profit_contact_all'], cur)}.")
 
-    c1, c2 = st.columns(2)
-    cap = pd.DataFrame(met.capture)
-    c1.markdown("**Capture: contacts needed, best scores first**")
-    c1.dataframe(pd.DataFrame({
-        "buyers captured": cap["buyers_share"].map("{:.0%}".format),
-        "share of customers to contact": cap["contact_share"].map("{:.1%}".format),
-        "customers in this table": cap["contacts_in_base"].map(lambda v: "" if v is None or pd.isna(v) else f"{int(v):,}"),
-    }), hide_index=True)
-    bud = pd.DataFrame(met.budget)
-    c2.markdown("**Budget: what contacting the top k% reaches (test rows)**")
-    c2.dataframe(pd.DataFrame({
-        "budget": bud["budget_share"].map("{:.0%}".format), "contacts": bud["contacts"].map("{:,}".format),
-        "expected buyers": bud["expected_buyers"].round(0).astype(int).map("{:,}".format),
-        "buyers": bud["buyers"].map("{:,}".format), "precision": bud["precision"].map("{:.1%}".format),
-        "recall": bud["recall"].map("{:.1%}".format), "lift": bud["lift"].round(2)}), hide_index=True)
-
-    if len(run.test_rows()):
-        st.markdown("**Your budget and your economics** (test rows, calibrated probabilities)")
-        c1, c2, c3 = st.columns(3)
-        k = c1.slider("Contact the top ... of customers", 1, 100, 10, format="%d%%")
-        cost = c2.number_input("Cost of one contact", min_value=0.01, value=float(met.profit.contact_cost))
-        value = c3.number_input("Value of one conversion", min_value=0.01, value=float(met.profit.conversion_value))
-        what_if = economics(str(run.artifacts), run.run_id, k / 100, cost, value)
-        b, pf_now = what_if["budget"], what_if["profit"]
-        c1.write(f"{b['contacts']:,} contacts reach **{b['buyers']:,}** buyers ({b['expected_buyers']:,.0f} expected): "
-                 f"precision {b['precision']:.1%}, recall {b['recall']:.1%}, lift {b['lift']:.2f}x.")
-        c2.write(f"Profit-maximising threshold: **{pf_now['threshold']:.3f}** (cost / value), contacting "
-                 f"{pf_now['contact_share']:.0%} of customers.")
-        c3.write(f"Realised profit on the test rows: **{pf_now['realised_profit']:,.0f}** (expected "
-                 f"{pf_now['expected_profit']:,.0f}; contacting everyone: {pf_now['profit_contact_all']:,.0f}).")
-
-    pf = met.profit
-    st.subheader("Who is worth contacting?")
-    st.write(f"With a contact cost of **{pf.contact_cost:g}** and a conversion worth **{pf.conversion_value:g}** "
-             f"(settings `contact_cost`, `conversion_value`), contacting pays when the calibrated probability exceeds "
-             f"**{pf.threshold:.3f}** (= cost / value). On the test rows that means contacting "
-             f"{pf.contacts:,} customers ({pf.contact_share:.0%}): realised profit **{pf.realised_profit:,.0f}** "
-             f"(expected {pf.expected_profit:,.0f}) against {pf.profit_contact_all:,.0f} for contacting everyone.")
-    st.dataframe(pd.DataFrame({"": ["contacted", "not contacted"], "bought": [pf.tp, pf.fn],
-                               "did not buy": [pf.fp, pf.tn]}), hide_index=True)
-    st.caption(f"Confusion matrix at the threshold: precision {pf.precision:.1%}, recall {pf.recall:.1%}.")
+    with st.expander("Analyst details: lift, gains, capture and profit on the test rows"):
+        c1, c2 = st.columns(2)
+        lift_fig, gain_fig = cached_figure(KEY + ("lift_gains",), lambda: report.lift_gains_figures(met))
+        c1.plotly_chart(lift_fig)
+        c2.plotly_chart(gain_fig)
+        cap = pd.DataFrame(met.capture)
+        st.markdown("**Capture on the test rows: contacts needed, best scores first**")
+        st.dataframe(pd.DataFrame({
+            "buyers captured": cap["buyers_share"].map(lambda v: F.share(v, 0)),
+            "share of customers to contact": cap["contact_share"].map(F.share)}), hide_index=True)
+        if "budget" in what_if:
+            t, pf_now = what_if["budget"], what_if["profit"]
+            st.write(f"On the test rows, the top {k}% ({F.count(t['contacts'])} customers) held {F.count(t['buyers'])} "
+                     f"buyers: precision {F.share(t['precision'])}, recall {F.share(t['recall'])}, lift "
+                     f"{F.times(t['lift'])}. At the threshold, realised profit {F.money(pf_now['realised_profit'], cur)} "
+                     f"(expected {F.money(pf_now['expected_profit'], cur)}; contacting everyone "
+                     f"{F.money(pf_now['profit_contact_all'], cur)}).")
+        pf = met.profit
+        st.dataframe(pd.DataFrame({"": ["contacted", "not contacted"], "bought": [pf.tp, pf.fn],
+                                   "did not buy": [pf.fp, pf.tn]}), hide_index=True)
+        st.caption(f"Confusion matrix on the test rows at the settings' cost {pf.contact_cost:g} and value "
+                   f"{pf.conversion_value:g} (threshold {pf.threshold:.3f}): precision {F.share(pf.precision)}, "
+                   f"recall {F.share(pf.recall)}.")
 
 
 def _segment_section():

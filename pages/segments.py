@@ -3,9 +3,10 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from core import formats as F
 from core.actions import runs, views
 from core.errors import DataError
-from ui import require_run, settings, show_error
+from ui import currency, require_run, settings, show_error
 
 run = require_run()
 profiles = run.profiles()
@@ -16,7 +17,17 @@ labels = run.feature_labels()
 rate_col = f"share who {run.target_label}"
 link = run.continuity()
 
+
+def _how_much(d: float) -> str:
+    """An effect size in words (Cohen 1988: 0.2 small, 0.5 medium, 0.8 large)."""
+    d = abs(d)
+    return "much" if d >= 0.8 else "clearly" if d >= 0.5 else "somewhat" if d >= 0.2 else "slightly"
+
+
 st.title("Segments")
+details = st.toggle("Analyst details", value=False, help="Show the statistics behind the segments: effect sizes, "
+                    "every feature, the quality figures and the methods compared.")
+cur = currency(run)
 if seg_info.fallback_reason:
     st.warning(f"These segments come from a fallback ({seg_info.method}): {seg_info.fallback_reason}. The names "
                "describe each slice's averages, not real personas.")
@@ -27,7 +38,7 @@ if boot is not None and boot < cfg["min_stability"]:
 st.caption(f"Segments are found from what customers do ({', '.join(spec.segmentation_groups)} features: "
            f"{len(seg_info.inputs)} inputs); demographics and the target are left out so segments describe "
            f"behaviour, and demographics then profile them. Method: {seg_info.method}.")
-if seg_info.method_comparison:
+if seg_info.method_comparison and details:
     with st.expander(f"Why {seg_info.method}: the methods compared on this table", expanded=False):
         st.write(f"Kept {seg_info.choice_reason}.")
         st.dataframe(pd.DataFrame(seg_info.method_comparison), hide_index=True, column_config={
@@ -42,26 +53,27 @@ if seg_info.method_comparison:
                    f"{cfg.get('min_assignment_agreement', 0.9):.0%} of held-out customers their fitted segment) and readable (depth-4 rules reproduce >= "
                    f"{cfg['min_rule_fidelity']:.0%}) first, then the most segments, then the best separated "
                    "(silhouette in the scaled inputs). Set `method` in the settings to use one method.")
-for name, why in seg_info.figure_notes.items():
+for name, why in seg_info.figure_notes.items() if details else ():
     st.caption(f"{name.replace('_', ' ')}: {why}")
 
 summary = pd.DataFrame([{
-    "segment": p.segment_id, "persona": p.name, "status": p.status, "customers": p.size,
-    "share %": 100 * p.share,
-    rate_col + " %": None if p.purchase_rate is None else 100 * p.purchase_rate,
-    "average spend": p.average_spend,
+    "segment": p.segment_id, "persona": p.name, "customers": F.count(p.size), "share": F.share(p.share),
+    rate_col: F.share(p.purchase_rate), f"average spend ({cur.strip()})": F.money(p.average_spend, cur),
+    "status": p.status,
 } for p in profiles])
-st.dataframe(summary, hide_index=True, column_config={
-    "customers": st.column_config.NumberColumn(format="localized"),
-    "share %": st.column_config.NumberColumn(format="%.1f"),
-    rate_col + " %": st.column_config.NumberColumn(format="%.1f"),
-    "average spend": st.column_config.NumberColumn(format="%.0f")})
+if all(p.average_spend is None for p in profiles):
+    summary = summary.drop(columns=f"average spend ({cur.strip()})")
+    st.caption("No average spend: this data set's spec names no spend (`value_column`).")
+st.dataframe(summary, hide_index=True)
 
 heat = pd.DataFrame({p.name: {labels.get(f, f): v["std_diff"] for f, v in p.features.items()} for p in profiles}).T
-st.subheader("Profile heatmap (standardized difference from the population)")
-st.plotly_chart(px.imshow(heat, color_continuous_scale="RdBu_r", zmin=-2, zmax=2, aspect="auto"))
-st.caption("Standardized difference d = (segment mean - population mean) / population sd, on the log scale for "
-           "counts, money and durations. |d| of 0.2 is small, 0.5 medium, 0.8 large (Cohen 1988).")
+st.subheader("How each segment differs from the average customer")
+st.plotly_chart(px.imshow(heat, color_continuous_scale="RdBu_r", zmin=-2, zmax=2, aspect="auto",
+                          labels={"color": "difference"}))
+st.caption("Red: the segment has more of it than the average customer; blue: less; the darker, the larger the gap."
+           + (" The scale is the standardized difference d = (segment mean - population mean) / population sd, on "
+              "the log scale for counts, money and durations; |d| of 0.2 is small, 0.5 medium, 0.8 large (Cohen "
+              "1988)." if details else ""))
 
 st.subheader("Segment cards")
 for p in profiles:
@@ -75,12 +87,12 @@ for p in profiles:
                        f"would name it '{p.computed_name}'.")
         st.write(p.description)
         cols = st.columns(4)
-        cols[0].metric("Customers", f"{p.size:,}", f"{p.share:.1%} of all", delta_color="off")
+        cols[0].metric("Customers", F.count(p.size), f"{F.share(p.share)} of all", delta_color="off")
         if p.purchase_rate is not None:
-            cols[1].metric(rate_col.capitalize(), f"{p.purchase_rate:.1%}")
+            cols[1].metric(rate_col.capitalize(), F.share(p.purchase_rate))
         if p.average_spend is not None:
-            cols[2].metric("Average spend", f"{p.average_spend:,.0f}")
-        cols[3].metric("Rules reproduce", f"{p.rule_fidelity:.0%}",
+            cols[2].metric("Average spend", F.money(p.average_spend, cur))
+        cols[3].metric("Rules reproduce", F.share(p.rule_fidelity, 0),
                        help="Share of this segment's customers whose segment the rules below give.")
         if p.rules:
             st.markdown(f"**Rules** (a depth-{seg_info.surrogate_depth} decision tree; they reproduce this segment for "
@@ -91,8 +103,9 @@ for p in profiles:
         else:
             st.markdown(f"**Rules:** no rule of at most {seg_info.surrogate_depth} conditions singles this segment "
                         "out; read it from its distinctive features below.")
-        st.markdown("**5 most distinctive features:** " + "; ".join(
-            f"{t['label']} {t['direction']} ({t['std_diff']:+.2f} sd)" for t in p.top_features))
+        st.markdown("**What stands out:** " + "; ".join(
+            f"{t['label']} {_how_much(t['std_diff'])} {t['direction']}"
+            + (f" ({t['std_diff']:+.2f} sd)" if details else "") for t in p.top_features))
         demo = [(c, levels) for c, levels in p.categorical.items() if spec.column(c).group == "demographics"]
         if demo:
             st.markdown("**Demographic mix** (share in this segment vs all customers)")
@@ -102,6 +115,8 @@ for p in profiles:
             st.dataframe(mix, hide_index=True, column_config={
                 k: st.column_config.NumberColumn(format="%.1f") for k in ("segment %", "all customers %",
                                                                           "difference (points)")})
+        if not details:
+            continue
         rows = [{"feature": labels.get(f, f), "segment median": v["median"], "segment mean": v["mean"],
                  "population median": v["pop_median"], "population mean": v["pop_mean"],
                  "std. difference": v["std_diff"]} for f, v in p.features.items()]
@@ -131,6 +146,10 @@ with st.form("rename"):
 if st.session_state.get("_renamed"):
     st.success(st.session_state.pop("_renamed"))
 
+if not details:
+    st.caption("Turn on *Analyst details* at the top for the quality figures, the methods compared and the "
+               "continuity with the previous run.")
+    st.stop()
 st.subheader("Segmentation quality")
 fmt = lambda v, f="{:.3f}": "n/a" if v is None else f.format(v)  # noqa: E731
 quality = pd.DataFrame([

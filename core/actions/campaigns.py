@@ -7,6 +7,7 @@ The CLI's ``cohort`` and ``readout`` and the Cohort builder page call these.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,7 +16,9 @@ import pandas as pd
 
 from core.activation import campaign_tables, cohorts, database
 from core.activation.exports import check_output_path, write_table
+from core.activation.playbook import BANDS
 from core.activation.readout import campaign_readout
+from core.activation.stats import detectable_lift
 from core.errors import DataError
 from core.inputs import tables
 from core.inputs.log.events import events, read_log
@@ -38,7 +41,9 @@ class Cohort:
         (:func:`core.activation.cohorts.cohort_summary`).
     rule : what chose it (segments, propensity or percentile range, feature filters), the
         holdout design and the seed: saved with the cohort.
-    holdout : customers held out; ``design`` the holdout design (None without a holdout).
+    holdout : customers held out; ``design`` the holdout design (None without a holdout;
+        ``detectable_lift``: the smallest relative uplift the groups detect with 80% power,
+        :func:`core.activation.stats.detectable_lift`).
     as_of : for a run of stacked snapshots, the cutoff its customers are taken as of.
     notes : what the builder assumed or could not do (a holdout capped at half the cohort).
     """
@@ -58,6 +63,11 @@ class Cohort:
         return int(self.summary["customers"])
 
 
+def band_deciles(band: str | None) -> list[int] | None:
+    """The propensity deciles of a band of the matrix (:data:`core.activation.playbook.BANDS`), or None."""
+    return None if band is None else list(BANDS[band])
+
+
 def _check_range(what: str, low: float | None, high: float | None, top: float) -> None:
     """Raise DataError naming the flag when ``low``..``high`` is not a range within 0..``top``."""
     for flag, v in ((f"--min-{what}", low), (f"--max-{what}", high)):
@@ -70,14 +80,17 @@ def _check_range(what: str, low: float | None, high: float | None, top: float) -
 def build_cohort(settings: Settings, run_id: str | None = None, segments: list[int] | None = None,
                  min_propensity: float = 0.0, max_propensity: float = 1.0, min_percentile: float | None = None,
                  max_percentile: float | None = None, features: dict | None = None,
-                 holdout_for: float | None = None) -> Cohort:
+                 holdout_for: float | None = None, deciles: list[int] | None = None,
+                 action: str | None = None) -> Cohort:
     """The customers of the run ``run_id`` (default: the current run; a run of snapshots as
     of its latest cutoff) in ``segments`` (None: every segment) with a propensity in
     ``[min_propensity, max_propensity]`` (or a percentile in ``[min_percentile,
     max_percentile]``, 100 = the highest score) and the feature ``features`` (``{column:
     values or (low, high)}``, :func:`core.activation.cohorts.feature_mask`), with a seeded
     random holdout sized to detect a relative uplift of ``holdout_for`` (0.10 = +10%;
-    :func:`core.activation.cohorts.holdout_design`: at most half the cohort).
+    :func:`core.activation.cohorts.holdout_design`: at most half the cohort). ``deciles``
+    keeps the propensity deciles given (1 = highest; a band of the matrix: high = 1, 2, 3);
+    ``action`` names the playbook action the cohort is for (a column of the export).
 
     Raises
     ------
@@ -90,14 +103,22 @@ def build_cohort(settings: Settings, run_id: str | None = None, segments: list[i
         raise DataError(f"--holdout-for {holdout_for}: the relative uplift to detect, between 0 and 10 (0.10 = +10%)")
     _check_range("propensity", min_propensity, max_propensity, 1.0)
     _check_range("percentile", min_percentile, max_percentile, 100.0)
+    if deciles is not None and (not deciles or any(int(d) != d or not 1 <= d <= 10 for d in deciles)):
+        raise DataError(f"deciles {list(deciles)}: propensity deciles are whole numbers from 1 (highest) to 10")
     run = store.load_run(settings.artifacts_dir, run_id)
-    scored, feats, as_of = cohorts.latest_snapshot(run.table("scored"), run.table("features") if features else None)
-    if segments is not None:
-        unknown = sorted(set(segments) - set(scored["segment_id"].astype(int)))
+    every = run.table("scored")
+    scored, feats, as_of = cohorts.latest_snapshot(every, run.table("features") if features else None)
+    if segments is not None:  # a segment without customers at the latest cutoff is known, and adds none
+        unknown = sorted(set(segments) - set(every["segment_id"].astype(int)))
         if unknown:
             raise DataError(f"--segments: run {run.run_id} has no segment {unknown[0]}")
-    mask = cohorts.cohort_mask(scored, segments, min_propensity, max_propensity, min_percentile, max_percentile)
+    mask = cohorts.cohort_mask(scored, segments, min_propensity, max_propensity, min_percentile, max_percentile,
+                               deciles)
     rule = {"segments": segments}
+    if deciles is not None:
+        rule["deciles"] = [int(d) for d in deciles]
+    if action:
+        rule["action"] = action
     if min_percentile is None and max_percentile is None:
         rule.update(min_propensity=min_propensity, max_propensity=max_propensity)
     else:
@@ -110,8 +131,10 @@ def build_cohort(settings: Settings, run_id: str | None = None, segments: list[i
     if holdout_for is not None and summary["customers"]:
         design, notes = _holdout(summary, holdout_for)
         holdout = design.pop("holdout")
+        smallest = detectable_lift(design["expected_rate"], summary["customers"] - holdout, holdout)
+        design["detectable_lift"] = smallest if math.isfinite(smallest) else None  # None: no uplift below +1000%
     rule.update(holdout_design=design, seed=settings.seed)
-    export = cohorts.cohort_export(scored, mask, holdout, settings.seed)
+    export = cohorts.cohort_export(scored, mask, holdout, settings.seed, action)
     return Cohort(run.run_id, export, summary, rule, holdout, design, as_of, notes)
 
 

@@ -6,7 +6,7 @@ renaming call these.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core.activation import database
 from core.errors import DataError
@@ -16,39 +16,54 @@ from core.settings import Settings
 
 @dataclass(frozen=True)
 class RunChange:
-    """A change of the current run: the run now current, the one before it, and what the
-    activation database made of it (``database``: one line, or None when it was not told;
-    ``database_error``: why it could not be; the change stands either way)."""
+    """A change of a data set's current run: the run now current, the one before it, the data
+    set, whether the default current run (what every user sees first) moved, and what the
+    activation database made of it (``database``: one line, or None when it was not told,
+    as for a data set that is not the default; ``database_error``: why it could not be; the
+    change stands either way)."""
 
     current: str
     previous: str | None
+    dataset: str | None = None
+    default: bool = True
     database: str | None = None
     database_error: str | None = None
 
 
-def promote(settings: Settings, run_id: str) -> RunChange:
-    """Make the run ``run_id`` current (:func:`core.runs.champions.promote`), then tell the
-    activation database. Raises DataError as :func:`core.runs.champions.promote`."""
-    previous = champions.promote(settings.artifacts_dir, run_id)
-    return _told(settings, RunChange(run_id, previous))
+def promote(settings: Settings, run_id: str, make_default: bool = False) -> RunChange:
+    """Make the run ``run_id`` its data set's current run (:func:`core.runs.champions.promote`;
+    the default one too with ``make_default`` or when it is of the default data set), then
+    tell the activation database when the default moved. Raises DataError as
+    :func:`core.runs.champions.promote`."""
+    previous = champions.promote(settings.artifacts_dir, run_id, make_default=make_default)
+    return _told(settings, _change(settings, run_id, previous))
 
 
-def rollback(settings: Settings) -> RunChange:
-    """Return to the champion before the current run (:func:`core.runs.champions.rollback`),
-    then tell the activation database. Raises DataError when there is none."""
-    previous = store.current_run_id(settings.artifacts_dir)
-    now = champions.rollback(settings.artifacts_dir)
-    return _told(settings, RunChange(now, previous))
+def rollback(settings: Settings, dataset: str | None = None) -> RunChange:
+    """Return ``dataset`` (default: the default data set) to the champion before its current
+    run (:func:`core.runs.champions.rollback`), then tell the activation database when the
+    default moved. Raises DataError when there is none."""
+    dataset = dataset or store.default_dataset(settings.artifacts_dir)
+    previous = store.current_run_id(settings.artifacts_dir, dataset)
+    now = champions.rollback(settings.artifacts_dir, dataset)
+    return _told(settings, _change(settings, now, previous))
+
+
+def _change(settings: Settings, run_id: str, previous: str | None) -> RunChange:
+    dataset = store.dataset_of(settings.artifacts_dir, run_id)
+    return RunChange(run_id, previous, dataset, default=store.current_run_id(settings.artifacts_dir) == run_id)
 
 
 def _told(settings: Settings, change: RunChange) -> RunChange:
-    """``change`` with what the activation database said of it (:func:`core.activation.database.sync_current`)."""
+    """``change`` with what the activation database said of it (:func:`core.activation.database.sync_current`;
+    told only when the default current run moved)."""
+    if not change.default:
+        return change
     try:
         said = database.sync_current(settings, change.current)
     except DataError as exc:
-        return RunChange(change.current, change.previous, database_error=f"{exc}; scores_current still shows the "
-                                                                         "previous run")
-    return RunChange(change.current, change.previous, database=said)
+        return replace(change, database_error=f"{exc}; scores_current still shows the previous run")
+    return replace(change, database=said)
 
 
 def rename_segment(settings: Settings, run_id: str, segment_id: int, name: str | None) -> dict[int, str]:

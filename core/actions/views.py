@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from core.activation import cohorts, playbook
+from core.activation import cohorts, playbook, week
 from core.activation.exports import csv_bytes
 from core.activation.playbook import BANDS, MIN_TEST_CUSTOMERS, PLAYBOOK, TRAIT_THRESHOLD
 from core.activation.readout import power_text
@@ -32,18 +33,54 @@ from core.settings import Settings
 __all__ = ["BANDS", "GROUPS", "KINDS", "MAX_NAME_LENGTH", "MIN_TEST_CUSTOMERS", "PLAYBOOK", "TRAIT_THRESHOLD", "banded_matrix",
            "champion_history", "csv_bytes", "economics", "filter_control", "group_importance", "latest_report", "log_specs",
            "monitoring_reports", "power_text", "read_report", "read_upload", "retrain_report", "run_history", "segment_only_scores",
-           "table_specs", "transition_summary"]
+           "table_specs", "this_week", "transition_summary", "base_budget"]
 
 
 def economics(scored: pd.DataFrame, target: str, budget_share: float, contact_cost: float,
               conversion_value: float) -> dict:
-    """The budget view on a run's held-out test rows (``scored``: its scored table, ``target``
-    its target column; :func:`core.models.evaluation.economics`): contacting the top
-    ``budget_share`` at ``contact_cost`` each, a buyer worth ``conversion_value`` (money in
-    the table's currency)."""
+    """The budget view (``scored``: a run's scored table, ``target`` its target column): ``base``,
+    what contacting the top ``budget_share`` of the whole scored base (a log-built run: its
+    customers at the latest cutoff) at ``contact_cost`` each, a buyer worth
+    ``conversion_value`` (money in the table's currency), is expected to give: ``contacts``,
+    ``expected_buyers`` (sum of calibrated probabilities), ``expected_profit`` (sum of
+    ``p x value - cost``), and at the profit-maximising threshold ``cost / value`` (Elkan 2001)
+    ``threshold_contacts`` and ``threshold_profit``; and ``budget`` / ``profit``, the same rule
+    measured on the held-out test rows with their outcomes (:func:`core.models.evaluation.economics`)."""
     test = scored[scored["split"] == "test"] if "split" in scored else scored.iloc[:0]
-    return evaluation.economics(test[target].to_numpy(int), test["propensity"].to_numpy(float), budget_share,
-                                contact_cost, conversion_value)
+    out = evaluation.economics(test[target].to_numpy(int), test["propensity"].to_numpy(float), budget_share,
+                               contact_cost, conversion_value) if len(test) else {}
+    latest, _, _ = cohorts.latest_snapshot(scored)
+    p = np.sort(latest["propensity"].to_numpy(float))[::-1]
+    k = max(1, int(round(budget_share * len(p))))
+    gain = p * conversion_value - contact_cost
+    keep = p >= contact_cost / conversion_value
+    out["base"] = {"customers": len(p), "contacts": k, "expected_buyers": float(p[:k].sum()),
+                   "expected_profit": float(gain[:k].sum()), "threshold": contact_cost / conversion_value,
+                   "threshold_contacts": int(keep.sum()), "threshold_profit": float(gain[keep].sum()),
+                   "profit_contact_all": float(gain.sum())}
+    return out
+
+
+def base_budget(scored: pd.DataFrame, target: str, budgets=(0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)) -> pd.DataFrame:
+    """What contacting the top share of the whole scored base reaches, one row per budget
+    share: ``budget_share``, ``contacts`` and ``expected_buyers`` (sum of calibrated
+    probabilities) of all scored customers (a log-built run: at the latest cutoff),
+    ``share_of_expected_buyers``, and as measured on the held-out test rows ``test_precision``
+    (buyers among the top share of test rows) and ``test_recall``
+    (:func:`core.models.evaluation.budget_table`)."""
+    latest, _, _ = cohorts.latest_snapshot(scored)
+    p = np.sort(latest["propensity"].to_numpy(float))[::-1]
+    test = scored[scored["split"] == "test"] if "split" in scored else scored.iloc[:0]
+    measured = (evaluation.budget_table(test[target].to_numpy(int), test["propensity"].to_numpy(float), budgets)
+                if len(test) and test[target].nunique() == 2 else None)
+    rows = []
+    for i, b in enumerate(budgets):
+        k = max(1, int(round(b * len(p))))
+        rows.append({"budget_share": b, "contacts": k, "expected_buyers": float(p[:k].sum()),
+                     "share_of_expected_buyers": float(p[:k].sum() / p.sum()) if p.sum() > 0 else 0.0,
+                     "test_precision": None if measured is None else float(measured["precision"].iloc[i]),
+                     "test_recall": None if measured is None else float(measured["recall"].iloc[i])})
+    return pd.DataFrame(rows)
 
 
 def group_importance(importance: pd.DataFrame) -> pd.DataFrame:
@@ -77,6 +114,21 @@ def banded_matrix(matrix: pd.DataFrame, bands: str, relative_lift: float, segmen
     return playbook.observed_cells(playbook.banded_matrix(m, bands, relative_lift))
 
 
+def this_week(matrix: pd.DataFrame, scored: pd.DataFrame, top: int = 5, relative_lift: float = 0.10) -> dict:
+    """What the start page shows: ``actions`` (the ``top`` cells of the banded matrix worth a
+    campaign, best first: :func:`core.activation.week.week_actions`, each with the holdout per
+    group that detects ``relative_lift``), ``leave_alone`` (:func:`core.activation.week.leave_alone`),
+    ``audiences`` (contacts that reach 50%, 70% and 90% of the expected buyers:
+    :func:`core.activation.week.audience_sizes`), ``customers`` and ``expected_buyers`` of the
+    whole scored base (a log-built run: its customers as of the latest cutoff). ``matrix`` is
+    the run's matrix table (names as shown), ``scored`` its scored table."""
+    banded = playbook.banded_matrix(matrix, "low/medium/high", relative_lift)
+    latest, _, _ = cohorts.latest_snapshot(scored)
+    p = latest["propensity"].to_numpy(float)
+    return {"actions": week.week_actions(banded, top), "leave_alone": week.leave_alone(banded),
+            "audiences": week.audience_sizes(p), "customers": len(p), "expected_buyers": float(p.sum())}
+
+
 def transition_summary(transitions: list[dict] | None, previous_names: dict[int, str] | None = None,
                        names: dict[int, str] | None = None):
     """The segment transitions of a retrain in one summary
@@ -95,9 +147,9 @@ def champion_history(settings: Settings) -> list[dict]:
     return champions.champion_history(settings.artifacts_dir)
 
 
-def can_roll_back(settings: Settings) -> bool:
-    """Whether there is an earlier champion to roll back to."""
-    return len(champions.champion_stack(settings.artifacts_dir)) >= 2
+def can_roll_back(settings: Settings, dataset: str | None = None) -> bool:
+    """Whether ``dataset`` (default: the default data set) has an earlier champion to roll back to."""
+    return len(champions.champion_stack(settings.artifacts_dir, dataset)) >= 2
 
 
 def monitoring_reports(settings: Settings, run_id: str, kind: str) -> list[Path]:

@@ -25,13 +25,14 @@ def holdout_design(summary: dict, relative_lift: float, alpha: float = 0.05, pow
 
 def cohort_mask(scored: pd.DataFrame, segments: list[int] | None = None, min_propensity: float = 0.0,
                 max_propensity: float = 1.0, min_percentile: float | None = None,
-                max_percentile: float | None = None) -> np.ndarray:
+                max_percentile: float | None = None, deciles: list[int] | None = None) -> np.ndarray:
     """Which customers of ``scored`` (n rows) are in the cohort: bool array (n,).
 
     ``segments``: segment ids to keep (None: all). Propensity between ``min_propensity`` and
     ``max_propensity`` (inclusive); or, when percentiles are given, between those
-    percentiles (0..100) of this table's propensity (100 = the highest score). Feature
-    filters are applied on top with :func:`feature_mask`.
+    percentiles (0..100) of this table's propensity (100 = the highest score). ``deciles``:
+    propensity deciles to keep on top (1 = highest, the matrix's and the playbook's bands).
+    Feature filters are applied on top with :func:`feature_mask`.
     """
     p = scored["propensity"].to_numpy(float)
     m = np.ones(len(scored), dtype=bool)
@@ -42,6 +43,8 @@ def cohort_mask(scored: pd.DataFrame, segments: list[int] | None = None, min_pro
         m &= (pct >= (min_percentile or 0.0)) & (pct <= (100.0 if max_percentile is None else max_percentile))
     else:
         m &= (p >= min_propensity) & (p <= max_propensity)
+    if deciles is not None:
+        m &= scored["propensity_decile"].isin(list(deciles)).to_numpy()
     return m
 
 
@@ -130,9 +133,15 @@ def cohort_summary(scored: pd.DataFrame, mask: np.ndarray) -> dict:
     return out
 
 
-def cohort_export(scored: pd.DataFrame, mask: np.ndarray, holdout: int = 0, seed: int = 0) -> pd.DataFrame:
+#: Decimals of the exported propensity (a probability: 0.6731) and expected revenue (money).
+EXPORT_DECIMALS = {"propensity": 4, "expected_revenue": 2}
+
+
+def cohort_export(scored: pd.DataFrame, mask: np.ndarray, holdout: int = 0, seed: int = 0,
+                  action: str | None = None) -> pd.DataFrame:
     """The cohort as exported: ``customer_id``, ``segment_id``, ``persona`` (the segment's
-    name), ``propensity``, ``propensity_decile``, ``reason_1..3`` and ``group``
+    name), ``action`` (the playbook action it was built for, when given), ``propensity``
+    (rounded to 4 decimals), ``propensity_decile``, ``reason_1..3`` and ``group``
     (``contact`` or ``holdout``: ``holdout`` customers drawn at random, seeded, not to be
     contacted, so the campaign's uplift can be measured against them).
 
@@ -141,6 +150,9 @@ def cohort_export(scored: pd.DataFrame, mask: np.ndarray, holdout: int = 0, seed
     cols = ["customer_id", "segment_id", "segment_name", "propensity", "propensity_decile"]
     cols += [c for c in ("expected_revenue", "reason_1", "reason_2", "reason_3") if c in scored.columns]
     out = scored.loc[mask, cols].rename(columns={"segment_name": "persona"}).reset_index(drop=True)
+    out = out.round({c: d for c, d in EXPORT_DECIMALS.items() if c in out})
+    if action:
+        out.insert(3, "action", action)
     if holdout > len(out):
         raise ValueError(f"a holdout of {holdout:,} does not fit in a cohort of {len(out):,}")
     group = np.full(len(out), "contact", dtype=object)

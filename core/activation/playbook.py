@@ -18,7 +18,9 @@ deviation, the effect size of Cohen (1988, *Statistical Power Analysis*, ch. 2):
 * *deal-seeking*: discount use (the spec's ``discount_column``) at least
   :data:`TRAIT_THRESHOLD` above average;
 * *high past value*: spend (the spec's ``value_column``) at least :data:`TRAIT_THRESHOLD`
-  above average.
+  above average;
+* *lapsing*: days since the last purchase (the spec's ``recency_column``) at least
+  :data:`TRAIT_THRESHOLD` above average.
 
 The rules encode common lifecycle-marketing practice: do not pay a discount to customers
 who buy anyway (and least of all to deal-seekers, who learn to wait for one); spend
@@ -42,20 +44,28 @@ BANDS = {"high": (1, 2, 3), "medium": (4, 5, 6, 7), "low": (8, 9, 10)}
 TRAIT_THRESHOLD = 0.3
 
 
-#: The playbook: (band, deal-seeking, high past value, action, why); None matches either.
-#: The first matching rule is the cell's action.
+#: The playbook: (band, deal-seeking, high past value, lapsing, action, why); None matches
+#: either. The first matching rule is the cell's action.
 PLAYBOOK = (
-    ("high", True, None, "Full-price message",
+    ("high", True, None, None, "Full-price message",
      "Likely to buy anyway and heavy discount users: show new arrivals and bestsellers, no discount."),
-    ("high", None, None, "Cross-sell, no incentive",
+    ("high", None, True, None, "VIP early access",
+     "Likely to buy and valuable: reward them with early access or a loyalty perk, not a discount."),
+    ("high", None, None, None, "Cross-sell, no incentive",
      "Likely to buy anyway: recommend complementary categories; an incentive would be wasted."),
-    ("medium", True, None, "Targeted discount",
+    ("medium", True, None, None, "Targeted discount",
      "The decision is open and they respond to deals: a time-limited discount may tip it."),
-    ("medium", None, None, "Personal reminder",
+    ("medium", None, None, True, "Timely nudge",
+     "The decision is open and their last purchase is further back than most: remind them before they lapse."),
+    ("medium", None, None, None, "Personal reminder",
      "The decision is open: remind them of carts, wishlists and their favourite categories."),
-    ("low", None, True, "Win-back",
-     "Unlikely to buy soon but valuable in the past: a personal win-back offer with a higher budget."),
-    ("low", None, None, "Suppress from paid channels",
+    ("low", None, True, True, "Personal win-back",
+     "Valuable in the past and drifting away: a personal win-back offer with a higher budget."),
+    ("low", None, True, None, "Win-back",
+     "Unlikely to buy soon but valuable in the past: a win-back offer."),
+    ("low", True, None, None, "Low-cost deal reminder",
+     "Unlikely to buy soon, but deals move them: a deal in the newsletter, no paid contact."),
+    ("low", None, None, None, "Suppress from paid channels",
      "Unlikely to buy and low past value: newsletter only, no paid contact."),
 )
 
@@ -66,19 +76,22 @@ def band_of(decile) -> np.ndarray:
     return np.array([lookup[int(d)] for d in np.asarray(decile)], dtype=object)
 
 
-def recommend_action(band: str, discount_z: float | None, value_z: float | None) -> tuple[str, str]:
+def recommend_action(band: str, discount_z: float | None, value_z: float | None,
+                     recency_z: float | None = None) -> tuple[str, str]:
     """The playbook action for one cell: ``(action, why)``.
 
-    ``discount_z`` and ``value_z`` are the cell's standardized differences of discount use and
-    past spend (None or NaN when the spec has no such column: the trait counts as absent).
-    Raises ValueError for an unknown band.
+    ``discount_z``, ``value_z`` and ``recency_z`` are the cell's standardized differences of
+    discount use, past spend and days since the last purchase (None or NaN when the spec has
+    no such column: the trait counts as absent). Raises ValueError for an unknown band.
     """
     if band not in BANDS:
         raise ValueError(f"unknown propensity band '{band}' (expected one of {', '.join(BANDS)})")
     deal = discount_z is not None and np.isfinite(discount_z) and discount_z >= TRAIT_THRESHOLD
     valuable = value_z is not None and np.isfinite(value_z) and value_z >= TRAIT_THRESHOLD
-    for rule_band, rule_deal, rule_value, action, why in PLAYBOOK:
-        if rule_band == band and rule_deal in (None, deal) and rule_value in (None, valuable):
+    lapsing = recency_z is not None and np.isfinite(recency_z) and recency_z >= TRAIT_THRESHOLD
+    for rule_band, rule_deal, rule_value, rule_lapsing, action, why in PLAYBOOK:
+        if rule_band == band and rule_deal in (None, deal) and rule_value in (None, valuable) \
+                and rule_lapsing in (None, lapsing):
             return action, why
     raise AssertionError("the playbook has a catch-all rule per band")  # pragma: no cover
 
@@ -115,7 +128,8 @@ def segment_matrix(scored: pd.DataFrame, y: np.ndarray | None = None, test_mask:
     order-value column; when ``scored`` has ``expected_revenue`` per customer (a log-built
     run: P(buy) x Gamma-Gamma expected spend, :func:`core.pipeline.scoring.scored_frame`), the cell's
     ``expected_revenue`` is its sum instead; and ``discount_std_diff`` / ``value_std_diff`` (the cell's
-    standardized differences, see the module doc) when it has those columns.
+    standardized differences, see the module doc) and ``recency_std_diff`` (of the spec's
+    ``recency_column``) when it has those columns.
     """
     df = scored[["segment_id", "segment_name", "propensity", "propensity_decile"]].copy()
     keys = ["segment_id", "segment_name", "propensity_decile"]
@@ -137,9 +151,13 @@ def segment_matrix(scored: pd.DataFrame, y: np.ndarray | None = None, test_mask:
             out["segment_aov"] = out["segment_id"].map(seg_aov).to_numpy(float)
             if "expected_revenue" not in scored.columns:  # else each customer's own, summed below
                 out["expected_revenue"] = out["expected_buyers"] * out["segment_aov"]  # NaN: no orders
-        for role, col in (("discount", spec.discount_column), ("value", spec.value_column)):
-            if col:
-                z = _std_diff(pd.to_numeric(feats[col], errors="coerce"), [seg, dec])
+        for role, values in (("discount", pd.to_numeric(feats[spec.discount_column], errors="coerce")
+                                          if spec.discount_column in feats else None),
+                             ("value", spec.spend(feats)),
+                             ("recency", pd.to_numeric(feats[spec.recency_column], errors="coerce")
+                              if spec.recency_column in feats else None)):
+            if values is not None:
+                z = _std_diff(values, [seg, dec])
                 out[f"{role}_std_diff"] = [z.get((s, d), np.nan) for s, d in
                                            zip(out["segment_id"], out["propensity_decile"])]
     if "expected_revenue" in scored.columns:  # a log-built run: each customer's P(buy) x expected spend
@@ -169,7 +187,8 @@ def banded_matrix(matrix: pd.DataFrame, bands: str = "deciles", relative_lift: f
     m["band"] = band_of(m["propensity_decile"])
     if bands == "low/medium/high":
         w = m["customers"].to_numpy(float)
-        means = [c for c in ("mean_propensity", "segment_aov", "discount_std_diff", "value_std_diff") if c in m]
+        means = [c for c in ("mean_propensity", "segment_aov", "discount_std_diff", "value_std_diff",
+                             "recency_std_diff") if c in m]
         sums = [c for c in ("customers", "expected_buyers", "expected_revenue", "test_customers") if c in m]
         if "observed_rate_test" in m:
             m["_test_buyers"] = m["observed_rate_test"].fillna(0) * m["test_customers"]
@@ -184,7 +203,7 @@ def banded_matrix(matrix: pd.DataFrame, bands: str = "deciles", relative_lift: f
         m["band"] = pd.Categorical(m["band"], list(BANDS), ordered=True)
         m = m.sort_values(["segment_id", "band"]).reset_index(drop=True)
         m["band"] = m["band"].astype(str)
-    actions = [recommend_action(b, r.get("discount_std_diff"), r.get("value_std_diff"))
+    actions = [recommend_action(b, r.get("discount_std_diff"), r.get("value_std_diff"), r.get("recency_std_diff"))
                for b, r in zip(m["band"], m.to_dict("records"))]
     m["action"] = [a for a, _ in actions]
     m["why"] = [w for _, w in actions]

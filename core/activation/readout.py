@@ -272,15 +272,25 @@ def _json_safe(obj):
 
 def power_text(power: dict) -> str:
     """The readout's power in one sentence (the CLI and the Cohort page say the same):
-    ``power`` is :func:`campaign_readout`'s ``power`` (relative uplifts as fractions)."""
+    ``power`` is :func:`campaign_readout`'s ``power`` (relative uplifts as fractions). Every
+    uplift is said relative and in percentage points of the holdout's conversion."""
     need = f"{power['design_power']:.0%}"
-    lift = power["detectable_lift"]
-    smallest = (f"the smallest uplift these groups detect with {need} power is {lift:+.1%}" if lift is not None else
+    lift, base = power["detectable_lift"], power.get("holdout_conversion")
+    smallest = (f"the smallest uplift these groups detect with {need} power is {_rise(lift, base)}"
+                if lift is not None and np.isfinite(lift) else
                 f"no uplift below +1000% is detectable with {need} power (or the holdout has no buyer)")
     if power["sized_for"] is None:
         return (f"The cohort does not say what uplift its holdout was sized for (give it: --sized-for); {smallest}.")
     if power["power"] is None:
-        return f"The holdout was sized for a {power['sized_for']:+.0%} uplift; its power cannot be computed; {smallest}."
-    return (f"The holdout was sized for a {power['sized_for']:+.0%} uplift: at the observed holdout conversion its "
-            f"power was {power['power']:.0%} ({'enough for' if power['enough'] else 'less than'} the {need} it was "
-            f"sized for); {smallest}.")
+        return (f"The holdout was sized for a {_rise(power['sized_for'], base)} uplift; its power cannot be computed; "
+                f"{smallest}.")
+    return (f"The holdout was sized for a {_rise(power['sized_for'], base)} uplift: at the observed holdout conversion "
+            f"its power was {power['power']:.0%} ({'enough for' if power['enough'] else 'less than'} the {need} it "
+            f"was sized for); {smallest}.")
+
+
+def _rise(relative: float, base: float | None) -> str:
+    """A relative uplift also in points of ``base``: ``+10% (+1.2 points, 12.0% to 13.2%)``."""
+    if base is None or not np.isfinite(base) or base <= 0:
+        return f"{relative:+.0%}"
+    return f"{relative:+.0%} ({100 * relative * base:+.1f} points, {base:.1%} to {base * (1 + relative):.1%})"

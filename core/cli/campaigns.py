@@ -20,7 +20,8 @@ def cohort(args, settings) -> int:
         except ValueError:
             raise DataError(f"--segments {args.segments}: segment ids are whole numbers, comma-separated") from None
     c = campaigns.build_cohort(settings, args.run, segments, args.min_propensity, args.max_propensity,
-                               holdout_for=args.holdout_for)
+                               holdout_for=args.holdout_for, deciles=campaigns.band_deciles(args.band),
+                               action=args.action)
     for line in c.notes:
         print(f"warning: {line}", file=sys.stderr)
     saved = campaigns.save_cohort(settings, c, args.name, out=args.out or campaigns.default_cohort_file(c.run_id),

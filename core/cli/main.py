@@ -25,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings_path = args.settings or (DEFAULT_SETTINGS if DEFAULT_SETTINGS.is_file() else None)
         settings = load_settings(settings_path, seed=args.seed, artifacts_dir=args.artifacts)
+        if getattr(args, "dataset", None) and hasattr(args, "run"):
+            args.run = _dataset_run(settings.artifacts_dir, args.dataset)
         return _command(args.command)(args, settings)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -32,6 +34,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted; the current run is unchanged", file=sys.stderr)
         return 130
+
+
+def _dataset_run(artifacts, dataset: str) -> str:
+    """The current run of ``dataset``; DataError naming the data sets there are."""
+    from core.runs import store
+
+    rid = store.current_run_id(artifacts, dataset)
+    if rid is None:
+        known = ", ".join(store.current_runs(artifacts)) or "none"
+        raise DataError(f"--dataset {dataset}: no run of that data set in {artifacts} (data sets: {known})")
+    return rid
 
 
 def _command(name: str):

@@ -108,7 +108,7 @@ def _scoring(sub, common) -> None:
                                                   "default: the day after the last event)")
     s.add_argument("--out", default=None, help="output .csv or .parquet (default: scores_<run id>_<UTC date>.parquet "
                                                "in this folder)")
-    s.add_argument("--run", default=None, help="run id (default: the current run)")
+    _run_options(s)
     s.add_argument("--spec", default=None, help="TOML spec the table follows; refused unless it is the run's own "
                                                 "(default: the run's spec)")
     s.add_argument("--engine", choices=["pandas", "dask"], default="pandas",
@@ -121,7 +121,7 @@ def _scoring(sub, common) -> None:
 
     dr = sub.add_parser("drift", parents=[common], help="PSI drift of a new table against the run's training table")
     dr.add_argument("--data", required=True, help="CSV or Parquet table with the run's feature columns")
-    dr.add_argument("--run", default=None, help="run id (default: the current run)")
+    _run_options(dr)
     bt = sub.add_parser("backtest", parents=[common], help="compare a past scoring with the purchases that followed")
     bt.add_argument("--scores", required=True, help="a scored table written by 'score' (CSV or Parquet)")
     bt.add_argument("--outcomes", required=True, help="CSV or Parquet: customer id and the realised 0/1 outcome")
@@ -136,10 +136,13 @@ def _campaigns(sub, common) -> None:
     co.add_argument("--segments", default=None, help="segment ids, comma-separated (default: every segment)")
     co.add_argument("--min-propensity", type=float, default=0.0)
     co.add_argument("--max-propensity", type=float, default=1.0)
+    co.add_argument("--band", choices=["high", "medium", "low"], default=None,
+                    help="only this propensity band of the matrix (high: deciles 1-3, medium: 4-7, low: 8-10)")
+    co.add_argument("--action", default=None, help="the playbook action the cohort is for (a column of the export)")
     co.add_argument("--holdout-for", type=float, default=None, help="size a random holdout to detect this relative "
                                                                     "uplift (0.10 = +10%%; alpha 0.05, power 0.8)")
     co.add_argument("--out", default=None, help="the cohort CSV (default: cohort_<run id>_<UTC date>.csv)")
-    co.add_argument("--run", default=None, help="run id (default: the current run)")
+    _run_options(co)
     co.add_argument("--no-db", action="store_true", help="write the CSV only")
 
     ro = sub.add_parser("readout", parents=[common], help="a campaign's readout: contact against holdout, uplift "
@@ -156,7 +159,7 @@ def _campaigns(sub, common) -> None:
                     help="with --log: the campaign window [START, END) as yyyy-mm-dd")
     ro.add_argument("--sized-for", type=float, default=None, help="the relative uplift the holdout was sized for "
                                                                    "(default: as the saved cohort says)")
-    ro.add_argument("--run", default=None, help="the cohort's run (default: as the saved cohort says, else current)")
+    _run_options(ro, "the cohort's run (default: as the saved cohort says, else the current run)")
     ro.add_argument("--out", default=None, help="also write the readout JSON here")
 
 
@@ -170,9 +173,19 @@ def _runs(sub, common) -> None:
     jr = jb_sub.add_parser("run", parents=[common], help="carry out a job (what the app's job process runs)")
     jr.add_argument("job_id")
     sub.add_parser("runs", parents=[common], help="list the runs with their metrics, newest first (column current)")
-    pr = sub.add_parser("promote", parents=[common], help="make a run the current one (the champion)")
+    pr = sub.add_parser("promote", parents=[common], help="make a run the current one of its data set (the champion)")
     pr.add_argument("run_id", help="the run's id, e.g. 20261129-134859-fa7f61")
-    sub.add_parser("rollback", parents=[common], help="return to the champion before the current run")
+    pr.add_argument("--default", action="store_true",
+                    help="also make its data set the default one, what every page and command shows first")
+    rb = sub.add_parser("rollback", parents=[common], help="return to the champion before the current run")
+    rb.add_argument("--dataset", default=None, help="the data set to roll back (default: the default data set)")
     rp = sub.add_parser("report", parents=[common], help="the stakeholder report of a run (HTML or Markdown)")
-    rp.add_argument("--run", default=None, help="run id (default: the current run)")
+    _run_options(rp)
     rp.add_argument("--out", required=True, help="report.html (self-contained) or report.md (Markdown)")
+
+
+def _run_options(p, run_help: str = "run id (default: the current run of the default data set)") -> None:
+    """``--run RUN_ID`` or ``--dataset NAME`` (that data set's current run), not both."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--run", default=None, help=run_help)
+    g.add_argument("--dataset", default=None, help="use this data set's current run (python -m core runs lists them)")

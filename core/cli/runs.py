@@ -23,17 +23,19 @@ def history(args, settings) -> int:
 
 
 def promote(args, settings) -> int:
-    """``promote``: make a run current; the activation database follows (a warning when it cannot)."""
-    change = runs.promote(settings, args.run_id)
-    print(f"run {change.current} is now current (was {change.previous or 'none'})")
+    """``promote``: make a run its data set's current run (``--default``: and the default
+    one); the activation database follows the default (a warning when it cannot)."""
+    change = runs.promote(settings, args.run_id, make_default=args.default)
+    where = "the default data set's" if change.default else f"data set '{change.dataset}''s (not the default)"
+    print(f"run {change.current} is now {where} current run (was {change.previous or 'none'})")
     _said(change)
     return 0
 
 
 def rollback(args, settings) -> int:
     """``rollback``: return to the previous champion."""
-    change = runs.rollback(settings)
-    print(f"rolled back: run {change.current} is now current")
+    change = runs.rollback(settings, args.dataset)
+    print(f"rolled back: run {change.current} is now the current run of data set '{change.dataset}'")
     _said(change)
     return 0
 

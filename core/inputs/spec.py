@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
+
 from core.errors import DataError
 from core.settings import read_toml
 
@@ -148,9 +150,11 @@ class DatasetSpec:
     target_label : str
         What a positive target means, as a verb phrase for people ("bought in the next 30
         days", "accepted the offer"); the app uses it instead of assuming a purchase.
-    value_column : str or None
-        A currency feature giving a customer's spend (ShopSphere: 12-month spend); the
-        segment cards show its segment mean as "average spend". None: not shown.
+    value_column : str, tuple of str, or None
+        The currency feature giving a customer's spend (ShopSphere: 12-month spend), or
+        several whose sum is the spend (a table with spend per product line: ``MntWines``,
+        ``MntMeatProducts``...); the segment cards show its segment mean as "average spend" and
+        the playbook tells high-value cells by it (:meth:`spend`). None: not shown.
     recency_column : str or None
         A feature counting days since the last purchase; the propensity comparison table
         includes a recency-only score (fewer days ranks higher). None: that row is left out.
@@ -181,7 +185,7 @@ class DatasetSpec:
     ignore: tuple[str, ...] = ()
     evaluation_columns: tuple[str, ...] = ()
     target_label: str = "responded"
-    value_column: str | None = None
+    value_column: str | tuple[str, ...] | None = None
     recency_column: str | None = None
     snapshot_column: str | None = None
     allow_leaky: tuple[str, ...] = ()
@@ -209,8 +213,9 @@ class DatasetSpec:
                 raise DataError(f"spec '{self.name}': column '{special}' is the id or target and cannot be a feature")
         for role in ("value_column", "recency_column", "order_value_column", "discount_column"):
             col = getattr(self, role)
-            if col is not None and col not in names:
-                raise DataError(f"spec '{self.name}': {role} '{col}' is not one of the columns")
+            for one in (col if isinstance(col, tuple) else () if col is None else (col,)):
+                if one not in names:
+                    raise DataError(f"spec '{self.name}': {role} '{one}' is not one of the columns")
         if self.snapshot_column is not None and self.snapshot_column in names + [self.id_column, self.target]:
             raise DataError(f"spec '{self.name}': snapshot_column '{self.snapshot_column}' must not be a feature, "
                             "the id or the target")
@@ -219,6 +224,21 @@ class DatasetSpec:
             raise DataError(f"spec '{self.name}': allow_leaky lists '{bad}', which is not one of the columns")
         if not self.segmentation_columns:
             raise DataError(f"spec '{self.name}': no numeric feature is in the segmentation groups {list(self.segmentation_groups)}")
+
+    @property
+    def value_columns(self) -> tuple[str, ...]:
+        """The spend columns (:attr:`value_column` as a tuple; empty without one)."""
+        v = self.value_column
+        return () if v is None else v if isinstance(v, tuple) else (v,)
+
+    def spend(self, table: pd.DataFrame) -> pd.Series | None:
+        """Each row's spend, currency: the sum of :attr:`value_columns` in ``table`` (missing
+        parts count 0; a row missing all of them is NaN); None without a value column or when
+        ``table`` lacks one of them."""
+        cols = self.value_columns
+        if not cols or any(c not in table.columns for c in cols):
+            return None
+        return table[list(cols)].apply(pd.to_numeric, errors="coerce").sum(axis=1, min_count=1)
 
     @property
     def feature_names(self) -> list[str]:
@@ -258,6 +278,8 @@ class DatasetSpec:
             for key in ("segmentation_groups", "ignore", "evaluation_columns", "allow_leaky"):
                 if key in d:
                     d[key] = tuple(d[key])
+            if isinstance(d.get("value_column"), list):
+                d["value_column"] = tuple(d["value_column"])
             return cls(columns=tuple(cols), **d)
         except TypeError as exc:  # unknown or missing keys
             raise DataError(f"spec: {exc}") from None
@@ -331,7 +353,8 @@ def load_spec(path: str | Path) -> DatasetSpec:
             reference_date=None if raw.get("reference_date") is None else str(raw["reference_date"]),
             ignore=tuple(raw.get("ignore", ())),
             target_label=str(raw.get("target_label", "responded")),
-            value_column=None if raw.get("value_column") is None else str(raw["value_column"]),
+            value_column=None if raw.get("value_column") is None else tuple(str(c) for c in raw["value_column"])
+            if isinstance(raw["value_column"], list) else str(raw["value_column"]),
             recency_column=None if raw.get("recency_column") is None else str(raw["recency_column"]),
             order_value_column=None if raw.get("order_value_column") is None else str(raw["order_value_column"]),
             discount_column=None if raw.get("discount_column") is None else str(raw["discount_column"]),

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import re
+from types import SimpleNamespace
 from dataclasses import dataclass, field
 from dataclasses import replace as dataclasses_replace
 
@@ -39,6 +40,7 @@ import pandas as pd
 
 from core.errors import DataError
 from core.inputs import validation
+from core.inputs import words as W
 from core.inputs.spec import ColumnSpec, DatasetSpec
 
 #: Most levels a text column may have to be drafted as categorical (beyond: ignored as
@@ -80,23 +82,7 @@ DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%d/%m/%Y", "%m/%d/%Y", "%d-%m-%Y", "%m-
                 "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M", "%Y%m%d")
 
 
-def words(name: str) -> list[str]:
-    """The lower-case words of a column name: split at what is not a letter or digit, at
-    letter/digit boundaries and at camelCase (``MntWines`` -> ``["mnt", "wines"]``,
-    ``Year_Birth`` -> ``["year", "birth"]``, ``ProductRelated_Duration`` -> ``["product",
-    "related", "duration"]``, ``HTTPStatus`` -> ``["http", "status"]``). Letters are any
-    script's (``Région`` -> ``["région"]``, ``ÉtatCivil`` -> ``["état", "civil"]``): case
-    by ``str.isupper`` / ``str.islower``."""
-    out = []
-    for run in re.findall(r"[^\W\d_]+|\d+", str(name)):  # runs of letters, runs of digits
-        start = 0
-        for i in range(1, len(run)):
-            prev, ch, nxt = run[i - 1], run[i], run[i + 1] if i + 1 < len(run) else ""
-            if (prev.islower() and ch.isupper()) or (prev.isupper() and ch.isupper() and nxt.islower()):
-                out.append(run[start:i])
-                start = i
-        out.append(run[start:])
-    return [w.lower() for w in out]
+words = W.split  # the lower-case words of a column name (core.inputs.words.split)
 
 
 def _has(name: str, vocab) -> bool:
@@ -105,10 +91,7 @@ def _has(name: str, vocab) -> bool:
     return any(v in w for v in vocab) or any(len(v) > 5 and v in joined for v in vocab)
 
 
-def label(name: str) -> str:
-    """A plain label from a column name: its words joined by spaces (``NumWebVisitsMonth``
-    -> ``num web visits month``)."""
-    return " ".join(words(name)) or str(name)
+label = W.label  # an English label for a column name (core.inputs.words.label)
 
 
 @dataclass
@@ -321,9 +304,7 @@ def draft_spec(df: pd.DataFrame, *, target: str | None = None, id_column: str | 
             ignored[c] = note
             continue
         group = _group(c)
-        lab = label(c)
-        reason = f"{lab[:1].upper()}{lab[1:]}: {{value}}" + (" days ago" if kind == "date" else "")
-        cols.append(ColumnSpec(name=c, kind=kind, group=group, label=lab, reason=reason, **extra))
+        cols.append(_column(c, kind, group, **extra))
         check = [note] if note else []
         if kind == "binary" and _has(c, TARGET_WORDS):
             check.append("named like a target: if it is known only after the prediction date it leaks the answer "
@@ -340,6 +321,8 @@ def draft_spec(df: pd.DataFrame, *, target: str | None = None, id_column: str | 
         raise DataError(f"{source}: no numeric column to segment on (every feature is binary or categorical)")
     recency = next((c.name for c in cols if c.kind not in ("binary", "categorical", "date")
                     and "".join(words(c.name)) in RECENCY_WORDS), None)
+    roles = W.money_roles([(c.name, c.kind) for c in cols])
+    decisions += [f"{r.replace('_', ' ')}: " + (" + ".join(c) if isinstance(c, tuple) else c) for r, c in roles.items()]
     kinds = pd.Series([c.kind for c in cols]).value_counts()
     decisions.append(f"{len(cols)} features: " + ", ".join(f"{n} {k}" for k, n in kinds.items()))
     decisions.append("segments on the groups " + ", ".join(seg))
@@ -349,8 +332,17 @@ def draft_spec(df: pd.DataFrame, *, target: str | None = None, id_column: str | 
         decisions.append(f"to check: {len(notes)} column(s), commented in the spec")
     spec = DatasetSpec(name=name, id_column=idc or "row_number", target=tgt, columns=tuple(cols),
                        segmentation_groups=tuple(seg), ignore=tuple(ignored), id_from_row=idc is None,
-                       target_label=f"{label(tgt)} = yes", recency_column=recency)
+                       target_label=W.target_phrase(tgt), recency_column=recency, **roles)
     return Draft(spec, decisions, notes, ignored)
+
+
+def _column(name: str, kind: str, group: str, **extra) -> ColumnSpec:
+    """A drafted column: its English label, reason template and persona words (:mod:`core.inputs.words`)."""
+    lab = label(name)
+    reason = f"{lab[:1].upper()}{lab[1:]}: {{value}}" + (" days ago" if kind == "date" else "")
+    persona = {} if kind == "categorical" else {"high_name": W.persona_words(name, lab, kind, True),
+                                                "low_name": W.persona_words(name, lab, kind, False)}
+    return ColumnSpec(name=name, kind=kind, group=group, label=lab, reason=reason, **persona, **extra)
 
 
 def _key(name: str) -> str:
@@ -386,6 +378,15 @@ def spec_toml(draft: Draft, source: str = "") -> str:
     if s.recency_column:
         lines += ["# Days since the last purchase: the recency-only peer in the propensity comparison.",
                   f"recency_column = {_value(s.recency_column)}"]
+    if s.value_column:
+        lines += ["# Spend (a column, or several summed): average spend per segment, high-value cells in the playbook.",
+                  f"value_column = {_value(s.value_column)}"]
+    if s.order_value_column:
+        lines += ["# Average order value: expected revenue = expected buyers x the segment's mean of it.",
+                  f"order_value_column = {_value(s.order_value_column)}"]
+    if s.discount_column:
+        lines += ["# Discount or deal use: the playbook tells deal-seekers apart by it.",
+                  f"discount_column = {_value(s.discount_column)}"]
     if s.ignore:
         lines += ["# Not used: " + "; ".join(f"{c}: {why}" for c, why in draft.ignored.items()),
                   f"ignore = {_value(list(s.ignore))}"]
@@ -395,6 +396,9 @@ def spec_toml(draft: Draft, source: str = "") -> str:
             lines.append(f"# CHECK: {draft.notes[c.name]}")
         lines += [f"kind = {_value(c.kind)}", f"group = {_value(c.group)}", f"label = {_value(c.label)}",
                   f"reason = {_value(c.reason)}"]
+        if c.high_name or c.low_name:
+            lines += [f"high_name = {_value(c.high_name)}   # persona words of a segment high on it",
+                      f"low_name = {_value(c.low_name)}   # ... and low on it"]
         if c.unit:
             lines.append(f"unit = {_value(c.unit)}")
         for key in ("min", "max"):
@@ -411,35 +415,47 @@ def choices(draft: Draft) -> pd.DataFrame:
     """The drafted columns as an editable table, one row per column of the file other than
     the id and the target: ``column``, ``use`` (bool), ``kind``, ``group``, ``note`` (what
     was guessed or why it is ignored). The Admin page's column form shows it."""
-    rows = [{"column": c.name, "use": True, "kind": c.kind, "group": c.group, "note": draft.notes.get(c.name, "")}
+    rows = [{"column": c.name, "use": True, "kind": c.kind, "group": c.group, "label": c.label,
+             "high words": c.high_name, "low words": c.low_name, "note": draft.notes.get(c.name, "")}
             for c in draft.spec.columns]
-    rows += [{"column": c, "use": False, "kind": "numeric", "group": "other", "note": f"ignored: {why}"}
+    rows += [{"column": c, "use": False, "kind": "numeric", "group": "other", "label": label(c), "high words": "",
+              "low words": "", "note": f"ignored: {why}"}
              for c, why in draft.ignored.items()]
-    return pd.DataFrame(rows, columns=["column", "use", "kind", "group", "note"])
+    return pd.DataFrame(rows, columns=CHOICE_COLUMNS)
+
+
+#: The columns of the draft form (:func:`choices`); the person edits all but ``column`` and ``note``.
+CHOICE_COLUMNS = ["column", "use", "kind", "group", "label", "high words", "low words", "note"]
 
 
 def apply_choices(draft: Draft, edited: pd.DataFrame) -> Draft:
-    """The draft with the kinds, groups and use of ``edited`` (a :func:`choices` table as a
-    person changed it): a column's label, reason, range and date format stay as drafted
-    while its kind does; a changed kind drops the range (the drafted one belonged to the
-    old kind). The segmentation groups are chosen again by the module's rule.
+    """The draft with the kinds, groups, use, labels and persona words of ``edited`` (a
+    :func:`choices` table as a person changed it; a blank label or words cell keeps the
+    drafted one): a column's reason, range and date format stay as drafted while its kind
+    does; a changed kind drops the range (the drafted one belonged to the old kind). The
+    segmentation groups and the money roles (:func:`core.inputs.words.money_roles`) are chosen again.
 
     Raises DataError for an unknown kind or group, or when no numeric column is left to
     segment on."""
     old = {c.name: c for c in draft.spec.columns}
     cols, ignored = [], {}
-    for row in edited.itertuples(index=False):
+    for rec in edited.to_dict("records"):
+        row = SimpleNamespace(**{k.replace(" ", "_"): v for k, v in rec.items()})
         name = str(row.column)
         if not bool(row.use):
             ignored[name] = draft.ignored.get(name, "left out on the column form")
             continue
         base = old.get(name)
+        given = {k: " ".join(str(v).split()) if isinstance(v := rec.get(k), str) else ""
+                 for k in ("label", "high words", "low words")}
         if base is not None and base.kind == row.kind:
-            cols.append(dataclasses_replace(base, group=str(row.group)))
+            col = dataclasses_replace(base, group=str(row.group))
         else:
-            lab = label(name)
-            cols.append(ColumnSpec(name=name, kind=str(row.kind), group=str(row.group), label=lab,
-                                   reason=f"{lab[:1].upper()}{lab[1:]}: {{value}}"))
+            col = _column(name, str(row.kind), str(row.group))
+        lab = given["label"] or col.label
+        cols.append(dataclasses_replace(col, label=lab, high_name=given["high words"] or col.high_name,
+                                        low_name=given["low words"] or col.low_name,
+                                        reason=col.reason if lab == col.label else f"{lab[:1].upper()}{lab[1:]}: {{value}}"))
     if not cols:
         raise DataError("no column is used: tick at least one")
     seg = _segmentation_groups(cols)
@@ -447,7 +463,9 @@ def apply_choices(draft: Draft, edited: pd.DataFrame) -> Draft:
         raise DataError("no numeric column is left to segment on (every used column is binary or categorical)")
     spec = dataclasses_replace(draft.spec, columns=tuple(cols), ignore=tuple(ignored), segmentation_groups=tuple(seg),
                                recency_column=draft.spec.recency_column if draft.spec.recency_column in
-                               {c.name for c in cols if c.kind not in ("binary", "categorical", "date")} else None)
+                               {c.name for c in cols if c.kind not in ("binary", "categorical", "date")} else None,
+                               **{"value_column": None, "order_value_column": None, "discount_column": None,
+                                  **W.money_roles([(c.name, c.kind) for c in cols])})
     return Draft(spec, draft.decisions + ["kinds and groups edited on the column form"],
                  {k: v for k, v in draft.notes.items() if k in {c.name for c in cols}}, ignored)
 

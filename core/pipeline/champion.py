@@ -71,11 +71,12 @@ def retrain(data_path: str | Path | None, spec_path: str | Path | None, settings
         :func:`core.pipeline.training.train` raises (the champion stays current).
     """
     artifacts = settings.artifacts_dir
-    champ_id = store.current_run_id(artifacts)
+    name = _dataset_name(spec_path, log)
+    champ_id = store.current_run_id(artifacts, name) or store.current_run_id(artifacts)
     if champ_id is None:
         raise DataError(f"no current run in {artifacts} to challenge: train one first (python -m core train)")
     champion = store.load_run(artifacts, champ_id)
-    name, champ_name = _dataset_name(spec_path, log), champion.spec().name
+    champ_name = champion.spec().name
     if name != champ_name:  # refused before training, not after
         raise DataError(f"the new table is of data set '{name}', the champion {champ_id} of '{champ_name}': retrain on "
                         "the champion's kind of table, or train it with python -m core train")
@@ -150,11 +151,13 @@ def train_or_retrain(data_path: str | Path | None, spec_path: str | Path | None,
                      progress: Progress | None = None, log: bool = False, sheet: str | None = None) -> TrainOutcome:
     """Train a new run, safely for the current one.
 
-    With a current run of the same data set (spec name), the new run is a challenger
+    With a current run of the same data set (spec name; each data set has its own,
+    :func:`core.runs.store.current_run_id`), the new run is a challenger
     (:func:`retrain`: compared with the champion on its test rows, promoted only when
-    ``auto_promote`` is on and it is not worse); otherwise (no current run, a current run of
-    another data set, or one that cannot be read: another version, damaged) the new run is
-    trained and made current. With ``log``, ``data_path``
+    ``auto_promote`` is on and it is not worse); otherwise (no run of that data set, or a
+    current run that cannot be read: another version, damaged) the new run is trained and
+    made its data set's current run (the default one only when it is of the default data set
+    or the first run: training another table does not change what other users see). With ``log``, ``data_path``
     is a transaction log and ``spec_path`` its log spec (:func:`core.pipeline.training.train_log`);
     ``sheet`` picks the sheet of an Excel workbook.
 
@@ -164,7 +167,7 @@ def train_or_retrain(data_path: str | Path | None, spec_path: str | Path | None,
         As :func:`core.pipeline.training.train` and :func:`retrain`.
     """
     artifacts = settings.artifacts_dir
-    current = store.current_run_id(artifacts)
+    current = store.current_run_id(artifacts, _dataset_name(spec_path, log))
     try:  # a current run that cannot be read (another version, damaged) is no champion to compare with
         champion = store.load_run(artifacts, current) if current else None
         if champion is not None:

@@ -197,13 +197,23 @@ def link_segments(segments: Segments, previous: continuity.PreviousSegmentation 
     return segments
 
 
+def latest_snapshot_rows(clean: pd.DataFrame, spec: DatasetSpec) -> np.ndarray | None:
+    """Bool array (n,): the rows of the latest snapshot of a table of stacked snapshots (a
+    log-built run: each customer once, as of the latest cutoff), or None for a customer table."""
+    if not spec.snapshot_column or spec.snapshot_column not in clean:
+        return None
+    dates = pd.to_datetime(clean[spec.snapshot_column])
+    return (dates == dates.max()).to_numpy()
+
+
 def describe_segments(segments: Segments, clean: pd.DataFrame, spec: DatasetSpec, settings: Settings) -> Segments:
-    """Profiles (:func:`core.models.segmentation.profiling.profile_segments`), names carried from the previous
+    """Profiles (:func:`core.models.segmentation.profiling.profile_segments`; on stacked snapshots the sizes
+    count the customers of the latest snapshot, :func:`latest_snapshot_rows`), names carried from the previous
     run (:func:`core.models.segmentation.continuity.carry_names`), depth-4 rules and descriptions; the
     transition matrix when compared with a previous run."""
     ids = segments.assigned["segment_id"].to_numpy()
     link = segments.link
-    profiles = profiling.profile_segments(clean, ids, spec)
+    profiles = profiling.profile_segments(clean, ids, spec, latest_snapshot_rows(clean, spec))
     continuity.carry_names(profiles, link)
     rules = profiling.surrogate_rules(clean, ids, spec, segments.segmenter.columns_, settings.seed)
     base_rate = float(clean[spec.target].mean())

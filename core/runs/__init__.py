@@ -22,9 +22,13 @@ Layout under ``artifacts_dir``::
         projection.parquet  2-D UMAP sample for display
         quality.json        data-quality summary
         continuity.json     matching of the segments to the previous run's, transitions
-    CURRENT                 text file holding the current run id
+    CURRENT                 text file holding the default data set's current run id (what
+                            every page and command shows unless told otherwise)
+    current.json            {data set: run id}: every data set's current run; training or
+                            promoting a run of another table changes its entry only
+                            (:mod:`core.runs.current`)
     .training.lock          held (an OS file lock) while a run is being trained
-    champions.jsonl         append-only log of every change of the current run (train,
+    champions.jsonl         append-only log of every change of a current run (train,
                             promote, rollback), read by :func:`champion_history`
     monitoring/<run_id>/    drift and backtest reports on that run (JSON, one per check)
     display_names.json      segment names set by hand, per data set and segment id; they

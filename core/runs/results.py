@@ -285,6 +285,16 @@ class Manifest(Record):
     segmentation_method: str
     source: dict[str, Any] | None = None
 
+    @property
+    def customers(self) -> int:
+        """The customers of the run: its rows, or for a run built from a transaction log the
+        customers of its latest snapshot (its rows are one per customer and cutoff)."""
+        snaps = (self.source or {}).get("snapshots") or []
+        try:
+            return int(max(snaps, key=lambda s: str(s["cutoff"]))["customers"]) if snaps else int(self.rows)
+        except (KeyError, TypeError, ValueError):
+            return int(self.rows)
+
 
 class ScoringInfo(Record):
     """``scoring.json``: what scoring needs besides the models: feature names, training

@@ -6,7 +6,6 @@ import importlib.metadata
 import json
 import os
 import platform
-import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -24,6 +23,18 @@ from core.errors import DataError, first_line
 from core.inputs.spec import DatasetSpec
 from core.runs import results as R
 from core.runs import safeformat
+from core.runs.current import (  # noqa: F401  (re-exported: store is where callers look for them)
+    CHAMPION_LOG,
+    CURRENT_MAP,
+    RUN_ID,
+    current_run_id,
+    current_runs,
+    dataset_of,
+    default_dataset,
+    list_runs,
+    runs_dir,
+    set_current,
+)
 from core.runs.names import display_names
 
 
@@ -31,32 +42,6 @@ def write_json(path: Path, obj) -> None:
     """Write ``obj`` as indented JSON (numpy scalars and arrays converted; see
     :class:`core.runs.results.JSONEncoder`)."""
     path.write_text(json.dumps(obj, cls=R.JSONEncoder, indent=2, allow_nan=False, default=None), encoding="utf-8")
-
-
-#: A run id: UTC time and the first 6 hex digits of the data hash, with -N when repeated.
-RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}(-\d+)?")
-
-
-def runs_dir(artifacts: Path) -> Path:
-    """``artifacts/runs``."""
-    return Path(artifacts) / "runs"
-
-
-def current_run_id(artifacts: Path) -> str | None:
-    """The current run's id, or None when no run has been made."""
-    f = Path(artifacts) / "CURRENT"
-    if not f.is_file():
-        return None
-    rid = f.read_text(encoding="utf-8").strip()
-    return rid if rid and (runs_dir(artifacts) / rid / "manifest.json").is_file() else None
-
-
-def list_runs(artifacts: Path) -> list[str]:
-    """Ids of all complete runs, oldest first."""
-    d = runs_dir(artifacts)
-    if not d.is_dir():
-        return []
-    return sorted(p.name for p in d.iterdir() if not p.name.startswith(".") and (p / "manifest.json").is_file())
 
 
 def begin_run(artifacts: Path, run_id: str) -> Path:
@@ -69,7 +54,9 @@ def begin_run(artifacts: Path, run_id: str) -> Path:
 
 
 def commit_run(artifacts: Path, tmp: Path, run_id: str, make_current: bool = True) -> Path:
-    """Rename a fully written temporary run into place, then point ``CURRENT`` at it."""
+    """Rename a fully written temporary run into place, then make it its data set's current
+    run (:func:`set_current`: the default one only when it is of the default data set, or the
+    first run)."""
     final = runs_dir(artifacts) / run_id
     if final.exists():  # runs are immutable: never replace one
         raise FileExistsError(f"run {run_id} already exists")
@@ -79,32 +66,17 @@ def commit_run(artifacts: Path, tmp: Path, run_id: str, make_current: bool = Tru
     return final
 
 
-CHAMPION_LOG = "champions.jsonl"
-
-
-def set_current(artifacts: Path, run_id: str, action: str) -> None:
-    """Point ``CURRENT`` at ``run_id`` atomically and log the change."""
-
-    previous = current_run_id(artifacts)
-    tmp_cur = Path(artifacts) / f".CURRENT.{os.getpid()}"
-    tmp_cur.write_text(run_id + "\n", encoding="utf-8")
-    os.replace(tmp_cur, Path(artifacts) / "CURRENT")
-    entry = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "action": action,
-             "run_id": run_id, "previous": previous}
-    with open(Path(artifacts) / CHAMPION_LOG, "a", encoding="utf-8") as f:
-        f.write(json.dumps(entry) + "\n")
-
-
 def run_history(artifacts: Path) -> pd.DataFrame:
-    """One row per complete run, newest first: ``current`` (bool), ``run_id``, ``created_at``,
+    """One row per complete run, newest first: ``current`` (bool: the current run of its data
+    set, :func:`current_runs`), ``run_id``, ``created_at``,
     ``dataset``, ``rows``, ``segments``, ``method``, ``roc_auc`` and ``pr_auc`` (XGBoost,
     test rows), ``grade``, ``stability`` (bootstrap ARI); a run whose files cannot be read
     shows blanks rather than failing the list."""
-    cur = current_run_id(artifacts)
+    cur = set(current_runs(artifacts).values()) | {current_run_id(artifacts)}
     rows = []
     for rid in reversed(list_runs(artifacts)):
         run = Run(runs_dir(artifacts) / rid)
-        row = {"current": rid == cur, "run_id": rid}
+        row = {"current": rid in cur, "run_id": rid}
         try:
             _check_format(run.path)
             man, met = run.manifest(), run.metrics()
@@ -305,7 +277,7 @@ def previous_run(artifacts: Path, dataset: str) -> Run | None:
     set, else the newest run of it (ids and hand-set names are per data set, so a run of
     another table in between must not restart them); None when there is none. Runs of
     another format are skipped."""
-    current = current_run_id(artifacts)
+    current = current_run_id(artifacts, dataset)
     candidates = ([current] if current else []) + [r for r in reversed(list_runs(artifacts)) if r != current]
     for rid in candidates:
         try:

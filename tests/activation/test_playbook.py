@@ -74,17 +74,21 @@ def test_low_medium_high_cells_merge_exactly(cells):
         playbook.banded_matrix(m, "quintiles")
 
 
-@pytest.mark.parametrize("band, discount_z, value_z, action", [
-    ("high", 0.5, None, "Full-price message"),
-    ("high", 0.1, 2.0, "Cross-sell, no incentive"),
-    ("medium", 0.3, None, "Targeted discount"),
-    ("medium", float("nan"), None, "Personal reminder"),
-    ("low", 2.0, 0.3, "Win-back"),
-    ("low", 2.0, 0.29, "Suppress from paid channels"),
-    ("low", None, None, "Suppress from paid channels"),
+@pytest.mark.parametrize("band, discount_z, value_z, recency_z, action", [
+    ("high", 0.5, None, None, "Full-price message"),
+    ("high", 0.1, 2.0, None, "VIP early access"),
+    ("high", 0.1, 0.2, 1.0, "Cross-sell, no incentive"),
+    ("medium", 0.3, None, 1.0, "Targeted discount"),
+    ("medium", 0.0, None, 0.3, "Timely nudge"),
+    ("medium", float("nan"), None, None, "Personal reminder"),
+    ("low", 2.0, 0.3, 0.5, "Personal win-back"),
+    ("low", 2.0, 0.3, None, "Win-back"),
+    ("low", 2.0, 0.29, None, "Low-cost deal reminder"),
+    ("low", 0.29, 0.29, 2.0, "Suppress from paid channels"),
+    ("low", None, None, None, "Suppress from paid channels"),
 ])
-def test_playbook_rules(band, discount_z, value_z, action):
-    assert playbook.recommend_action(band, discount_z, value_z)[0] == action
+def test_playbook_rules(band, discount_z, value_z, recency_z, action):
+    assert playbook.recommend_action(band, discount_z, value_z, recency_z)[0] == action
 
 
 def test_unknown_band_is_refused():

@@ -23,14 +23,15 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 #: Page path -> (sidebar title, the page's H1) for every page in ``app.py``.
 PAGES = {
-    "": ("Overview", "Customer intelligence overview"),
+    "": ("This week", "This week"),
     "segments": ("Segments", "Segments"),
-    "projection": ("Projection", "Projection explorer"),
-    "propensity": ("Propensity", "Propensity model"),
     "matrix": ("Segment matrix", "Propensity by segment"),
     "cohort": ("Cohort builder", "Cohort builder"),
-    "approach": ("Clustering vs classification", "Clustering or classification?"),
     "score": ("Score a file", "Score a file"),
+    "overview": ("Run overview", "Customer intelligence overview"),
+    "propensity": ("Propensity", "Propensity model"),
+    "projection": ("Projection", "Projection explorer"),
+    "approach": ("Clustering vs classification", "Clustering or classification?"),
     "admin": ("Admin", "Admin"),
 }
 
@@ -247,6 +248,27 @@ def screenshot(driver, path: Path, full_height: bool = True, max_height: int = 2
     if full_height:
         driver.set_window_size(driver.get_window_size()["width"], 900)
     return path
+
+
+def overflowing_tables(driver) -> list[str]:
+    """The tables (``st.dataframe``) on the page whose columns do not fit their width (their
+    grid scrolls sideways) or that reach past the main area, each by its first column names;
+    empty when every table fits."""
+    return driver.execute_script("""
+        const main = document.querySelector('[data-testid=stMain]').getBoundingClientRect();
+        const out = [];
+        for (const t of document.querySelectorAll('[data-testid=stMain] [data-testid=stDataFrame]')) {
+            if (t.offsetParent === null) continue;  // in a closed fold
+            const box = t.getBoundingClientRect();
+            const grid = t.querySelector('.dvn-scroller');
+            const wide = grid && grid.scrollWidth > grid.clientWidth + 2;
+            if (wide || box.right > main.right + 2) {
+                const head = Array.from(t.querySelectorAll('[role=columnheader]')).slice(0, 3).map(h => h.innerText);
+                out.push(head.join(' | ') + ` (${grid ? grid.scrollWidth : 0} > ${grid ? grid.clientWidth : 0})`);
+            }
+        }
+        return out;
+    """)
 
 
 def wait_download(folder: Path, suffix: str = ".csv", timeout: float = 30.0) -> Path:

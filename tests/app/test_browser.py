@@ -40,6 +40,7 @@ def test_overview_segments_and_matrix_draw(session):
     from selenium.webdriver.common.by import By
 
     driver, run, shots, _ = session
+    browser.open_page(driver, "overview")
     metrics = driver.find_elements(By.CSS_SELECTOR, "[data-testid=stMetric]")
     assert len(metrics) >= 8
     roc = next(m for m in metrics if m.text.startswith("ROC-AUC"))
@@ -65,11 +66,43 @@ def test_cohort_csv_download_matches_the_scored_table(session):
     want = scored[scored["propensity"].between(0.3, 1.0)].reset_index(drop=True)  # the page's default cohort
     assert got["customer_id"].tolist() == want["customer_id"].tolist()
     assert got["persona"].tolist() == want["segment_name"].tolist()
-    assert (got["propensity"] - want["propensity"]).abs().max() < 1e-12
+    assert (got["propensity"] - want["propensity"].round(4)).abs().max() < 1e-9   # exports round to 4 decimals
     assert got["propensity_decile"].tolist() == want["propensity_decile"].tolist()
     for col in ("reason_1", "reason_2", "reason_3"):
         assert got[col].fillna("").tolist() == want[col].fillna("").tolist()
-    assert set(got["group"]) == {"contact"}
+    assert set(got["group"]) == {"contact", "holdout"}                         # the holdout is on by default
+
+
+def test_three_clicks_from_opening_the_app_to_this_weeks_cohort_with_a_holdout(session):
+    """Open the app (the start page, This week), click the first action's "Build this cohort",
+    click "Download cohort CSV": the export holds that action's customers, with a holdout."""
+    from selenium.webdriver.common.by import By
+
+    driver, run, shots, downloads = session
+    driver.get(driver.current_url.split("/", 3)[0] + "//" + driver.current_url.split("/", 3)[2])  # open the app
+    browser.wait_page(driver, "This week")
+    first = driver.find_elements(By.CSS_SELECTOR, "[data-testid=stMain] [data-testid=stMarkdownContainer] strong")
+    action = next(e.text for e in first if e.text.startswith("1. "))[3:]
+    browser.screenshot(driver, shots / "week.png")
+    for old in downloads.glob("*.csv"):
+        old.unlink()
+    browser.click_button(driver, "Build this cohort")                                   # click 1
+    browser.wait_page(driver, "Cohort builder")
+    browser.wait_element(driver, "[data-testid=stDownloadButton] button, [data-testid=stDownloadButton] a").click()  # 2
+    got = pd.read_csv(browser.wait_download(downloads), dtype={"customer_id": str})
+    assert set(got["action"]) == {action} and set(got["group"]) == {"contact", "holdout"}
+    cell = run.table("matrix")
+    top = cell.assign(band=[{1: "high", 2: "high", 3: "high"}.get(d, "other") for d in cell["propensity_decile"]])
+    assert len(got) in set(top.groupby(["segment_id", "band"])["customers"].sum())  # one segment's band, whole
+    browser.screenshot(driver, shots / "cohort_from_week.png")
+
+
+def test_no_table_is_cut_off_at_1366_pixels(session):
+    driver, _, _, _ = session
+    for path in ("", "segments", "matrix", "cohort", "propensity"):
+        browser.open_page(driver, path)
+        assert driver.get_window_size()["width"] == 1366
+        assert browser.overflowing_tables(driver) == [], f"/{path}"
 
 
 def test_admin_upload_shows_the_validation_report(session, small_csv):

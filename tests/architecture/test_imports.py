@@ -68,8 +68,8 @@ def test_a_core_module_that_imports_streamlit_is_refused(tmp_path):
 #: What the front ends outside the package may import of ``core``: the pages, the use cases
 #: (and the report's charts); ``ui.py``, the pages' one way into core, also the runs it
 #: reads, the settings and the admin door.
-PAGES_MAY = ("core.actions", "core.errors", "core.report")
-UI_MAY = PAGES_MAY + ("core.runs.store", "core.settings", "core.ops.door")
+PAGES_MAY = ("core.actions", "core.errors", "core.report", "core.formats")
+UI_MAY = PAGES_MAY + ("core.runs.store", "core.settings", "core.ops.door", "core.inputs.words")
 
 
 def _core_imports(path) -> set[str]:

@@ -143,7 +143,7 @@ def test_words_and_labels_of_column_names():
     assert spec_draft.words("MntWines") == ["mnt", "wines"]
     assert spec_draft.words("ProductRelated_Duration") == ["product", "related", "duration"]
     assert spec_draft.words("NumWebVisitsMonth") == ["num", "web", "visits", "month"]
-    assert spec_draft.label("Year_Birth") == "year birth"
+    assert spec_draft.label("Year_Birth") == "year of birth"
     assert spec_draft.words("HTTPStatus2xx") == ["http", "status", "2", "xx"]
     # letters of any script (they were dropped: "Région" read "r gion")
     assert spec_draft.label("Région") == "région" and spec_draft.words("ÉtatCivil") == ["état", "civil"]

@@ -15,7 +15,9 @@ Persona names are built from data, not if/else chains: each column's spec carrie
 words used when a segment is high (``high_name``) or low (``low_name``) on it; the name
 joins the words of the two most distinctive columns whose ``|d|`` is at least
 :data:`NAME_MIN_EFFECT` (a small effect in Cohen's 1988 terms is 0.2; we require a
-medium-to-large 0.5). Names are made unique by adding the next distinctive column.
+medium-to-large 0.5); a column without words of its own gets words that fit its kind
+(:func:`core.inputs.words.persona_words`). Names never contradict or repeat themselves and
+are made unique by adding the next distinctive column (:func:`_name_segments`).
 """
 from __future__ import annotations
 
@@ -23,8 +25,13 @@ import numpy as np
 import pandas as pd
 
 from core.inputs.spec import SKEWED_KINDS, DatasetSpec
+from core.inputs.words import persona_words, topic
 
 NAME_MIN_EFFECT = 0.5
+#: A column added to tell clashing names apart must itself differ this much (Cohen's small effect).
+TELL_APART_MIN_EFFECT = 0.2
+#: Longest persona name, characters (a name that would be longer keeps fewer parts).
+MAX_NAME = 40
 TOP_FEATURES = 5
 
 
@@ -33,13 +40,15 @@ def _modelling_scale(values: np.ndarray, kind: str) -> np.ndarray:
 
 
 def _words(spec: DatasetSpec, column: str, high: bool) -> str:
+    """The persona words of a segment high (or low) on ``column``: the spec's ``high_name`` /
+    ``low_name``, else words that fit the column's kind (:func:`core.inputs.words.persona_words`)."""
     c = spec.column(column)
-    if high:
-        return c.high_name or f"High {c.label}"
-    return c.low_name or f"Low {c.label}"
+    given = c.high_name if high else c.low_name
+    return given or persona_words(c.name, c.label, c.kind, high)
 
 
-def profile_segments(clean: pd.DataFrame, segment_id: np.ndarray, spec: DatasetSpec) -> list[dict]:
+def profile_segments(clean: pd.DataFrame, segment_id: np.ndarray, spec: DatasetSpec,
+                     counted: np.ndarray | None = None) -> list[dict]:
     """Profile every segment.
 
     Parameters
@@ -48,12 +57,16 @@ def profile_segments(clean: pd.DataFrame, segment_id: np.ndarray, spec: DatasetS
     segment_id : int array of shape (n,), the segment ids (not necessarily 0..k-1 once ids
         carry over between runs).
     spec : the table's spec.
+    counted : optional bool array of shape (n,): the rows that are customers to count. A
+        table of stacked snapshots (a log-built run) holds a customer once per cutoff: its
+        sizes, shares, purchase rates and average spend count the latest snapshot's rows
+        only, while the feature statistics (and so the names) use every row.
 
     Returns
     -------
     list of k dicts (in increasing segment id), JSON-safe, each with ``segment_id``, ``name``,
     ``size``, ``share``, ``purchase_rate`` (None without a target), ``average_spend`` (mean of
-    the spec's ``value_column``, None without one), ``top_features``
+    the spec's spend, :meth:`~core.inputs.spec.DatasetSpec.spend`; None without one), ``top_features``
     (list of ``{feature, label, std_diff, direction}``), ``features`` (per numeric feature:
     ``median``, ``mean``, ``pop_median``, ``pop_mean``, ``ratio_median``, ``std_diff``)
     and ``categorical`` (per categorical feature: ``{level: [segment_share, population_share]}``).
@@ -68,6 +81,10 @@ def profile_segments(clean: pd.DataFrame, segment_id: np.ndarray, spec: DatasetS
         pop[c.name] = (np.nanmedian(v) if np.isfinite(v).any() else np.nan, np.nanmean(v) if np.isfinite(v).any() else np.nan,
                        np.nanmean(t) if np.isfinite(t).any() else np.nan, np.nanstd(t) if np.isfinite(t).any() else np.nan)
     y = clean[spec.target].to_numpy(float) if spec.target and spec.target in clean else None
+    spend = spec.spend(clean)
+    spend = None if spend is None else spend.to_numpy(float)
+    counted = np.ones(n, bool) if counted is None else np.asarray(counted, bool)
+    n_counted = int(counted.sum())
     profiles = []
     for seg in (sorted(int(v) for v in np.unique(segment_id)) if n else []):
         m = segment_id == seg
@@ -83,24 +100,20 @@ def profile_segments(clean: pd.DataFrame, segment_id: np.ndarray, spec: DatasetS
             ratio = float(med / pmed) if med is not None and pmed not in (0, None) and np.isfinite(pmed) else None
             feats[c.name] = {"median": med, "mean": mean, "pop_median": _f(pmed), "pop_mean": _f(pmean),
                              "ratio_median": ratio, "std_diff": d}
-        cats = {}
-        for c in spec.columns:
-            if c.is_categorical:
-                seg_share = clean.loc[m, c.name].value_counts(normalize=True, dropna=False)
-                pop_share = clean[c.name].value_counts(normalize=True, dropna=False)
-                cats[c.name] = {("(missing)" if pd.isna(k) else str(k)): [float(seg_share.get(k, 0.0)), float(v)]
-                                for k, v in pop_share.items()}
+        cats = _categorical_shares(clean, m, spec)
         ranked = sorted(((name, f["std_diff"]) for name, f in feats.items()
                          if spec.column(name).group in spec.segmentation_groups),
                         key=lambda kv: (-abs(kv[1]), kv[0]))
         top = [{"feature": name, "label": spec.column(name).label, "std_diff": d,
                 "direction": "higher" if d > 0 else "lower"} for name, d in ranked[:TOP_FEATURES]]
+        c = m & counted
         profiles.append({
             "segment_id": seg,
-            "size": int(m.sum()),
-            "share": float(m.mean()) if n else 0.0,
-            "purchase_rate": float(y[m].mean()) if y is not None and m.any() else None,
-            "average_spend": feats[spec.value_column]["mean"] if spec.value_column in feats else None,
+            "size": int(c.sum()),
+            "share": float(c.sum() / n_counted) if n_counted else 0.0,
+            "purchase_rate": float(y[c].mean()) if y is not None and c.any() else None,
+            "average_spend": (float(np.nanmean(spend[c])) if spend is not None and np.isfinite(spend[c]).any()
+                              else None),
             "top_features": top,
             "ranked": ranked,
             "features": feats,
@@ -112,58 +125,93 @@ def profile_segments(clean: pd.DataFrame, segment_id: np.ndarray, spec: DatasetS
     return profiles
 
 
+def _categorical_shares(clean: pd.DataFrame, m: np.ndarray, spec: DatasetSpec) -> dict:
+    """Per categorical feature: ``{level: [share in the segment (rows m), share of all]}``."""
+    cats = {}
+    for c in spec.columns:
+        if c.is_categorical:
+            seg_share = clean.loc[m, c.name].value_counts(normalize=True, dropna=False)
+            pop_share = clean[c.name].value_counts(normalize=True, dropna=False)
+            cats[c.name] = {("(missing)" if pd.isna(k) else str(k)): [float(seg_share.get(k, 0.0)), float(v)]
+                            for k, v in pop_share.items()}
+    return cats
+
+
 def _f(x) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
 
 
 def _name_segments(profiles: list[dict], spec: DatasetSpec) -> None:
-    """Set ``name`` on each profile, unique across segments.
+    """Set ``name`` on each profile: readable, true of the segment, unique across segments.
 
-    Base name: the words of the two most distinctive columns (``|d| >= NAME_MIN_EFFECT``).
-    Segments whose base names clash get one more part: the words of the column on which the
-    segment differs most from the other clashing segments (its ``d`` minus their mean ``d``).
-    A name that still clashes gets "(segment N)".
+    Base name: the words (:func:`_words`) of the two most distinctive columns (``|d| >=
+    NAME_MIN_EFFECT``). A name never uses two columns of one topic
+    (:func:`core.inputs.words.topic`: ``administrative`` and ``administrative duration``;
+    ``recency`` twice cannot read "low recency, high recency") nor two parts ending in the
+    same word ("recent buyers, frequent buyers"), and keeps to :data:`MAX_NAME` characters.
+    Segments whose names clash, as sets of parts in any order, get one more part: the column
+    on which the segment differs most from the other clashing segments, among those where the
+    segment itself differs from everyone by ``|d| >= TELL_APART_MIN_EFFECT`` in the same
+    direction (so the added words are true of it); when the name would pass :data:`MAX_NAME`
+    with it, it replaces the second part. A name that still clashes gets "(segment N)".
     """
-    def words(name, d):
-        return _words(spec, name, d > 0)
+    def part(name, d):
+        return {"column": name, "words": _words(spec, name, d > 0), "topic": topic(name, spec.column(name).label)}
 
-    def base_parts(p):
-        picked = []
-        for name, d in p["ranked"]:
-            if abs(d) < NAME_MIN_EFFECT or len(picked) == 2:
-                break
-            w = words(name, d)
-            if w.lower() not in {x.lower() for x in picked}:
-                picked.append(w)
-        return picked
+    def fits(parts, new, short=True):
+        last = new["words"].lower().split()[-1:]
+        return all(p["topic"] != new["topic"] and p["words"].lower() != new["words"].lower()
+                   and (len(last) == 0 or p["words"].lower().split()[-1:] != last or len(p["words"].split()) == 1)
+                   for p in parts) and (not short or len(compose(parts + [new])) <= MAX_NAME)
 
     def compose(parts):
         if not parts:
             return "Typical customers"
-        return ", ".join([parts[0]] + [x[0].lower() + x[1:] for x in parts[1:]])
+        words = [p["words"] for p in parts]
+        return ", ".join([words[0]] + [x[0].lower() + x[1:] for x in words[1:]])
 
-    parts = {p["segment_id"]: base_parts(p) for p in profiles}
-    by_name: dict[str, list[dict]] = {}
+    def key(parts):
+        return frozenset(p["words"].lower() for p in parts) or frozenset({"typical customers"})
+
+    parts: dict[int, list[dict]] = {}
     for p in profiles:
-        by_name.setdefault(compose(parts[p["segment_id"]]), []).append(p)
-    for group in by_name.values():
+        picked: list[dict] = []
+        for name, d in p["ranked"]:
+            if abs(d) < NAME_MIN_EFFECT or len(picked) == 2:
+                break
+            new = part(name, d)
+            if fits(picked, new) or (not picked and len(new["words"]) <= MAX_NAME):
+                picked.append(new)
+        parts[p["segment_id"]] = picked
+    groups: dict[frozenset, list[dict]] = {}
+    for p in profiles:
+        groups.setdefault(key(parts[p["segment_id"]]), []).append(p)
+    for group in groups.values():
         if len(group) < 2:
             continue
         for p in group:
             others = [q for q in group if q is not p]
+            own = dict(p["ranked"])
             diffs = sorted(((name, d - np.mean([q["features"][name]["std_diff"] for q in others]))
                             for name, d in p["ranked"]), key=lambda kv: (-abs(kv[1]), kv[0]))
             for name, delta in diffs:
-                w = words(name, delta)
-                if w.lower() not in {x.lower() for x in parts[p["segment_id"]]}:
-                    parts[p["segment_id"]] = parts[p["segment_id"]] + [w]
+                d = own[name]
+                if abs(d) < TELL_APART_MIN_EFFECT or np.sign(d) != np.sign(delta):
+                    continue
+                new, have = part(name, d), parts[p["segment_id"]]
+                if fits(have, new):
+                    parts[p["segment_id"]] = have + [new]
                     break
-    used = set()
+                if len(have) > 1 and fits(have[:1], new):  # too long with it: it replaces the second part
+                    parts[p["segment_id"]] = have[:1] + [new]
+                    break
+    used: set[frozenset] = set()
     for p in profiles:
+        k = key(parts[p["segment_id"]])
         nm = compose(parts[p["segment_id"]])
-        if nm in used:
+        if k in used:
             nm = f"{nm} (segment {p['segment_id']})"
-        used.add(nm)
+        used.add(k)
         p["name"] = nm
 
 
