@@ -22,19 +22,23 @@ TEXT_ELEMENTS = ("title", "header", "subheader", "markdown", "caption", "info", 
 
 
 @slow_fixture(scope="module")
-def three_runs(tmp_path_factory, small_csv):
+def three_runs(tmp_path_factory, trained):
+    import shutil
+
     from core.pipeline.training import train, train_log
 
     art = tmp_path_factory.mktemp("three")
     settings = small_settings(art)
-    default = train(small_csv, None, settings)
+    shutil.copytree(trained[0] / "runs" / trained[1].run_id, art / "runs" / trained[1].run_id)  # the small default
+    store.set_current(art, trained[1].run_id, "train")
+    default = store.load_run(art, trained[1].run_id)
     draft = spec_draft.draft_spec(tables.read_table(MARKETING), name="marketing_campaign", source=MARKETING.name)
     spec = art / "marketing_campaign.toml"
     spec.write_text(spec_draft.spec_toml(draft, MARKETING.name))
     marketing = train(MARKETING, spec, settings)
     lines = CDNOW.read_text().splitlines()
-    log = art / "cdnow_subset.txt"  # the first 4,000 customers' purchases
-    log.write_text("\n".join([lines[0]] + [x for x in lines[1:] if int(x.split()[0]) <= 4000]) + "\n")
+    log = art / "cdnow_subset.txt"  # the first 2,500 customers' purchases
+    log.write_text("\n".join([lines[0]] + [x for x in lines[1:] if int(x.split()[0]) <= 2500]) + "\n")
     cdnow = train_log(log, REPO / "configs" / "cdnow.toml", settings)
     return art, {"shopsphere": default, "marketing_campaign": marketing, "cdnow": cdnow}
 

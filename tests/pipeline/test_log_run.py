@@ -108,6 +108,7 @@ def test_pages_work_on_a_log_run_and_the_admin_reads_an_uploaded_log(log_run, lo
     monkeypatch.chdir(REPO)
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=90).run()
     assert not at.exception
+    at.switch_page("pages/overview.py").run()
     assert any("Built from the transaction log" in i.value for i in at.info)
     assert next(m for m in at.metric if m.label == "Customer snapshots").value == f"{run.manifest().rows:,}"
     for page in ("segments", "propensity", "matrix", "projection", "cohort"):
@@ -116,7 +117,7 @@ def test_pages_work_on_a_log_run_and_the_admin_reads_an_uploaded_log(log_run, lo
         if page == "matrix":
             assert any("P(buy) x their expected spend" in c.value for c in at.caption)
     assert any("as of the latest cutoff (2025-11-29)" in c.value for c in at.caption)
-    assert any(m.label == "Expected revenue in the horizon" for m in at.metric)
+    assert any(m.label == "Expected revenue" for m in at.metric)
     at.switch_page("pages/admin.py").run()
     assert not at.exception
     box = next(s for s in at.selectbox if s.key == "log_spec")
