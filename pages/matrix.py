@@ -65,7 +65,11 @@ st.subheader("Recommended action per cell")
 cur = currency(run)
 show = ["segment", band_col, "action", "customers", "expected_buyers"] + \
        [x for x in ("expected_revenue",) if x in cells] + ["holdout_per_group"]
-formats = {
+formats = {  # widths keep the table inside a 1366-pixel screen with long persona names
+    "segment": st.column_config.TextColumn(width="medium"),
+    "action": st.column_config.TextColumn(width="medium"),
+    band_col: st.column_config.TextColumn("band", width="small") if bands != "deciles" else
+    st.column_config.NumberColumn("decile", width="small"),
     "customers": st.column_config.NumberColumn(format="localized"),
     "mean_propensity": st.column_config.NumberColumn("chance to buy", format="percent"),
     "expected_buyers": st.column_config.NumberColumn("expected buyers", format="localized"),

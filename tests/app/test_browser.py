@@ -97,14 +97,6 @@ def test_three_clicks_from_opening_the_app_to_this_weeks_cohort_with_a_holdout(s
     browser.screenshot(driver, shots / "cohort_from_week.png")
 
 
-def test_no_table_is_cut_off_at_1366_pixels(session):
-    driver, _, _, _ = session
-    for path in ("", "segments", "matrix", "cohort", "propensity"):
-        browser.open_page(driver, path)
-        assert driver.get_window_size()["width"] == 1366
-        assert browser.overflowing_tables(driver) == [], f"/{path}"
-
-
 def test_admin_upload_shows_the_validation_report(session, small_csv):
     from selenium.webdriver.common.by import By
 
