@@ -4,6 +4,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from core import formats as F
 from core.actions import views
 from ui import banded_matrix, currency, require_run, segment_filter
 
@@ -73,8 +74,10 @@ formats = {  # widths keep the table inside a 1366-pixel screen with long person
     "customers": st.column_config.NumberColumn(format="localized"),
     "mean_propensity": st.column_config.NumberColumn("chance to buy", format="percent"),
     "expected_buyers": st.column_config.NumberColumn("expected buyers", format="localized"),
-    "expected_revenue": st.column_config.NumberColumn(f"expected revenue ({cur.strip()})", format="localized"),
-    "observed_rate_test": st.column_config.NumberColumn("observed rate (test)", format="percent"),
+    "expected_revenue": st.column_config.NumberColumn(f"expected revenue ({cur.strip()})", format="localized")
+    if not cells.get("expected_revenue", pd.Series(dtype=float)).isna().any() else "expected revenue",
+    "observed_rate_test": st.column_config.NumberColumn("observed rate (test)", format="percent")
+    if not cells.get("observed_rate_test", pd.Series(dtype=float)).isna().any() else "observed rate (test)",
     "holdout_per_group": st.column_config.NumberColumn(
         "holdout per group", format="localized",
         help=f"Customers per group (holdout and contacted) to detect a {lift:.0%} relative uplift over the cell's "
@@ -82,6 +85,10 @@ formats = {  # widths keep the table inside a 1366-pixel screen with long person
     "holdout_fits": st.column_config.CheckboxColumn("cell fits both groups"),
 }
 rounded = cells.round({"expected_buyers": 0, "expected_revenue": 0})
+# a blank, never "None", where a cell has no value (the captions above say why)
+for col, fmt in (("expected_revenue", lambda v: F.money(v, cur)), ("observed_rate_test", F.share)):
+    if col in rounded and rounded[col].isna().any():
+        rounded[col] = rounded[col].map(fmt)
 st.dataframe(rounded[show], hide_index=True, column_config=formats)
 with st.expander("Analyst details: every column, and why each action"):
     full = show + ["mean_propensity", "holdout_fits"] + [x for x in ("observed_rate_test",) if x in cells] + ["why"]

@@ -81,6 +81,13 @@ def test_every_page_speaks_as_people_read(three_runs, dataset, monkeypatch):
         for text in _visible(at):
             assert not RAW.search(text), (dataset, page, text)
             assert not NUMBER.search(text.replace(run.run_id, "")), (dataset, page, text)
+        if page in ("week", "segments", "matrix", "cohort"):  # no None or NaN in a table's cell either
+            for table in at.dataframe:
+                v = table.value
+                empty = [c for c in v.columns if v[c].isna().any()
+                         or (v[c].dtype == object and v[c].astype(str).isin(["None", "nan", "NaN"]).any())]
+                assert not empty, (dataset, page, empty)
+        for text in _visible(at):
             if page in ("week", "segments", "matrix", "cohort"):  # the marketer's pages use labels, not names
                 shown = {n for n in raw_names if re.search(rf"(?<![\w`]){re.escape(n)}(?![\w`])", text)}
                 assert not shown, (dataset, page, shown, text)
