@@ -149,15 +149,18 @@ def persona_words(name: str, label_text: str, kind: str, high: bool) -> str:
 
 
 def topic(name: str, label_text: str = "") -> str:
-    """The topic of a column: its label's words without quantity words (``administrative
-    duration`` and ``administrative`` share the topic ``administrative``). Two columns of
-    one topic are not both named in one persona."""
+    """The topic of a column: the first of its label's words that is not a quantity word,
+    in the singular (``administrative duration`` and ``administrative`` share the topic
+    ``administrative``; ``orders in the last 90 days`` and ``days since the last order`` the
+    topic ``order``). Two columns of one topic are not both named in one persona."""
     generic = {"spend", "on", "number", "of", "average", "total", "per", "month", "week", "day", "year", "duration",
                "count", "rate", "share", "amount", "the", "in", "last", "days", "since", "percent", "months", "weeks",
                "years", "a", "with", "by", "per", "minimum", "maximum", "mean", "median", "value", "quantity"}
     lab = label_text or label(name)
     kept = [x for x in lab.lower().split() if x not in generic and not x.isdigit()]
-    return kept[0] if kept else lab.lower()
+    first = kept[0] if kept else lab.lower()
+    # one topic for singular and plural: "orders in the last 90 days" and "days since the last order"
+    return first[:-1] if first.endswith("s") and not first.endswith("ss") and len(first) > 3 else first
 
 
 #: Past-tense verbs of target labels and their base form (for the future tense).

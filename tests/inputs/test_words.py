@@ -39,6 +39,8 @@ def test_columns_of_one_topic_are_recognised():
     assert W.topic("Administrative") == W.topic("Administrative_Duration") == "administrative"
     assert W.topic("orders_12m", "orders in the last 12 months") == W.topic("orders_90d", "orders in the last 90 days")
     assert W.topic("MntWines") != W.topic("MntFruits")
+    assert W.topic("orders_90d", "orders in the last 90 days") == W.topic("x", "days since the last order") == "order"
+    assert W.topic("Address") == "address"
 
 
 @pytest.mark.parametrize("target, phrase, future", [
