@@ -70,8 +70,8 @@ def _choice() -> dict:
     else:
         lo, hi = st.slider("Percentile", 0, 100, (90, 100))
         rule = {"segments": chosen, "min_percentile": lo, "max_percentile": hi}
-    if pre.get("action"):
-        rule["action"] = pre["action"]
+    if pre.get("action") and rule.get("deciles") == list(views.BANDS[pre["band"]]) and chosen == pre["segments"]:
+        rule["action"] = pre["action"]  # the export names the action only while the cohort is the one it was for
     labels = run.feature_labels()
     features = run.table("features")
     filters = {}
