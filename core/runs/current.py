@@ -48,7 +48,7 @@ def current_run_id(artifacts: Path, dataset: str | None = None) -> str | None:
 
     Without ``dataset``: the default data set's current run (``CURRENT``), what the command
     line and the pages use unless told otherwise. With it: that data set's current run
-    (``current.json``, else ``CURRENT`` when it is of that data set; for a runs folder written
+    (``CURRENT`` when it is of that data set, else ``current.json``; for a runs folder written
     before ``current.json`` existed, else the newest run of that data set), or None."""
     f = Path(artifacts) / "CURRENT"
     default = None
@@ -57,11 +57,11 @@ def current_run_id(artifacts: Path, dataset: str | None = None) -> str | None:
         default = rid if rid and (runs_dir(artifacts) / rid / "manifest.json").is_file() else None
     if dataset is None:
         return default
+    if default and dataset_of(artifacts, default) == dataset:  # CURRENT rules for its own data set
+        return default
     mapping = _current_map(artifacts)
     if mapping and mapping.get(dataset):
         return mapping[dataset]
-    if default and dataset_of(artifacts, default) == dataset:
-        return default
     if mapping is not None:
         return None
     return next((r for r in reversed(list_runs(artifacts)) if dataset_of(artifacts, r) == dataset), None)
