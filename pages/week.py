@@ -43,8 +43,8 @@ for i, a in enumerate(actions.to_dict("records"), start=1):
             st.caption(f"Hold out {F.count(need)} of them (not contacted) to measure the campaign: enough to see a "
                        f"rise from {F.share(rate)} to {F.share(rate * 1.1)} ({F.points(rate * 0.1)}, +10%).")
         elif small is not None and small == small:
-            st.caption(f"Hold out half of them to measure the campaign: with so few customers it can see a rise of "
-                       f"{F.points(rate * small)} (+{small:.0%}) or more, not a smaller one.")
+            st.caption(f"Hold out half of them ({F.count(a['customers'] // 2)}) to measure the campaign: the smallest "
+                       f"rise it can then see is {F.points(rate * small)} (+{small:.0%}).")
         else:
             st.caption("Too few customers to measure this campaign's effect with a holdout.")
         if st.button("Build this cohort", key=f"build_{i}", type="primary" if i == 1 else "secondary"):
