@@ -129,7 +129,7 @@ class Session:
                 rng.shuffle(order)
                 for page in order:
                     await asyncio.sleep(rng.uniform(0, 2 * think))
-                    await self.open(page, page or "overview", page in seen)
+                    await self.open(page, page or "week", page in seen)
                     seen.add(page)
                 rounds += 1
             for t in tasks:
@@ -224,7 +224,7 @@ def main() -> int:
                 + ". Each session speaks Streamlit's own websocket protocol, so the server does the work of real "
                 "browsers.")
     table = []
-    for label in ["app start"] + [p or "overview" for p in PAGES]:
+    for label in ["app start"] + [p or "week" for p in PAGES]:
         first = [s for _, p, later, s in results if p == label and not later]
         again = sorted(s for _, p, later, s in results if p == label and later)
         p95 = again[min(len(again) - 1, int(round(0.95 * (len(again) - 1))))] if again else None
