@@ -71,16 +71,17 @@ formats = {  # widths keep the table inside a 1366-pixel screen with long person
     "action": st.column_config.TextColumn(width="medium"),
     band_col: st.column_config.TextColumn("band", width="small") if bands != "deciles" else
     st.column_config.NumberColumn("decile", width="small"),
-    "customers": st.column_config.NumberColumn(format="localized"),
+    "customers": st.column_config.NumberColumn(format="localized", width="small"),
     "mean_propensity": st.column_config.NumberColumn("chance to buy", format="percent"),
-    "expected_buyers": st.column_config.NumberColumn("expected buyers", format="localized"),
+    "expected_buyers": st.column_config.NumberColumn("buyers", format="localized", width="small",
+                                                     help="Expected buyers: the sum of the calibrated probabilities."),
     "expected_revenue": st.column_config.NumberColumn(f"expected revenue ({cur.strip()})", format="localized")
     if not cells.get("expected_revenue", pd.Series(dtype=float)).isna().any() else "expected revenue",
     "observed_rate_test": st.column_config.NumberColumn("observed rate (test)", format="percent")
     if not cells.get("observed_rate_test", pd.Series(dtype=float)).isna().any() else "observed rate (test)",
     "holdout_per_group": st.column_config.NumberColumn(
-        "holdout per group", format="localized",
-        help=f"Customers per group (holdout and contacted) to detect a {lift:.0%} relative uplift over the cell's "
+        "holdout", format="localized", width="small",
+        help=f"Holdout per group: customers per group (holdout and contacted) to detect a {lift:.0%} relative uplift over the cell's "
              "mean propensity: two-proportion test, alpha 0.05, power 0.8 (Fleiss et al. 2003)."),
     "holdout_fits": st.column_config.CheckboxColumn("cell fits both groups"),
 }

@@ -28,14 +28,21 @@ OTHER_CPU_ENV = {"NPY_DISABLE_CPU_FEATURES": "X86_V3 X86_V4", "OPENBLAS_CORETYPE
                  "GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX2,-FMA", "NUMBA_CPU_NAME": "skylake-avx512"}
 
 
-def _train(tmp_path, data, name, n_jobs, env):
+def _start(tmp_path, data, name, n_jobs, env):
+    """A training in a fresh process: ``(the process, its runs folder)``."""
     settings = tmp_path / f"settings_{name}.toml"
     settings.write_text(SMALL_SETTINGS_TOML.replace("n_jobs = 2", f"n_jobs = {n_jobs}"))
     artifacts = tmp_path / f"artifacts_{name}"
-    out = subprocess.run([sys.executable, "-m", "core", "--settings", str(settings), "--artifacts", str(artifacts),
-                          "train", "--data", str(data)], cwd=REPO, env={**os.environ, **env},
-                         capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr[-2000:]
+    proc = subprocess.Popen([sys.executable, "-m", "core", "--settings", str(settings), "--artifacts", str(artifacts),
+                             "train", "--data", str(data)], cwd=REPO, env={**os.environ, **env},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return proc, artifacts
+
+
+def _finish(started):
+    proc, artifacts = started
+    _, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, err[-2000:]
     return store.load_run(artifacts).path
 
 
@@ -43,12 +50,14 @@ def _train(tmp_path, data, name, n_jobs, env):
 def test_two_trainings_in_separate_processes_with_different_threads_pools_and_cpus_match(tmp_path, small_table):
     data = tmp_path / "customers.parquet"
     small_table.to_parquet(data, index=False)
-    one = _train(tmp_path, data, "one", 1, {v: "1" for v in THREAD_VARIABLES})
-    two = _train(tmp_path, data, "two", 2, {v: "2" for v in THREAD_VARIABLES})
+    # the three trainings run at once, each in a fresh process of its own
+    started = [_start(tmp_path, data, "one", 1, {v: "1" for v in THREAD_VARIABLES}),
+               _start(tmp_path, data, "two", 2, {v: "2" for v in THREAD_VARIABLES}),
+               _start(tmp_path, data, "other_cpu", 2, {**{v: "2" for v in THREAD_VARIABLES}, **OTHER_CPU_ENV})]
+    one, two, other = (_finish(s) for s in started)
     # everything else is identical: JSON values, tables, the XGBoost model, the skops and array parts
     assert compare.run_differences(one, two) == ["manifest.json.settings.n_jobs: 1 != 2"]
 
-    other = _train(tmp_path, data, "other_cpu", 2, {**{v: "2" for v in THREAD_VARIABLES}, **OTHER_CPU_ENV})
     # Another CPU rounds some sums in its own order: the fitted scaler's means and the
     # logistic baseline differ in their last bits (their skops files), and so may figures
     # computed from them, within 1e-9; every segment, size, label and projection point matches.
