@@ -111,17 +111,18 @@ def test_persona_names_are_readable_and_distinct(three_runs, dataset):
 @pytest.mark.skipif(not __import__("tests.app.browser", fromlist=["x"]).browser_available()
                     and not __import__("os").environ.get("CI"), reason="Debian chromium/chromium-driver not installed")
 def test_no_table_is_wider_than_the_page_at_1366_pixels_on_any_data_set(three_runs, tmp_path):
-    """Every page of each data set in headless Chromium at 1366 px: no table's columns overflow it."""
+    """The pages that show tables, on the two real data sets (their persona names and labels are the
+    longest), in headless Chromium at 1366 px: no table's columns overflow it. (Every page of all three
+    renders in the AppTest above.)"""
     from tests.app import browser
 
     art, runs = three_runs
     driver = browser.chrome(tmp_path)
     try:
         with browser.app_server(art, tmp_path / "streamlit.log") as url:
-            for dataset in runs:
-                for path, (_, title) in browser.PAGES.items():
-                    if path in ("score", "admin"):  # no table of the run's data there
-                        continue
+            for dataset in ("marketing_campaign", "cdnow"):
+                for path in ("segments", "matrix", "cohort", "propensity", "approach"):
+                    title = browser.PAGES[path][1]
                     driver.get(f"{url}/{path}?dataset={dataset}")
                     browser.wait_page(driver, title, timeout=120)
                     assert driver.get_window_size()["width"] == 1366
