@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -46,6 +47,8 @@ LOCK_WAIT_S = 30.0
 MAX_TEXT = 200
 #: The key of the PostgreSQL advisory lock that serialises the product's writers (:func:`_one_writer`).
 WRITER_LOCK = 7_401_127_203
+#: Serialises the cohort writers of this process (see ``write_cohort``).
+_IN_PROCESS_WRITER = threading.Lock()
 SCORE_COLUMNS = ["run_id", "customer_id", "segment", "persona", "propensity", "decile", "reasons", "scored_at"]
 MEMBER_COLUMNS = ["cohort_id", "customer_id", "group_name"]
 
@@ -240,7 +243,9 @@ class Database:
         members.insert(0, "cohort_id", cohort_id)
 
         def go():
-            with self.engine.begin() as conn:
+            # DuckDB lets two threads of one process check the name at once; the lock makes check and insert one
+            # step there (on PostgreSQL the advisory lock of _one_writer does, across processes too)
+            with _IN_PROCESS_WRITER, self.engine.begin() as conn:
                 _one_writer(conn)
                 other = conn.execute(sa.select(cohorts.c.cohort_id, cohorts.c.run_id).where(
                     cohorts.c.name == str(name).strip(), cohorts.c.cohort_id != cohort_id)).first()
