@@ -48,9 +48,8 @@ for i, a in enumerate(actions.to_dict("records"), start=1):
         else:
             st.caption("Too few customers to measure this campaign's effect with a holdout.")
         if st.button("Build this cohort", key=f"build_{i}", type="primary" if i == 1 else "secondary"):
-            params = {"segment": str(int(a["segment_id"])), "band": a["band"], "action": a["action"]}
-            if active_dataset():
-                params["dataset"] = active_dataset()
+            params = {"segment": str(int(a["segment_id"])), "band": a["band"], "action": a["action"],
+                      **({"dataset": dataset} if (dataset := active_dataset()) else {})}
             st.switch_page("pages/cohort.py", query_params=params)
 
 alone = week["leave_alone"]
@@ -66,8 +65,10 @@ lines = [f"- to reach **{F.share(a['target'], 0)}** of the expected buyers, cont
          f"customers with the highest scores ({F.share(a['share_of_customers'], 0)} of all)"
          for a in week["audiences"]]
 st.markdown("\n".join(lines))
-st.caption("Expected buyers are the sum of the calibrated probabilities. Expected revenue is what these customers "
-           "are expected to spend, not what a campaign adds: the holdout measures that.")
+st.caption("Expected buyers are the sum of the calibrated probabilities"
+           + (". Expected revenue is what these customers are expected to spend, not what a campaign adds: the holdout "
+              "measures that." if "expected_revenue" in actions and actions["expected_revenue"].notna().any() else
+              ", what they are expected to do anyway, not what a campaign adds: the holdout measures that."))
 with st.expander("Analyst details"):
     st.write(f"Actions are the playbook's for each segment and propensity band (high: top 30% of scores, medium: "
              f"next 40%, low: bottom 30%), ranked by {actions['ranked_by'].iloc[0] if len(actions) else 'expected buyers'}. "

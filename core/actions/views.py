@@ -16,7 +16,12 @@ import pandas as pd
 
 from core.activation import cohorts, playbook, week
 from core.activation.exports import csv_bytes
-from core.activation.playbook import BANDS, MIN_TEST_CUSTOMERS, PLAYBOOK, TRAIT_THRESHOLD
+from core.activation.playbook import (
+    BANDS,
+    MIN_TEST_CUSTOMERS,
+    PLAYBOOK,
+    TRAIT_THRESHOLD,
+)
 from core.activation.readout import power_text
 from core.errors import DataError
 from core.inputs import tables
@@ -36,6 +41,18 @@ __all__ = ["BANDS", "GROUPS", "KINDS", "MAX_NAME_LENGTH", "MIN_TEST_CUSTOMERS", 
            "table_specs", "this_week", "transition_summary", "base_budget"]
 
 
+def _test_rows(scored: pd.DataFrame) -> pd.DataFrame:
+    """The held-out test rows of a run's scored table (none when it has no split)."""
+    return scored[scored["split"] == "test"] if "split" in scored else scored.iloc[:0]
+
+
+def _base_scores(scored: pd.DataFrame) -> np.ndarray:
+    """The calibrated propensities of the whole scored base, highest first, shape (customers,):
+    a log-built run's customers once each, as of the latest cutoff (:func:`core.activation.cohorts.latest_snapshot`)."""
+    latest, _, _ = cohorts.latest_snapshot(scored)
+    return np.sort(latest["propensity"].to_numpy(float))[::-1]
+
+
 def economics(scored: pd.DataFrame, target: str, budget_share: float, contact_cost: float,
               conversion_value: float) -> dict:
     """The budget view (``scored``: a run's scored table, ``target`` its target column): ``base``,
@@ -46,11 +63,10 @@ def economics(scored: pd.DataFrame, target: str, budget_share: float, contact_co
     ``p x value - cost``), and at the profit-maximising threshold ``cost / value`` (Elkan 2001)
     ``threshold_contacts`` and ``threshold_profit``; and ``budget`` / ``profit``, the same rule
     measured on the held-out test rows with their outcomes (:func:`core.models.evaluation.economics`)."""
-    test = scored[scored["split"] == "test"] if "split" in scored else scored.iloc[:0]
+    test = _test_rows(scored)
     out = evaluation.economics(test[target].to_numpy(int), test["propensity"].to_numpy(float), budget_share,
                                contact_cost, conversion_value) if len(test) else {}
-    latest, _, _ = cohorts.latest_snapshot(scored)
-    p = np.sort(latest["propensity"].to_numpy(float))[::-1]
+    p = _base_scores(scored)
     k = max(1, int(round(budget_share * len(p))))
     gain = p * conversion_value - contact_cost
     keep = p >= contact_cost / conversion_value
@@ -68,9 +84,8 @@ def base_budget(scored: pd.DataFrame, target: str, budgets=(0.01, 0.02, 0.05, 0.
     ``share_of_expected_buyers``, and as measured on the held-out test rows ``test_precision``
     (buyers among the top share of test rows) and ``test_recall``
     (:func:`core.models.evaluation.budget_table`)."""
-    latest, _, _ = cohorts.latest_snapshot(scored)
-    p = np.sort(latest["propensity"].to_numpy(float))[::-1]
-    test = scored[scored["split"] == "test"] if "split" in scored else scored.iloc[:0]
+    p = _base_scores(scored)
+    test = _test_rows(scored)
     measured = (evaluation.budget_table(test[target].to_numpy(int), test["propensity"].to_numpy(float), budgets)
                 if len(test) and test[target].nunique() == 2 else None)
     rows = []
@@ -123,8 +138,7 @@ def this_week(matrix: pd.DataFrame, scored: pd.DataFrame, top: int = 5, relative
     whole scored base (a log-built run: its customers as of the latest cutoff). ``matrix`` is
     the run's matrix table (names as shown), ``scored`` its scored table."""
     banded = playbook.banded_matrix(matrix, "low/medium/high", relative_lift)
-    latest, _, _ = cohorts.latest_snapshot(scored)
-    p = latest["propensity"].to_numpy(float)
+    p = _base_scores(scored)
     return {"actions": week.week_actions(banded, top), "leave_alone": week.leave_alone(banded),
             "audiences": week.audience_sizes(p), "customers": len(p), "expected_buyers": float(p.sum())}
 
