@@ -359,6 +359,14 @@ def _value(v) -> str:
     return json.dumps(str(v), ensure_ascii=False)  # a TOML basic string is JSON's string syntax
 
 
+#: The money roles a drafted spec writes, with the comment that says what each is for.
+ROLE_COMMENTS = (
+    ("value_column", "Spend (a column, or several summed): average spend per segment, high-value cells in the playbook."),
+    ("order_value_column", "Average order value: expected revenue = expected buyers x the segment's mean of it."),
+    ("discount_column", "Discount or deal use: the playbook tells deal-seekers apart by it."),
+)
+
+
 def spec_toml(draft: Draft, source: str = "") -> str:
     """The drafted spec as TOML text that :func:`core.inputs.spec.load_spec` reads, with comments
     on what was guessed (at the top) and what to check (beside each column)."""
@@ -378,15 +386,9 @@ def spec_toml(draft: Draft, source: str = "") -> str:
     if s.recency_column:
         lines += ["# Days since the last purchase: the recency-only peer in the propensity comparison.",
                   f"recency_column = {_value(s.recency_column)}"]
-    if s.value_column:
-        lines += ["# Spend (a column, or several summed): average spend per segment, high-value cells in the playbook.",
-                  f"value_column = {_value(s.value_column)}"]
-    if s.order_value_column:
-        lines += ["# Average order value: expected revenue = expected buyers x the segment's mean of it.",
-                  f"order_value_column = {_value(s.order_value_column)}"]
-    if s.discount_column:
-        lines += ["# Discount or deal use: the playbook tells deal-seekers apart by it.",
-                  f"discount_column = {_value(s.discount_column)}"]
+    for key, why in ROLE_COMMENTS:
+        if getattr(s, key):
+            lines += [f"# {why}", f"{key} = {_value(getattr(s, key))}"]
     if s.ignore:
         lines += ["# Not used: " + "; ".join(f"{c}: {why}" for c, why in draft.ignored.items()),
                   f"ignore = {_value(list(s.ignore))}"]

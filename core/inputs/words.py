@@ -31,8 +31,8 @@ ABBREVIATIONS = {
 }
 #: Words after which "month", "week", "day" or "year" means "per ...": counts and amounts.
 _PER = ("month", "week", "day", "year")
-#: Words that mark a column as days since something (recency).
-RECENCY_WORDS = ("recency", "since", "ago", "last")
+#: Time units a recency column counts in ("days since the last order", "weeks ago").
+TIME_UNITS = ("days", "day", "weeks", "week", "months", "month")
 #: Words of a spend column (money paid by the customer), as opposed to other money (income).
 SPEND_WORDS = ("spend", "spent", "mnt", "amount", "amt", "revenue", "sales", "monetary", "paid", "payment", "value",
                "order", "orders", "basket", "purchases", "purchase", "aov", "bill", "charges")
@@ -95,7 +95,7 @@ def is_recency(name: str, label_text: str = "", kind: str = "") -> bool:
     high means long ago. Dates (kind ``date``) are turned into days since, so they are too."""
     w = set(split(name)) | set(label_text.lower().split())
     return kind == "date" or "recency" in w or ("since" in w and kind != "binary") or (
-        "last" in w and bool(w & {"days", "day", "weeks", "months", "ago"}))
+        bool(w & {"last", "ago"}) and bool(w & set(TIME_UNITS)))
 
 
 #: Words of a count of events (a count of them reads "frequent" / "rare"; other counts "many" / "few").
