@@ -156,8 +156,8 @@ def _upload_log_tab() -> None:
     c[3].metric("Last day", checked.last)
     st.write(f"Snapshots at {len(checked.cutoffs)} cutoffs, label window {checked.horizon_days} days:")
     st.code("\n".join(checked.windows), language=None)
-    for what, value in checked.notes.items():
-        st.warning(f"{what.replace('_', ' ')}: {value:,}")
+    for note in checked.notes:
+        st.warning(note)
     if st.button("Train a new run on this log", type="primary"):
         # a job that does not finish removes the upload (a failed upload is not kept)
         _started(start_job(uploads.train_on_log, checked, specs[spec_label], up.name))
@@ -452,7 +452,7 @@ def _job_detail(job_id: str) -> None:
         box(job_line(job))
     st.caption(f"Job {job.job_id}: {job.kind}, started by {job.requested_by} at {job.created_at}"
                + (f", finished {job.finished_at}" if job.finished_at else ""))
-    for note in job.notes:  # where the run's scores went in the activation database, or why they could not
+    for note in job.notes:  # what the data needed, where the run's scores went in the database (or why not)
         (st.warning if note.startswith("warning") else st.caption)(note)
     if job.active and st.button("Cancel this job", key=f"cancel_{job_id}"):
         try:

@@ -52,7 +52,8 @@ def _train(job: Job, settings: Settings, folder: Path, progress) -> dict:
     p = job.params
     result = training.train(p.get("data"), p.get("spec"), settings, progress=progress, log=bool(p.get("log")),
                             sheet=p.get("sheet"))
-    notes = [result.database] if result.database else []
+    notes = list(result.notes)  # what cleaning the data needed (guest lines of a log, ...)
+    notes += [result.database] if result.database else []
     notes += [f"warning: {result.database_error}"] if result.database_error else []
     for line in notes:
         print(line, flush=True)

@@ -17,6 +17,7 @@ from core.activation import database
 from core.activation.exports import check_output_path, write_table
 from core.errors import DataError
 from core.inputs import tables, validation
+from core.inputs.log.events import note_lines
 from core.inputs.shopsphere_spec import resolve_spec
 from core.ops import monitoring
 from core.pipeline.dask_scoring import score_dask
@@ -134,9 +135,7 @@ def score_file(settings: Settings, data: str | Path | None = None, *, log: str |
 def _log_table(run: store.Run, log: str | Path, cutoff: str | None) -> tuple[pd.DataFrame, str, list[str]]:
     """The scoring table of a log for a run built from a log, how it was built, and notes."""
     table, note, event_notes = run_scoring_table(run, log, cutoff)
-    notes = [f"{key.replace('_', ' ')}: {value:,}"
-             + (" (they made no purchase, so they are not scored)" if key == "customers_with_only_returns" else "")
-             for key, value in event_notes.items()]
+    notes = note_lines(event_notes)
     source = (f"features of {len(table):,} customers as of {note['cutoff']} from the log {log}"
               + (f" ({note['events_after_cutoff_ignored']:,} lines on or after the cutoff ignored)"
                  if note["events_after_cutoff_ignored"] else ""))

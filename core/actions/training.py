@@ -18,6 +18,7 @@ from core.activation import database
 from core.activation.exports import check_output_path, write_table
 from core.errors import DataError
 from core.inputs import spec_draft, tables, validation
+from core.inputs.log.events import note_lines
 from core.inputs.shopsphere_spec import shopsphere_spec
 from core.inputs.spec import DatasetSpec
 from core.inputs.synthetic import shopsphere, shopsphere_log
@@ -110,7 +111,8 @@ def _published(run: store.Run, report: RetrainReport | None, settings: Settings,
     """The result of a training whose run ``run`` is saved: its quality notes, and its
     scores written to the activation database when ``write_database`` is on (a database that
     cannot take them is said in the result, never undoing the run)."""
-    notes = validation.quality_notes(run.quality().to_json(), run.metrics().unseen_categories_train, training=True)
+    notes = (note_lines((run.manifest().source or {}).get("notes") or {})
+             + validation.quality_notes(run.quality().to_json(), run.metrics().unseen_categories_train, training=True))
     if not settings.write_database:
         return TrainResult(run, report, notes)
     if progress:

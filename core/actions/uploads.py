@@ -14,7 +14,7 @@ import pandas as pd
 from core.actions import jobs as job_actions
 from core.errors import DataError
 from core.inputs import spec_draft, tables
-from core.inputs.log.events import check_windows, cutoff_days, day_iso, events, read_log
+from core.inputs.log.events import check_windows, cutoff_days, day_iso, events, note_lines, read_log
 from core.inputs.log.spec import load_log_spec
 from core.inputs.shopsphere_spec import resolve_spec
 from core.inputs.spec import DatasetSpec, spec_hash
@@ -110,8 +110,8 @@ class LogCheck:
     """An uploaded log checked with a log spec (:func:`check_log`): where it is kept
     (``path``), its ``lines``, ``customers``, ``first`` and ``last`` day (ISO), the cutoffs of
     its snapshots (day numbers), their label window (``horizon_days``) and ``windows`` (one
-    line each), and ``notes`` (``{what: count}``: duplicate lines, customers with only
-    returns...)."""
+    line each), and ``notes`` (one line each: lines without a customer, duplicate lines,
+    customers with only returns..., :func:`core.inputs.log.events.note_lines`)."""
 
     path: Path
     lines: int
@@ -121,7 +121,7 @@ class LogCheck:
     cutoffs: list[int]
     horizon_days: int
     windows: list[str]
-    notes: dict
+    notes: list[str]
 
 
 def check_log(settings: Settings, content: bytes, name: str, spec_path: str | Path) -> LogCheck:
@@ -140,7 +140,7 @@ def check_log(settings: Settings, content: bytes, name: str, spec_path: str | Pa
         path.unlink(missing_ok=True)
         raise DataError(str(exc).replace(str(path), name)) from None
     return LogCheck(path, len(raw), int(ev["customer_id"].nunique()), day_iso(int(ev["day"].min())),
-                    day_iso(int(ev["day"].max())), cuts, spec.horizon_days, windows, notes)
+                    day_iso(int(ev["day"].max())), cuts, spec.horizon_days, windows, note_lines(notes))
 
 
 def train_on_log(settings: Settings, checked: LogCheck, spec_path: str | Path, name: str, requested_by: str) -> Job:

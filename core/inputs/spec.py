@@ -174,6 +174,9 @@ class DatasetSpec:
         The table has no id column: a table without a column ``id_column`` gets one holding
         the 1-based row number (header not counted) as text, said in the quality notes and
         written in every export.
+    missing_id : str
+        Rows whose id is empty: ``drop`` (default) leaves them out and says how many and
+        where the first is in the quality notes; ``refuse`` stops at the first, naming its line.
     """
 
     name: str
@@ -192,8 +195,11 @@ class DatasetSpec:
     order_value_column: str | None = None
     discount_column: str | None = None
     id_from_row: bool = False
+    missing_id: str = "drop"
 
     def __post_init__(self) -> None:
+        if self.missing_id not in ("drop", "refuse"):
+            raise DataError(f"spec '{self.name}': missing_id must be 'drop' or 'refuse', got {self.missing_id!r}")
         if isinstance(self.segmentation_groups, str) or not all(isinstance(g, str) for g in self.segmentation_groups):
             raise DataError(f"spec '{self.name}': segmentation_groups must be a list of group names")
         unknown = [g for g in self.segmentation_groups if g not in GROUPS]
@@ -294,7 +300,7 @@ def spec_hash(spec: DatasetSpec) -> str:
 
 
 #: The top-level keys of a spec TOML (docs/reference/spec.md lists each).
-SPEC_KEYS = ("name", "id", "id_from_row", "target", "target_label", "segmentation_groups", "reference_date", "ignore",
+SPEC_KEYS = ("name", "id", "id_from_row", "missing_id", "target", "target_label", "segmentation_groups", "reference_date", "ignore",
              "value_column", "order_value_column", "recency_column", "discount_column", "snapshot_column",
              "allow_leaky", "columns")
 
@@ -359,6 +365,7 @@ def load_spec(path: str | Path) -> DatasetSpec:
             order_value_column=None if raw.get("order_value_column") is None else str(raw["order_value_column"]),
             discount_column=None if raw.get("discount_column") is None else str(raw["discount_column"]),
             id_from_row=bool(raw.get("id_from_row", False)),
+            missing_id=str(raw.get("missing_id", "drop")),
             snapshot_column=None if raw.get("snapshot_column") is None else str(raw["snapshot_column"]),
             allow_leaky=raw.get("allow_leaky", ()) if isinstance(raw.get("allow_leaky", ()), str)
             else tuple(str(c) for c in raw.get("allow_leaky", ())),

@@ -42,6 +42,7 @@ from core.errors import DataError
 from core.inputs import validation
 from core.inputs import words as W
 from core.inputs.spec import ColumnSpec, DatasetSpec
+from core.inputs.tables import place
 
 #: Most levels a text column may have to be drafted as categorical (beyond: ignored as
 #: free text, names or ids).
@@ -159,6 +160,9 @@ def _kind(name: str, s: pd.Series) -> tuple[str | None, str, dict]:
         return None, f"text with {levels:,} distinct values (names or free text)", {}
     x = num.dropna().to_numpy(float)
     whole = bool(np.all(np.isclose(x, np.round(x))))
+    code = W.code_note(name, s, x, whole)
+    if code:
+        return "categorical", code, {}
     lo, hi = float(x.min()), float(x.max())
     sign = converted and s.dropna().astype(str).str.contains(r"[$€£¥₹]", regex=True).any()
     if _has(name, RATE_WORDS) and lo >= 0 and (hi <= 1 or hi <= 100):
@@ -232,9 +236,11 @@ def _repeated_id(values: pd.Series, name: str) -> str | None:
     dup = text.duplicated(keep=False) & values.notna()
     if not dup.any():
         return None
+    if values.dtype.kind in "iub" and values.nunique() <= W.CODE_MAX_LEVELS:  # a few codes: categories, not an id
+        return None
     first = text[dup].iloc[0]
-    rows = (np.flatnonzero((text == first).to_numpy())[:2] + 1).tolist()
-    return (f"named like an id but '{first}' repeats at rows {rows[0]} and {rows[1]}: not used; if it is the "
+    a, b = (place(values, int(i)) for i in np.flatnonzero((text == first).to_numpy())[:2])
+    return (f"named like an id but '{first}' repeats at {a} and {b}: not used; if it is the "
             f"customer id, remove the repeated rows and give --id {name}")
 
 

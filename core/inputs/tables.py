@@ -13,6 +13,7 @@ import io
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from core.errors import DataError, first_line
@@ -62,7 +63,9 @@ def read_table(path: str | Path, spec: DatasetSpec | None = None, sheet: str | i
         if not parts:
             raise DataError(f"{path}: is a folder without .parquet parts, expected a CSV or Parquet file or a folder "
                             "of Parquet parts")
-        return pd.concat([read_table(p, spec) for p in parts], ignore_index=True)
+        df = pd.concat([read_table(p, spec) for p in parts], ignore_index=True)
+        df.attrs = {"rows": {"kind": "parquet"}}
+        return df
     _check_suffix(path.name, str(path))
     try:
         data = path.read_bytes()
@@ -135,6 +138,7 @@ def read_bytes(data: bytes, name: str, spec: DatasetSpec | None = None, sheet: s
     try:
         if suffix in PARQUET_SUFFIXES:
             df = pd.read_parquet(io.BytesIO(data))
+            df.attrs["rows"] = {"kind": "parquet"}
         elif suffix in EXCEL_SUFFIXES:
             df = _read_excel(data, name, sheet, dtype)
         else:
@@ -143,8 +147,9 @@ def read_bytes(data: bytes, name: str, spec: DatasetSpec | None = None, sheet: s
                 raise DataError(f"{name}: not a text table (it holds binary data): save it as CSV, Excel .xlsx or "
                                 "Parquet")
             sep = _sniff_delimiter(text)
-            _check_row_widths(text, sep, name)
+            shifts = _check_row_widths(text, sep, name)
             df = pd.read_csv(io.StringIO(text), sep=sep, dtype=dtype, low_memory=False)
+            df.attrs["rows"] = {"kind": "text", "shifts": shifts}
     except DataError:
         raise
     except pd.errors.EmptyDataError:
@@ -179,6 +184,7 @@ def _read_excel(data: bytes, name: str, sheet, dtype) -> pd.DataFrame:
         raise DataError(f"{name}: no sheet {sheet} (the workbook has {len(names)}: {', '.join(repr(n) for n in names)})")
     df = pd.read_excel(book, sheet_name=sheet, dtype=dtype)
     df.attrs["sheet"] = names[sheet] if isinstance(sheet, int) else sheet
+    df.attrs["rows"] = {"kind": "excel", "sheet": df.attrs["sheet"]}
     df.attrs["sheets"] = list(names)
     return df
 
@@ -192,17 +198,52 @@ def _sniff_delimiter(text: str) -> str:
         return ","
 
 
-def _check_row_widths(text: str, sep: str, name: str) -> None:
-    """Raise DataError naming the first data row whose field count differs from the header's."""
+def _check_row_widths(text: str, sep: str, name: str) -> list[tuple[int, int]]:
+    """Raise DataError naming the first data row (by its line in the file) whose field count
+    differs from the header's. Returns where the data rows leave the plain numbering (data
+    row i on line i + 2): ``[(first data row, its line minus (row + 2)), ...]``, a pair each
+    time a blank line or a quoted line break shifts the rest (as ``pandas.read_csv`` skips
+    blank lines and reads quoted breaks as one row)."""
     reader = csv.reader(io.StringIO(text), delimiter=sep)
     header = next(reader, None)
     if header is None:
-        return
-    width = len(header)
-    for i, row in enumerate(reader, start=1):
-        if row and len(row) != width:
-            raise DataError(f"{name}: data row {i} has {len(row)} fields, the header has {width} "
-                            "(a truncated or misquoted line)")
+        return []
+    width, shifts, shift, row, start = len(header), [], 0, 0, reader.line_num + 1
+    for fields in reader:
+        if fields:
+            if len(fields) != width:
+                raise DataError(f"{name}: line {start} has {len(fields)} fields, the header has {width} "
+                                "(a truncated or misquoted line)")
+            if start - (row + 2) != shift:
+                shift = start - (row + 2)
+                shifts.append((row, shift))
+            row += 1
+        start = reader.line_num + 1
+    return shifts
+
+
+def place(values: pd.Series | pd.DataFrame, pos: int) -> str:
+    """Where the row at position ``pos`` of ``values`` (a table as :func:`read_bytes` read
+    it, or rows of it: filtering keeps the index and ``attrs``) is in its file, as a person
+    finds it there: ``line 623`` in a text file (the header is line 1; blank lines and
+    quoted line breaks counted), ``row 623 of sheet 'Orders'`` in a workbook (Excel's row
+    numbers), ``row index 621`` in Parquet (0-based, as pyarrow and pandas count), and
+    ``row 622`` (1-based) for a table that came from no file."""
+    label = values.index[pos]
+    row = int(label) if isinstance(label, (int, np.integer)) else int(pos)
+    how = values.attrs.get("rows") or {}
+    if how.get("kind") == "text":
+        shift = 0
+        for first, s in how.get("shifts", []):
+            if first > row:
+                break
+            shift = s
+        return f"line {row + 2 + shift}"
+    if how.get("kind") == "excel":
+        return f"row {row + 2} of sheet '{how.get('sheet')}'"
+    if how.get("kind") == "parquet":
+        return f"row index {row}"
+    return f"row {row + 1}"
 
 
 def guess_mapping(columns, spec: DatasetSpec) -> dict[str, str | None]:

@@ -23,12 +23,14 @@ import pandas as pd
 
 from core.errors import DataError
 from core.inputs.spec import DatasetSpec
-from core.inputs.tables import read_table
+from core.inputs.tables import place, read_table
 
 
-def _first_bad(mask: np.ndarray, values: pd.Series) -> tuple[int, object]:
+def _first_bad(mask: np.ndarray, values: pd.Series) -> tuple[str, object]:
+    """The place in the file (``line 7``, :func:`core.inputs.tables.place`) and the value of
+    the first row where ``mask`` is set."""
     i = int(np.flatnonzero(mask)[0])
-    return i + 1, values.iloc[i]
+    return place(values, i), values.iloc[i]
 
 
 #: Two-valued answers as people write them (any case, surrounding spaces ignored).
@@ -118,10 +120,12 @@ def validate(df: pd.DataFrame, spec: DatasetSpec, *, require_target: bool, sourc
     if id_from_row:  # no id in the file: the 1-based row number, as written (header not counted)
         df = df.assign(**{spec.id_column: np.arange(1, len(df) + 1).astype(str)})
     _check_columns(df, spec, require_target, source)
+    df, without_id = _rows_without_id(df, spec, source)
     ids, snapshot = _checked_ids(df, spec, require_target, source)
     out = {spec.id_column: ids.to_numpy()}
     quality = {"rows": int(len(df)), "inf_to_missing": {}, "out_of_range": {}, "missing_share": {},
-               "text_numbers": {}, "id_from_row": bool(id_from_row), "encoding": df.attrs.get("encoding")}
+               "text_numbers": {}, "id_from_row": bool(id_from_row), "encoding": df.attrs.get("encoding"),
+               "rows_without_id": without_id}
     ref = reference_date or spec.reference_date
     for col in spec.columns:
         out[col.name], ref = _clean_column(col, df[col.name], ref, source, quality)
@@ -152,16 +156,31 @@ def _check_columns(df: pd.DataFrame, spec: DatasetSpec, require_target: bool, so
         raise DataError(f"{source}: missing required column '{missing[0]}'{more}{hint}")
 
 
+def _rows_without_id(df: pd.DataFrame, spec: DatasetSpec, source: str) -> tuple[pd.DataFrame, dict | None]:
+    """``df`` without its rows whose id is empty or blank, and what was left out (``rows``,
+    the ``first`` one's place in the file, the ``column``; None when every row has an id).
+    Raises DataError naming the first such row with ``missing_id = "refuse"``, or when no
+    row has an id."""
+    ids = df[spec.id_column]
+    blank = (ids.isna() | (ids.astype("string").str.strip() == "")).to_numpy(bool)
+    if not blank.any():
+        return df, None
+    first, _ = _first_bad(blank, ids)
+    if spec.missing_id == "refuse":
+        raise DataError(f"{source}: column '{spec.id_column}': empty id at {first} (the spec's missing_id = 'drop' "
+                        "leaves such rows out and counts them)")
+    if blank.all():
+        raise DataError(f"{source}: column '{spec.id_column}' is empty in every row: no customer to read")
+    return df[~blank], {"rows": int(blank.sum()), "first": first, "column": str(spec.id_column)}
+
+
 def _checked_ids(df: pd.DataFrame, spec: DatasetSpec, require_target: bool,
                  source: str) -> tuple[pd.Series, pd.Series | None]:
     """The ids as text (``"<id>@<yyyy-mm-dd>"`` when training on a snapshot table) and the
-    snapshot dates (None without a snapshot column). Raises DataError for an empty id, a
-    snapshot that is not a date, or a repeated id (and snapshot), naming the rows."""
-    ids = df[spec.id_column]
-    if ids.isna().any():
-        row, _ = _first_bad(ids.isna().to_numpy(), ids)
-        raise DataError(f"{source}: column '{spec.id_column}': empty id at row {row}")
-    ids = ids.astype(str)
+    snapshot dates (None without a snapshot column); rows without an id are already out
+    (:func:`_rows_without_id`). Raises DataError for a snapshot that is not a date, or a
+    repeated id (and snapshot), naming the rows."""
+    ids = df[spec.id_column].astype(str)
     snapshot = None
     if require_target and spec.snapshot_column:  # the out-of-time split needs it
         if spec.snapshot_column not in df.columns:
@@ -172,15 +191,15 @@ def _checked_ids(df: pd.DataFrame, spec: DatasetSpec, require_target: bool,
         if bad.any():
             row, val = _first_bad(bad, snap)
             shown = "an empty value" if pd.isna(val) else f"'{val}'"
-            raise DataError(f"{source}: snapshot column '{spec.snapshot_column}': {shown} at row {row} is not a date")
+            raise DataError(f"{source}: snapshot column '{spec.snapshot_column}': {shown} at {row} is not a date")
         # a snapshot table holds a customer once per snapshot: a row is a customer at a date
         ids = ids + "@" + snapshot.dt.strftime("%Y-%m-%d")
     dup = ids.duplicated(keep=False).to_numpy()
     if dup.any():
         first = ids[dup].iloc[0]
-        rows = (np.flatnonzero(ids.to_numpy() == first)[:2] + 1).tolist()
+        a, b = (place(df, int(i)) for i in np.flatnonzero(ids.to_numpy() == first)[:2])
         what = "id and snapshot" if snapshot is not None else "id"
-        raise DataError(f"{source}: column '{spec.id_column}': duplicate {what} '{first}' at rows {rows[0]} and {rows[1]}")
+        raise DataError(f"{source}: column '{spec.id_column}': duplicate {what} '{first}' at {a} and {b}")
     return ids, snapshot
 
 
@@ -200,7 +219,7 @@ def _clean_column(col, s: pd.Series, ref: str | None, source: str, quality: dict
         if bad.any():
             row, val = _first_bad(bad, s)
             fmt = col.date_format or "ISO yyyy-mm-dd"
-            raise DataError(f"{source}: column '{col.name}': '{val}' at row {row} is not a date ({fmt})")
+            raise DataError(f"{source}: column '{col.name}': '{val}' at {row} is not a date ({fmt})")
         if ref is None:
             ref = str(parsed.max().date())
         num = (pd.Timestamp(ref) - parsed).dt.days.astype(float)
@@ -213,7 +232,7 @@ def _clean_column(col, s: pd.Series, ref: str | None, source: str, quality: dict
         bad = (num.isna() & s.notna()).to_numpy()
         if bad.any():
             row, val = _first_bad(bad, s)
-            raise DataError(f"{source}: column '{col.name}': text '{val}' at row {row} (expected a number)")
+            raise DataError(f"{source}: column '{col.name}': text '{val}' at {row} (expected a number)")
         if converted:
             quality["text_numbers"][col.name] = converted
         num = num.astype(float)
@@ -239,13 +258,13 @@ def _checked_target(t: pd.Series, name: str, source: str) -> np.ndarray:
     value (naming the row and the values found) or a single class."""
     if t.isna().any():
         row, _ = _first_bad(t.isna().to_numpy(), t)
-        raise DataError(f"{source}: target '{name}': empty value at row {row}")
+        raise DataError(f"{source}: target '{name}': empty value at {row}")
     tn = pd.to_numeric(binary_numbers(t), errors="coerce")
     bad = ~tn.isin([0, 1]).to_numpy()
     if bad.any():
         found = ", ".join(repr(str(v)) for v in pd.unique(t.astype(str))[:6])
         row, val = _first_bad(bad, t)
-        raise DataError(f"{source}: target '{name}' is not binary: value '{val}' at row {row} (values found: "
+        raise DataError(f"{source}: target '{name}' is not binary: value '{val}' at {row} (values found: "
                         f"{found}; expected 0/1, true/false, yes/no or y/n)")
     if tn.nunique() < 2:
         raise DataError(f"{source}: target '{name}' has a single class ({int(tn.iloc[0])}): cannot train")
@@ -265,6 +284,10 @@ def quality_notes(quality: dict, unseen: dict, training: bool = False) -> list[s
     notes = []
     if quality.get("encoding") and quality["encoding"] != "UTF-8":
         notes.append(f"the file is not UTF-8: read as {quality['encoding']} text (check accented letters)")
+    if quality.get("rows_without_id"):
+        w = quality["rows_without_id"]
+        notes.append(f"{w['rows']:,} rows have no id in column '{w['column']}' (the first at {w['first']}): left out, "
+                     "as nobody can be contacted or scored without one")
     if quality.get("id_from_row"):
         notes.append("the table has no id column: the row number (1-based, header not counted) is the customer id "
                      "in every export")

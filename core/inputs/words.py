@@ -240,3 +240,34 @@ def money_roles(columns: list[tuple[str, str]]) -> dict:
     if discount:
         out["discount_column"] = discount
     return out
+
+
+#: Words that say a whole-number column holds codes (labels of categories), not amounts:
+#: ``Region`` 1..9, ``Browser`` 1..13, ``OperatingSystems``, ``TrafficType``, a shop id.
+CODE_WORDS = ("code", "codes", "type", "types", "id", "region", "browser", "system", "systems", "os", "channel",
+              "category", "class", "zone", "segment")
+#: Most levels a whole-number column may have to be drafted as codes (:data:`CODE_WORDS`);
+#: more levels read as a quantity.
+CODE_MAX_LEVELS = 30
+
+
+def code_note(name: str, s, x, whole: bool) -> str:
+    """Why a number column (``s`` as read, ``x`` its numbers without the missing ones,
+    ``whole`` whether all are whole) holds codes rather than amounts (a ``CHECK`` note of a
+    drafted spec), or "" when it does not: whole numbers with at most
+    :data:`CODE_MAX_LEVELS` levels whose name says code (:data:`CODE_WORDS`, whole words,
+    or within the name for words over five letters), or text numbers written with leading
+    zeros (``"07"``), as codes are and amounts never are."""
+    import numpy as np
+
+    levels = len(np.unique(x))
+    if not whole or levels > CODE_MAX_LEVELS:
+        return ""
+    w = split(name)
+    if any(v in w for v in CODE_WORDS) or any(len(v) > 5 and v in "".join(w) for v in CODE_WORDS):
+        return (f"whole numbers with {levels} levels, named like a code: taken as categories (a level is a label, "
+                "not an amount); make it numeric if a larger number means more")
+    if s.dtype.kind not in "biuf" and s.dropna().astype(str).str.strip().str.fullmatch(r"0\d+").any():
+        return (f"numbers written with leading zeros ({levels} levels): taken as category codes; make it numeric "
+                "if they are amounts")
+    return ""

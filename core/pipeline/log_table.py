@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from core.errors import DataError
-from core.inputs.log.attributes import Attributes, read_attributes
+from core.inputs.log.attributes import Attributes, customer_attributes
 from core.inputs.log.columns import btyd_columns
 from core.inputs.log.events import day_iso, events, read_log
 from core.inputs.log.snapshots import scoring_cutoff, snapshot_features, snapshot_summary, table_spec
@@ -80,6 +80,7 @@ def run_log_spec(run: store.Run, instead: str) -> LogSpec:
         raise DataError(f"run {run.run_id} was trained on a table, not a log: {instead}")
     raw_spec = dict(src["log_spec"])
     raw_spec["cutoffs"] = tuple(raw_spec.get("cutoffs") or ())
+    raw_spec["customer_columns"] = tuple(raw_spec.get("customer_columns") or ())
     return LogSpec(**raw_spec)
 
 
@@ -93,7 +94,7 @@ def run_scoring_table(run: store.Run, log_path: str | Path, cutoff: str | None) 
     src = run.manifest().source or {}
     spec = run_log_spec(run, "score it with --data")
     ev, event_notes = events(read_log(log_path, spec), spec, str(log_path))
-    table, note = scoring_table(ev, spec, cutoff, src.get("channels") or [], read_attributes(spec))
+    table, note = scoring_table(ev, spec, cutoff, src.get("channels") or [], customer_attributes(ev, spec))
     model_spec = run.spec()
     keep = {model_spec.id_column, model_spec.snapshot_column, *model_spec.feature_names, *model_spec.evaluation_columns}
     return table[[c for c in table.columns if c in keep]], note, event_notes

@@ -112,6 +112,9 @@ def load_log(log_path: str | Path, log_spec, progress: Progress) -> tuple[Loaded
     progress(0.02, f"reading the log {log_path}")
     raw = log.read_log(log_path, log_spec)
     ev, notes = log.events(raw, log_spec, str(log_path))
+    ev, log_spec, moved = log.channel_as_attribute(ev, log_spec)
+    if moved:
+        notes["channel_is_customer_attribute"] = moved
     lines, raw_hash = int(len(raw)), tables.frame_hash(raw)
     del raw  # the events hold what the features need (the log as read, text columns and all, is far larger)
     cuts = log.cutoff_days(log_spec, int(ev["day"].min()), int(ev["day"].max()))
@@ -120,8 +123,11 @@ def load_log(log_path: str | Path, log_spec, progress: Progress) -> tuple[Loaded
     except DataError as exc:
         raise DataError(f"{log_path}: {exc}") from None
     progress(0.03, f"snapshots at {len(cuts)} cutoffs: " + "; ".join(windows))
-    attrs = log.read_attributes(log_spec)
+    attrs = log.customer_attributes(ev, log_spec)
     table, spec, summary = log_table.snapshot_table(ev, log_spec, cuts, attrs)
+    flat = [cut for cut, fit in summary["btyd"].items() if fit.get("note")]
+    if flat:
+        notes["bgnbd_flat_cutoffs"] = flat
     clean, quality = validation.validate(table, spec, require_target=True, source=str(log_path))
     origin = {"kind": "log", "path": str(log_path), "lines": lines, "events": int(len(ev)),
               "customers": int(ev["customer_id"].nunique()), "first_day": log.day_iso(int(ev["day"].min())),

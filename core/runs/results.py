@@ -385,6 +385,8 @@ class Quality(Record):
     id_from_row: bool = False
     #: the text encoding the file was read with (None: not a text file)
     encoding: str | None = None
+    #: rows left out for an empty id: ``rows``, ``first`` (its place in the file), ``column``
+    rows_without_id: dict[str, Any] | None = None
 
 
 class SegmentContinuitySummary(Record):

@@ -86,7 +86,7 @@ def _bad_file(tmp_path, small_table, case):
     df = small_table.astype({"sessions_30d": object})
     df.loc[4, "sessions_30d"] = "lots"
     df.to_csv(p, index=False)
-    return p, "column 'sessions_30d': text 'lots' at row 5"
+    return p, "column 'sessions_30d': text 'lots' at line 6"
 
 
 @pytest.mark.parametrize("command,case", [

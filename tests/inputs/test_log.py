@@ -223,7 +223,6 @@ def test_paired_bootstrap_difference_matches_sklearn_on_the_same_resamples():
     (lambda r: r.assign(ts=r["ts"].where(r.index != 3, "next tuesday")), "column 'ts': 'next tuesday' at row 4 is not a timestamp"),
     (lambda r: r.assign(amount=r["amount"].astype(object).where(r.index != 2, "12,5 EUR")), "column 'amount': '12,5 EUR' at row 3 is not a number"),
     (lambda r: r.assign(ts=r["ts"].where(r.index != 1, "2024-02-10T09:00:00+02:00")), "'2024-02-10T09:00:00\\+02:00' at row 2 is not in the same form"),
-    (lambda r: r.assign(cid=r["cid"].where(r.index != 5, None)), "column 'cid': .* at row 6 is not an id \\(it is empty\\)"),
 ])
 def test_bad_log_lines_are_named(change, message):
     with pytest.raises(DataError, match=message):
@@ -290,8 +289,8 @@ def test_attributes_join_as_of_each_cutoff(tmp_path):
 
 
 @pytest.mark.parametrize("table, message", [
-    ({"cid": ["a", "a"], "x": ["u", "v"]}, "'a' at row 2 is not a unique id"),
-    ({"cid": ["a", None], "x": ["u", "v"]}, "at row 2 is not an id"),
+    ({"cid": ["a", "a"], "x": ["u", "v"]}, "'a' at line 3 is not a unique id"),
+    ({"cid": ["a", None], "x": ["u", "v"]}, "an empty value at line 3 is not an id"),
     ({"who": ["a"], "x": ["u"]}, "missing the id column 'cid'"),
 ])
 def test_bad_attribute_tables_are_named(tmp_path, table, message):
@@ -305,8 +304,8 @@ def test_bad_attribute_tables_are_named(tmp_path, table, message):
 def test_attribute_values_not_of_their_kind_are_named(tmp_path):
     path = tmp_path / "people.csv"
     pd.DataFrame({"cid": ["a", "b"], "x": ["2024-01-01", "soon"], "n": ["1", "two"]}).to_csv(path, index=False)
-    for kinds, message in [({"x": "date"}, "'x': 'soon' at row 2 is not a date"),
-                           ({"n": "count"}, "'n': 'two' at row 2 is not a number"),
+    for kinds, message in [({"x": "date"}, "'x': 'soon' at line 3 is not a date"),
+                           ({"n": "count"}, "'n': 'two' at line 3 is not a number"),
                            ({"gone": "numeric"}, "missing attribute column 'gone'")]:
         spec = log.LogSpec(**{**SPEC.__dict__, "attributes": str(path), "attribute_kinds": kinds})
         with pytest.raises(DataError, match=message):

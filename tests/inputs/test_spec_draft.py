@@ -253,6 +253,6 @@ def test_an_id_column_that_repeats_is_no_feature_and_is_said():
     draft = spec_draft.draft_spec(df, target="Converted")
     assert draft.spec.id_from_row and "ID" not in draft.spec.feature_names and "ID" in draft.spec.ignore
     said = next(d for d in draft.decisions if d.startswith("ignored: "))
-    assert "ID (named like an id but '5' repeats at rows 6 and 7" in said and "give --id ID" in said
+    assert "ID (named like an id but '5' repeats at row 6 and row 7" in said and "give --id ID" in said
     clean = spec_draft.draft_spec(df.drop(index=6), target="Converted")
     assert clean.spec.id_column == "ID" and not clean.spec.id_from_row

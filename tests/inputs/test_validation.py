@@ -52,7 +52,7 @@ def test_text_in_numeric_column_names_column_row_value(tmp_path, small_table, sp
     df["orders_12m"] = df["orders_12m"].astype(object)
     df.loc[16, "orders_12m"] = "twelve"
     p = _write(tmp_path, df)
-    with pytest.raises(DataError, match=r"column 'orders_12m': text 'twelve' at row 17"):
+    with pytest.raises(DataError, match=r"column 'orders_12m': text 'twelve' at line 18"):
         load(p, spec, require_target=True)
 
 
@@ -85,7 +85,7 @@ def test_target_single_class(small_table, spec):
 def test_duplicate_ids(small_table, spec):
     df = small_table.copy()
     df.loc[9, "customer_id"] = df.loc[2, "customer_id"]
-    with pytest.raises(DataError, match=r"duplicate id 'C\d+' at rows 3 and 10"):
+    with pytest.raises(DataError, match=r"duplicate id 'C\d+' at row 3 and row 10"):
         validate(df, spec, require_target=True)
 
 
@@ -184,7 +184,7 @@ def test_short_row_is_an_error_not_blanks(tmp_path, small_table, spec):
     lines = p.read_text().splitlines()
     lines[5] = ",".join(lines[5].split(",")[:3])  # data row 5 truncated to 3 fields
     p.write_text("\n".join(lines) + "\n")
-    with pytest.raises(DataError, match=r"data row 5 has 3 fields, the header has 29") as exc:
+    with pytest.raises(DataError, match=r"line 6 has 3 fields, the header has 29") as exc:
         read_table(p, spec)
     assert str(exc.value).count(str(p)) == 1 and "cannot read" not in str(exc.value)
 

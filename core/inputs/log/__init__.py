@@ -34,10 +34,11 @@ a customer table.
 The modules: :mod:`.spec` (the log spec), :mod:`.events` (reading, events, cutoffs),
 :mod:`.sql` (the feature SQL on DuckDB), :mod:`.spark` (the same SQL on Spark),
 :mod:`.columns` (the features' spec columns), :mod:`.snapshots` (the snapshot features and
-the table's spec), :mod:`.attributes` (a customer attributes table). Their public names are
+the table's spec), :mod:`.attributes` (customer attributes: a table beside the log, and
+the log's own columns that hold one value per customer). Their public names are
 importable from this package.
 """
-from core.inputs.log.attributes import Attributes, read_attributes
+from core.inputs.log.attributes import Attributes, channel_as_attribute, customer_attributes, read_attributes
 from core.inputs.log.columns import CANDIDATE_FEATURES, btyd_columns, feature_columns
 from core.inputs.log.events import EPOCH, categorical, check_windows, cutoff_days, day_iso, events, read_log
 from core.inputs.log.snapshots import SnapshotFeatures, scoring_cutoff, snapshot_features, snapshot_summary, table_spec
@@ -56,7 +57,7 @@ from core.inputs.log.sql import (
                                  sql_literal,
 )
 
-__all__ = ["ATTRIBUTE_KINDS", "Attributes", "CANDIDATE_FEATURES", "DUCKDB_MEMORY_LIMIT", "EPOCH", "FEATURE_SQL",
+__all__ = ["ATTRIBUTE_KINDS", "Attributes", "CANDIDATE_FEATURES", "channel_as_attribute", "customer_attributes", "DUCKDB_MEMORY_LIMIT", "EPOCH", "FEATURE_SQL",
            "FEATURE_STAGES", "FIXED_POINT", "LogSpec", "RETURN_MODES", "SnapshotFeatures", "WINDOWS", "btyd_columns",
            "categorical", "channel_names", "check_windows", "cutoff_days", "day_iso", "events", "feature_columns",
            "feature_sql", "feature_stages", "fixed_point", "is_log_spec", "load_log_spec", "raw_features",

@@ -2,6 +2,7 @@
 the snapshots as of each cutoff."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,7 +11,7 @@ import pandas as pd
 from core.errors import DataError
 from core.inputs import tables
 from core.inputs.log.columns import column
-from core.inputs.log.events import EPOCH, first_bad
+from core.inputs.log.events import ATTRIBUTE_PREFIX, EPOCH, first_bad
 from core.inputs.log.spec import LogSpec
 from core.inputs.spec import ColumnSpec
 
@@ -55,6 +56,68 @@ class Attributes:
     def summary(self) -> dict:
         """Path, rows and kinds, for the run's source."""
         return {"path": self.path, "rows": int(len(self.table)), "kinds": dict(self.kinds)}
+
+
+#: Share of the customers with two lines or more whose lines carry one value of the channel
+#: column, from which it is taken as a customer attribute (a wholesaler's country) rather
+#: than a channel: shares of lines per level carry nothing a single value does not.
+CONSTANT_SHARE = 0.99
+
+
+def constant_share(ev: pd.DataFrame, column: str) -> float:
+    """Share of the customers with two or more lines whose non-missing values of the events'
+    ``column`` are all one level (1.0 when no customer has two lines)."""
+    codes = pd.DataFrame({"c": ev["customer_id"].cat.codes.to_numpy(),
+                          "v": pd.Categorical(ev[column]).codes}).query("v >= 0")
+    lines = codes.groupby("c").size()
+    levels = codes.drop_duplicates().groupby("c").size()
+    several = lines[lines >= 2].index
+    return float((levels.loc[several] == 1).mean()) if len(several) else 1.0
+
+
+def channel_as_attribute(ev: pd.DataFrame, spec: LogSpec) -> tuple[pd.DataFrame, LogSpec, dict | None]:
+    """When the spec's ``channel`` column holds one value per customer for at least
+    :data:`CONSTANT_SHARE` of the customers with several lines, make it a customer column
+    (``customer_columns``; the channel-share features are left out). Returns the events,
+    the spec (changed, so a run scores as it trained) and a note (None: unchanged)."""
+    if not spec.channel or ev["channel"].isna().all():
+        return ev, spec, None
+    share = constant_share(ev, "channel")
+    if share < CONSTANT_SHARE:
+        return ev, spec, None
+    ev = ev.assign(**{f"{ATTRIBUTE_PREFIX}{spec.channel}": ev["channel"], "channel": None})
+    spec = dataclasses.replace(spec, channel=None, customer_columns=spec.customer_columns + (spec.channel,))
+    return ev, spec, {"column": spec.customer_columns[-1], "share": share}
+
+
+def line_attributes(ev: pd.DataFrame, spec: LogSpec) -> Attributes | None:
+    """The log's customer columns (``spec.customer_columns``) as attributes: each customer's
+    value on their first line (earliest day, then file order), known from their first
+    purchase on, so at every cutoff they are in a snapshot of; None without such columns."""
+    if not spec.customer_columns:
+        return None
+    order = np.lexsort((np.arange(len(ev)), ev["day"].to_numpy()))
+    first = ev.iloc[order].drop_duplicates("customer_id")
+    table = pd.DataFrame({"customer_id": first["customer_id"].astype(str).to_numpy()})
+    for c in spec.customer_columns:
+        table[c] = first[f"{ATTRIBUTE_PREFIX}{c}"].astype("string").to_numpy(dtype=object, na_value=None)
+    return Attributes(table, dict.fromkeys(spec.customer_columns, "categorical"), "the log's customer columns")
+
+
+def customer_attributes(ev: pd.DataFrame, spec: LogSpec) -> Attributes | None:
+    """The attributes of the log's customers: the spec's attributes table
+    (:func:`read_attributes`) and the log's customer columns (:func:`line_attributes`),
+    joined by id; None with neither. Raises DataError as :func:`read_attributes`, or when
+    both name one column."""
+    parts = [a for a in (read_attributes(spec), line_attributes(ev, spec)) if a is not None]
+    if len(parts) < 2:
+        return parts[0] if parts else None
+    file, lines = parts
+    clash = [c for c in lines.kinds if c in file.kinds]
+    if clash:
+        raise DataError(f"{file.path}: attribute '{clash[0]}' is also a customer column of the log; keep one")
+    table = file.table.merge(lines.table, on="customer_id", how="outer")
+    return Attributes(table, {**file.kinds, **lines.kinds}, f"{file.path} and the log's customer columns")
 
 
 def read_attributes(spec: LogSpec) -> Attributes | None:

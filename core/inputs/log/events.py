@@ -13,6 +13,9 @@ from core.inputs.log.spec import LogSpec
 
 EPOCH = pd.Timestamp("1970-01-01")
 
+#: The events' columns that carry a customer column of the log (``customer_columns``).
+ATTRIBUTE_PREFIX = "attr:"
+
 
 def read_log(path: str | Path, spec: LogSpec) -> pd.DataFrame:
     """The log as read (CSV, TSV, TXT, Parquet or a folder of Parquet parts; ids as text).
@@ -23,6 +26,7 @@ def read_log(path: str | Path, spec: LogSpec) -> pd.DataFrame:
     if spec.delimiter == "whitespace" and path.is_file() and path.suffix.lower() != ".parquet":
         try:
             raw = pd.read_csv(path, sep=r"\s+", dtype={spec.customer_id: str}, engine="python")
+            raw.attrs["rows"] = {"kind": "text"}  # blank lines are rare in such exports; taken as none
         except (OSError, ValueError, pd.errors.ParserError) as exc:
             raise DataError(f"{path}: cannot read the log ({first_line(exc)})") from None
     else:
@@ -32,6 +36,7 @@ def read_log(path: str | Path, spec: LogSpec) -> pd.DataFrame:
     needed = [spec.customer_id, spec.timestamp] + [c for c in (spec.amount, spec.quantity, spec.unit_price,
                                                                spec.order_id, spec.product, spec.category,
                                                                spec.channel, spec.return_flag) if c]
+    needed += list(spec.customer_columns)
     missing = [c for c in needed if c not in raw.columns]
     if missing:
         raise DataError(f"{path}: missing log column '{missing[0]}' (the log spec's columns: {', '.join(needed)})")
@@ -40,9 +45,13 @@ def read_log(path: str | Path, spec: LogSpec) -> pd.DataFrame:
     return raw
 
 
-def first_bad(mask, values, source: str, column: str, what: str):
+def first_bad(mask, values: pd.Series, source: str, column: str, what: str):
+    """Raise DataError for the first row where ``mask`` (shape (n,) bool) is set, naming the
+    column, the value and the row's place in the file (:func:`core.inputs.tables.place`)."""
     i = int(np.flatnonzero(np.asarray(mask))[0])
-    raise DataError(f"{source}: column '{column}': '{values.iloc[i]}' at row {i + 1} is not {what}")
+    value = values.iloc[i]
+    shown = "an empty value" if pd.isna(value) or str(value) in ("nan", "<NA>", "None") else f"'{value}'"
+    raise DataError(f"{source}: column '{column}': {shown} at {tables.place(values, i)} is not {what}")
 
 
 def _days(ts: pd.Series, spec: LogSpec, source: str) -> tuple[np.ndarray, dict]:
@@ -136,19 +145,23 @@ def categorical(values: pd.Series) -> pd.Categorical:
 def events(raw: pd.DataFrame, spec: LogSpec, source: str = "log") -> tuple[pd.DataFrame, dict]:
     """Clean events from the log as read: one row per line, ``customer_id`` (text), ``day``
     (int, local days since 1970-01-01), ``amount`` (net money: returns negative),
-    ``quantity`` (float, 1 without a column), ``is_return`` (0/1), and ``product``,
-    ``category``, ``channel`` (text or None). The text columns are pandas Categoricals with
+    ``quantity`` (float, 1 without a column), ``is_return`` (0/1), ``product``,
+    ``category``, ``channel`` (text or None), and ``attr:<name>`` for each of the spec's
+    ``customer_columns``. The text columns are pandas Categoricals with
     sorted categories (:func:`categorical`); the order id has served its purposes (duplicate
     lines, cancellation prefixes) and is not kept.
 
     Returns ``(events, notes)``; notes count duplicated lines (dropped when the log has
     order ids, where a repeated line is a re-export; kept and counted without them, where it
-    may be a second purchase), customers with only returns and time zones converted.
+    may be a second purchase), lines without a customer id (guest checkouts: left out with
+    ``missing_customer = "drop"``, :func:`guest_summary`), customers with only returns and
+    time zones converted. Row numbers in messages are the file's own
+    (:func:`core.inputs.tables.place`), before and after duplicate lines are dropped.
 
     Raises
     ------
     DataError
-        An empty id, an unparseable timestamp or amount (naming the column and row), or a
+        An empty id (with ``missing_customer = "refuse"``, or on every line), an unparseable timestamp or amount (naming the column and row), or a
         mixture of timestamps with and without a time zone.
     """
     notes: dict = {}
@@ -160,8 +173,10 @@ def events(raw: pd.DataFrame, spec: LogSpec, source: str = "log") -> tuple[pd.Da
         else:
             notes["identical_lines_kept"] = int(dup.sum())
     ids = raw[spec.customer_id]
-    if ids.isna().any():
-        first_bad(ids.isna().to_numpy(), ids.astype(str), source, spec.customer_id, "an id (it is empty)")
+    guest = (ids.isna() | (ids.astype("string").str.strip() == "")).to_numpy(bool)
+    if guest.any() and spec.missing_customer == "refuse":
+        first_bad(guest, ids, source, spec.customer_id,
+                  "an id (it is empty; the log spec's missing_customer = 'drop' leaves such lines out and counts them)")
     days, tz_notes = _days(raw[spec.timestamp], spec, source)
     notes.update(tz_notes)
 
@@ -174,18 +189,14 @@ def events(raw: pd.DataFrame, spec: LogSpec, source: str = "log") -> tuple[pd.Da
 
     qty = number(spec.quantity) if spec.quantity else np.ones(len(raw))
     amount = number(spec.amount) if spec.amount else qty * number(spec.unit_price)
-    if spec.returns == "negative":
-        is_ret = (amount < 0) | (qty < 0)
-        amount = np.where(is_ret, -np.abs(amount), amount)
-    elif spec.returns == "prefix":
-        is_ret = raw[spec.order_id].astype("string").str.startswith(spec.return_prefix, na=False).to_numpy()
-        amount = np.where(is_ret, -np.abs(amount), amount)
-    elif spec.returns == "flag":
-        flag = raw[spec.return_flag]
-        is_ret = flag.astype("string").str.strip().str.lower().isin(["1", "true", "yes", "y", "t"]).fillna(False).to_numpy()
-        amount = np.where(is_ret, -np.abs(amount), amount)
-    else:
-        is_ret = np.zeros(len(raw), dtype=bool)
+    is_ret = _returns(raw, spec, amount, qty)
+    amount = np.where(is_ret, -np.abs(amount), amount)
+    if guest.any():  # guest checkouts and anonymous lines: nobody to score; left out and said
+        notes["lines_without_customer"] = guest_summary(guest, days, amount, is_ret)
+        keep = ~guest
+        raw, ids, days, amount, qty, is_ret = raw[keep], ids[keep], days[keep], amount[keep], qty[keep], is_ret[keep]
+        if not len(raw):
+            raise DataError(f"{source}: column '{spec.customer_id}' is empty on every line: no customer to learn from")
     # text as Categoricals (Arrow's dictionary encoding): 10 million lines of ids take 40 MB
     # of codes, not 10 million strings, and DuckDB groups integers
     customers = categorical(ids)
@@ -194,6 +205,8 @@ def events(raw: pd.DataFrame, spec: LogSpec, source: str = "log") -> tuple[pd.Da
                        "quantity": np.abs(qty), "is_return": is_ret.astype(np.int8),
                        "product": text(spec.product), "category": text(spec.category),
                        "channel": text(spec.channel)})
+    for c in spec.customer_columns:  # one value per customer: read as an attribute, not a line feature
+        ev[f"{ATTRIBUTE_PREFIX}{c}"] = text(c)
     codes = customers.codes
     lines = np.bincount(codes, minlength=len(customers.categories))
     sales = np.bincount(codes, weights=1 - ev["is_return"].to_numpy(), minlength=len(customers.categories))
@@ -201,6 +214,65 @@ def events(raw: pd.DataFrame, spec: LogSpec, source: str = "log") -> tuple[pd.Da
     if only_returns:
         notes["customers_with_only_returns"] = only_returns
     return ev, notes
+
+
+def _returns(raw: pd.DataFrame, spec: LogSpec, amount: np.ndarray, qty: np.ndarray) -> np.ndarray:
+    """Which lines are returns (shape (n,) bool), by the spec's ``returns`` mode."""
+    if spec.returns == "negative":
+        return (amount < 0) | (qty < 0)
+    if spec.returns == "prefix":
+        return raw[spec.order_id].astype("string").str.startswith(spec.return_prefix, na=False).to_numpy()
+    if spec.returns == "flag":
+        flag = raw[spec.return_flag].astype("string").str.strip().str.lower()
+        return flag.isin(["1", "true", "yes", "y", "t"]).fillna(False).to_numpy()
+    return np.zeros(len(raw), dtype=bool)
+
+
+def guest_summary(guest: np.ndarray, days: np.ndarray, amount: np.ndarray, is_ret: np.ndarray) -> dict:
+    """What the lines without a customer id (``guest``, shape (n,) bool) held: their count,
+    their share of the lines, their share of the log's sales (money of lines that are not
+    returns) and the first and last day they occur on (ISO dates)."""
+    sales = np.where(is_ret, 0.0, np.maximum(amount, 0.0))
+    total = float(sales.sum())
+    return {"lines": int(guest.sum()), "share_of_lines": float(guest.mean()),
+            "share_of_sales": float(sales[guest].sum() / total) if total > 0 else 0.0,
+            "first_day": day_iso(int(days[guest].min())), "last_day": day_iso(int(days[guest].max()))}
+
+
+def guest_note(summary: dict, currency_word: str = "sales") -> str:
+    """The one line that says what :func:`guest_summary` found."""
+    return (f"{summary['lines']:,} lines ({summary['share_of_lines']:.1%}) have no customer id (guest checkouts or "
+            f"anonymous orders, {summary['first_day']} to {summary['last_day']}): left out, "
+            f"{summary['share_of_sales']:.1%} of the log's {currency_word}")
+
+
+def note_lines(notes: dict) -> list[str]:
+    """The notes of :func:`events` (and of the snapshots) as plain lines, one per note, for
+    the run's notes, the Admin page's log check and a scoring of a log."""
+    out = []
+    for key, value in notes.items():
+        if key == "lines_without_customer":
+            out.append(guest_note(value))
+        elif key == "customers_with_only_returns":
+            out.append(f"{value:,} customers only returned goods: they made no purchase, so they are not scored")
+        elif key == "duplicate_lines_dropped":
+            out.append(f"{value:,} lines repeat an earlier line exactly (same order id): dropped as re-exported copies")
+        elif key == "identical_lines_kept":
+            out.append(f"{value:,} lines repeat an earlier line exactly; without an order id they may be second "
+                       "purchases, so they are kept")
+        elif key == "channel_is_customer_attribute":
+            out.append(f"column '{value['column']}' holds one value for {value['share']:.1%} of the customers with "
+                       "several lines: used as a customer attribute, not as channel shares")
+        elif key == "bgnbd_flat_cutoffs":
+            out.append(f"at {len(value)} of the cutoffs ({', '.join(value[:3])}{'...' if len(value) > 3 else ''}) no "
+                       "customer had bought twice: BG/NBD cannot tell buying rates apart there, so its figures are "
+                       "flat and its peer scores rank nobody")
+        elif key == "time_zones_converted":
+            out.append(f"timestamps carry {value:,} different time-zone offsets: converted to one zone")
+        else:
+            out.append(f"{key.replace('_', ' ')}: {value:,}" if isinstance(value, (int, float)) else
+                       f"{key.replace('_', ' ')}: {value}")
+    return out
 
 
 def cutoff_days(spec: LogSpec, first_day: int, last_day: int) -> list[int]:

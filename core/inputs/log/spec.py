@@ -13,6 +13,9 @@ from core.settings import read_toml
 
 RETURN_MODES = ("negative", "prefix", "flag", "none")
 
+#: What a line without a customer id (a guest checkout) does: left out and counted, or refused.
+MISSING_CUSTOMER_MODES = ("drop", "refuse")
+
 
 ATTRIBUTE_KINDS = ("categorical", "numeric", "count", "currency", "rate", "binary", "date")
 
@@ -39,6 +42,13 @@ class LogSpec:
     cutoffs : explicit cutoffs (ISO dates), used instead of ``start`` and ``step_days``.
     min_purchases : purchase days before a cutoff a customer needs to be in its snapshot.
     currency : shown with money ("currency" by default).
+    missing_customer : lines without a customer id (guest checkouts, anonymous orders):
+        ``drop`` (default) leaves them out and says how many, their share of sales and their
+        dates in the run's notes; ``refuse`` stops at the first, naming its line.
+    customer_columns : log columns that hold one value per customer (country, customer
+        type, region): customer attributes (categorical), each customer's value read from
+        their first line, never line features. A ``channel`` column that is constant for
+        almost every customer becomes one too (:func:`core.inputs.log.attributes.channel_as_attribute`).
     attributes : optional path of a customer attributes table (CSV, Parquet, Excel) joined
         by id, for profiling and as model inputs; ``attributes_id`` its id column (default:
         ``customer_id``'s name); ``attribute_kinds`` maps the columns to use to a kind
@@ -69,6 +79,8 @@ class LogSpec:
     cutoffs: tuple[str, ...] = ()
     min_purchases: int = 1
     currency: str = "currency"
+    missing_customer: str = "drop"
+    customer_columns: tuple[str, ...] = ()
     attributes: str | None = None
     attributes_id: str | None = None
     attribute_kinds: dict | None = None
@@ -78,6 +90,9 @@ class LogSpec:
             raise DataError(f"log spec '{self.name}': give amount, or quantity and unit_price")
         if self.returns not in RETURN_MODES:
             raise DataError(f"log spec '{self.name}': returns must be one of {', '.join(RETURN_MODES)}")
+        if self.missing_customer not in MISSING_CUSTOMER_MODES:
+            raise DataError(f"log spec '{self.name}': missing_customer must be one of "
+                            f"{', '.join(MISSING_CUSTOMER_MODES)}, got {self.missing_customer!r}")
         if self.returns == "prefix" and not self.order_id:
             raise DataError(f"log spec '{self.name}': returns = 'prefix' needs order_id")
         if self.returns == "flag" and not self.return_flag:
@@ -86,6 +101,12 @@ class LogSpec:
             v = getattr(self, key)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise DataError(f"log spec '{self.name}': {key} must be a whole number >= 1, got {v!r}")
+        roles = {self.customer_id, self.timestamp, self.amount, self.quantity, self.unit_price, self.order_id,
+                 self.product, self.category, self.channel, self.return_flag} - {None}
+        both = [c for c in self.customer_columns if c in roles]
+        if both:
+            raise DataError(f"log spec '{self.name}': '{both[0]}' is both a customer column and another role of the "
+                            "log spec")
         for col, kind in (self.attribute_kinds or {}).items():
             if kind not in ATTRIBUTE_KINDS:
                 raise DataError(f"log spec '{self.name}': attribute '{col}' has kind '{kind}'; "
@@ -114,8 +135,9 @@ def load_log_spec(path: str | Path) -> LogSpec:
     unknown = sorted(set(raw) - known)
     if unknown:
         raise DataError(f"log spec {p}: unknown key '{unknown[0]}'")
-    if "cutoffs" in raw:
-        raw["cutoffs"] = tuple(str(c) for c in raw["cutoffs"])
+    for key in ("cutoffs", "customer_columns"):
+        if key in raw:
+            raw[key] = tuple(str(c) for c in ([raw[key]] if isinstance(raw[key], str) else raw[key]))
     if raw.get("attributes"):  # as the person running the command means it; kept absolute in the run
         raw["attributes"] = str(Path(raw["attributes"]).resolve())
     try:
