@@ -134,7 +134,7 @@ def build_cohort(settings: Settings, run_id: str | None = None, segments: list[i
         smallest = detectable_lift(design["expected_rate"], summary["customers"] - holdout, holdout)
         design["detectable_lift"] = smallest if math.isfinite(smallest) else None  # None: no uplift below +1000%
     rule.update(holdout_design=design, seed=settings.seed)
-    export = cohorts.cohort_export(scored, mask, holdout, settings.seed, action)
+    export = cohorts.cohort_export(scored, mask, holdout, settings.seed, action, run.run_id)
     return Cohort(run.run_id, export, summary, rule, holdout, design, as_of, notes)
 
 
@@ -263,9 +263,11 @@ def readout(settings: Settings, *, cohort_id: str | None = None, cohort: str | P
     columns found by name unless ``id_column``, ``purchased``, ``revenue`` name them; or a
     transaction log and its ``window`` [start, end), read with the run's log spec).
 
-    The cohort's run (``run_id``, default: the saved cohort's own, else the current run)
-    gives the scores and names the cohort lacks; when that run is no longer kept, the
-    readout goes on without segments, bands or calibration, and says so. ``sized_for``: the
+    The cohort's run (``run_id``; default: the saved cohort's own, or the cohort file's
+    ``run_id`` column) gives the scores and names the cohort lacks; a cohort file that
+    names no run, or a run that is no longer kept, gives the overall uplift and revenue
+    without segments, bands or calibration, and says so. A cohort more than half of whose
+    ids its run never scored is refused (it is another run's). ``sized_for``: the
     uplift the holdout was sized for (default: the saved cohort's design). ``db``: an open
     connection to the activation database (else one is made to read a saved cohort). With ``save``,
     the readout is kept beside its run (``monitoring/<run>/readout-*.json``); ``out`` also
@@ -275,7 +277,7 @@ def readout(settings: Settings, *, cohort_id: str | None = None, cohort: str | P
     ------
     DataError
         Both or neither of a cohort and a cohort id, both or neither of outcomes and a log,
-        a log without a window, ``sized_for`` outside (0, 10], a bad file, a cohort without
+        a log without a window, a cohort of another run (or of two runs), ``sized_for`` outside (0, 10], a bad file, a cohort without
         a holdout, no cohort customer in the outcomes.
     """
     if (cohort is None) == (cohort_id is None):
@@ -292,8 +294,14 @@ def readout(settings: Settings, *, cohort_id: str | None = None, cohort: str | P
         check_output_path(out, (".json",))
     members, source, design_for, run_id = _members(settings, cohort_id, cohort, cohort_source, run_id, db)
     run, notes = _cohort_run(settings, run_id)
+    notes = list(members.attrs.get("notes", [])) + notes
     if run is not None:
-        members = campaign_tables.with_scores(members, run.table("scored"))
+        scored = run.table("scored")
+        _check_ids_in_run(members, scored, run.run_id, source)
+        members = campaign_tables.with_scores(members.drop(columns="run_id", errors="ignore"), scored)
+    else:
+        members = members.drop(columns=["run_id", "segment_id", "persona", "propensity", "propensity_decile"],
+                               errors="ignore")
     if log is not None:
         if run is None:
             raise DataError("outcomes from a log need the cohort's run (its log spec): give the outcomes as a table")
@@ -350,17 +358,47 @@ def _members(settings: Settings, cohort_id, cohort, cohort_source, run_id,
         return campaign_tables.cohort_members(members, source), source, design, run_id or meta["run_id"]
     frame = cohort if isinstance(cohort, pd.DataFrame) else tables.read_table(cohort)
     source = cohort_source or str(cohort)
-    return campaign_tables.cohort_members(frame, source), source, None, run_id
+    members = campaign_tables.cohort_members(frame, source)
+    named = sorted(members["run_id"].dropna().astype(str).str.strip().unique()) if "run_id" in members else []
+    if len(named) > 1:
+        raise DataError(f"{source}: the cohort names {len(named)} runs ({', '.join(named[:3])}): a readout reads one "
+                        "cohort of one run")
+    if named and run_id and named[0] != run_id:
+        raise DataError(f"{source}: the cohort was built from run {named[0]}, not from run {run_id} (--run)")
+    return members, source, None, run_id or (named[0] if named else NO_RUN)
+
+
+#: The run id of a cohort file that names no run (no ``run_id`` column, no ``--run``): its
+#: readout joins no run's scores, as they could be another run's customers under the same ids.
+NO_RUN = ""
+
+#: The largest share of a cohort's ids that its run may lack: beyond it the cohort is of
+#: another run or data set, and the run's scores would be attached to colliding ids.
+MAX_IDS_NOT_IN_RUN = 0.5
 
 
 def _cohort_run(settings: Settings, run_id: str | None) -> tuple[store.Run | None, list[str]]:
-    """The run whose scores the readout joins (``run_id``, else the current run), or None
-    with a note when it is no longer kept (or there is no run at all)."""
+    """The run whose scores the readout joins (``run_id``), or None with a note when the
+    cohort names no run (:data:`NO_RUN`), or its run is no longer kept."""
+    leave = "the readout gives the overall uplift; its segment and band rows and calibration check are left out"
+    if run_id == NO_RUN:
+        return None, [f"the cohort file names no run (no run_id column, no --run): {leave}"]
     try:
         return store.load_run(settings.artifacts_dir, run_id), []
     except DataError:
         what = f"the cohort's run {run_id} is no longer kept" if run_id else "there is no trained run"
-        return None, [f"{what}: the readout has no segments, bands or calibration check"]
+        return None, [f"{what}: {leave}"]
+
+
+def _check_ids_in_run(members: pd.DataFrame, scored: pd.DataFrame, run_id: str, source: str) -> None:
+    """Refuse a cohort most of whose ids (more than :data:`MAX_IDS_NOT_IN_RUN`) its run never
+    scored: it is another run's or data set's cohort. The ids of a run of snapshots are
+    compared without their ``@date`` suffix."""
+    latest, _, _ = cohorts.latest_snapshot(scored)
+    missing = int((~members["customer_id"].isin(set(latest["customer_id"].astype(str)))).sum())
+    if missing > MAX_IDS_NOT_IN_RUN * len(members):
+        raise DataError(f"{source}: {missing:,} of {len(members):,} cohort customers ({missing / len(members):.0%}) are "
+                        f"not in run {run_id}: the cohort is of another run or data set (name its run with --run)")
 
 
 def _write_json(path: str | Path, result: dict) -> Path:

@@ -11,6 +11,7 @@ from core.activation.cohorts import latest_snapshot
 from core.activation.readout import GROUPS
 from core.errors import DataError
 from core.inputs.log.events import EPOCH
+from core.inputs.tables import place
 from core.inputs.validation import binary_numbers, to_number
 
 #: The largest revenue of one customer in a campaign window that the readout takes (money):
@@ -50,29 +51,53 @@ def _find(columns, names, given: str | None, what: str, source: str, required: b
     return None
 
 
+#: Group names as campaign tools write them, and the readout's group each means (any case,
+#: spaces, dashes and underscores ignored).
+GROUP_NAMES = {**dict.fromkeys(("contact", "contacted", "treatment", "treated", "test", "target", "exposed",
+                                "variant", "mailed", "sent", "1", "1.0", "yes", "y", "true", "t"), "contact"),
+               **dict.fromkeys(("holdout", "heldout", "control", "controlgroup", "holdoutgroup", "0", "0.0", "no",
+                                "n", "false", "f"), "holdout")}
+
+
 def cohort_members(df: pd.DataFrame, source: str) -> pd.DataFrame:
     """The checked members table of a cohort: a cohort export as read (CSV, xlsx or Parquet
     with ``customer_id`` and ``group``; the Cohort builder's columns ``segment_id``,
-    ``persona``, ``propensity``, ``propensity_decile`` are kept when present), ids as text.
-    Raises DataError naming ``source``, a missing column, a group other than
-    contact/holdout, or a repeated id."""
+    ``persona``, ``propensity``, ``propensity_decile`` and ``run_id`` are kept when
+    present), ids as text. The group may be written as campaign tools write it
+    (:data:`GROUP_NAMES`: treatment/control, test/control, 1/0, yes/no...); how the names
+    were read is in ``out.attrs["notes"]``.
+
+    Raises DataError naming ``source``, a missing column, a group name that is neither a
+    contact nor a holdout name (naming its row), a cohort whose names give one group only,
+    or a repeated id."""
     for c in ("customer_id", "group"):
         if c not in df.columns:
             raise DataError(f"{source}: no column '{c}' (a cohort export has customer_id and group)")
-    out = df[[c for c in ("customer_id", "group", "segment_id", "persona", "propensity", "propensity_decile")
-              if c in df.columns]].copy()
+    out = df[[c for c in ("customer_id", "group", "segment_id", "persona", "propensity", "propensity_decile",
+                          "run_id") if c in df.columns]].copy()
     out["customer_id"] = out["customer_id"].astype(str).str.strip().str.lstrip("'")
-    out["group"] = out["group"].astype(str).str.strip().str.lower()
-    bad = ~out["group"].isin(GROUPS)
+    given = out["group"].astype("string").str.strip()
+    keys = given.str.lower().str.replace(r"[\s_\-]+", "", regex=True)
+    out["group"] = keys.map(GROUP_NAMES).astype(object)
+    bad = out["group"].isna().to_numpy()
     if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        given = df["group"].iloc[i]
-        raise DataError(f"{source}: row {i + 1}: " + ("the group is empty" if pd.isna(given) else
-                                                     f"group '{given}' is neither contact nor holdout"))
+        i = int(np.flatnonzero(bad)[0])
+        raw = df["group"].iloc[i]
+        raise DataError(f"{source}: {place(df, i)}: " + (
+            "the group is empty" if pd.isna(raw) or str(raw).strip() == "" else
+            f"group '{raw}' is neither a contact name (contact, treatment, test, 1, yes) nor a holdout name "
+            "(holdout, control, 0, no)"))
     dup = out["customer_id"].duplicated()
     if dup.any():
         raise DataError(f"{source}: customer '{out['customer_id'][dup].iloc[0]}' is in the cohort twice")
-    return out.reset_index(drop=True)
+    read_as = {g: sorted(set(given[out["group"] == g])) for g in GROUPS}
+    notes = []
+    if any(names != [g] for g, names in read_as.items() if names):
+        notes.append("groups read as: " + "; ".join(f"{', '.join(repr(n) for n in names)} = {g}"
+                                                    for g, names in read_as.items() if names))
+    out = out.reset_index(drop=True)
+    out.attrs["notes"] = notes
+    return out
 
 
 def with_scores(members: pd.DataFrame, scored: pd.DataFrame) -> pd.DataFrame:
@@ -117,7 +142,7 @@ def outcome_table(df: pd.DataFrame, source: str, id_column: str | None = None, p
                    | (money.notna() & ~(money.abs() < MAX_REVENUE))).to_numpy()
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise DataError(f"{source}: column '{rev}', row {i + 1}: '{df[rev].iloc[i]}' is not an amount of money"
+            raise DataError(f"{source}: column '{rev}', {place(df, i)}: '{df[rev].iloc[i]}' is not an amount of money"
                             + (" (at most 10^12 a customer)" if pd.notna(money.iloc[i]) else ""))
         out["revenue"] = money.to_numpy(float)
     else:
@@ -127,7 +152,7 @@ def outcome_table(df: pd.DataFrame, source: str, id_column: str | None = None, p
         ok = v.isin([0, 1]).to_numpy()
         if not ok.all():
             i = int(np.flatnonzero(~ok)[0])
-            raise DataError(f"{source}: column '{flag}', row {i + 1}: " + (
+            raise DataError(f"{source}: column '{flag}', {place(df, i)}: " + (
                 "the purchase flag is empty" if pd.isna(df[flag].iloc[i]) or str(df[flag].iloc[i]).strip() == ""
                 else f"'{df[flag].iloc[i]}' is not a purchase flag (1/0, true/false, yes/no)"))
         out["purchased"] = v.astype(int).to_numpy()
@@ -138,7 +163,7 @@ def outcome_table(df: pd.DataFrame, source: str, id_column: str | None = None, p
         blank = out["revenue"].isna() & (out["purchased"] == 1)
         if blank.any():  # unknown, not zero: a 0 would read as buyers who spent nothing
             i = int(np.flatnonzero(blank.to_numpy())[0])
-            notes.append(f"column '{rev}': {int(blank.sum()):,} buyers have no revenue (the first in row {i + 1}): "
+            notes.append(f"column '{rev}': {int(blank.sum()):,} buyers have no revenue (the first at {place(df, i)}): "
                          "revenue left out, conversion only")
             out["revenue"] = np.nan
             dropped = True

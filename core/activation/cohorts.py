@@ -138,12 +138,13 @@ EXPORT_DECIMALS = {"propensity": 4, "expected_revenue": 2}
 
 
 def cohort_export(scored: pd.DataFrame, mask: np.ndarray, holdout: int = 0, seed: int = 0,
-                  action: str | None = None) -> pd.DataFrame:
+                  action: str | None = None, run_id: str | None = None) -> pd.DataFrame:
     """The cohort as exported: ``customer_id``, ``segment_id``, ``persona`` (the segment's
     name), ``action`` (the playbook action it was built for, when given), ``propensity``
-    (rounded to 4 decimals), ``propensity_decile``, ``reason_1..3`` and ``group``
+    (rounded to 4 decimals), ``propensity_decile``, ``reason_1..3``, ``group``
     (``contact`` or ``holdout``: ``holdout`` customers drawn at random, seeded, not to be
-    contacted, so the campaign's uplift can be measured against them).
+    contacted, so the campaign's uplift can be measured against them) and, given
+    ``run_id``, the run that scored it (``run_id``: the readout joins that run, never another).
 
     Raises ValueError when the holdout is larger than the cohort.
     """
@@ -158,4 +159,6 @@ def cohort_export(scored: pd.DataFrame, mask: np.ndarray, holdout: int = 0, seed
     group = np.full(len(out), "contact", dtype=object)
     group[np.random.default_rng(seed).choice(len(out), size=holdout, replace=False)] = "holdout"
     out["group"] = group
+    if run_id:
+        out["run_id"] = run_id
     return out

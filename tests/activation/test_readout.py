@@ -151,8 +151,8 @@ def test_bad_input_is_refused_in_one_line(tmp_path):
         campaign_tables.outcome_table(bad.assign(purchased=["yes", "", "no"], revenue=0), "outcomes.csv")
     with pytest.raises(DataError, match=r"outcomes.csv: column 'customer_id', rows 1 and 3: customer 'a' has two"):
         campaign_tables.outcome_table(bad.assign(customer_id=["a", "b", "a"], revenue=0), "outcomes.csv")
-    with pytest.raises(DataError, match=r"cohort.csv: row 2: group 'control' is neither contact nor holdout"):
-        campaign_tables.cohort_members(pd.DataFrame({"customer_id": [1, 2], "group": ["contact", "control"]}), "cohort.csv")
+    with pytest.raises(DataError, match=r"cohort.csv: row 2: group 'maybe' is neither a contact name"):
+        campaign_tables.cohort_members(pd.DataFrame({"customer_id": [1, 2], "group": ["contact", "maybe"]}), "cohort.csv")
     with pytest.raises(DataError, match="no customer of the cohort is in the outcomes"):
         readout.campaign_readout(_cohort(n=300, holdout=100), outcomes.assign(customer_id="zz" + outcomes["customer_id"]))
 
@@ -201,7 +201,7 @@ def test_outcomes_say_what_they_assumed():
     t = pd.DataFrame({"Customer ID": ["a", "b", "c", "d"], "purchased": [1, 1, 0, 0], "revenue": [10, None, 0, 5]})
     out = campaign_tables.outcome_table(t, "o.csv")
     assert out["revenue"].isna().all() and out["purchased"].tolist() == [1, 1, 0, 0]
-    assert out.attrs["notes"] == ["column 'revenue': 1 buyers have no revenue (the first in row 2): revenue left "
+    assert out.attrs["notes"] == ["column 'revenue': 1 buyers have no revenue (the first at row 2): revenue left "
                                   "out, conversion only"]
     out = campaign_tables.outcome_table(t.assign(revenue=[10, 20, 0, 5]), "o.csv")
     assert out["revenue"].tolist() == [10, 20, 0, 5] and "1 customers not flagged as buyers have revenue" in \
