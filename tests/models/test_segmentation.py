@@ -141,7 +141,10 @@ def test_umap_is_compiled_for_the_portable_cpu_whatever_numba_would_pick(cpu):
 
     from tests.support import REPO
 
+    from core.models.segmentation.reducers import WORKER_ENV
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CPU")}
+    env.update({k: v for k, v in WORKER_ENV.items() if k != "NUMBA_CPU_NAME"})  # OpenBLAS pinned: fits here
     if cpu:
         env["NUMBA_CPU_NAME"] = cpu
     out = subprocess.run([sys.executable, "-c", _PIN_SCRIPT.format(before="")], cwd=REPO, env=env,
@@ -155,14 +158,40 @@ def test_umap_refuses_a_process_whose_numba_was_compiled_for_this_cpu():
     import subprocess
     import sys
 
+    from core.models.segmentation.reducers import WORKER_ENV
     from tests.support import REPO
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CPU")}
+    env.update({k: v for k, v in WORKER_ENV.items() if k != "NUMBA_CPU_NAME"})
     out = subprocess.run([sys.executable, "-c", _PIN_SCRIPT.format(before="import umap")], cwd=REPO, env=env,
                          capture_output=True, text=True)
     assert out.returncode == 1
     assert out.stderr.strip().splitlines()[-1].startswith("RuntimeError: numba already compiled code for the CPU")
     assert "NUMBA_CPU_NAME=generic" in out.stderr
+
+
+def test_a_process_without_the_portable_kernels_fits_umap_in_a_worker_that_has_them():
+    """A process whose OpenBLAS chose its kernels by this CPU (and whose numba compiled for
+    it) hands its UMAP fits to a worker started with the portable ones: the embedding is
+    the one a training's workers compute."""
+    import os
+    import subprocess
+    import sys
+
+    from core.models.segmentation import reducers
+    from tests.support import REPO
+
+    if reducers.PORTABLE_BLAS is None:
+        pytest.skip("OpenBLAS kernels are pinned on x86-64 only")
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CPU_NAME", "OPENBLAS_CORETYPE")}
+    script = ("import numpy as np\nimport umap\nfrom core.models.segmentation import reducers\n"
+              "X = np.random.default_rng(0).normal(size=(200, 4))\n"
+              "print(reducers.umap_many([(X, 2, 6, 0.0, 10, 1)])[0].tobytes().hex())\n")
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-1500:]
+    X = np.random.default_rng(0).normal(size=(200, 4))
+    there = workers.run_tasks([reducers.umap_call((X, 2, 6, 0.0, 10, 1))] * 2, [1, 1], 2, env=reducers.WORKER_ENV)
+    assert out.stdout.strip().splitlines()[-1] == there[0].tobytes().hex()
 
 
 def test_stability_refits_take_at_most_half_of_the_fitted_sample():
@@ -365,7 +394,7 @@ def test_auto_tries_the_flat_methods_next_k_only_when_no_method_passes_both_bars
                      ("kmeans", 2, first_draw["kmeans"])]
     assert fits[1] is ranked["kmeans", 2] and rows[1]["segments"] == 7
     assert rows[1]["note"] == ("k = 6, the best by silhouette, did not pass both bars (bootstrap ARI 0.79, rules "
-                               "reproduce 88%); k = 7, the 3rd by silhouette, does")
+                               "reproduce 88% of the fitted sample); k = 7, the 3rd by silhouette, does")
     assert fits[1].choice.fallback_reason == rows[1]["note"] and rows[2]["segments"] == 10
     # a method that passes both bars already: nothing is refitted
     tried.clear()

@@ -16,6 +16,9 @@ own seed.
 """
 from __future__ import annotations
 
+import logging
+import os
+
 import pkgutil
 import warnings
 from dataclasses import dataclass
@@ -145,7 +148,9 @@ def umap_many(jobs: list[tuple]) -> list[np.ndarray]:
     """Run UMAP fits one after the other; each job is ``(X, n_components, n_neighbors,
     min_dist, n_epochs, seed)``. A module-level function so a worker process can run it.
     numba compiles for :data:`PORTABLE_CPU` (:func:`pin_numba_target`) and its cache is on
-    (:func:`enable_jit_cache`); fits below :data:`EXACT_KNN_ROWS` rows
+    (:func:`enable_jit_cache`); OpenBLAS runs :data:`PORTABLE_BLAS`'s kernels (a process
+    started without them hands the fits to a worker process that has them,
+    :func:`_pinned_worker`); fits below :data:`EXACT_KNN_ROWS` rows
     use exact neighbours.
 
     Each fit runs on one BLAS thread (threadpoolctl): its spectral initialisation
@@ -156,6 +161,8 @@ def umap_many(jobs: list[tuple]) -> list[np.ndarray]:
     than the one-thread workers of ``n_jobs = 2``). UMAP with
     a seed runs its layout on one thread anyway."""
 
+    if not _in_pinned_process():  # OpenBLAS here picked its kernels by this CPU: fit where they are pinned
+        return _pinned_worker().submit(umap_many, jobs).result()
     from threadpoolctl import threadpool_limits
 
     pin_numba_target()
@@ -166,11 +173,23 @@ def umap_many(jobs: list[tuple]) -> list[np.ndarray]:
     for X, k, nn, md, ep, seed in jobs:
         knn = _exact_knn(X, nn) if len(X) < EXACT_KNN_ROWS else (None, None, None)
         a, b = layout_curve(md)
-        with warnings.catch_warnings(), threadpool_limits(1):  # no search index is kept: never transforms new rows
-            warnings.filterwarnings("ignore", message=".*precomputed_knn.*")
+        with warnings.catch_warnings(record=True) as caught, threadpool_limits(1):
+            warnings.simplefilter("always")
             out.append(umap.UMAP(n_components=k, n_neighbors=nn, min_dist=md, n_epochs=ep, random_state=seed,
                                  n_jobs=1, precomputed_knn=knn, a=a, b=b).fit_transform(X))
+        _log_caught(caught, len(X))
     return out
+
+
+def _log_caught(caught: list, rows: int) -> None:
+    """umap-learn's warnings of one fit, logged (``core.models.segmentation.reducers``)
+    instead of printed on the terminal: that no search index is kept (by design: the
+    product never transforms new rows with UMAP), or that the spectral initialisation failed
+    and a random one was used (the layout still converges; rare duplicate-heavy inputs)."""
+    log = logging.getLogger(__name__)
+    for w in caught:
+        if "precomputed_knn" not in str(w.message):
+            log.info("UMAP on %d rows: %s", rows, " ".join(str(w.message).split()))
 
 
 def layout_curve(min_dist: float, spread: float = 1.0) -> tuple[float, float]:
@@ -195,10 +214,59 @@ def job_cost(job: tuple) -> int:
     return rows * (epochs or (500 if rows <= 10_000 else 200))
 
 
+def portable_blas_core() -> str | None:
+    """The OpenBLAS kernel set every UMAP fit runs with (``OPENBLAS_CORETYPE``), the same on
+    every x86-64 CPU that can run it: ``Haswell`` (AVX2 and FMA, every x86-64 server CPU since
+    2013-2015) or, on an older CPU, ``Nehalem`` (SSE4.2); None off x86-64, where it is left to
+    OpenBLAS. Why: UMAP's spectral initialisation (``scipy.sparse.linalg.eigsh``: ARPACK on
+    OpenBLAS) sums in the order of the kernels OpenBLAS picks for the CPU it finds (AVX-512
+    ``SkylakeX`` on an Intel Xeon, ``Haswell`` on an AMD EPYC), its eigenvectors differ in
+    the 12th digit, and the layout turns that into another embedding: the default table's
+    bootstrap ARI was 0.81 on one machine and 0.85 on another, with the same segments
+    (OpenBLAS's README, "OPENBLAS_CORETYPE"; the kernels by CPU in its ``driver/others/dynamic.c``)."""
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return None
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as cpu
+    except ImportError:  # numpy 1.x
+        from numpy.core._multiarray_umath import __cpu_features__ as cpu
+    return "Haswell" if cpu.get("AVX2") and cpu.get("FMA3") else "Nehalem" if cpu.get("SSE42") else None
+
+
+#: The OpenBLAS kernels of every UMAP fit on this machine (:func:`portable_blas_core`).
+PORTABLE_BLAS = portable_blas_core()
+
+
 #: What a worker process that runs UMAP needs beyond one thread per pool
 #: (:data:`core.workers.ONE_THREAD_ENV`): numba's portable target from its import on
-#: (:func:`pin_numba_target`), so its embedding is the one this process would compute.
-WORKER_ENV = {"NUMBA_CPU_NAME": PORTABLE_CPU}
+#: (:func:`pin_numba_target`) and OpenBLAS's portable kernels from its load on
+#: (:data:`PORTABLE_BLAS`, chosen when the library loads, so only a new process can take
+#: them), so its embedding is the one every machine computes.
+WORKER_ENV = {"NUMBA_CPU_NAME": PORTABLE_CPU, **({"OPENBLAS_CORETYPE": PORTABLE_BLAS} if PORTABLE_BLAS else {})}
+
+
+_PINNED_WORKER = None
+
+
+def _in_pinned_process() -> bool:
+    """Whether this process's OpenBLAS runs :data:`PORTABLE_BLAS`'s kernels (set when it started)."""
+    return PORTABLE_BLAS is None or os.environ.get("OPENBLAS_CORETYPE", "").lower() == PORTABLE_BLAS.lower()
+
+
+def _pinned_worker():
+    """One worker process (loky) started with :data:`WORKER_ENV` and one thread per pool,
+    kept for this process's later UMAP fits (a training with ``n_jobs = 1`` fits its
+    embeddings one after another in it)."""
+    global _PINNED_WORKER
+    if _PINNED_WORKER is None:
+        from joblib.externals.loky import ProcessPoolExecutor
+
+        from core.workers import ONE_THREAD_ENV
+
+        _PINNED_WORKER = ProcessPoolExecutor(max_workers=1, env={**ONE_THREAD_ENV, **WORKER_ENV})
+    return _PINNED_WORKER
 
 
 def umap_call(job: tuple) -> tuple:
