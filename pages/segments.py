@@ -35,6 +35,8 @@ boot = seg_info.bootstrap_ari
 if boot is not None and boot < cfg["min_stability"]:
     st.warning(f"Not stable: refits agree with these segments only {boot:.2f} (adjusted Rand index, bar "
                f"{cfg['min_stability']}); see the quality figures below.")
+for line in seg_info.merged_clusters:
+    st.info(line[0].upper() + line[1:] + ": it is too small to act on as a segment of its own.")
 st.caption(f"Segments are found from what customers do ({', '.join(spec.segmentation_groups)} features: "
            f"{len(seg_info.inputs)} inputs); demographics and the target are left out so segments describe "
            f"behaviour, and demographics then profile them. Method: {seg_info.method}.")
@@ -45,7 +47,7 @@ if seg_info.method_comparison and details:
             "smallest_share": st.column_config.NumberColumn("smallest segment", format="percent"),
             "noise_share": st.column_config.NumberColumn("HDBSCAN noise", format="percent"),
             "bootstrap_ari": st.column_config.NumberColumn("stability (bootstrap ARI)", format="%.2f"),
-            "rule_fidelity": st.column_config.NumberColumn("rules reproduce", format="percent"),
+            "rule_fidelity": st.column_config.NumberColumn("rules reproduce (fitted sample)", format="percent"),
             "silhouette_scaled": st.column_config.NumberColumn("silhouette", format="%.3f"),
             "dbcv": st.column_config.NumberColumn("DBCV", format="%.3f"),
             "assignment_agreement": st.column_config.NumberColumn("assignment agrees", format="percent")})

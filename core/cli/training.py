@@ -74,6 +74,8 @@ def _print_run(run) -> None:
     boot = seg.bootstrap_ari
     print(f"segments: stability (bootstrap ARI) {'n/a' if boot is None else f'{boot:.2f}'}, "
           f"depth-{seg.surrogate_depth} rules reproduce {seg.surrogate_fidelity:.0%} of all customers' segments")
+    for line in seg.merged_clusters:
+        print(f"segments: {line}")
     link = run.continuity()
     if link.previous_run:
         status = list(link.status.values())

@@ -18,6 +18,7 @@ from core.inputs import log, tables, validation
 from core.inputs.spec import DatasetSpec, spec_hash
 from core.models import evaluation, explain, propensity
 from core.models.segmentation import Segmenter, continuity, profiling
+from core.models.segmentation.merging import merge_note, merge_small_segments
 from core.pipeline import log_table
 from core.pipeline.scoring import expected_spend, scored_frame
 from core.runs import results as R
@@ -177,14 +178,23 @@ def split_and_guard(table: LoadedTable, spec: DatasetSpec, settings: Settings) -
 
 def fit_segments(clean: pd.DataFrame, spec: DatasetSpec, categories: dict, settings: Settings,
                  progress: Progress, beside: tuple | None = None) -> Segments:
-    """Fit the segmenter on a sample and assign every customer (:mod:`core.models.segmentation`);
-    ``beside``, a call the segmentation's workers run too (:meth:`Segmenter.fit`). Raises
-    DataError when the segmentation inputs cannot form segments."""
+    """Fit the segmenter on a sample and assign every customer (:mod:`core.models.segmentation`),
+    clusters below the minimum segment size in customers (as of the latest cutoff on a run
+    built from a log) merged into their nearest segment
+    (:func:`core.models.segmentation.merging.merge_small_segments`); ``beside``, a call the
+    segmentation's workers run too (:meth:`Segmenter.fit`). Raises DataError when the
+    segmentation inputs cannot form segments."""
     progress(0.08, "segmentation: fitting on a sample")
     seg = Segmenter(settings=settings.segmentation, random_state=settings.seed, n_jobs=settings.n_jobs)
     seg.fit(clean, spec, categories, progress=lambda m: progress(0.2, "segmentation: " + m), beside=beside)
     progress(0.45, f"segmentation: assigning {len(clean):,} customers")
-    return Segments(seg, seg.assign(clean))
+    counted = latest_snapshot_rows(clean, spec)
+    assigned, merged = merge_small_segments(seg, clean, seg.assign(clean), counted,
+                                            settings.segmentation.min_segment_share)
+    seg.fit_info_["merged_clusters"] = merge_note(merged, counted is not None)
+    for line in seg.fit_info_["merged_clusters"]:
+        progress(0.46, "segmentation: " + line)
+    return Segments(seg, assigned)
 
 
 def link_segments(segments: Segments, previous: continuity.PreviousSegmentation | None, clean: pd.DataFrame,

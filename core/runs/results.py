@@ -207,6 +207,8 @@ class SegmentationInfo(Record):
     configured_method: str | None = None
     method_comparison: Table = []
     choice_reason: str | None = None
+    #: clusters below the minimum segment size merged into their nearest segment, a line each
+    merged_clusters: list[str] = []
     ari_vs_true_persona: float | None = None
     reassigned_share: float
     surrogate_fidelity: float

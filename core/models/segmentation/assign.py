@@ -72,6 +72,16 @@ class NearestNeighbourAssigner:
             self.n_segments_ = len(keep)
         return self
 
+    def merge(self, source: int, target: int) -> None:
+        """Merge segment ``source`` into ``target``: its voters vote for ``target``, and the
+        segments after ``source`` move down one id (0..k-2 remain). Raises ValueError for
+        an id out of range or ``source == target``."""
+        if source == target or not (0 <= source < self.n_segments_ and 0 <= target < self.n_segments_):
+            raise ValueError(f"cannot merge segment {source} into {target} of {self.n_segments_}")
+        labels = np.where(self.ref_labels_ == source, target, self.ref_labels_)
+        self.ref_labels_ = np.where(labels > source, labels - 1, labels).astype(int)
+        self.n_segments_ -= 1
+
     def remapped(self, labels: np.ndarray) -> np.ndarray:
         """Fitted labels (shape (m,)) in the ids after dropping unreachable segments (-1 for a
         dropped one)."""

@@ -292,8 +292,20 @@ def surrogate_rules(clean: pd.DataFrame, segment_id: np.ndarray, spec: DatasetSp
     pred = tree.predict(X)
     paths, node_class = _rule_paths(tree, clean, spec, columns)
     out = {"fidelity": float((pred == segment_id).mean()), "depth": int(tree.get_depth()), "segments": {}}
+    rule = _rule_of_rows(tree, paths, X)
+    for seg in np.unique(segment_id):
+        members = segment_id == seg
+        rules = _rules_of(paths, node_class, seg, rule, members)
+        fidelity = float((pred[members] == seg).mean())
+        if not rules:  # no leaf of the shared tree predicts it: its own one-against-the-rest tree
+            rules, fidelity = _own_rules(X, idx, members, clean, spec, columns, random_state)
+        out["segments"][int(seg)] = {"fidelity": fidelity, "rules": rules}
+    return out
+
+
+def _rule_of_rows(tree, paths: dict, X: np.ndarray) -> np.ndarray:
+    """The rule node (a leaf, or the root of a subtree that is one rule) of each row of ``X``."""
     t = tree.tree_
-    # map each leaf to the rule node (possibly a merged ancestor) that contains it
     rule_of_leaf = np.empty(t.node_count, dtype=int)
 
     def mark(node: int, rule: int) -> None:
@@ -304,20 +316,40 @@ def surrogate_rules(clean: pd.DataFrame, segment_id: np.ndarray, spec: DatasetSp
 
     for node in paths:
         mark(node, node)
-    rule = rule_of_leaf[tree.apply(X)]
-    for seg in np.unique(segment_id):
-        members = segment_id == seg
-        rules = []
-        for node, conds in paths.items():
-            if node_class[node] != seg:
-                continue
-            in_leaf = rule == node
-            rules.append({"text": " and ".join(conds) if conds else "all customers",
-                          "customers": int(in_leaf.sum()),
-                          "precision": float(members[in_leaf].mean()) if in_leaf.any() else 0.0})
-        rules.sort(key=lambda r: -r["customers"])
-        out["segments"][int(seg)] = {"fidelity": float((pred[members] == seg).mean()), "rules": rules}
-    return out
+    return rule_of_leaf[tree.apply(X)]
+
+
+def _rules_of(paths: dict, node_class: dict, seg, rule: np.ndarray, members: np.ndarray) -> list[dict]:
+    """The rules predicting ``seg``: text, customers in them, precision; the largest first."""
+    rules = []
+    for node, conds in paths.items():
+        if node_class[node] != seg:
+            continue
+        in_leaf = rule == node
+        rules.append({"text": " and ".join(conds) if conds else "all customers", "customers": int(in_leaf.sum()),
+                      "precision": float(members[in_leaf].mean()) if in_leaf.any() else 0.0})
+    return sorted(rules, key=lambda r: -r["customers"])
+
+
+def _own_rules(X: np.ndarray, idx: np.ndarray, members: np.ndarray, clean: pd.DataFrame, spec: DatasetSpec,
+               columns: list[str], random_state: int) -> tuple[list[dict], float]:
+    """Rules for a segment that no leaf of the shared surrogate tree predicts (a small one):
+    a tree of the same depth trained on this segment against the rest, its classes weighted
+    to balance (scikit-learn's ``class_weight="balanced"``), so it finds where the segment's
+    customers are, and its leaves predicting the segment as the rules. Returns the rules and
+    the share of the segment's customers they cover (its fidelity)."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    y = members[idx]
+    if not y.any():  # the sample holds none of it: train on every row
+        idx, y = np.arange(len(X)), members
+    tree = DecisionTreeClassifier(max_depth=RULE_MAX_DEPTH, min_samples_leaf=max(2, int(0.2 * y.sum())),
+                                  class_weight="balanced", random_state=random_state).fit(X[idx], y)
+    paths, node_class = _rule_paths(tree, clean, spec, columns)
+    rule = _rule_of_rows(tree, paths, X)
+    rules = _rules_of(paths, node_class, True, rule, members)
+    covered = np.isin(rule, [n for n in paths if node_class[n]])
+    return rules, float(covered[members].mean())
 
 
 def _rule_paths(tree, clean: pd.DataFrame, spec: DatasetSpec, columns: list[str]) -> tuple[dict, dict]:
