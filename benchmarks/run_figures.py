@@ -90,7 +90,7 @@ def candidate_rows(run: store.Run) -> list[dict]:
     return [{"min cluster size": c["min_cluster_size"], "min samples": c["min_samples"], "selection": c["selection"],
              "segments": c["clusters"], "noise": f(c.get("noise_share"), ".1%"), "smallest": f(c.get("smallest_share"), ".1%"),
              "DBCV": f(c.get("dbcv"), ".3f"), "bootstrap ARI": f(c.get("stability"), ".2f"),
-             "rules reproduce": f(c.get("rule_fidelity"), ".1%"),
+             "rules reproduce (sample)": f(c.get("rule_fidelity"), ".1%"),
              "actionable": "yes" if c.get("actionable") else "", "chosen": "yes" if c.get("chosen") else ""}
             for c in run.metrics().segmentation.hdbscan_candidates]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 from core.cli.parser import DEFAULT_SETTINGS, parser
 from core.errors import DataError
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings_path = args.settings or (DEFAULT_SETTINGS if DEFAULT_SETTINGS.is_file() else None)
         settings = load_settings(settings_path, seed=args.seed, artifacts_dir=args.artifacts)
+        log_warnings(settings.artifacts_dir)
         if getattr(args, "dataset", None) and hasattr(args, "run"):
             args.run = _dataset_run(settings.artifacts_dir, args.dataset)
         return _command(args.command)(args, settings)
@@ -34,6 +36,32 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted; the current run is unchanged", file=sys.stderr)
         return 130
+
+
+def log_warnings(artifacts) -> None:
+    """Send Python warnings (numpy, scikit-learn, umap-learn...) to ``<artifacts>/logs/warnings.log``
+    instead of the terminal (``logging.captureWarnings``): the product says in its own
+    one-line notes what matters to the user; the rest is kept there for whoever looks into a
+    run (the folder made at the first one). A folder that cannot be written drops them."""
+    logging.captureWarnings(True)
+    logger = logging.getLogger("py.warnings")
+    logger.propagate = False
+    for h in list(logger.handlers):
+        logger.removeHandler(h)
+        h.close()
+    logger.addHandler(_FolderMadeFileHandler(Path(artifacts) / "logs" / "warnings.log", delay=True, encoding="utf-8"))
+
+
+class _FolderMadeFileHandler(logging.FileHandler):
+    """A file handler that makes its folder when the first record comes (nothing is written
+    by a command that warns of nothing), and drops records when it cannot write."""
+
+    def _open(self):
+        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        return super()._open()
+
+    def handleError(self, record) -> None:  # a folder that cannot be written: the warning is dropped
+        pass
 
 
 def _dataset_run(artifacts, dataset: str) -> str:

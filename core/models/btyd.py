@@ -132,12 +132,22 @@ class BGNBD:
 
     def expected_purchases(self, x, t_x, T, t: float) -> np.ndarray:
         """Expected purchases in (T, T + t] given the history (Fader, Hardie & Lee 2005,
-        eq. 10, with Gauss's hypergeometric function ``scipy.special.hyp2f1``; defined for
-        ``a != 1``), shape (n,)."""
+        eq. 10, with Gauss's hypergeometric function ``scipy.special.hyp2f1``), shape (n,).
+        The formula is 0/0 at ``a = 1`` (a fit where nobody bought twice stays there): within
+        :data:`A_NEAR_ONE` of 1 it is the mean of its values at ``1 -/+ 2 A_NEAR_ONE``, its limit."""
+        if abs(self.a - 1.0) < A_NEAR_ONE:
+            lo, hi = (dataclasses.replace(self, a=1.0 + d).expected_purchases(x, t_x, T, t)
+                      for d in (-2 * A_NEAR_ONE, 2 * A_NEAR_ONE))
+            return (lo + hi) / 2
         x, t_x, T = (np.asarray(v, float) for v in (x, t_x, T))
         r, alpha, a, b = self.r, self.alpha, self.a, self.b
         body = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t))
         return (a + b + x - 1) / (a - 1) * body * self.p_alive(x, t_x, T)
+
+
+#: How near 1 the BG/NBD ``a`` is taken as 1 by :meth:`BGNBD.expected_purchases` (where its
+#: formula divides 0 by 0); 1e-4 keeps the two sides' rounding errors far below the result.
+A_NEAR_ONE = 1e-4
 
 
 @dataclass(frozen=True)
@@ -234,5 +244,7 @@ def fit_at_cutoffs(frequency: np.ndarray, recency: np.ndarray, tenure: np.ndarra
             gg = None
             spend[m] = spend_mean[m]
         fits[int(cut)] = {"bgnbd": dataclasses.asdict(bg), "gamma_gamma": None if gg is None else dataclasses.asdict(gg)}
+        if not (x[fit] > 0).any():  # nobody bought twice: the model cannot tell buying rates apart
+            fits[int(cut)]["note"] = "no customer bought twice before this cutoff: BG/NBD's figures are flat"
     return pd.DataFrame({"bgnbd_p_alive": p_alive, "bgnbd_expected": expected, "_bgnbd_p": p_buy,
                          "_expected_spend": spend}), fits

@@ -105,7 +105,7 @@ def choose_candidate(rows: list[dict], min_stability: float, min_rule_fidelity: 
         agrees = ("" if r.get("assignment_agreement") is None else
                   f", the assignment agreeing on {r['assignment_agreement']:.0%} >= {min_agreement:.0%}")
         why = (f"{r['method']}: stable (bootstrap ARI {r['bootstrap_ari']:.2f} >= {min_stability}{agrees}) and "
-               f"readable (rules reproduce {r['rule_fidelity']:.0%} >= {min_rule_fidelity:.0%})")
+               f"readable (rules reproduce {r['rule_fidelity']:.0%} of the fitted sample >= {min_rule_fidelity:.0%})")
         if unassignable:
             why += (f"; {', '.join(unassignable)} left out: the assignment gives fewer than {min_agreement:.0%} of "
                     "held-out customers their fitted segment")
@@ -118,7 +118,7 @@ def choose_candidate(rows: list[dict], min_stability: float, min_rule_fidelity: 
         i = max(stable, key=lambda i: (val(rows[i], "rule_fidelity"), rows[i]["segments"], -i))
         r = rows[i]
         return i, (f"{r['method']}: no method is both stable and readable; the most readable of the stable ones "
-                   f"(bootstrap ARI {r['bootstrap_ari']:.2f}, rules reproduce {r['rule_fidelity']:.0%})")
+                   f"(bootstrap ARI {r['bootstrap_ari']:.2f}, rules reproduce {r['rule_fidelity']:.0%} of the fitted sample)")
     i = max(range(len(rows)), key=lambda i: (val(rows[i], "bootstrap_ari"), val(rows[i], "rule_fidelity"), -i))
     r = rows[i]
     ari = "not measured" if r.get("bootstrap_ari") is None else f"{r['bootstrap_ari']:.2f}"

@@ -332,7 +332,7 @@ class Segmenter:
                     ari, rules = first["bootstrap_ari"], first["rule_fidelity"]
                     note = (f"k = {first['segments']}, the best by {score[method]}, did not pass both bars (bootstrap "
                             f"ARI {'not measured' if ari is None else format(ari, '.2f')}, rules reproduce "
-                            f"{'not measured' if rules is None else format(rules, '.0%')}); "
+                            f"{'not measured' if rules is None else format(rules, '.0%') + ' of the fitted sample'}); "
                             f"k = {row['segments']}, the {_ordinal(rank + 1)} by {score[method]}, does")
                     fit.choice = MethodChoice(method, note)
                     row["note"] = note
