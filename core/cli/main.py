@@ -43,6 +43,7 @@ def log_warnings(artifacts) -> None:
     instead of the terminal (``logging.captureWarnings``): the product says in its own
     one-line notes what matters to the user; the rest is kept there for whoever looks into a
     run (the folder made at the first one). A folder that cannot be written drops them."""
+    logging.captureWarnings(False)  # from a clean state: an earlier capture may have been undone around it
     logging.captureWarnings(True)
     logger = logging.getLogger("py.warnings")
     logger.propagate = False

@@ -192,6 +192,7 @@ def fit_segments(clean: pd.DataFrame, spec: DatasetSpec, categories: dict, setti
     assigned, merged = merge_small_segments(seg, clean, seg.assign(clean), counted,
                                             settings.segmentation.min_segment_share)
     seg.fit_info_["merged_clusters"] = merge_note(merged, counted is not None)
+    seg.fit_info_["n_segments"] = int(seg.n_segments_)  # the segments the run shows, after any merge
     for line in seg.fit_info_["merged_clusters"]:
         progress(0.46, "segmentation: " + line)
     return Segments(seg, assigned)

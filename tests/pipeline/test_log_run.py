@@ -53,6 +53,13 @@ def test_the_run_records_its_source_and_beats_nothing_by_accident(log_run):
     assert m.bgnbd is not None and 0.6 < m.bgnbd.roc_auc < 1 and m.recency is not None
     assert [r["role"] for r in m.per_snapshot][-2:] == ["val", "test"]
     assert {"age_band", "region", "signup_date_days"} <= set(run.spec().feature_names)
+    # segments as the run shows them: each at least the minimum share of the latest cutoff's customers,
+    # each with rules, and counted alike everywhere (after any merge of a smaller cluster)
+    profiles = run.profiles()
+    assert m.segmentation.n_segments == run.manifest().n_segments == len(profiles)
+    latest = run.manifest().customers
+    share = run.manifest().settings["segmentation"]["min_segment_share"]
+    assert all(p.size >= share * latest and p.rules for p in profiles)
 
 
 def test_matrix_and_cohorts_carry_expected_revenue_of_the_latest_snapshot(log_run):

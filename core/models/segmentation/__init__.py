@@ -14,6 +14,8 @@ The parts, each a small module (the way BERTopic passes its reducer and clustere
   configured clusterer is picked, how one method's fit is completed, and
   :func:`choose_candidate`, the rule ``method = "auto"`` keeps one fitted method by;
 - :mod:`~core.models.segmentation.segmenter`: :class:`Segmenter`, composing them;
+- :mod:`~core.models.segmentation.merging`: a cluster below the minimum segment size (in customers)
+  merged into its nearest segment;
 - :mod:`~core.models.segmentation.profiling`: profiles, persona names, plain-language rules;
 - :mod:`~core.models.segmentation.continuity`: matching a new run's segments to the previous
   run's (ids and names that hold across retrains).
