@@ -22,9 +22,8 @@ from core.inputs.log.events import note_lines
 from core.inputs.shopsphere_spec import shopsphere_spec
 from core.inputs.spec import DatasetSpec
 from core.inputs.synthetic import shopsphere, shopsphere_log
-from core.models import propensity
 from core.models.propensity import MIN_CLASS_COUNT
-from core.pipeline import champion
+from core.pipeline import champion, steps
 from core.pipeline.scoring import run_scores
 from core.pipeline.steps import Progress
 from core.runs import store
@@ -283,10 +282,9 @@ def check_table(table: pd.DataFrame, spec: DatasetSpec, source: str, settings: S
     """Check a table before training on it, as training would: its columns renamed by
     ``mapping`` (``{spec column: table column or None}``, :func:`core.inputs.tables.map_columns`;
     None: as it is), validated with the target (:func:`core.inputs.validation.validate`),
-    whether it has enough of each class to learn from, and the leakage guard on the rows
-    training would fit (:func:`core.models.propensity.split_rows` and
-    :func:`core.models.propensity.leakage_check` with ``settings``' seed and threshold): a
-    table training would refuse is not trainable here either, ``why`` saying why.
+    whether it has enough of each class to learn from, and training's own split and leakage
+    guard (:func:`core.pipeline.steps.split_and_guard`, with ``settings``' seed and
+    threshold): a table training would refuse is not trainable here either, ``why`` saying why.
 
     Raises DataError for a mapping that does not fit the table, or what validation refuses
     (a missing column, text in a number column, a target that is not binary...), naming
@@ -301,12 +299,9 @@ def check_table(table: pd.DataFrame, spec: DatasetSpec, source: str, settings: S
         why = (f"{source}: too little to learn from: {pos:,} positives and {neg:,} negatives (need at least "
                f"{MIN_CLASS_COUNT} of each)")
     else:
-        try:
-            snapshot = clean[spec.snapshot_column] if spec.snapshot_column else None
-            rows = propensity.split_rows(y.to_numpy(int), settings.propensity, settings.seed, snapshot)
-            propensity.leakage_check(clean, spec, y.to_numpy(int), rows == "train",
-                                     settings.propensity.leakage_max_auc, settings.seed)
+        try:  # training's own split and leakage step: a table it would refuse is refused here alike
+            steps.split_and_guard(steps.LoadedTable(clean, quality, "", source, y.to_numpy(int)), spec, settings)
         except DataError as exc:
-            why = f"{source}: {exc}"
+            why = str(exc)
     return TableCheck(table, quality, validation.quality_notes(quality, {}, training=True), pos, neg, why is None,
                       why)
