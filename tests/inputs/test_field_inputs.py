@@ -403,3 +403,29 @@ def test_library_warnings_go_to_the_runs_log_not_the_terminal(tmp_path, capsys):
     finally:
         logger.removeHandler(handler)
     assert [r.getMessage() for r in records] == ["UMAP on 500 rows: Spectral initialisation failed!"]
+
+
+def test_the_real_cdnow_log_with_a_quarter_of_its_lines_anonymous_reads_without_hand_editing(tmp_path):
+    """CDNOW (../shared/data) with 25% of its lines' customer ids blanked, as a guest-checkout
+    export would have them: read with its log spec (as CSV), the guest lines are left out and
+    said; the rest is the log without them."""
+    from tests.support import CDNOW, REPO
+
+    if not CDNOW.exists():
+        pytest.skip(f"{CDNOW} is not here (the shared data sets sit beside the project)")
+    raw = pd.read_csv(CDNOW, sep=r"\s+", dtype={"customer_id": str})
+    blank = np.random.default_rng(31).random(len(raw)) < 0.25
+    raw.loc[blank, "customer_id"] = None
+    p = tmp_path / "cdnow_guests.csv"
+    raw.to_csv(p, index=False)
+    spec = dataclasses.replace(log.load_log_spec(REPO / "configs" / "cdnow.toml"), delimiter=None)
+    ev, notes = log.events(log.read_log(p, spec), spec, str(p))
+    g = notes["lines_without_customer"]
+    assert g["lines"] == int(blank.sum()) and len(ev) == len(raw) - g["lines"]
+    assert g["share_of_sales"] == pytest.approx(raw.loc[blank, "dollar_value"].clip(lower=0).sum()
+                                                / raw["dollar_value"].clip(lower=0).sum())
+    assert (g["first_day"], g["last_day"]) == ("1997-01-01", "1998-06-30")
+    assert f"{g['lines']:,} lines (24.7%) have no customer id" in " | ".join(note_lines(notes))
+    # two guest lines alike are not counted as a customer's repeated line
+    identified = raw[~blank]
+    assert notes.get("identical_lines_kept", 0) == int(identified.duplicated().sum())

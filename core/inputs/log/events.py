@@ -166,14 +166,16 @@ def events(raw: pd.DataFrame, spec: LogSpec, source: str = "log") -> tuple[pd.Da
     """
     notes: dict = {}
     dup = _duplicated(raw)
-    if dup.any():  # with an order id a repeated line is a re-export; without one it may be a real purchase
-        if spec.order_id:
-            notes["duplicate_lines_dropped"] = int(dup.sum())
-            raw = raw[~dup]
-        else:
-            notes["identical_lines_kept"] = int(dup.sum())
     ids = raw[spec.customer_id]
     guest = (ids.isna() | (ids.astype("string").str.strip() == "")).to_numpy(bool)
+    counted = dup & ~guest  # guest lines are said apart: two guest orders alike are no repeat of a customer's
+    if dup.any():  # with an order id a repeated line is a re-export; without one it may be a real purchase
+        if spec.order_id:
+            raw, ids, guest = raw[~dup], ids[~dup], guest[~dup]
+            if counted.any():
+                notes["duplicate_lines_dropped"] = int(counted.sum())
+        elif counted.any():
+            notes["identical_lines_kept"] = int(counted.sum())
     if guest.any() and spec.missing_customer == "refuse":
         first_bad(guest, ids, source, spec.customer_id,
                   "an id (it is empty; the log spec's missing_customer = 'drop' leaves such lines out and counts them)")
