@@ -331,8 +331,9 @@ def _readout_tab() -> None:
     if picked is None or out is None:
         return
     cohort_id, members, cohort_name, sized_for = picked
-    # an export's run is not known: read out with the current run's scores, where the export lacks them
-    run_id = run.run_id if cohort_id is None else None
+    # a saved cohort is read against its own run, an export against the run its run_id column names
+    # (an export without one, a campaign from another tool, against none): never the current run by default
+    run_id = None
     try:
         outcomes = views.read_upload(out.getvalue(), out.name)
         result = _readout(cohort_id, members, cohort_name, outcomes, out.name, sized_for, run_id,

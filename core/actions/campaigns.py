@@ -277,8 +277,9 @@ def readout(settings: Settings, *, cohort_id: str | None = None, cohort: str | P
     ------
     DataError
         Both or neither of a cohort and a cohort id, both or neither of outcomes and a log,
-        a log without a window, a cohort of another run (or of two runs), ``sized_for`` outside (0, 10], a bad file, a cohort without
-        a holdout, no cohort customer in the outcomes.
+        a log without a window, a cohort of another run (or of two runs), ``sized_for``
+        outside (0, 10], a bad file, a cohort without a holdout, no cohort customer in the
+        outcomes.
     """
     if (cohort is None) == (cohort_id is None):
         raise DataError("readout needs one of --cohort FILE or --cohort-id ID")
@@ -392,8 +393,8 @@ def _cohort_run(settings: Settings, run_id: str | None) -> tuple[store.Run | Non
 
 def _check_ids_in_run(members: pd.DataFrame, scored: pd.DataFrame, run_id: str, source: str) -> None:
     """Refuse a cohort most of whose ids (more than :data:`MAX_IDS_NOT_IN_RUN`) its run never
-    scored: it is another run's or data set's cohort. The ids of a run of snapshots are
-    compared without their ``@date`` suffix."""
+    scored: it is another run's or data set's cohort (a run of snapshots: its customers as of
+    the latest cutoff, :func:`core.activation.cohorts.latest_snapshot`)."""
     latest, _, _ = cohorts.latest_snapshot(scored)
     missing = int((~members["customer_id"].isin(set(latest["customer_id"].astype(str)))).sum())
     if missing > MAX_IDS_NOT_IN_RUN * len(members):
