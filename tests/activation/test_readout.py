@@ -107,27 +107,28 @@ def test_an_outcome_table_of_buyers_only_counts_the_others_as_not_buying():
 
 @pytest.mark.slow
 def test_the_intervals_cover_a_known_uplift_and_find_none_when_there_is_none():
-    """120 seeded simulated campaigns on one cohort (8,000 customers, 3,000 held out; each a
-    new random holdout and new outcomes): the 95% intervals hold the true uplift in about
-    95% of them, and with no uplift they exclude zero in about 5%. Coverage must reach 107 of
-    120, the lower end of the 99% binomial range of a 95% interval (107 to 119; above it the
-    intervals are merely conservative); false alarms must stay within 1 to 13 (the 99% range,
-    scipy.stats.binom.ppf(0.005 and 0.995, 120, 0.05)). The benchmark runs 200 repeats; its
-    figures are in docs/performance.md (python -m benchmarks.bench_readout)."""
+    """Seeded simulated campaigns on one cohort (8,000 customers, 3,000 held out; each a new
+    random holdout and new outcomes): in 60 with a true uplift the 95% intervals hold it in
+    about 95%, at least 52 of 60, the lower end of the 99% binomial range
+    (scipy.stats.binom.ppf(0.005, 60, 0.95); above it the intervals are merely conservative);
+    in 120 with none, they exclude zero in about 5%, 1 to 13 times (the 99% range,
+    binom.ppf(0.005 and 0.995, 120, 0.05)). The benchmark runs 200 repeats; its figures are
+    in docs/performance.md (python -m benchmarks.bench_readout)."""
     members = _cohort()
     cover = {"absolute": 0, "relative": 0, "per_customer": 0}
     false_alarms = 0
     for seed in range(120):
-        drawn, out, truth = campaigns.simulate_campaign(members, 0.03, seed=seed)
-        r = readout.campaign_readout(drawn, out, seed=seed, n_boot=400)["overall"]
-        cover["absolute"] += r["uplift"]["absolute_ci"][0] <= truth["absolute"] <= r["uplift"]["absolute_ci"][1]
-        cover["relative"] += r["uplift"]["relative_ci"][0] <= truth["relative"] <= r["uplift"]["relative_ci"][1]
-        v = r["revenue_uplift"]
-        cover["per_customer"] += v["per_customer_ci"][0] <= truth["per_customer"] <= v["per_customer_ci"][1]
+        if seed < 60:
+            drawn, out, truth = campaigns.simulate_campaign(members, 0.03, seed=seed)
+            r = readout.campaign_readout(drawn, out, seed=seed, n_boot=400)["overall"]
+            cover["absolute"] += r["uplift"]["absolute_ci"][0] <= truth["absolute"] <= r["uplift"]["absolute_ci"][1]
+            cover["relative"] += r["uplift"]["relative_ci"][0] <= truth["relative"] <= r["uplift"]["relative_ci"][1]
+            v = r["revenue_uplift"]
+            cover["per_customer"] += v["per_customer_ci"][0] <= truth["per_customer"] <= v["per_customer_ci"][1]
         drawn0, out0, _ = campaigns.simulate_campaign(members, 0.0, seed=1000 + seed)
         u0 = readout.campaign_readout(drawn0, out0, seed=seed, n_boot=100)["overall"]["uplift"]
         false_alarms += not (u0["absolute_ci"][0] <= 0 <= u0["absolute_ci"][1])
-    assert all(107 <= v <= 120 for v in cover.values()), cover
+    assert all(52 <= v <= 60 for v in cover.values()), cover
     assert 1 <= false_alarms <= 13, false_alarms  # about 5% of 120
 
 
