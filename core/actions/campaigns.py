@@ -310,7 +310,7 @@ def readout(settings: Settings, *, cohort_id: str | None = None, cohort: str | P
         ev, _ = events(read_log(log, spec), spec, str(log))
         realised = campaign_tables.outcomes_from_events(ev, *window)
     else:
-        frame = outcomes if isinstance(outcomes, pd.DataFrame) else tables.read_table(outcomes)
+        frame = outcomes if isinstance(outcomes, pd.DataFrame) else _read_ids_as_text(outcomes, id_column)
         realised = campaign_tables.outcome_table(frame, outcomes_source or str(outcomes), id_column, purchased, revenue)
     realised.attrs["notes"] = notes + list(realised.attrs.get("notes", []))
     result = campaign_readout(members, realised, sized_for=sized_for if sized_for is not None else design_for,
@@ -334,14 +334,14 @@ def read_cohort(path: str | Path) -> pd.DataFrame:
     """A cohort export read from ``path`` (CSV, xlsx or Parquet with ``customer_id`` and
     ``group``), checked (:func:`core.activation.campaign_tables.cohort_members`). Raises
     DataError naming the file."""
-    return campaign_tables.cohort_members(tables.read_table(path), str(path))
+    return campaign_tables.cohort_members(_read_ids_as_text(path), str(path))
 
 
 def read_outcomes(path: str | Path, id_column: str | None = None, purchased: str | None = None,
                   revenue: str | None = None) -> pd.DataFrame:
     """The outcomes of a campaign window read from ``path``
     (:func:`core.activation.campaign_tables.outcome_table`). Raises DataError naming the file."""
-    return campaign_tables.outcome_table(tables.read_table(path), str(path), id_column, purchased, revenue)
+    return campaign_tables.outcome_table(_read_ids_as_text(path, id_column), str(path), id_column, purchased, revenue)
 
 
 def _members(settings: Settings, cohort_id, cohort, cohort_source, run_id,
@@ -357,7 +357,7 @@ def _members(settings: Settings, cohort_id, cohort, cohort_source, run_id,
         source = f"cohort {cohort_id} ('{meta['name']}')"
         design = ((meta["filters"] or {}).get("holdout_design") or {}).get("relative_lift")
         return campaign_tables.cohort_members(members, source), source, design, run_id or meta["run_id"]
-    frame = cohort if isinstance(cohort, pd.DataFrame) else tables.read_table(cohort)
+    frame = cohort if isinstance(cohort, pd.DataFrame) else _read_ids_as_text(cohort)
     source = cohort_source or str(cohort)
     members = campaign_tables.cohort_members(frame, source)
     named = sorted(members["run_id"].dropna().astype(str).str.strip().unique()) if "run_id" in members else []
@@ -399,7 +399,17 @@ def _check_ids_in_run(members: pd.DataFrame, scored: pd.DataFrame, run_id: str, 
     missing = int((~members["customer_id"].isin(set(latest["customer_id"].astype(str)))).sum())
     if missing > MAX_IDS_NOT_IN_RUN * len(members):
         raise DataError(f"{source}: {missing:,} of {len(members):,} cohort customers ({missing / len(members):.0%}) are "
-                        f"not in run {run_id}: the cohort is of another run or data set (name its run with --run)")
+                        f"not in run {run_id}: the cohort is of another run or data set")
+
+
+def _read_ids_as_text(path: str | Path, id_column: str | None = None) -> pd.DataFrame:
+    """A cohort or outcome table read with its customer id column as text (the names
+    :data:`core.activation.campaign_tables.ID_NAMES` finds it by, as written in any case, or
+    ``id_column``), so ``00021`` is not read as the number 21."""
+    names = tuple(campaign_tables.ID_NAMES) + ((id_column,) if id_column else ())
+    header = tables.read_table(path).columns  # the names as written, to match them in any case
+    keep = tuple(c for c in map(str, header) if campaign_tables.column_key(c) in names or c in names)
+    return tables.read_table(path, text_columns=keep)
 
 
 def _write_json(path: str | Path, result: dict) -> Path:

@@ -29,7 +29,7 @@ REVENUE_NAMES = ("revenue", "sales", "spend", "amount", "order_value", "value", 
 ID_NAMES = ("customer_id", "customer", "id", "customerid", "client_id", "user_id")
 
 
-def _key(name) -> str:
+def column_key(name) -> str:
     """A column name as the finders compare it: trimmed, lower case, runs of spaces, dots and
     dashes as one underscore ("Customer ID" -> "customer_id")."""
     return re.sub(r"[\s.\-]+", "_", str(name).strip().lower())
@@ -38,7 +38,7 @@ def _key(name) -> str:
 def _find(columns, names, given: str | None, what: str, source: str, required: bool = True) -> str | None:
     cols = {}
     for c in columns:
-        cols.setdefault(_key(c), c)
+        cols.setdefault(column_key(c), c)
     if given is not None:
         if given not in columns:
             raise DataError(f"{source}: no column '{given}' for the {what} (columns: {', '.join(map(str, columns))[:200]})")
@@ -87,9 +87,10 @@ def cohort_members(df: pd.DataFrame, source: str) -> pd.DataFrame:
             "the group is empty" if pd.isna(raw) or str(raw).strip() == "" else
             f"group '{raw}' is neither a contact name (contact, treatment, test, 1, yes) nor a holdout name "
             "(holdout, control, 0, no)"))
-    dup = out["customer_id"].duplicated()
+    dup = out["customer_id"].duplicated().to_numpy()
     if dup.any():
-        raise DataError(f"{source}: customer '{out['customer_id'][dup].iloc[0]}' is in the cohort twice")
+        i = int(np.flatnonzero(dup)[0])
+        raise DataError(f"{source}: {place(df, i)}: customer '{out['customer_id'].iloc[i]}' is in the cohort twice")
     read_as = {g: sorted(set(given[out["group"] == g])) for g in GROUPS}
     notes = []
     if any(names != [g] for g, names in read_as.items() if names):
@@ -176,8 +177,9 @@ def outcome_table(df: pd.DataFrame, source: str, id_column: str | None = None, p
     dup = out["customer_id"].duplicated(keep=False).to_numpy()
     if dup.any():
         i, j = np.flatnonzero(dup)[:2]
-        raise DataError(f"{source}: column '{idc}', rows {i + 1} and {j + 1}: customer '{out['customer_id'].iloc[i]}' "
-                        "has two outcome rows (one row per customer: add up their purchases first)")
+        raise DataError(f"{source}: column '{idc}', {place(df, int(i))} and {place(df, int(j))}: customer "
+                        f"'{out['customer_id'].iloc[i]}' has two outcome rows (one row per customer: add up their "
+                        "purchases first)")
     out = out[["customer_id", "purchased", "revenue"]]
     out.attrs.update(notes=notes, revenue_dropped=dropped)
     return out

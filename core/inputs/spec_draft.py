@@ -201,26 +201,36 @@ def _group(name: str) -> str:
 
 
 def find_id(df: pd.DataFrame, given: str | None = None, target: str | None = None, source: str = "table") -> str | None:
-    """The id column of ``df``: ``given`` (checked unique and complete), else the first
-    complete, unique, non-float column named like an id (:data:`ID_WORDS`) other than the
-    target, else None (the row number is the id). Raises DataError for a ``given`` column
-    that is missing, repeats or lacks a value."""
+    """The id column of ``df``: ``given`` (checked unique where it has a value), else the
+    first column named like an id (:data:`ID_WORDS`) other than the target whose values are
+    unique and whole (:func:`_unique_ids`), else None (the row number is the id). Rows with
+    an empty id are left out and said when the table is read (the spec's ``missing_id``).
+    Raises DataError for a ``given`` column that is missing, or repeats a value (naming its line)."""
     if given:
         if given not in df.columns:
             raise DataError(f"{source}: no column '{given}' (--id); the columns are {', '.join(map(str, df.columns))}")
-        dup = df[given].astype(str).duplicated()
-        if df[given].isna().any() or dup.any():
-            row = int(np.flatnonzero(dup.to_numpy() | df[given].isna().to_numpy())[0]) + 1
-            raise DataError(f"{source}: column '{given}' (--id) is not a unique id: row {row} repeats or lacks one")
+        s = df[given]
+        dup = (s.astype(str).duplicated() & s.notna()).to_numpy()
+        if dup.any():
+            at = place(df, int(np.flatnonzero(dup)[0]))
+            raise DataError(f"{source}: column '{given}' (--id) is not a unique id: '{s.iloc[int(np.flatnonzero(dup)[0])]}' "
+                            f"repeats at {at}")
         return given
     for c in df.columns:
-        if c == target or not _has(str(c), ID_WORDS):
-            continue
-        s = df[c]
-        if s.isna().any() or s.dtype.kind == "f" or s.astype(str).duplicated().any():
-            continue
-        return str(c)
+        if c != target and _has(str(c), ID_WORDS) and _unique_ids(df[c]):
+            return str(c)
     return None
+
+
+def _unique_ids(s: pd.Series) -> bool:
+    """Whether ``s`` can be an id: some values, all different, and whole where they are
+    numbers (a CSV id column with blanks reads as floats: ``5524.0``, still an id)."""
+    v = s.dropna()
+    if v.empty:
+        return False
+    if s.dtype.kind == "f" and not np.allclose(v, np.round(v)):
+        return False
+    return not v.astype(str).duplicated().any()
 
 
 #: Words that make a column an id whatever else it holds (``ID``, ``customer_id``, ``CustomerID``).

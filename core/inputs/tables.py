@@ -41,7 +41,8 @@ ENCODING_NAMES = {"utf-8-sig": "UTF-8", "cp1252": "Windows-1252", "latin-1": "La
                   "utf-16": "UTF-16"}
 
 
-def read_table(path: str | Path, spec: DatasetSpec | None = None, sheet: str | int | None = None) -> pd.DataFrame:
+def read_table(path: str | Path, spec: DatasetSpec | None = None, sheet: str | int | None = None,
+               text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
     """Read a delimited text file (``.csv``, ``.txt``, ``.tsv``), an Excel workbook
     (``.xlsx``: the first sheet, or ``sheet``), a Parquet file, or a folder of Parquet parts
     (a partitioned data set, parts concatenated in name order).
@@ -63,7 +64,7 @@ def read_table(path: str | Path, spec: DatasetSpec | None = None, sheet: str | i
         if not parts:
             raise DataError(f"{path}: is a folder without .parquet parts, expected a CSV or Parquet file or a folder "
                             "of Parquet parts")
-        df = pd.concat([read_table(p, spec) for p in parts], ignore_index=True)
+        df = pd.concat([read_table(p, spec, text_columns=text_columns) for p in parts], ignore_index=True)
         df.attrs = {"rows": {"kind": "parquet"}}
         return df
     _check_suffix(path.name, str(path))
@@ -71,7 +72,7 @@ def read_table(path: str | Path, spec: DatasetSpec | None = None, sheet: str | i
         data = path.read_bytes()
     except OSError as exc:
         raise DataError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
-    return read_bytes(data, str(path), spec, sheet)
+    return read_bytes(data, str(path), spec, sheet, text_columns)
 
 
 def _check_suffix(name: str, source: str) -> str:
@@ -100,7 +101,8 @@ def decode_text(data: bytes) -> tuple[str, str]:
     raise AssertionError("latin-1 decodes every byte")  # pragma: no cover
 
 
-def read_bytes(data: bytes, name: str, spec: DatasetSpec | None = None, sheet: str | int | None = None) -> pd.DataFrame:
+def read_bytes(data: bytes, name: str, spec: DatasetSpec | None = None, sheet: str | int | None = None,
+               text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
     """Parse a table from the bytes of a file called ``name`` (its suffix picks the format).
 
     Text: UTF-8 (a byte-order mark is allowed), else Windows-1252, else Latin-1
@@ -117,6 +119,8 @@ def read_bytes(data: bytes, name: str, spec: DatasetSpec | None = None, sheet: s
     name : file name or path, used for the format and in messages.
     spec : optional; its id column is read as text so leading zeros are kept.
     sheet : Excel only: the sheet to read (default the first).
+    text_columns : more columns read as text (customer ids of a log, a cohort or an outcome
+        table; names the file lacks are ignored), so ``00021`` stays ``00021``.
 
     Returns
     -------
@@ -133,7 +137,8 @@ def read_bytes(data: bytes, name: str, spec: DatasetSpec | None = None, sheet: s
         raise DataError(f"{name}: file is empty")
     if sheet is not None and suffix not in EXCEL_SUFFIXES:
         raise DataError(f"{name}: is not an Excel workbook: --sheet goes with .xlsx files")
-    dtype = {spec.id_column: str} if spec is not None else None
+    ids = ((spec.id_column,) if spec is not None else ()) + tuple(text_columns)
+    dtype = dict.fromkeys(ids, str) or None  # ids as written: leading zeros kept, never 1.0 for a column with blanks
     encoding = None
     try:
         if suffix in PARQUET_SUFFIXES:

@@ -150,7 +150,7 @@ def test_bad_input_is_refused_in_one_line(tmp_path):
         campaign_tables.outcome_table(bad.assign(purchased=["yes", "maybe", "no"], revenue=0), "outcomes.csv")
     with pytest.raises(DataError, match=r"column 'purchased', row 2: the purchase flag is empty"):
         campaign_tables.outcome_table(bad.assign(purchased=["yes", "", "no"], revenue=0), "outcomes.csv")
-    with pytest.raises(DataError, match=r"outcomes.csv: column 'customer_id', rows 1 and 3: customer 'a' has two"):
+    with pytest.raises(DataError, match=r"outcomes.csv: column 'customer_id', row 1 and row 3: customer 'a' has two"):
         campaign_tables.outcome_table(bad.assign(customer_id=["a", "b", "a"], revenue=0), "outcomes.csv")
     with pytest.raises(DataError, match=r"cohort.csv: row 2: group 'maybe' is neither a contact name"):
         campaign_tables.cohort_members(pd.DataFrame({"customer_id": [1, 2], "group": ["contact", "maybe"]}), "cohort.csv")

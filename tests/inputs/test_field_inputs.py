@@ -429,3 +429,44 @@ def test_the_real_cdnow_log_with_a_quarter_of_its_lines_anonymous_reads_without_
     # two guest lines alike are not counted as a customer's repeated line
     identified = raw[~blank]
     assert notes.get("identical_lines_kept", 0) == int(identified.duplicated().sum())
+
+
+def test_ids_with_leading_zeros_stay_text_in_a_log_with_guest_lines_and_in_campaign_files(tmp_path):
+    """A CSV log whose ids are written 00001 with blanks among them was read as numbers
+    (1.0@1997-10-01 in the run, '1.0' in the activation database); cohort and outcome files
+    lost their zeros likewise (customer '21' in the message, no match against the run)."""
+    from core.actions.campaigns import read_cohort, read_outcomes
+
+    raw = pd.DataFrame({"customer_id": ["00001", None, "00021", "00021"], "date": ["19970101", "19970102", "19970103",
+                                                                                  "19970104"],
+                        "number_of_cds": [1, 2, 1, 1], "dollar_value": [10.0, 20.0, 5.0, 7.0]})
+    p = tmp_path / "log.csv"
+    raw.to_csv(p, index=False)
+    spec = log.LogSpec(name="t", customer_id="customer_id", timestamp="date", timestamp_format="%Y%m%d",
+                       amount="dollar_value", quantity="number_of_cds")
+    ev, notes = log.events(log.read_log(p, spec), spec, str(p))
+    assert sorted(ev["customer_id"].astype(str).unique()) == ["00001", "00021"] and notes["lines_without_customer"]["lines"] == 1
+    pd.DataFrame({"Customer ID": ["00021", "00007", "00021"], "group": ["test", "control", "test"]}).rename(
+        columns={"Customer ID": "customer_id"}).to_csv(tmp_path / "c.csv", index=False)
+    with pytest.raises(DataError, match=r"c.csv: line 4: customer '00021' is in the cohort twice"):
+        read_cohort(tmp_path / "c.csv")
+    pd.DataFrame({"Customer ID": ["00021", "00007"], "purchased": [1, 0]}).to_csv(tmp_path / "o.csv", index=False)
+    assert read_outcomes(tmp_path / "o.csv")["customer_id"].tolist() == ["00021", "00007"]
+
+
+def test_a_drafted_spec_finds_an_id_column_with_blanks_and_reading_leaves_those_rows_out(tmp_path):
+    from core.inputs import spec_draft
+
+    df = _shoppers(300)
+    df.insert(0, "ID", np.arange(1000, 1300))
+    df["ID"] = df["ID"].astype(float)
+    df.loc[[4, 9], "ID"] = np.nan                      # a CSV id column with blanks reads as floats
+    draft = spec_draft.draft_spec(df, target="Revenue", source="t.csv")
+    assert draft.spec.id_column == "ID" and not draft.spec.id_from_row
+    p = tmp_path / "t.csv"
+    df.to_csv(p, index=False)
+    clean, quality = validation.load(p, draft.spec, require_target=True)
+    assert len(clean) == 298 and quality["rows_without_id"]["first"] == "line 6"
+    dup = df.assign(ID=df["ID"].fillna(1000.0))
+    with pytest.raises(DataError, match=r"column 'ID' \(--id\) is not a unique id: '1000.0' repeats at row 5"):
+        spec_draft.find_id(dup, "ID", source="t.csv")

@@ -30,7 +30,7 @@ def read_log(path: str | Path, spec: LogSpec) -> pd.DataFrame:
         except (OSError, ValueError, pd.errors.ParserError) as exc:
             raise DataError(f"{path}: cannot read the log ({first_line(exc)})") from None
     else:
-        raw = tables.read_table(path)
+        raw = tables.read_table(path, text_columns=(spec.customer_id,))
         if spec.customer_id in raw:
             raw[spec.customer_id] = raw[spec.customer_id].astype("string")
     needed = [spec.customer_id, spec.timestamp] + [c for c in (spec.amount, spec.quantity, spec.unit_price,
