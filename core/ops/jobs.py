@@ -383,6 +383,8 @@ def execute(artifacts: Path, job_id: str, handlers: dict[str, Handler]) -> int:
 
     def progress(fraction: float, message: str) -> None:
         nonlocal job
+        if (folder / "cancel").is_file():  # the signal may have been lost (taken by a worker, a
+            raise JobCancelled()            # library's handler): each step also reads the flag
         print(f"[{100 * fraction:5.1f}%] {message}", flush=True)
         now = time.monotonic()
         if message != job.step and now - last[0] >= 0.5 or fraction >= 1.0:

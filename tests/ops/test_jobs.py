@@ -164,3 +164,32 @@ def test_a_session_reading_a_job_as_it_ends_keeps_its_end(tmp_path, on_disk, sho
     assert jobs.refresh(tmp_path, stale).status == shown
     assert jobs.read(tmp_path, stale.job_id).status == shown
     assert [p.name for p in folder.iterdir()] == ["job.json"]  # no temporary file left
+
+
+def test_a_cancel_whose_signal_was_lost_is_taken_at_the_next_step(tmp_path):
+    """A job whose SIGTERM never reaches it (swallowed where a handler cannot raise, as in a
+    ``__del__``) still ends ``cancelled`` at its next progress step, and its handler goes no
+    further (what the Cancel button promises: no run is written)."""
+    import json
+
+    art = tmp_path / "artifacts"
+    folder = jobs.jobs_dir(art) / "20261207-101500-train-a1b2c3"
+    folder.mkdir(parents=True)
+    (folder / "settings.json").write_text(json.dumps(small_settings(art).to_dict()), encoding="utf-8")
+    jobs._write(folder, jobs.Job(job_id=folder.name, kind="train", label="t", params={}, requested_by="a test",
+                                 status="queued", created_at="2026-12-07T10:15:00+00:00"))
+    reached = []
+
+    def handler(job, settings, folder, progress):
+        progress(0.1, "reading")
+        (folder / "cancel").write_text("now", encoding="utf-8")     # asked; no signal comes
+        progress(0.5, "training")
+        reached.append("after the cancel")
+        return {"run_id": "R"}
+
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        assert jobs.execute(art, folder.name, {"train": handler}) == 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert jobs.read(art, folder.name).status == "cancelled" and reached == []
