@@ -271,6 +271,29 @@ def _propensity_in_worker(clean: pd.DataFrame, spec: DatasetSpec, split: Split, 
     return models, round(time.perf_counter() - t0, 3), messages
 
 
+def fit_propensity_pinned(clean: pd.DataFrame, spec: DatasetSpec, split: Split, categories: dict, settings: Settings,
+                          progress: Progress, timings: dict) -> propensity.PropensityModels:
+    """:func:`fit_propensity` for ``n_jobs = 1``, where ``n_jobs`` > 1 fits it
+    (:func:`_propensity_in_worker`): on one thread with OpenBLAS's portable kernels
+    (:data:`core.models.segmentation.reducers.PORTABLE_BLAS`), in the pinned worker
+    (:func:`~core.models.segmentation.reducers.pinned_worker`) when this process's OpenBLAS
+    picked other kernels for its CPU. The logistic baseline's solver sums in the kernels'
+    order: on an AVX-512 CPU a fit here and one in a worker differed in their last bits, so
+    the runs of ``n_jobs = 1`` and 2 did (``tests/pipeline/test_reproducibility.py``).
+    ``timings["propensity"]`` gets the fit's own seconds."""
+    from core.models.segmentation.reducers import in_pinned_process, pinned_worker
+
+    progress(0.55, "propensity: logistic baseline and XGBoost (Optuna tuning, early stopping, calibration)")
+    args = (clean, spec, split, categories, settings)
+    if in_pinned_process():
+        models, timings["propensity"], messages = _propensity_in_worker(*args)
+    else:
+        models, timings["propensity"], messages = pinned_worker().submit(_propensity_in_worker, *args).result()
+    for message in messages:
+        progress(0.6, message)
+    return models
+
+
 def _segment_beside_propensity(segment: Callable[..., Segments], clean: pd.DataFrame, spec: DatasetSpec,
                                split: Split, categories: dict, settings: Settings, progress: Progress,
                                timings: dict) -> tuple[Segments, propensity.PropensityModels]:

@@ -9,7 +9,8 @@ touches the disk (the previous run is read before the steps, the run written aft
 4. :func:`~core.pipeline.steps.link_segments` - ids and names matched to the previous run (:mod:`core.models.segmentation.continuity`);
 5. :func:`~core.pipeline.steps.describe_segments` - profiles, persona names, rules, descriptions;
 6. :func:`~core.pipeline.steps.fit_propensity` - the logistic baseline and the tuned, calibrated XGBoost (with
-   ``n_jobs`` > 1 in the segmentation's workers while step 3 runs: :func:`~core.pipeline.steps._segment_beside_propensity`);
+   ``n_jobs`` > 1 in the segmentation's workers while step 3 runs: :func:`~core.pipeline.steps._segment_beside_propensity`;
+   with 1 in a process with the same BLAS kernels: :func:`~core.pipeline.steps.fit_propensity_pinned`);
 7. :func:`~core.pipeline.steps.evaluate_propensity` - test metrics with intervals, calibration, lift, budget;
 8. :func:`~core.pipeline.steps.explain_model` - SHAP importance, summary points, reason agreement;
 9. :func:`~core.pipeline.steps.score_table` - the scored training table with reasons, the matrix, per-segment figures;
@@ -37,7 +38,7 @@ from core.pipeline.steps import (
     describe_segments,
     evaluate_propensity,
     explain_model,
-    fit_propensity,
+    fit_propensity_pinned,
     fit_segments,
     judge_candidates,
     link_segments,
@@ -163,7 +164,7 @@ def _run_steps(table: LoadedTable, spec: DatasetSpec, settings: Settings, progre
                                                       progress, timings)
     else:
         segments = timed("segmentation", segment)
-        models = timed("propensity", fit_propensity, table.clean, spec, split, categories, settings, progress)
+        models = fit_propensity_pinned(table.clean, spec, split, categories, settings, progress, timings)
     metrics = timed("evaluate", evaluate_propensity, models, table.clean, spec, split, settings, progress)
     explanation = timed("explain", explain_model, models, table.clean, spec, settings, progress)
     scored = timed("score", score_table, models, segments, explanation, table, spec, split, settings, progress)

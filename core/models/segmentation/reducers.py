@@ -150,7 +150,7 @@ def umap_many(jobs: list[tuple]) -> list[np.ndarray]:
     numba compiles for :data:`PORTABLE_CPU` (:func:`pin_numba_target`) and its cache is on
     (:func:`enable_jit_cache`); OpenBLAS runs :data:`PORTABLE_BLAS`'s kernels (a process
     started without them hands the fits to a worker process that has them,
-    :func:`_pinned_worker`); fits below :data:`EXACT_KNN_ROWS` rows
+    :func:`pinned_worker`); fits below :data:`EXACT_KNN_ROWS` rows
     use exact neighbours.
 
     Each fit runs on one BLAS thread (threadpoolctl): its spectral initialisation
@@ -161,8 +161,8 @@ def umap_many(jobs: list[tuple]) -> list[np.ndarray]:
     than the one-thread workers of ``n_jobs = 2``). UMAP with
     a seed runs its layout on one thread anyway."""
 
-    if not _in_pinned_process():  # OpenBLAS here picked its kernels by this CPU: fit where they are pinned
-        return _pinned_worker().submit(umap_many, jobs).result()
+    if not in_pinned_process():  # OpenBLAS here picked its kernels by this CPU: fit where they are pinned
+        return pinned_worker().submit(umap_many, jobs).result()
     from threadpoolctl import threadpool_limits
 
     pin_numba_target()
@@ -250,15 +250,16 @@ WORKER_ENV = {"NUMBA_CPU_NAME": PORTABLE_CPU, **({"OPENBLAS_CORETYPE": PORTABLE_
 _PINNED_WORKER = None
 
 
-def _in_pinned_process() -> bool:
+def in_pinned_process() -> bool:
     """Whether this process's OpenBLAS runs :data:`PORTABLE_BLAS`'s kernels (set when it started)."""
     return PORTABLE_BLAS is None or os.environ.get("OPENBLAS_CORETYPE", "").lower() == PORTABLE_BLAS.lower()
 
 
-def _pinned_worker():
+def pinned_worker():
     """One worker process (loky) started with :data:`WORKER_ENV` and one thread per pool,
     kept for this process's later UMAP fits (a training with ``n_jobs = 1`` fits its
-    embeddings one after another in it)."""
+    embeddings one after another in it) and its propensity fit
+    (:func:`core.pipeline.steps.fit_propensity_pinned`)."""
     global _PINNED_WORKER
     if _PINNED_WORKER is None:
         from joblib.externals.loky import ProcessPoolExecutor
