@@ -1,0 +1,144 @@
+"""Customer value (issue 32): the CLV metrics on hand-computed cases, and the Pareto/NBD peer
+against a simulation of its own process and against the well-kept ``lifetimes`` library."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.errors import DataError
+from core.models import value_evaluation as ve
+from core.models.pareto_nbd import ParetoNBD, paretonbd_log_likelihood
+from tests.support import CDNOW
+
+Y = np.array([0.0, 0.0, 10.0, 30.0])
+
+
+def test_normalized_gini_matches_the_lorenz_curve_computed_by_hand():
+    """Ordered by [1, 4, 2, 3] the Lorenz curve of Y (ascending prediction) is 0, 0, .25, 1, 1:
+    area .4375, Gini 1 - 2 x .4375 = .125; the perfect order's Gini is .625, so .2."""
+    assert ve.gini(Y, [1, 4, 2, 3]) == pytest.approx(0.125)
+    assert ve.gini(Y, Y) == pytest.approx(0.625)
+    assert ve.normalized_gini(Y, [1, 4, 2, 3]) == pytest.approx(0.2)
+    assert ve.normalized_gini(Y, [1, 2, 3, 4]) == pytest.approx(1.0)
+    assert ve.normalized_gini(Y, [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert ve.normalized_gini(Y, [5, 5, 5, 5]) == pytest.approx(0.0)        # ties: random order
+
+
+def test_top_share_counts_a_tie_across_the_boundary_by_its_share():
+    assert ve.top_share(Y, [1, 2, 3, 4], share=0.25) == pytest.approx(0.75)
+    assert ve.top_share(Y, [1, 4, 2, 3], share=0.25) == pytest.approx(0.0)
+    assert ve.top_share(Y, [5, 5, 5, 5], share=0.5) == pytest.approx(0.5)
+    assert ve.top_share(Y, [0, 0, 1, 1], share=0.25) == pytest.approx(0.5)   # half of the tie {10, 30}
+
+
+def test_decile_calibration_and_bias_on_a_known_prediction():
+    y = np.arange(100, dtype=float)
+    cal = ve.decile_calibration(y, 1.1 * y)
+    assert cal["customers"].tolist() == [10] * 10
+    assert cal.loc[0, "realised_mean"] == pytest.approx(94.5) and cal.loc[9, "realised_mean"] == pytest.approx(4.5)
+    assert np.allclose(cal["ratio"], 1.1)
+    assert ve.total_bias(y, 1.1 * y) == pytest.approx(0.1)
+    m = ve.count_metrics([0, 1, 2, 3], [1, 1, 1, 1])
+    assert m["mae"] == pytest.approx(1.0) and m["total_bias"] == pytest.approx(4 / 6 - 1)
+
+
+def test_bootstrap_intervals_hold_the_estimate_and_a_prediction_against_itself_differs_by_zero():
+    rng = np.random.default_rng(0)
+    y = rng.gamma(0.3, 50, 2000)
+    pred = y * rng.lognormal(0, 1, 2000)
+    est = ve.value_metrics(y, pred)
+    ci = ve.value_intervals(y, pred, n_resamples=200, seed=1)
+    for m in ve.RESAMPLED:
+        assert ci[m][0] <= est[m] <= ci[m][1], m
+    same = ve.paired_value_difference(y, pred, pred, n_resamples=50)
+    assert all(v == [0.0, 0.0, 0.0] for v in same.values())
+    better = ve.paired_value_difference(y, pred, rng.permutation(pred), n_resamples=200)
+    assert better["normalized_gini"][1] > 0          # the real ranking beats a shuffled one
+
+
+def test_a_window_where_nobody_spent_is_refused_in_one_line():
+    with pytest.raises(DataError, match="nobody spent"):
+        ve.normalized_gini([0, 0, 0], [1, 2, 3])
+
+
+def _simulate_pareto(n, r, alpha, s, beta, T, horizon, seed):
+    """Customers from the Pareto/NBD process: histories in (0, T], purchases in (T, T + horizon]."""
+    rng = np.random.default_rng(seed)
+    lam, mu = rng.gamma(r, 1 / alpha, n), rng.gamma(s, 1 / beta, n)
+    death = rng.exponential(1 / mu)
+    x, t_x, later = np.zeros(n), np.zeros(n), np.zeros(n)
+    for i in range(n):
+        t = 0.0
+        while True:
+            t += rng.exponential(1 / lam[i])
+            if t > min(death[i], T + horizon):
+                break
+            if t <= T:
+                x[i] += 1
+                t_x[i] = t
+            else:
+                later[i] += 1
+    return x, t_x, np.full(n, T), later
+
+
+def test_pareto_nbd_recovers_simulated_parameters_and_predicts_the_holdout():
+    x, t_x, T, later = _simulate_pareto(8000, 0.6, 10.0, 0.7, 12.0, 39.0, 39.0, seed=3)
+    m = ParetoNBD.fit(x, t_x, T, unit="weeks")
+    assert m.r == pytest.approx(0.6, rel=0.15) and m.alpha == pytest.approx(10.0, rel=0.25)
+    assert m.s == pytest.approx(0.7, rel=0.3) and m.beta == pytest.approx(12.0, rel=0.5)
+    assert m.expected_purchases(x, t_x, T, 39.0).sum() == pytest.approx(later.sum(), rel=0.08)
+    assert m.p_buy(x, t_x, T, 39.0).mean() == pytest.approx((later > 0).mean(), abs=0.02)
+
+
+def test_pareto_nbd_p_buy_equals_a_monte_carlo_of_its_posterior():
+    """The quadrature against 400,000 draws of (lambda, mu) from the posterior given alive."""
+    m = ParetoNBD(0.55, 10.6, 0.61, 11.7, "weeks")
+    rng = np.random.default_rng(0)
+    for x, t_x, T in [(0, 0.0, 38.0), (3, 20.0, 38.0), (12, 37.0, 39.0)]:
+        lam = rng.gamma(m.r + x, 1 / (m.alpha + T), 400_000)
+        mu = rng.gamma(m.s, 1 / (m.beta + T), 400_000)
+        mc = np.mean(lam / (lam + mu) * -np.expm1(-(lam + mu) * 13.0))
+        got = m.p_buy([x], [t_x], [T], 13.0)[0] / m.p_alive([x], [t_x], [T])[0]
+        assert got == pytest.approx(mc, abs=2e-3)
+
+
+#: ``lifetimes`` 0.11.3 (``ParetoNBDFitter`` and ``GammaGammaFitter``, penalizer 0) on CDNOW's
+#: calibration histories below (purchase days, weeks, calibration to 1997-09-30, all 23,570
+#: customers); Gamma-Gamma on each repeat buyer's mean spend of their repeat purchase days.
+LIFETIMES_PARETO = (0.5959113276888384, 11.592898160660086, 0.5535070188993094, 9.677096295904354)
+LIFETIMES_GAMMA_GAMMA = (6.275358592840581, 3.624450210390405, 14.983688961936977)
+#: ``lifetimes``' log-likelihood, P(alive) and expected purchases in 39 weeks under
+#: LIFETIMES_PARETO for histories (x, t_x, T).
+LIFETIMES_VALUES = {(0, 0.0, 38.0): (-0.5192512726361866, 0.2924239385406389, 0.11477250700950707),
+                    (1, 5.0, 38.0): (-4.84765102237114, 0.2664251390847732, 0.2800446391831807),
+                    (4, 30.0, 38.0): (-15.027154531819036, 0.8576824473240138, 2.596219862353683),
+                    (10, 35.5, 39.0): (-27.191504322563, 0.9404545538717102, 6.45244052667163),
+                    (2, 1.0, 32.0): (-6.7816672279784385, 0.0892913597240148, 0.1702422468648508)}
+
+
+def test_pareto_nbd_formulas_equal_lifetimes_at_its_parameters():
+    m = ParetoNBD(*LIFETIMES_PARETO, unit="weeks")
+    for (x, t_x, T), (ll, alive, expected) in LIFETIMES_VALUES.items():
+        h = ([x], [t_x], [T])
+        assert paretonbd_log_likelihood(m.params, *h)[0] == pytest.approx(ll, rel=1e-9)
+        assert m.p_alive(*h)[0] == pytest.approx(alive, rel=1e-9)
+        assert m.expected_purchases(*h, 39.0)[0] == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.skipif(not CDNOW.exists(), reason="../shared/data/cdnow_master.txt is absent")
+def test_pareto_nbd_and_gamma_gamma_fits_on_cdnow_equal_lifetimes():
+    from core.models.btyd import GammaGamma
+
+    df = pd.read_csv(CDNOW, sep=r"\s+", dtype={"customer_id": str})
+    df["date"] = pd.to_datetime(df["date"].astype(str), format="%Y%m%d")
+    end = pd.Timestamp("1997-10-01")
+    days = (df[df["date"] < end].groupby(["customer_id", "date"])["dollar_value"].sum().reset_index()
+            .sort_values(["customer_id", "date"]))
+    g = days.groupby("customer_id")["date"]
+    first, last, n = g.min(), g.max(), g.size()
+    x = (n - 1).to_numpy(float)
+    m = ParetoNBD.fit(x, ((last - first).dt.days / 7).to_numpy(float), ((end - first).dt.days / 7).to_numpy(float),
+                      unit="weeks")
+    np.testing.assert_allclose(m.params, LIFETIMES_PARETO, rtol=2e-3)
+    repeat_mean = days[days.groupby("customer_id").cumcount() > 0].groupby("customer_id")["dollar_value"].mean()
+    gg = GammaGamma.fit(x, repeat_mean.reindex(n.index).fillna(0).to_numpy())
+    np.testing.assert_allclose((gg.p, gg.q, gg.gamma), LIFETIMES_GAMMA_GAMMA, rtol=2e-3)
