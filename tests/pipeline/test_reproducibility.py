@@ -47,9 +47,26 @@ def _finish(started):
 
 
 @pytest.mark.slow
+def _duplicate_heavy(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.Index]:
+    """``df`` with 40% of its rows made copies of one dormant customer (ties everywhere: in the
+    neighbours, the clusters, the trees' splits); returns the table and the copied rows."""
+    df = df.copy()
+    dormant = df[(df["orders_12m"] == 0) & (df["sessions_30d"] == 0)].iloc[0]
+    dup = df.sample(frac=0.4, random_state=0).index
+    feature_cols = [c for c in df.columns if c not in ("customer_id", "purchased_next_30d")]
+    df.loc[dup, feature_cols] = dormant[feature_cols].to_numpy()
+    df.loc[dup, "purchased_next_30d"] = (np.arange(len(dup)) % 50 == 0).astype(int)
+    return df, dup
+
+
+@pytest.mark.slow
 def test_two_trainings_in_separate_processes_with_different_threads_pools_and_cpus_match(tmp_path, small_table):
+    """Three fresh processes train on a table where 40% of the customers are one dormant
+    customer's copies: 1 and 2 threads give the same run, another CPU the same segments and
+    scores; identical customers get identical answers."""
     data = tmp_path / "customers.parquet"
-    small_table.to_parquet(data, index=False)
+    table, dup = _duplicate_heavy(small_table.drop(columns=[c for c in small_table.columns if c.startswith("_")]))
+    table.to_parquet(data, index=False)
     # the three trainings run at once, each in a fresh process of its own
     started = [_start(tmp_path, data, "one", 1, {v: "1" for v in THREAD_VARIABLES}),
                _start(tmp_path, data, "two", 2, {v: "2" for v in THREAD_VARIABLES}),
@@ -69,6 +86,8 @@ def test_two_trainings_in_separate_processes_with_different_threads_pools_and_cp
     # without a tolerance: the scored table (segments, propensity, reasons), the projection, the matrix
     exact = compare.run_differences(two, other)
     assert not [d for d in exact if d.split(":")[0] in ("scored.parquet", "projection.parquet", "matrix.parquet")]
+    scored = pd.read_parquet(two / "scored.parquet").set_index("customer_id").loc[table.loc[dup, "customer_id"]]
+    assert scored["segment_id"].nunique() == 1 and scored["propensity"].nunique() == 1
 
 
 _EMBED_SCRIPT = """
@@ -109,31 +128,3 @@ def test_a_umap_fit_gives_the_same_embedding_whatever_the_blas_kernels_and_threa
         assert p.returncode == 0, err[-1500:]
         hashes.append(out.strip().splitlines()[-1])
     assert len(set(hashes)) == 1
-
-
-@pytest.mark.slow
-def test_duplicate_heavy_table_same_segments_across_fresh_processes(tmp_path, settings_file):
-    import subprocess
-    import sys
-
-    from tests.support import REPO
-
-    df = shopsphere.generate(3000, seed=14)
-    dormant = df[(df["orders_12m"] == 0) & (df["sessions_30d"] == 0)].iloc[0]
-    dup = df.sample(frac=0.4, random_state=0).index
-    feature_cols = [c for c in df.columns if c not in ("customer_id", "purchased_next_30d")]
-    df.loc[dup, feature_cols] = dormant[feature_cols].to_numpy()
-    df.loc[dup, "purchased_next_30d"] = (np.arange(len(dup)) % 50 == 0).astype(int)
-    p = tmp_path / "dups.csv"
-    df.to_csv(p, index=False)
-    procs = [subprocess.Popen([sys.executable, "-m", "core", "--settings", str(settings_file), "--artifacts",
-                               str(tmp_path / f"a{i}"), "train", "--data", str(p)], cwd=REPO,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for i in (1, 2)]
-    for pr in procs:
-        _, err = pr.communicate(timeout=600)
-        assert pr.returncode == 0, err
-    runs = [next((tmp_path / f"a{i}" / "runs").iterdir()) for i in (1, 2)]
-    s1, s2 = (pd.read_parquet(r / "scored.parquet") for r in runs)
-    pd.testing.assert_frame_equal(s1, s2)  # identical segments and scores, two fresh processes
-    d = s1.set_index("customer_id").loc[df.loc[dup, "customer_id"]]
-    assert d["segment_id"].nunique() == 1 and d["propensity"].nunique() == 1  # identical customers, same answers
