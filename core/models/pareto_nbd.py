@@ -34,32 +34,59 @@ from core.models.btyd import _histories
 QUADRATURE_NODES = 24
 
 
-def _log_a0(params, x, t_x, T) -> np.ndarray:
-    """``log A_0`` of Fader, Hardie & Lee (2005, MATLAB note, eq. 20/21), shape (n,); -inf
-    where ``t_x == T`` (no time after the last purchase)."""
+def _log_term(params, x, t) -> np.ndarray:
+    """``log(2F1(r+s+x, b; r+s+x+1; |alpha-beta| / (m+t)) / (m+t)^(r+s+x))`` with ``m`` the
+    larger of ``alpha``, ``beta`` and ``b`` as the MATLAB note's eq. 20/21 set it; shape (n,)."""
     r, alpha, s, beta = params
     rsx = r + s + x
-    if alpha >= beta:
-        big, second = alpha, np.full_like(x, s + 1.0)
-    else:
-        big, second = beta, r + x
-    d = abs(alpha - beta)
-    q1, q2 = big + t_x, big + T
+    big, second = (alpha, np.full_like(x, s + 1.0)) if alpha >= beta else (beta, r + x)
+    q = big + t
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        la = np.log(hyp2f1(rsx, second, rsx + 1.0, d / q1)) - rsx * np.log(q1)
-        lb = np.log(hyp2f1(rsx, second, rsx + 1.0, d / q2)) - rsx * np.log(q2)
+        return np.log(hyp2f1(rsx, second, rsx + 1.0, abs(alpha - beta) / q)) - rsx * np.log(q)
+
+
+def _log_a0(params, x, t_x, T, pairs: "_Pairs | None" = None) -> np.ndarray:
+    """``log A_0`` of Fader, Hardie & Lee (2005, MATLAB note, eq. 20/21), shape (n,): the
+    difference of :func:`_log_term` at ``t_x`` and at ``T``; -inf where ``t_x == T`` (no
+    time after the last purchase). ``pairs``: the distinct ``(x, t)`` of these histories, so
+    that the hypergeometric function is evaluated once for each."""
+    if pairs is None:
+        la, lb = _log_term(params, x, t_x), _log_term(params, x, T)
+    else:
+        both = _log_term(params, pairs.x, pairs.t)
+        la, lb = both[pairs.at_t_x], both[pairs.at_T]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return la + np.log1p(-np.exp(np.minimum(lb - la, 0.0)))
 
 
-def paretonbd_log_likelihood(params, x, t_x, T) -> np.ndarray:
+@dataclass(frozen=True)
+class _Pairs:
+    """The distinct ``(x, t)`` among the ``(x, t_x)`` and ``(x, T)`` of some histories, and
+    where each history's two pairs are among them (a fit evaluates the likelihood some
+    thousand times on the same histories)."""
+
+    x: np.ndarray
+    t: np.ndarray
+    at_t_x: np.ndarray
+    at_T: np.ndarray
+
+    @classmethod
+    def of(cls, x, t_x, T) -> "_Pairs":
+        keys, inverse = np.unique(np.column_stack([np.r_[x, x], np.r_[t_x, T]]), axis=0, return_inverse=True)
+        inverse = inverse.ravel()
+        return cls(keys[:, 0], keys[:, 1], inverse[:len(x)], inverse[len(x):])
+
+
+def paretonbd_log_likelihood(params, x, t_x, T, pairs: _Pairs | None = None) -> np.ndarray:
     """Log-likelihood of each history ``(x, t_x, T)`` (arrays of shape (n,)) under
     Pareto/NBD parameters ``(r, alpha, s, beta)`` (Fader, Hardie & Lee 2005, MATLAB note,
-    eq. 22). Shape (n,)."""
+    eq. 22). Shape (n,). ``pairs``: ``_Pairs.of(x, t_x, T)``, for many evaluations."""
     r, alpha, s, beta = params
     x, t_x, T = (np.asarray(v, float) for v in (x, t_x, T))
-    head = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
-    first = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
-    return head + np.logaddexp(first, np.log(s) - np.log(r + s + x) + _log_a0(params, x, t_x, T))
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # the optimiser's trials may overflow
+        head = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+        first = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
+        return head + np.logaddexp(first, np.log(s) - np.log(r + s + x) + _log_a0(params, x, t_x, T, pairs))
 
 
 @dataclass(frozen=True)
@@ -83,9 +110,10 @@ class ParetoNBD:
         keys, weights = np.unique(np.column_stack([x, t_x, T]), axis=0, return_counts=True)
         ux, ut, uT = keys.T
         total = weights.sum()
+        pairs = _Pairs.of(ux, ut, uT)
 
         def nll(logp):
-            ll = paretonbd_log_likelihood(np.exp(logp), ux, ut, uT)
+            ll = paretonbd_log_likelihood(np.exp(logp), ux, ut, uT, pairs)
             if not np.isfinite(ll).all():
                 return 1e12
             return -float(np.dot(weights, ll)) / total

@@ -142,3 +142,53 @@ def test_pareto_nbd_and_gamma_gamma_fits_on_cdnow_equal_lifetimes():
     repeat_mean = days[days.groupby("customer_id").cumcount() > 0].groupby("customer_id")["dollar_value"].mean()
     gg = GammaGamma.fit(x, repeat_mean.reindex(n.index).fillna(0).to_numpy())
     np.testing.assert_allclose((gg.p, gg.q, gg.gamma), LIFETIMES_GAMMA_GAMMA, rtol=2e-3)
+
+
+def _events(rows):
+    """Events as core.inputs.log.events returns them, from (customer, day, amount) rows."""
+    df = pd.DataFrame(rows, columns=["customer_id", "day", "amount"])
+    return df.assign(is_return=(df["amount"] < 0).astype(int))
+
+
+def test_window_outcomes_count_purchase_days_and_net_spend_floored_at_zero():
+    from core.models.value import window_outcomes
+
+    ev = _events([("a", 10, 20.0), ("a", 10, 5.0), ("a", 12, -5.0), ("a", 15, 30.0), ("b", 11, -8.0), ("c", 9, 50.0)])
+    got = window_outcomes(ev, [10], 5).set_index("customer_id")
+    assert got.loc["a", "orders"] == 1 and got.loc["a", "spend"] == pytest.approx(20.0)   # days 10 and 12; 15 is out
+    assert got.loc["b", "orders"] == 0 and got.loc["b", "spend"] == 0.0                   # a return alone: no spend
+    assert "c" not in got.index                                                            # before the window
+    with pytest.raises(DataError, match="at least 1 day"):
+        window_outcomes(ev, [10], 0)
+
+
+def test_repeat_spend_leaves_the_first_purchase_day_out():
+    from core.models.value import repeat_spend
+
+    ev = _events([("a", 1, 100.0), ("a", 5, 20.0), ("a", 8, 40.0), ("a", 9, 1000.0), ("b", 2, 10.0),
+                  ("c", 3, -4.0), ("c", 4, 7.0)])
+    np.testing.assert_allclose(repeat_spend(ev, 9, ["a", "b", "c", "d"]), [30.0, 0.0, 0.0, 0.0])
+
+
+def test_horizon_ratio_is_bgnbds_expected_orders_over_the_two_horizons():
+    from core.models.btyd import BGNBD
+    from core.models.value import horizon_ratio
+
+    bg = BGNBD(0.25, 33.4, 0.75, 2.2)
+    f, r, t = np.array([1.0, 4.0]), np.array([100.0, 10.0]), np.array([100.0, 200.0])
+    np.testing.assert_array_equal(horizon_ratio(bg, f, r, t, 90, 90), [1.0, 1.0])
+    x, t_x = f - 1, t - r
+    want = bg.expected_purchases(x, t_x, t, 365) / bg.expected_purchases(x, t_x, t, 90)
+    np.testing.assert_allclose(horizon_ratio(bg, f, r, t, 90, 365), want)
+    assert (want > 1).all()
+
+
+def test_a_value_model_refuses_negative_or_missing_spend_and_windows_without_spend():
+    from core.models.value import ValueModel
+
+    X = pd.DataFrame({"f": np.arange(40.0)})
+    val = np.arange(40) >= 30
+    with pytest.raises(DataError, match="negative or missing"):
+        ValueModel.fit(X, np.r_[-1.0, np.ones(39)], np.ones(40), val, 30, seed=0)
+    with pytest.raises(DataError, match="nobody spent anything in the training windows"):
+        ValueModel.fit(X, np.zeros(40), np.zeros(40), val, 30, seed=0)
