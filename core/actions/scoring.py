@@ -206,3 +206,69 @@ def backtest(settings: Settings, scores: str | Path, outcomes: str | Path, targe
         raise DataError(f"{scores} / {outcomes}: {exc}") from None
     path = reports.save_monitoring(settings.artifacts_dir, run.run_id, "backtest", report) if run else None
     return Backtest(report, path)
+
+
+@dataclass
+class ValueResult:
+    """What :func:`value_file` did: ``rows`` customers written to ``output``, the
+    ``info`` of :func:`core.pipeline.value_table.value_predictions`, ``notes`` in words and
+    the ``seconds`` it took."""
+
+    rows: int
+    output: Path
+    info: dict
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def value_file(settings: Settings, log: str | Path, spec: str | Path, *, cutoff: str | None = None,
+               horizon: int = 365, churn_horizon: int = 90, out: str | Path | None = None,
+               progress: Progress | None = None) -> ValueResult:
+    """Each customer's expected spend and orders over ``horizon`` days, P(a purchase) and
+    churn risk over ``churn_horizon`` days as of ``cutoff`` (ISO date; None: the day after the
+    log's last event), with the naive, BG/NBD and Pareto/NBD figures beside them
+    (:func:`core.pipeline.value_table.value_predictions`, the events before the cutoff alone),
+    written to ``out`` (CSV or Parquet; default ``value_<UTC date>.parquet`` here). Columns
+    name their horizon (``expected_spend_365d``, ``churn_risk_90d``...).
+
+    Raises DataError for a bad log or spec, a cutoff that is not a date, a horizon below 1 day,
+    a log too short for the models (naming the history needed), or an unwritable ``out``."""
+    from core.inputs import log as logs
+    from core.inputs.log.snapshots import scoring_cutoff
+    from core.pipeline.value_table import value_predictions
+
+    progress = progress or (lambda f, m: None)
+    t0 = time.perf_counter()
+    for name, days in (("horizon", horizon), ("churn horizon", churn_horizon)):
+        if int(days) < 1:
+            raise DataError(f"the {name} is {days} days: it must be at least 1 day")
+    out = check_output_path(out or f"value_{datetime.now(timezone.utc):%Y%m%d}.parquet")
+    log_spec = logs.load_log_spec(spec)
+    progress(0.05, f"reading the log {log}")
+    ev, event_notes = logs.events(logs.read_log(log, log_spec), log_spec, str(log))
+    ev, log_spec, _ = logs.channel_as_attribute(ev, log_spec)
+    cut, cut_notes = scoring_cutoff(ev, cutoff)
+    progress(0.2, f"value, orders and churn models as of {cut_notes['cutoff']}")
+    got = value_predictions(ev, log_spec, logs.customer_attributes(ev, log_spec), cut, int(horizon),
+                            int(churn_horizon), seed=settings.seed, n_jobs=settings.n_jobs)
+    h, c = f"{int(horizon)}d", f"{int(churn_horizon)}d"
+    t = got.table
+    table = pd.DataFrame({"customer_id": t["customer_id"], "as_of": cut_notes["cutoff"],
+                          f"expected_spend_{h}": t["expected_spend"].round(2),
+                          f"expected_orders_{h}": t["expected_orders"].round(3),
+                          f"p_buy_{c}": t["p_buy"].round(4), f"churn_risk_{c}": t["churn_risk"].round(4),
+                          f"naive_spend_{h}": t["naive_spend"].round(2),
+                          f"bgnbd_spend_{h}": t["bgnbd_spend"].round(2), f"pnbd_spend_{h}": t["pnbd_spend"].round(2),
+                          f"bgnbd_orders_{h}": t["bgnbd_orders"].round(3), f"pnbd_orders_{h}": t["pnbd_orders"].round(3),
+                          f"bgnbd_churn_risk_{c}": (1 - t["bgnbd_p_buy"]).round(4),
+                          f"pnbd_churn_risk_{c}": (1 - t["pnbd_p_buy"]).round(4)})
+    path = write_table(table, out)
+    notes = note_lines(event_notes)
+    if cut_notes.get("events_after_cutoff_ignored"):
+        notes.append(f"{cut_notes['events_after_cutoff_ignored']:,} lines on or after {cut_notes['cutoff']} were not read")
+    for key, days in (("value_model", int(horizon)), ("churn_model", int(churn_horizon))):
+        trained = got.info[key]["horizon_days"]
+        if trained < days:
+            notes.append(f"the log's history before {cut_notes['cutoff']} trains the {key.split('_')[0]} model at "
+                         f"{trained} days at most: carried to {days} days by BG/NBD's time shape")
+    return ValueResult(len(table), path, got.info, notes, round(time.perf_counter() - t0, 1))

@@ -1,4 +1,4 @@
-"""Command line: ``python -m core generate|train|retrain|check|score|spec draft|runs|jobs|promote|rollback|drift|
+"""Command line: ``python -m core generate|train|retrain|check|score|value|spec draft|runs|jobs|promote|rollback|drift|
 backtest|cohort|readout|report`` (the arguments: :mod:`core.cli.parser`).
 
 Each command calls its use case (:mod:`core.actions`) and prints what it returns. Bad input
@@ -81,7 +81,7 @@ def _command(name: str):
     runs, for start-up speed: ``python -m core jobs`` need not load the models."""
     if name in ("generate", "train", "retrain", "spec", "check"):
         from core.cli import training as commands
-    elif name in ("score", "drift", "backtest"):
+    elif name in ("score", "value", "drift", "backtest"):
         from core.cli import scoring as commands
     elif name in ("cohort", "readout"):
         from core.cli import campaigns as commands

@@ -97,7 +97,7 @@ def _training(sub, common) -> None:
 
 
 def _scoring(sub, common) -> None:
-    """score, drift, backtest."""
+    """score, value, drift, backtest."""
     s = sub.add_parser("score", parents=[common], help="score a table with the current run")
     s.add_argument("--data", default=None, help="CSV, Excel .xlsx or Parquet table, or a folder of Parquet parts "
                                                 "(no target needed)")
@@ -118,6 +118,16 @@ def _scoring(sub, common) -> None:
     s.add_argument("--workers", type=int, default=2, help="with --engine dask and no --scheduler: local workers")
     s.add_argument("--no-db", action="store_true", help="write the file only, not the activation database (default: "
                                                         "both, as the settings' write_database says)")
+
+    va = sub.add_parser("value", parents=[common], help="each customer's expected spend and orders, P(a purchase) "
+                                                      "and churn risk from a transaction log, with the BTYD peers")
+    va.add_argument("--log", required=True, help="the transaction log (CSV, Excel or Parquet)")
+    va.add_argument("--spec", required=True, help="its log spec (TOML, kind = \"log\")")
+    va.add_argument("--cutoff", default=None, help="as of this date (yyyy-mm-dd; default: the day after the last event); "
+                                                  "lines on or after it are not read")
+    va.add_argument("--horizon", type=int, default=365, help="days of expected spend and orders (default 365)")
+    va.add_argument("--churn", type=int, default=90, help="days of the purchase probability and churn risk (default 90)")
+    va.add_argument("--out", default=None, help="output .csv or .parquet (default: value_<UTC date>.parquet here)")
 
     dr = sub.add_parser("drift", parents=[common], help="PSI drift of a new table against the run's training table")
     dr.add_argument("--data", required=True, help="CSV or Parquet table with the run's feature columns")

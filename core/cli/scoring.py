@@ -1,4 +1,4 @@
-"""Commands ``score``, ``drift`` and ``backtest``: each calls its use case
+"""Commands ``score``, ``value``, ``drift`` and ``backtest``: each calls its use case
 (:mod:`core.actions.scoring`) and prints what it returns."""
 from __future__ import annotations
 
@@ -27,6 +27,18 @@ def score(args, settings) -> int:
     if result.database_error:
         print(f"error: {result.database_error}", file=sys.stderr)
         return 2
+    return 0
+
+
+def value(args, settings) -> int:
+    """``value``: expected spend, orders and churn risk per customer of a log, written to a file."""
+    r = scoring.value_file(settings, args.log, args.spec, cutoff=args.cutoff, horizon=args.horizon,
+                           churn_horizon=args.churn, out=args.out, progress=progress)
+    info = r.info
+    print(f"value of {r.rows:,} customers as of {info['cutoff']}: expected spend and orders over {info['horizon_days']} "
+          f"days, churn risk over {info['churn_horizon_days']} days, in {r.seconds:.1f} s -> {r.output}")
+    for line in r.notes:
+        print(f"note: {line}", file=sys.stderr)
     return 0
 
 
@@ -62,4 +74,4 @@ def backtest(args, settings) -> int:
     return 0
 
 
-COMMANDS = {"score": score, "drift": drift, "backtest": backtest}
+COMMANDS = {"score": score, "value": value, "drift": drift, "backtest": backtest}

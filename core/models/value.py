@@ -28,7 +28,7 @@ import pandas as pd
 
 from core.errors import DataError
 from core.models.btyd import BGNBD, GammaGamma, _fit_rows
-from core.models.pareto_nbd import ParetoNBD
+from core.models.pareto_nbd import ParetoNBD, paretonbd_log_likelihood
 
 
 def window_outcomes(ev: pd.DataFrame, cutoffs: list[int], horizon: int) -> pd.DataFrame:
@@ -98,8 +98,7 @@ def peer_values(frequency, recency, tenure, repeat_mean, horizon: float,
     rows = _fit_rows(np.ones(len(x), bool), 0)
     start = start or {}
     bg = BGNBD.fit(x[rows], t_x[rows], T[rows], **({"start": _params(start["bgnbd"])} if "bgnbd" in start else {}))
-    pn = ParetoNBD.fit(x[rows], t_x[rows], T[rows],
-                       **({"start": start["pareto_nbd"].params} if "pareto_nbd" in start else {}))
+    pn = _best_pareto(x[rows], t_x[rows], T[rows], start.get("pareto_nbd"))
     try:
         gg = GammaGamma.fit(x[rows], m[rows])
         spend = gg.expected_spend(x, np.where(x > 0, m, 0.0))
@@ -114,6 +113,16 @@ def peer_values(frequency, recency, tenure, repeat_mean, horizon: float,
     cols["pnbd_value"] = cols["pnbd_orders"] * cols["gg_spend"]
     fits = {"bgnbd": bg, "pareto_nbd": pn, "gamma_gamma": gg}
     return cols, fits
+
+
+def _best_pareto(x, t_x, T, previous: ParetoNBD | None) -> ParetoNBD:
+    """Pareto/NBD fitted from the default start and, when given, from ``previous``'s
+    parameters: the one of higher likelihood. On a young cohort the likelihood is nearly flat
+    along ``s / beta`` (the mean dropout rate), and a start far along that ridge (an earlier
+    cutoff's ``s`` of 60, ``beta`` of 7,000 on CDNOW) stopped at a worse optimum whose
+    expected purchases were 14% lower."""
+    fits = [ParetoNBD.fit(x, t_x, T)] + ([ParetoNBD.fit(x, t_x, T, start=previous.params)] if previous else [])
+    return max(fits, key=lambda m: float(paretonbd_log_likelihood(m.params, x, t_x, T).sum()))
 
 
 def _params(bg: BGNBD) -> tuple[float, float, float, float]:

@@ -192,3 +192,15 @@ def test_a_value_model_refuses_negative_or_missing_spend_and_windows_without_spe
         ValueModel.fit(X, np.r_[-1.0, np.ones(39)], np.ones(40), val, 30, seed=0)
     with pytest.raises(DataError, match="nobody spent anything in the training windows"):
         ValueModel.fit(X, np.zeros(40), np.zeros(40), val, 30, seed=0)
+
+
+def test_the_pareto_peer_keeps_the_better_of_the_default_and_the_previous_start():
+    """A start far along the ridge of a young cohort's likelihood must not win over the
+    default start when it ends lower."""
+    from core.models.value import _best_pareto
+
+    x, t_x, T, _ = _simulate_pareto(3000, 0.55, 60.0, 2.0, 200.0, 60.0, 1.0, seed=2)
+    far = ParetoNBD(0.53, 62.0, 62.0, 7800.0)
+    got = _best_pareto(x, t_x, T, far)
+    lik = lambda m: paretonbd_log_likelihood(m.params, x, t_x, T).sum()  # noqa: E731
+    assert lik(got) >= max(lik(ParetoNBD.fit(x, t_x, T)), lik(ParetoNBD.fit(x, t_x, T, start=far.params))) - 1e-9
