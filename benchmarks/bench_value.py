@@ -12,7 +12,9 @@ the Gamma-Gamma spend per order) and the product (:func:`core.pipeline.value_tab
 Against the holdout: for spend, the normalized Gini coefficient, Spearman's correlation, the
 top-decile share and the bias of the total, each with a 95% bootstrap interval; the paired
 difference product - best peer (by normalized Gini); decile calibration; for orders, MAE and
-the bias of the total; for churn (no purchase in the churn window), ROC-AUC and PR-AUC.
+the bias of the total; for churn (no purchase in the churn window), ROC-AUC and PR-AUC; for
+the next order, the median absolute error in days among the customers who bought in the churn
+window.
 Writes the record ``value-cdnow`` or ``value-generated``.
 """
 from __future__ import annotations
@@ -94,6 +96,15 @@ def compare(ev: pd.DataFrame, spec, attrs, cutoff: str, horizon: int, churn: int
     record.table(f"Churn risk: no purchase in the {churn} days after the cutoff ({y_churn.mean():.1%} of customers)", [
         {"scorer": name, **{k: f"{v:.3f}" for k, v in evaluation.classification_metrics(y_churn, p).items()
                             if k in ("roc_auc", "pr_auc")}} for name, p in risk.items()])
+    ordered = np.isfinite(early["first_order_days"].to_numpy(float))
+    days = early["first_order_days"].to_numpy(float)[ordered]
+    timing = {"naive (mean gap minus recency)": tab["naive_next_order_days"], "BG/NBD (median given an order)":
+              tab["bgnbd_next_order_days"], "the product": tab["next_order_days"]}
+    record.table(f"Next order: days to the first purchase among the {ordered.sum():,} customers who bought in the "
+                 f"{churn} days after the cutoff", [
+                     {"scorer": name, "median absolute error (days)": f"{np.median(np.abs(p.to_numpy()[ordered] - days)):.1f}",
+                      "median predicted": f"{np.median(p.to_numpy()[ordered]):.1f}", "median realised": f"{np.median(days):.1f}"}
+                     for name, p in timing.items()])
     cal = ve.decile_calibration(y_spend, spend["the product"])
     record.table("The product's expected spend against the realised spend, by decile of the prediction",
                  [{"decile": int(r.decile), "customers": f"{int(r.customers):,}", "predicted": f"{r.predicted_mean:,.2f}",

@@ -208,6 +208,16 @@ def backtest(settings: Settings, scores: str | Path, outcomes: str | Path, targe
     return Backtest(report, path)
 
 
+#: The P(a purchase in the churn window) from which a customer's next order gets a date.
+LIKELY_TO_BUY = 0.5
+
+
+def _dates(as_of: str, days: pd.Series) -> pd.Series:
+    """``as_of`` plus ``days`` as ISO dates, blank where ``days`` is missing."""
+    out = pd.Timestamp(as_of) + pd.to_timedelta(days, unit="D")
+    return out.dt.strftime("%Y-%m-%d").where(days.notna(), "")
+
+
 @dataclass
 class ValueResult:
     """What :func:`value_file` did: ``rows`` customers written to ``output``, the
@@ -229,7 +239,9 @@ def value_file(settings: Settings, log: str | Path, spec: str | Path, *, cutoff:
     log's last event), with the naive, BG/NBD and Pareto/NBD figures beside them
     (:func:`core.pipeline.value_table.value_predictions`, the events before the cutoff alone),
     written to ``out`` (CSV or Parquet; default ``value_<UTC date>.parquet`` here). Columns
-    name their horizon (``expected_spend_365d``, ``churn_risk_90d``...).
+    name their horizon (``expected_spend_365d``, ``churn_risk_90d``...); ``next_order_in_days``
+    and ``next_order_date`` (the median wait for a customer who orders within the churn
+    window) only for customers with P(a purchase) of at least :data:`LIKELY_TO_BUY`.
 
     Raises DataError for a bad log or spec, a cutoff that is not a date, a horizon below 1 day,
     a log too short for the models (naming the history needed), or an unwritable ``out``."""
@@ -253,10 +265,12 @@ def value_file(settings: Settings, log: str | Path, spec: str | Path, *, cutoff:
                             int(churn_horizon), seed=settings.seed, n_jobs=settings.n_jobs)
     h, c = f"{int(horizon)}d", f"{int(churn_horizon)}d"
     t = got.table
+    likely = t["next_order_days"].where(t["p_buy"] >= LIKELY_TO_BUY).round(0)   # whole days, as the dates
     table = pd.DataFrame({"customer_id": t["customer_id"], "as_of": cut_notes["cutoff"],
                           f"expected_spend_{h}": t["expected_spend"].round(2),
                           f"expected_orders_{h}": t["expected_orders"].round(3),
                           f"p_buy_{c}": t["p_buy"].round(4), f"churn_risk_{c}": t["churn_risk"].round(4),
+                          "next_order_in_days": likely, "next_order_date": _dates(cut_notes["cutoff"], likely),
                           f"naive_spend_{h}": t["naive_spend"].round(2),
                           f"bgnbd_spend_{h}": t["bgnbd_spend"].round(2), f"pnbd_spend_{h}": t["pnbd_spend"].round(2),
                           f"bgnbd_orders_{h}": t["bgnbd_orders"].round(3), f"pnbd_orders_{h}": t["pnbd_orders"].round(3),

@@ -36,9 +36,10 @@ def window_outcomes(ev: pd.DataFrame, cutoffs: list[int], horizon: int) -> pd.Da
     each cutoff (day numbers). ``ev`` as :func:`core.inputs.log.events.events` returns it.
 
     Returns a DataFrame with ``cutoff`` (int), ``customer_id`` (text), ``orders`` (purchase
-    days: net spend above 0) and ``spend`` (net money in the window, floored at 0); customers
-    without a line in a window are absent (their outcome is 0). Raises DataError for a
-    horizon below 1 day."""
+    days: net spend above 0), ``spend`` (net money in the window, floored at 0) and
+    ``first_order_days`` (days from the cutoff to the first purchase day in the window, NaN
+    without one); customers without a line in a window are absent (their outcome is 0).
+    Raises DataError for a horizon below 1 day."""
     if horizon < 1:
         raise DataError(f"a value horizon of {horizon} days: it must be at least 1 day")
     days = (ev.assign(customer_id=ev["customer_id"].astype(str))
@@ -46,8 +47,9 @@ def window_outcomes(ev: pd.DataFrame, cutoffs: list[int], horizon: int) -> pd.Da
     out = []
     for cut in cutoffs:
         w = days[(days["day"] >= cut) & (days["day"] < cut + horizon)]
-        g = w.assign(purchase=(w["amount"] > 0).astype(int)).groupby("customer_id", sort=True)
-        agg = g.agg(orders=("purchase", "sum"), spend=("amount", "sum")).reset_index()
+        bought = w["amount"] > 0
+        g = w.assign(purchase=bought.astype(int), buy_day=(w["day"] - cut).where(bought)).groupby("customer_id", sort=True)
+        agg = g.agg(orders=("purchase", "sum"), spend=("amount", "sum"), first_order_days=("buy_day", "min")).reset_index()
         agg["spend"] = agg["spend"].clip(lower=0.0)
         agg.insert(0, "cutoff", int(cut))
         out.append(agg)
@@ -55,13 +57,15 @@ def window_outcomes(ev: pd.DataFrame, cutoffs: list[int], horizon: int) -> pd.Da
 
 
 def attach_outcomes(table: pd.DataFrame, cutoff_days: np.ndarray, outcomes: pd.DataFrame) -> pd.DataFrame:
-    """``orders`` and ``spend`` of :func:`window_outcomes` for each row of a snapshot table
-    (``customer_id`` and its cutoff ``cutoff_days``, shape (n,)), 0 where the customer had
-    no line in the window. Returns a DataFrame of shape (n, 2) on ``table``'s index."""
+    """``orders``, ``spend`` and ``first_order_days`` of :func:`window_outcomes` for each row
+    of a snapshot table (``customer_id`` and its cutoff ``cutoff_days``, shape (n,)), 0 (NaN
+    for the days) where the customer had no line in the window. Returns a DataFrame of shape
+    (n, 3) on ``table``'s index."""
     key = pd.DataFrame({"cutoff": np.asarray(cutoff_days).astype(int), "customer_id": table["customer_id"].astype(str).to_numpy()})
     joined = key.merge(outcomes, on=["cutoff", "customer_id"], how="left")
     return pd.DataFrame({"orders": joined["orders"].fillna(0).to_numpy(float),
-                         "spend": joined["spend"].fillna(0.0).to_numpy(float)}, index=table.index)
+                         "spend": joined["spend"].fillna(0.0).to_numpy(float),
+                         "first_order_days": joined["first_order_days"].to_numpy(float)}, index=table.index)
 
 
 def repeat_spend(ev: pd.DataFrame, cutoff: int, ids) -> np.ndarray:
@@ -125,6 +129,27 @@ def _best_pareto(x, t_x, T, previous: ParetoNBD | None) -> ParetoNBD:
     return max(fits, key=lambda m: float(paretonbd_log_likelihood(m.params, x, t_x, T).sum()))
 
 
+def bgnbd_next_order_days(bg: BGNBD, frequency, recency, tenure, within: float) -> np.ndarray:
+    """BG/NBD's median days to a customer's next purchase given that it comes within
+    ``within`` days, shape (n,): alive at ``T`` (the only way to buy), the wait is
+    exponential with ``lambda ~ Gamma(r + x, alpha + T)``, so ``P(wait <= t) = 1 - ((alpha + T)
+    / (alpha + T + t)) ** (r + x)`` (Fader, Hardie & Lee 2005, section 5); the median of that
+    distribution cut at ``within`` solves ``P(wait <= t) = P(wait <= within) / 2``."""
+    x = np.asarray(frequency, float) - 1
+    a = bg.alpha + np.asarray(tenure, float)
+    k = bg.r + x
+    half = (1.0 - (a / (a + within)) ** k) / 2.0
+    return a * ((1.0 - half) ** (-1.0 / k) - 1.0)
+
+
+def naive_next_order_days(recency, gap_mean, within: float) -> np.ndarray:
+    """The naive peer's days to the next purchase: the customer's mean gap between purchase
+    days minus the days since their last, within ``[0, within)`` (half the window without a
+    gap), shape (n,)."""
+    due = np.asarray(gap_mean, float) - np.asarray(recency, float)
+    return np.where(np.isfinite(due), np.clip(due, 0.0, within - 1.0), within / 2.0)
+
+
 def _params(bg: BGNBD) -> tuple[float, float, float, float]:
     return bg.r, bg.alpha, bg.a, bg.b
 
@@ -154,15 +179,18 @@ MAX_ROUNDS, EARLY_STOP = 1000, 50
 
 @dataclass
 class ValueModel:
-    """Expected spend and orders over ``horizon`` days and P(at least one order in them):
-    three XGBoost boosters (``spend``: Tweedie, ``orders``: Poisson, ``buy``: logistic) on the
-    same inputs (``features``, a frame as :func:`core.models.features.model_frame` makes it)."""
+    """Expected spend and orders over ``horizon`` days, P(at least one order in them) and the
+    median days to the first of them for a customer who orders: four XGBoost boosters
+    (``spend``: Tweedie, ``orders``: Poisson, ``buy``: logistic, ``timing``: absolute error,
+    whose minimiser is the conditional median, on the rows with an order) on the same inputs
+    (``features``, a frame as :func:`core.models.features.model_frame` makes it)."""
 
     horizon: int
     features: list[str]
     spend: object = None
     orders: object = None
     buy: object = None
+    timing: object = None
     info: dict = field(default_factory=dict)
 
     #: Inputs whose log is each booster's starting margin (None: a constant), so the trees
@@ -171,7 +199,8 @@ class ValueModel:
 
     @classmethod
     def fit(cls, X: pd.DataFrame, spend: np.ndarray, orders: np.ndarray, is_val: np.ndarray, horizon: int,
-            seed: int, n_jobs: int = 1, offsets: dict | None = None) -> "ValueModel":
+            seed: int, n_jobs: int = 1, offsets: dict | None = None,
+            first_order_days: np.ndarray | None = None) -> "ValueModel":
         """Fit on the rows of ``X`` (shape (n, p)) where ``is_val`` is False, stopping on
         those where it is True (the latest training snapshot). ``spend`` (money, >= 0) and
         ``orders`` (counts) of shape (n,). Raises DataError for a negative or missing spend,
@@ -198,12 +227,35 @@ class ValueModel:
             booster = booster[: booster.best_iteration + 1]
             setattr(model, name, booster)
             model.info[f"{name}_trees"] = int(booster.num_boosted_rounds())
+        if first_order_days is not None:
+            model._fit_timing(X, np.asarray(first_order_days, float), is_val, seed, n_jobs)
         return model
 
+    def _fit_timing(self, X: pd.DataFrame, days: np.ndarray, is_val: np.ndarray, seed: int, n_jobs: int) -> None:
+        """The ``timing`` booster on the rows with an order in their window (a median
+        regression, ``reg:absoluteerror``), stopped on those of the stopping snapshot; none
+        when either has fewer than 20 such rows."""
+        import xgboost as xgb
+
+        has = np.isfinite(days)
+        tr, va = has & ~is_val, has & is_val
+        if tr.sum() < 20 or va.sum() < 20:
+            self.info["timing"] = "too few orders in the training windows to learn when they come"
+            return
+        params = {**VALUE_PARAMS, "objective": "reg:absoluteerror", "seed": seed, "nthread": n_jobs,
+                  "tree_method": "hist"}
+        dtrain = xgb.DMatrix(X[tr], label=days[tr], enable_categorical=True, nthread=n_jobs)
+        dval = xgb.DMatrix(X[va], label=days[va], enable_categorical=True, nthread=n_jobs)
+        booster = xgb.train(params, dtrain, MAX_ROUNDS, evals=[(dval, "val")], early_stopping_rounds=EARLY_STOP,
+                            verbose_eval=False)
+        self.timing = booster[: booster.best_iteration + 1]
+        self.info["timing_trees"] = int(self.timing.num_boosted_rounds())
+
     def predict(self, X: pd.DataFrame) -> pd.DataFrame:
-        """``expected_spend`` (money), ``expected_orders`` and ``p_buy`` (P(at least one order))
-        over :attr:`horizon` days for the rows of ``X`` (shape (n, p), the fitted features),
-        shape (n, 3)."""
+        """``expected_spend`` (money), ``expected_orders``, ``p_buy`` (P(at least one order))
+        over :attr:`horizon` days and ``next_order_days`` (median days to the first order for
+        a customer who orders in them, clipped to the window; NaN without a timing booster)
+        for the rows of ``X`` (shape (n, p), the fitted features), shape (n, 4)."""
         import xgboost as xgb
 
         out = {}
@@ -211,6 +263,8 @@ class ValueModel:
             margin = self._margin(X, name)
             d = xgb.DMatrix(X[self.features], enable_categorical=True, base_margin=margin)
             out[key] = getattr(self, name).predict(d)
+        out["next_order_days"] = (np.clip(self.timing.predict(xgb.DMatrix(X[self.features], enable_categorical=True)),
+                                          0.0, self.horizon - 1.0) if self.timing is not None else np.full(len(X), np.nan))
         return pd.DataFrame(out, index=X.index)
 
     def _margin(self, X: pd.DataFrame, name: str) -> np.ndarray | None:

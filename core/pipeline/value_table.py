@@ -21,7 +21,16 @@ from core.inputs.log.attributes import Attributes
 from core.inputs.log.events import day_iso
 from core.inputs.log.spec import LogSpec
 from core.models.features import learn_categories, model_frame
-from core.models.value import ValueModel, attach_outcomes, horizon_ratio, peer_values, repeat_spend, window_outcomes
+from core.models.value import (
+    ValueModel,
+    attach_outcomes,
+    bgnbd_next_order_days,
+    horizon_ratio,
+    naive_next_order_days,
+    peer_values,
+    repeat_spend,
+    window_outcomes,
+)
 from core.pipeline.log_table import snapshot_table
 
 #: Days of history a training cutoff needs before it (a customer's first quarter).
@@ -41,7 +50,9 @@ OFFSETS = {"spend": "pnbd_value", "orders": "pnbd_orders"}
 class ValuePredictions:
     """What :func:`value_predictions` returns: ``table`` (one row per customer who bought
     before the cutoff: ``customer_id``; the product's ``expected_spend``, ``expected_orders``
-    over the value horizon, ``p_buy`` and ``churn_risk`` over the churn horizon; the peers'
+    over the value horizon, ``p_buy`` and ``churn_risk`` over the churn horizon,
+    ``next_order_days`` (median days to the next order for a customer who orders within the
+    churn horizon as trained); the peers' ``bgnbd_next_order_days``, ``naive_next_order_days``,
     ``naive_spend``, ``naive_orders``, ``bgnbd_spend``, ``bgnbd_orders``, ``pnbd_spend``,
     ``pnbd_orders``, ``bgnbd_p_buy``, ``pnbd_p_buy``) and ``info`` (the horizons, the
     trained horizons and their training cutoffs, the peers' parameters, the trees)."""
@@ -106,7 +117,8 @@ def _fit_at(ev: pd.DataFrame, spec: LogSpec, attrs: Attributes | None, cutoff: i
     outcome = attach_outcomes(table, cut_days, window_outcomes(ev, cuts, horizon))
     is_val = cut_days[train] == max(cuts)
     model = ValueModel.fit(X[train], outcome["spend"].to_numpy()[train], outcome["orders"].to_numpy()[train],
-                           is_val, horizon, seed, n_jobs, offsets=OFFSETS)
+                           is_val, horizon, seed, n_jobs, offsets=OFFSETS,
+                           first_order_days=outcome["first_order_days"].to_numpy()[train])
     at = X[~train].assign(customer_id=table.loc[~train, "customer_id"].astype(str).to_numpy())
     info = {"horizon_days": horizon, "training_cutoffs": [day_iso(c) for c in cuts],
             "training_rows": int(train.sum()), **model.info,
@@ -138,7 +150,8 @@ def value_predictions(ev: pd.DataFrame, spec: LogSpec, attrs: Attributes | None,
     churn_peers, _ = peer_values(f, r, t, m, churn_horizon)
     pred = model.predict(snap)
     ratio = horizon_ratio(fits["bgnbd"], f, r, t, h_value, horizon)
-    p_buy = churn_model.predict(at_churn)["p_buy"].to_numpy()
+    churn_pred = churn_model.predict(at_churn)
+    p_buy = churn_pred["p_buy"].to_numpy()
     if h_churn < churn_horizon:  # carried to the horizon wanted by BG/NBD's P(a purchase) at both
         bg = fits["bgnbd"]
         x, T = f - 1, t
@@ -150,7 +163,9 @@ def value_predictions(ev: pd.DataFrame, spec: LogSpec, attrs: Attributes | None,
         "customer_id": snap["customer_id"].to_numpy(),
         "expected_spend": pred["expected_spend"].to_numpy() * ratio,
         "expected_orders": pred["expected_orders"].to_numpy() * ratio,
-        "p_buy": p_buy, "churn_risk": 1.0 - p_buy,
+        "p_buy": p_buy, "churn_risk": 1.0 - p_buy, "next_order_days": churn_pred["next_order_days"].to_numpy(),
+        "bgnbd_next_order_days": bgnbd_next_order_days(fits["bgnbd"], f, r, t, h_churn),
+        "naive_next_order_days": naive_next_order_days(r, snap["gap_mean"].to_numpy(float), h_churn),
         "naive_spend": naive["spend"].fillna(0.0).to_numpy(), "naive_orders": naive["orders"].fillna(0).to_numpy(float),
         "bgnbd_spend": peers["bgnbd_value"].to_numpy(), "bgnbd_orders": peers["bgnbd_orders"].to_numpy(),
         "pnbd_spend": peers["pnbd_value"].to_numpy(), "pnbd_orders": peers["pnbd_orders"].to_numpy(),

@@ -31,6 +31,11 @@ def test_value_writes_each_customers_figures_named_with_their_horizons(small_log
             "bgnbd_churn_risk_60d", "naive_spend_120d"} <= set(got.columns)
     assert (got["as_of"] == "2025-07-01").all() and got["customer_id"].is_unique
     assert got["churn_risk_60d"].between(0, 1).all() and (got["expected_spend_120d"] >= 0).all()
+    likely = got["p_buy_60d"] >= 0.5                        # a date for the customers likely to buy again only
+    assert got.loc[likely, "next_order_date"].notna().all() and got.loc[~likely, "next_order_date"].isna().all()
+    dated = got[likely]
+    assert ((pd.to_datetime(dated["next_order_date"]) - pd.Timestamp("2025-07-01")).dt.days
+            == dated["next_order_in_days"]).all()
     assert f"value of {len(got):,} customers as of 2025-07-01" in said.out
     assert "lines on or after 2025-07-01 were not read" in said.err
 

@@ -156,6 +156,8 @@ def test_window_outcomes_count_purchase_days_and_net_spend_floored_at_zero():
     ev = _events([("a", 10, 20.0), ("a", 10, 5.0), ("a", 12, -5.0), ("a", 15, 30.0), ("b", 11, -8.0), ("c", 9, 50.0)])
     got = window_outcomes(ev, [10], 5).set_index("customer_id")
     assert got.loc["a", "orders"] == 1 and got.loc["a", "spend"] == pytest.approx(20.0)   # days 10 and 12; 15 is out
+    assert got.loc["a", "first_order_days"] == 0 and np.isnan(got.loc["b", "first_order_days"])
+    assert window_outcomes(ev, [11], 5).set_index("customer_id").loc["a", "first_order_days"] == 4   # day 15
     assert got.loc["b", "orders"] == 0 and got.loc["b", "spend"] == 0.0                   # a return alone: no spend
     assert "c" not in got.index                                                            # before the window
     with pytest.raises(DataError, match="at least 1 day"):
@@ -204,3 +206,19 @@ def test_the_pareto_peer_keeps_the_better_of_the_default_and_the_previous_start(
     got = _best_pareto(x, t_x, T, far)
     lik = lambda m: paretonbd_log_likelihood(m.params, x, t_x, T).sum()  # noqa: E731
     assert lik(got) >= max(lik(ParetoNBD.fit(x, t_x, T)), lik(ParetoNBD.fit(x, t_x, T, start=far.params))) - 1e-9
+
+
+def test_bgnbds_next_order_median_matches_a_simulation_of_its_wait():
+    """Alive customers wait an exponential time at a rate drawn from Gamma(r + x, alpha + T):
+    the median of the waits that end within 90 days, against 400,000 draws."""
+    from core.models.btyd import BGNBD
+    from core.models.value import bgnbd_next_order_days, naive_next_order_days
+
+    bg = BGNBD(0.6, 40.0, 0.4, 7.0)
+    rng = np.random.default_rng(1)
+    for freq, tenure in [(1, 30.0), (5, 200.0), (20, 300.0)]:
+        lam = rng.gamma(bg.r + freq - 1, 1 / (bg.alpha + tenure), 400_000)
+        wait = rng.exponential(1 / lam)
+        got = bgnbd_next_order_days(bg, [freq], [0.0], [tenure], 90.0)[0]
+        assert got == pytest.approx(np.median(wait[wait <= 90]), rel=0.02)
+    np.testing.assert_allclose(naive_next_order_days([10, 50, 5], [30, 20, np.nan], 90), [20, 0, 45])

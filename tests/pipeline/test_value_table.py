@@ -47,6 +47,7 @@ def test_every_customer_who_bought_before_gets_sane_figures_that_rank_the_holdou
     assert set(t["customer_id"]) == set(bought_before)
     assert (t["expected_spend"] >= 0).all() and (t["expected_orders"] >= 0).all()
     assert t["churn_risk"].between(0, 1).all() and np.allclose(t["churn_risk"] + t["p_buy"], 1.0)
+    assert t["next_order_days"].between(0, 89).all() and t["bgnbd_next_order_days"].between(0, 90).all()
     after = window_outcomes(ev, [CUTOFF], 180).set_index("customer_id")["spend"].reindex(t["customer_id"]).fillna(0)
     assert ve.normalized_gini(after.to_numpy(), t["expected_spend"].to_numpy()) > 0.4
     assert ve.normalized_gini(after.to_numpy(), t["pnbd_spend"].to_numpy()) > 0.3
