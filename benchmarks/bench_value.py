@@ -5,6 +5,9 @@ standard split of the BTYD literature: calibration to 1997-09-30, a holdout of t
 weeks, 273 days; churn over the holdout's first 90 days) or ``python -m
 benchmarks.bench_value generated [--customers 40000]`` (the embedded default log: cutoff
 2025-01-01, a 365-day holdout). ``--cutoff`` and ``--horizon`` change the split.
+``python -m benchmarks.bench_value scale [--customers 1200000] [--dir DIR]`` times the models
+and predictions for every customer of the generated log of 1.2 million customers as of
+2026-01-01 (the day after its last line), with its peak memory (record ``value-scale``).
 
 At the cutoff, from the lines before it alone: the naive peer (each customer's spend and
 orders of the last ``horizon`` days repeat), BG/NBD and Pareto/NBD (expected orders, times
@@ -123,15 +126,84 @@ def _recency(ev: pd.DataFrame, cut: int, ids: pd.Series) -> np.ndarray:
     return (cut - last.reindex(ids.to_numpy())).to_numpy(float)
 
 
+def measure_scale(path: Path, cutoff: str, horizon: int, churn: int) -> dict:
+    """Read and clean the log at ``path`` and predict every customer's value, orders, churn
+    risk and next order as of ``cutoff``: timings (s), rows, peak memory (GB) of this process."""
+    import json
+
+    from benchmarks.bench_log_scale import peak_memory_gb
+
+    spec = log.load_log_spec(ROOT / "configs" / "shopsphere_log.toml")
+    spec = log.LogSpec(**{**spec.__dict__, "attributes": None})
+    t = {}
+    t0 = time.perf_counter()
+    raw = log.read_log(path, spec)
+    ev, _ = log.events(raw, spec, str(path))
+    lines = len(raw)
+    del raw
+    t["read and clean"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    got = value_predictions(ev, spec, None, int((pd.Timestamp(cutoff) - EPOCH).days), horizon, churn, seed=0, n_jobs=2)
+    t["models and predictions"] = time.perf_counter() - t0
+    info = got.info
+    return json.loads(json.dumps({
+        "lines": lines, "customers": int(ev["customer_id"].nunique()), "predicted": len(got.table),
+        "value_rows": [info["value_model"]["training_rows"], info["value_model"]["snapshot_rows"]],
+        "churn_rows": [info["churn_model"]["training_rows"], info["churn_model"]["snapshot_rows"]],
+        "timings_s": {k: round(v, 1) for k, v in t.items()}, "peak_memory_gb": round(peak_memory_gb(), 2)}))
+
+
+def scale(customers: int, folder: Path | None, cutoff: str, horizon: int, churn: int) -> None:
+    """The ``scale`` command: the generated log of ``customers`` (kept in ``folder``), measured
+    in a fresh process (:func:`measure_scale`), recorded as ``value-scale``."""
+    import json
+    import subprocess
+    import sys
+
+    from core.inputs.synthetic.shopsphere_log import generate_log
+
+    folder = Path(folder or tempfile.mkdtemp(prefix="bench_value_scale_"))
+    path = folder / f"orders_{customers}.parquet"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        generate_log(customers, seed=42).to_parquet(path, index=False)
+    out = subprocess.run([sys.executable, "-c", "import json, sys; from benchmarks.bench_value import measure_scale; "
+                          f"print(json.dumps(measure_scale(sys.argv[1], {cutoff!r}, {horizon}, {churn})))", str(path)],
+                         capture_output=True, text=True, cwd=ROOT)
+    if out.returncode:
+        sys.exit(out.stderr[-3000:])
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    record = Record("value-scale", "Value, churn and the next order at 1.2 million customers", command_line())
+    record.note(f"The generated order log: {r['lines']:,} lines of {r['customers']:,} customers; as of {cutoff}, "
+                f"{r['predicted']:,} customers predicted (expected spend and orders over {horizon} days, churn and the "
+                f"next order over {churn}). The value model trained on {r['value_rows'][0]:,} of "
+                f"{r['value_rows'][1]:,} snapshot rows, the churn model on {r['churn_rows'][0]:,} of "
+                f"{r['churn_rows'][1]:,} (a seeded sample). Measured in a fresh process (the generator's memory is "
+                "not counted); two cores.")
+    record.table("Wall time and memory", [{"step": k, "seconds": f"{v:.1f}"} for k, v in r["timings_s"].items()],
+                 f"Peak memory of the measuring process: {r['peak_memory_gb']:.2f} GB.")
+    total = sum(r["timings_s"].values())
+    record.figure("seconds", total, f"{r['customers']:,} customers' value, churn and next order in {total:.0f} s, "
+                                    f"{r['peak_memory_gb']:.1f} GB")
+    record.write()
+
+
 def main() -> None:
-    """Command line: ``cdnow | generated [--customers N] [--cutoff D] [--horizon DAYS] [--churn DAYS]``."""
+    """Command line: ``cdnow | generated | scale [--customers N] [--cutoff D] [--horizon DAYS] [--churn DAYS]
+    [--dir DIR]``."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=["cdnow", "generated"])
-    ap.add_argument("--customers", type=int, default=40_000, help="generated: customers of the log (default 40000)")
+    ap.add_argument("what", choices=["cdnow", "generated", "scale"])
+    ap.add_argument("--dir", type=Path, default=None, help="scale: folder for the generated log (kept and reused)")
+    ap.add_argument("--customers", type=int, default=None,
+                    help="customers of the generated log (default 40000; scale: 1200000)")
     ap.add_argument("--cutoff", default=None, help="default: 1997-10-01 (cdnow), 2025-01-01 (generated)")
     ap.add_argument("--horizon", type=int, default=None, help="holdout days: 273 (cdnow), 365 (generated)")
     ap.add_argument("--churn", type=int, default=90, help="churn window in days (default 90)")
     args = ap.parse_args()
+    if args.what == "scale":
+        scale(args.customers or 1_200_000, args.dir, args.cutoff or "2026-01-01",
+              args.horizon or 365, args.churn)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         if args.what == "cdnow":
             spec = log.load_log_spec(ROOT / "configs" / "cdnow.toml")
@@ -140,8 +212,8 @@ def main() -> None:
             compare(ev, spec, None, args.cutoff or "1997-10-01", args.horizon or 273, args.churn, record)
         else:
             path, attrs_path = Path(tmp) / "log.parquet", Path(tmp) / "customers.parquet"
-            write_table(shopsphere_log.generate_log(args.customers, 42), path)
-            write_table(shopsphere_log.attributes(args.customers, 42), attrs_path)
+            write_table(shopsphere_log.generate_log(args.customers or 40_000, 42), path)
+            write_table(shopsphere_log.attributes(args.customers or 40_000, 42), attrs_path)
             text = (ROOT / "configs" / "shopsphere_log.toml").read_text(encoding="utf-8").replace(
                 "data/shopsphere_customers.parquet", str(attrs_path))
             (Path(tmp) / "spec.toml").write_text(text, encoding="utf-8")

@@ -23,7 +23,7 @@ README = ROOT / "README.md"
 #: The sections of the page, in order: a benchmark without a record is left out.
 ORDER = ("pipeline-240k", "pipeline-1200k", "default-run", "segmentation-methods", "propensity-training",
          "propensity-real", "propensity-scoring", "propensity-dask", "design", "tables", "log-cdnow", "log-generated",
-         "value-cdnow", "value-generated", "log-scale", "readout", "sinks", "app-pages", "app-load")
+         "value-cdnow", "value-generated", "value-scale", "log-scale", "readout", "sinks", "app-pages", "app-load")
 #: The README's headline figures: (benchmark, figure key).
 HEADLINE = (("default-run", "xgboost"), ("default-run", "segments"), ("pipeline-240k", "train"),
             ("pipeline-240k", "score"), ("pipeline-1200k", "train"), ("log-cdnow", "versus_bgnbd"),

@@ -82,7 +82,7 @@ def repeat_spend(ev: pd.DataFrame, cutoff: int, ids) -> np.ndarray:
 
 
 def peer_values(frequency, recency, tenure, repeat_mean, horizon: float,
-                start: dict | None = None) -> tuple[pd.DataFrame, dict]:
+                start: dict | None = None, p_buy: bool = True) -> tuple[pd.DataFrame, dict]:
     """The BTYD peers' predictions over ``horizon`` days for histories at one cutoff (arrays
     of shape (n,): purchase days, days since the last and since the first purchase, mean
     spend per repeat purchase day (:func:`repeat_spend`)), fitted on those histories (at
@@ -93,8 +93,10 @@ def peer_values(frequency, recency, tenure, repeat_mean, horizon: float,
     ``pnbd_p_buy``, ``gg_spend`` (expected spend per order) and ``bgnbd_value``,
     ``pnbd_value`` (orders times spend per order); ``fits`` the fitted models (``bgnbd``,
     ``pareto_nbd``, ``gamma_gamma`` or None). ``start``: an earlier ``fits`` (the previous
-    cutoff's) to start the optimisers from. Raises ValueError when a model cannot be fitted
-    (no history)."""
+    cutoff's) to start the optimisers from. ``p_buy=False`` leaves the two P(a purchase)
+    columns out (Pareto/NBD's is a quadrature per customer: the costliest figure here, and
+    the models' inputs need none). Raises ValueError when a model cannot be fitted (no
+    history)."""
     x = np.asarray(frequency, float) - 1
     T = np.asarray(tenure, float)
     t_x = T - np.asarray(recency, float)
@@ -110,9 +112,10 @@ def peer_values(frequency, recency, tenure, repeat_mean, horizon: float,
         gg = None
         spend = np.where(x > 0, m, m[x > 0].mean() if (x > 0).any() else 0.0)
     cols = pd.DataFrame({"bgnbd_orders": bg.expected_purchases(x, t_x, T, horizon),
-                         "bgnbd_p_buy": bg.p_buy(x, t_x, T, horizon),
-                         "pnbd_orders": pn.expected_purchases(x, t_x, T, horizon),
-                         "pnbd_p_buy": pn.p_buy(x, t_x, T, horizon), "gg_spend": spend})
+                         "pnbd_orders": pn.expected_purchases(x, t_x, T, horizon), "gg_spend": spend})
+    if p_buy:
+        cols["bgnbd_p_buy"] = bg.p_buy(x, t_x, T, horizon)
+        cols["pnbd_p_buy"] = pn.p_buy(x, t_x, T, horizon)
     cols["bgnbd_value"] = cols["bgnbd_orders"] * cols["gg_spend"]
     cols["pnbd_value"] = cols["pnbd_orders"] * cols["gg_spend"]
     fits = {"bgnbd": bg, "pareto_nbd": pn, "gamma_gamma": gg}

@@ -38,6 +38,9 @@ MIN_HISTORY_DAYS = 90
 #: Training snapshots at least (the latest of them stops the boosting), at most (the latest
 #: ones: the customers as they are now matter most), and days between them.
 MIN_SNAPSHOTS, MAX_SNAPSHOTS, SNAPSHOT_STEP_DAYS = 3, 6, 30
+#: The most snapshot rows the models train on: a seeded random sample beyond (the boosters'
+#: time grows with the rows; at 1.2 million customers six snapshots hold about 5 million).
+MAX_TRAINING_ROWS = 300_000
 #: The shortest horizon the models are trained at; a log that allows less is refused.
 MIN_TRAINED_HORIZON = 30
 #: The peers' figures each snapshot row gets as inputs (fitted at that row's cutoff).
@@ -95,10 +98,22 @@ def _with_peers(ev: pd.DataFrame, table: pd.DataFrame, cut_days: np.ndarray,
         rows = cut_days == cut
         t = table.loc[rows]
         got, fits[int(cut)] = peer_values(t["frequency"], t["recency_days"], t["tenure_days"],
-                                          repeat_spend(ev, int(cut), t["customer_id"]), horizon, previous)
+                                          repeat_spend(ev, int(cut), t["customer_id"]), horizon, previous,
+                                          p_buy=False)
         previous = fits[int(cut)]
         cols.loc[rows, list(PEER_INPUTS)] = got[list(PEER_INPUTS)].to_numpy()
     return cols.astype(float), fits
+
+
+def _sampled(mask: np.ndarray, seed: int) -> np.ndarray:
+    """``mask`` (bool, shape (n,)) with at most :data:`MAX_TRAINING_ROWS` of its True rows
+    kept, drawn at random with ``seed`` (every snapshot in proportion, on average)."""
+    rows = np.flatnonzero(mask)
+    if len(rows) <= MAX_TRAINING_ROWS:
+        return mask
+    keep = np.zeros_like(mask)
+    keep[np.random.default_rng(seed).choice(rows, MAX_TRAINING_ROWS, replace=False)] = True
+    return keep
 
 
 def _fit_at(ev: pd.DataFrame, spec: LogSpec, attrs: Attributes | None, cutoff: int, horizon: int, seed: int,
@@ -110,7 +125,7 @@ def _fit_at(ev: pd.DataFrame, spec: LogSpec, attrs: Attributes | None, cutoff: i
     table, ds, _ = snapshot_table(ev, spec, cuts + [cutoff], attrs)
     cut_days = (pd.to_datetime(table["snapshot_date"]) - pd.Timestamp("1970-01-01")).dt.days.to_numpy()
     peers, fits = _with_peers(ev, table, cut_days, horizon)
-    train = cut_days < cutoff
+    train = _sampled(cut_days < cutoff, seed)
     categories = learn_categories(table[train], ds)
     X, _ = model_frame(table, ds, categories)
     X = pd.concat([X, peers], axis=1)
@@ -119,9 +134,10 @@ def _fit_at(ev: pd.DataFrame, spec: LogSpec, attrs: Attributes | None, cutoff: i
     model = ValueModel.fit(X[train], outcome["spend"].to_numpy()[train], outcome["orders"].to_numpy()[train],
                            is_val, horizon, seed, n_jobs, offsets=OFFSETS,
                            first_order_days=outcome["first_order_days"].to_numpy()[train])
-    at = X[~train].assign(customer_id=table.loc[~train, "customer_id"].astype(str).to_numpy())
+    now = cut_days == cutoff
+    at = X[now].assign(customer_id=table.loc[now, "customer_id"].astype(str).to_numpy())
     info = {"horizon_days": horizon, "training_cutoffs": [day_iso(c) for c in cuts],
-            "training_rows": int(train.sum()), **model.info,
+            "training_rows": int(train.sum()), "snapshot_rows": int((cut_days < cutoff).sum()), **model.info,
             "peers_at_cutoff": {k: (None if v is None else vars(v)) for k, v in fits[cutoff].items()}}
     return model, at, info
 
@@ -146,7 +162,7 @@ def value_predictions(ev: pd.DataFrame, spec: LogSpec, attrs: Attributes | None,
     snap = at  # the rows at the cutoff: one per customer who bought before it
     f, r, t = (snap[c].to_numpy(float) for c in ("frequency", "recency_days", "tenure_days"))
     m = repeat_spend(ev, cutoff, snap["customer_id"])
-    peers, fits = peer_values(f, r, t, m, horizon)
+    peers, fits = peer_values(f, r, t, m, horizon, p_buy=False)
     churn_peers, _ = peer_values(f, r, t, m, churn_horizon)
     pred = model.predict(snap)
     ratio = horizon_ratio(fits["bgnbd"], f, r, t, h_value, horizon)
