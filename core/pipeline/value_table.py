@@ -150,9 +150,11 @@ def value_predictions(ev: pd.DataFrame, spec: LogSpec, attrs: Attributes | None,
     ``cutoff`` (``ev`` as :func:`core.inputs.log.events.events` returns it; events on or
     after the cutoff are never read).
 
-    Raises DataError when the log before the cutoff is too short (:func:`trainable_horizon`)
-    or a training window holds no spend."""
+    Raises DataError when the log has no line before the cutoff or too short a history
+    (:func:`trainable_horizon`), or a training window holds no spend."""
     ev = ev[ev["day"].to_numpy() < cutoff]
+    if ev.empty:
+        raise DataError(f"the log has no line before {day_iso(cutoff)}: nothing to predict from")
     first = int(ev["day"].min())
     h_value = trainable_horizon(first, cutoff, horizon)
     h_churn = trainable_horizon(first, cutoff, churn_horizon)
@@ -166,7 +168,7 @@ def value_predictions(ev: pd.DataFrame, spec: LogSpec, attrs: Attributes | None,
     churn_peers, _ = peer_values(f, r, t, m, churn_horizon)
     pred = model.predict(snap)
     ratio = horizon_ratio(fits["bgnbd"], f, r, t, h_value, horizon)
-    churn_pred = churn_model.predict(at_churn)
+    churn_pred = churn_model.predict(at_churn).set_index(at_churn["customer_id"].to_numpy()).loc[snap["customer_id"]]
     p_buy = churn_pred["p_buy"].to_numpy()
     if h_churn < churn_horizon:  # carried to the horizon wanted by BG/NBD's P(a purchase) at both
         bg = fits["bgnbd"]

@@ -58,5 +58,7 @@ def test_a_log_too_short_for_the_models_is_refused_naming_the_history_it_needs(e
     first = int(ev["day"].min())
     with pytest.raises(DataError, match=r"holds 170 days before .*: value and churn models need at least 180 days"):
         value_table.value_predictions(ev, spec, None, first + 170, horizon=365)
+    with pytest.raises(DataError, match="no line before"):
+        value_table.value_predictions(ev, spec, None, first, horizon=365)
     assert value_table.trainable_horizon(first, first + 180, 365) == 30
     assert value_table.trainable_horizon(first, first + 1000, 365) == 365
