@@ -55,11 +55,22 @@ def _spend_row(name: str, y: np.ndarray, pred: np.ndarray, seed: int) -> dict:
             "top-decile share": fmt("top_decile_share", ".1%"), "bias of the total": fmt("total_bias", "+.1%")}
 
 
-def compare(ev: pd.DataFrame, spec, attrs, cutoff: str, horizon: int, churn: int, record: Record, seed: int = 0) -> None:
-    """Predict at ``cutoff`` and record the tables (see the module docstring)."""
+def _settings():
+    """The product's default settings (``configs/default.toml``): its seed and cores, so the
+    figures are those ``python -m core value`` gives."""
+    from core.settings import load_settings
+
+    return load_settings(ROOT / "configs" / "default.toml")
+
+
+def compare(ev: pd.DataFrame, spec, attrs, cutoff: str, horizon: int, churn: int, record: Record) -> None:
+    """Predict at ``cutoff`` with the default settings and record the tables (see the module
+    docstring)."""
+    settings = _settings()
+    seed = settings.seed
     cut = int((pd.Timestamp(cutoff) - EPOCH).days)
     t0 = time.perf_counter()
-    got = value_predictions(ev, spec, attrs, cut, horizon, churn, seed=seed, n_jobs=2)
+    got = value_predictions(ev, spec, attrs, cut, horizon, churn, seed=seed, n_jobs=settings.n_jobs)
     wall = time.perf_counter() - t0
     tab = got.table
     after = window_outcomes(ev, [cut], horizon).set_index("customer_id").reindex(tab["customer_id"])
@@ -143,7 +154,9 @@ def measure_scale(path: Path, cutoff: str, horizon: int, churn: int) -> dict:
     del raw
     t["read and clean"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    got = value_predictions(ev, spec, None, int((pd.Timestamp(cutoff) - EPOCH).days), horizon, churn, seed=0, n_jobs=2)
+    settings = _settings()
+    got = value_predictions(ev, spec, None, int((pd.Timestamp(cutoff) - EPOCH).days), horizon, churn,
+                            seed=settings.seed, n_jobs=settings.n_jobs)
     t["models and predictions"] = time.perf_counter() - t0
     info = got.info
     return json.loads(json.dumps({

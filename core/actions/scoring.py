@@ -213,9 +213,10 @@ LIKELY_TO_BUY = 0.5
 
 
 def _dates(as_of: str, days: pd.Series) -> pd.Series:
-    """``as_of`` plus ``days`` as ISO dates, blank where ``days`` is missing."""
+    """``as_of`` plus ``days`` as ISO dates, missing (an empty CSV cell, a Parquet null)
+    where ``days`` is missing."""
     out = pd.Timestamp(as_of) + pd.to_timedelta(days, unit="D")
-    return out.dt.strftime("%Y-%m-%d").where(days.notna(), "")
+    return out.dt.strftime("%Y-%m-%d").where(days.notna(), None)
 
 
 @dataclass
@@ -260,12 +261,17 @@ def value_file(settings: Settings, log: str | Path, spec: str | Path, *, cutoff:
     ev, event_notes = logs.events(logs.read_log(log, log_spec), log_spec, str(log))
     ev, log_spec, _ = logs.channel_as_attribute(ev, log_spec)
     cut, cut_notes = scoring_cutoff(ev, cutoff)
+    if cut_notes.get("days_after_the_log_ends"):
+        raise DataError(f"--cutoff {cut_notes['cutoff']} lies after the log's last line "
+                        f"({logs.day_iso(int(ev['day'].max()))}): the windows before it would be empty; give a cutoff "
+                        "on or before the day after the last line")
     progress(0.2, f"value, orders and churn models as of {cut_notes['cutoff']}")
     got = value_predictions(ev, log_spec, logs.customer_attributes(ev, log_spec), cut, int(horizon),
                             int(churn_horizon), seed=settings.seed, n_jobs=settings.n_jobs)
     h, c = f"{int(horizon)}d", f"{int(churn_horizon)}d"
     t = got.table
-    likely = t["next_order_days"].where(t["p_buy"] >= LIKELY_TO_BUY).round(0)   # whole days, as the dates
+    # the rule on the figure as written (4 decimals), whole days as the dates
+    likely = t["next_order_days"].astype(float).where(t["p_buy"].astype(float).round(4) >= LIKELY_TO_BUY).round(0)
     table = pd.DataFrame({"customer_id": t["customer_id"], "as_of": cut_notes["cutoff"],
                           f"expected_spend_{h}": t["expected_spend"].round(2),
                           f"expected_orders_{h}": t["expected_orders"].round(3),
@@ -276,8 +282,15 @@ def value_file(settings: Settings, log: str | Path, spec: str | Path, *, cutoff:
                           f"bgnbd_orders_{h}": t["bgnbd_orders"].round(3), f"pnbd_orders_{h}": t["pnbd_orders"].round(3),
                           f"bgnbd_churn_risk_{c}": (1 - t["bgnbd_p_buy"]).round(4),
                           f"pnbd_churn_risk_{c}": (1 - t["pnbd_p_buy"]).round(4)})
+    numbers = [c for c in table.columns if c not in ("customer_id", "as_of", "next_order_date")]
+    table[numbers] = table[numbers].astype("float64")   # the boosters' float32 as every other figure
     path = write_table(table, out)
     notes = note_lines(event_notes)
+    before = ev.loc[ev["day"].to_numpy() < cut, "customer_id"].astype(str).unique()
+    unpredicted = len(set(before) - set(table["customer_id"]))
+    if unpredicted:
+        notes.append(f"{unpredicted:,} customers with lines before {cut_notes['cutoff']} made no purchase there (net "
+                     "spend above 0: only returns or zero-value lines) and are not predicted")
     if cut_notes.get("events_after_cutoff_ignored"):
         notes.append(f"{cut_notes['events_after_cutoff_ignored']:,} lines on or after {cut_notes['cutoff']} were not read")
     for key, days in (("value_model", int(horizon)), ("churn_model", int(churn_horizon))):

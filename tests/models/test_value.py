@@ -192,7 +192,7 @@ def test_a_value_model_refuses_negative_or_missing_spend_and_windows_without_spe
     val = np.arange(40) >= 30
     with pytest.raises(DataError, match="negative or missing"):
         ValueModel.fit(X, np.r_[-1.0, np.ones(39)], np.ones(40), val, 30, seed=0)
-    with pytest.raises(DataError, match="nobody spent anything in the training windows"):
+    with pytest.raises(DataError, match="no customer of the training snapshots bought in the window"):
         ValueModel.fit(X, np.zeros(40), np.zeros(40), val, 30, seed=0)
 
 
