@@ -185,7 +185,8 @@ def test_a_process_without_the_portable_kernels_fits_umap_in_a_worker_that_has_t
     if reducers.PORTABLE_BLAS is None:
         pytest.skip("OpenBLAS kernels are pinned on x86-64 only")
     env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CPU_NAME", "OPENBLAS_CORETYPE")}
-    script = ("import numpy as np\nimport umap\nfrom core.models.segmentation import reducers\n"
+    script = ("import numpy as np\nimport numba\nnumba.njit(lambda v: v + 1)(1)\n"   # numba compiled for this CPU
+              "from core.models.segmentation import reducers\n"
               "X = np.random.default_rng(0).normal(size=(200, 4))\n"
               "print(reducers.umap_many([(X, 2, 6, 0.0, 10, 1)])[0].tobytes().hex())\n")
     out = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True)

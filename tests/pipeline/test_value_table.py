@@ -19,7 +19,7 @@ CUTOFF = int((pd.Timestamp("2025-07-01") - pd.Timestamp("1970-01-01")).days)
 def events():
     spec = log.load_log_spec(REPO / "configs" / "shopsphere_log.toml")
     spec = log.LogSpec(**{**spec.__dict__, "attributes": None})
-    ev, _ = log.events(shopsphere_log.generate_log(2000, seed=8), spec, "log")
+    ev, _ = log.events(shopsphere_log.generate_log(1200, seed=8), spec, "log")
     return ev, spec
 
 
