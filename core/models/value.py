@@ -82,7 +82,8 @@ def repeat_spend(ev: pd.DataFrame, cutoff: int, ids) -> np.ndarray:
 
 
 def peer_values(frequency, recency, tenure, repeat_mean, horizon: float,
-                start: dict | None = None, p_buy: bool = True) -> tuple[pd.DataFrame, dict]:
+                start: dict | None = None, p_buy: bool = True,
+                fitted: dict | None = None) -> tuple[pd.DataFrame, dict]:
     """The BTYD peers' predictions over ``horizon`` days for histories at one cutoff (arrays
     of shape (n,): purchase days, days since the last and since the first purchase, mean
     spend per repeat purchase day (:func:`repeat_spend`)), fitted on those histories (at
@@ -95,21 +96,27 @@ def peer_values(frequency, recency, tenure, repeat_mean, horizon: float,
     ``pareto_nbd``, ``gamma_gamma`` or None). ``start``: an earlier ``fits`` (the previous
     cutoff's) to start the optimisers from. ``p_buy=False`` leaves the two P(a purchase)
     columns out (Pareto/NBD's is a quadrature per customer: the costliest figure here, and
-    the models' inputs need none). Raises ValueError when a model cannot be fitted (no
-    history)."""
+    the models' inputs need none). ``fitted``: the ``fits`` of an earlier call on the same
+    histories, used as they are (another horizon of the same cutoff: nothing is fitted
+    again). Raises ValueError when a model cannot be fitted (no history)."""
     x = np.asarray(frequency, float) - 1
     T = np.asarray(tenure, float)
     t_x = T - np.asarray(recency, float)
     m = np.asarray(repeat_mean, float)
-    rows = _fit_rows(np.ones(len(x), bool), 0)
-    start = start or {}
-    bg = BGNBD.fit(x[rows], t_x[rows], T[rows], **({"start": _params(start["bgnbd"])} if "bgnbd" in start else {}))
-    pn = _best_pareto(x[rows], t_x[rows], T[rows], start.get("pareto_nbd"))
-    try:
-        gg = GammaGamma.fit(x[rows], m[rows])
+    if fitted is None:
+        rows = _fit_rows(np.ones(len(x), bool), 0)
+        start = start or {}
+        bg = BGNBD.fit(x[rows], t_x[rows], T[rows], **({"start": _params(start["bgnbd"])} if "bgnbd" in start else {}))
+        pn = _best_pareto(x[rows], t_x[rows], T[rows], start.get("pareto_nbd"))
+        try:
+            gg = GammaGamma.fit(x[rows], m[rows])
+        except ValueError:  # too few repeat buyers
+            gg = None
+    else:
+        bg, pn, gg = fitted["bgnbd"], fitted["pareto_nbd"], fitted["gamma_gamma"]
+    if gg is not None:
         spend = gg.expected_spend(x, np.where(x > 0, m, 0.0))
-    except ValueError:  # too few repeat buyers: each customer's own mean, else everyone's
-        gg = None
+    else:  # each customer's own mean, else everyone's
         spend = np.where(x > 0, m, m[x > 0].mean() if (x > 0).any() else 0.0)
     cols = pd.DataFrame({"bgnbd_orders": bg.expected_purchases(x, t_x, T, horizon),
                          "pnbd_orders": pn.expected_purchases(x, t_x, T, horizon), "gg_spend": spend})

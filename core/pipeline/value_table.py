@@ -165,7 +165,7 @@ def value_predictions(ev: pd.DataFrame, spec: LogSpec, attrs: Attributes | None,
     f, r, t = (snap[c].to_numpy(float) for c in ("frequency", "recency_days", "tenure_days"))
     m = repeat_spend(ev, cutoff, snap["customer_id"])
     peers, fits = peer_values(f, r, t, m, horizon, p_buy=False)
-    churn_peers, _ = peer_values(f, r, t, m, churn_horizon)
+    churn_peers, _ = peer_values(f, r, t, m, churn_horizon, fitted=fits)
     pred = model.predict(snap)
     ratio = horizon_ratio(fits["bgnbd"], f, r, t, h_value, horizon)
     churn_pred = churn_model.predict(at_churn).set_index(at_churn["customer_id"].to_numpy()).loc[snap["customer_id"]]

@@ -222,3 +222,15 @@ def test_bgnbds_next_order_median_matches_a_simulation_of_its_wait():
         got = bgnbd_next_order_days(bg, [freq], [0.0], [tenure], 90.0)[0]
         assert got == pytest.approx(np.median(wait[wait <= 90]), rel=0.02)
     np.testing.assert_allclose(naive_next_order_days([10, 50, 5], [30, 20, np.nan], 90), [20, 0, 45])
+
+
+def test_peer_values_at_another_horizon_reuse_the_fits_and_equal_a_fresh_fit():
+    from core.models.value import peer_values
+
+    x, t_x, T, _ = _simulate_pareto(2000, 0.6, 10.0, 0.7, 12.0, 39.0, 1.0, seed=5)
+    freq, rec, m = x + 1, T - t_x, np.where(x > 0, 20.0 + x, 0.0)
+    _, fits = peer_values(freq, rec, T, m, 13.0)
+    again, same = peer_values(freq, rec, T, m, 26.0, fitted=fits)
+    fresh, _ = peer_values(freq, rec, T, m, 26.0)
+    assert same is not fits and all(same[k] is fits[k] for k in fits)
+    pd.testing.assert_frame_equal(again, fresh)
